@@ -1,0 +1,194 @@
+import type { Amounts, Lifetime, Micros, Period } from './types.js';
+
+/**
+ * Resource-hours per group (design.md rules 5, 7, 8): Σ resource × |lifetime ∩ period|,
+ * summed exactly as integers (base units × microseconds, in BigInt) and divided once.
+ */
+
+export const GROUP_KEYS = ['namespace', 'user', 'group', 'job'] as const;
+export type GroupKey = (typeof GROUP_KEYS)[number];
+
+export const UNATTRIBUTED = '(unattributed)';
+
+export interface Filters {
+  namespaces?: readonly string[];
+  users?: readonly string[];
+  groups?: readonly string[];
+}
+
+export interface Hours {
+  cpu_hours: number;
+  cpu_mhz_hours: number;
+  gpu_hours: number;
+  memory_gib_hours: number;
+  disk_gib_hours: number;
+  jobs: number;
+  users: number;
+  allocations: number;
+}
+
+export type Row = Partial<Record<GroupKey, string>> & Hours;
+
+export interface Aggregate {
+  rows: Row[];
+  total: Hours;
+}
+
+export interface StatsResult extends Aggregate {
+  low: Aggregate;
+  high: Aggregate;
+  /** Allocations whose counting stopped at the last snapshot, inside the period. */
+  open: number;
+  /** Allocations whose end is only known to lie in a band that overlaps the period. */
+  vanished: number;
+}
+
+const MICROS_PER_HOUR = 3_600_000_000n;
+const GIB = 1_073_741_824n;
+/** Divisors from base units × µs to the reported unit-hours. */
+const DIVISORS = {
+  cpu_hours: 1000n * MICROS_PER_HOUR,
+  cpu_mhz_hours: MICROS_PER_HOUR,
+  gpu_hours: MICROS_PER_HOUR,
+  memory_gib_hours: GIB * MICROS_PER_HOUR,
+  disk_gib_hours: GIB * MICROS_PER_HOUR,
+};
+
+/** Exact integer sums for one group. */
+class Sums {
+  cpu = 0n;
+  mhz = 0n;
+  gpu = 0n;
+  mem = 0n;
+  disk = 0n;
+  readonly jobs = new Set<string>();
+  readonly users = new Set<string>();
+  allocations = 0;
+
+  add(a: Amounts, us: bigint): void {
+    if (a.cpuMilli) this.cpu += BigInt(a.cpuMilli) * us;
+    if (a.cpuMhz) this.mhz += BigInt(a.cpuMhz) * us;
+    if (a.gpu) this.gpu += BigInt(a.gpu) * us;
+    if (a.memoryBytes) this.mem += BigInt(a.memoryBytes) * us;
+    if (a.diskBytes) this.disk += BigInt(a.diskBytes) * us;
+  }
+
+  count(l: Lifetime): void {
+    this.allocations++;
+    this.jobs.add(`${l.namespace}\u0000${l.jobId}`);
+    if (l.user !== null) this.users.add(l.user);
+  }
+
+  hours(): Hours {
+    return {
+      cpu_hours: divide(this.cpu, DIVISORS.cpu_hours),
+      cpu_mhz_hours: divide(this.mhz, DIVISORS.cpu_mhz_hours),
+      gpu_hours: divide(this.gpu, DIVISORS.gpu_hours),
+      memory_gib_hours: divide(this.mem, DIVISORS.memory_gib_hours),
+      disk_gib_hours: divide(this.disk, DIVISORS.disk_gib_hours),
+      jobs: this.jobs.size,
+      users: this.users.size,
+      allocations: this.allocations,
+    };
+  }
+}
+
+/** n / d as the nearest double, without first rounding n to a double. */
+export function divide(n: bigint, d: bigint): number {
+  const q = n / d;
+  const r = n % d;
+  return Number(q) + Number(r) / Number(d);
+}
+
+export function overlapUs(start: Micros, end: Micros, period: Pick<Period, 'startUs' | 'endUs'>): Micros {
+  return Math.max(0, Math.min(end, period.endUs) - Math.max(start, period.startUs));
+}
+
+export function groupValue(l: Lifetime, key: GroupKey): string {
+  switch (key) {
+    case 'namespace':
+      return l.namespace;
+    case 'user':
+      return l.user ?? UNATTRIBUTED;
+    case 'group':
+      return l.group ?? UNATTRIBUTED;
+    case 'job':
+      return l.jobId;
+  }
+}
+
+export function matchesFilters(l: Lifetime, f: Filters): boolean {
+  if (f.namespaces?.length && !f.namespaces.includes(l.namespace)) return false;
+  if (f.users?.length && !f.users.includes(l.user ?? UNATTRIBUTED)) return false;
+  if (f.groups?.length && !f.groups.includes(l.group ?? UNATTRIBUTED)) return false;
+  return true;
+}
+
+class Grouping {
+  readonly groups = new Map<string, { keys: string[]; sums: Sums }>();
+  readonly total = new Sums();
+
+  constructor(private readonly by: readonly GroupKey[]) {}
+
+  sumsFor(l: Lifetime): Sums {
+    const keys = this.by.map((k) => groupValue(l, k));
+    const id = keys.join('\u0000');
+    let g = this.groups.get(id);
+    if (!g) this.groups.set(id, (g = { keys, sums: new Sums() }));
+    return g.sums;
+  }
+
+  result(): Aggregate {
+    const entries = [...this.groups.values()].sort((a, b) => compareKeys(a.keys, b.keys));
+    return {
+      rows: entries.map(({ keys, sums }) => {
+        const row: Partial<Record<GroupKey, string>> = {};
+        this.by.forEach((k, i) => (row[k] = keys[i]!));
+        return { ...row, ...sums.hours() } as Row;
+      }),
+      total: this.total.hours(),
+    };
+  }
+}
+
+/** Rows sort by key; the unattributed row goes last within its level. */
+function compareKeys(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (x === UNATTRIBUTED) return 1;
+    if (y === UNATTRIBUTED) return -1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Adds one lifetime variant [start, end) to a grouping, if it overlaps the period. */
+function accrue(g: Grouping, l: Lifetime, end: Micros, period: Period): void {
+  const us = overlapUs(l.startUs, end, period);
+  if (us <= 0) return;
+  const big = BigInt(us);
+  const sums = g.sumsFor(l);
+  sums.add(l.amounts, big);
+  sums.count(l);
+  g.total.add(l.amounts, big);
+  g.total.count(l);
+}
+
+export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: readonly GroupKey[], filters: Filters = {}): StatsResult {
+  const est = new Grouping(by);
+  const low = new Grouping(by);
+  const high = new Grouping(by);
+  let open = 0;
+  let vanished = 0;
+  for (const l of lifetimes) {
+    if (!matchesFilters(l, filters)) continue;
+    accrue(est, l, l.endUs, period);
+    accrue(low, l, l.lowEndUs, period);
+    accrue(high, l, l.highEndUs, period);
+    if (l.endKind === 'open' && l.endUs < period.endUs && overlapUs(l.startUs, l.endUs, period) > 0) open++;
+    if (l.endKind === 'vanished' && overlapUs(l.startUs, l.highEndUs, period) > 0 && l.lowEndUs < period.endUs) vanished++;
+  }
+  return { ...est.result(), low: low.result(), high: high.result(), open, vanished };
+}

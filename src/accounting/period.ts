@@ -1,0 +1,81 @@
+import { TZDate } from '@date-fns/tz';
+import { UsageError } from '../util/errors.js';
+import type { Micros, Period } from './types.js';
+
+/**
+ * Calendar periods (design.md rule 4): `--from D1 --to D2` are whole days in a time zone,
+ * both included, giving the half-open instant range [D1 00:00, (D2+1) 00:00).
+ */
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+export interface CalendarDay {
+  year: number;
+  month: number; // 1..12
+  day: number;
+}
+
+/** Parses a strict, real calendar date; `what` names the flag in the error. */
+export function parseDay(text: string, what: string): CalendarDay {
+  const m = DAY.exec(text);
+  if (!m) throw new UsageError(`${what} ${JSON.stringify(text)} is not a date: use YYYY-MM-DD, e.g. 2024-09-01`);
+  const year = +m[1]!;
+  const month = +m[2]!;
+  const day = +m[3]!;
+  const check = new Date(Date.UTC(year, month - 1, day));
+  if (month < 1 || month > 12 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
+    throw new UsageError(`${what} ${text} is not a real calendar date (${monthName(month)} has no day ${day}): pick an existing day`);
+  }
+  return { year, month, day };
+}
+
+function monthName(month: number): string {
+  if (month < 1 || month > 12) return `month ${month}`;
+  return new Date(Date.UTC(2000, month - 1, 1)).toLocaleString('en', { month: 'long', timeZone: 'UTC' });
+}
+
+/** Throws a usage error unless `tz` is an IANA zone this runtime knows. */
+export function checkTimeZone(tz: string, what = '--tz'): string {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw new UsageError(`${what} ${JSON.stringify(tz)} is not a known IANA time zone: use e.g. UTC or Europe/Madrid`);
+  }
+  return tz;
+}
+
+/** The instant at which `day` begins in `tz` (the first existing instant of that day). */
+export function dayStartUs(day: CalendarDay, tz: string): Micros {
+  return new TZDate(day.year, day.month - 1, day.day, 0, 0, 0, 0, tz).getTime() * 1000;
+}
+
+export function formatDay(day: CalendarDay): string {
+  return `${String(day.year).padStart(4, '0')}-${String(day.month).padStart(2, '0')}-${String(day.day).padStart(2, '0')}`;
+}
+
+function nextDay(day: CalendarDay): CalendarDay {
+  const d = new Date(Date.UTC(day.year, day.month - 1, day.day + 1));
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
+}
+
+/** The calendar day, in `tz`, that contains the instant `us`. */
+export function dayOf(us: Micros, tz: string): string {
+  const d = new TZDate(Math.floor(us / 1000), tz);
+  return formatDay({ year: d.getFullYear(), month: d.getMonth() + 1, day: d.getDate() });
+}
+
+export function resolvePeriod(from: string, to: string, timezone: string): Period {
+  checkTimeZone(timezone);
+  const d1 = parseDay(from, '--from');
+  const d2 = parseDay(to, '--to');
+  if (formatDay(d1) > formatDay(d2)) {
+    throw new UsageError(`--from ${from} is after --to ${to}: the period runs from the first day to the last, both included`);
+  }
+  return {
+    from: formatDay(d1),
+    to: formatDay(d2),
+    timezone,
+    startUs: dayStartUs(d1, timezone),
+    endUs: dayStartUs(nextDay(d2), timezone),
+  };
+}

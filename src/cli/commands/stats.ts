@@ -1,0 +1,137 @@
+import { Command, Option } from 'commander';
+import { Ai4osAccumulator } from '../../accounting/ai4os.js';
+import { aggregate, GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
+import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
+import { estimateLifetimes } from '../../accounting/reconstruct.js';
+import type { GapPolicy, Micros } from '../../accounting/types.js';
+import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../reports/ai4os-report.js';
+import { buildStatsReport, renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
+import { terminalWidth } from '../../reports/table.js';
+import { listSnapshots, type Listing } from '../../snapshots/files.js';
+import { loadHistory, SkipLedger } from '../../snapshots/history.js';
+import { readAll } from '../../snapshots/pool.js';
+import { UsageError } from '../../util/errors.js';
+import { parseDuration } from '../../util/time.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
+
+const GAP_POLICIES: readonly GapPolicy[] = ['midpoint', 'last-seen', 'next'];
+const FORMATS = ['table', 'json', 'csv'] as const;
+
+export function statsCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('stats')
+    .summary('resource-hours per namespace, user, group or job for a date range')
+    .description(
+      'Exact CPU-, GPU-, memory- and disk-hours for an inclusive date range, from every allocation\'s\n' +
+        'lifetime reconstructed across the snapshots and clipped to the period.',
+    );
+  addSnapshotsOption(cmd);
+  addPeriodOptions(cmd);
+  cmd
+    .addOption(new Option('--by <keys>', `group rows by ${GROUP_KEYS.join('|')}, or a comma list such as namespace,user (default: namespace)`))
+    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
+    .addOption(new Option('--user <id>', 'only this user (repeatable)').argParser(collect))
+    .addOption(new Option('--group <name>', 'only this group (repeatable)').argParser(collect))
+    .addOption(new Option('--gap-policy <policy>', `end of an allocation that vanished between snapshots: ${GAP_POLICIES.join(', ')} (default: midpoint)`))
+    .addOption(new Option('--gc-window <duration>', "the scheduler's GC window, e.g. 4h, 90m, 0 (default: 4h for AI4OS files, 1h for native Nomad, 0 for Kubernetes)"))
+    .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'));
+  addOutputOptions(cmd, FORMATS);
+  addReadOptions(cmd);
+  addConfigOption(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n  hourmeter stats --from 2024-09-01 --to 2025-02-28\n  hourmeter stats --by namespace,user --tz Europe/Madrid -o csv\n  hourmeter stats --method ai4os --from 2024-09-03 --to 2024-09-10',
+  );
+  cmd.action(async () => {
+    const s = Settings.of(cmd, program);
+    await runStats(s, io);
+  });
+  return cmd;
+}
+
+function parseGroupBy(s: Settings): GroupKey[] {
+  const keys = s.list('by');
+  if (keys.length === 0) return ['namespace'];
+  for (const k of keys) {
+    if (!(GROUP_KEYS as readonly string[]).includes(k)) throw new UsageError(`${s.source('by')} ${JSON.stringify(k)}: group by one of ${GROUP_KEYS.join(', ')}, or a comma list`);
+  }
+  if (new Set(keys).size !== keys.length) throw new UsageError(`${s.source('by')}: each key may appear once`);
+  return keys as GroupKey[];
+}
+
+async function runStats(s: Settings, io: CliIO): Promise<void> {
+  const method = s.choice('method', ['exact', 'ai4os'] as const, 'exact');
+  const output = s.output(FORMATS);
+  const dir = s.string('snapshots', 'snapshots');
+  const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
+  const groupBy = parseGroupBy(s);
+  const gapPolicy = s.choice('gap-policy', GAP_POLICIES, 'midpoint');
+  let gcWindowUs: Micros | null = null;
+  const gc = s.string('gc-window');
+  if (gc !== undefined) {
+    gcWindowUs = parseDuration(gc);
+    if (gcWindowUs === null) throw new UsageError(`${s.source('gc-window')} ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
+  }
+  // Validate explicit dates before touching the disk, so a typo fails fast.
+  const from = s.string('from');
+  const to = s.string('to');
+  if (from !== undefined && to !== undefined) resolvePeriod(from, to, tz);
+  else if (from !== undefined) resolvePeriod(from, from, tz);
+  else if (to !== undefined) resolvePeriod(to, to, tz);
+
+  const listing = await listSnapshots(dir);
+  if (listing.files.length === 0) {
+    throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+  }
+  const firstDay = dayOf(listing.files[0]!.timeUs, tz);
+  const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
+  const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
+  const policy = { strict: s.flag('strict'), warn: io.warn };
+
+  if (method === 'ai4os') {
+    if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
+    if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
+    if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
+    const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
+    io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report) : renderAi4osTable(report));
+    return;
+  }
+
+  const history = await loadHistory(listing, period, policy);
+  const lifetimes = estimateLifetimes(history.tracks, { gapPolicy, gcWindowUs });
+  const result = aggregate(lifetimes, period, groupBy, { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') });
+  const report = buildStatsReport({ result, period, groupBy, diagnostics: history.diagnostics, skipped: history.skipped, gapPolicy, gcWindowUs });
+  if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
+  else if (output === 'csv') io.stdout(renderStatsCsv(report));
+  else io.stdout(renderStatsTable(report, terminalWidth()));
+}
+
+const DAY_US = 86_400_000_000;
+
+async function runAi4os(
+  listing: Listing,
+  from: string | undefined,
+  fromDay: string,
+  toDay: string,
+  namespaces: string[],
+  policy: { strict: boolean; warn: (l: string) => void },
+): Promise<Ai4osReport> {
+  const native = listing.files.find((f) => f.namedAs === 'native');
+  if (native) throw new UsageError(`--method ai4os reads only AI4OS legacy files, and ${native.name} is a native snapshot; use --method exact`);
+  // The original's range: --ini-date 00:00:00 to --end-date 23:59:59; without dates, from the
+  // first snapshot's own time to 23:59:59 of the last snapshot's day.
+  const startUs = from !== undefined ? resolvePeriod(fromDay, fromDay, 'UTC').startUs : listing.files[0]!.timeUs;
+  const endUs = resolvePeriod(toDay, toDay, 'UTC').startUs + DAY_US - 1_000_000;
+  const files = listing.files.filter((f) => f.timeUs >= startUs && f.timeUs <= endUs);
+  const acc = new Ai4osAccumulator(startUs, namespaces);
+  const ledger = new SkipLedger(policy);
+  for await (const out of readAll('ai4os', files)) {
+    if (!out.ok) {
+      if (out.reason === 'native file') throw new UsageError(`--method ai4os reads only AI4OS legacy files, and ${out.file.name} is a native snapshot; use --method exact`);
+      ledger.file(out.file.name, out.reason, out.message);
+      continue;
+    }
+    acc.add(out.file.timeUs, out.value);
+  }
+  return { period: { from: fromDay, to: toDay }, ...acc.result() };
+}

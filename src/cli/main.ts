@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { HourmeterError } from '../util/errors.js';
+import { statsCommand } from './commands/stats.js';
+// import { simulateCommand } from './commands/simulate.js';
+import { processIO, type CliIO } from './io.js';
+import { VERSION } from '../version.js';
+
+/**
+ * The program, and the only place that turns errors into exit codes (design.md):
+ * 0 ok, 1 a check failed, 2 usage error, 3 data/runtime/I-O failure.
+ */
+
+export function buildProgram(io: CliIO = processIO): Command {
+  const program = new Command('hourmeter')
+    .description('Exact resource-hours accounting for Nomad and Kubernetes clusters, from periodic snapshots.')
+    .version(VERSION)
+    .option('--debug', 'print stack traces of unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+  program.addCommand(statsCommand(program, io));
+  // program.addCommand(simulateCommand(program, io));
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+  return program;
+}
+
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    return exitCodeFor(e, argv.includes('--debug'));
+  }
+}
+
+/** Prints the one-line reason and picks the exit code. */
+export function exitCodeFor(e: unknown, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    // Help and version are successful exits; commander has already printed its message.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return 2;
+  }
+  if (e instanceof HourmeterError) {
+    process.stderr.write(`hourmeter: ${e.message}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`hourmeter: unexpected error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
+  if (debug && err?.stack) process.stderr.write(err.stack + '\n');
+  return 3;
+}

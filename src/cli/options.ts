@@ -1,0 +1,125 @@
+import { Command, Option } from 'commander';
+import { UsageError } from '../util/errors.js';
+import { loadConfig, type ConfigValues } from './config.js';
+
+/**
+ * Options shared by every command that reads data, declared once so that `--snapshots`,
+ * `--from/--to`, `--tz`, `-o` and `--strict` mean the same thing everywhere.
+ * No commander defaults: a value left unset falls back to the config file, then to the
+ * default given in `resolve()`, which keeps "flag > env > config > default" in one place.
+ */
+
+export function addSnapshotsOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--snapshots <dir>', 'folder of snapshot files (default: ./snapshots)').env('HOURMETER_SNAPSHOTS'));
+}
+
+export function addPeriodOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--from <YYYY-MM-DD>', 'first day, included (default: the first snapshot day)'))
+    .addOption(new Option('--to <YYYY-MM-DD>', 'last day, included (default: the last snapshot day)'))
+    .addOption(new Option('--tz <zone>', 'IANA time zone of the days (default: UTC)').env('HOURMETER_TZ'));
+}
+
+export function addOutputOptions(cmd: Command, formats: readonly string[] = ['table', 'json', 'csv']): Command {
+  return cmd
+    .addOption(new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: table)`).choices(formats))
+    .addOption(new Option('--json', 'alias of -o json'));
+}
+
+export function addReadOptions(cmd: Command): Command {
+  return cmd.addOption(new Option('--strict', 'fail (exit 3) on a corrupt file or a record missing fields, instead of skipping it with a warning'));
+}
+
+export function addConfigOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--config <file>', 'YAML settings whose keys mirror the long flags (default: ./hourmeter.yaml if present)'));
+}
+
+/** Every long flag of every command: the keys a config file may use. */
+export function knownConfigKeys(program: Command): Set<string> {
+  const keys = new Set<string>();
+  const walk = (c: Command) => {
+    for (const o of c.options) if (o.long && o.long !== '--config') keys.add(o.long.slice(2).replace(/^no-/, ''));
+    c.commands.forEach(walk);
+  };
+  walk(program);
+  return keys;
+}
+
+/** Resolved settings for one command run: flag or env, then config file, then default. */
+export class Settings {
+  constructor(
+    private readonly cmd: Command,
+    private readonly config: ConfigValues,
+    readonly configFile: string | null,
+  ) {}
+
+  static of(cmd: Command, program: Command): Settings {
+    const opts = cmd.opts();
+    const { file, values } = loadConfig(opts.config as string | undefined, knownConfigKeys(program));
+    return new Settings(cmd, values, file);
+  }
+
+  /** The raw value for a long flag name such as "gap-policy", and where it came from. */
+  private lookup(flag: string): { value: unknown; from: string } {
+    const attr = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const v = this.cmd.opts()[attr];
+    if (v !== undefined) return { value: v, from: this.cmd.getOptionValueSource(attr) === 'env' ? 'environment' : `--${flag}` };
+    if (flag in this.config) return { value: this.config[flag], from: `${this.configFile}: ${flag}` };
+    return { value: undefined, from: `--${flag}` };
+  }
+
+  string(flag: string, fallback: string): string;
+  string(flag: string): string | undefined;
+  string(flag: string, fallback?: string): string | undefined {
+    const { value, from } = this.lookup(flag);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'string' && typeof value !== 'number') throw new UsageError(`${from}: expected a single value, got ${JSON.stringify(value)}`);
+    return String(value);
+  }
+
+  /** Whether a setting was given at all (flag, environment or config file). */
+  has(flag: string): boolean {
+    return this.lookup(flag).value !== undefined;
+  }
+
+  source(flag: string): string {
+    return this.lookup(flag).from;
+  }
+
+  flag(flag: string): boolean {
+    const { value, from } = this.lookup(flag);
+    if (value === undefined) return false;
+    if (typeof value !== 'boolean') throw new UsageError(`${from}: expected true or false, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  /** Repeatable or comma-separated list values. */
+  list(flag: string): string[] {
+    const { value } = this.lookup(flag);
+    if (value === undefined || value === null) return [];
+    const items = Array.isArray(value) ? value : [value];
+    return items.flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+  }
+
+  choice<T extends string>(flag: string, choices: readonly T[], fallback: T): T {
+    const v = this.string(flag);
+    if (v === undefined) return fallback;
+    if (!(choices as readonly string[]).includes(v)) {
+      throw new UsageError(`${this.source(flag)} ${JSON.stringify(v)} is not one of ${choices.join(', ')}`);
+    }
+    return v as T;
+  }
+
+  /** `-o FORMAT`, with `--json` as an alias; conflicting choices fail explicitly. */
+  output<T extends string>(formats: readonly T[]): T {
+    const o = this.string('output');
+    const json = this.flag('json');
+    if (json && o !== undefined && o !== 'json') throw new UsageError(`use just one of -o ${o} and --json`);
+    if (json) return 'json' as T;
+    return this.choice('output', formats, formats[0]!);
+  }
+}
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

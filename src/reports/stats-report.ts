@@ -1,0 +1,120 @@
+import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
+import type { ReconstructionDiagnostics } from '../accounting/reconstruct.js';
+import type { GapPolicy, Micros, Period } from '../accounting/types.js';
+import type { SkipCount } from '../snapshots/history.js';
+import { formatInstant } from '../util/time.js';
+import { toCsv } from './csv.js';
+import { fixed, integer, plainTable, withRules } from './table.js';
+
+/**
+ * The `stats` report: one JSON shape (the same with or without data), and the table and
+ * CSV renderings of it. Hours stay unrounded here; only the table rounds.
+ */
+
+export interface StatsReport {
+  period: { from: string; to: string; timezone: string; start: string; end: string };
+  method: 'exact';
+  group_by: GroupKey[];
+  rows: Row[];
+  total: Hours;
+  bounds: { low: { rows: Row[]; total: Hours }; high: { rows: Row[]; total: Hours } };
+  diagnostics: {
+    snapshots: number;
+    first_snapshot: string | null;
+    last_snapshot: string | null;
+    largest_gap_hours: number;
+    gap_policy: GapPolicy;
+    gc_window_hours: number | null;
+    failed_scopes: { namespace: string; reason: string; snapshots: number }[];
+    open: number;
+    vanished: number;
+    skipped: SkipCount[];
+  };
+}
+
+const HOUR = 3_600_000_000;
+
+export function buildStatsReport(args: {
+  result: StatsResult;
+  period: Period;
+  groupBy: GroupKey[];
+  diagnostics: ReconstructionDiagnostics;
+  skipped: SkipCount[];
+  gapPolicy: GapPolicy;
+  gcWindowUs: Micros | null;
+}): StatsReport {
+  const { result, period, diagnostics: d } = args;
+  return {
+    period: { from: period.from, to: period.to, timezone: period.timezone, start: formatInstant(period.startUs), end: formatInstant(period.endUs) },
+    method: 'exact',
+    group_by: args.groupBy,
+    rows: result.rows,
+    total: result.total,
+    bounds: { low: { rows: result.low.rows, total: result.low.total }, high: { rows: result.high.rows, total: result.high.total } },
+    diagnostics: {
+      snapshots: d.snapshots,
+      first_snapshot: d.firstUs === null ? null : formatInstant(d.firstUs),
+      last_snapshot: d.lastUs === null ? null : formatInstant(d.lastUs),
+      largest_gap_hours: d.largestGapUs / HOUR,
+      gap_policy: args.gapPolicy,
+      gc_window_hours: args.gcWindowUs === null ? null : args.gcWindowUs / HOUR,
+      failed_scopes: d.failedScopes.map((f) => ({ namespace: f.namespace, reason: f.reason, snapshots: f.snapshots })),
+      open: result.open,
+      vanished: result.vanished,
+      skipped: args.skipped,
+    },
+  };
+}
+
+export const HOUR_COLUMNS = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const;
+const COUNT_COLUMNS = ['jobs', 'users', 'allocations'] as const;
+
+const HEADERS: Record<string, [full: string, compact: string]> = {
+  cpu_hours: ['CPU-hours', 'CPU h'],
+  gpu_hours: ['GPU-hours', 'GPU h'],
+  memory_gib_hours: ['Memory GiB-hours', 'Mem GiB h'],
+  disk_gib_hours: ['Disk GiB-hours', 'Disk GiB h'],
+  cpu_mhz_hours: ['CPU MHz-hours', 'MHz h'],
+  jobs: ['Jobs', 'Jobs'],
+  users: ['Users', 'Users'],
+};
+
+function periodLine(r: StatsReport): string {
+  const hours = (Date.parse(r.period.end) - Date.parse(r.period.start)) / 3_600_000;
+  return `Period [${r.period.start}, ${r.period.end}) ${r.period.timezone}, ${integer(hours)} h (${r.period.from} to ${r.period.to}, both included)`;
+}
+
+/** The table for people; below 100 columns it switches to compact headers and drops MHz-hours. */
+export function renderStatsTable(r: StatsReport, width: number): string {
+  const compact = width < 100;
+  const hourCols = compact ? HOUR_COLUMNS.filter((c) => c !== 'cpu_mhz_hours') : [...HOUR_COLUMNS];
+  const cols = [...hourCols, 'jobs', 'users'] as const;
+  const keyHeads = r.group_by.map((k) => k[0]!.toUpperCase() + k.slice(1));
+  const table = plainTable({
+    head: [...keyHeads, ...cols.map((c) => HEADERS[c]![compact ? 1 : 0])],
+    colAligns: [...keyHeads.map(() => 'left' as const), ...cols.map(() => 'right' as const)],
+  });
+  const cells = (h: Hours) => cols.map((c) => ((COUNT_COLUMNS as readonly string[]).includes(c) ? integer(h[c as keyof Hours]) : fixed(h[c as keyof Hours])));
+  for (const row of r.rows) table.push([...r.group_by.map((k) => row[k] ?? ''), ...cells(row)]);
+  if (r.rows.length === 0) table.push([{ colSpan: keyHeads.length + cols.length, content: 'no allocation held resources in this period' }]);
+  table.push([...r.group_by.map((_, i) => (i === 0 ? 'Total' : '')), ...cells(r.total)]);
+
+  const d = r.diagnostics;
+  const lines = [periodLine(r), withRules(table, { afterHeader: true, beforeLast: true })];
+  const lo = r.bounds.low.total;
+  const hi = r.bounds.high.total;
+  const band = (c: keyof Hours, label: string) => `${label} ${fixed(lo[c])} – ${fixed(hi[c])}`;
+  lines.push(
+    `Allocations: ${integer(d.open)} open (counted up to the last snapshot), ${integer(d.vanished)} vanished between snapshots (estimate: ${d.gap_policy}${d.gc_window_hours === null ? '' : `, GC window ${d.gc_window_hours} h`})`,
+    `Sure band (low – high): ${band('cpu_hours', 'CPU-hours')}; ${band('gpu_hours', 'GPU-hours')}; ${band('memory_gib_hours', 'memory GiB-hours')}`,
+    `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${d.first_snapshot} to ${d.last_snapshot})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
+    `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
+    `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,
+  );
+  return lines.join('\n') + '\n';
+}
+
+export function renderStatsCsv(r: StatsReport, delimiter = ','): string {
+  const columns = [...r.group_by, ...HOUR_COLUMNS, ...COUNT_COLUMNS];
+  return toCsv(columns, r.rows as unknown as Record<string, unknown>[], delimiter);
+}

@@ -1,0 +1,76 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { UsageError } from '../util/errors.js';
+import { parseInstant } from '../util/time.js';
+
+/**
+ * Finding snapshot files. Folders are scanned recursively (AI4OS keeps sub-folders),
+ * skipping dot-folders such as `.hourmeter/`, temp files of atomic writes and non-JSON
+ * files. The capture time in the file name lets a report skip files before opening them.
+ */
+
+export interface SnapshotFile {
+  path: string;
+  /** Path relative to the snapshot folder, for messages. */
+  name: string;
+  /** Capture time from the file name (UTC), in microseconds. */
+  timeUs: number;
+  /** `Z` in the name marks a native file; a bare time is the AI4OS legacy naming. */
+  namedAs: 'native' | 'legacy';
+  gzip: boolean;
+}
+
+export interface Listing {
+  files: SnapshotFile[];
+  /** JSON files whose name carries no capture time; reported, never read. */
+  unnamed: string[];
+}
+
+const NAME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(Z?)\.json(\.gz)?$/;
+
+export function parseSnapshotName(base: string): Pick<SnapshotFile, 'timeUs' | 'namedAs' | 'gzip'> | null {
+  const m = NAME.exec(base);
+  if (!m) return null;
+  let timeUs: number | null;
+  try {
+    timeUs = parseInstant(`${m[1]}Z`);
+  } catch {
+    return null;
+  }
+  if (timeUs === null) return null;
+  return { timeUs, namedAs: m[2] === 'Z' ? 'native' : 'legacy', gzip: m[3] === '.gz' };
+}
+
+function isSkippable(base: string): boolean {
+  return base.startsWith('.') || base.endsWith('.tmp') || base.endsWith('~');
+}
+
+export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<Listing> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new UsageError(`${flag} ${dir}: no such folder; point ${flag} at the folder that holds the snapshot files`);
+  }
+  if (!info.isDirectory()) throw new UsageError(`${flag} ${dir} is not a folder; point ${flag} at the folder that holds the snapshot files`);
+  const files: SnapshotFile[] = [];
+  const unnamed: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    const entries = await readdir(folder, { withFileTypes: true });
+    for (const entry of entries) {
+      if (isSkippable(entry.name)) continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        await walk(path);
+      } else if (entry.isFile() && /\.json(\.gz)?$/.test(entry.name)) {
+        const parsed = parseSnapshotName(entry.name);
+        if (parsed) files.push({ path, name: relative(dir, path), ...parsed });
+        else unnamed.push(relative(dir, path));
+      }
+    }
+  };
+  await walk(dir);
+  files.sort((a, b) => a.timeUs - b.timeUs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  unnamed.sort();
+  return { files, unnamed };
+}

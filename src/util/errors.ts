@@ -1,0 +1,34 @@
+/**
+ * Typed errors carry their exit code (design.md "Exit codes"); only src/cli/main.ts turns
+ * them into a message and a process exit code.
+ */
+export class HourmeterError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad flag, date, zone or path: exit 2. */
+export class UsageError extends HourmeterError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+/** Unreadable data, runtime or I/O failure: exit 3. */
+export class DataError extends HourmeterError {
+  constructor(message: string) {
+    super(message, 3);
+  }
+}
+
+/** A check that failed on purpose (quota exceeded, stale snapshot): exit 1. */
+export class CheckFailed extends HourmeterError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}

@@ -1,0 +1,78 @@
+import type { Micros } from '../accounting/types.js';
+
+/**
+ * Instants are integer microseconds since the epoch. Sources give RFC 3339 strings with up
+ * to nanosecond fractions (Nomad) and Unix-nanosecond integers beyond 2^53 (Nomad's
+ * CreateTime/ModifyTime); both are truncated to microseconds here, exactly.
+ */
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export class BadTimeError extends Error {}
+
+/** True for Go's zero time in any spelling of year 1 (`0001-01-01T00:00:00Z`). */
+function isGoZeroTime(s: string): boolean {
+  return s.startsWith('0001-01-01');
+}
+
+/**
+ * Parses an RFC 3339 instant to microseconds. `null`, `undefined`, `""` and Go's zero time
+ * mean "unset" and give null. Anything else that is not RFC 3339 throws BadTimeError.
+ */
+export function parseInstant(value: unknown): Micros | null {
+  if (value === null || value === undefined || value === '') return null;
+  if (typeof value !== 'string') throw new BadTimeError(`expected an RFC 3339 string, got ${JSON.stringify(value)}`);
+  if (isGoZeroTime(value)) return null;
+  const m = RFC3339.exec(value);
+  if (!m) throw new BadTimeError(`not an RFC 3339 time: ${JSON.stringify(value)}`);
+  const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as string[];
+  const ms = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
+  const check = new Date(ms);
+  if (check.getUTCDate() !== +d! || check.getUTCMonth() !== +mo! - 1 || +h! > 23 || +mi! > 59 || +s! > 60) {
+    throw new BadTimeError(`not a real calendar time: ${JSON.stringify(value)}`);
+  }
+  let offsetMin = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const sign = zone!.startsWith('-') ? -1 : 1;
+    offsetMin = sign * (+zone!.slice(1, 3) * 60 + +zone!.slice(4, 6));
+  }
+  const micros = frac ? +(frac + '00000').slice(0, 6) : 0;
+  return (ms - offsetMin * 60_000) * 1000 + micros;
+}
+
+/** Unix nanoseconds (as bigint, decimal string or a safe number) to microseconds, truncated. */
+export function nanosToMicros(value: bigint | string | number): Micros {
+  const ns = typeof value === 'bigint' ? value : BigInt(value);
+  // BigInt division truncates toward zero; instants before 1970 do not occur here.
+  return Number(ns / 1000n);
+}
+
+/** Microseconds to RFC 3339 UTC; the fraction is printed only when non-zero. */
+export function formatInstant(us: Micros): string {
+  const ms = Math.floor(us / 1000);
+  const sub = us - ms * 1000;
+  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  if (sub === 0 && ms % 1000 === 0) return iso.slice(0, 19) + 'Z';
+  const micros = String((ms % 1000 + 1000) % 1000 * 1000 + sub).padStart(6, '0');
+  return `${iso.slice(0, 19)}.${micros}Z`;
+}
+
+export const MICROS_PER_HOUR = 3_600_000_000;
+export const MICROS_PER_MINUTE = 60_000_000;
+
+/** Parses a duration such as `4h`, `90m`, `30s`, `1h30m`, `2d` or `0` to microseconds. */
+export function parseDuration(text: string): Micros | null {
+  const t = text.trim();
+  if (t === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(d|h|m|s)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(t); m; m = re.exec(t)) {
+    const n = Number(m[1]);
+    const unit = m[2];
+    total += n * (unit === 'd' ? 86_400e6 : unit === 'h' ? 3_600e6 : unit === 'm' ? 60e6 : 1e6);
+    matched = re.lastIndex;
+  }
+  if (matched === 0 || matched !== t.length) return null;
+  return Math.round(total);
+}

@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { afterEach, expect } from 'vitest';
+
+/** Runs the built CLI as a process, in a temporary folder, with a pinned environment. */
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/hourmeter.js');
+export const FIXTURES = join(ROOT, 'test/fixtures');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(args: string[], opts: { cwd: string; env?: Record<string, string> }): RunResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, TZ: 'UTC', COLUMNS: '200', NO_COLOR: '1', LANG: 'C.UTF-8', ...(opts.env ?? {}) },
+    timeout: 120_000,
+  });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const made: string[] = [];
+afterEach(() => {
+  while (made.length) rmSync(made.pop()!, { recursive: true, force: true });
+});
+
+/** A fresh temporary folder, removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hourmeter-test-'));
+  made.push(dir);
+  return dir;
+}
+
+/** A temp folder with the AI4OS fixture history copied to ./snapshots. */
+export function withAi4osFixture(): string {
+  const dir = tempDir();
+  cpSync(join(FIXTURES, 'ai4os/snapshots'), join(dir, 'snapshots'), { recursive: true });
+  return dir;
+}
+
+/**
+ * Compares output with a golden file named after the command line. Set UPDATE_GOLDEN=1 to
+ * (re)write goldens; review the diff before committing.
+ */
+export function expectGolden(name: string, actual: string): void {
+  const file = join(ROOT, 'test/golden', `${name}.txt`);
+  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
+    if (process.env.CI && !existsSync(file)) throw new Error(`missing golden file ${file}`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, actual);
+  }
+  expect(actual).toBe(readFileSync(file, 'utf8'));
+}

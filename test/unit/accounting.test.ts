@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import { aggregate, type GroupKey } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import { estimateLifetimes, Reconstructor, type EstimateOptions } from '../../src/accounting/reconstruct.js';
+import type { GapPolicy, SnapshotObservations } from '../../src/accounting/types.js';
+import { obs, snap } from '../helpers/builders.js';
+
+const HOUR = 3_600_000_000;
+
+function stats(
+  snaps: SnapshotObservations[],
+  from: string,
+  to = from,
+  opts: Partial<EstimateOptions> & { tz?: string; by?: GroupKey[] } = {},
+) {
+  const rec = new Reconstructor();
+  snaps.forEach((s) => rec.add(s));
+  const lifetimes = estimateLifetimes(rec.tracksWithLifetime(), { gapPolicy: opts.gapPolicy ?? 'midpoint', gcWindowUs: opts.gcWindowUs ?? null });
+  return aggregate(lifetimes, resolvePeriod(from, to, opts.tz ?? 'UTC'), opts.by ?? ['namespace']);
+}
+
+describe('clipping to the period', () => {
+  it('counts only the part of each lifetime inside [from 00:00, to+1 00:00)', () => {
+    const r = stats(
+      [
+        snap('2024-08-31T23:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-08-31T22:00:00Z', res: { cpu: 2 } })]),
+        snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'complete', start: '2024-08-31T22:00:00Z', end: '2024-09-01T02:00:00Z', res: { cpu: 2 } })]),
+        snap('2024-09-02T06:00:00Z', [obs({ id: 'b', status: 'complete', start: '2024-09-01T23:00:00Z', end: '2024-09-02T03:00:00Z', res: { gpu: 1 } })]),
+      ],
+      '2024-09-01',
+    );
+    // a: 2 cores x 2 h inside the day; b: 1 GPU x 1 h inside the day.
+    expect(r.total.cpu_hours).toBe(4);
+    expect(r.total.gpu_hours).toBe(1);
+    expect(r.total.allocations).toBe(2);
+    expect(r.total.jobs).toBe(2);
+    expect(r.total.users).toBe(1);
+  });
+
+  it('leaves out allocations that end exactly at the period start (half-open)', () => {
+    const r = stats([snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'complete', start: '2024-08-31T20:00:00Z', end: '2024-09-01T00:00:00Z' })])], '2024-09-01');
+    expect(r.total).toMatchObject({ cpu_hours: 0, allocations: 0, jobs: 0, users: 0 });
+    expect(r.rows).toEqual([]);
+  });
+
+  it('sums memory and disk exactly in GiB-hours', () => {
+    const r = stats([snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'complete', start: '2024-09-01T01:00:00Z', end: '2024-09-01T02:00:00Z', res: { memMiB: 4000, diskMiB: 30000, mhz: 11200 } })])], '2024-09-01');
+    expect(r.total.memory_gib_hours).toBe(3.90625);
+    expect(r.total.disk_gib_hours).toBe(29.296875);
+    expect(r.total.cpu_mhz_hours).toBe(11200);
+  });
+});
+
+describe('an allocation still open at the last snapshot', () => {
+  it('counts up to that snapshot, not to now, and is reported open', () => {
+    const r = stats(
+      [
+        snap('2024-09-01T06:00:00Z', []),
+        snap('2024-09-01T12:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T10:00:00Z', res: { cpu: 4 } })]),
+      ],
+      '2024-09-01',
+    );
+    expect(r.total.cpu_hours).toBe(8);
+    expect(r.open).toBe(1);
+    expect(r.vanished).toBe(0);
+    expect(r.low.total.cpu_hours).toBe(8);
+    expect(r.high.total.cpu_hours).toBe(8);
+  });
+});
+
+describe('an allocation that vanished between snapshots', () => {
+  // Seen holding at 06:00 (S), absent from the covering snapshot at 12:00 (S'); started 01:00.
+  const absent = (kind: 'native' | 'legacy') => [
+    snap('2024-09-01T00:00:00Z', [], { kind }),
+    snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })], { kind }),
+    snap('2024-09-01T12:00:00Z', [], { kind }),
+  ];
+  const cases: [string, GapPolicy, number | null, 'native' | 'legacy', number][] = [
+    ['last-seen ends at S', 'last-seen', null, 'native', 5],
+    ['next ends at S\'', 'next', null, 'native', 11],
+    ['midpoint of (S, S\'-1h] for native Nomad', 'midpoint', null, 'native', 7.5],
+    ['midpoint of (S, S\'-4h] for AI4OS files', 'midpoint', null, 'legacy', 6],
+    ['midpoint of (S, S\'] with --gc-window 0', 'midpoint', 0, 'native', 8],
+    ['S when the GC window covers the whole gap', 'midpoint', 8 * HOUR, 'native', 5],
+  ];
+  for (const [name, gapPolicy, gcWindowUs, kind, hours] of cases) {
+    it(name, () => {
+      const r = stats(absent(kind), '2024-09-01', '2024-09-01', { gapPolicy, gcWindowUs });
+      expect(r.total.cpu_hours).toBe(hours);
+      expect(r.low.total.cpu_hours).toBe(5);
+      expect(r.high.total.cpu_hours).toBe(11);
+      expect(r.vanished).toBe(1);
+    });
+  }
+
+  it('listed terminal without an end: it ended after S\' - G, midpoint of (S\'-G, S\']', () => {
+    const snaps = [
+      snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })]),
+      snap('2024-09-01T12:00:00Z', [obs({ id: 'a', status: 'failed', start: '2024-09-01T01:00:00Z', end: null })]),
+    ];
+    expect(stats(snaps, '2024-09-01').total.cpu_hours).toBe(10.5);
+    expect(stats(snaps, '2024-09-01', '2024-09-01', { gcWindowUs: 0 }).total.cpu_hours).toBe(11);
+    expect(stats(snaps, '2024-09-01', '2024-09-01', { gcWindowUs: 2 * HOUR }).total.cpu_hours).toBe(10);
+  });
+
+  it('is not taken as ended by a snapshot that failed to cover its namespace', () => {
+    const r = stats(
+      [
+        snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })]),
+        snap('2024-09-01T12:00:00Z', [], { covered: ['other'] }),
+        snap('2024-09-01T18:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })]),
+      ],
+      '2024-09-01',
+    );
+    expect(r.total.cpu_hours).toBe(17);
+    expect(r.vanished).toBe(0);
+    expect(r.open).toBe(1);
+  });
+});
+
+describe('an in-place restart', () => {
+  it('keeps the earliest start: the allocation held its resources all along', () => {
+    const r = stats(
+      [
+        snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })]),
+        snap('2024-09-01T12:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T10:00:00Z' })]),
+        snap('2024-09-01T18:00:00Z', [obs({ id: 'a', status: 'complete', start: '2024-09-01T10:00:00Z', end: '2024-09-01T17:00:00Z' })]),
+      ],
+      '2024-09-01',
+    );
+    expect(r.total.cpu_hours).toBe(16);
+  });
+});
+
+describe('a disconnected node', () => {
+  it('holds resources while unknown, until the allocation is declared lost', () => {
+    const r = stats(
+      [
+        snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })]),
+        snap('2024-09-01T12:00:00Z', [obs({ id: 'a', status: 'unknown', start: '2024-09-01T01:00:00Z' })]),
+        // lost: the mapping bounds the end by ModifyTime (14:00)
+        snap('2024-09-01T18:00:00Z', [obs({ id: 'a', status: 'lost', start: '2024-09-01T01:00:00Z', end: '2024-09-01T14:00:00Z' })]),
+      ],
+      '2024-09-01',
+    );
+    expect(r.total.cpu_hours).toBe(13);
+  });
+
+  it('is open while still unknown at the last snapshot (legacy status down)', () => {
+    const r = stats(
+      [
+        snap('2024-09-01T06:00:00Z', [obs({ id: 'a', status: 'running', start: '2024-09-01T01:00:00Z' })], { kind: 'legacy' }),
+        snap('2024-09-01T12:00:00Z', [obs({ id: 'a', status: 'down', start: '2024-09-01T01:00:00Z' })], { kind: 'legacy' }),
+      ],
+      '2024-09-01',
+    );
+    expect(r.total.cpu_hours).toBe(11);
+    expect(r.open).toBe(1);
+  });
+});
+
+describe('days in a time zone', () => {
+  const allMonth = (from: string, to: string) => [
+    snap(from, [obs({ id: 'a', status: 'running', start: from })]),
+    snap(to, [obs({ id: 'a', status: 'running', start: from })]),
+  ];
+  it('a 23-hour day when Europe/Madrid springs forward (2024-03-31)', () => {
+    const r = stats(allMonth('2024-03-25T00:00:00Z', '2024-04-05T00:00:00Z'), '2024-03-31', '2024-03-31', { tz: 'Europe/Madrid' });
+    expect(r.total.cpu_hours).toBe(23);
+    const p = resolvePeriod('2024-03-31', '2024-03-31', 'Europe/Madrid');
+    expect(new Date(p.startUs / 1000).toISOString()).toBe('2024-03-30T23:00:00.000Z');
+    expect(new Date(p.endUs / 1000).toISOString()).toBe('2024-03-31T22:00:00.000Z');
+  });
+  it('a 25-hour day when Europe/Madrid falls back (2024-10-27)', () => {
+    const r = stats(allMonth('2024-10-20T00:00:00Z', '2024-11-05T00:00:00Z'), '2024-10-27', '2024-10-27', { tz: 'Europe/Madrid' });
+    expect(r.total.cpu_hours).toBe(25);
+  });
+  it('29 February exists in 2024 and the three days around it are 72 h', () => {
+    const r = stats(allMonth('2024-02-20T00:00:00Z', '2024-03-10T00:00:00Z'), '2024-02-28', '2024-03-01');
+    expect(r.total.cpu_hours).toBe(72);
+    expect(stats(allMonth('2024-02-20T00:00:00Z', '2024-03-10T00:00:00Z'), '2024-02-29').total.cpu_hours).toBe(24);
+  });
+});
+
+describe('grouping and counting', () => {
+  const snaps = [
+    snap('2024-09-01T12:00:00Z', [
+      obs({ id: 'a1', job: 'j1', user: 'alice', status: 'complete', start: '2024-09-01T00:00:00Z', end: '2024-09-01T01:00:00Z' }),
+      obs({ id: 'a2', job: 'j1', user: 'alice', status: 'complete', start: '2024-09-01T02:00:00Z', end: '2024-09-01T03:00:00Z' }),
+      obs({ id: 'b1', job: 'j2', user: 'bob', status: 'complete', start: '2024-09-01T00:00:00Z', end: '2024-09-01T02:00:00Z' }),
+      obs({ id: 'c1', job: 'j3', user: null, status: 'complete', start: '2024-09-01T00:00:00Z', end: '2024-09-01T04:00:00Z', ns: 'ns2' }),
+    ], { covered: ['ns1', 'ns2'] }),
+  ];
+  it('counts distinct jobs and users; unattributed is a row but not a user', () => {
+    const r = stats(snaps, '2024-09-01', '2024-09-01', { by: ['user'] });
+    expect(r.rows.map((x) => [x.user, x.cpu_hours, x.jobs, x.users, x.allocations])).toEqual([
+      ['alice', 2, 1, 1, 2],
+      ['bob', 2, 1, 1, 1],
+      ['(unattributed)', 4, 1, 0, 1],
+    ]);
+    expect(r.total).toMatchObject({ cpu_hours: 8, jobs: 3, users: 2, allocations: 4 });
+  });
+  it('nests groups and carries each key', () => {
+    const r = stats(snaps, '2024-09-01', '2024-09-01', { by: ['namespace', 'user'] });
+    expect(r.rows.map((x) => [x.namespace, x.user, x.cpu_hours])).toEqual([
+      ['ns1', 'alice', 2],
+      ['ns1', 'bob', 2],
+      ['ns2', '(unattributed)', 4],
+    ]);
+  });
+});
