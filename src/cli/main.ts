@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { HourmeterError } from '../util/errors.js';
 import { statsCommand } from './commands/stats.js';
-// import { simulateCommand } from './commands/simulate.js';
+import { simulateCommand } from './commands/simulate.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -19,7 +19,7 @@ export function buildProgram(io: CliIO = processIO): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
   program.addCommand(statsCommand(program, io));
-  // program.addCommand(simulateCommand(program, io));
+  program.addCommand(simulateCommand(program, io));
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
   return program;
 }

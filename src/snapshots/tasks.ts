@@ -1,18 +1,19 @@
-import type { SnapshotObservations } from '../accounting/types.js';
 import { ai4osSnapshotOf, type Ai4osSnapshot } from '../accounting/ai4os.js';
 import type { SnapshotFile } from './files.js';
 import { detectKind, FormatError } from './observe.js';
 import { CorruptFileError, readDocument, readSnapshot } from './read.js';
+import { encodeSnapshot, type WireSnapshot } from './wire.js';
 
 /** What the reader pool can do with one file; run in worker threads or in-process alike. */
 export interface TaskResults {
-  observe: SnapshotObservations;
+  /** Observations in wire form (see wire.ts). */
+  observe: WireSnapshot;
   ai4os: Ai4osSnapshot;
 }
 export type TaskName = keyof TaskResults;
 
 export function runTask<T extends TaskName>(task: T, file: SnapshotFile): TaskResults[T] {
-  if (task === 'observe') return readSnapshot(file) as TaskResults[T];
+  if (task === 'observe') return encodeSnapshot(readSnapshot(file)) as TaskResults[T];
   const doc = readDocument(file);
   try {
     if (detectKind(doc) !== 'legacy') {
