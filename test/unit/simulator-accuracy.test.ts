@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
+import type { Lifetime } from '../../src/accounting/types.js';
+import { listSnapshots } from '../../src/snapshots/files.js';
+import { loadHistory } from '../../src/snapshots/history.js';
+import { writeHistory } from '../../src/simulator/index.js';
+import { tempDir } from '../helpers/cli.js';
+
+/**
+ * The estimate against the simulator's ground truth, through the real reading path:
+ * files written to disk, listed, parsed, reconstructed and aggregated.
+ */
+
+const RESOURCES = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const;
+
+async function compare(opts: { format: 'native' | 'legacy'; days: number; interval: number; seed: number; missed?: number }) {
+  const dir = tempDir();
+  const { truth } = await writeHistory(dir, {
+    format: opts.format,
+    days: opts.days,
+    intervalMinutes: opts.interval,
+    seed: opts.seed,
+    fullFields: false,
+    missed: opts.missed ?? 0,
+  });
+  const start = new Date(Date.UTC(2024, 8, 1));
+  const last = new Date(start.getTime() + (opts.days - 1) * 86_400_000);
+  const period = resolvePeriod('2024-09-01', last.toISOString().slice(0, 10), 'UTC');
+  const history = await loadHistory(await listSnapshots(dir), period, { strict: true, warn: () => {} });
+  const estimate = aggregate(estimateLifetimes(history.tracks, { gapPolicy: 'midpoint', gcWindowUs: null }), period, ['namespace']);
+  const totals = (ls: Lifetime[]) => aggregate(ls, period, ['namespace']);
+  return { estimate, observable: totals(truth.observable), full: totals(truth.all), diagnostics: history.diagnostics };
+}
+
+function byNamespace(rows: ({ namespace?: string } & Hours)[]): Map<string, Hours> {
+  return new Map(rows.map((r) => [r.namespace!, r]));
+}
+
+/** Every namespace and resource holding at least 1% of that resource's total is within `tolerance`. */
+function expectClose(estimate: { rows: Hours[]; total: Hours }, truth: { rows: Hours[]; total: Hours }, tolerance: number): number {
+  const est = byNamespace(estimate.rows as never);
+  let checked = 0;
+  for (const row of truth.rows as ({ namespace: string } & Hours)[]) {
+    for (const r of RESOURCES) {
+      if (row[r] < 0.01 * truth.total[r]) continue;
+      const got = est.get(row.namespace)?.[r] ?? 0;
+      expect(Math.abs(got - row[r]) / row[r], `${row.namespace} ${r}: estimate ${got}, truth ${row[r]}`).toBeLessThanOrEqual(tolerance);
+      checked++;
+    }
+  }
+  return checked;
+}
+
+describe('estimate against the simulator truth', () => {
+  for (const format of ['legacy', 'native'] as const) {
+    for (const seed of [1, 2, 3]) {
+      it(`60 days of 6-hourly ${format} snapshots (seed ${seed}): within 1% of the observable truth, which lies in [low, high]`, async () => {
+        const { estimate, observable, diagnostics } = await compare({ format, days: 60, interval: 360, seed });
+        expect(diagnostics.largestGapUs).toBeLessThan(24 * 3600e6);
+        expect(estimate.vanished).toBeGreaterThan(0);
+        expect(expectClose(estimate, observable, 0.01)).toBeGreaterThanOrEqual(12);
+        const low = byNamespace(estimate.low.rows as never);
+        const high = byNamespace(estimate.high.rows as never);
+        for (const row of observable.rows as ({ namespace: string } & Hours)[]) {
+          for (const r of RESOURCES) {
+            const eps = 1e-9 * row[r];
+            expect(row[r], `${row.namespace} ${r} above low`).toBeGreaterThanOrEqual(low.get(row.namespace)![r] - eps);
+            expect(row[r], `${row.namespace} ${r} below high`).toBeLessThanOrEqual(high.get(row.namespace)![r] + eps);
+          }
+        }
+      });
+    }
+  }
+
+  it('15-minute native snapshots over 14 days: within 0.1% of the full truth', async () => {
+    const { estimate, full } = await compare({ format: 'native', days: 14, interval: 15, seed: 4 });
+    expect(expectClose(estimate, full, 0.001)).toBeGreaterThanOrEqual(12);
+  });
+});
