@@ -134,23 +134,3 @@ export class Ai4osAccumulator {
     return { rows, total };
   }
 }
-
-/** Reduces a parsed legacy document to what the method reads, keeping file order. */
-export function ai4osSnapshotOf(doc: Record<string, unknown[]>): Ai4osSnapshot {
-  const out: Ai4osSnapshot = new Map();
-  for (const [namespace, jobs] of Object.entries(doc)) {
-    const list: Ai4osJob[] = [];
-    for (const raw of jobs) {
-      const j = (raw ?? {}) as Record<string, unknown>;
-      const r = (j.resources ?? {}) as Record<string, unknown>;
-      const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-      const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-      list.push([
-        String(j.status ?? ''), String(j.job_ID ?? ''), text(j.owner), text(j.alloc_start), text(j.alloc_end),
-        num(r.cpu_num), num(r.cpu_MHz), num(r.gpu_num), num(r.memory_MB), num(r.disk_MB),
-      ]);
-    }
-    out.set(namespace, list);
-  }
-  return out;
-}

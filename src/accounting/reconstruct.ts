@@ -1,9 +1,14 @@
-import type { Amounts, Attribution, GapPolicy, Lifetime, Micros, SnapshotObservations } from './types.js';
+import type { Amounts, Attribution, GapPolicy, Lifetime, Micros, Observation, SnapshotDelta, SnapshotObservations } from './types.js';
 
 /**
  * Reconstruction across snapshots (design.md rule 3). Snapshots are fed in capture order;
  * every observation of one allocation is merged into a track. Pure and incremental, so a
  * caller can stream a corpus through it without holding it in memory.
+ *
+ * The work per snapshot grows with what changed, not with what is listed: an allocation
+ * listed unchanged is not touched. A track listed as holding resources has, lazily, been
+ * seen holding up to the latest snapshot; its `lastHoldingUs` is settled when it changes,
+ * leaves the listing, or when results are read.
  */
 
 type TrackState = 'none' | 'holding' | 'ended' | 'vanished';
@@ -14,7 +19,7 @@ export interface Track extends Attribution {
   /** Earliest start seen: a task restarted in place reports a later start. */
   startUs: Micros | null;
   state: TrackState;
-  /** S: the last snapshot that saw it holding resources. */
+  /** S: the last snapshot that saw it holding resources (see listedHolding). */
   lastHoldingUs: Micros | null;
   /** The end reported by a terminal observation. */
   endUs: Micros | null;
@@ -24,8 +29,10 @@ export interface Track extends Attribution {
   listedTerminal: boolean;
   /** Kind of the snapshot that gave S', for the default GC window. */
   nextKind: 'native' | 'legacy' | null;
-  /** Index of the last snapshot that listed it, to detect absence cheaply. */
-  lastListed: number;
+  /** Listed in the latest snapshot with a holding observation: S is that snapshot. */
+  listedHolding: boolean;
+  /** The observation it was last listed with. */
+  last: Observation | null;
 }
 
 export interface FailedScope {
@@ -45,101 +52,138 @@ export interface ReconstructionDiagnostics {
 
 export class Reconstructor {
   private readonly tracks = new Map<string, Track>();
-  /** Tracks currently holding resources, per namespace: the candidates for vanishing. */
-  private readonly holding = new Map<string, Set<Track>>();
+  /** Tracks listed in the latest snapshot. */
+  private readonly listed = new Map<string, Track>();
+  /** Tracks holding resources that the latest snapshot did not list because it did not cover their namespace. */
+  private readonly unlistedHolding = new Set<Track>();
   private readonly failed = new Map<string, FailedScope>();
   private count = 0;
   private firstUs: Micros | null = null;
   private lastUs: Micros | null = null;
   private largestGapUs = 0;
 
+  /** Adds a whole snapshot: every allocation it lists. */
   add(snap: SnapshotObservations): void {
-    const index = this.count++;
-    if (this.lastUs !== null) this.largestGapUs = Math.max(this.largestGapUs, snap.timeUs - this.lastUs);
-    this.firstUs ??= snap.timeUs;
-    this.lastUs = snap.timeUs;
-
+    const present = new Set<string>();
+    const changed: Observation[] = [];
     for (const o of snap.observations) {
-      let t = this.tracks.get(o.key);
-      if (!t) {
-        t = {
-          key: o.key, namespace: o.namespace, jobId: o.jobId, jobName: o.jobName, user: o.user, group: o.group,
-          component: o.component, node: o.node, amounts: o.amounts, startUs: null, state: 'none',
-          lastHoldingUs: null, endUs: null, nextUs: null, listedTerminal: false, nextKind: null, lastListed: index,
-        };
-        this.tracks.set(o.key, t);
-      } else {
-        if (t.namespace !== o.namespace) this.holdingSet(t.namespace).delete(t);
-        t.namespace = o.namespace;
-        t.jobId = o.jobId;
-        t.jobName = o.jobName ?? t.jobName;
-        t.user = o.user ?? t.user;
-        t.group = o.group ?? t.group;
-        t.component = o.component ?? t.component;
-        t.node = o.node ?? t.node;
-        t.amounts = o.amounts;
-        t.lastListed = index;
-      }
-      if (o.startUs !== null && (t.startUs === null || o.startUs < t.startUs)) t.startUs = o.startUs;
+      present.add(o.key);
+      if (this.listed.get(o.key)?.last !== o) changed.push(o);
+    }
+    const gone: string[] = [];
+    for (const key of this.listed.keys()) if (!present.has(key)) gone.push(key);
+    const { observations: _, ...rest } = snap;
+    this.apply({ ...rest, changed, gone });
+  }
 
-      if (o.phase === 'holding') {
-        t.state = 'holding';
-        t.lastHoldingUs = snap.timeUs;
-        t.endUs = null;
-        t.nextUs = null;
-        this.holdingSet(t.namespace).add(t);
-      } else if (o.phase === 'terminal') {
-        this.holdingSet(t.namespace).delete(t);
-        if (o.endUs !== null) {
-          t.state = 'ended';
-          t.endUs = o.endUs;
-        } else if (t.state === 'holding' || (t.state === 'none' && t.startUs !== null)) {
-          t.state = 'vanished';
-          t.nextUs = snap.timeUs;
-          t.listedTerminal = true;
-          t.nextKind = snap.kind;
-        }
-        // Already ended or vanished: the earlier, tighter knowledge stands.
-      }
-      // 'none' (pending, queued): listed, so not vanished, but holds nothing new.
+  /** Adds a snapshot given as its difference from the previous one. */
+  apply(d: SnapshotDelta): void {
+    const prevUs = this.lastUs;
+    const now = d.timeUs;
+    this.count++;
+    if (prevUs !== null) this.largestGapUs = Math.max(this.largestGapUs, now - prevUs);
+    this.firstUs ??= now;
+    this.lastUs = now;
+
+    for (const key of d.gone) {
+      const t = this.listed.get(key);
+      if (!t) continue;
+      this.listed.delete(key);
+      this.settle(t, prevUs);
+      if (t.state !== 'holding') continue;
+      // Holding allocations that a covering snapshot no longer lists have ended before it.
+      if (d.covered.has(t.namespace)) this.vanish(t, now, false, d.kind);
+      else this.unlistedHolding.add(t);
     }
 
-    // Holding allocations that a covering snapshot no longer lists have ended before it.
-    for (const ns of snap.covered) {
-      const set = this.holding.get(ns);
-      if (!set) continue;
-      for (const t of set) {
-        if (t.lastListed === index) continue;
-        set.delete(t);
-        t.state = 'vanished';
-        t.nextUs = snap.timeUs;
-        t.listedTerminal = false;
-        t.nextKind = snap.kind;
+    for (const o of d.changed) this.observe(o, prevUs, now, d.kind);
+
+    if (this.unlistedHolding.size > 0) {
+      for (const t of this.unlistedHolding) {
+        if (!d.covered.has(t.namespace)) continue;
+        this.unlistedHolding.delete(t);
+        this.vanish(t, now, false, d.kind);
       }
     }
 
-    for (const f of snap.failedScopes) {
+    for (const f of d.failedScopes) {
       const id = `${f.namespace}\u0000${f.reason}`;
       const entry = this.failed.get(id);
       if (entry) {
         entry.snapshots++;
-        entry.lastFile = snap.file;
+        entry.lastFile = d.file;
       } else {
-        this.failed.set(id, { namespace: f.namespace, reason: f.reason, snapshots: 1, lastFile: snap.file });
+        this.failed.set(id, { namespace: f.namespace, reason: f.reason, snapshots: 1, lastFile: d.file });
       }
     }
   }
 
-  private holdingSet(ns: string): Set<Track> {
-    let s = this.holding.get(ns);
-    if (!s) this.holding.set(ns, (s = new Set()));
-    return s;
+  /** A track stops being listed as holding: it was last seen holding at `prevUs`. */
+  private settle(t: Track, prevUs: Micros | null): void {
+    if (t.listedHolding) {
+      t.lastHoldingUs = prevUs;
+      t.listedHolding = false;
+    }
+  }
+
+  private vanish(t: Track, now: Micros, listedTerminal: boolean, kind: 'native' | 'legacy'): void {
+    t.state = 'vanished';
+    t.nextUs = now;
+    t.listedTerminal = listedTerminal;
+    t.nextKind = kind;
+  }
+
+  private observe(o: Observation, prevUs: Micros | null, now: Micros, kind: 'native' | 'legacy'): void {
+    let t = this.tracks.get(o.key);
+    if (!t) {
+      t = {
+        key: o.key, namespace: o.namespace, jobId: o.jobId, jobName: o.jobName, user: o.user, group: o.group,
+        component: o.component, node: o.node, amounts: o.amounts, startUs: null, state: 'none',
+        lastHoldingUs: null, endUs: null, nextUs: null, listedTerminal: false, nextKind: null, listedHolding: false, last: null,
+      };
+      this.tracks.set(o.key, t);
+    } else {
+      if (this.listed.get(o.key) === t) this.settle(t, prevUs);
+      else this.unlistedHolding.delete(t);
+      t.namespace = o.namespace;
+      t.jobId = o.jobId;
+      t.jobName = o.jobName ?? t.jobName;
+      t.user = o.user ?? t.user;
+      t.group = o.group ?? t.group;
+      t.component = o.component ?? t.component;
+      t.node = o.node ?? t.node;
+      t.amounts = o.amounts;
+    }
+    this.listed.set(o.key, t);
+    t.last = o;
+    if (o.startUs !== null && (t.startUs === null || o.startUs < t.startUs)) t.startUs = o.startUs;
+
+    if (o.phase === 'holding') {
+      t.state = 'holding';
+      t.listedHolding = true;
+      t.lastHoldingUs = now;
+      t.endUs = null;
+      t.nextUs = null;
+    } else if (o.phase === 'terminal') {
+      if (o.endUs !== null) {
+        t.state = 'ended';
+        t.endUs = o.endUs;
+      } else if (t.state === 'holding' || (t.state === 'none' && t.startUs !== null)) {
+        this.vanish(t, now, true, kind);
+      }
+      // Already ended or vanished: the earlier, tighter knowledge stands.
+    }
+    // 'none' (pending, queued): listed, so not vanished, but holds nothing new.
   }
 
   /** The tracks that held resources at some point; allocations never started are left out. */
   tracksWithLifetime(): Track[] {
     const out: Track[] = [];
-    for (const t of this.tracks.values()) if (t.startUs !== null && t.state !== 'none') out.push(t);
+    for (const t of this.tracks.values()) {
+      // Listed as holding in the latest snapshot: seen holding up to it.
+      if (t.listedHolding) t.lastHoldingUs = this.lastUs;
+      if (t.startUs !== null && t.state !== 'none') out.push(t);
+    }
     return out;
   }
 

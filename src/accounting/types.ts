@@ -69,6 +69,18 @@ export interface SnapshotObservations {
   kind: 'native' | 'legacy';
 }
 
+/**
+ * A snapshot given as its difference from the previous one: what is new or changed, and
+ * which allocations are no longer listed. Everything else is listed as before. Readers
+ * produce this form because most allocations look the same from one snapshot to the next.
+ */
+export interface SnapshotDelta extends Omit<SnapshotObservations, 'observations'> {
+  /** Observations that are new, or differ from the allocation's previous one. */
+  changed: Observation[];
+  /** Keys of allocations listed in the previous snapshot and not in this one. */
+  gone: string[];
+}
+
 export type EndKind = 'ended' | 'open' | 'vanished';
 
 /** An allocation's reconstructed lifetime [startUs, endUs) with its sure bounds on the end. */

@@ -3,7 +3,7 @@ import { Reconstructor, type ReconstructionDiagnostics, type Track } from '../ac
 import { DataError } from '../util/errors.js';
 import type { Listing, SnapshotFile } from './files.js';
 import { readAll, type PoolOptions } from './pool.js';
-import { WireDecoder } from './wire.js';
+import { SnapshotDecoder } from './observe.js';
 
 /**
  * Streams the snapshot files that matter for a time window through the reconstruction.
@@ -75,14 +75,15 @@ export async function loadHistory(listing: Listing, window: { startUs: Micros; e
     ledger.bump('file name is not a capture time', 1);
   }
   const rec = new Reconstructor();
-  const decoder = new WireDecoder();
+  const decoder = new SnapshotDecoder();
   for await (const out of readAll('observe', selectFiles(listing.files, window), policy)) {
     if (!out.ok) {
       ledger.file(out.file.name, out.reason, out.message);
       continue;
     }
-    ledger.records(out.file.name, out.value.skips);
-    rec.add(decoder.decode(out.value));
+    const delta = decoder.decode(out.value, out.file.name, out.file.timeUs);
+    ledger.records(out.file.name, delta.skips);
+    rec.apply(delta);
   }
   return { tracks: rec.tracksWithLifetime(), diagnostics: rec.diagnostics(), skipped: ledger.list() };
 }

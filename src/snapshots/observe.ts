@@ -1,21 +1,16 @@
-import type { Amounts, Observation, Phase, QueuedObservation, Skip, SnapshotObservations } from '../accounting/types.js';
+import type { Amounts, Observation, Phase, QueuedObservation, SnapshotDelta, SnapshotObservations } from '../accounting/types.js';
 import { BadTimeError, parseInstant } from '../util/time.js';
-import { NATIVE_FORMAT, NATIVE_VERSION, type LegacyJob, type NativeAllocation, type NativeSnapshot } from './format.js';
+import { DeltaEncoder, extractFromDocument, KEY_END, type Extract, type NativeHeader, type WireSnapshot } from './extract.js';
+
+export { detectKind, FormatError, type SnapshotKind } from './detect.js';
+import { FormatError } from './detect.js';
 
 /**
- * Turns a parsed snapshot document (native v1 or legacy AI4OS) into observations.
- * Pure: the caller reads and parses the file. Bad records are skipped with a reason;
- * a document that is neither format throws FormatError.
+ * Step two of reading a snapshot: record tuples (see extract.ts) become observations.
+ * Pure. A bad record is skipped with a reason; a document that is neither format throws
+ * FormatError. The decoder reuses the outcome of a tuple line it has seen in the previous
+ * snapshot, so only new or changed records are parsed and checked.
  */
-
-export class FormatError extends Error {
-  constructor(
-    message: string,
-    readonly reason = 'unknown file format',
-  ) {
-    super(message);
-  }
-}
 
 const MIB = 1_048_576;
 
@@ -29,57 +24,21 @@ export function phaseOf(status: string): Phase {
   return 'none';
 }
 
-export type SnapshotKind = 'native' | 'legacy';
+/** What one tuple line becomes. */
+export type Outcome = { obs: Observation } | { queued: QueuedObservation } | { skip: string; detail: string };
 
-export function detectKind(doc: unknown): SnapshotKind {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new FormatError('unknown file format: expected a JSON object (a native hourmeter snapshot or an AI4OS {namespace: [job, ...]} file)');
-  }
-  const obj = doc as Record<string, unknown>;
-  if ('format' in obj) {
-    if (obj.format !== NATIVE_FORMAT) throw new FormatError(`unknown file format ${JSON.stringify(obj.format)}: expected "${NATIVE_FORMAT}"`);
-    if (obj.version !== NATIVE_VERSION) {
-      throw new FormatError(`version ${JSON.stringify(obj.version)}: this hourmeter reads version ${NATIVE_VERSION}; upgrade hourmeter`, 'unsupported snapshot version');
-    }
-    return 'native';
-  }
-  for (const value of Object.values(obj)) {
-    if (!Array.isArray(value)) {
-      throw new FormatError('unknown file format: neither a native hourmeter snapshot (no "format" key) nor an AI4OS file (values must be job lists)');
-    }
-  }
-  return 'legacy';
-}
-
-function finiteNonNegative(v: unknown): v is number {
+function isAmount(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
 
-function amountsFromNative(r: unknown): Amounts | null {
-  if (!r || typeof r !== 'object') return null;
-  const x = r as Record<string, unknown>;
-  const { cpu_cores, cpu_mhz, memory_mib, disk_mib, gpu } = x;
-  if (![cpu_cores, cpu_mhz, memory_mib, disk_mib, gpu].every(finiteNonNegative)) return null;
+function amounts(cores: unknown, mhz: unknown, memMib: unknown, diskMib: unknown, gpu: unknown): Amounts | null {
+  if (!isAmount(cores) || !isAmount(mhz) || !isAmount(memMib) || !isAmount(diskMib) || !isAmount(gpu)) return null;
   return {
-    cpuMilli: Math.round((cpu_cores as number) * 1000),
-    cpuMhz: Math.round(cpu_mhz as number),
-    memoryBytes: Math.round((memory_mib as number) * MIB),
-    diskBytes: Math.round((disk_mib as number) * MIB),
-    gpu: Math.round(gpu as number),
-  };
-}
-
-function amountsFromLegacy(r: unknown): Amounts | null {
-  if (!r || typeof r !== 'object') return null;
-  const x = r as Record<string, unknown>;
-  const { cpu_num, cpu_MHz, gpu_num, memory_MB, disk_MB } = x;
-  if (![cpu_num, cpu_MHz, gpu_num, memory_MB, disk_MB].every(finiteNonNegative)) return null;
-  return {
-    cpuMilli: Math.round((cpu_num as number) * 1000),
-    cpuMhz: Math.round(cpu_MHz as number),
-    memoryBytes: Math.round((memory_MB as number) * MIB),
-    diskBytes: Math.round((disk_MB as number) * MIB),
-    gpu: Math.round(gpu_num as number),
+    cpuMilli: Math.round(cores * 1000),
+    cpuMhz: Math.round(mhz),
+    memoryBytes: Math.round(memMib * MIB),
+    diskBytes: Math.round(diskMib * MIB),
+    gpu: Math.round(gpu),
   };
 }
 
@@ -87,122 +46,208 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
-/** Parses a time field; a malformed one skips the record (returned as a string reason). */
-function timeField(rec: Record<string, unknown>, field: string): number | null | string {
+/** Parses a time; a malformed one is reported as a string reason. */
+function time(v: unknown, field: string): number | null | string {
   try {
-    return parseInstant(rec[field]);
+    return parseInstant(v);
   } catch (e) {
     if (e instanceof BadTimeError) return `bad time in ${field}`;
     throw e;
   }
 }
 
-/** Builds an observation, or returns the reason it must be skipped. */
-function observation(
+function finish(
   key: string,
   attrs: Omit<Observation, 'key' | 'phase' | 'startUs' | 'endUs' | 'amounts' | 'status'>,
   status: string,
   start: number | null | string,
   end: number | null | string,
-  amounts: Amounts | null,
-): Observation | string {
-  if (typeof start === 'string') return start;
-  if (typeof end === 'string') return end;
-  if (!amounts) return 'missing or invalid resources';
+  res: Amounts | null,
+  what: string,
+): Outcome {
+  if (typeof start === 'string') return { skip: start, detail: `${what}: ${start}` };
+  if (typeof end === 'string') return { skip: end, detail: `${what}: ${end}` };
+  if (!res) return { skip: 'record missing fields', detail: `${what}: missing or invalid resources` };
   let phase = phaseOf(status);
-  // A holding status without a start time cannot be placed on the time line: the workload
-  // has not started (AI4OS lists jobs as running while the allocation is still pending).
+  // A holding status without a start cannot be placed on the time line: the workload has
+  // not started (AI4OS lists jobs as running while the allocation is still pending).
   if (phase === 'holding' && start === null) phase = 'none';
-  return { key, ...attrs, status, phase, startUs: start, endUs: phase === 'terminal' ? end : null, amounts };
+  return { obs: { key, ...attrs, status, phase, startUs: start, endUs: phase === 'terminal' ? end : null, amounts: res } };
 }
 
-export function observeNative(doc: NativeSnapshot, file: string, nameTimeUs: number | null): SnapshotObservations {
-  const skips: Skip[] = [];
-  const captured = (() => {
-    try {
-      return parseInstant(doc.captured_at);
-    } catch {
-      return null;
-    }
-  })();
-  const timeUs = captured ?? nameTimeUs;
-  if (timeUs === null) throw new FormatError('captured_at is missing or not an RFC 3339 time');
-  const scope = doc.scope;
-  if (!scope || !Array.isArray(scope.namespaces) || !Array.isArray(doc.allocations)) {
-    throw new FormatError('native snapshot lacks scope.namespaces or allocations');
+/** [namespace, job_ID, name, status, owner, alloc_ID, alloc_start, alloc_end, cpu_num, cpu_MHz, gpu_num, memory_MB, disk_MB] */
+export function observeLegacyTuple(t: unknown[]): Outcome {
+  const [ns, jobIdRaw, name, statusRaw, owner, allocId, start, end, cpu, mhz, gpu, mem, disk] = t;
+  const namespace = String(ns);
+  const jobId = str(jobIdRaw);
+  const status = str(statusRaw);
+  if (!jobId || !status) {
+    return { skip: 'record missing fields', detail: `job ${JSON.stringify(jobIdRaw ?? null)} in ${namespace} lacks job_ID, status or resources` };
   }
-  const kind = str(doc.source?.kind) ?? 'nomad';
-  const idKind = kind === 'simulator' ? 'nomad' : kind;
-  const observations: Observation[] = [];
-  for (const rec of doc.allocations as unknown[]) {
-    const r = (rec ?? {}) as Record<string, unknown> & Partial<NativeAllocation>;
-    const id = str(r.id);
-    const namespace = str(r.namespace);
-    const jobId = str(r.job_id);
-    const status = str(r.status);
-    if (!id || !namespace || !jobId || !status) {
-      skips.push({ reason: 'record missing fields', file, detail: `allocation ${JSON.stringify(r.id ?? null)} lacks id, namespace, job_id or status` });
-      continue;
-    }
-    const o = observation(
-      `${idKind}:${id}`,
-      { namespace, jobId, jobName: str(r.job_name), user: str(r.user), group: str(r.group), component: str(r.component), node: str(r.node) },
-      status,
-      timeField(r, 'start'),
-      timeField(r, 'end'),
-      amountsFromNative(r.resources),
-    );
-    if (typeof o === 'string') skips.push({ reason: o === 'missing or invalid resources' ? 'record missing fields' : o, file, detail: `allocation ${id}: ${o}` });
-    else observations.push(o);
-  }
-  const queued: QueuedObservation[] = [];
-  for (const q of Array.isArray(doc.queued) ? doc.queued : []) {
-    if (!q || !str(q.namespace) || !str(q.job_id)) continue;
-    queued.push({ namespace: q.namespace, jobId: q.job_id, user: str(q.user), group: str(q.group), queued: typeof q.queued === 'number' ? q.queued : 1 });
-  }
-  return {
-    file,
-    timeUs,
-    covered: new Set(scope.namespaces.filter((n): n is string => typeof n === 'string')),
-    failedScopes: (Array.isArray(scope.failed) ? scope.failed : []).map((f) => ({ namespace: String(f?.namespace), reason: String(f?.reason ?? '') })),
-    observations,
-    queued,
-    skips,
-    kind: 'native',
-  };
+  const user = str(owner);
+  if (status === 'queued') return { queued: { namespace, jobId, user, group: null, queued: 1 } };
+  // Identity is the allocation; AI4OS records without one fall back to the job (design.md rule 1).
+  return finish(
+    `nomad:${str(allocId) ?? jobId}`,
+    { namespace, jobId, jobName: str(name), user, group: null, component: null, node: null },
+    status,
+    time(start, 'alloc_start'),
+    time(end, 'alloc_end'),
+    amounts(cpu, mhz, mem, disk, gpu),
+    `job ${jobId} in ${namespace}`,
+  );
 }
 
+/** [id, namespace, job_id, job_name, user, group, component, node, status, start, end, cpu_cores, cpu_mhz, memory_mib, disk_mib, gpu] */
+export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
+  const [idRaw, nsRaw, jobRaw, jobName, user, group, component, node, statusRaw, start, end, cores, mhz, mem, disk, gpu] = t;
+  const id = str(idRaw);
+  const namespace = str(nsRaw);
+  const jobId = str(jobRaw);
+  const status = str(statusRaw);
+  if (!id || !namespace || !jobId || !status) {
+    return { skip: 'record missing fields', detail: `allocation ${JSON.stringify(idRaw ?? null)} lacks id, namespace, job_id or status` };
+  }
+  return finish(
+    `${idKind}:${id}`,
+    { namespace, jobId, jobName: str(jobName), user: str(user), group: str(group), component: str(component), node: str(node) },
+    status,
+    time(start, 'start'),
+    time(end, 'end'),
+    amounts(cores, mhz, mem, disk, gpu),
+    `allocation ${id}`,
+  );
+}
+
+/** The source kind names the identity space; simulated clusters are Nomad-like. */
+function idKindOf(source: unknown): string {
+  const kind = source !== null && typeof source === 'object' ? str((source as Record<string, unknown>).kind) : null;
+  return !kind || kind === 'simulator' ? 'nomad' : kind;
+}
+
+function nativeScope(h: NativeHeader): { covered: Set<string>; failed: { namespace: string; reason: string }[] } {
+  const scope = h.scope as { namespaces?: unknown; failed?: unknown };
+  if (!Array.isArray(scope.namespaces)) throw new FormatError('native snapshot lacks scope.namespaces');
+  const failed = (Array.isArray(scope.failed) ? scope.failed : []).map((f: { namespace?: unknown; reason?: unknown } | null) => ({
+    namespace: String(f?.namespace ?? ''),
+    reason: String(f?.reason ?? ''),
+  }));
+  return { covered: new Set(scope.namespaces.filter((n): n is string => typeof n === 'string')), failed };
+}
+
+function nativeQueued(h: NativeHeader): QueuedObservation[] {
+  const out: QueuedObservation[] = [];
+  for (const q of Array.isArray(h.queued) ? (h.queued as Record<string, unknown>[]) : []) {
+    const namespace = str(q?.namespace);
+    const jobId = str(q?.job_id);
+    if (!namespace || !jobId) continue;
+    out.push({ namespace, jobId, user: str(q.user), group: str(q.group), queued: typeof q.queued === 'number' ? q.queued : 1 });
+  }
+  return out;
+}
+
+type Entry = { line: string; out: Outcome };
+
+/**
+ * Turns what a reader sends (see extract.ts) into the difference from the previous
+ * snapshot, which the reconstruction applies. It keeps every listed record's line and
+ * outcome, so only new or changed lines are parsed, and keeps the skipped and queued ones
+ * apart so that each snapshot still reports them.
+ */
+export class SnapshotDecoder {
+  private current = new Map<string, Entry>();
+  private readonly skipped = new Map<string, { skip: string; detail: string }>();
+  private readonly queuedJobs = new Map<string, QueuedObservation>();
+
+  decode(w: WireSnapshot, file: string, nameTimeUs: number): SnapshotDelta {
+    let timeUs = nameTimeUs;
+    let covered: Set<string>;
+    let failedScopes: { namespace: string; reason: string }[] = [];
+    const queued: QueuedObservation[] = [];
+    let observe: (t: unknown[]) => Outcome;
+    if (w.kind === 'native') {
+      const captured = (() => {
+        try {
+          return parseInstant(w.header.captured_at);
+        } catch {
+          return null;
+        }
+      })();
+      timeUs = captured ?? nameTimeUs;
+      ({ covered, failed: failedScopes } = nativeScope(w.header));
+      queued.push(...nativeQueued(w.header));
+      const idKind = idKindOf(w.header.source);
+      observe = (t) => observeNativeTuple(t, idKind);
+    } else {
+      covered = new Set(w.namespaces);
+      observe = observeLegacyTuple;
+    }
+
+    const changed: Observation[] = [];
+    const gone: string[] = [];
+    const drop = (key: string, old: Entry | undefined, replacement: Outcome | null) => {
+      if (!old) return;
+      if ('obs' in old.out && !(replacement && 'obs' in replacement && replacement.obs.key === old.out.obs.key)) gone.push(old.out.obs.key);
+      this.skipped.delete(key);
+      this.queuedJobs.delete(key);
+    };
+    const take = (key: string, line: string, before: Entry | undefined): Entry => {
+      if (before !== undefined && before.line === line) return before;
+      const entry = { line, out: observe(JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[]) };
+      drop(key, before, entry.out);
+      if ('obs' in entry.out) changed.push(entry.out.obs);
+      else if ('queued' in entry.out) this.queuedJobs.set(key, entry.out.queued);
+      else this.skipped.set(key, entry.out);
+      return entry;
+    };
+    const lines = w.lines.length > 0 ? w.lines.split('\n') : [];
+    if (w.full) {
+      // A whole file: compare it with what was listed before.
+      const next = new Map<string, Entry>();
+      for (const line of lines) {
+        const key = line.slice(0, line.indexOf(KEY_END));
+        next.set(key, take(key, line, next.get(key) ?? this.current.get(key)));
+      }
+      for (const [key, old] of this.current) if (!next.has(key)) drop(key, old, null);
+      this.current = next;
+    } else {
+      if (w.gone.length > 0) {
+        for (const key of w.gone.split('\n')) {
+          drop(key, this.current.get(key), null);
+          this.current.delete(key);
+        }
+      }
+      for (const line of lines) {
+        const key = line.slice(0, line.indexOf(KEY_END));
+        this.current.set(key, take(key, line, this.current.get(key)));
+      }
+    }
+    queued.push(...this.queuedJobs.values());
+    const skips = [...this.skipped.values()].map((k) => ({ reason: k.skip, file, detail: k.detail }));
+    return { file, timeUs, covered, failedScopes, changed, gone, queued, skips, kind: w.kind };
+  }
+}
+
+/** One whole file's observations, decoded on their own. */
+export function observeWire(w: WireSnapshot, file: string, nameTimeUs: number): SnapshotObservations {
+  if (!w.full) throw new Error('observeWire needs a whole file');
+  const { changed, gone: _, ...rest } = new SnapshotDecoder().decode(w, file, nameTimeUs);
+  return { ...rest, observations: changed };
+}
+
+function observeAll(x: Extract, file: string, nameTimeUs: number): SnapshotObservations {
+  return observeWire(new DeltaEncoder().encode(x), file, nameTimeUs);
+}
+
+/** Observations of a parsed legacy document (one-off; readers use SnapshotDecoder). */
 export function observeLegacy(doc: Record<string, unknown[]>, file: string, timeUs: number): SnapshotObservations {
-  const skips: Skip[] = [];
-  const observations: Observation[] = [];
-  const queued: QueuedObservation[] = [];
-  for (const [namespace, jobs] of Object.entries(doc)) {
-    for (const rec of jobs) {
-      const r = (rec ?? {}) as Record<string, unknown> & Partial<LegacyJob>;
-      const jobId = str(r.job_ID);
-      const status = str(r.status);
-      if (!jobId || !status || !r.resources) {
-        skips.push({ reason: 'record missing fields', file, detail: `job ${JSON.stringify(r.job_ID ?? null)} in ${namespace} lacks job_ID, status or resources` });
-        continue;
-      }
-      const user = str(r.owner);
-      if (status === 'queued') {
-        queued.push({ namespace, jobId, user, group: null, queued: 1 });
-        continue;
-      }
-      // Identity is the allocation; AI4OS records without one fall back to the job (design.md rule 1).
-      const key = `nomad:${str(r.alloc_ID) ?? jobId}`;
-      const o = observation(
-        key,
-        { namespace, jobId, jobName: str(r.name), user, group: null, component: null, node: null },
-        status,
-        timeField(r, 'alloc_start'),
-        timeField(r, 'alloc_end'),
-        amountsFromLegacy(r.resources),
-      );
-      if (typeof o === 'string') skips.push({ reason: o === 'missing or invalid resources' ? 'record missing fields' : o, file, detail: `job ${jobId} in ${namespace}: ${o}` });
-      else observations.push(o);
-    }
-  }
-  return { file, timeUs, covered: new Set(Object.keys(doc)), failedScopes: [], observations, queued, skips, kind: 'legacy' };
+  return observeAll(extractFromDocument(doc), file, timeUs);
 }
+
+/** Observations of a parsed native document (one-off; readers use SnapshotDecoder). */
+export function observeNative(doc: unknown, file: string, nameTimeUs: number | null): SnapshotObservations {
+  const s = observeAll(extractFromDocument(doc), file, nameTimeUs ?? NaN);
+  if (Number.isNaN(s.timeUs)) throw new FormatError('captured_at is missing or not an RFC 3339 time');
+  return s;
+}
+

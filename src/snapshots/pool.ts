@@ -1,70 +1,73 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { WireSnapshot } from './extract.js';
 import type { SnapshotFile } from './files.js';
-import { CorruptFileError } from './read.js';
-import { runTask, type TaskName, type TaskResults } from './tasks.js';
+import { runBatch, type TaskName, type TaskOutcome } from './tasks.js';
 
 /**
- * Reads snapshot files in parallel worker threads (JSON parsing is the cost of a cold
- * report) and yields the results strictly in input order. At most `window` files are in
- * flight, so memory stays bounded whatever the corpus size.
+ * Reads snapshot files in worker threads (parsing is the cost of a cold report) and
+ * yields the results strictly in file order. Each worker takes a batch of consecutive
+ * files, so it can send each file as a small delta from the one before. At most two
+ * batches per worker are in flight, so memory stays bounded whatever the corpus size.
  */
 
-export type ReadOutcome<T> = { file: SnapshotFile; ok: true; value: T } | { file: SnapshotFile; ok: false; reason: string; message: string };
+export type ReadOutcome = { file: SnapshotFile; ok: true; value: WireSnapshot } | { file: SnapshotFile; ok: false; reason: string; message: string };
 
 export interface PoolOptions {
   /** Worker threads; 0 reads in-process. Default: the machine's cores, at most 4. */
   threads?: number;
+  /** Files per batch. */
+  batch?: number;
 }
 
 const WORKER_URL = new URL('./read-worker.js', import.meta.url);
 /** Worker threads need the compiled .js worker; from TypeScript sources (tests) read in-process. */
 const CAN_USE_WORKERS = import.meta.url.endsWith('.js');
+const DEFAULT_BATCH = 32;
 
-export async function* readAll<T extends TaskName>(
-  task: T,
-  files: readonly SnapshotFile[],
-  opts: PoolOptions = {},
-): AsyncGenerator<ReadOutcome<TaskResults[T]>> {
-  const threads = Math.min(opts.threads ?? Math.min(availableParallelism(), 4), files.length);
-  if (!CAN_USE_WORKERS || threads <= 1 || files.length < 4) {
-    for (const file of files) yield readInProcess(task, file);
+export async function* readAll(task: TaskName, files: readonly SnapshotFile[], opts: PoolOptions = {}): AsyncGenerator<ReadOutcome> {
+  const batch = Math.max(1, opts.batch ?? DEFAULT_BATCH);
+  const threads = Math.min(opts.threads ?? Math.min(availableParallelism(), 4), Math.ceil(files.length / batch));
+  if (!CAN_USE_WORKERS || threads <= 1) {
+    let i = 0;
+    for (const outcome of runBatch(task, files)) yield withFile(files[i++]!, outcome);
     return;
   }
-  yield* readWithWorkers(task, files, threads);
+  yield* readWithWorkers(task, files, threads, batch);
 }
 
-function readInProcess<T extends TaskName>(task: T, file: SnapshotFile): ReadOutcome<TaskResults[T]> {
-  try {
-    return { file, ok: true, value: runTask(task, file) };
-  } catch (e) {
-    if (e instanceof CorruptFileError) return { file, ok: false, reason: e.reason, message: e.message };
-    throw e;
-  }
+function withFile(file: SnapshotFile, o: TaskOutcome): ReadOutcome {
+  return o.ok ? { file, ok: true, value: o.value } : { file, ok: false, reason: o.reason, message: o.message };
 }
 
-type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; reason: string; message: string };
+type WorkerReply = TaskOutcome & { id: number; fatal?: boolean };
 
-async function* readWithWorkers<T extends TaskName>(task: T, files: readonly SnapshotFile[], threads: number): AsyncGenerator<ReadOutcome<TaskResults[T]>> {
-  const window = threads * 3;
+async function* readWithWorkers(task: TaskName, files: readonly SnapshotFile[], threads: number, batch: number): AsyncGenerator<ReadOutcome> {
   const done = new Map<number, WorkerReply>();
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
   let next = 0;
   const workers = Array.from({ length: threads }, () => new Worker(WORKER_URL));
   const idle: Worker[] = [...workers];
+  /** Replies still owed per worker: a worker is idle again when its batch is all answered. */
+  const owed = new Map<Worker, number>();
 
   const dispatch = (emitted: number) => {
-    while (idle.length > 0 && next < files.length && next < emitted + window) {
+    while (idle.length > 0 && next < files.length && next < emitted + 2 * threads * batch) {
       const w = idle.pop()!;
-      w.postMessage({ id: next, task, file: files[next] });
-      next++;
+      const slice = files.slice(next, next + batch);
+      owed.set(w, slice.length);
+      w.postMessage({ first: next, task, files: slice });
+      next += slice.length;
     }
   };
   for (const w of workers) {
     w.on('message', (reply: WorkerReply) => {
+      if (reply.fatal) failure = new Error(reply.ok ? 'reader failed' : reply.message);
       done.set(reply.id, reply);
-      idle.push(w);
+      const left = (owed.get(w) ?? 1) - 1;
+      owed.set(w, left);
+      if (left === 0) idle.push(w);
       wake?.();
     });
     w.on('error', (e) => {
@@ -83,8 +86,7 @@ async function* readWithWorkers<T extends TaskName>(task: T, files: readonly Sna
       }
       const reply = done.get(emitted)!;
       done.delete(emitted);
-      const file = files[emitted]!;
-      yield reply.ok ? { file, ok: true, value: reply.value as TaskResults[T] } : { file, ok: false, reason: reply.reason, message: reply.message };
+      yield withFile(files[emitted]!, reply);
     }
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));

@@ -1,14 +1,13 @@
 import { parentPort } from 'node:worker_threads';
-import { CorruptFileError } from './read.js';
-import { runTask, type TaskName } from './tasks.js';
 import type { SnapshotFile } from './files.js';
+import { runBatch, type TaskName } from './tasks.js';
 
-/** Worker side of the reader pool: parse files off the main thread. */
-parentPort!.on('message', (msg: { id: number; task: TaskName; file: SnapshotFile }) => {
+/** Worker side of the reader pool: read batches of files off the main thread. */
+parentPort!.on('message', (msg: { first: number; task: TaskName; files: SnapshotFile[] }) => {
+  let id = msg.first;
   try {
-    parentPort!.postMessage({ id: msg.id, ok: true, value: runTask(msg.task, msg.file) });
+    for (const outcome of runBatch(msg.task, msg.files)) parentPort!.postMessage({ id: id++, ...outcome });
   } catch (e) {
-    const reason = e instanceof CorruptFileError ? e.reason : 'unreadable file';
-    parentPort!.postMessage({ id: msg.id, ok: false, reason, message: (e as Error).message });
+    parentPort!.postMessage({ id, ok: false, reason: 'unreadable file', message: (e as Error).message, fatal: true });
   }
 });

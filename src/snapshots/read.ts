@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { SnapshotObservations } from '../accounting/types.js';
-import type { NativeSnapshot } from './format.js';
-import { detectKind, FormatError, observeLegacy, observeNative } from './observe.js';
+import { FormatError } from './detect.js';
+import { Extractor, type WireSnapshot } from './extract.js';
+import { isAscii } from 'node:buffer';
 import type { SnapshotFile } from './files.js';
+import { observeWire } from './observe.js';
 
 /**
- * Reads one snapshot file into observations. Synchronous on purpose: it runs inside the
- * reader pool's worker threads, where blocking is the point.
+ * Reading one snapshot file. Synchronous on purpose: it runs inside the reader pool's
+ * worker threads, where blocking is the point.
  */
 
 export class CorruptFileError extends Error {
@@ -19,7 +21,7 @@ export class CorruptFileError extends Error {
   }
 }
 
-export function readDocument(file: Pick<SnapshotFile, 'path' | 'gzip'>): unknown {
+export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>): string {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file.path);
@@ -34,21 +36,26 @@ export function readDocument(file: Pick<SnapshotFile, 'path' | 'gzip'>): unknown
     }
   }
   if (bytes.length === 0) throw new CorruptFileError('empty file', 'the file is empty');
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch (e) {
-    throw new CorruptFileError('corrupt or truncated JSON', (e as Error).message);
-  }
+  // AI4OS files are ASCII (Python escapes the rest), and latin1 decodes ASCII faster than utf8.
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
-export function readSnapshot(file: SnapshotFile): SnapshotObservations {
-  const doc = readDocument(file);
+/**
+ * One file's records as a reader thread sends them (see Extractor.read); every failure
+ * becomes a CorruptFileError with a reason.
+ */
+export function readWire(file: Pick<SnapshotFile, 'path' | 'gzip'>, extractor: Extractor, fresh: boolean): WireSnapshot {
+  const text = readText(file);
   try {
-    const kind = detectKind(doc);
-    if (kind === 'native') return observeNative(doc as NativeSnapshot, file.name, file.timeUs);
-    return observeLegacy(doc as Record<string, unknown[]>, file.name, file.timeUs);
+    return extractor.read(text, fresh);
   } catch (e) {
+    if (e instanceof SyntaxError) throw new CorruptFileError('corrupt or truncated JSON', e.message);
     if (e instanceof FormatError) throw new CorruptFileError(e.reason, e.message);
     throw e;
   }
+}
+
+/** One file's observations, read in-process (tests and one-off use). */
+export function readSnapshot(file: SnapshotFile): SnapshotObservations {
+  return observeWire(readWire(file, new Extractor(), true), file.name, file.timeUs);
 }

@@ -1,27 +1,33 @@
-import { ai4osSnapshotOf, type Ai4osSnapshot } from '../accounting/ai4os.js';
+import { Extractor, type WireSnapshot } from './extract.js';
 import type { SnapshotFile } from './files.js';
-import { detectKind, FormatError } from './observe.js';
-import { CorruptFileError, readDocument, readSnapshot } from './read.js';
-import { encodeSnapshot, type WireSnapshot } from './wire.js';
+import { CorruptFileError, readWire } from './read.js';
 
-/** What the reader pool can do with one file; run in worker threads or in-process alike. */
-export interface TaskResults {
-  /** Observations in wire form (see wire.ts). */
-  observe: WireSnapshot;
-  ai4os: Ai4osSnapshot;
-}
-export type TaskName = keyof TaskResults;
+/**
+ * What the reader pool does with a batch of consecutive files, in worker threads or
+ * in-process alike: read each file and send its records as a delta from the previous one.
+ */
 
-export function runTask<T extends TaskName>(task: T, file: SnapshotFile): TaskResults[T] {
-  if (task === 'observe') return encodeSnapshot(readSnapshot(file)) as TaskResults[T];
-  const doc = readDocument(file);
-  try {
-    if (detectKind(doc) !== 'legacy') {
-      throw new CorruptFileError('native file', 'the AI4OS method reads only AI4OS legacy files; use --method exact for native snapshots');
+export type TaskName = 'observe' | 'ai4os';
+
+export type TaskOutcome = { ok: true; value: WireSnapshot } | { ok: false; reason: string; message: string };
+
+/** One per thread: it remembers the records of the last file this thread read. */
+const extractor = new Extractor();
+
+export function* runBatch(task: TaskName, files: readonly SnapshotFile[]): Generator<TaskOutcome> {
+  let fresh = true;
+  for (const file of files) {
+    try {
+      // The AI4OS method sums in file order, so it needs every line of every file.
+      const wire = readWire(file, extractor, fresh || task === 'ai4os');
+      if (task === 'ai4os' && wire.kind !== 'legacy') {
+        throw new CorruptFileError('native file', 'the AI4OS method reads only AI4OS legacy files; use --method exact for native snapshots');
+      }
+      fresh = false;
+      yield { ok: true, value: wire };
+    } catch (e) {
+      if (!(e instanceof CorruptFileError)) throw e;
+      yield { ok: false, reason: e.reason, message: e.message };
     }
-  } catch (e) {
-    if (e instanceof FormatError) throw new CorruptFileError(e.reason, e.message);
-    throw e;
   }
-  return ai4osSnapshotOf(doc as Record<string, unknown[]>) as TaskResults[T];
 }

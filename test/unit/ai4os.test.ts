@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Ai4osAccumulator, ai4osSnapshotOf, parseAi4osTime, type Ai4osJob } from '../../src/accounting/ai4os.js';
+import { Ai4osAccumulator, parseAi4osTime, type Ai4osJob } from '../../src/accounting/ai4os.js';
+import { ai4osSnapshotOf } from '../../src/snapshots/ai4os-input.js';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/ai4os');
 const us = (iso: string) => Date.parse(iso) * 1000;

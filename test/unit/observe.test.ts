@@ -74,7 +74,7 @@ describe('format detection', () => {
     expect(detectKind({ format: 'hourmeter.snapshot', version: 1 })).toBe('native');
     expect(detectKind({ ns: [] })).toBe('legacy');
     expect(() => detectKind([1])).toThrow(FormatError);
-    expect(() => detectKind({ ns: 3 })).toThrow(/unknown file format/);
+    expect(() => detectKind({ ns: 3 })).toThrow(/neither a native hourmeter snapshot/);
     expect(() => detectKind({ format: 'hourmeter.snapshot', version: 2 })).toThrow(/version 2/);
   });
   it('reads capture times from file names', () => {

@@ -10,6 +10,7 @@ import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
 import { loadHistory, SkipLedger } from '../../snapshots/history.js';
 import { readAll } from '../../snapshots/pool.js';
+import { Ai4osDecoder } from '../../snapshots/ai4os-input.js';
 import { UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
@@ -125,13 +126,14 @@ async function runAi4os(
   const files = listing.files.filter((f) => f.timeUs >= startUs && f.timeUs <= endUs);
   const acc = new Ai4osAccumulator(startUs, namespaces);
   const ledger = new SkipLedger(policy);
+  const decoder = new Ai4osDecoder();
   for await (const out of readAll('ai4os', files)) {
     if (!out.ok) {
       if (out.reason === 'native file') throw new UsageError(`--method ai4os reads only AI4OS legacy files, and ${out.file.name} is a native snapshot; use --method exact`);
       ledger.file(out.file.name, out.reason, out.message);
       continue;
     }
-    acc.add(out.file.timeUs, out.value);
+    acc.add(out.file.timeUs, decoder.decode(out.value as typeof out.value & { kind: 'legacy' }));
   }
   return { period: { from: fromDay, to: toDay }, ...acc.result() };
 }
