@@ -54,6 +54,26 @@ const DIVISORS = {
   disk_gib_hours: GIB * MICROS_PER_HOUR,
 };
 
+/** One lifetime's contribution over some microseconds: resource x time, as exact integers. */
+interface Contribution {
+  cpu: bigint;
+  mhz: bigint;
+  gpu: bigint;
+  mem: bigint;
+  disk: bigint;
+}
+
+function contribution(a: Amounts, us: number): Contribution {
+  const t = BigInt(us);
+  return {
+    cpu: a.cpuMilli ? BigInt(a.cpuMilli) * t : 0n,
+    mhz: a.cpuMhz ? BigInt(a.cpuMhz) * t : 0n,
+    gpu: a.gpu ? BigInt(a.gpu) * t : 0n,
+    mem: a.memoryBytes ? BigInt(a.memoryBytes) * t : 0n,
+    disk: a.diskBytes ? BigInt(a.diskBytes) * t : 0n,
+  };
+}
+
 /** Exact integer sums for one group. */
 class Sums {
   cpu = 0n;
@@ -65,18 +85,15 @@ class Sums {
   readonly users = new Set<string>();
   allocations = 0;
 
-  add(a: Amounts, us: bigint): void {
-    if (a.cpuMilli) this.cpu += BigInt(a.cpuMilli) * us;
-    if (a.cpuMhz) this.mhz += BigInt(a.cpuMhz) * us;
-    if (a.gpu) this.gpu += BigInt(a.gpu) * us;
-    if (a.memoryBytes) this.mem += BigInt(a.memoryBytes) * us;
-    if (a.diskBytes) this.disk += BigInt(a.diskBytes) * us;
-  }
-
-  count(l: Lifetime): void {
+  add(c: Contribution, jobKey: string, user: string | null): void {
+    this.cpu += c.cpu;
+    this.mhz += c.mhz;
+    this.gpu += c.gpu;
+    this.mem += c.mem;
+    this.disk += c.disk;
     this.allocations++;
-    this.jobs.add(`${l.namespace}\u0000${l.jobId}`);
-    if (l.user !== null) this.users.add(l.user);
+    this.jobs.add(jobKey);
+    if (user !== null) this.users.add(user);
   }
 
   hours(): Hours {
@@ -130,12 +147,11 @@ class Grouping {
 
   constructor(private readonly by: readonly GroupKey[]) {}
 
-  sumsFor(l: Lifetime): Sums {
-    const keys = this.by.map((k) => groupValue(l, k));
-    const id = keys.join('\u0000');
+  add(id: string, keys: string[], c: Contribution, jobKey: string, user: string | null): void {
     let g = this.groups.get(id);
     if (!g) this.groups.set(id, (g = { keys, sums: new Sums() }));
-    return g.sums;
+    g.sums.add(c, jobKey, user);
+    this.total.add(c, jobKey, user);
   }
 
   result(): Aggregate {
@@ -164,18 +180,6 @@ function compareKeys(a: string[], b: string[]): number {
   return 0;
 }
 
-/** Adds one lifetime variant [start, end) to a grouping, if it overlaps the period. */
-function accrue(g: Grouping, l: Lifetime, end: Micros, period: Period): void {
-  const us = overlapUs(l.startUs, end, period);
-  if (us <= 0) return;
-  const big = BigInt(us);
-  const sums = g.sumsFor(l);
-  sums.add(l.amounts, big);
-  sums.count(l);
-  g.total.add(l.amounts, big);
-  g.total.count(l);
-}
-
 export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: readonly GroupKey[], filters: Filters = {}): StatsResult {
   const est = new Grouping(by);
   const low = new Grouping(by);
@@ -184,11 +188,23 @@ export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: rea
   let vanished = 0;
   for (const l of lifetimes) {
     if (!matchesFilters(l, filters)) continue;
-    accrue(est, l, l.endUs, period);
-    accrue(low, l, l.lowEndUs, period);
-    accrue(high, l, l.highEndUs, period);
-    if (l.endKind === 'open' && l.endUs < period.endUs && overlapUs(l.startUs, l.endUs, period) > 0) open++;
-    if (l.endKind === 'vanished' && overlapUs(l.startUs, l.highEndUs, period) > 0 && l.lowEndUs < period.endUs) vanished++;
+    const us = overlapUs(l.startUs, l.endUs, period);
+    const isVanished = l.endKind === 'vanished';
+    const lowUs = isVanished ? overlapUs(l.startUs, l.lowEndUs, period) : us;
+    const highUs = isVanished ? overlapUs(l.startUs, l.highEndUs, period) : us;
+    if (highUs <= 0 && us <= 0) continue;
+    const keys = by.length === 1 ? [groupValue(l, by[0]!)] : by.map((k) => groupValue(l, k));
+    const id = keys.length === 1 ? keys[0]! : keys.join('\u0000');
+    const jobKey = `${l.namespace}\u0000${l.jobId}`;
+    const c = us > 0 ? contribution(l.amounts, us) : null;
+    if (c) est.add(id, keys, c, jobKey, l.user);
+    // Only a vanished allocation has bounds that differ from its estimate.
+    const cl = lowUs === us ? c : lowUs > 0 ? contribution(l.amounts, lowUs) : null;
+    const ch = highUs === us ? c : contribution(l.amounts, highUs);
+    if (cl) low.add(id, keys, cl, jobKey, l.user);
+    if (ch) high.add(id, keys, ch, jobKey, l.user);
+    if (l.endKind === 'open' && l.endUs < period.endUs && us > 0) open++;
+    if (isVanished && highUs > 0 && l.lowEndUs < period.endUs) vanished++;
   }
   return { ...est.result(), low: low.result(), high: high.result(), open, vanished };
 }

@@ -217,27 +217,33 @@ export function estimateLifetimes(tracks: Iterable<Track>, opts: EstimateOptions
   const out: Lifetime[] = [];
   for (const t of tracks) {
     if (t.startUs === null) continue;
-    const base = {
+    let end: Micros;
+    let low: Micros;
+    let high: Micros;
+    let kind: Lifetime['endKind'];
+    if (t.state === 'ended' && t.endUs !== null) {
+      end = low = high = Math.max(t.startUs, t.endUs);
+      kind = 'ended';
+    } else if (t.state === 'holding' && t.lastHoldingUs !== null) {
+      end = low = high = Math.max(t.startUs, t.lastHoldingUs);
+      kind = 'open';
+    } else if (t.state === 'vanished' && t.nextUs !== null) {
+      low = Math.max(t.startUs, t.lastHoldingUs ?? t.startUs);
+      high = Math.max(low, t.nextUs);
+      const g = opts.gcWindowUs ?? defaultGcWindowUs(t);
+      if (opts.gapPolicy === 'last-seen') end = low;
+      else if (opts.gapPolicy === 'next') end = high;
+      else if (t.listedTerminal) end = midpoint(Math.max(low, high - g), high);
+      else end = midpoint(low, Math.max(low, high - g));
+      kind = 'vanished';
+    } else {
+      continue;
+    }
+    out.push({
       key: t.key, namespace: t.namespace, jobId: t.jobId, jobName: t.jobName, user: t.user, group: t.group,
       component: t.component, node: t.node, amounts: t.amounts, startUs: t.startUs,
-    };
-    if (t.state === 'ended' && t.endUs !== null) {
-      const end = Math.max(t.startUs, t.endUs);
-      out.push({ ...base, endUs: end, lowEndUs: end, highEndUs: end, endKind: 'ended' });
-    } else if (t.state === 'holding' && t.lastHoldingUs !== null) {
-      const end = Math.max(t.startUs, t.lastHoldingUs);
-      out.push({ ...base, endUs: end, lowEndUs: end, highEndUs: end, endKind: 'open' });
-    } else if (t.state === 'vanished' && t.nextUs !== null) {
-      const s = Math.max(t.startUs, t.lastHoldingUs ?? t.startUs);
-      const s2 = Math.max(s, t.nextUs);
-      const g = opts.gcWindowUs ?? defaultGcWindowUs(t);
-      let end: Micros;
-      if (opts.gapPolicy === 'last-seen') end = s;
-      else if (opts.gapPolicy === 'next') end = s2;
-      else if (t.listedTerminal) end = midpoint(Math.max(s, s2 - g), s2);
-      else end = midpoint(s, Math.max(s, s2 - g));
-      out.push({ ...base, endUs: end, lowEndUs: s, highEndUs: s2, endKind: 'vanished' });
-    }
+      endUs: end, lowEndUs: low, highEndUs: high, endKind: kind,
+    });
   }
   return out;
 }

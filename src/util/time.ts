@@ -23,6 +23,8 @@ export function parseInstant(value: unknown): Micros | null {
   if (value === null || value === undefined || value === '') return null;
   if (typeof value !== 'string') throw new BadTimeError(`expected an RFC 3339 string, got ${JSON.stringify(value)}`);
   if (isGoZeroTime(value)) return null;
+  const fast = parseCommonInstant(value);
+  if (fast !== null) return fast;
   const m = RFC3339.exec(value);
   if (!m) throw new BadTimeError(`not an RFC 3339 time: ${JSON.stringify(value)}`);
   const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as string[];
@@ -38,6 +40,43 @@ export function parseInstant(value: unknown): Micros | null {
   }
   const micros = frac ? +(frac + '00000').slice(0, 6) : 0;
   return (ms - offsetMin * 60_000) * 1000 + micros;
+}
+
+const DAYS_BEFORE_MONTH = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/**
+ * The common spelling `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` read by position, several times faster
+ * than the general parser below; anything else (offsets, odd values) returns null.
+ */
+function parseCommonInstant(s: string): Micros | null {
+  const n = s.length;
+  if (n < 20 || s.charCodeAt(n - 1) !== 90 /* Z */ || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return null;
+  const d = (i: number) => s.charCodeAt(i) - 48;
+  const two = (i: number) => d(i) * 10 + d(i + 1);
+  const year = d(0) * 1000 + d(1) * 100 + two(2);
+  const month = two(5);
+  const day = two(8);
+  const hour = two(11);
+  const minute = two(14);
+  const second = two(17);
+  let micros = 0;
+  if (n > 20) {
+    if (s.charCodeAt(19) !== 46 /* . */ || n < 22 || n > 30) return null;
+    for (let i = 20; i < 26; i++) {
+      const c = i < n - 1 ? d(i) : 0;
+      if (c < 0 || c > 9) return null;
+      micros = micros * 10 + c;
+    }
+    for (let i = 26; i < n - 1; i++) if (d(i) < 0 || d(i) > 9) return null;
+  } else if (n !== 20) return null;
+  if (!(year >= 1 && month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59) || Number.isNaN(year + month + day + hour + minute + second)) return null;
+  const leap = month > 2 && ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0) ? 1 : 0;
+  const monthDays = month === 2 ? (((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0) ? 29 : 28) : [31, 0, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  if (day > monthDays) return null;
+  // Days since the epoch by the civil calendar, as Date.UTC computes them.
+  const y = year - 1;
+  const days = 365 * (year - 1970) + (Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400)) - 477 + DAYS_BEFORE_MONTH[month - 1]! + leap + day - 1;
+  return ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + micros;
 }
 
 /** Unix nanoseconds (as bigint, decimal string or a safe number) to microseconds, truncated. */
