@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { UsageError } from '../util/errors.js';
@@ -18,6 +19,8 @@ export interface SnapshotFile {
   /** `Z` in the name marks a native file; a bare time is the AI4OS legacy naming. */
   namedAs: 'native' | 'legacy';
   gzip: boolean;
+  /** Size on disk, when known. */
+  bytes?: number;
 }
 
 export interface Listing {
@@ -64,7 +67,7 @@ export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<
         await walk(path);
       } else if (entry.isFile() && /\.json(\.gz)?$/.test(entry.name)) {
         const parsed = parseSnapshotName(entry.name);
-        if (parsed) files.push({ path, name: relative(dir, path), ...parsed });
+        if (parsed) files.push({ path, name: relative(dir, path), ...parsed, bytes: statSync(path).size });
         else unnamed.push(relative(dir, path));
       }
     }
