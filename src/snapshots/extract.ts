@@ -21,7 +21,7 @@ export const KEY_END = '\x01';
 export const LEGACY_FIELDS = ['job_ID', 'name', 'status', 'owner', 'alloc_ID', 'alloc_start', 'alloc_end'] as const;
 export const LEGACY_RESOURCES = ['cpu_num', 'cpu_MHz', 'gpu_num', 'memory_MB', 'disk_MB'] as const;
 /** Native tuple: [...NATIVE_FIELDS, ...NATIVE_RESOURCES]. */
-export const NATIVE_FIELDS = ['id', 'namespace', 'job_id', 'job_name', 'user', 'group', 'component', 'node', 'status', 'start', 'end'] as const;
+export const NATIVE_FIELDS = ['id', 'namespace', 'job_id', 'job_name', 'user', 'group', 'component', 'node', 'status', 'start', 'end', 'modified'] as const;
 export const NATIVE_RESOURCES = ['cpu_cores', 'cpu_mhz', 'memory_mib', 'disk_mib', 'gpu'] as const;
 
 export interface NativeHeader {

@@ -98,9 +98,9 @@ export function observeLegacyTuple(t: unknown[]): Outcome {
   );
 }
 
-/** [id, namespace, job_id, job_name, user, group, component, node, status, start, end, cpu_cores, cpu_mhz, memory_mib, disk_mib, gpu] */
+/** [id, namespace, job_id, job_name, user, group, component, node, status, start, end, modified, cpu_cores, cpu_mhz, memory_mib, disk_mib, gpu] */
 export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
-  const [idRaw, nsRaw, jobRaw, jobName, user, group, component, node, statusRaw, start, end, cores, mhz, mem, disk, gpu] = t;
+  const [idRaw, nsRaw, jobRaw, jobName, user, group, component, node, statusRaw, start, endRaw, modified, cores, mhz, mem, disk, gpu] = t;
   const id = str(idRaw);
   const namespace = str(nsRaw);
   const jobId = str(jobRaw);
@@ -108,6 +108,9 @@ export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
   if (!id || !namespace || !jobId || !status) {
     return { skip: 'record missing fields', detail: `allocation ${JSON.stringify(idRaw ?? null)} lacks id, namespace, job_id or status` };
   }
+  // A lost allocation's task states still say running: the server's ModifyTime, when it
+  // declared it lost, bounds its end (design.md rule 2).
+  const end = status === 'lost' && (endRaw === null || endRaw === undefined) ? modified : endRaw;
   return finish(
     `${idKind}:${id}`,
     { namespace, jobId, jobName: str(jobName), user: str(user), group: str(group), component: str(component), node: str(node) },

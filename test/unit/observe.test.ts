@@ -69,6 +69,19 @@ describe('native records', () => {
   });
 });
 
+describe('a lost native allocation', () => {
+  it('ends at its modified time when the writer left end unset', () => {
+    const rec = { id: 'l1', namespace: 'a', job_id: 'j', status: 'lost', start: '2026-11-23T01:00:00Z', end: null, modified: '2026-11-23T03:30:00Z', resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 0, disk_mib: 0, gpu: 0 } };
+    const [o] = observeNative(nativeDoc([rec]), 'f', 0).observations;
+    expect(o!.phase).toBe('terminal');
+    expect(o!.endUs).toBe(Date.UTC(2026, 10, 23, 3, 30) * 1000);
+  });
+  it('keeps an explicit end', () => {
+    const rec = { id: 'l1', namespace: 'a', job_id: 'j', status: 'lost', start: '2026-11-23T01:00:00Z', end: '2026-11-23T02:00:00Z', modified: '2026-11-23T03:30:00Z', resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 0, disk_mib: 0, gpu: 0 } };
+    expect(observeNative(nativeDoc([rec]), 'f', 0).observations[0]!.endUs).toBe(Date.UTC(2026, 10, 23, 2) * 1000);
+  });
+});
+
 describe('format detection', () => {
   it('tells native from legacy and refuses the rest', () => {
     expect(detectKind({ format: 'hourmeter.snapshot', version: 1 })).toBe('native');
