@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { HourmeterError } from '../util/errors.js';
 import { statsCommand } from './commands/stats.js';
 import { simulateCommand } from './commands/simulate.js';
+import { snapshotCommand } from './commands/snapshot.js';
+import { userdbCommand } from './commands/userdb.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -18,9 +20,15 @@ export function buildProgram(io: CliIO = processIO): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+  program.addCommand(snapshotCommand(program, io));
   program.addCommand(statsCommand(program, io));
+  program.addCommand(userdbCommand(program, io));
   program.addCommand(simulateCommand(program, io));
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+  const configure = (c: Command): void => {
+    c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+    c.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 

@@ -1,0 +1,178 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { captureNomad, emptyMetaCache, type MetaCache } from '../../sources/nomad/capture.js';
+import { DEFAULT_CLIENT_OPTIONS, NomadClient } from '../../sources/nomad/client.js';
+import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
+import { resolveNomadSettings } from '../../sources/nomad/settings.js';
+import { acquireLock } from '../../snapshots/lock.js';
+import { replaceFile, writeNewFile } from '../../snapshots/write.js';
+import { loadUserDb, mergeSightings, saveUserDb } from '../../userdb/store.js';
+import { DataError, UsageError } from '../../util/errors.js';
+import { parseDuration } from '../../util/time.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addSnapshotsOption, collect, Settings } from '../options.js';
+
+const STATE_DIR = '.hourmeter';
+
+export function snapshotCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('snapshot')
+    .summary('capture the cluster\'s allocations into a new snapshot file (run it from cron)')
+    .description(
+      'Captures every allocation in every namespace the token can read, with resources, owners and\n' +
+        'start and end times, in a handful of API requests, and writes one snapshot file atomically.\n' +
+        'NOMAD_NAMESPACE is ignored on purpose: a shell default must not shrink an accounting capture;\n' +
+        'use --namespace to narrow it.',
+    );
+  addSnapshotsOption(cmd);
+  cmd
+    .addOption(new Option('--address <url>', 'Nomad HTTP API address (NOMAD_ADDR; default http://127.0.0.1:4646)'))
+    .addOption(new Option('--token-file <file>', 'file holding the ACL token (otherwise NOMAD_TOKEN)'))
+    .addOption(new Option('--region <region>', 'Nomad region (NOMAD_REGION)'))
+    .addOption(new Option('--namespace <name>', 'capture only this namespace (repeatable; default: every readable namespace)').argParser(collect))
+    .addOption(new Option('--exclude-namespace <name>', 'leave this namespace out (repeatable)').argParser(collect))
+    .addOption(new Option('--job-prefix <prefix>', 'keep only jobs whose name starts with this (repeatable; default: keep all)').argParser(collect))
+    .addOption(new Option('--main-task <name>', 'task whose start and end are the allocation\'s (default: main, else the earliest task)'))
+    .addOption(new Option('--meta-user <key>', 'job meta key of the owner (default: owner)'))
+    .addOption(new Option('--meta-user-name <key>', 'job meta key of the owner\'s name (default: owner_name)'))
+    .addOption(new Option('--meta-user-email <key>', 'job meta key of the owner\'s e-mail (default: owner_email)'))
+    .addOption(new Option('--meta-group <key>', 'job meta key of the group (default: group)'))
+    .addOption(new Option('--meta-component <key>', 'job meta key of the component (default: component)'))
+    .addOption(new Option('--meta-mode <mode>', 'auto (detect servers before 1.5), list (meta=true) or per-job (default: auto)'))
+    .addOption(new Option('--per-page <n>', 'items per API page (default: 1000)'))
+    .addOption(new Option('--ca-cert <file>', 'CA certificate (NOMAD_CACERT)'))
+    .addOption(new Option('--ca-path <dir>', 'folder of CA certificates (NOMAD_CAPATH)'))
+    .addOption(new Option('--client-cert <file>', 'client certificate for mutual TLS (NOMAD_CLIENT_CERT)'))
+    .addOption(new Option('--client-key <file>', 'client key for mutual TLS (NOMAD_CLIENT_KEY)'))
+    .addOption(new Option('--tls-server-name <name>', 'server name to verify (NOMAD_TLS_SERVER_NAME)'))
+    .addOption(new Option('--tls-skip-verify', 'do not verify the server certificate (NOMAD_SKIP_VERIFY)'))
+    .addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'))
+    .addOption(new Option('--lock-wait <duration>', 'how long to wait for another running snapshot (default: 60s)'))
+    .addOption(new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'))
+    .addOption(new Option('--gzip', 'write the snapshot gzip-compressed (.json.gz)'))
+    .addOption(new Option('--now <instant>', 'testing: record this RFC 3339 capture time instead of the clock').env('HOURMETER_NOW'))
+    .addOption(new Option('-q, --quiet', 'print nothing on success'));
+  addConfigOption(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n  NOMAD_ADDR=https://nomad.example.org:4646 hourmeter snapshot --token-file /etc/hourmeter/token\n' +
+      '  */10 * * * *  cd /srv/hourmeter && hourmeter snapshot --quiet --token-file /etc/hourmeter/token\n' +
+      '\nExit codes: 0 written and complete; 2 bad settings; 3 a namespace or page failed after retries\n(the snapshot is written with its scope and failures), or the file could not be written.',
+  );
+  cmd.action(async () => {
+    const s = Settings.of(cmd, program);
+    await runSnapshot(s, io);
+  });
+  return cmd;
+}
+
+function positiveInt(s: Settings, flag: string, fallback: number): number {
+  const v = s.string(flag);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${s.source(flag)} ${JSON.stringify(v)} must be a whole number of at least 1`);
+  return n;
+}
+
+function loadCache(path: string): MetaCache {
+  try {
+    const c = JSON.parse(readFileSync(path, 'utf8')) as MetaCache;
+    return c && typeof c.jobs === 'object' && typeof c.allocs === 'object' ? c : emptyMetaCache();
+  } catch {
+    return emptyMetaCache(); // a cache: losing it costs requests, never data
+  }
+}
+
+async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
+  const dir = s.string('snapshots', 'snapshots');
+  const settings = resolveNomadSettings(
+    {
+      address: s.string('address'),
+      tokenFile: s.string('token-file'),
+      region: s.string('region'),
+      caCert: s.string('ca-cert'),
+      caPath: s.string('ca-path'),
+      clientCert: s.string('client-cert'),
+      clientKey: s.string('client-key'),
+      tlsServerName: s.string('tls-server-name'),
+      tlsSkipVerify: s.has('tls-skip-verify') ? s.flag('tls-skip-verify') : undefined,
+    },
+    io.env,
+  );
+  let fixedNow: Date | null = null;
+  const nowText = s.string('now');
+  if (nowText !== undefined) {
+    fixedNow = new Date(nowText);
+    if (Number.isNaN(fixedNow.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(nowText)) throw new UsageError(`${s.source('now')} ${JSON.stringify(nowText)} is not an RFC 3339 instant such as 2024-09-01T06:00:00Z`);
+  }
+  const lockWait = parseDuration(s.string('lock-wait', '60s'));
+  if (lockWait === null) throw new UsageError(`${s.source('lock-wait')}: not a duration, use e.g. 60s or 5m`);
+  const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
+  const userdbDir = s.string('userdb', 'userdb');
+  const gzip = s.flag('gzip');
+
+  const stateDir = join(dir, STATE_DIR);
+  try {
+    mkdirSync(stateDir, { recursive: true });
+  } catch (e) {
+    throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
+  }
+  const release = await acquireLock(join(stateDir, "snapshot.lock"), lockWait / 1000);
+  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: positiveInt(s, 'retries', DEFAULT_CLIENT_OPTIONS.attempts) });
+  try {
+    const cachePath = join(stateDir, 'nomad-meta-cache.json');
+    const started = Date.now();
+    // With a fixed capture time (tests, simulations) the finish time keeps the real duration.
+    const now = fixedNow ? () => new Date(fixedNow!.getTime() + (Date.now() - started)) : () => new Date();
+    const result = await captureNomad(
+      client,
+      {
+        namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
+        excludeNamespaces: s.list('exclude-namespace'),
+        jobPrefixes: s.list('job-prefix'),
+        perPage: positiveInt(s, 'per-page', 1000),
+        metaMode,
+        metaConcurrency: 8,
+        mapping: {
+          mainTask: s.string('main-task', 'main'),
+          meta: {
+            user: s.string('meta-user', DEFAULT_META_KEYS.user),
+            userName: s.string('meta-user-name', DEFAULT_META_KEYS.userName),
+            userEmail: s.string('meta-user-email', DEFAULT_META_KEYS.userEmail),
+            group: s.string('meta-group', DEFAULT_META_KEYS.group),
+            component: s.string('meta-component', DEFAULT_META_KEYS.component),
+          },
+        },
+        now,
+        source: { kind: 'nomad', address: settings.address, region: settings.region },
+      },
+      existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache(),
+    );
+    const snap = result.snapshot;
+    const text = JSON.stringify(snap);
+    const base = snap.captured_at.slice(0, 19) + 'Z';
+    let name = `${base}.json${gzip ? '.gz' : ''}`;
+    // Two runs in the same second: the second keeps its milliseconds rather than overwrite.
+    if (!writeNewFile(join(dir, name), text, { gzip })) {
+      name = `${snap.captured_at.slice(0, 23)}Z.json${gzip ? '.gz' : ''}`;
+      if (!writeNewFile(join(dir, name), text, { gzip })) throw new DataError(`${join(dir, name)} already exists; snapshots are never overwritten`);
+    }
+    try {
+      replaceFile(cachePath, JSON.stringify(result.cache));
+    } catch {
+      io.warn(`could not save ${cachePath}; the next run will make more requests`);
+    }
+    if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, snap.captured_at));
+    for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
+    if (!s.flag('quiet')) {
+      io.stdout(
+        `wrote ${join(dir, name)}: ${snap.allocations.length} allocations, ${snap.queued.length} queued jobs, ` +
+          `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${client.requests} requests)\n`,
+      );
+    }
+    if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)`);
+  } finally {
+    await client.close();
+    release();
+  }
+}

@@ -1,0 +1,89 @@
+import { closeSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DataError } from '../util/errors.js';
+
+/**
+ * Atomic, durable writes. The content goes to a temporary file in the same folder (named so
+ * that readers skip it), is fsynced, then appears under its final name in one step. A
+ * snapshot is never rewritten: if the name exists, the write fails instead.
+ */
+
+function tempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+}
+
+function writeTemp(tmp: string, data: Buffer): void {
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  // The new directory entry must be durable too; some file systems refuse to fsync a folder.
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+function ioError(what: string, path: string, e: unknown): DataError {
+  const err = e as NodeJS.ErrnoException;
+  const hint = err.code === 'ENOSPC' ? 'the disk is full' : err.code === 'EACCES' || err.code === 'EROFS' || err.code === 'EPERM' ? 'the folder is not writable' : err.message;
+  return new DataError(`${what} ${path}: ${hint} (${err.code ?? 'error'}); earlier files are untouched`);
+}
+
+/** Writes a new file that must not exist yet (snapshots). Returns false if the name is taken. */
+export function writeNewFile(path: string, content: string | Buffer, opts: { gzip?: boolean } = {}): boolean {
+  const tmp = tempPath(path);
+  let data = typeof content === 'string' ? Buffer.from(content) : content;
+  if (opts.gzip) data = gzipSync(data);
+  try {
+    writeTemp(tmp, data);
+    try {
+      // link() never replaces an existing file, unlike rename().
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+    fsyncDir(dirname(path));
+    return true;
+  } catch (e) {
+    throw ioError('cannot write', path, e);
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Replaces a file atomically (indexes, caches, the user database: never snapshots). */
+export function replaceFile(path: string, content: string): void {
+  const tmp = tempPath(path);
+  try {
+    writeTemp(tmp, Buffer.from(content));
+    renameSync(tmp, path);
+    fsyncDir(dirname(path));
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw ioError('cannot write', path, e);
+  }
+}

@@ -1,0 +1,241 @@
+import type { NativeAllocation, NativeQueuedJob, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
+import { NATIVE_FORMAT, NATIVE_VERSION } from '../../snapshots/format.js';
+import { NomadHttpError, type NomadClient } from './client.js';
+import { mapAllocation, mapQueuedJob, type MappingOptions } from './map.js';
+import type { NomadAllocStub, NomadJobStub, NomadNamespace } from './types.js';
+
+/**
+ * One capture of a Nomad cluster in a handful of requests: the namespaces, every allocation
+ * (`namespace=*`, paged) and every job with its meta (`meta=true`, paged). The request
+ * count grows with pages, not with jobs. Servers older than 1.5 have no `meta=true`; their
+ * job meta is fetched per job, once per job version, and kept in a cache between runs.
+ */
+
+export interface MetaCache {
+  /** `namespace\u0000jobID` → the job's meta at a JobModifyIndex. */
+  jobs: Record<string, { index: number; meta: Record<string, string> | null }>;
+  /** Allocation ID → the meta of its job copy (for jobs already garbage-collected). */
+  allocs: Record<string, Record<string, string> | null>;
+}
+
+export const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
+
+export interface CaptureOptions {
+  /** Namespaces to capture; null for every namespace the token can read. */
+  namespaces: string[] | null;
+  excludeNamespaces: string[];
+  /** Keep only jobs whose name starts with one of these (off when empty). */
+  jobPrefixes: string[];
+  perPage: number;
+  /** `auto` detects servers without `meta=true`; `per-job` forces the per-job path. */
+  metaMode: 'auto' | 'list' | 'per-job';
+  metaConcurrency: number;
+  mapping: MappingOptions;
+  /** The clock, at the edge: capture start and finish. */
+  now: () => Date;
+  source: { kind: 'nomad'; address: string; region: string | null };
+}
+
+export interface UserSighting {
+  id: string;
+  name: string | null;
+  email: string | null;
+  group: string | null;
+}
+
+export interface CaptureResult {
+  snapshot: NativeSnapshot;
+  users: UserSighting[];
+  /** Whether every requested namespace (and the job listing) was captured. */
+  complete: boolean;
+  /** Meta cache to keep for the next run: only entries still in use. */
+  cache: MetaCache;
+}
+
+async function allPages<T>(client: NomadClient, path: string, query: Record<string, string | number | boolean>, perPage: number): Promise<T[]> {
+  const out: T[] = [];
+  let token: string | undefined;
+  // Bounded: a server that keeps returning a token would otherwise never end the loop.
+  for (let page = 0; page < 100_000; page++) {
+    const res = await client.get<T[]>(path, { ...query, per_page: perPage, next_token: token });
+    if (!Array.isArray(res.body)) throw new NomadHttpError(`GET ${path}: expected a JSON list`, null);
+    out.push(...res.body);
+    const next = res.headers['x-nomad-nexttoken'];
+    token = Array.isArray(next) ? next[0] : next;
+    if (!token) return out;
+  }
+  throw new NomadHttpError(`GET ${path}: too many pages`, null);
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function bounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export async function captureNomad(client: NomadClient, opts: CaptureOptions, cache: MetaCache): Promise<CaptureResult> {
+  const capturedAt = opts.now();
+  const failed: NativeScopeFailure[] = [];
+  const nextCache = emptyMetaCache();
+  const finish = (covered: string[], allocations: NativeAllocation[], queued: NativeQueuedJob[], users: UserSighting[]): CaptureResult => ({
+    snapshot: {
+      format: NATIVE_FORMAT,
+      version: NATIVE_VERSION,
+      captured_at: capturedAt.toISOString(),
+      finished_at: opts.now().toISOString(),
+      source: opts.source,
+      scope: { requested: opts.namespaces ?? ['*'], namespaces: covered, failed },
+      allocations,
+      queued,
+    },
+    users,
+    complete: failed.length === 0,
+    cache: nextCache,
+  });
+
+  // 1. Which namespaces the token can read.
+  let readable: string[];
+  try {
+    const res = await client.get<NomadNamespace[]>('/v1/namespaces');
+    readable = res.body.map((n) => n.Name);
+  } catch (e) {
+    failed.push({ namespace: '*', reason: `listing namespaces: ${reason(e)}` });
+    return finish([], [], [], []);
+  }
+  const excluded = new Set(opts.excludeNamespaces);
+  let targets = readable.filter((n) => !excluded.has(n));
+  if (opts.namespaces) {
+    for (const n of opts.namespaces) if (!readable.includes(n)) failed.push({ namespace: n, reason: 'no such namespace, or the token cannot read it' });
+    targets = targets.filter((n) => opts.namespaces!.includes(n));
+  }
+  const targetSet = new Set(targets);
+
+  // 2. Allocations: all namespaces in one paged listing; if it fails, namespace by namespace,
+  // so that one bad namespace does not cost the others their coverage.
+  const allocQuery = { resources: true };
+  let allocs: NomadAllocStub[] = [];
+  const covered: string[] = [];
+  const perNamespace = opts.namespaces !== null;
+  let listedAll = false;
+  if (!perNamespace) {
+    try {
+      allocs = (await allPages<NomadAllocStub>(client, '/v1/allocations', { namespace: '*', ...allocQuery }, opts.perPage)).filter((a) => targetSet.has(a.Namespace ?? 'default'));
+      covered.push(...targets);
+      listedAll = true;
+    } catch {
+      allocs = [];
+    }
+  }
+  if (!listedAll) {
+    for (const ns of targets) {
+      try {
+        allocs.push(...(await allPages<NomadAllocStub>(client, '/v1/allocations', { namespace: ns, ...allocQuery }, opts.perPage)));
+        covered.push(ns);
+      } catch (e) {
+        failed.push({ namespace: ns, reason: `listing allocations: ${reason(e)}` });
+      }
+    }
+  }
+  const coveredSet = new Set(covered);
+
+  // 3. Jobs and their meta.
+  let jobs: NomadJobStub[] = [];
+  try {
+    jobs = (await allPages<NomadJobStub>(client, '/v1/jobs', { namespace: '*', meta: true }, opts.perPage)).filter((j) => coveredSet.has(j.Namespace ?? 'default'));
+  } catch (e) {
+    failed.push({ namespace: '*', reason: `listing jobs (owners are unknown for this snapshot): ${reason(e)}` });
+  }
+  const jobKey = (ns: string, id: string) => `${ns}\u0000${id}`;
+  const jobsByKey = new Map(jobs.map((j) => [jobKey(j.Namespace ?? 'default', j.ID), j]));
+  const metaOf = new Map<string, Record<string, string> | null>();
+  // A server before 1.5 ignores meta=true: no stub carries a Meta key, even for jobs that have meta.
+  const perJob = opts.metaMode === 'per-job' || (opts.metaMode === 'auto' && jobs.length > 0 && !jobs.some((j) => 'Meta' in j));
+  if (perJob) {
+    const missing: NomadJobStub[] = [];
+    for (const j of jobs) {
+      const key = jobKey(j.Namespace ?? 'default', j.ID);
+      const hit = cache.jobs[key];
+      if (hit && hit.index === (j.JobModifyIndex ?? -1)) {
+        metaOf.set(key, hit.meta);
+        nextCache.jobs[key] = hit;
+      } else missing.push(j);
+    }
+    await bounded(missing, opts.metaConcurrency, async (j) => {
+      const ns = j.Namespace ?? 'default';
+      const key = jobKey(ns, j.ID);
+      try {
+        const res = await client.get<{ Meta?: Record<string, string> | null }>(`/v1/job/${encodeURIComponent(j.ID)}`, { namespace: ns });
+        const meta = res.body.Meta ?? null;
+        metaOf.set(key, meta);
+        nextCache.jobs[key] = { index: j.JobModifyIndex ?? -1, meta };
+      } catch (e) {
+        // A job purged between the two requests has no meta to give; anything else is a failure.
+        if (!(e instanceof NomadHttpError && e.status === 404)) failed.push({ namespace: ns, reason: `reading job ${j.ID}: ${reason(e)}` });
+      }
+    });
+  } else {
+    for (const j of jobs) metaOf.set(jobKey(j.Namespace ?? 'default', j.ID), j.Meta ?? null);
+  }
+
+  // 4. Allocations whose job is gone: the allocation keeps a copy of its job, meta included.
+  const orphans = allocs.filter((a) => !jobsByKey.has(jobKey(a.Namespace ?? 'default', a.JobID)));
+  const allocMeta = new Map<string, Record<string, string> | null>();
+  const unknown: NomadAllocStub[] = [];
+  for (const a of orphans) {
+    if (a.ID in cache.allocs) {
+      allocMeta.set(a.ID, cache.allocs[a.ID] ?? null);
+      nextCache.allocs[a.ID] = cache.allocs[a.ID] ?? null;
+    } else unknown.push(a);
+  }
+  await bounded(unknown, opts.metaConcurrency, async (a) => {
+    try {
+      const res = await client.get<NomadAllocStub>(`/v1/allocation/${encodeURIComponent(a.ID)}`, { namespace: a.Namespace ?? 'default' });
+      const meta = res.body.Job?.Meta ?? null;
+      allocMeta.set(a.ID, meta);
+      nextCache.allocs[a.ID] = meta;
+    } catch (e) {
+      if (!(e instanceof NomadHttpError && e.status === 404)) failed.push({ namespace: a.Namespace ?? 'default', reason: `reading allocation ${a.ID}: ${reason(e)}` });
+    }
+  });
+
+  // 5. Records.
+  const keep = (name: string | null | undefined) => opts.jobPrefixes.length === 0 || (name != null && opts.jobPrefixes.some((p) => name.startsWith(p)));
+  const users = new Map<string, UserSighting>();
+  const sight = (meta: Record<string, string> | null) => {
+    const id = meta?.[opts.mapping.meta.user];
+    if (!id) return;
+    const prev = users.get(id);
+    users.set(id, {
+      id,
+      name: meta?.[opts.mapping.meta.userName] || prev?.name || null,
+      email: meta?.[opts.mapping.meta.userEmail] || prev?.email || null,
+      group: meta?.[opts.mapping.meta.group] || prev?.group || null,
+    });
+  };
+  const allocations: NativeAllocation[] = [];
+  for (const a of allocs) {
+    const ns = a.Namespace ?? 'default';
+    const job = jobsByKey.get(jobKey(ns, a.JobID));
+    const jobName = job?.Name ?? (a.Name ? a.Name.replace(/\.[^.]*\[\d+\]$/, '') : null);
+    if (!keep(jobName)) continue;
+    const meta = job ? (metaOf.get(jobKey(ns, a.JobID)) ?? null) : (allocMeta.get(a.ID) ?? null);
+    sight(meta);
+    allocations.push(mapAllocation(a, jobName, meta, opts.mapping));
+  }
+  const queued: NativeQueuedJob[] = [];
+  for (const j of jobs) {
+    if (!keep(j.Name)) continue;
+    const meta = metaOf.get(jobKey(j.Namespace ?? 'default', j.ID)) ?? null;
+    const q = mapQueuedJob(j, meta, opts.mapping.meta);
+    if (q) {
+      sight(meta);
+      queued.push(q);
+    }
+  }
+  return finish(covered, allocations, queued, [...users.values()]);
+}

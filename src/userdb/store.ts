@@ -1,0 +1,65 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { replaceFile } from '../snapshots/write.js';
+import { DataError } from '../util/errors.js';
+
+/**
+ * The user database, `userdb/users.json`: user id → name, e-mail, first and last seen,
+ * groups. Snapshots add to it; nothing ever removes an entry, and a known name or e-mail is
+ * not replaced by an empty one.
+ */
+
+export interface UserRecord {
+  name: string | null;
+  email: string | null;
+  first_seen: string | null;
+  last_seen: string | null;
+  groups: string[];
+}
+
+export type UserDb = Record<string, UserRecord>;
+
+export const USERDB_FILE = 'users.json';
+
+export function loadUserDb(dir: string): UserDb {
+  const path = join(dir, USERDB_FILE);
+  if (!existsSync(path)) return {};
+  try {
+    const db = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    if (db === null || typeof db !== 'object' || Array.isArray(db)) throw new Error('expected an object of users');
+    return db as UserDb;
+  } catch (e) {
+    throw new DataError(`${path}: ${(e as Error).message}; fix or move the file (it is never rewritten while unreadable)`);
+  }
+}
+
+export interface Sighting {
+  id: string;
+  name: string | null;
+  email: string | null;
+  group: string | null;
+}
+
+/** Pure merge: returns a new database with the sightings at time `at` folded in. */
+export function mergeSightings(db: UserDb, sightings: Sighting[], at: string): UserDb {
+  const out: UserDb = { ...db };
+  for (const s of sightings) {
+    const prev = out[s.id];
+    const groups = new Set(prev?.groups ?? []);
+    if (s.group) groups.add(s.group);
+    out[s.id] = {
+      name: s.name || prev?.name || null,
+      email: s.email || prev?.email || null,
+      first_seen: prev?.first_seen && prev.first_seen < at ? prev.first_seen : at,
+      last_seen: prev?.last_seen && prev.last_seen > at ? prev.last_seen : at,
+      groups: [...groups].sort(),
+    };
+  }
+  return out;
+}
+
+export function saveUserDb(dir: string, db: UserDb): void {
+  mkdirSync(dir, { recursive: true });
+  const sorted = Object.fromEntries(Object.entries(db).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  replaceFile(join(dir, USERDB_FILE), JSON.stringify(sorted, null, 2) + '\n');
+}
