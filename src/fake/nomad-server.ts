@@ -475,6 +475,16 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     return json(toNomadJson(fullJob(ix, entry.job, now)));
   }
 
+  /** `/v1/job/:id/allocations`: what a client that walks jobs one by one asks for. */
+  function jobAllocations(id: string, q: URLSearchParams): Reply {
+    const ns = namespaceParam(q);
+    requireNamespace(ns);
+    const s = snapshotAt(now);
+    if (!s.jobByKey.has(`${ns}\u0000${id}`)) throw new HttpError(404, 'job not found');
+    const views = s.state.allocations.filter((v) => v.namespace === ns && v.jobId === id);
+    return json(toNomadJson(views.map((v) => allocStub(ix, v, now, { resources: false, taskStates: true }))));
+  }
+
   function readAllocation(id: string): Reply {
     const v = snapshotAt(now).allocById.get(id);
     if (!v) throw new HttpError(404, 'alloc not found');
@@ -539,6 +549,7 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     if (path === '/v1/namespaces') return listNamespaces(q);
     if (path === '/v1/agent/self') return agentSelf();
     const rest = (prefix: string): string => decodeURIComponent(path.slice(prefix.length));
+    if (path.startsWith('/v1/job/') && path.endsWith('/allocations')) return jobAllocations(decodeURIComponent(path.slice('/v1/job/'.length, -'/allocations'.length)), q);
     if (path.startsWith('/v1/job/')) return readJob(rest('/v1/job/'), q);
     if (path.startsWith('/v1/namespace/')) return readNamespace(rest('/v1/namespace/'));
     const allocId = rest('/v1/allocation/');

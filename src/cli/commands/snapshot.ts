@@ -149,6 +149,11 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache(),
     );
     const snap = result.snapshot;
+    for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
+    if (snap.scope.namespaces.length === 0 && snap.scope.failed.length > 0) {
+      // Nothing was captured: a file would cover nothing, so none is written.
+      throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)`);
+    }
     const text = JSON.stringify(snap);
     const base = snap.captured_at.slice(0, 19) + 'Z';
     let name = `${base}.json${gzip ? '.gz' : ''}`;
@@ -163,7 +168,6 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       io.warn(`could not save ${cachePath}; the next run will make more requests`);
     }
     if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, snap.captured_at));
-    for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
     if (!s.flag('quiet')) {
       io.stdout(
         `wrote ${join(dir, name)}: ${snap.allocations.length} allocations, ${snap.queued.length} queued jobs, ` +
