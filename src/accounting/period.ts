@@ -22,6 +22,7 @@ export function parseDay(text: string, what: string): CalendarDay {
   const year = +m[1]!;
   const month = +m[2]!;
   const day = +m[3]!;
+  if (year < 1970) throw new UsageError(`${what} ${text} is before 1970: no snapshot can be that old; check the year`);
   const check = new Date(Date.UTC(year, month - 1, day));
   if (month < 1 || month > 12 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
     throw new UsageError(`${what} ${text} is not a real calendar date (${monthName(month)} has no day ${day}): pick an existing day`);

@@ -110,11 +110,26 @@ export class Settings {
     return v as T;
   }
 
-  /** `-o FORMAT`, with `--json` as an alias; conflicting choices fail explicitly. */
+  /** How strong a setting's source is: flag, then environment, then config file. */
+  private rank(flag: string): number {
+    const attr = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (this.cmd.opts()[attr] !== undefined) return this.cmd.getOptionValueSource(attr) === 'env' ? 2 : 3;
+    return flag in this.config ? 1 : 0;
+  }
+
+  /**
+   * `-o FORMAT`, with `--json` as an alias. When both are set, the stronger source wins (a
+   * flag beats the config file); set at the same level and disagreeing, they fail explicitly.
+   */
   output<T extends string>(formats: readonly T[]): T {
     const o = this.string('output');
     const json = this.flag('json');
-    if (json && o !== undefined && o !== 'json') throw new UsageError(`use just one of -o ${o} and --json`);
+    if (json && o !== undefined && o !== 'json') {
+      const [ro, rj] = [this.rank('output'), this.rank('json')];
+      if (ro === rj) throw new UsageError(`use just one of -o ${o} and --json`);
+      if (rj > ro) return 'json' as T;
+      return this.choice('output', formats, formats[0]!);
+    }
     if (json) return 'json' as T;
     return this.choice('output', formats, formats[0]!);
   }

@@ -51,6 +51,8 @@ const field = (rec: unknown, name: string): string =>
 /** A legacy record's line within namespace `nsText` (the namespace as JSON text). */
 const legacyLine = (nsText: string, idText: string, fields: string): string => `${nsText}${idText}${KEY_END}[${nsText},${fields}]`;
 const pickLegacy = (rec: unknown): string => pickFields(rec, LEGACY_FIELDS, LEGACY_RESOURCES);
+/** The job id's JSON text, KEY_END, then the fields: the id may hold commas. */
+const pickLegacyWithId = (rec: unknown): string => `${field(rec, 'job_ID')}${KEY_END}${pickLegacy(rec)}`;
 const nativeLine = (rec: unknown): string => `${field(rec, 'id')}${KEY_END}[${pickFields(rec, NATIVE_FIELDS, NATIVE_RESOURCES)}]`;
 
 /** AI4OS files are Python `json.dumps` output: `{"ns": [{"job_ID": ...}, ...], ...}`. */
@@ -161,6 +163,10 @@ export class Extractor {
     namespaces.push(...names(text.slice(0, at)));
     const firstNs = JSON.parse(`"${head[2]}"`) as string;
     namespaces.push(firstNs);
+    // A namespace key twice: JSON.parse keeps the last list only, so leave it to JSON.parse.
+    const checkUnique = () => {
+      if (new Set(namespaces).size !== namespaces.length) throw new ScanError('a namespace key twice');
+    };
     let nsText = JSON.stringify(firstNs);
     for (;;) {
       const next = text.indexOf(LEGACY_MARK, at + 1);
@@ -185,6 +191,7 @@ export class Extractor {
       if (!(delta && unchanged)) lines.push(legacyLine(nsText, idText, tuple));
       if (next < 0) {
         namespaces.push(...names(text.slice(end)));
+        checkUnique();
         break;
       }
       if (glue) {
@@ -212,12 +219,14 @@ export class Extractor {
       return this.tuple(text.slice(a, b), pick);
     };
     const legacyRecord = (nsText: string) => {
-      const fields = record(pickLegacy);
-      return legacyLine(nsText, fields.slice(0, fields.indexOf(',')), fields);
+      const both = record(pickLegacyWithId);
+      const cut = both.indexOf(KEY_END);
+      return legacyLine(nsText, both.slice(0, cut), both.slice(cut + 1));
     };
     if (first !== 'format') {
       const namespaces: string[] = [];
       sc.object((ns) => {
+        if (namespaces.includes(ns)) sc.fail('a namespace key twice');
         namespaces.push(ns);
         if (sc.peek() !== 91 /* [ */) sc.fail('namespace value is not a list');
         const nsText = JSON.stringify(ns);
@@ -241,11 +250,15 @@ export class Extractor {
     });
     sc.end();
     // Anything unusual is left to the slow path, which gives the precise error.
-    if (format !== NATIVE_FORMAT || version !== NATIVE_VERSION || !sawAllocations || header.scope === null || typeof header.scope !== 'object') {
+    if (format !== NATIVE_FORMAT || version !== NATIVE_VERSION || !sawAllocations || !hasNamespaceList(header.scope)) {
       sc.fail('not a plain native snapshot');
     }
     return { kind: 'native', header: header as unknown as NativeHeader, lines };
   }
+}
+
+function hasNamespaceList(scope: unknown): boolean {
+  return scope !== null && typeof scope === 'object' && Array.isArray((scope as { namespaces?: unknown }).namespaces);
 }
 
 /** Tuples from an already parsed document (the slow path, and the reference for the fast ones). */
@@ -260,8 +273,10 @@ export function extractFromDocument(doc: unknown): Extract {
     }
     return { kind, namespaces: Object.keys(obj), lines };
   }
-  if (!Array.isArray(obj.allocations) || obj.scope === null || typeof obj.scope !== 'object') {
-    throw new FormatError('native snapshot lacks scope or allocations');
+  // Everything the decoder would refuse is refused here, in the reader, so that a bad file
+  // is skipped before it becomes the base of the next file's delta.
+  if (!Array.isArray(obj.allocations) || !hasNamespaceList(obj.scope)) {
+    throw new FormatError('a native snapshot needs "allocations" and "scope.namespaces" lists');
   }
   const lines = (obj.allocations as unknown[]).map(nativeLine);
   return { kind, header: { captured_at: obj.captured_at, source: obj.source, scope: obj.scope, queued: obj.queued }, lines };

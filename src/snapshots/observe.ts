@@ -159,6 +159,10 @@ type Entry = { line: string; out: Outcome };
  */
 export class SnapshotDecoder {
   private current = new Map<string, Entry>();
+  /** How many listed records name each allocation: it is gone only when none does. */
+  private readonly listings = new Map<string, number>();
+  /** The identity space of the previous native file, to notice a change of source. */
+  private idKind: string | null = null;
   private readonly skipped = new Map<string, { skip: string; detail: string }>();
   private readonly queuedJobs = new Map<string, QueuedObservation>();
 
@@ -168,6 +172,7 @@ export class SnapshotDecoder {
     let failedScopes: { namespace: string; reason: string }[] = [];
     const queued: QueuedObservation[] = [];
     let observe: (t: unknown[]) => Outcome;
+    let kindChanged = false;
     if (w.kind === 'native') {
       const captured = (() => {
         try {
@@ -181,28 +186,40 @@ export class SnapshotDecoder {
       queued.push(...nativeQueued(w.header));
       const idKind = idKindOf(w.header.source);
       observe = (t) => observeNativeTuple(t, idKind);
+      kindChanged = this.idKind !== null && this.idKind !== idKind;
+      this.idKind = idKind;
     } else {
       covered = new Set(w.namespaces);
       observe = observeLegacyTuple;
     }
 
     const changed: Observation[] = [];
-    const gone: string[] = [];
-    const drop = (key: string, old: Entry | undefined, replacement: Outcome | null) => {
+    const left = new Set<string>();
+    const drop = (key: string, old: Entry | undefined) => {
       if (!old) return;
-      if ('obs' in old.out && !(replacement && 'obs' in replacement && replacement.obs.key === old.out.obs.key)) gone.push(old.out.obs.key);
+      if ('obs' in old.out) {
+        const k = old.out.obs.key;
+        this.listings.set(k, (this.listings.get(k) ?? 1) - 1);
+        left.add(k);
+      }
       this.skipped.delete(key);
       this.queuedJobs.delete(key);
     };
     const take = (key: string, line: string, before: Entry | undefined): Entry => {
       if (before !== undefined && before.line === line) return before;
       const entry = { line, out: observe(JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[]) };
-      drop(key, before, entry.out);
-      if ('obs' in entry.out) changed.push(entry.out.obs);
+      drop(key, before);
+      if ('obs' in entry.out) {
+        changed.push(entry.out.obs);
+        this.listings.set(entry.out.obs.key, (this.listings.get(entry.out.obs.key) ?? 0) + 1);
+      }
       else if ('queued' in entry.out) this.queuedJobs.set(key, entry.out.queued);
       else this.skipped.set(key, entry.out);
       return entry;
     };
+    // The source changed identity space (say Nomad to Kubernetes): records listed unchanged
+    // must not keep their old identity, so every listed record is decoded again.
+    if (kindChanged) for (const [key, e] of this.current) this.current.set(key, take(key, e.line, { line: '', out: e.out }));
     const lines = w.lines.length > 0 ? w.lines.split('\n') : [];
     if (w.full) {
       // A whole file: compare it with what was listed before.
@@ -211,12 +228,12 @@ export class SnapshotDecoder {
         const key = line.slice(0, line.indexOf(KEY_END));
         next.set(key, take(key, line, next.get(key) ?? this.current.get(key)));
       }
-      for (const [key, old] of this.current) if (!next.has(key)) drop(key, old, null);
+      for (const [key, old] of this.current) if (!next.has(key)) drop(key, old);
       this.current = next;
     } else {
       if (w.gone.length > 0) {
         for (const key of w.gone.split('\n')) {
-          drop(key, this.current.get(key), null);
+          drop(key, this.current.get(key));
           this.current.delete(key);
         }
       }
@@ -224,6 +241,13 @@ export class SnapshotDecoder {
         const key = line.slice(0, line.indexOf(KEY_END));
         this.current.set(key, take(key, line, this.current.get(key)));
       }
+    }
+    // An allocation is gone only when no record of this snapshot lists it any more.
+    const gone: string[] = [];
+    for (const k of left) {
+      if ((this.listings.get(k) ?? 0) > 0) continue;
+      this.listings.delete(k);
+      gone.push(k);
     }
     queued.push(...this.queuedJobs.values());
     const skips = [...this.skipped.values()].map((k) => ({ reason: k.skip, file, detail: k.detail }));

@@ -11,10 +11,11 @@ export type TaskName = 'observe' | 'ai4os';
 
 export type TaskOutcome = { ok: true; value: WireSnapshot } | { ok: false; reason: string; message: string };
 
-/** One per thread: it remembers the records of the last file this thread read. */
-const extractor = new Extractor();
-
-export function* runBatch(task: TaskName, files: readonly SnapshotFile[]): Generator<TaskOutcome> {
+/**
+ * `extractor` remembers the records of the last file it read: a worker thread keeps one for
+ * all its batches; in-process each read gets its own, so two reads never mix.
+ */
+export function* runBatch(task: TaskName, files: readonly SnapshotFile[], extractor: Extractor = new Extractor()): Generator<TaskOutcome> {
   let fresh = true;
   for (const file of files) {
     try {

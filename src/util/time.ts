@@ -28,7 +28,11 @@ export function parseInstant(value: unknown): Micros | null {
   const m = RFC3339.exec(value);
   if (!m) throw new BadTimeError(`not an RFC 3339 time: ${JSON.stringify(value)}`);
   const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as string[];
-  const ms = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
+  const date = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, does not turn years 0-99 into 1900-1999.
+  date.setUTCFullYear(+y!, +mo! - 1, +d!);
+  date.setUTCHours(+h!, +mi!, +s!, 0);
+  const ms = date.getTime();
   const check = new Date(ms);
   if (check.getUTCDate() !== +d! || check.getUTCMonth() !== +mo! - 1 || +h! > 23 || +mi! > 59 || +s! > 60) {
     throw new BadTimeError(`not a real calendar time: ${JSON.stringify(value)}`);
@@ -51,6 +55,12 @@ const DAYS_BEFORE_MONTH = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334
 function parseCommonInstant(s: string): Micros | null {
   const n = s.length;
   if (n < 20 || s.charCodeAt(n - 1) !== 90 /* Z */ || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return null;
+  // Every position of the date and time must be a digit: a stray '/' or ':' would still
+  // give a plausible number below.
+  for (const i of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return null;
+  }
   const d = (i: number) => s.charCodeAt(i) - 48;
   const two = (i: number) => d(i) * 10 + d(i + 1);
   const year = d(0) * 1000 + d(1) * 100 + two(2);

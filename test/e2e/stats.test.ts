@@ -63,8 +63,12 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     writeFileSync(join(cwd, 'hourmeter.yaml'), 'from: 2024-09-03\nto: 2024-09-10\noutput: json\n');
     const viaConfig = JSON.parse(run(['stats'], { cwd }).stdout);
     expect(viaConfig.period).toMatchObject({ from: '2024-09-03', to: '2024-09-10' });
-    // a flag beats the config file
+    // a flag beats the config file, also between -o and its alias --json
     expect(JSON.parse(run(['stats', '--to', '2024-09-04'], { cwd }).stdout).period.to).toBe('2024-09-04');
+    expect(run(['stats', '-o', 'csv'], { cwd }).stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations');
+    expect(run(['stats', '--json', '-o', 'csv'], { cwd })).toMatchObject({ code: 2, stderr: 'hourmeter: use just one of -o csv and --json\n' });
+    writeFileSync(join(cwd, 'hourmeter.yaml'), 'from: 2024-09-03\nto: 2024-09-10\njson: true\n');
+    expect(run(['stats', '-o', 'csv'], { cwd }).stdout.startsWith('namespace,')).toBe(true);
   });
 });
 
@@ -112,6 +116,9 @@ describe('errors: one line naming the flag or file, with the exit code', () => {
     ['a missing folder', ['--snapshots', 'nowhere'], /^hourmeter: --snapshots nowhere: no such folder; point --snapshots at the folder that holds the snapshot files\n$/],
     ['an unknown --by key', ['--by', 'planet'], /^hourmeter: --by "planet": group by one of namespace, user, group, job/],
     ['a bad --gc-window', ['--gc-window', 'soon'], /^hourmeter: --gc-window "soon" is not a duration/],
+    ['a year before 1970', ['--from', '0050-01-01', '--to', '2024-09-01'], /^hourmeter: --from 0050-01-01 is before 1970/],
+    ['--from alone after the last snapshot day', ['--from', '2030-01-01'], /^hourmeter: --from 2030-01-01 is after the last snapshot day 2024-09-12: give --to as well/],
+    ['--method ai4os with --gap-policy', ['--method', 'ai4os', '--gap-policy', 'next'], /^hourmeter: --method ai4os has no gap-policy/],
   ];
   for (const [name, args, message] of usage) {
     for (const strict of [false, true]) {
@@ -137,6 +144,7 @@ describe('errors: one line naming the flag or file, with the exit code', () => {
     ['a corrupt or truncated JSON file', '2024-09-05T12:00:11.json', '{"ai4eosc": [{"job_ID": "x", "sta', /skipped 2024-09-05T12:00:11.json: corrupt or truncated JSON \(/],
     ['an unknown file format', '2024-09-05T12:00:11.json', '[1, 2, 3]', /skipped 2024-09-05T12:00:11.json: unknown file format \(/],
     ['an unsupported native version', '2024-09-05T12:00:11Z.json', '{"format": "hourmeter.snapshot", "version": 9}', /skipped 2024-09-05T12:00:11Z\.json: unsupported snapshot version \(version 9: this hourmeter reads version 1; upgrade hourmeter\)/],
+    ['a native file without scope.namespaces', '2024-09-05T12:00:11Z.json', '{"format":"hourmeter.snapshot","version":1,"captured_at":"2024-09-05T12:00:11Z","scope":{},"allocations":[]}', /skipped 2024-09-05T12:00:11Z\.json: unknown file format \(a native snapshot needs "allocations" and "scope\.namespaces" lists\)/],
     ['a record missing fields', '2024-09-05T12:00:11.json', '{"ai4eosc": [{"status": "running", "resources": {}}]}', /skipped 1 record in 2024-09-05T12:00:11.json: job null in ai4eosc lacks job_ID, status or resources/],
   ];
   for (const [name, file, content, warning] of broken) {

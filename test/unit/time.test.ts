@@ -91,4 +91,10 @@ describe('the fast path for the common spelling', () => {
     expect(() => parseInstant('2024-09-01T00:00:00.12a4Z')).toThrow(/RFC 3339/);
     expect(() => parseInstant('2024-09-01T24:00:00Z')).toThrow();
   });
+  it('rejects stray characters where digits belong', () => {
+    for (const bad of ['2024-1/-01T00:00:00Z', '2024-01-01T00:00:0:Z', '202/-01-01T00:00:00Z', '2024-01-01T0 :00:00Z']) expect(() => parseInstant(bad), bad).toThrow(/RFC 3339/);
+  });
+  it('keeps years below 100 (no 19xx shift) in the general path', () => {
+    expect(parseInstant('0050-03-01T00:00:00+00:00')).toBe(parseInstant('0050-03-01T00:00:00Z'));
+  });
 });

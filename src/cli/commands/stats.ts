@@ -86,6 +86,9 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
   }
   const firstDay = dayOf(listing.files[0]!.timeUs, tz);
   const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
+  // A date given alone is paired with a snapshot day: say so when they cross.
+  if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
+  if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
   const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
   const policy = { strict: s.flag('strict'), warn: io.warn };
 
@@ -93,6 +96,9 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
     if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
     if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
+    for (const flag of ['gap-policy', 'gc-window'] as const) {
+      if (s.has(flag)) throw new UsageError(`--method ai4os has no ${flag}: it counts only what the snapshots list; drop ${s.source(flag)}`);
+    }
     const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
     io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report) : renderAi4osTable(report));
     return;
