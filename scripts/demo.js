@@ -1,31 +1,60 @@
 #!/usr/bin/env node
-// The quick-start demo: simulate a cluster history, then report on it with the real CLI.
+// The quick-start demo, end to end: a simulated cluster behind a fake Nomad API on
+// 127.0.0.1, `hourmeter snapshot` run at simulated times (as cron would), then
+// `hourmeter stats` on the folder, checked against the simulator's exact truth.
 // Everything lands in ./demo (git-ignored) and is regenerated on every run.
-import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { aggregate } from '../dist/accounting/aggregate.js';
 import { resolvePeriod } from '../dist/accounting/period.js';
+import { startFakeNomad } from '../dist/fake/nomad-server.js';
+import { computeTruth, createCluster } from '../dist/simulator/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = (...args) => {
-  console.log(`\n$ hourmeter ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, ['bin/hourmeter.js', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  process.stdout.write(r.stdout);
-  if (r.status !== 0) process.exit(r.status ?? 1);
-  return r.stdout;
-};
+const DAYS = 2;
+
+function cli(args, env = {}, { echo = true } = {}) {
+  if (echo) console.log(`\n$ hourmeter ${args.join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/hourmeter.js', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (echo) process.stdout.write(out);
+      if (code === 0) resolve(out);
+      else reject(new Error(`hourmeter ${args[0]} exited ${code}`));
+    });
+  });
+}
 
 rmSync(new URL('../demo', import.meta.url), { recursive: true, force: true });
-cli('simulate', '--out', 'demo/snapshots', '--days', '14', '--interval', '15m', '--concurrent', '60', '--seed', '7', '--truth', 'demo/truth.json');
-cli('stats', '--snapshots', 'demo/snapshots', '--from', '2024-09-01', '--to', '2024-09-14');
-cli('stats', '--snapshots', 'demo/snapshots', '--from', '2024-09-08', '--to', '2024-09-08', '--by', 'namespace,user', '--tz', 'Europe/Madrid', '--namespace', 'ai4life');
+const cluster = createCluster({ seed: 7, days: DAYS, intervalMinutes: 60, targetConcurrent: 40 });
+const fake = await startFakeNomad({ cluster, token: 'demo-token' });
+console.log(`A simulated Nomad cluster (${cluster.jobs.length} jobs over ${DAYS} days) answers at ${fake.url}.`);
+console.log(`Taking ${cluster.snapshots.length} snapshots, one every simulated hour, as cron would:`);
+try {
+  for (const [i, s] of cluster.snapshots.entries()) {
+    fake.setNow(s.timeUs);
+    const at = new Date(s.timeUs / 1000).toISOString();
+    const out = await cli(['snapshot', '--snapshots', 'demo/snapshots', '--userdb', 'demo/userdb', '--now', at], { NOMAD_ADDR: fake.url, NOMAD_TOKEN: 'demo-token' }, { echo: false });
+    if (i < 2 || i === cluster.snapshots.length - 1) process.stdout.write(`  ${out}`);
+    else if (i === 2) process.stdout.write('  ...\n');
+  }
+} finally {
+  await fake.close();
+}
+
+const last = new Date(cluster.snapshots.at(-1).timeUs / 1000).toISOString().slice(0, 10);
+await cli(['stats', '--snapshots', 'demo/snapshots', '--from', '2024-09-01', '--to', last]);
+await cli(['stats', '--snapshots', 'demo/snapshots', '--from', '2024-09-02', '--to', '2024-09-02', '--by', 'namespace,user', '--namespace', 'ai4life', '--tz', 'Europe/Madrid']);
+await cli(['userdb', 'show', '--userdb', 'demo/userdb']).catch(() => undefined);
 
 // The simulator knows the exact truth: show how close the report is.
-const json = JSON.parse(spawnSync(process.execPath, ['bin/hourmeter.js', 'stats', '--snapshots', 'demo/snapshots', '--from', '2024-09-01', '--to', '2024-09-14', '-o', 'json'], { cwd: root, encoding: 'utf8' }).stdout);
-const truth = JSON.parse(readFileSync(new URL('../demo/truth.json', import.meta.url), 'utf8'));
-const exact = aggregate(truth.lifetimes, resolvePeriod('2024-09-01', '2024-09-14', 'UTC'), ['namespace']).total;
-console.log('\nAgainst the simulator\'s ground truth (all allocations, 2024-09-01 to 2024-09-14):');
+const json = JSON.parse(await cli(['stats', '--snapshots', 'demo/snapshots', '--from', '2024-09-01', '--to', last, '-o', 'json'], {}, { echo: false }));
+const exact = aggregate(computeTruth(cluster, { format: 'native' }).all, resolvePeriod('2024-09-01', last, 'UTC'), ['namespace']).total;
+console.log(`\nAgainst the simulator's ground truth (every allocation, 2024-09-01 to ${last}):`);
 for (const k of ['cpu_hours', 'gpu_hours', 'memory_gib_hours']) {
   const diff = (100 * (json.total[k] - exact[k])) / exact[k];
   console.log(`  ${k.padEnd(17)} hourmeter ${json.total[k].toFixed(2).padStart(12)}   truth ${exact[k].toFixed(2).padStart(12)}   (${diff >= 0 ? '+' : ''}${diff.toFixed(4)}%)`);

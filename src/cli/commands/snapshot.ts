@@ -123,7 +123,15 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     const cachePath = join(stateDir, 'nomad-meta-cache.json');
     const started = Date.now();
     // With a fixed capture time (tests, simulations) the finish time keeps the real duration.
-    const now = fixedNow ? () => new Date(fixedNow!.getTime() + (Date.now() - started)) : () => new Date();
+    let firstReading = true;
+    const now = fixedNow
+      ? () => {
+          // The capture time is exactly --now; later readings (the finish) add the real duration.
+          const at = firstReading ? fixedNow!.getTime() : fixedNow!.getTime() + (Date.now() - started);
+          firstReading = false;
+          return new Date(at);
+        }
+      : () => new Date();
     const result = await captureNomad(
       client,
       {
