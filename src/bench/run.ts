@@ -9,6 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeHistory } from '../simulator/index.js';
+import { snapshotBench } from './snapshot-bench.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const BENCH = join(ROOT, '.bench');
@@ -98,6 +99,7 @@ async function bench(label: string, args: string[], corpusBytes: number): Promis
 
 async function main(): Promise<void> {
   console.log(`hourmeter bench: node ${process.version}, ${RUNS} runs each (BENCH_RUNS to change)\n`);
+  if (process.env.BENCH_ONLY === 'snapshot') return snapshotBench({ concurrent: 5000, latencyMs: 20 });
 
   // A year of 6-hourly AI4OS snapshots of a busy cluster (~800 allocations at once), with the
   // full AI4OS record fields (endpoints, descriptions, images).
@@ -109,6 +111,9 @@ async function main(): Promise<void> {
   const month = await measure(['stats', '--snapshots', year, '--from', '2025-01-01', '--to', '2025-01-31', '-o', 'json']);
   console.log(`${'stats, one month (2025-01, no index yet)'.padEnd(44)} ${month.seconds.toFixed(2).padStart(6)} s  peak RSS ${month.peakRssMb.toFixed(0)} MB`);
   console.log('\nreference: the original AI4OS usage_stats takes about 25 s and 76 MB on such a year (1.49 GB)');
+
+  // BENCH_ONLY=snapshot skips the corpus part above.
+  await snapshotBench({ concurrent: 5000, latencyMs: 20 });
 }
 
 main().catch((e: unknown) => {
