@@ -67,6 +67,12 @@ describe('hourmeter snapshot', () => {
     const owner = snap.allocations.find((a) => a.user)!;
     expect(users[owner.user!]).toMatchObject({ first_seen: snap.captured_at, last_seen: snap.captured_at });
     expect(users[owner.user!].name).toBeTruthy();
+    const csv = await runAsync(['userdb', 'export', '-o', 'csv'], { cwd });
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines[0]).toBe('id,name,email,first_seen,last_seen,groups');
+    expect(lines).toHaveLength(Object.keys(users).length + 1);
+    expect(JSON.parse((await runAsync(['userdb', 'export', '--json'], { cwd })).stdout)).toEqual(users);
   });
 
   it('fails with exit 3 and writes nothing when the token is refused', async () => {
