@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { SIDECAR } from '../simulator/catalog.js';
 import type { Cluster, SimAlloc, SimJob, SimNode } from '../simulator/model.js';
-import { rfc3339Nano, unixNanos } from '../simulator/render.js';
+import { nomadTaskResources, rfc3339Nano, unixNanos } from '../simulator/render.js';
 import { isTerminal, viewAt, type AllocView } from '../simulator/state.js';
 
 // ---------------------------------------------------------------------------------------
@@ -201,12 +201,6 @@ function allocStatic(ix: NomadIndex, a: SimAlloc): AllocStatic {
     ports.length === 0
       ? null
       : [{ DynamicPorts: ports.map((p) => ({ Label: p.label, To: p.to, Value: p.value })), IP: ip, Mode: 'host' }];
-  const cores: number[] = [];
-  for (let i = 0; i < job.main.cores; i++) cores.push(a.coreOffset + i);
-  const devices =
-    a.gpuIds.length > 0
-      ? [{ DeviceIDs: [...a.gpuIds], Name: a.node.gpuModel ?? 'NVIDIA GPU', Type: 'gpu', Vendor: 'nvidia' }]
-      : null;
   const allocatedResources = {
     Shared: {
       DiskMB: job.main.diskMib,
@@ -214,20 +208,7 @@ function allocStatic(ix: NomadIndex, a: SimAlloc): AllocStatic {
       Ports: ports.length === 0 ? null : ports.map((p) => ({ HostIP: ip, Label: p.label, To: p.to, Value: p.value })),
     },
     TaskLifecycles: { main: null, [SIDECAR.name]: { Hook: 'prestart', Sidecar: true } },
-    Tasks: {
-      main: {
-        Cpu: { CpuShares: job.main.mhz, ReservedCores: cores },
-        Devices: devices,
-        Memory: { MemoryMB: job.main.memoryMib, MemoryMaxMB: job.main.memoryMib },
-        Networks: null,
-      },
-      [SIDECAR.name]: {
-        Cpu: { CpuShares: SIDECAR.mhz, ReservedCores: null },
-        Devices: null,
-        Memory: { MemoryMB: SIDECAR.memoryMib, MemoryMaxMB: 0 },
-        Networks: null,
-      },
-    },
+    Tasks: nomadTaskResources(a),
   };
   const legacyResources = (cpu: number, cores: number, memory: number, maxMemory: number, gpu: number, disk: number, nets: unknown) => ({
     CPU: cpu,

@@ -65,8 +65,9 @@ export function snapshotFileName(format: SnapshotFormat, timeUs: number): string
 // ---------------------------------------------------------------------------------------
 // Native
 
-function nomadTasks(v: AllocView): Record<string, unknown> {
-  const { job, coreOffset, gpuIds, node } = v.alloc;
+/** Nomad's AllocatedResources.Tasks of an allocation: its main task and the storage sidecar. */
+export function nomadTaskResources(alloc: SimAlloc): Record<string, unknown> {
+  const { job, coreOffset, gpuIds, node } = alloc;
   const cores: number[] = [];
   for (let i = 0; i < job.main.cores; i++) cores.push(coreOffset + i);
   return {
@@ -108,7 +109,7 @@ function nativeAllocation(v: AllocView, full: boolean): NativeAllocation {
   };
   if (full) {
     rec.raw = {
-      tasks: nomadTasks(v),
+      tasks: nomadTaskResources(v.alloc),
       lifecycles: { main: null, [SIDECAR.name]: { Hook: 'prestart', Sidecar: true } },
       shared: { DiskMB: job.main.diskMib },
       meta: {

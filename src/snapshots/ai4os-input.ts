@@ -1,5 +1,5 @@
 import type { Ai4osJob, Ai4osSnapshot } from '../accounting/ai4os.js';
-import { DeltaEncoder, extractFromDocument, KEY_END, type Extract, type WireSnapshot } from './extract.js';
+import { DeltaEncoder, extractFromDocument, KEY_END, type WireSnapshot } from './extract.js';
 
 /**
  * Feeds the AI4OS method: legacy tuples to the original's view of a snapshot, in file
@@ -9,8 +9,7 @@ export class Ai4osDecoder {
   private previous = new Map<string, { ns: string; job: Ai4osJob }>();
 
   /** `w` must be a whole file (the reader sends every line for this method). */
-  decode(w: WireSnapshot & { kind: 'legacy' }): Ai4osSnapshot {
-    const x = w;
+  decode(x: WireSnapshot & { kind: 'legacy' }): Ai4osSnapshot {
     const out: Ai4osSnapshot = new Map(x.namespaces.map((ns) => [ns, []]));
     const current = new Map<string, { ns: string; job: Ai4osJob }>();
     if (x.lines.length > 0) {
