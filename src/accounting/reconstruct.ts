@@ -50,6 +50,22 @@ export interface ReconstructionDiagnostics {
   failedScopes: FailedScope[];
 }
 
+/**
+ * Where a resumed reconstruction finds tracks it no longer keeps in memory (the index): an
+ * allocation that left the listing long ago may be listed again.
+ */
+export interface TrackStore {
+  load(key: string): Track | undefined;
+}
+
+/** A track as the index keeps it: the reconstruction's own state plus its place in the listing. */
+export interface StoredTrack extends Track {
+  /** Listed in the latest snapshot. */
+  listed: boolean;
+  /** Holding resources, and not listed by the latest snapshot because it did not cover the namespace. */
+  unlistedHolding: boolean;
+}
+
 export class Reconstructor {
   private readonly tracks = new Map<string, Track>();
   /** Tracks listed in the latest snapshot. */
@@ -61,6 +77,46 @@ export class Reconstructor {
   private firstUs: Micros | null = null;
   private lastUs: Micros | null = null;
   private largestGapUs = 0;
+  /** After a resume, the next snapshot is compared with the whole restored listing. */
+  private wholeNext = false;
+
+  constructor(private readonly store?: TrackStore) {}
+
+  /**
+   * Continues a reconstruction saved by `saved()`: the tracks that were listed or held
+   * resources unlisted, and the time of the last snapshot applied. Others load on demand.
+   */
+  resume(live: Iterable<StoredTrack>, lastUs: Micros): void {
+    for (const s of live) {
+      const { listed, unlistedHolding, ...t } = s;
+      this.tracks.set(t.key, t);
+      if (listed) this.listed.set(t.key, t);
+      if (unlistedHolding) this.unlistedHolding.add(t);
+    }
+    this.lastUs = lastUs;
+    this.wholeNext = true;
+  }
+
+  /** How many allocations the latest snapshot listed. */
+  get listedCount(): number {
+    return this.listed.size;
+  }
+
+  /**
+   * The tracks kept in memory, as the index stores them, with S settled for those still
+   * listed as holding. With `evict`, tracks that can change only by being listed again are
+   * then dropped from memory: a store loads them back when needed.
+   */
+  saved(evict: boolean): StoredTrack[] {
+    const out: StoredTrack[] = [];
+    for (const t of this.tracks.values()) {
+      const listed = this.listed.get(t.key) === t;
+      const unlistedHolding = this.unlistedHolding.has(t);
+      out.push({ ...t, lastHoldingUs: t.listedHolding ? this.lastUs : t.lastHoldingUs, last: null, listed, unlistedHolding });
+      if (evict && !listed && !unlistedHolding) this.tracks.delete(t.key);
+    }
+    return out;
+  }
 
   /** Adds a whole snapshot: every allocation it lists. */
   add(snap: SnapshotObservations): void {
@@ -78,6 +134,16 @@ export class Reconstructor {
 
   /** Adds a snapshot given as its difference from the previous one. */
   apply(d: SnapshotDelta): void {
+    if (this.wholeNext) {
+      // The first snapshot after a resume comes whole, from a fresh reader: what it does not
+      // list has gone since the saved listing.
+      this.wholeNext = false;
+      const present = new Set<string>();
+      for (const o of d.changed) present.add(o.key);
+      const gone = [...d.gone];
+      for (const key of this.listed.keys()) if (!present.has(key)) gone.push(key);
+      d = { ...d, gone };
+    }
     const prevUs = this.lastUs;
     const now = d.timeUs;
     this.count++;
@@ -135,6 +201,10 @@ export class Reconstructor {
 
   private observe(o: Observation, prevUs: Micros | null, now: Micros, kind: 'native' | 'legacy'): void {
     let t = this.tracks.get(o.key);
+    if (!t && this.store) {
+      t = this.store.load(o.key);
+      if (t) this.tracks.set(o.key, t);
+    }
     if (!t) {
       t = {
         key: o.key, namespace: o.namespace, jobId: o.jobId, jobName: o.jobName, user: o.user, group: o.group,
@@ -250,4 +320,16 @@ export function estimateLifetimes(tracks: Iterable<Track>, opts: EstimateOptions
 
 function midpoint(a: Micros, b: Micros): Micros {
   return a + Math.floor((b - a) / 2);
+}
+
+/**
+ * The latest instant a track may have held resources under any gap policy: a period that
+ * starts at or after it gets nothing from the track. Null for tracks that hold nothing.
+ */
+export function reachUs(t: Track): Micros | null {
+  if (t.startUs === null) return null;
+  if (t.state === 'ended' && t.endUs !== null) return Math.max(t.startUs, t.endUs);
+  if (t.state === 'holding' && t.lastHoldingUs !== null) return Math.max(t.startUs, t.lastHoldingUs);
+  if (t.state === 'vanished' && t.nextUs !== null) return Math.max(t.startUs, t.lastHoldingUs ?? t.startUs, t.nextUs);
+  return null;
 }

@@ -63,7 +63,8 @@ export class Settings {
   private lookup(flag: string): { value: unknown; from: string } {
     const attr = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const v = this.cmd.opts()[attr];
-    if (v !== undefined) return { value: v, from: this.cmd.getOptionValueSource(attr) === 'env' ? 'environment' : `--${flag}` };
+    // commander gives a lone `--no-x` flag a default of true: that is "unset" here.
+    if (v !== undefined && this.cmd.getOptionValueSource(attr) !== 'default') return { value: v, from: this.cmd.getOptionValueSource(attr) === 'env' ? 'environment' : `--${flag}` };
     if (flag in this.config) return { value: this.config[flag], from: `${this.configFile}: ${flag}` };
     return { value: undefined, from: `--${flag}` };
   }
@@ -113,7 +114,8 @@ export class Settings {
   /** How strong a setting's source is: flag, then environment, then config file. */
   private rank(flag: string): number {
     const attr = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (this.cmd.opts()[attr] !== undefined) return this.cmd.getOptionValueSource(attr) === 'env' ? 2 : 3;
+    const src = this.cmd.getOptionValueSource(attr);
+    if (this.cmd.opts()[attr] !== undefined && src !== 'default') return src === 'env' ? 2 : 3;
     return flag in this.config ? 1 : 0;
   }
 

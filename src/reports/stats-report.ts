@@ -1,7 +1,7 @@
 import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
 import type { ReconstructionDiagnostics } from '../accounting/reconstruct.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
-import type { SkipCount } from '../snapshots/history.js';
+import type { SkipCount } from '../snapshots/catalogue.js';
 import { formatInstant } from '../util/time.js';
 import { toCsv } from './csv.js';
 import { fixed, integer, plainTable, withRules } from './table.js';

@@ -21,6 +21,8 @@ export interface SnapshotFile {
   gzip: boolean;
   /** Size on disk, when known. */
   bytes?: number;
+  /** Last modification, in ms since the epoch, when known: the index notices a changed file by it. */
+  mtimeMs?: number;
 }
 
 export interface Listing {
@@ -67,7 +69,10 @@ export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<
         await walk(path);
       } else if (entry.isFile() && /\.json(\.gz)?$/.test(entry.name)) {
         const parsed = parseSnapshotName(entry.name);
-        if (parsed) files.push({ path, name: relative(dir, path), ...parsed, bytes: statSync(path).size });
+        if (parsed) {
+          const st = statSync(path);
+          files.push({ path, name: relative(dir, path), ...parsed, bytes: st.size, mtimeMs: Math.trunc(st.mtimeMs) });
+        }
         else unnamed.push(relative(dir, path));
       }
     }

@@ -1,21 +1,16 @@
-import type { Micros } from '../accounting/types.js';
-import { Reconstructor, type ReconstructionDiagnostics, type Track } from '../accounting/reconstruct.js';
+import { Reconstructor, type Track } from '../accounting/reconstruct.js';
 import { DataError } from '../util/errors.js';
-import type { Listing, SnapshotFile } from './files.js';
+import { countSkips, UNNAMED, type FileSummary } from './catalogue.js';
+import type { Listing } from './files.js';
 import { readAll, type PoolOptions } from './pool.js';
 import { SnapshotDecoder } from './observe.js';
 
 /**
- * Streams the snapshot files that matter for a time window through the reconstruction.
- * Files are chosen by the time in their name: from the last snapshot at or before the
- * window's start (it tells what was running when the window opened) to the first one at
- * or after its end (it tells how allocations running at the end went on).
+ * The index-free path: streams every snapshot file through the reconstruction, as the
+ * index's ingest does, so both give the same lifetimes. Reconstruction merges all of an
+ * allocation's observations (design.md rule 3), so it reads the whole history; a report
+ * then takes its diagnostics from the files of its own period (see catalogue.ts).
  */
-
-export interface SkipCount {
-  reason: string;
-  count: number;
-}
 
 export interface ReadPolicy extends PoolOptions {
   /** Fail on the first corrupt file or bad record instead of skipping it. */
@@ -26,28 +21,16 @@ export interface ReadPolicy extends PoolOptions {
 
 export interface History {
   tracks: Track[];
-  diagnostics: ReconstructionDiagnostics;
-  skipped: SkipCount[];
+  files: FileSummary[];
 }
 
-export function selectFiles(files: readonly SnapshotFile[], window: { startUs: Micros; endUs: Micros } | null): SnapshotFile[] {
-  if (!window || files.length === 0) return [...files];
-  let first = 0;
-  for (let i = 0; i < files.length; i++) if (files[i]!.timeUs <= window.startUs) first = i;
-  let last = files.length - 1;
-  for (let i = files.length - 1; i >= 0; i--) if (files[i]!.timeUs >= window.endUs) last = i;
-  return files.slice(first, last + 1);
-}
-
-/** Counts skips by reason and reports each one, or fails under --strict. */
+/** Reports each skipped file or record, or fails under --strict. */
 export class SkipLedger {
-  private readonly counts = new Map<string, number>();
   constructor(private readonly policy: ReadPolicy) {}
 
   file(file: string, reason: string, message: string): void {
     if (this.policy.strict) throw new DataError(`${file}: ${reason} (${message}); fix or move the file, or run without --strict to skip it`);
     this.policy.warn(`skipped ${file}: ${reason} (${message}); use --strict to fail instead`);
-    this.bump(reason, 1);
   }
 
   records(file: string, skips: { reason: string; detail?: string }[]): void {
@@ -56,34 +39,34 @@ export class SkipLedger {
     if (this.policy.strict) throw new DataError(`${file}: ${first.reason}: ${first.detail ?? ''}; fix the file, or run without --strict to skip such records`);
     const more = skips.length > 1 ? ` and ${skips.length - 1} more` : '';
     this.policy.warn(`skipped ${skips.length} record${skips.length > 1 ? 's' : ''} in ${file}: ${first.detail ?? first.reason}${more}; use --strict to fail instead`);
-    for (const s of skips) this.bump(s.reason, 1);
   }
 
-  bump(reason: string, n: number): void {
-    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
-  }
-
-  list(): SkipCount[] {
-    return [...this.counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => (a.reason < b.reason ? -1 : 1));
+  unnamed(names: readonly string[]): void {
+    for (const name of names) {
+      this.policy.warn(`ignored ${name}: its name is not a capture time (YYYY-MM-DDTHH:MM:SSZ.json or the AI4OS YYYY-MM-DDTHH:MM:SS.json)`);
+    }
   }
 }
 
-export async function loadHistory(listing: Listing, window: { startUs: Micros; endUs: Micros } | null, policy: ReadPolicy): Promise<History> {
+export { UNNAMED };
+
+export async function loadHistory(listing: Listing, policy: ReadPolicy): Promise<History> {
   const ledger = new SkipLedger(policy);
-  for (const name of listing.unnamed) {
-    policy.warn(`ignored ${name}: its name is not a capture time (YYYY-MM-DDTHH:MM:SSZ.json or the AI4OS YYYY-MM-DDTHH:MM:SS.json)`);
-    ledger.bump('file name is not a capture time', 1);
-  }
+  ledger.unnamed(listing.unnamed);
   const rec = new Reconstructor();
   const decoder = new SnapshotDecoder();
-  for await (const out of readAll('observe', selectFiles(listing.files, window), policy)) {
+  const files: FileSummary[] = [];
+  for await (const out of readAll('observe', listing.files, policy)) {
+    const { name, timeUs } = out.file;
     if (!out.ok) {
-      ledger.file(out.file.name, out.reason, out.message);
+      ledger.file(name, out.reason, out.message);
+      files.push({ name, timeUs, capturedUs: null, corrupt: out.reason, failedScopes: [], recordSkips: [] });
       continue;
     }
-    const delta = decoder.decode(out.value, out.file.name, out.file.timeUs);
-    ledger.records(out.file.name, delta.skips);
+    const delta = decoder.decode(out.value, name, timeUs);
+    ledger.records(name, delta.skips);
     rec.apply(delta);
+    files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips) });
   }
-  return { tracks: rec.tracksWithLifetime(), diagnostics: rec.diagnostics(), skipped: ledger.list() };
+  return { tracks: rec.tracksWithLifetime(), files };
 }

@@ -11,7 +11,7 @@ import { runBatch, type TaskName, type TaskOutcome } from './tasks.js';
  * batches per worker are in flight, so memory stays bounded whatever the corpus size.
  */
 
-export type ReadOutcome = { file: SnapshotFile; ok: true; value: WireSnapshot } | { file: SnapshotFile; ok: false; reason: string; message: string };
+export type ReadOutcome = ({ file: SnapshotFile; ok: true; value: WireSnapshot } | { file: SnapshotFile; ok: false; reason: string; message: string }) & { sha256?: string };
 
 export interface PoolOptions {
   /** Worker threads; 0 reads in-process. Default: the machine's cores, at most 4. */
@@ -37,7 +37,8 @@ export async function* readAll(task: TaskName, files: readonly SnapshotFile[], o
 }
 
 function withFile(file: SnapshotFile, o: TaskOutcome): ReadOutcome {
-  return o.ok ? { file, ok: true, value: o.value } : { file, ok: false, reason: o.reason, message: o.message };
+  const sum = o.sha256 !== undefined ? { sha256: o.sha256 } : {};
+  return o.ok ? { file, ok: true, value: o.value, ...sum } : { file, ok: false, reason: o.reason, message: o.message, ...sum };
 }
 
 type WorkerReply = TaskOutcome & { id: number; fatal?: boolean };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { SnapshotObservations } from '../accounting/types.js';
@@ -21,13 +22,15 @@ export class CorruptFileError extends Error {
   }
 }
 
-export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>): string {
+/** `onBytes` sees the file's bytes as stored (before gunzip), e.g. to checksum them. */
+export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (raw: Buffer) => void): string {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file.path);
   } catch (e) {
     throw new CorruptFileError('unreadable file', (e as Error).message);
   }
+  onBytes?.(bytes);
   if (file.gzip) {
     try {
       bytes = gunzipSync(bytes);
@@ -44,8 +47,8 @@ export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>): string {
  * One file's records as a reader thread sends them (see Extractor.read); every failure
  * becomes a CorruptFileError with a reason.
  */
-export function readWire(file: Pick<SnapshotFile, 'path' | 'gzip'>, extractor: Extractor, fresh: boolean): WireSnapshot {
-  const text = readText(file);
+export function readWire(file: Pick<SnapshotFile, 'path' | 'gzip'>, extractor: Extractor, fresh: boolean, onBytes?: (raw: Buffer) => void): WireSnapshot {
+  const text = readText(file, onBytes);
   try {
     return extractor.read(text, fresh);
   } catch (e) {
@@ -58,4 +61,18 @@ export function readWire(file: Pick<SnapshotFile, 'path' | 'gzip'>, extractor: E
 /** One file's observations, read in-process (tests and one-off use). */
 export function readSnapshot(file: SnapshotFile): SnapshotObservations {
   return observeWire(readWire(file, new Extractor(), true), file.name, file.timeUs);
+}
+
+/** The SHA-256 of a file's bytes as stored, in hex: the catalogue's checksum. */
+export function sha256(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+/** The checksum of a file on disk, or null when it cannot be read. */
+export function fileChecksum(path: string): string | null {
+  try {
+    return sha256(readFileSync(path));
+  } catch {
+    return null;
+  }
 }

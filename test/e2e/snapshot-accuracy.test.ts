@@ -11,6 +11,7 @@ import { DEFAULT_META_KEYS } from '../../src/sources/nomad/map.js';
 import { resolveNomadSettings } from '../../src/sources/nomad/settings.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
 import { loadHistory } from '../../src/snapshots/history.js';
+import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
 import { writeNewFile } from '../../src/snapshots/write.js';
 import { runAsync, tempDir } from '../helpers/cli.js';
 
@@ -39,10 +40,10 @@ function expectWithin(estimate: { rows: Hours[] }, truth: { rows: Hours[]; total
 
 async function truthAndStats(dir: string, cluster: ReturnType<typeof createCluster>, from: string, to: string) {
   const period = resolvePeriod(from, to, 'UTC');
-  const history = await loadHistory(await listSnapshots(dir), period, { strict: true, warn: () => {} });
+  const history = await loadHistory(await listSnapshots(dir), { strict: true, warn: () => {} });
   const estimate = aggregate(estimateLifetimes(history.tracks, { gapPolicy: 'midpoint', gcWindowUs: null }), period, ['namespace']);
   const truth = aggregate(computeTruth(cluster, { format: 'native' }).all, period, ['namespace']);
-  return { estimate, truth, snapshots: history.diagnostics.snapshots };
+  return { estimate, truth, snapshots: windowDiagnostics(history.files, period).diagnostics.snapshots };
 }
 
 describe('snapshot → stats against the simulator truth', () => {

@@ -27,7 +27,7 @@ async function both(files: [string, Record<string, unknown[]>][]) {
     ref.add(observeLegacy(doc, name, Date.parse(name.replace('.json', 'Z')) * 1000));
   }
   const opts = { gapPolicy: 'midpoint' as const, gcWindowUs: null };
-  const viaReader = estimateLifetimes((await loadHistory(await listSnapshots(dir), null, { strict: true, warn: () => {} })).tracks, opts);
+  const viaReader = estimateLifetimes((await loadHistory(await listSnapshots(dir), { strict: true, warn: () => {} })).tracks, opts);
   return { viaReader, reference: estimateLifetimes(ref.tracksWithLifetime(), opts) };
 }
 

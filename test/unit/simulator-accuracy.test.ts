@@ -5,6 +5,7 @@ import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
 import type { Lifetime } from '../../src/accounting/types.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
 import { loadHistory } from '../../src/snapshots/history.js';
+import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
 import { writeHistory } from '../../src/simulator/index.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -28,10 +29,10 @@ async function compare(opts: { format: 'native' | 'legacy'; days: number; interv
   const start = new Date(Date.UTC(2024, 8, 1));
   const last = new Date(start.getTime() + (opts.days - 1) * 86_400_000);
   const period = resolvePeriod('2024-09-01', last.toISOString().slice(0, 10), 'UTC');
-  const history = await loadHistory(await listSnapshots(dir), period, { strict: true, warn: () => {} });
+  const history = await loadHistory(await listSnapshots(dir), { strict: true, warn: () => {} });
   const estimate = aggregate(estimateLifetimes(history.tracks, { gapPolicy: 'midpoint', gcWindowUs: null }), period, ['namespace']);
   const totals = (ls: Lifetime[]) => aggregate(ls, period, ['namespace']);
-  return { estimate, observable: totals(truth.observable), full: totals(truth.all), diagnostics: history.diagnostics };
+  return { estimate, observable: totals(truth.observable), full: totals(truth.all), diagnostics: windowDiagnostics(history.files, period).diagnostics };
 }
 
 function byNamespace(rows: ({ namespace?: string } & Hours)[]): Map<string, Hours> {

@@ -8,7 +8,9 @@ import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../report
 import { buildStatsReport, renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
-import { loadHistory, SkipLedger } from '../../snapshots/history.js';
+import { SkipLedger } from '../../snapshots/history.js';
+import { windowDiagnostics } from '../../snapshots/catalogue.js';
+import { addIndexOptions, openHistory } from '../history.js';
 import { readAll } from '../../snapshots/pool.js';
 import { Ai4osDecoder } from '../../snapshots/ai4os-input.js';
 import { UsageError } from '../../util/errors.js';
@@ -38,6 +40,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'));
   addOutputOptions(cmd, FORMATS);
   addReadOptions(cmd);
+  addIndexOptions(cmd);
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
@@ -80,37 +83,44 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
   else if (from !== undefined) resolvePeriod(from, from, tz);
   else if (to !== undefined) resolvePeriod(to, to, tz);
 
-  const listing = await listSnapshots(dir);
-  if (listing.files.length === 0) {
-    throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
-  }
-  const firstDay = dayOf(listing.files[0]!.timeUs, tz);
-  const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
-  // A date given alone is paired with a snapshot day: say so when they cross.
-  if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
-  if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
-  const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
-  const policy = { strict: s.flag('strict'), warn: io.warn };
-
-  if (method === 'ai4os') {
-    if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
-    if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
-    if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
-    for (const flag of ['gap-policy', 'gc-window'] as const) {
-      if (s.has(flag)) throw new UsageError(`--method ai4os has no ${flag}: it counts only what the snapshots list; drop ${s.source(flag)}`);
+  // The AI4OS method replays the original's walk over the files; it has no use for the index.
+  const opened = method === 'ai4os' ? null : await openHistory(s, io, dir);
+  try {
+    const listing = opened?.listing ?? (await listSnapshots(dir));
+    if (listing.files.length === 0) {
+      throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
     }
-    const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
-    io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report) : renderAi4osTable(report));
-    return;
-  }
+    const firstDay = dayOf(listing.files[0]!.timeUs, tz);
+    const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
+    // A date given alone is paired with a snapshot day: say so when they cross.
+    if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
+    if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
+    const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
 
-  const history = await loadHistory(listing, period, policy);
-  const lifetimes = estimateLifetimes(history.tracks, { gapPolicy, gcWindowUs });
-  const result = aggregate(lifetimes, period, groupBy, { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') });
-  const report = buildStatsReport({ result, period, groupBy, diagnostics: history.diagnostics, skipped: history.skipped, gapPolicy, gcWindowUs });
-  if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-  else if (output === 'csv') io.stdout(renderStatsCsv(report));
-  else io.stdout(renderStatsTable(report, terminalWidth()));
+    if (!opened) {
+      const policy = { strict: s.flag('strict'), warn: io.warn };
+      if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
+      if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
+      if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
+      for (const flag of ['gap-policy', 'gc-window'] as const) {
+        if (s.has(flag)) throw new UsageError(`--method ai4os has no ${flag}: it counts only what the snapshots list; drop ${s.source(flag)}`);
+      }
+      const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
+      io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report) : renderAi4osTable(report));
+      return;
+    }
+
+    const { tracks, files } = opened.view.read(period);
+    const { diagnostics, skipped } = windowDiagnostics(files, period, listing.unnamed.length);
+    const lifetimes = estimateLifetimes(tracks, { gapPolicy, gcWindowUs });
+    const result = aggregate(lifetimes, period, groupBy, { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') });
+    const report = buildStatsReport({ result, period, groupBy, diagnostics, skipped, gapPolicy, gcWindowUs });
+    if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
+    else if (output === 'csv') io.stdout(renderStatsCsv(report));
+    else io.stdout(renderStatsTable(report, terminalWidth()));
+  } finally {
+    opened?.close();
+  }
 }
 
 const DAY_US = 86_400_000_000;

@@ -1,0 +1,114 @@
+import { Command, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { join } from 'node:path';
+import { listSnapshots, type Listing } from '../snapshots/files.js';
+import { loadHistory } from '../snapshots/history.js';
+import { ingest, type IngestProgress, type IngestResult } from '../store/ingest.js';
+import { openIndex, type Db } from '../store/schema.js';
+import { filesView, firstProblem, indexView, type HistoryView } from '../store/view.js';
+import { DataError, UsageError } from '../util/errors.js';
+import type { CliIO } from './io.js';
+import type { Settings } from './options.js';
+
+/**
+ * Where reports get their history: the index beside the snapshots, brought up to date
+ * first (the default), or a full read of the files with `--no-index`. Both give the same
+ * numbers; the index answers in milliseconds once built.
+ */
+
+export function addDbOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--db <file>', 'the index (default: <snapshots>/.hourmeter/index.sqlite)').env('HOURMETER_DB'));
+}
+
+export function addIndexOptions(cmd: Command): Command {
+  return addDbOption(cmd).addOption(new Option('--no-index', 'read the snapshot files directly instead of the index (slower; same numbers)'));
+}
+
+export function indexPath(s: Settings, dir: string): string {
+  return s.string('db') ?? join(dir, '.hourmeter', 'index.sqlite');
+}
+
+export interface OpenedHistory {
+  listing: Listing;
+  view: HistoryView;
+  close(): void;
+}
+
+/** Lists the folder, then ingests new files into the index (or reads them all) for a report. */
+export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<OpenedHistory> {
+  const strict = s.flag('strict');
+  const listing = await listSnapshots(dir);
+  if (listing.files.length === 0) {
+    throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+  }
+  const useIndex = s.has('index') ? s.flag('index') : true;
+  if (!useIndex) {
+    const history = await loadHistory(listing, { strict, warn: io.warn });
+    return { listing, view: filesView(history), close: () => {} };
+  }
+  for (const name of listing.unnamed) {
+    io.warn(`ignored ${name}: its name is not a capture time (YYYY-MM-DDTHH:MM:SSZ.json or the AI4OS YYYY-MM-DDTHH:MM:SS.json)`);
+  }
+  let db: Db;
+  try {
+    db = openIndex(indexPath(s, dir));
+  } catch (e) {
+    // A read-only snapshot folder (say, a shared copy) still answers, only slower.
+    if (!(e instanceof UsageError) || s.has('db')) throw e;
+    io.warn(`${e.message.split(';')[0]}; reading the files directly (slower). Use --db to keep an index elsewhere`);
+    const history = await loadHistory({ ...listing, unnamed: [] }, { strict, warn: io.warn });
+    return { listing, view: filesView(history), close: () => {} };
+  }
+  try {
+    await updateIndex(db, listing, io);
+    if (strict) refuseProblems(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return { listing, view: indexView(db), close: () => db.close() };
+}
+
+/** Ingests what is new, with a progress bar on a terminal. */
+export async function updateIndex(db: Db, listing: Listing, io: CliIO, opts: { rebuild?: boolean } = {}): Promise<IngestResult> {
+  const bar = progressBar();
+  try {
+    return await ingest(db, listing.files, { rebuild: opts.rebuild, warn: io.warn, note: io.warn, progress: bar?.update });
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** Under --strict, a file or record the index skipped fails the report, as a direct read would. */
+function refuseProblems(db: Db): void {
+  const p = firstProblem(db);
+  if (!p) return;
+  if (p.corrupt !== null) throw new DataError(`${p.name}: ${p.corrupt} (${p.detail ?? ''}); fix or move the file, or run without --strict to skip it`);
+  throw new DataError(`${p.name}: records skipped (${p.recordSkips}); fix the file, or run without --strict to skip such records`);
+}
+
+/** A bar on stderr during long ingests, only when stderr is a terminal; null otherwise. */
+function progressBar(): { update: (p: IngestProgress) => void; stop: () => void } | null {
+  if (!process.stderr.isTTY) return null;
+  let bar: SingleBar | null = null;
+  const startedAt = Date.now();
+  return {
+    update: (p) => {
+      // Short ingests (a cron's few new files) draw nothing.
+      if (!bar) {
+        if (Date.now() - startedAt < 500 || p.files >= p.totalFiles) return;
+        bar = new SingleBar({
+          stream: process.stderr,
+          format: 'ingesting snapshots [{bar}] {value}/{total} files, {mb} MB, {rate} MB/s, eta {eta_formatted}',
+          hideCursor: true,
+          clearOnComplete: true,
+          etaBuffer: 50,
+        });
+        bar.start(p.totalFiles, 0, { mb: 0, rate: 0 });
+      }
+      const seconds = (Date.now() - startedAt) / 1000;
+      bar.update(p.files, { mb: Math.round(p.bytes / 1e6), rate: seconds > 0 ? Math.round(p.bytes / 1e6 / seconds) : 0 });
+    },
+    stop: () => bar?.stop(),
+  };
+}

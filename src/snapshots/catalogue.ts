@@ -1,0 +1,98 @@
+import type { Micros } from '../accounting/types.js';
+import type { FailedScope, ReconstructionDiagnostics } from '../accounting/reconstruct.js';
+
+/**
+ * What a report says about the snapshots behind it, computed from one summary per file.
+ * The index keeps these summaries in its catalogue and the index-free path makes them while
+ * it reads, so both paths report the same diagnostics for the same period. Pure.
+ */
+
+export const UNNAMED = 'file name is not a capture time';
+
+export interface SkipCount {
+  reason: string;
+  count: number;
+}
+
+export interface FileSummary {
+  /** Path relative to the snapshot folder. */
+  name: string;
+  /** Capture time from the file name. */
+  timeUs: Micros;
+  /** Capture time the file itself gives (native `captured_at`); the name's for legacy files. */
+  capturedUs: Micros | null;
+  /** Null when the file was read; otherwise why it was skipped. */
+  corrupt: string | null;
+  failedScopes: { namespace: string; reason: string }[];
+  /** Records skipped in this file, by reason. */
+  recordSkips: SkipCount[];
+}
+
+/**
+ * The files that matter for a time window, chosen by the time in their name: from the last
+ * snapshot at or before the window's start (what was running when it opened) to the first
+ * one at or after its end (how allocations running at the end went on).
+ */
+export function selectFiles<F extends { timeUs: Micros }>(files: readonly F[], window: { startUs: Micros; endUs: Micros } | null): F[] {
+  if (!window || files.length === 0) return [...files];
+  let first = 0;
+  for (let i = 0; i < files.length; i++) if (files[i]!.timeUs <= window.startUs) first = i;
+  let last = files.length - 1;
+  for (let i = files.length - 1; i >= 0; i--) if (files[i]!.timeUs >= window.endUs) last = i;
+  return files.slice(first, last + 1);
+}
+
+/** Snapshots read, their span and largest gap, failed scopes and skips, over a window's files. */
+export function windowDiagnostics(
+  all: readonly FileSummary[],
+  window: { startUs: Micros; endUs: Micros } | null,
+  /** JSON files whose name is not a capture time, listed but never read. */
+  unnamed = 0,
+): { diagnostics: ReconstructionDiagnostics; skipped: SkipCount[] } {
+  const files = selectFiles(all, window);
+  const skips = new Map<string, number>();
+  const bump = (reason: string, n: number) => skips.set(reason, (skips.get(reason) ?? 0) + n);
+  if (unnamed > 0) bump(UNNAMED, unnamed);
+  const failed = new Map<string, FailedScope>();
+  let snapshots = 0;
+  let firstUs: Micros | null = null;
+  let lastUs: Micros | null = null;
+  let largestGapUs = 0;
+  for (const f of files) {
+    if (f.corrupt !== null) {
+      bump(f.corrupt, 1);
+      continue;
+    }
+    const at = f.capturedUs ?? f.timeUs;
+    snapshots++;
+    if (lastUs !== null) largestGapUs = Math.max(largestGapUs, at - lastUs);
+    firstUs ??= at;
+    lastUs = at;
+    for (const s of f.recordSkips) bump(s.reason, s.count);
+    for (const s of f.failedScopes) {
+      const id = `${s.namespace}\u0000${s.reason}`;
+      const entry = failed.get(id);
+      if (entry) {
+        entry.snapshots++;
+        entry.lastFile = f.name;
+      } else {
+        failed.set(id, { namespace: s.namespace, reason: s.reason, snapshots: 1, lastFile: f.name });
+      }
+    }
+  }
+  return {
+    diagnostics: { snapshots, firstUs, lastUs, largestGapUs, failedScopes: [...failed.values()] },
+    skipped: sortSkips(skips),
+  };
+}
+
+export function sortSkips(counts: Map<string, number>): SkipCount[] {
+  return [...counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => (a.reason < b.reason ? -1 : 1));
+}
+
+/** Records skipped in one decoded file, counted by reason. */
+export function countSkips(skips: readonly { reason: string }[]): SkipCount[] {
+  const m = new Map<string, number>();
+  for (const s of skips) m.set(s.reason, (m.get(s.reason) ?? 0) + 1);
+  return sortSkips(m);
+}

@@ -1,0 +1,167 @@
+import { Reconstructor } from '../accounting/reconstruct.js';
+import { countSkips } from '../snapshots/catalogue.js';
+import type { SnapshotFile } from '../snapshots/files.js';
+import { SnapshotDecoder } from '../snapshots/observe.js';
+import { readAll } from '../snapshots/pool.js';
+import { fileChecksum } from '../snapshots/read.js';
+import { planIngest, rebuildReason, type CatalogueEntry } from './plan.js';
+import type { Db } from './schema.js';
+import { TrackTable } from './tracks.js';
+
+/**
+ * Ingest: bring the index up to date with the snapshot folder. New files are read once,
+ * in time order, and folded into the saved reconstruction; a file that changed,
+ * disappeared or arrived out of order makes the fold start over (see plan.ts).
+ *
+ * The whole ingest is one write transaction: a concurrent ingest waits for it and then
+ * finds nothing left to do; readers keep seeing the last committed state (WAL); a crash
+ * leaves the index as it was. Tracks are flushed to the table every few hundred files and
+ * evicted from memory unless still listed, so memory does not grow with history.
+ */
+
+export interface IngestProgress {
+  files: number;
+  totalFiles: number;
+  bytes: number;
+  totalBytes: number;
+}
+
+export interface IngestOptions {
+  /** Read every file again, whatever the catalogue says. */
+  rebuild?: boolean;
+  /** Receives one line per problem found in a newly read file. */
+  warn: (line: string) => void;
+  /** Receives a line when this process must wait for another ingest. */
+  note?: (line: string) => void;
+  progress?: (p: IngestProgress) => void;
+  /** Reader threads; see PoolOptions. */
+  threads?: number;
+  /** Flush tracks to the table and evict them from memory every this many files. */
+  flushEvery?: number;
+}
+
+export interface IngestResult {
+  mode: 'none' | 'append' | 'rebuild';
+  /** Why the fold started over. */
+  reason: string | null;
+  files: number;
+  bytes: number;
+  corrupt: number;
+  seconds: number;
+}
+
+/** Flush tracks to the table (and evict them from memory) every this many files. */
+const FLUSH_EVERY = 256;
+
+export async function ingest(db: Db, files: readonly SnapshotFile[], opts: IngestOptions): Promise<IngestResult> {
+  const started = performance.now();
+  beginWrite(db, opts.note);
+  try {
+    const result = await ingestLocked(db, files, opts);
+    const seconds = (performance.now() - started) / 1000;
+    if (result.mode !== 'none') {
+      db.prepare('INSERT INTO ingest_runs (finished_at, mode, files, bytes, corrupt, seconds, reason) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        new Date().toISOString(), result.mode, result.files, result.bytes, result.corrupt, seconds, result.reason,
+      );
+    }
+    db.exec('COMMIT');
+    return { ...result, seconds };
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw e;
+  }
+}
+
+/** Takes the write lock; says so when another ingest holds it and we wait. */
+function beginWrite(db: Db, note?: (line: string) => void): void {
+  const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma('busy_timeout = 0');
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    return;
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
+  } finally {
+    db.pragma(`busy_timeout = ${timeout}`);
+  }
+  note?.(`waiting for another process to finish updating the index (up to ${Math.round(timeout / 1000)} s)`);
+  db.exec('BEGIN IMMEDIATE');
+}
+
+function loadCatalogue(db: Db): Map<string, CatalogueEntry> {
+  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256 FROM snapshots').all() as CatalogueEntry[];
+  return new Map(rows.map((r) => [r.name, r]));
+}
+
+async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: IngestOptions): Promise<Omit<IngestResult, 'seconds'>> {
+  const plan = planIngest(listed, loadCatalogue(db));
+  // Same size, new mtime: a `touch`, or an edit that kept the size. The checksum decides.
+  const retouch = db.prepare('UPDATE snapshots SET mtime_ms = ? WHERE name = ?');
+  for (const { file, entry } of plan.touched) {
+    if (entry.sha256 !== null && fileChecksum(file.path) === entry.sha256) retouch.run(file.mtimeMs ?? 0, file.name);
+    else plan.changed.push(file.name);
+  }
+  let reason = opts.rebuild ? 'asked to rebuild' : rebuildReason(plan);
+  const tracks = new TrackTable(db);
+  let toRead: readonly SnapshotFile[];
+  const rec = new Reconstructor(tracks);
+  if (reason !== null) {
+    db.exec('DELETE FROM snapshots');
+    tracks.clear();
+    db.prepare("DELETE FROM meta WHERE key = 'last_us'").run();
+    toRead = listed;
+  } else {
+    toRead = plan.fresh;
+    if (toRead.length === 0) return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
+    const lastUs = db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
+    if (lastUs !== undefined) rec.resume(tracks.liveTracks(), Number(lastUs));
+  }
+  if (reason !== null && listed.length === 0) reason = null;
+
+  const insert = db.prepare(
+    `INSERT OR REPLACE INTO snapshots (name, time_us, captured_us, kind, bytes, mtime_ms, sha256, corrupt, detail, covered, failed, record_skips, allocations)
+     VALUES (@name, @time_us, @captured_us, @kind, @bytes, @mtime_ms, @sha256, @corrupt, @detail, @covered, @failed, @record_skips, @allocations)`,
+  );
+  const decoder = new SnapshotDecoder();
+  const totalBytes = toRead.reduce((n, f) => n + (f.bytes ?? 0), 0);
+  let done = 0;
+  let bytes = 0;
+  let corrupt = 0;
+  let lastUs: number | null = null;
+  for await (const out of readAll('ingest', toRead, { threads: opts.threads })) {
+    const f = out.file;
+    const base = { name: f.name, time_us: f.timeUs, bytes: f.bytes ?? 0, mtime_ms: f.mtimeMs ?? 0, sha256: out.sha256 ?? null };
+    if (!out.ok) {
+      corrupt++;
+      opts.warn(`skipped ${f.name}: ${out.reason} (${out.message}); it is recorded in the index and read again only when it changes`);
+      insert.run({ ...base, captured_us: null, kind: null, corrupt: out.reason, detail: out.message, covered: null, failed: null, record_skips: null, allocations: null });
+    } else {
+      const delta = decoder.decode(out.value, f.name, f.timeUs);
+      if (delta.skips.length > 0) {
+        const first = delta.skips[0]!;
+        const more = delta.skips.length > 1 ? ` and ${delta.skips.length - 1} more` : '';
+        opts.warn(`skipped ${delta.skips.length} record${delta.skips.length > 1 ? 's' : ''} in ${f.name}: ${first.detail ?? first.reason}${more}`);
+      }
+      rec.apply(delta);
+      lastUs = delta.timeUs;
+      insert.run({
+        ...base,
+        captured_us: delta.timeUs,
+        kind: delta.kind,
+        corrupt: null,
+        detail: null,
+        covered: JSON.stringify([...delta.covered].sort()),
+        failed: delta.failedScopes.length ? JSON.stringify(delta.failedScopes) : null,
+        record_skips: delta.skips.length ? JSON.stringify(countSkips(delta.skips)) : null,
+        allocations: rec.listedCount,
+      });
+    }
+    done++;
+    bytes += f.bytes ?? 0;
+    if (done % (opts.flushEvery ?? FLUSH_EVERY) === 0) tracks.save(rec.saved(true));
+    opts.progress?.({ files: done, totalFiles: toRead.length, bytes, totalBytes });
+  }
+  tracks.save(rec.saved(true));
+  if (lastUs !== null) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_us', ?)").run(String(lastUs));
+  return { mode: reason !== null ? 'rebuild' : 'append', reason, files: done, bytes, corrupt };
+}

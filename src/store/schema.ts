@@ -1,0 +1,146 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataError, UsageError } from '../util/errors.js';
+
+/**
+ * The index's SQLite schema and its migrations. The version lives in `PRAGMA user_version`;
+ * each migration moves one version up, in one transaction. The index is a cache of the
+ * snapshot files, so a migration that would need data the old schema never kept may
+ * clear the derived tables: the next ingest reads the files again.
+ */
+
+export type Db = Database.Database;
+
+interface Migration {
+  to: number;
+  why: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    to: 1,
+    why: 'catalogue of snapshot files and reconstructed allocation tracks',
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      -- One row per snapshot file seen: the catalogue. Files are identified by their path
+      -- under the snapshot folder; size, mtime and checksum tell when one changed.
+      CREATE TABLE snapshots (
+        name TEXT PRIMARY KEY,
+        time_us INTEGER NOT NULL,
+        captured_us INTEGER,
+        kind TEXT,
+        bytes INTEGER NOT NULL,
+        mtime_ms INTEGER NOT NULL,
+        sha256 TEXT,
+        corrupt TEXT,
+        detail TEXT,
+        covered TEXT,
+        failed TEXT,
+        record_skips TEXT,
+        allocations INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX snapshots_by_time ON snapshots (time_us, name);
+      -- One row per allocation: its reconstruction state (accounting/reconstruct.ts).
+      CREATE TABLE allocations (
+        key TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        job_name TEXT,
+        user TEXT,
+        grp TEXT,
+        component TEXT,
+        node TEXT,
+        cpu_milli INTEGER NOT NULL,
+        cpu_mhz INTEGER NOT NULL,
+        memory_bytes INTEGER NOT NULL,
+        disk_bytes INTEGER NOT NULL,
+        gpu INTEGER NOT NULL,
+        start_us INTEGER,
+        state TEXT NOT NULL,
+        last_holding_us INTEGER,
+        end_us INTEGER,
+        next_us INTEGER,
+        listed_terminal INTEGER NOT NULL,
+        next_kind TEXT,
+        listed_holding INTEGER NOT NULL,
+        listed INTEGER NOT NULL,
+        unlisted_holding INTEGER NOT NULL,
+        -- The latest instant it may have held resources: periods starting later skip it.
+        reach_us INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
+      CREATE INDEX allocations_live ON allocations (listed, unlisted_holding) WHERE listed = 1 OR unlisted_holding = 1;
+    `,
+  },
+  {
+    to: 2,
+    why: 'a log of ingest runs, for `index status`',
+    sql: `
+      CREATE TABLE ingest_runs (
+        id INTEGER PRIMARY KEY,
+        finished_at TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        files INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        corrupt INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        reason TEXT
+      );
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;
+
+export interface OpenOptions {
+  /** Create the file if missing. */
+  create: boolean;
+  /** Migrate up to this version (tests build older indexes with it). */
+  version?: number;
+}
+
+/** Opens (or creates) an index, in WAL mode, migrated to the current schema. */
+export function openIndex(path: string, opts: OpenOptions = { create: true }): Db {
+  if (opts.create) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      throw new UsageError(`cannot create the folder of the index ${path}: ${(e as Error).message}; use --db to keep the index elsewhere`);
+    }
+  }
+  let db: Db;
+  try {
+    db = new Database(path, { fileMustExist: !opts.create });
+    db.pragma('journal_mode = WAL');
+  } catch (e) {
+    throw new UsageError(`cannot open the index ${path}: ${(e as Error).message}; use --db to keep the index elsewhere, or --no-index to read the files directly`);
+  }
+  // WAL: readers never wait for the ingest's write transaction, and a crash loses at most it.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 600000');
+  try {
+    migrate(db, path, opts.version ?? SCHEMA_VERSION);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
+}
+
+function migrate(db: Db, path: string, target: number): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new DataError(`the index ${path} has schema version ${current}, newer than this hourmeter's ${SCHEMA_VERSION}: upgrade hourmeter, or delete the index (it is a cache of the snapshot files and is rebuilt from them)`);
+  }
+  for (const m of MIGRATIONS) {
+    if (m.to <= current || m.to > target) continue;
+    db.transaction(() => {
+      // Another process may have migrated since we looked.
+      if ((db.pragma('user_version', { simple: true }) as number) >= m.to) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.to}`);
+    }).immediate();
+  }
+}

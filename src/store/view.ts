@@ -1,0 +1,84 @@
+import type { Track } from '../accounting/reconstruct.js';
+import type { Micros } from '../accounting/types.js';
+import { selectFiles, type FileSummary, type SkipCount } from '../snapshots/catalogue.js';
+import type { History } from '../snapshots/history.js';
+import type { Db } from './schema.js';
+import { TrackTable } from './tracks.js';
+
+/**
+ * What reports read: allocation tracks and file summaries for a time window. Two sources
+ * give the same answers: the index (fast, incremental) and a full read of the files.
+ */
+export interface HistoryView {
+  /**
+   * Tracks that may have held resources in [startUs, endUs) (a superset is fine), and the
+   * summaries of the files that matter for the window (see selectFiles), read together.
+   */
+  read(window: Window | null): WindowData;
+}
+
+export interface WindowData {
+  tracks: Track[];
+  files: FileSummary[];
+}
+
+export interface Window {
+  startUs: Micros;
+  endUs: Micros;
+}
+
+/** The index-free view over a history read in full. */
+export function filesView(h: History): HistoryView {
+  return { read: (w) => ({ tracks: h.tracks, files: selectFiles(h.files, w) }) };
+}
+
+interface SummaryRow {
+  name: string;
+  time_us: number;
+  captured_us: number | null;
+  corrupt: string | null;
+  failed: string | null;
+  record_skips: string | null;
+}
+
+function toSummary(r: SummaryRow): FileSummary {
+  return {
+    name: r.name,
+    timeUs: r.time_us,
+    capturedUs: r.captured_us,
+    corrupt: r.corrupt,
+    failedScopes: r.failed ? (JSON.parse(r.failed) as FileSummary['failedScopes']) : [],
+    recordSkips: r.record_skips ? (JSON.parse(r.record_skips) as SkipCount[]) : [],
+  };
+}
+
+const SUMMARY = 'SELECT name, time_us, captured_us, corrupt, failed, record_skips FROM snapshots';
+
+/** The view over the index; every read is one SQLite read transaction. */
+export function indexView(db: Db): HistoryView {
+  const tracks = new TrackTable(db);
+  const before = db.prepare('SELECT max(time_us) FROM snapshots WHERE time_us <= ?').pluck();
+  const after = db.prepare('SELECT min(time_us) FROM snapshots WHERE time_us >= ?').pluck();
+  const between = db.prepare(`${SUMMARY} WHERE time_us BETWEEN ? AND ? ORDER BY time_us, name`);
+  const all = db.prepare(`${SUMMARY} ORDER BY time_us, name`);
+  const files = (w: Window | null): FileSummary[] => {
+    if (!w) return (all.all() as SummaryRow[]).map(toSummary);
+    const lo = (before.get(w.startUs) as number | null) ?? Number.MIN_SAFE_INTEGER;
+    const hi = (after.get(w.endUs) as number | null) ?? Number.MAX_SAFE_INTEGER;
+    // The rows around the window's edges, then the same choice as the index-free path.
+    return selectFiles((between.all(lo, hi) as SummaryRow[]).map(toSummary), w);
+  };
+  // One read transaction: both parts see the same committed state.
+  const read = db.transaction((w: Window | null): WindowData => ({
+    tracks: w ? tracks.overlappingTracks(w.startUs, w.endUs) : tracks.allTracks(),
+    files: files(w),
+  }));
+  return { read: (w) => read(w) };
+}
+
+/** The first problem that --strict refuses, as the index recorded it. */
+export function firstProblem(db: Db): { name: string; corrupt: string | null; detail: string | null; recordSkips: string | null } | undefined {
+  return db
+    .prepare('SELECT name, corrupt, detail, record_skips AS recordSkips FROM snapshots WHERE corrupt IS NOT NULL OR record_skips IS NOT NULL ORDER BY time_us, name LIMIT 1')
+    .get() as { name: string; corrupt: string | null; detail: string | null; recordSkips: string | null } | undefined;
+}

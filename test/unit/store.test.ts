@@ -1,0 +1,263 @@
+import { copyFileSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { aggregate } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
+import type { GapPolicy } from '../../src/accounting/types.js';
+import { writeHistory } from '../../src/simulator/index.js';
+import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
+import { listSnapshots } from '../../src/snapshots/files.js';
+import { loadHistory } from '../../src/snapshots/history.js';
+import { ingest, type IngestResult } from '../../src/store/ingest.js';
+import { planIngest } from '../../src/store/plan.js';
+import { openIndex, SCHEMA_VERSION, type Db } from '../../src/store/schema.js';
+import { indexStatus, verifyIndex } from '../../src/store/status.js';
+import { filesView, indexView, type HistoryView } from '../../src/store/view.js';
+import { tempDir } from '../helpers/cli.js';
+
+/**
+ * The index must give exactly what a full read of the files gives, however it was built:
+ * in one go, file by file, after tampering, removal or late files, or after a migration.
+ */
+
+async function simulated(format: 'native' | 'legacy', seed: number, days = 4): Promise<string> {
+  const dir = tempDir();
+  await writeHistory(dir, { format, seed, days, intervalMinutes: 60, targetConcurrent: 40, start: '2024-09-01T00:00:00Z', missed: 0.05 });
+  return dir;
+}
+
+/** Files of a folder in capture order (names sort by time). */
+function names(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+}
+
+async function ingestDir(db: Db, dir: string, opts: { rebuild?: boolean; warn?: (l: string) => void } = {}): Promise<IngestResult> {
+  return ingest(db, (await listSnapshots(dir)).files, { warn: opts.warn ?? (() => {}), rebuild: opts.rebuild });
+}
+
+function freshDb(): Db {
+  return openIndex(join(tempDir(), 'index.sqlite'));
+}
+
+const PERIODS: [string, string][] = [
+  ['2024-09-01', '2024-09-04'],
+  ['2024-09-02', '2024-09-02'],
+  ['2024-08-25', '2024-09-01'],
+  ['2024-09-04', '2024-09-10'],
+];
+
+/** Every number a report shows, for a few periods, gap policies and groupings. */
+function reports(view: HistoryView) {
+  const out: unknown[] = [];
+  for (const [from, to] of PERIODS) {
+    const period = resolvePeriod(from, to, 'UTC');
+    const { tracks, files } = view.read(period);
+    const diag = windowDiagnostics(files, period);
+    for (const gapPolicy of ['midpoint', 'last-seen', 'next'] as GapPolicy[]) {
+      const lifetimes = estimateLifetimes(tracks, { gapPolicy, gcWindowUs: null });
+      out.push(aggregate(lifetimes, period, ['namespace', 'user']), diag);
+    }
+  }
+  return out;
+}
+
+async function directReports(dir: string) {
+  return reports(filesView(await loadHistory(await listSnapshots(dir), { strict: false, warn: () => {} })));
+}
+
+/** The allocation table as data, for comparing two indexes row by row. */
+const tracksTable = (db: Db) => db.prepare('SELECT * FROM allocations ORDER BY key').all();
+
+describe('ingest', () => {
+  for (const format of ['native', 'legacy'] as const) {
+    it(`${format}: file by file, in chunks, or in one go, the index equals a full read`, async () => {
+      const src = await simulated(format, 7);
+      const all = names(src);
+      expect(all.length).toBeGreaterThan(80);
+      const direct = await directReports(src);
+
+      const once = freshDb();
+      const r = await ingestDir(once, src);
+      expect(r).toMatchObject({ mode: 'append', reason: null, files: all.length, corrupt: 0 });
+      expect(reports(indexView(once))).toEqual(direct);
+
+      // Appended one file at a time: every ingest resumes the saved reconstruction.
+      const dst = tempDir();
+      const byFile = freshDb();
+      for (const n of all) {
+        copyFileSync(join(src, n), join(dst, n));
+        const step = await ingestDir(byFile, dst);
+        expect(step.files).toBe(1);
+      }
+      expect(tracksTable(byFile)).toEqual(tracksTable(once));
+      expect(reports(indexView(byFile))).toEqual(direct);
+
+      // Uneven chunks, and an ingest with nothing new.
+      const dst2 = tempDir();
+      const chunked = freshDb();
+      for (const [a, b] of [[0, 5], [5, 6], [6, 50], [50, all.length]] as const) {
+        for (const n of all.slice(a, b)) copyFileSync(join(src, n), join(dst2, n));
+        expect((await ingestDir(chunked, dst2)).mode).toBe('append');
+      }
+      expect((await ingestDir(chunked, dst2)).mode).toBe('none');
+      expect(tracksTable(chunked)).toEqual(tracksTable(once));
+    });
+  }
+
+  it('a file edited in place, size and mtime kept, is caught by verify; the next ingest re-reads', async () => {
+    const dir = await simulated('legacy', 11, 2);
+    const db = freshDb();
+    await ingestDir(db, dir);
+    const victim = join(dir, names(dir)[10]!);
+    const before = statSync(victim);
+    const text = readFileSync(victim, 'latin1');
+    const m = /"cpu_num": (\d)/.exec(text)!;
+    const tampered = text.slice(0, m.index) + `"cpu_num": ${m[1] === '9' ? '8' : Number(m[1]) + 1}` + text.slice(m.index + m[0].length);
+    expect(tampered.length).toBe(text.length);
+    writeFileSync(victim, tampered, 'latin1');
+    utimesSync(victim, before.atime, before.mtime);
+
+    // Size and mtime are unchanged: a plain ingest cannot tell.
+    expect((await ingestDir(db, dir)).mode).toBe('none');
+    const v = verifyIndex(db, dir, await listSnapshots(dir));
+    expect(v).toEqual({ checked: names(dir).length, mismatched: [names(dir)[10]], missing: [], unindexed: 0 });
+    const again = await ingestDir(db, dir);
+    expect(again.mode).toBe('rebuild');
+    expect(again.reason).toContain(`1 file changed (${names(dir)[10]})`);
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+    expect(verifyIndex(db, dir, await listSnapshots(dir)).mismatched).toEqual([]);
+  });
+
+  it('a size change, a removed file and a late file each make the fold start over', async () => {
+    const dir = await simulated('native', 12, 2);
+    const db = freshDb();
+    await ingestDir(db, dir);
+    const all = names(dir);
+
+    writeFileSync(join(dir, all[3]!), readFileSync(join(dir, all[3]!), 'utf8') + '\n');
+    let r = await ingestDir(db, dir);
+    expect(r).toMatchObject({ mode: 'rebuild', reason: `1 file changed (${all[3]})` });
+
+    unlinkSync(join(dir, all[5]!));
+    r = await ingestDir(db, dir);
+    expect(r).toMatchObject({ mode: 'rebuild', reason: `1 file removed (${all[5]})` });
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+
+    // Put back late: it sorts before the newest file already read.
+    copyFileSync(join(dir, all[6]!), join(tempDir(), 'keep.json'));
+    writeFileSync(join(dir, all[5]!), readFileSync(join(dir, all[6]!)));
+    r = await ingestDir(db, dir);
+    expect(r).toMatchObject({ mode: 'rebuild', reason: `1 file added before the last ingested snapshot (${all[5]})` });
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+  });
+
+  it('a corrupt file is recorded with its reason, reported once, and read again only when it changes', async () => {
+    const dir = await simulated('native', 13, 2);
+    const all = names(dir);
+    const bad = join(dir, all[4]!);
+    const good = readFileSync(bad);
+    writeFileSync(bad, good.subarray(0, 100));
+    const db = freshDb();
+    const warnings: string[] = [];
+    const r = await ingestDir(db, dir, { warn: (l) => warnings.push(l) });
+    expect(r.corrupt).toBe(1);
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^skipped ${all[4]}: corrupt or truncated JSON`))]);
+    const st = indexStatus(db, 'x', await listSnapshots(dir));
+    expect(st.snapshots).toMatchObject({ catalogued: all.length, corrupt: 1 });
+    expect(st.corrupt_files).toEqual([{ name: all[4], reason: 'corrupt or truncated JSON', detail: expect.any(String) }]);
+
+    // Not retried: nothing new, nothing read, nothing said.
+    warnings.length = 0;
+    expect((await ingestDir(db, dir, { warn: (l) => warnings.push(l) })).mode).toBe('none');
+    expect(warnings).toEqual([]);
+    const period = resolvePeriod('2024-09-01', '2024-09-02', 'UTC');
+    expect(windowDiagnostics(indexView(db).read(period).files, period).skipped).toEqual([{ reason: 'corrupt or truncated JSON', count: 1 }]);
+
+    // Repaired: the fold starts over from it and the skip is gone.
+    writeFileSync(bad, good);
+    expect((await ingestDir(db, dir)).mode).toBe('rebuild');
+    expect(indexStatus(db, 'x', await listSnapshots(dir)).snapshots.corrupt).toBe(0);
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+  });
+
+  it('an empty folder gives an empty index, and the first files are then appended', async () => {
+    const src = await simulated('legacy', 14, 1);
+    const dir = tempDir();
+    const db = freshDb();
+    expect(await ingestDir(db, dir)).toMatchObject({ mode: 'none', files: 0 });
+    for (const n of names(src)) copyFileSync(join(src, n), join(dir, n));
+    expect(await ingestDir(db, dir)).toMatchObject({ mode: 'append', files: names(src).length });
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+  });
+});
+
+describe('schema', () => {
+  it('an index of schema version 1 migrates to the current one and keeps its data', async () => {
+    const dir = await simulated('legacy', 15, 2);
+    const path = join(tempDir(), 'index.sqlite');
+    // Version 1 as an older hourmeter made it: built, then without what version 2 added.
+    let db = openIndex(path);
+    await ingestDir(db, dir);
+    const tracks = tracksTable(db);
+    db.exec('DROP TABLE ingest_runs');
+    db.pragma('user_version = 1');
+    db.close();
+
+    db = openIndex(path);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(2);
+    expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
+    expect(tracksTable(db)).toEqual(tracks);
+    expect((await ingestDir(db, dir)).mode).toBe('none');
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+  });
+
+  it('a fresh index is made at version 1 then migrated, the same as one made at once', () => {
+    const path = join(tempDir(), 'old.sqlite');
+    openIndex(path, { create: true, version: 1 }).close();
+    const migrated = openIndex(path);
+    const current = freshDb();
+    const schema = (db: Db) => db.prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all();
+    expect(schema(migrated)).toEqual(schema(current));
+  });
+
+  it('an index from a newer hourmeter is refused with a way out', () => {
+    const path = join(tempDir(), 'index.sqlite');
+    const db = openIndex(path);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => openIndex(path)).toThrow(/newer than this hourmeter's 2: upgrade hourmeter, or delete the index \(it is a cache/);
+  });
+});
+
+describe('planIngest', () => {
+  const file = (name: string, timeUs: number, bytes = 10, mtimeMs = 1) => ({ path: name, name, timeUs, namedAs: 'native' as const, gzip: false, bytes, mtimeMs });
+  const entry = (name: string, timeUs: number, bytes = 10, mtimeMs = 1) => ({ name, timeUs, bytes, mtimeMs, sha256: 'x' });
+  it('sorts new, changed, touched, removed and early files', () => {
+    const catalogue = new Map([
+      ['a', entry('a', 10)],
+      ['b', entry('b', 20)],
+      ['c', entry('c', 30)],
+      ['d', entry('d', 40)],
+    ]);
+    const plan = planIngest([file('a', 10), file('b', 20, 11), file('c', 30, 10, 2), file('e', 25), file('d2', 40), file('f', 50)], catalogue);
+    expect(plan.fresh.map((f) => f.name)).toEqual(['d2', 'f']);
+    expect(plan.changed).toEqual(['b']);
+    expect(plan.touched.map((t) => t.file.name)).toEqual(['c']);
+    expect(plan.removed).toEqual(['d']);
+    expect(plan.early).toEqual(['e']);
+  });
+});
+
+describe('memory', () => {
+  it('tracks evicted from memory after every file and loaded back when listed again give the same index', async () => {
+    const dir = await simulated('native', 16, 3);
+    const a = freshDb();
+    await ingestDir(a, dir);
+    const b = freshDb();
+    await ingest(b, (await listSnapshots(dir)).files, { warn: () => {}, flushEvery: 1 });
+    expect(tracksTable(b)).toEqual(tracksTable(a));
+    expect(reports(indexView(b))).toEqual(await directReports(dir));
+  });
+});
