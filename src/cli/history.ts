@@ -87,16 +87,23 @@ function refuseProblems(db: Db): void {
   throw new DataError(`${p.name}: records skipped (${p.recordSkips}); fix the file, or run without --strict to skip such records`);
 }
 
+/** An ingest this large draws a progress bar; a cron's few new files do not. */
+const LONG_INGEST = { files: 100, bytes: 256e6 };
+
 /** A bar on stderr during long ingests, only when stderr is a terminal; null otherwise. */
 function progressBar(): { update: (p: IngestProgress) => void; stop: () => void } | null {
   if (!process.stderr.isTTY) return null;
   let bar: SingleBar | null = null;
+  let skip = false;
   const startedAt = Date.now();
   return {
     update: (p) => {
-      // Short ingests (a cron's few new files) draw nothing.
+      if (skip) return;
       if (!bar) {
-        if (Date.now() - startedAt < 500 || p.files >= p.totalFiles) return;
+        if (p.totalFiles < LONG_INGEST.files && p.totalBytes < LONG_INGEST.bytes) {
+          skip = true;
+          return;
+        }
         bar = new SingleBar({
           stream: process.stderr,
           format: 'ingesting snapshots [{bar}] {value}/{total} files, {mb} MB, {rate} MB/s, eta {eta_formatted}',

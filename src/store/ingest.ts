@@ -65,6 +65,9 @@ export async function ingest(db: Db, files: readonly SnapshotFile[], opts: Inges
       );
     }
     db.exec('COMMIT');
+    // Fold the write-ahead log back into the database so the index stays one compact file;
+    // a reader still inside an older snapshot only makes this a partial checkpoint.
+    if (result.mode !== 'none') db.pragma('wal_checkpoint(TRUNCATE)');
     return { ...result, seconds };
   } catch (e) {
     if (db.inTransaction) db.exec('ROLLBACK');
