@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import { UsageError } from '../util/errors.js';
 
 /**
@@ -20,6 +20,8 @@ export function loadConfig(path: string | undefined, knownKeys: ReadonlySet<stri
     return { file: null, values: {} };
   }
   const text = readFileSync(file, 'utf8');
+  // Loaded only when a config file exists: most runs have none, and start faster without it.
+  const { parseDocument } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;

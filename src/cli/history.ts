@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { listSnapshots, type Listing } from '../snapshots/files.js';
 import { loadHistory } from '../snapshots/history.js';
@@ -104,7 +105,9 @@ function progressBar(): { update: (p: IngestProgress) => void; stop: () => void 
           skip = true;
           return;
         }
-        bar = new SingleBar({
+        // Loaded only for a bar actually drawn, so that short reports start faster.
+        const { SingleBar: Bar } = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+        bar = new Bar({
           stream: process.stderr,
           format: 'ingesting snapshots [{bar}] {value}/{total} files, {mb} MB, {rate} MB/s, eta {eta_formatted}',
           hideCursor: true,

@@ -4,10 +4,13 @@ export interface CliIO {
   /** One warning line, printed to stderr unless --quiet. */
   warn: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** A diagnostic line for --debug (where the time went), on stderr. */
+  debug: (line: string) => void;
 }
 
 export const processIO: CliIO = {
   stdout: (text) => process.stdout.write(text),
   warn: (line) => process.stderr.write(`hourmeter: warning: ${line}\n`),
   env: process.env,
+  debug: (line) => process.stderr.write(`hourmeter: debug: ${line}\n`),
 };

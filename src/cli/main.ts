@@ -17,7 +17,7 @@ export function buildProgram(io: CliIO = processIO): Command {
   const program = new Command('hourmeter')
     .description('Exact resource-hours accounting for Nomad and Kubernetes clusters, from periodic snapshots.')
     .version(VERSION)
-    .option('--debug', 'print stack traces of unexpected errors')
+    .option('--debug', 'print stack traces of unexpected errors, and where a report spent its time')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });

@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { captureNomad, emptyMetaCache, type MetaCache } from '../../sources/nomad/capture.js';
-import { DEFAULT_CLIENT_OPTIONS, NomadClient } from '../../sources/nomad/client.js';
+import type { MetaCache } from '../../sources/nomad/capture.js';
 import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
 import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
@@ -14,6 +13,7 @@ import type { CliIO } from '../io.js';
 import { addConfigOption, addSnapshotsOption, collect, Settings } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
+const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
 
 export function snapshotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('snapshot')
@@ -84,6 +84,9 @@ function loadCache(path: string): MetaCache {
 }
 
 async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
+  // The HTTP client is loaded only here: reports start faster without it.
+  const { DEFAULT_CLIENT_OPTIONS, NomadClient } = await import('../../sources/nomad/client.js');
+  const { captureNomad } = await import('../../sources/nomad/capture.js');
   const dir = s.string('snapshots', 'snapshots');
   const settings = resolveNomadSettings(
     {

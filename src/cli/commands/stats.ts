@@ -48,7 +48,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
   );
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
-    await runStats(s, io);
+    await runStats(s, program.opts().debug ? io : { ...io, debug: () => {} });
   });
   return cmd;
 }
@@ -84,7 +84,9 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
   else if (to !== undefined) resolvePeriod(to, to, tz);
 
   // The AI4OS method replays the original's walk over the files; it has no use for the index.
+  const t0 = performance.now();
   const opened = method === 'ai4os' ? null : await openHistory(s, io, dir);
+  const t1 = performance.now();
   try {
     const listing = opened?.listing ?? (await listSnapshots(dir));
     if (listing.files.length === 0) {
@@ -118,6 +120,8 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
+    const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
+    io.debug(`stats: list and update the index ${ms(t0, t1)}, read ${tracks.length} tracks and ${files.length} file summaries, count and render ${ms(t1, performance.now())}`);
   } finally {
     opened?.close();
   }
