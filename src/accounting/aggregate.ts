@@ -86,14 +86,27 @@ class Sums {
   allocations = 0;
 
   add(c: Contribution, jobKey: string, user: string | null): void {
-    this.cpu += c.cpu;
-    this.mhz += c.mhz;
-    this.gpu += c.gpu;
-    this.mem += c.mem;
-    this.disk += c.disk;
+    // Most amounts are zero (few GPUs, MHz or cores, not both): skip BigInt work for them.
+    if (c.cpu) this.cpu += c.cpu;
+    if (c.mhz) this.mhz += c.mhz;
+    if (c.gpu) this.gpu += c.gpu;
+    if (c.mem) this.mem += c.mem;
+    if (c.disk) this.disk += c.disk;
     this.allocations++;
     this.jobs.add(jobKey);
     if (user !== null) this.users.add(user);
+  }
+
+  /** Adds another group's sums: totals add up, distinct ids unite. */
+  merge(o: Sums): void {
+    this.cpu += o.cpu;
+    this.mhz += o.mhz;
+    this.gpu += o.gpu;
+    this.mem += o.mem;
+    this.disk += o.disk;
+    this.allocations += o.allocations;
+    for (const j of o.jobs) this.jobs.add(j);
+    for (const u of o.users) this.users.add(u);
   }
 
   hours(): Hours {
@@ -154,6 +167,20 @@ class Grouping {
     this.total.add(c, jobKey, user);
   }
 
+  /** This grouping plus another's rows, as a new grouping. */
+  plus(o: Grouping): Grouping {
+    const out = new Grouping(this.by);
+    for (const src of [this, o]) {
+      for (const [id, g] of src.groups) {
+        let t = out.groups.get(id);
+        if (!t) out.groups.set(id, (t = { keys: g.keys, sums: new Sums() }));
+        t.sums.merge(g.sums);
+      }
+      out.total.merge(src.total);
+    }
+    return out;
+  }
+
   result(): Aggregate {
     const entries = [...this.groups.values()].sort((a, b) => compareKeys(a.keys, b.keys));
     return {
@@ -181,6 +208,9 @@ function compareKeys(a: string[], b: string[]): number {
 }
 
 export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: readonly GroupKey[], filters: Filters = {}): StatsResult {
+  // Only vanished allocations have bounds that differ from their estimate, and they are
+  // few: the others are summed once, into `settled`, and added to each of the three.
+  const settled = new Grouping(by);
   const est = new Grouping(by);
   const low = new Grouping(by);
   const high = new Grouping(by);
@@ -197,14 +227,17 @@ export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: rea
     const id = keys.length === 1 ? keys[0]! : keys.join('\u0000');
     const jobKey = `${l.namespace}\u0000${l.jobId}`;
     const c = us > 0 ? contribution(l.amounts, us) : null;
+    if (!isVanished) {
+      if (c) settled.add(id, keys, c, jobKey, l.user);
+      if (l.endKind === 'open' && l.endUs < period.endUs && us > 0) open++;
+      continue;
+    }
     if (c) est.add(id, keys, c, jobKey, l.user);
-    // Only a vanished allocation has bounds that differ from its estimate.
     const cl = lowUs === us ? c : lowUs > 0 ? contribution(l.amounts, lowUs) : null;
     const ch = highUs === us ? c : contribution(l.amounts, highUs);
     if (cl) low.add(id, keys, cl, jobKey, l.user);
     if (ch) high.add(id, keys, ch, jobKey, l.user);
-    if (l.endKind === 'open' && l.endUs < period.endUs && us > 0) open++;
-    if (isVanished && highUs > 0 && l.lowEndUs < period.endUs) vanished++;
+    if (highUs > 0 && l.lowEndUs < period.endUs) vanished++;
   }
-  return { ...est.result(), low: low.result(), high: high.result(), open, vanished };
+  return { ...settled.plus(est).result(), low: settled.plus(low).result(), high: settled.plus(high).result(), open, vanished };
 }

@@ -103,19 +103,20 @@ export class Reconstructor {
   }
 
   /**
-   * The tracks kept in memory, as the index stores them, with S settled for those still
-   * listed as holding. With `evict`, tracks that can change only by being listed again are
-   * then dropped from memory: a store loads them back when needed.
+   * Hands tracks to the index and drops from memory those that can change only by being
+   * listed again (a store loads them back then). `all`: every track in memory, with S
+   * settled for those still listed as holding (the end of an ingest); otherwise only the
+   * ones dropped (a flush midway, which leaves the live ones for later).
    */
-  saved(evict: boolean): StoredTrack[] {
-    const out: StoredTrack[] = [];
+  flush(sink: (t: Track, flags: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: Micros | null }) => void, all: boolean): void {
     for (const t of this.tracks.values()) {
       const listed = this.listed.get(t.key) === t;
       const unlistedHolding = this.unlistedHolding.has(t);
-      out.push({ ...t, lastHoldingUs: t.listedHolding ? this.lastUs : t.lastHoldingUs, last: null, listed, unlistedHolding });
-      if (evict && !listed && !unlistedHolding) this.tracks.delete(t.key);
+      const live = listed || unlistedHolding;
+      if (!live) this.tracks.delete(t.key);
+      else if (!all) continue;
+      sink(t, { listed, unlistedHolding, lastHoldingUs: t.listedHolding ? this.lastUs : t.lastHoldingUs });
     }
-    return out;
   }
 
   /** Adds a whole snapshot: every allocation it lists. */
@@ -284,7 +285,11 @@ export function defaultGcWindowUs(track: Pick<Track, 'key' | 'nextKind'>): Micro
 
 /** Turns tracks into lifetimes: the estimated end plus the sure low and high bounds. */
 export function estimateLifetimes(tracks: Iterable<Track>, opts: EstimateOptions): Lifetime[] {
-  const out: Lifetime[] = [];
+  return [...lifetimesOf(tracks, opts)];
+}
+
+/** estimateLifetimes, one at a time: a report over years streams instead of holding them. */
+export function* lifetimesOf(tracks: Iterable<Track>, opts: EstimateOptions): Generator<Lifetime> {
   for (const t of tracks) {
     if (t.startUs === null) continue;
     let end: Micros;
@@ -309,13 +314,12 @@ export function estimateLifetimes(tracks: Iterable<Track>, opts: EstimateOptions
     } else {
       continue;
     }
-    out.push({
+    yield {
       key: t.key, namespace: t.namespace, jobId: t.jobId, jobName: t.jobName, user: t.user, group: t.group,
       component: t.component, node: t.node, amounts: t.amounts, startUs: t.startUs,
       endUs: end, lowEndUs: low, highEndUs: high, endKind: kind,
-    });
+    };
   }
-  return out;
 }
 
 function midpoint(a: Micros, b: Micros): Micros {

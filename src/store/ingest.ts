@@ -51,7 +51,7 @@ export interface IngestResult {
 }
 
 /** Flush tracks to the table (and evict them from memory) every this many files. */
-const FLUSH_EVERY = 256;
+const FLUSH_EVERY = 64;
 
 export async function ingest(db: Db, files: readonly SnapshotFile[], opts: IngestOptions): Promise<IngestResult> {
   const started = performance.now();
@@ -161,10 +161,10 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     }
     done++;
     bytes += f.bytes ?? 0;
-    if (done % (opts.flushEvery ?? FLUSH_EVERY) === 0) tracks.save(rec.saved(true));
+    if (done % (opts.flushEvery ?? FLUSH_EVERY) === 0) rec.flush(tracks.save, false);
     opts.progress?.({ files: done, totalFiles: toRead.length, bytes, totalBytes });
   }
-  tracks.save(rec.saved(true));
+  rec.flush(tracks.save, true);
   if (lastUs !== null) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_us', ?)").run(String(lastUs));
   return { mode: reason !== null ? 'rebuild' : 'append', reason, files: done, bytes, corrupt };
 }

@@ -120,6 +120,9 @@ export function openIndex(path: string, opts: OpenOptions = { create: true }): D
   // WAL: readers never wait for the ingest's write transaction, and a crash loses at most it.
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 600000');
+  // Reports read many rows at random places of a file of tens of MB: map it, cache more.
+  db.pragma('mmap_size = 1073741824');
+  db.pragma('cache_size = -65536');
   try {
     migrate(db, path, opts.version ?? SCHEMA_VERSION);
   } catch (e) {

@@ -55,62 +55,87 @@ function toTrack(r: TrackRow): StoredTrack {
   };
 }
 
-function toRow(t: StoredTrack): TrackRow {
-  return {
-    key: t.key,
-    namespace: t.namespace,
-    job_id: t.jobId,
-    job_name: t.jobName,
-    user: t.user,
-    grp: t.group,
-    component: t.component,
-    node: t.node,
-    cpu_milli: t.amounts.cpuMilli,
-    cpu_mhz: t.amounts.cpuMhz,
-    memory_bytes: t.amounts.memoryBytes,
-    disk_bytes: t.amounts.diskBytes,
-    gpu: t.amounts.gpu,
-    start_us: t.startUs,
-    state: t.state,
-    last_holding_us: t.lastHoldingUs,
-    end_us: t.endUs,
-    next_us: t.nextUs,
-    listed_terminal: t.listedTerminal ? 1 : 0,
-    next_kind: t.nextKind,
-    listed_holding: t.listedHolding ? 1 : 0,
-    listed: t.listed ? 1 : 0,
-    unlisted_holding: t.unlistedHolding ? 1 : 0,
-    reach_us: t.state === 'none' ? null : reachUs(t),
-  };
+/** A track's column values, in COLUMNS order (positional binding is the fast path). */
+function toValues(t: Track, f: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }): unknown[] {
+  const a = t.amounts;
+  return [
+    t.key, t.namespace, t.jobId, t.jobName, t.user, t.group, t.component, t.node,
+    a.cpuMilli, a.cpuMhz, a.memoryBytes, a.diskBytes, a.gpu,
+    t.startUs, t.state, f.lastHoldingUs, t.endUs, t.nextUs, t.listedTerminal ? 1 : 0, t.nextKind,
+    t.listedHolding ? 1 : 0, f.listed ? 1 : 0, f.unlistedHolding ? 1 : 0,
+    t.state === 'none' ? null : reachUs({ ...t, lastHoldingUs: f.lastHoldingUs }),
+  ];
 }
 
-const COLUMNS = Object.keys(toRow({
-  key: '', namespace: '', jobId: '', jobName: null, user: null, group: null, component: null, node: null,
-  amounts: { cpuMilli: 0, cpuMhz: 0, memoryBytes: 0, diskBytes: 0, gpu: 0 }, startUs: null, state: 'none',
-  lastHoldingUs: null, endUs: null, nextUs: null, listedTerminal: false, nextKind: null, listedHolding: false,
-  last: null, listed: false, unlistedHolding: false,
-}));
+const COLUMNS = [
+  'key', 'namespace', 'job_id', 'job_name', 'user', 'grp', 'component', 'node',
+  'cpu_milli', 'cpu_mhz', 'memory_bytes', 'disk_bytes', 'gpu',
+  'start_us', 'state', 'last_holding_us', 'end_us', 'next_us', 'listed_terminal', 'next_kind',
+  'listed_holding', 'listed', 'unlisted_holding', 'reach_us',
+] as const satisfies readonly (keyof TrackRow)[];
+
+/**
+ * What a report reads of a track, fetched as row arrays (faster than row objects). Job
+ * names, components and nodes are left out: no report groups by them yet, and every string
+ * column costs time on a year of tracks.
+ */
+const REPORT_COLUMNS = [
+  'key', 'namespace', 'job_id', 'user', 'grp',
+  'cpu_milli', 'cpu_mhz', 'memory_bytes', 'disk_bytes', 'gpu',
+  'start_us', 'state', 'last_holding_us', 'end_us', 'next_us', 'listed_terminal', 'next_kind',
+] as const;
+
+function fromReportRow(r: unknown[]): Track {
+  return {
+    key: r[0] as string,
+    namespace: r[1] as string,
+    jobId: r[2] as string,
+    jobName: null,
+    user: r[3] as string | null,
+    group: r[4] as string | null,
+    component: null,
+    node: null,
+    amounts: { cpuMilli: r[5] as number, cpuMhz: r[6] as number, memoryBytes: r[7] as number, diskBytes: r[8] as number, gpu: r[9] as number },
+    startUs: r[10] as number | null,
+    state: r[11] as Track['state'],
+    lastHoldingUs: r[12] as number | null,
+    endUs: r[13] as number | null,
+    nextUs: r[14] as number | null,
+    listedTerminal: r[15] === 1,
+    nextKind: r[16] as Track['nextKind'],
+    listedHolding: false,
+    last: null,
+  };
+}
 
 export class TrackTable {
   private readonly upsert;
   private readonly byKey;
   private readonly live;
   private readonly overlapping;
+  /** Every key in the table, when tracked; null means ask the table. */
+  private known: Set<string> | null;
 
   constructor(private readonly db: Db) {
-    this.upsert = db.prepare(`INSERT OR REPLACE INTO allocations (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => '@' + c).join(', ')})`);
+    this.upsert = db.prepare(`INSERT OR REPLACE INTO allocations (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
+    // An empty table stays known in memory: a cold ingest then never asks SQLite about
+    // allocations it has not saved (most of them are simply new).
+    this.known = db.prepare('SELECT 1 FROM allocations LIMIT 1').get() === undefined ? new Set() : null;
     this.byKey = db.prepare('SELECT * FROM allocations WHERE key = ?');
     this.live = db.prepare('SELECT * FROM allocations WHERE listed = 1 OR unlisted_holding = 1');
-    this.overlapping = db.prepare(
-      "SELECT * FROM allocations WHERE reach_us > ? AND start_us < ? AND state != 'none'",
-    );
+    this.overlapping = db
+      .prepare(`SELECT ${REPORT_COLUMNS.join(', ')} FROM allocations WHERE reach_us > ? AND start_us < ? AND state != 'none'`)
+      .raw();
   }
 
-  save(tracks: Iterable<StoredTrack>): void {
-    for (const t of tracks) this.upsert.run(toRow(t));
-  }
+  /** Saves one track; a Reconstructor's flush() feeds it. */
+  readonly save = (t: Track, flags: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }): void => {
+    this.upsert.run(toValues(t, flags));
+    this.known?.add(t.key);
+  };
 
   load(key: string): StoredTrack | undefined {
+    if (this.known && !this.known.has(key)) return undefined;
     const r = this.byKey.get(key) as TrackRow | undefined;
     return r ? toTrack(r) : undefined;
   }
@@ -120,9 +145,13 @@ export class TrackTable {
     return (this.live.all() as TrackRow[]).map(toTrack);
   }
 
-  /** Tracks that may have held resources during [startUs, endUs): a superset of those that did. */
-  overlappingTracks(startUs: number, endUs: number): Track[] {
-    return (this.overlapping.all(startUs, endUs) as TrackRow[]).map(toTrack);
+  /**
+   * Tracks that may have held resources during [startUs, endUs): a superset of those that
+   * did. Streamed, as rows of just the columns a report reads: a year of a busy cluster is
+   * a hundred thousand tracks.
+   */
+  *overlappingTracks(startUs: number, endUs: number): Generator<Track> {
+    for (const r of this.overlapping.iterate(startUs, endUs) as IterableIterator<unknown[]>) yield fromReportRow(r);
   }
 
   /** Every track that held resources, for whole-history readers. */
@@ -132,5 +161,6 @@ export class TrackTable {
 
   clear(): void {
     this.db.exec('DELETE FROM allocations');
+    this.known = new Set();
   }
 }

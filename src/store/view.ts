@@ -18,7 +18,8 @@ export interface HistoryView {
 }
 
 export interface WindowData {
-  tracks: Track[];
+  /** Read once, in any order; the index streams them. */
+  tracks: Iterable<Track>;
   files: FileSummary[];
 }
 
@@ -68,12 +69,14 @@ export function indexView(db: Db): HistoryView {
     // The rows around the window's edges, then the same choice as the index-free path.
     return selectFiles((between.all(lo, hi) as SummaryRow[]).map(toSummary), w);
   };
-  // One read transaction: both parts see the same committed state.
-  const read = db.transaction((w: Window | null): WindowData => ({
-    tracks: w ? tracks.overlappingTracks(w.startUs, w.endUs) : tracks.allTracks(),
-    files: files(w),
-  }));
-  return { read: (w) => read(w) };
+  // Files first, then the tracks streamed. Both come after this process's own ingest, and
+  // later ingests only append snapshots after the newest one, so they tell the same story.
+  return {
+    read: (w) => ({
+      files: files(w),
+      tracks: w ? tracks.overlappingTracks(w.startUs, w.endUs) : tracks.allTracks(),
+    }),
+  };
 }
 
 /** The first problem that --strict refuses, as the index recorded it. */

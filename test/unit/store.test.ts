@@ -52,7 +52,8 @@ function reports(view: HistoryView) {
   const out: unknown[] = [];
   for (const [from, to] of PERIODS) {
     const period = resolvePeriod(from, to, 'UTC');
-    const { tracks, files } = view.read(period);
+    const { tracks: stream, files } = view.read(period);
+    const tracks = [...stream];
     const diag = windowDiagnostics(files, period);
     for (const gapPolicy of ['midpoint', 'last-seen', 'next'] as GapPolicy[]) {
       const lifetimes = estimateLifetimes(tracks, { gapPolicy, gcWindowUs: null });

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { Ai4osAccumulator } from '../../accounting/ai4os.js';
 import { aggregate, GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
-import { estimateLifetimes } from '../../accounting/reconstruct.js';
+import { lifetimesOf } from '../../accounting/reconstruct.js';
 import type { GapPolicy, Micros } from '../../accounting/types.js';
 import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../reports/ai4os-report.js';
 import { buildStatsReport, renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
@@ -114,14 +114,21 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
 
     const { tracks, files } = opened.view.read(period);
     const { diagnostics, skipped } = windowDiagnostics(files, period, listing.unnamed.length);
-    const lifetimes = estimateLifetimes(tracks, { gapPolicy, gcWindowUs });
+    let read = 0;
+    const counted = (function* () {
+      for (const t of tracks) {
+        read++;
+        yield t;
+      }
+    })();
+    const lifetimes = lifetimesOf(counted, { gapPolicy, gcWindowUs });
     const result = aggregate(lifetimes, period, groupBy, { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') });
     const report = buildStatsReport({ result, period, groupBy, diagnostics, skipped, gapPolicy, gcWindowUs });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
     const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
-    io.debug(`stats: list and update the index ${ms(t0, t1)}, read ${tracks.length} tracks and ${files.length} file summaries, count and render ${ms(t1, performance.now())}`);
+    io.debug(`stats: list and update the index ${ms(t0, t1)}, read ${read} tracks and ${files.length} file summaries, count and render ${ms(t1, performance.now())}`);
   } finally {
     opened?.close();
   }
