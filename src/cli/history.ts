@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { SingleBar } from 'cli-progress';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { listSnapshots, type Listing } from '../snapshots/files.js';
+import { listSnapshots, statFiles, type Listing } from '../snapshots/files.js';
 import { loadHistory } from '../snapshots/history.js';
 import { ingest, type IngestProgress, type IngestResult } from '../store/ingest.js';
 import { openIndex, type Db } from '../store/schema.js';
@@ -38,11 +38,12 @@ export interface OpenedHistory {
 /** Lists the folder, then ingests new files into the index (or reads them all) for a report. */
 export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<OpenedHistory> {
   const strict = s.flag('strict');
-  const listing = await listSnapshots(dir);
+  const useIndex = s.has('index') ? s.flag('index') : true;
+  // The index stats only the files it needs to (see ingest.ts); a full read wants sizes for all.
+  const listing = await listSnapshots(dir, '--snapshots', { stat: !useIndex });
   if (listing.files.length === 0) {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
-  const useIndex = s.has('index') ? s.flag('index') : true;
   if (!useIndex) {
     const history = await loadHistory(listing, { strict, warn: io.warn });
     return { listing, view: filesView(history), close: () => {} };
@@ -57,6 +58,7 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
     // A read-only snapshot folder (say, a shared copy) still answers, only slower.
     if (!(e instanceof UsageError) || s.has('db')) throw e;
     io.warn(`${e.message.split(';')[0]}; reading the files directly (slower). Use --db to keep an index elsewhere`);
+    statFiles(listing.files);
     const history = await loadHistory({ ...listing, unnamed: [] }, { strict, warn: io.warn });
     return { listing, view: filesView(history), close: () => {} };
   }
@@ -74,7 +76,7 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
 export async function updateIndex(db: Db, listing: Listing, io: CliIO, opts: { rebuild?: boolean } = {}): Promise<IngestResult> {
   const bar = progressBar();
   try {
-    return await ingest(db, listing.files, { rebuild: opts.rebuild, warn: io.warn, note: io.warn, progress: bar?.update });
+    return await ingest(db, listing.files, { rebuild: opts.rebuild, folders: listing.folders, warn: io.warn, note: io.warn, progress: bar?.update });
   } finally {
     bar?.stop();
   }

@@ -27,6 +27,11 @@ export interface SnapshotFile {
 
 export interface Listing {
   files: SnapshotFile[];
+  /**
+   * Each folder scanned (relative path, '' for the top) with its mtime, read before its
+   * entries: a folder whose mtime has not moved had no file renamed into it since.
+   */
+  folders: { name: string; mtimeMs: number }[];
   /** JSON files whose name carries no capture time; reported, never read. */
   unnamed: string[];
 }
@@ -50,7 +55,28 @@ function isSkippable(base: string): boolean {
   return base.startsWith('.') || base.endsWith('.tmp') || base.endsWith('~');
 }
 
-export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<Listing> {
+/** Stats the files whose size and mtime are not known yet. */
+export function statFiles(files: SnapshotFile[]): void {
+  for (const f of files) {
+    if (f.bytes !== undefined && f.mtimeMs !== undefined) continue;
+    try {
+      const st = statSync(f.path);
+      f.bytes = st.size;
+      f.mtimeMs = Math.trunc(st.mtimeMs);
+    } catch {
+      // Gone since the folder was read: the reader reports it as unreadable.
+      f.bytes = 0;
+      f.mtimeMs = 0;
+    }
+  }
+}
+
+/**
+ * Lists a snapshot folder. With `stat: false` file sizes and mtimes are left for the
+ * caller to fill in (see statFiles): the index needs them only for files it has not read,
+ * and statting years of files would cost a short report most of its time.
+ */
+export async function listSnapshots(dir: string, flag = '--snapshots', opts: { stat?: boolean } = {}): Promise<Listing> {
   let info;
   try {
     info = await stat(dir);
@@ -60,7 +86,9 @@ export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<
   if (!info.isDirectory()) throw new UsageError(`${flag} ${dir} is not a folder; point ${flag} at the folder that holds the snapshot files`);
   const files: SnapshotFile[] = [];
   const unnamed: string[] = [];
+  const folders: Listing['folders'] = [];
   const walk = async (folder: string): Promise<void> => {
+    folders.push({ name: relative(dir, folder), mtimeMs: Math.trunc((await stat(folder)).mtimeMs) });
     const entries = await readdir(folder, { withFileTypes: true });
     for (const entry of entries) {
       if (isSkippable(entry.name)) continue;
@@ -69,10 +97,7 @@ export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<
         await walk(path);
       } else if (entry.isFile() && /\.json(\.gz)?$/.test(entry.name)) {
         const parsed = parseSnapshotName(entry.name);
-        if (parsed) {
-          const st = statSync(path);
-          files.push({ path, name: relative(dir, path), ...parsed, bytes: st.size, mtimeMs: Math.trunc(st.mtimeMs) });
-        }
+        if (parsed) files.push({ path, name: relative(dir, path), ...parsed });
         else unnamed.push(relative(dir, path));
       }
     }
@@ -80,5 +105,6 @@ export async function listSnapshots(dir: string, flag = '--snapshots'): Promise<
   await walk(dir);
   files.sort((a, b) => a.timeUs - b.timeUs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   unnamed.sort();
-  return { files, unnamed };
+  if (opts.stat !== false) statFiles(files);
+  return { files, unnamed, folders };
 }

@@ -1,6 +1,7 @@
 import { Reconstructor } from '../accounting/reconstruct.js';
 import { countSkips } from '../snapshots/catalogue.js';
-import type { SnapshotFile } from '../snapshots/files.js';
+import { dirname } from 'node:path';
+import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
 import { SnapshotDecoder } from '../snapshots/observe.js';
 import { readAll } from '../snapshots/pool.js';
 import { fileChecksum } from '../snapshots/read.js';
@@ -38,6 +39,8 @@ export interface IngestOptions {
   threads?: number;
   /** Flush tracks to the table and evict them from memory every this many files. */
   flushEvery?: number;
+  /** The folders listed, with their mtimes (see Listing): files of unchanged folders are not statted. */
+  folders?: Listing['folders'];
 }
 
 export interface IngestResult {
@@ -92,12 +95,47 @@ function beginWrite(db: Db, note?: (line: string) => void): void {
 }
 
 function loadCatalogue(db: Db): Map<string, CatalogueEntry> {
-  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256 FROM snapshots').all() as CatalogueEntry[];
+  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256, corrupt FROM snapshots').all() as CatalogueEntry[];
   return new Map(rows.map((r) => [r.name, r]));
 }
 
+/**
+ * Fills in sizes and mtimes: from the catalogue for files read before whose folder has not
+ * changed (no file was renamed into it since), by stat for the others. An edit in place
+ * that keeps the folder's mtime is left to `index verify`; corrupt files are always
+ * statted, so that one being written in place is read again once it is complete.
+ */
+function knowSizes(db: Db, listed: readonly SnapshotFile[], catalogue: Map<string, CatalogueEntry>, folders: Listing['folders'] | undefined): void {
+  if (folders) {
+    const seen = new Map((db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[]).map((f) => [f.name, f.mtimeMs]));
+    const unchanged = new Set(folders.filter((f) => seen.get(f.name) === f.mtimeMs).map((f) => f.name));
+    for (const f of listed) {
+      if (f.bytes !== undefined) continue;
+      const entry = catalogue.get(f.name);
+      const folder = dirname(f.name) === '.' ? '' : dirname(f.name);
+      if (entry && !entry.corrupt && unchanged.has(folder)) {
+        f.bytes = entry.bytes;
+        f.mtimeMs = entry.mtimeMs;
+      }
+    }
+  }
+  statFiles(listed as SnapshotFile[]);
+}
+
+/** Remembers folder mtimes; one that moved in the last seconds is not trusted (coarse clocks). */
+function saveFolders(db: Db, folders: Listing['folders'] | undefined): void {
+  if (!folders) return;
+  db.exec('DELETE FROM folders');
+  const put = db.prepare('INSERT INTO folders (name, mtime_ms) VALUES (?, ?)');
+  const now = Date.now();
+  for (const f of folders) put.run(f.name, now - f.mtimeMs > 2000 ? f.mtimeMs : -1);
+}
+
 async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: IngestOptions): Promise<Omit<IngestResult, 'seconds'>> {
-  const plan = planIngest(listed, loadCatalogue(db));
+  const catalogue = loadCatalogue(db);
+  knowSizes(db, listed, catalogue, opts.folders);
+  saveFolders(db, opts.folders);
+  const plan = planIngest(listed, catalogue);
   // Same size, new mtime: a `touch`, or an edit that kept the size. The checksum decides.
   const retouch = db.prepare('UPDATE snapshots SET mtime_ms = ? WHERE name = ?');
   for (const { file, entry } of plan.touched) {

@@ -15,6 +15,8 @@ export interface CatalogueEntry {
   bytes: number;
   mtimeMs: number;
   sha256: string | null;
+  /** Why it could not be read, if so. */
+  corrupt?: string | null;
 }
 
 export interface IngestPlan {

@@ -90,6 +90,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    to: 3,
+    why: 'folder mtimes, so a report stats only files that may have changed; a range index on (reach, start)',
+    sql: `
+      CREATE TABLE folders (name TEXT PRIMARY KEY, mtime_ms INTEGER NOT NULL) WITHOUT ROWID;
+      DROP INDEX allocations_by_reach;
+      CREATE INDEX allocations_by_range ON allocations (reach_us, start_us) WHERE reach_us IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;

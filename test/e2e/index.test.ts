@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
@@ -78,7 +78,7 @@ describe('hourmeter index', () => {
     const status = JSON.parse(run(['index', 'status', '-o', 'json'], { cwd }).stdout);
     expect(status).toMatchObject({
       path: 'snapshots/.hourmeter/index.sqlite',
-      schema_version: 2,
+      schema_version: 3,
       pending: { new: 0, changed: 0, removed: 0, early: 0 },
       last_ingest: { mode: 'append', corrupt: 0, reason: null },
       corrupt_files: [],
@@ -105,6 +105,22 @@ describe('hourmeter index', () => {
     expect(after).not.toBe(before);
     expect(JSON.parse(run(['index', 'status', '--json'], { cwd }).stdout).last_ingest).toMatchObject({ mode: 'rebuild', reason: `1 file changed (${newest})` });
     expect(run(['index', 'verify'], { cwd }).code).toBe(0);
+  });
+
+  it('a report notices a file replaced by a rename (the folder changes) without statting the others', () => {
+    const cwd = withAi4osFixture();
+    const dir = join(cwd, 'snapshots');
+    // An old folder mtime, as after a day of cron runs (a recent one is never trusted).
+    utimesSync(dir, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
+    const before = run(['stats', ...PERIOD, '-o', 'json'], { cwd }).stdout;
+    const files = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+    const newest = files[files.length - 1]!;
+    writeFileSync(join(cwd, 'new.json'), readFileSync(join(dir, newest), 'latin1').replaceAll('"cpu_num": 1,', '"cpu_num": 3,'), 'latin1');
+    renameSync(join(cwd, 'new.json'), join(dir, newest));
+    const after = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    expect(after.stdout).not.toBe(before);
+    expect(after.stdout).toBe(run(['stats', ...PERIOD, '-o', 'json', '--no-index'], { cwd }).stdout);
+    expect(JSON.parse(run(['index', 'status', '--json'], { cwd }).stdout).last_ingest).toMatchObject({ mode: 'rebuild', reason: `1 file changed (${newest})` });
   });
 
   it('rebuild reads everything again and gives the same numbers', () => {

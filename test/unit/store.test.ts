@@ -197,17 +197,18 @@ describe('schema', () => {
   it('an index of schema version 1 migrates to the current one and keeps its data', async () => {
     const dir = await simulated('legacy', 15, 2);
     const path = join(tempDir(), 'index.sqlite');
-    // Version 1 as an older hourmeter made it: built, then without what version 2 added.
+    // Version 1 as an older hourmeter made it: built, then without what versions 2 and 3 changed.
     let db = openIndex(path);
     await ingestDir(db, dir);
     const tracks = tracksTable(db);
-    db.exec('DROP TABLE ingest_runs');
+    db.exec(`DROP TABLE ingest_runs; DROP TABLE folders; DROP INDEX allocations_by_range;
+      CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;`);
     db.pragma('user_version = 1');
     db.close();
 
     db = openIndex(path);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
     expect(tracksTable(db)).toEqual(tracks);
     expect((await ingestDir(db, dir)).mode).toBe('none');
@@ -228,7 +229,7 @@ describe('schema', () => {
     const db = openIndex(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    expect(() => openIndex(path)).toThrow(/newer than this hourmeter's 2: upgrade hourmeter, or delete the index \(it is a cache/);
+    expect(() => openIndex(path)).toThrow(/newer than this hourmeter's 3: upgrade hourmeter, or delete the index \(it is a cache/);
   });
 });
 
