@@ -2,6 +2,8 @@
 
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import { createCluster } from './cluster.js';
 import type { Cluster, SimAlloc } from './model.js';
 import type { SimulatorOptions, SnapshotFormat } from './options.js';
@@ -17,24 +19,41 @@ export interface WriteHistoryOptions extends SimulatorOptions {
   cluster?: Cluster;
   /** Called after each scheduled snapshot (written or missed). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Write each snapshot gzip-compressed, as `<name>.gz` (so `….json.gz`). Compression runs on
+   * libuv's thread pool while the next snapshot is rendered. Default false.
+   */
+  gzip?: boolean;
+  /** zlib level when `gzip` is set: 1 (fastest) to 9 (smallest). Default 6. */
+  gzipLevel?: number;
 }
 
 export interface HistoryResult {
   files: number;
+  /** The snapshots' JSON size, uncompressed. */
   bytes: number;
+  /** What the snapshot files take as stored: the compressed size under `gzip`, else `bytes`. */
+  storedBytes: number;
   truth: Truth;
   cluster: Cluster;
 }
 
 /** Write-then-rename, so a reader never sees half a file. Dot-prefixed and not .json, so skipped. */
-async function atomicWrite(path: string, content: string): Promise<void> {
+async function atomicWrite(path: string, content: string | Buffer): Promise<void> {
   const tmp = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.${process.pid}.tmp`);
   await writeFile(tmp, content);
   await rename(tmp, path);
 }
 
+const gzipAsync = promisify(gzipCallback);
+
 export async function writeHistory(dir: string, options: WriteHistoryOptions): Promise<HistoryResult> {
   const { format, truthPath, onProgress } = options;
+  const gzip = options.gzip ?? false;
+  const gzipLevel = options.gzipLevel ?? 6;
+  if (gzip && !(Number.isInteger(gzipLevel) && gzipLevel >= 1 && gzipLevel <= 9)) {
+    throw new RangeError(`gzipLevel must be an integer from 1 to 9, got ${gzipLevel}`);
+  }
   const cluster = options.cluster ?? createCluster(options);
   await mkdir(dir, { recursive: true });
   const cursor = new StateCursor(cluster, gcWindowUs(cluster, { gcMinutes: options.gcMinutes, format }));
@@ -42,6 +61,7 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
   const seen = new Set<SimAlloc>();
   let files = 0;
   let bytes = 0;
+  let storedBytes = 0;
   // One write in flight while the next snapshot is rendered: overlaps CPU and I/O
   // without holding more than two files in memory.
   let pending: Promise<void> = Promise.resolve();
@@ -52,12 +72,20 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
       const state = cursor.at(s.timeUs);
       markObserved(state, format, seen);
       const content = serializer.serialize(state);
+      const path = join(dir, snapshotFileName(format, s.timeUs));
       await pending;
-      pending = atomicWrite(join(dir, snapshotFileName(format, s.timeUs)), content);
+      pending = gzip
+        ? gzipAsync(content, { level: gzipLevel }).then((z) => {
+            storedBytes += z.length;
+            return atomicWrite(`${path}.gz`, z);
+          })
+        : atomicWrite(path, content);
       // Handled at the next await; this only keeps Node from calling it unhandled meanwhile.
       pending.catch(() => undefined);
       files++;
-      bytes += Buffer.byteLength(content);
+      const length = Buffer.byteLength(content);
+      bytes += length;
+      if (!gzip) storedBytes += length;
     }
     onProgress?.(i + 1, total);
   }
@@ -78,5 +106,5 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
       }),
     );
   }
-  return { files, bytes, truth, cluster };
+  return { files, bytes, storedBytes, truth, cluster };
 }

@@ -72,7 +72,7 @@ describe('hourmeter index', () => {
     const files = readdirSync(join(cwd, 'snapshots')).filter((n) => n.endsWith('.json')).sort();
     const up = run(['index', 'update'], { cwd });
     expect(up.code).toBe(0);
-    expect(up.stdout).toMatch(new RegExp(`^read ${files.length} snapshot files, [\\d.]+ MB, in [\\d.]+ s`));
+    expect(up.stdout).toMatch(new RegExp(`^read ${files.length} snapshot files, [\\d.]+ MB as stored, in [\\d.]+ s`));
     expect(run(['index', 'update'], { cwd }).stdout).toBe('index is up to date: no new snapshot files\n');
 
     const status = JSON.parse(run(['index', 'status', '-o', 'json'], { cwd }).stdout);
@@ -127,7 +127,7 @@ describe('hourmeter index', () => {
     const cwd = withAi4osFixture();
     const a = run(['stats', '-o', 'json'], { cwd }).stdout;
     const r = run(['index', 'rebuild'], { cwd });
-    expect(r.stdout).toMatch(/^rebuilt from \d+ snapshot files, [\d.]+ MB, in [\d.]+ s, [\d.]+ MB\/s \(asked to rebuild\)\n$/);
+    expect(r.stdout).toMatch(/^rebuilt from \d+ snapshot files, [\d.]+ MB as stored, in [\d.]+ s, [\d.]+ MB\/s \(asked to rebuild\)\n$/);
     expect(run(['stats', '-o', 'json'], { cwd }).stdout).toBe(a);
   });
 

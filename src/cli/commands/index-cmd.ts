@@ -26,10 +26,11 @@ const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
 function ingestLine(r: IngestResult, verb: string): string {
   if (r.mode === 'none') return 'index is up to date: no new snapshot files\n';
+  // Sizes are as stored: gzipped files count compressed.
   const rate = r.seconds > 0 ? `, ${mb(r.bytes / r.seconds)} MB/s` : '';
   const corrupt = r.corrupt ? `; ${r.corrupt} corrupt (see \`hourmeter index status\`)` : '';
   const why = r.mode === 'rebuild' && r.reason ? ` (${r.reason})` : '';
-  return `${verb} ${r.files} snapshot files, ${mb(r.bytes)} MB, in ${r.seconds.toFixed(1)} s${rate}${why}${corrupt}\n`;
+  return `${verb} ${r.files} snapshot files, ${mb(r.bytes)} MB as stored, in ${r.seconds.toFixed(1)} s${rate}${why}${corrupt}\n`;
 }
 
 export function indexCommand(program: Command, io: CliIO): Command {
@@ -113,8 +114,8 @@ function renderStatus(st: IndexStatus): string {
   const t = plainTable({ head: ['Index', st.path] });
   const when = (a: string | null, b: string | null) => (a ? `${a} to ${b}` : '-');
   t.push(['schema version', String(st.schema_version)]);
-  t.push(['size', `${mb(st.bytes)} MB (${st.snapshots.bytes > 0 ? ((100 * st.bytes) / st.snapshots.bytes).toFixed(2) : '0'}% of the snapshots)`]);
-  t.push(['snapshot files', `${st.snapshots.catalogued} (${mb(st.snapshots.bytes)} MB), ${st.snapshots.corrupt} corrupt, ${st.snapshots.with_skipped_records} with skipped records`]);
+  t.push(['size', `${mb(st.bytes)} MB (${st.snapshots.bytes > 0 ? ((100 * st.bytes) / st.snapshots.bytes).toFixed(2) : '0'}% of the snapshot files as stored)`]);
+  t.push(['snapshot files', `${st.snapshots.catalogued} (${mb(st.snapshots.bytes)} MB as stored), ${st.snapshots.corrupt} corrupt, ${st.snapshots.with_skipped_records} with skipped records`]);
   t.push(['captured', when(st.snapshots.first, st.snapshots.last)]);
   t.push(['allocations', String(st.allocations)]);
   const p = st.pending;
