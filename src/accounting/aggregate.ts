@@ -54,74 +54,81 @@ const DIVISORS = {
   disk_gib_hours: GIB * MICROS_PER_HOUR,
 };
 
-/** One lifetime's contribution over some microseconds: resource x time, as exact integers. */
-interface Contribution {
-  cpu: bigint;
-  mhz: bigint;
-  gpu: bigint;
-  mem: bigint;
-  disk: bigint;
+/**
+ * Exact integer sums for one group. Resource x time is summed as Σ amount × Σ time over the
+ * allocations that have the same amounts (a handful of flavours): microseconds add up as
+ * plain numbers, spilled into a BigInt before they could lose precision, and only the
+ * products at the end are BigInt. A hundred thousand allocations cost no BigInt work.
+ */
+interface Flavour {
+  amounts: Amounts;
+  us: number;
+  spilled: bigint;
 }
 
-function contribution(a: Amounts, us: number): Contribution {
-  const t = BigInt(us);
-  return {
-    cpu: a.cpuMilli ? BigInt(a.cpuMilli) * t : 0n,
-    mhz: a.cpuMhz ? BigInt(a.cpuMhz) * t : 0n,
-    gpu: a.gpu ? BigInt(a.gpu) * t : 0n,
-    mem: a.memoryBytes ? BigInt(a.memoryBytes) * t : 0n,
-    disk: a.diskBytes ? BigInt(a.diskBytes) * t : 0n,
-  };
-}
+const SAFE = Number.MAX_SAFE_INTEGER;
 
-/** Exact integer sums for one group. */
 class Sums {
-  cpu = 0n;
-  mhz = 0n;
-  gpu = 0n;
-  mem = 0n;
-  disk = 0n;
+  private readonly flavours = new Map<string, Flavour>();
   readonly jobs = new Set<string>();
   readonly users = new Set<string>();
   allocations = 0;
 
-  add(c: Contribution, jobKey: string, user: string | null): void {
-    // Most amounts are zero (few GPUs, MHz or cores, not both): skip BigInt work for them.
-    if (c.cpu) this.cpu += c.cpu;
-    if (c.mhz) this.mhz += c.mhz;
-    if (c.gpu) this.gpu += c.gpu;
-    if (c.mem) this.mem += c.mem;
-    if (c.disk) this.disk += c.disk;
+  add(a: Amounts, flavour: string, us: number, jobKey: string, user: string | null): void {
+    let f = this.flavours.get(flavour);
+    if (!f) this.flavours.set(flavour, (f = { amounts: a, us: 0, spilled: 0n }));
+    if (f.us > SAFE - us) {
+      f.spilled += BigInt(f.us);
+      f.us = 0;
+    }
+    f.us += us;
     this.allocations++;
     this.jobs.add(jobKey);
     if (user !== null) this.users.add(user);
   }
 
-  /** Adds another group's sums: totals add up, distinct ids unite. */
-  merge(o: Sums): void {
-    this.cpu += o.cpu;
-    this.mhz += o.mhz;
-    this.gpu += o.gpu;
-    this.mem += o.mem;
-    this.disk += o.disk;
-    this.allocations += o.allocations;
-    for (const j of o.jobs) this.jobs.add(j);
-    for (const u of o.users) this.users.add(u);
-  }
-
-  hours(): Hours {
+  /**
+   * The hours of this group and, if given, another's taken together: times add up per
+   * flavour, distinct ids are counted over both without copying either set.
+   */
+  hours(o?: Sums): Hours {
+    let cpu = 0n;
+    let mhz = 0n;
+    let gpu = 0n;
+    let mem = 0n;
+    let disk = 0n;
+    for (const src of o ? [this, o] : [this]) {
+      for (const f of src.flavours.values()) {
+        const t = f.spilled + BigInt(f.us);
+        const a = f.amounts;
+        if (a.cpuMilli) cpu += BigInt(a.cpuMilli) * t;
+        if (a.cpuMhz) mhz += BigInt(a.cpuMhz) * t;
+        if (a.gpu) gpu += BigInt(a.gpu) * t;
+        if (a.memoryBytes) mem += BigInt(a.memoryBytes) * t;
+        if (a.diskBytes) disk += BigInt(a.diskBytes) * t;
+      }
+    }
     return {
-      cpu_hours: divide(this.cpu, DIVISORS.cpu_hours),
-      cpu_mhz_hours: divide(this.mhz, DIVISORS.cpu_mhz_hours),
-      gpu_hours: divide(this.gpu, DIVISORS.gpu_hours),
-      memory_gib_hours: divide(this.mem, DIVISORS.memory_gib_hours),
-      disk_gib_hours: divide(this.disk, DIVISORS.disk_gib_hours),
-      jobs: this.jobs.size,
-      users: this.users.size,
-      allocations: this.allocations,
+      cpu_hours: divide(cpu, DIVISORS.cpu_hours),
+      cpu_mhz_hours: divide(mhz, DIVISORS.cpu_mhz_hours),
+      gpu_hours: divide(gpu, DIVISORS.gpu_hours),
+      memory_gib_hours: divide(mem, DIVISORS.memory_gib_hours),
+      disk_gib_hours: divide(disk, DIVISORS.disk_gib_hours),
+      jobs: unionSize(this.jobs, o?.jobs),
+      users: unionSize(this.users, o?.users),
+      allocations: this.allocations + (o?.allocations ?? 0),
     };
   }
 }
+
+function unionSize(a: ReadonlySet<string>, b: ReadonlySet<string> | undefined): number {
+  if (!b) return a.size;
+  let n = a.size;
+  for (const x of b) if (!a.has(x)) n++;
+  return n;
+}
+
+const flavourOf = (a: Amounts): string => `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
 
 /** n / d as the nearest double, without first rounding n to a double. */
 export function divide(n: bigint, d: bigint): number {
@@ -160,36 +167,30 @@ class Grouping {
 
   constructor(private readonly by: readonly GroupKey[]) {}
 
-  add(id: string, keys: string[], c: Contribution, jobKey: string, user: string | null): void {
+  add(id: string, keys: string[], a: Amounts, flavour: string, us: number, jobKey: string, user: string | null): void {
     let g = this.groups.get(id);
     if (!g) this.groups.set(id, (g = { keys, sums: new Sums() }));
-    g.sums.add(c, jobKey, user);
-    this.total.add(c, jobKey, user);
+    g.sums.add(a, flavour, us, jobKey, user);
+    this.total.add(a, flavour, us, jobKey, user);
   }
 
-  /** This grouping plus another's rows, as a new grouping. */
-  plus(o: Grouping): Grouping {
-    const out = new Grouping(this.by);
-    for (const src of [this, o]) {
-      for (const [id, g] of src.groups) {
-        let t = out.groups.get(id);
-        if (!t) out.groups.set(id, (t = { keys: g.keys, sums: new Sums() }));
-        t.sums.merge(g.sums);
-      }
-      out.total.merge(src.total);
-    }
-    return out;
-  }
-
-  result(): Aggregate {
-    const entries = [...this.groups.values()].sort((a, b) => compareKeys(a.keys, b.keys));
+  /** The rows and total of this grouping and, if given, another's taken together. */
+  result(o?: Grouping): Aggregate {
+    const ids = new Map(this.groups);
+    if (o) for (const [id, g] of o.groups) if (!ids.has(id)) ids.set(id, g);
+    const entries = [...ids].sort((a, b) => compareKeys(a[1].keys, b[1].keys));
+    const hours = (id: string): Hours => {
+      const mine = this.groups.get(id)?.sums;
+      const theirs = o?.groups.get(id)?.sums;
+      return mine ? mine.hours(theirs) : theirs!.hours();
+    };
     return {
-      rows: entries.map(({ keys, sums }) => {
+      rows: entries.map(([id, { keys }]) => {
         const row: Partial<Record<GroupKey, string>> = {};
         this.by.forEach((k, i) => (row[k] = keys[i]!));
-        return { ...row, ...sums.hours() } as Row;
+        return { ...row, ...hours(id) } as Row;
       }),
-      total: this.total.hours(),
+      total: this.total.hours(o?.total),
     };
   }
 }
@@ -226,18 +227,16 @@ export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: rea
     const keys = by.length === 1 ? [groupValue(l, by[0]!)] : by.map((k) => groupValue(l, k));
     const id = keys.length === 1 ? keys[0]! : keys.join('\u0000');
     const jobKey = `${l.namespace}\u0000${l.jobId}`;
-    const c = us > 0 ? contribution(l.amounts, us) : null;
+    const flavour = flavourOf(l.amounts);
     if (!isVanished) {
-      if (c) settled.add(id, keys, c, jobKey, l.user);
+      if (us > 0) settled.add(id, keys, l.amounts, flavour, us, jobKey, l.user);
       if (l.endKind === 'open' && l.endUs < period.endUs && us > 0) open++;
       continue;
     }
-    if (c) est.add(id, keys, c, jobKey, l.user);
-    const cl = lowUs === us ? c : lowUs > 0 ? contribution(l.amounts, lowUs) : null;
-    const ch = highUs === us ? c : contribution(l.amounts, highUs);
-    if (cl) low.add(id, keys, cl, jobKey, l.user);
-    if (ch) high.add(id, keys, ch, jobKey, l.user);
+    if (us > 0) est.add(id, keys, l.amounts, flavour, us, jobKey, l.user);
+    if (lowUs > 0) low.add(id, keys, l.amounts, flavour, lowUs, jobKey, l.user);
+    if (highUs > 0) high.add(id, keys, l.amounts, flavour, highUs, jobKey, l.user);
     if (highUs > 0 && l.lowEndUs < period.endUs) vanished++;
   }
-  return { ...settled.plus(est).result(), low: settled.plus(low).result(), high: settled.plus(high).result(), open, vanished };
+  return { ...settled.result(est), low: settled.result(low), high: settled.result(high), open, vanished };
 }

@@ -209,3 +209,26 @@ describe('grouping and counting', () => {
     ]);
   });
 });
+
+describe('exact sums at scale', () => {
+  it('microseconds summed past 2^53 lose nothing', () => {
+    // 400 allocations of 10^14 µs (about 3.2 years) each, 7 cores and 3 GiB + 1 byte: 4 x 10^16 µs
+    // in all, beyond 2^53, so the per-flavour sum must spill into a BigInt.
+    const period = resolvePeriod('2020-01-01', '2029-12-31', 'UTC');
+    const start = period.startUs;
+    const amounts = { cpuMilli: 7000, cpuMhz: 0, memoryBytes: 3 * 2 ** 30 + 1, diskBytes: 0, gpu: 0 };
+    const lifetimes = Array.from({ length: 400 }, (_, i) => ({
+      key: `nomad:a${i}`, namespace: 'ns', jobId: `j${i % 3}`, jobName: null, user: `u${i % 5}`, group: null, component: null, node: null,
+      amounts, startUs: start + i, endUs: start + i + 1e14, lowEndUs: start + i + 1e14, highEndUs: start + i + 1e14, endKind: 'ended' as const,
+    }));
+    const r = aggregate(lifetimes, period, ['namespace']);
+    const us = 400n * 10n ** 14n;
+    // 7 cores x 4e16 µs / 3.6e9 µs per hour = 77,777,777.77... core-hours.
+    expect(r.total.cpu_hours).toBe(Number(7000n * us / 3_600_000_000_000n) + Number((7000n * us) % 3_600_000_000_000n) / 3.6e12);
+    expect(r.total.cpu_hours).toBeCloseTo(77_777_777.7778, 3);
+    const memExact = BigInt(amounts.memoryBytes) * us;
+    const div = 2n ** 30n * 3_600_000_000n;
+    expect(r.total.memory_gib_hours).toBe(Number(memExact / div) + Number(memExact % div) / Number(div));
+    expect(r.total).toMatchObject({ jobs: 3, users: 5, allocations: 400 });
+  });
+});
