@@ -113,7 +113,8 @@ function knowSizes(db: Db, listed: readonly SnapshotFile[], catalogue: Map<strin
       if (f.bytes !== undefined) continue;
       const entry = catalogue.get(f.name);
       const folder = dirname(f.name) === '.' ? '' : dirname(f.name);
-      if (entry && !entry.corrupt && unchanged.has(folder)) {
+      // A file `index verify` found changed has no checksum left: stat it.
+      if (entry && !entry.corrupt && entry.sha256 !== null && unchanged.has(folder)) {
         f.bytes = entry.bytes;
         f.mtimeMs = entry.mtimeMs;
       }

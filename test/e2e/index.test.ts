@@ -85,6 +85,8 @@ describe('hourmeter index', () => {
     });
     expect(status.snapshots.catalogued).toBe(files.length);
 
+    // An old folder mtime, so that reports trust the catalogue for its files.
+    utimesSync(join(cwd, 'snapshots'), new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
     const before = run(['stats', ...PERIOD, '-o', 'json'], { cwd }).stdout;
     // An edit that keeps size and mtime: `touch -r` puts the old mtime back.
     // The newest file: allocations are counted with the resources they were last listed with.

@@ -37,8 +37,8 @@ export function indexCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('index')
     .summary('build, check or inspect the SQLite index of the snapshots')
     .description(
-      'The index keeps every allocation\'s reconstructed lifetime and a catalogue of the snapshot files, so\n' +
-        'reports do not re-read history. Reports update it first by themselves; it is a cache, and deleting it\n' +
+      "The index keeps every allocation's reconstructed lifetime and a catalogue of the snapshot files, so " +
+        'reports do not re-read history. Reports update it first by themselves; it is a cache, and deleting it ' +
         'loses nothing.',
     );
 
