@@ -168,9 +168,10 @@ describe('snapshots written while an index is being updated', () => {
     // One writer (cron's snapshots in turn) and two readers updating the index meanwhile.
     let writing = true;
     const writer = (async () => {
-      for (const t of times) {
+      for (const [i, t] of times.entries()) {
         fake.setNow(t);
-        const r = await runAsync(['snapshot', '--now', iso(t)], { cwd, env });
+        // Every other capture gzipped: the index reads both.
+        const r = await runAsync(['snapshot', '--now', iso(t), ...(i % 2 ? ['--gzip'] : [])], { cwd, env });
         expect(r.code).toBe(0);
       }
       writing = false;
@@ -195,6 +196,7 @@ describe('snapshots written while an index is being updated', () => {
     expect(JSON.parse(viaIndex.stdout).diagnostics.snapshots).toBe(24);
     const status = JSON.parse((await runAsync(['index', 'status', '--json'], { cwd })).stdout);
     expect(status.snapshots.catalogued).toBe(24);
+    expect(readdirSync(join(cwd, 'snapshots')).filter((n) => n.endsWith('.json.gz'))).toHaveLength(12);
     expect(status.pending).toEqual({ new: 0, changed: 0, removed: 0, early: 0 });
     // Every ingest appended; none had to start over.
     expect(status.last_ingest.mode).toBe('append');

@@ -21,15 +21,15 @@ import { tempDir } from '../helpers/cli.js';
  * in one go, file by file, after tampering, removal or late files, or after a migration.
  */
 
-async function simulated(format: 'native' | 'legacy', seed: number, days = 4): Promise<string> {
+async function simulated(format: 'native' | 'legacy', seed: number, days = 4, gzip = false): Promise<string> {
   const dir = tempDir();
-  await writeHistory(dir, { format, seed, days, intervalMinutes: 60, targetConcurrent: 40, start: '2024-09-01T00:00:00Z', missed: 0.05 });
+  await writeHistory(dir, { format, seed, days, intervalMinutes: 60, targetConcurrent: 40, start: '2024-09-01T00:00:00Z', missed: 0.05, gzip });
   return dir;
 }
 
 /** Files of a folder in capture order (names sort by time). */
 function names(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+  return readdirSync(dir).filter((n) => /\.json(\.gz)?$/.test(n)).sort();
 }
 
 async function ingestDir(db: Db, dir: string, opts: { rebuild?: boolean; warn?: (l: string) => void } = {}): Promise<IngestResult> {
@@ -71,9 +71,10 @@ async function directReports(dir: string) {
 const tracksTable = (db: Db) => db.prepare('SELECT * FROM allocations ORDER BY key').all();
 
 describe('ingest', () => {
-  for (const format of ['native', 'legacy'] as const) {
-    it(`${format}: file by file, in chunks, or in one go, the index equals a full read`, async () => {
-      const src = await simulated(format, 7);
+  for (const [format, gzip] of [['native', false], ['legacy', false], ['native', true]] as const) {
+    it(`${format}${gzip ? ', gzipped' : ''}: file by file, in chunks, or in one go, the index equals a full read`, async () => {
+      const src = await simulated(format, 7, 4, gzip);
+      if (gzip) expect(names(src).every((n) => n.endsWith('.json.gz'))).toBe(true);
       const all = names(src);
       expect(all.length).toBeGreaterThan(80);
       const direct = await directReports(src);
