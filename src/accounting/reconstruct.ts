@@ -35,21 +35,6 @@ export interface Track extends Attribution {
   last: Observation | null;
 }
 
-export interface FailedScope {
-  namespace: string;
-  reason: string;
-  snapshots: number;
-  lastFile: string;
-}
-
-export interface ReconstructionDiagnostics {
-  snapshots: number;
-  firstUs: Micros | null;
-  lastUs: Micros | null;
-  largestGapUs: Micros;
-  failedScopes: FailedScope[];
-}
-
 /**
  * Where a resumed reconstruction finds tracks it no longer keeps in memory (the index): an
  * allocation that left the listing long ago may be listed again.
@@ -72,11 +57,7 @@ export class Reconstructor {
   private readonly listed = new Map<string, Track>();
   /** Tracks holding resources that the latest snapshot did not list because it did not cover their namespace. */
   private readonly unlistedHolding = new Set<Track>();
-  private readonly failed = new Map<string, FailedScope>();
-  private count = 0;
-  private firstUs: Micros | null = null;
   private lastUs: Micros | null = null;
-  private largestGapUs = 0;
   /** After a resume, the next snapshot is compared with the whole restored listing. */
   private wholeNext = false;
 
@@ -147,9 +128,6 @@ export class Reconstructor {
     }
     const prevUs = this.lastUs;
     const now = d.timeUs;
-    this.count++;
-    if (prevUs !== null) this.largestGapUs = Math.max(this.largestGapUs, now - prevUs);
-    this.firstUs ??= now;
     this.lastUs = now;
 
     for (const key of d.gone) {
@@ -170,17 +148,6 @@ export class Reconstructor {
         if (!d.covered.has(t.namespace)) continue;
         this.unlistedHolding.delete(t);
         this.vanish(t, now, false, d.kind);
-      }
-    }
-
-    for (const f of d.failedScopes) {
-      const id = `${f.namespace}\u0000${f.reason}`;
-      const entry = this.failed.get(id);
-      if (entry) {
-        entry.snapshots++;
-        entry.lastFile = d.file;
-      } else {
-        this.failed.set(id, { namespace: f.namespace, reason: f.reason, snapshots: 1, lastFile: d.file });
       }
     }
   }
@@ -258,15 +225,6 @@ export class Reconstructor {
     return out;
   }
 
-  diagnostics(): ReconstructionDiagnostics {
-    return {
-      snapshots: this.count,
-      firstUs: this.firstUs,
-      lastUs: this.lastUs,
-      largestGapUs: this.largestGapUs,
-      failedScopes: [...this.failed.values()],
-    };
-  }
 }
 
 export interface EstimateOptions {

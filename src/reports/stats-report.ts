@@ -1,5 +1,5 @@
 import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
-import type { ReconstructionDiagnostics } from '../accounting/reconstruct.js';
+import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { SkipCount } from '../snapshots/catalogue.js';
 import { formatInstant } from '../util/time.js';
@@ -38,7 +38,7 @@ export function buildStatsReport(args: {
   result: StatsResult;
   period: Period;
   groupBy: GroupKey[];
-  diagnostics: ReconstructionDiagnostics;
+  diagnostics: SnapshotDiagnostics;
   skipped: SkipCount[];
   gapPolicy: GapPolicy;
   gcWindowUs: Micros | null;

@@ -1,11 +1,27 @@
 import type { Micros } from '../accounting/types.js';
-import type { FailedScope, ReconstructionDiagnostics } from '../accounting/reconstruct.js';
 
 /**
  * What a report says about the snapshots behind it, computed from one summary per file.
  * The index keeps these summaries in its catalogue and the index-free path makes them while
  * it reads, so both paths report the same diagnostics for the same period. Pure.
  */
+
+/** A scope that failed in some snapshots of a report's window. */
+export interface FailedScope {
+  namespace: string;
+  reason: string;
+  snapshots: number;
+  lastFile: string;
+}
+
+/** What a report says about the snapshots it read. */
+export interface SnapshotDiagnostics {
+  snapshots: number;
+  firstUs: Micros | null;
+  lastUs: Micros | null;
+  largestGapUs: Micros;
+  failedScopes: FailedScope[];
+}
 
 export const UNNAMED = 'file name is not a capture time';
 
@@ -48,7 +64,7 @@ export function windowDiagnostics(
   window: { startUs: Micros; endUs: Micros } | null,
   /** JSON files whose name is not a capture time, listed but never read. */
   unnamed = 0,
-): { diagnostics: ReconstructionDiagnostics; skipped: SkipCount[] } {
+): { diagnostics: SnapshotDiagnostics; skipped: SkipCount[] } {
   const files = selectFiles(all, window);
   const skips = new Map<string, number>();
   const bump = (reason: string, n: number) => skips.set(reason, (skips.get(reason) ?? 0) + n);

@@ -24,6 +24,13 @@ export interface History {
   files: FileSummary[];
 }
 
+/** One line for the records skipped in a file: the first one's reason, and how many more. */
+export function describeRecordSkips(file: string, skips: readonly { reason: string; detail?: string }[]): string {
+  const first = skips[0]!;
+  const more = skips.length > 1 ? ` and ${skips.length - 1} more` : '';
+  return `skipped ${skips.length} record${skips.length > 1 ? 's' : ''} in ${file}: ${first.detail ?? first.reason}${more}`;
+}
+
 /** Reports each skipped file or record, or fails under --strict. */
 export class SkipLedger {
   constructor(private readonly policy: ReadPolicy) {}
@@ -37,8 +44,7 @@ export class SkipLedger {
     if (skips.length === 0) return;
     const first = skips[0]!;
     if (this.policy.strict) throw new DataError(`${file}: ${first.reason}: ${first.detail ?? ''}; fix the file, or run without --strict to skip such records`);
-    const more = skips.length > 1 ? ` and ${skips.length - 1} more` : '';
-    this.policy.warn(`skipped ${skips.length} record${skips.length > 1 ? 's' : ''} in ${file}: ${first.detail ?? first.reason}${more}; use --strict to fail instead`);
+    this.policy.warn(`${describeRecordSkips(file, skips)}; use --strict to fail instead`);
   }
 
   unnamed(names: readonly string[]): void {

@@ -2,6 +2,7 @@ import { Reconstructor } from '../accounting/reconstruct.js';
 import { countSkips } from '../snapshots/catalogue.js';
 import { dirname } from 'node:path';
 import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
+import { describeRecordSkips } from '../snapshots/history.js';
 import { SnapshotDecoder } from '../snapshots/observe.js';
 import { readAll } from '../snapshots/pool.js';
 import { fileChecksum } from '../snapshots/read.js';
@@ -94,7 +95,7 @@ function beginWrite(db: Db, note?: (line: string) => void): void {
   db.exec('BEGIN IMMEDIATE');
 }
 
-function loadCatalogue(db: Db): Map<string, CatalogueEntry> {
+export function loadCatalogue(db: Db): Map<string, CatalogueEntry> {
   const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256, corrupt FROM snapshots').all() as CatalogueEntry[];
   return new Map(rows.map((r) => [r.name, r]));
 }
@@ -179,11 +180,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
       insert.run({ ...base, captured_us: null, kind: null, corrupt: out.reason, detail: out.message, covered: null, failed: null, record_skips: null, allocations: null });
     } else {
       const delta = decoder.decode(out.value, f.name, f.timeUs);
-      if (delta.skips.length > 0) {
-        const first = delta.skips[0]!;
-        const more = delta.skips.length > 1 ? ` and ${delta.skips.length - 1} more` : '';
-        opts.warn(`skipped ${delta.skips.length} record${delta.skips.length > 1 ? 's' : ''} in ${f.name}: ${first.detail ?? first.reason}${more}`);
-      }
+      if (delta.skips.length > 0) opts.warn(describeRecordSkips(f.name, delta.skips));
       rec.apply(delta);
       lastUs = delta.timeUs;
       insert.run({

@@ -2,7 +2,8 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Listing } from '../snapshots/files.js';
 import { fileChecksum } from '../snapshots/read.js';
-import { planIngest, type CatalogueEntry } from './plan.js';
+import { loadCatalogue } from './ingest.js';
+import { planIngest } from './plan.js';
 import { SCHEMA_VERSION, type Db } from './schema.js';
 
 /** What `index status` and `index verify` report, read from the index and the folder. */
@@ -28,11 +29,6 @@ function fileSize(path: string): number {
   }
 }
 
-function catalogue(db: Db): Map<string, CatalogueEntry> {
-  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256 FROM snapshots').all() as CatalogueEntry[];
-  return new Map(rows.map((r) => [r.name, r]));
-}
-
 export function indexStatus(db: Db, path: string, listing: Listing): IndexStatus {
   const one = <T>(sql: string) => db.prepare(sql).get() as T;
   const snap = one<{ n: number; corrupt: number; skips: number; bytes: number | null; first: string | null; last: string | null }>(
@@ -40,7 +36,7 @@ export function indexStatus(db: Db, path: string, listing: Listing): IndexStatus
             strftime('%Y-%m-%dT%H:%M:%SZ', min(captured_us) / 1e6, 'unixepoch') AS first,
             strftime('%Y-%m-%dT%H:%M:%SZ', max(captured_us) / 1e6, 'unixepoch') AS last FROM snapshots`,
   );
-  const plan = planIngest(listing.files, catalogue(db));
+  const plan = planIngest(listing.files, loadCatalogue(db));
   return {
     path,
     schema_version: SCHEMA_VERSION,
