@@ -3,11 +3,11 @@ import type { SingleBar } from 'cli-progress';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { listSnapshots, statFiles, type Listing } from '../snapshots/files.js';
-import { loadHistory } from '../snapshots/history.js';
+import { loadHistory, SkipLedger } from '../snapshots/history.js';
 import { ingest, type IngestProgress, type IngestResult } from '../store/ingest.js';
 import { openIndex, type Db } from '../store/schema.js';
 import { filesView, firstProblem, indexView, type HistoryView } from '../store/view.js';
-import { DataError, UsageError } from '../util/errors.js';
+import { UsageError } from '../util/errors.js';
 import type { CliIO } from './io.js';
 import type { Settings } from './options.js';
 
@@ -44,13 +44,12 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
   if (listing.files.length === 0) {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
-  if (!useIndex) {
-    const history = await loadHistory(listing, { strict, warn: io.warn });
-    return { listing, view: filesView(history), close: () => {} };
-  }
-  for (const name of listing.unnamed) {
-    io.warn(`ignored ${name}: its name is not a capture time (YYYY-MM-DDTHH:MM:SSZ.json or the AI4OS YYYY-MM-DDTHH:MM:SS.json)`);
-  }
+  const policy = { strict, warn: io.warn };
+  const readFiles = async (): Promise<OpenedHistory> => {
+    statFiles(listing.files);
+    return { listing, view: filesView(await loadHistory(listing, policy)), close: () => {} };
+  };
+  if (!useIndex) return readFiles();
   let db: Db;
   try {
     db = openIndex(indexPath(s, dir));
@@ -58,10 +57,9 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
     // A read-only snapshot folder (say, a shared copy) still answers, only slower.
     if (!(e instanceof UsageError) || s.has('db')) throw e;
     io.warn(`${e.message.split(';')[0]}; reading the files directly (slower). Use --db to keep an index elsewhere`);
-    statFiles(listing.files);
-    const history = await loadHistory({ ...listing, unnamed: [] }, { strict, warn: io.warn });
-    return { listing, view: filesView(history), close: () => {} };
+    return readFiles();
   }
+  new SkipLedger(policy).unnamed(listing.unnamed);
   try {
     await updateIndex(db, listing, io);
     if (strict) refuseProblems(db);
@@ -86,8 +84,9 @@ export async function updateIndex(db: Db, listing: Listing, io: CliIO, opts: { r
 function refuseProblems(db: Db): void {
   const p = firstProblem(db);
   if (!p) return;
-  if (p.corrupt !== null) throw new DataError(`${p.name}: ${p.corrupt} (${p.detail ?? ''}); fix or move the file, or run without --strict to skip it`);
-  throw new DataError(`${p.name}: records skipped (${p.recordSkips}); fix the file, or run without --strict to skip such records`);
+  const ledger = new SkipLedger({ strict: true, warn: () => {} });
+  if (p.corrupt !== null) ledger.file(p.name, p.corrupt, p.detail ?? '');
+  ledger.records(p.name, JSON.parse(p.recordSkips ?? '[]') as { reason: string }[]);
 }
 
 /** An ingest this large draws a progress bar; a cron's few new files do not. */

@@ -43,7 +43,7 @@ export class SkipLedger {
   records(file: string, skips: { reason: string; detail?: string }[]): void {
     if (skips.length === 0) return;
     const first = skips[0]!;
-    if (this.policy.strict) throw new DataError(`${file}: ${first.reason}: ${first.detail ?? ''}; fix the file, or run without --strict to skip such records`);
+    if (this.policy.strict) throw new DataError(`${file}: ${first.reason}${first.detail ? `: ${first.detail}` : ''}; fix the file, or run without --strict to skip such records`);
     this.policy.warn(`${describeRecordSkips(file, skips)}; use --strict to fail instead`);
   }
 
