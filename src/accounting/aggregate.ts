@@ -1,3 +1,5 @@
+import { amountsOfFlavour, END_KIND_CODES, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
+import type { EstimateOptions } from './reconstruct.js';
 import type { Amounts, Lifetime, Micros, Period } from './types.js';
 
 /**
@@ -56,79 +58,136 @@ const DIVISORS = {
 
 /**
  * Exact integer sums for one group. Resource x time is summed as Σ amount × Σ time over the
- * allocations that have the same amounts (a handful of flavours): microseconds add up as
- * plain numbers, spilled into a BigInt before they could lose precision, and only the
- * products at the end are BigInt. A hundred thousand allocations cost no BigInt work.
+ * allocations that have the same amounts (their flavour): microseconds add up as plain
+ * numbers, spilled into a BigInt before they could lose precision, and only the products
+ * at the end are BigInt. Flavours, jobs and users are dictionary ids (see columns.ts).
+ * Distinct jobs and users are counted by sorting at the end, not by hashing each one: a
+ * year of a busy cluster is a hundred thousand of each.
  */
 interface Flavour {
-  amounts: Amounts;
   us: number;
   spilled: bigint;
 }
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 
-class Sums {
-  private readonly flavours = new Map<string, Flavour>();
-  readonly jobs = new Set<string>();
-  readonly users = new Set<string>();
-  allocations = 0;
+/** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds. */
+type Products = [bigint, bigint, bigint, bigint, bigint];
 
-  add(a: Amounts, flavour: string, us: number, jobKey: string, user: string | null): void {
+/** A job is (namespace, job id): both ids packed into one safe integer. */
+const JOB_KEY = MAX_NAME_ID;
+
+class Sums {
+  readonly flavours = new Map<number, Flavour>();
+  /** Packed job keys and user ids, with repeats until `distinct` sorts them out. */
+  private jobList: number[] = [];
+  private userList: number[] = [];
+  allocations = 0;
+  private sorted: { jobs: Float64Array; users: Float64Array } | null = null;
+  private totals: Products | null = null;
+
+  add(flavour: number, us: number, job: number, user: number): void {
     let f = this.flavours.get(flavour);
-    if (!f) this.flavours.set(flavour, (f = { amounts: a, us: 0, spilled: 0n }));
+    if (!f) this.flavours.set(flavour, (f = { us: 0, spilled: 0n }));
     if (f.us > SAFE - us) {
       f.spilled += BigInt(f.us);
       f.us = 0;
     }
     f.us += us;
     this.allocations++;
-    this.jobs.add(jobKey);
-    if (user !== null) this.users.add(user);
+    this.jobList.push(job);
+    if (user !== NO_NAME) this.userList.push(user);
+  }
+
+  /** Sorted distinct job keys and user ids (computed once: the three results share them). */
+  distinct(): { jobs: Float64Array; users: Float64Array } {
+    if (!this.sorted) {
+      this.sorted = { jobs: uniqueSorted(this.jobList), users: uniqueSorted(this.userList) };
+      this.jobList = [];
+      this.userList = [];
+    }
+    return this.sorted;
   }
 
   /**
-   * The hours of this group and, if given, another's taken together: times add up per
-   * flavour, distinct ids are counted over both without copying either set.
+   * Σ amount × time per resource, in base units × µs (computed once). Flavours are many
+   * (every mix of amounts), amounts per resource few: times are summed per amount first,
+   * so only a handful of BigInt products remain.
    */
-  hours(o?: Sums): Hours {
-    let cpu = 0n;
-    let mhz = 0n;
-    let gpu = 0n;
-    let mem = 0n;
-    let disk = 0n;
-    for (const src of o ? [this, o] : [this]) {
-      for (const f of src.flavours.values()) {
-        const t = f.spilled + BigInt(f.us);
-        const a = f.amounts;
-        if (a.cpuMilli) cpu += BigInt(a.cpuMilli) * t;
-        if (a.cpuMhz) mhz += BigInt(a.cpuMhz) * t;
-        if (a.gpu) gpu += BigInt(a.gpu) * t;
-        if (a.memoryBytes) mem += BigInt(a.memoryBytes) * t;
-        if (a.diskBytes) disk += BigInt(a.diskBytes) * t;
+  products(amountsOf: (flavour: number) => Amounts): Products {
+    if (this.totals) return this.totals;
+    const perAmount = RESOURCES.map(() => new Map<number, Flavour>());
+    for (const [id, f] of this.flavours) {
+      const a = amountsOf(id);
+      for (let r = 0; r < RESOURCES.length; r++) {
+        const amount = a[RESOURCES[r]!];
+        if (amount === 0) continue;
+        const sum = perAmount[r]!.get(amount);
+        if (!sum) perAmount[r]!.set(amount, { us: f.us, spilled: f.spilled });
+        else {
+          if (sum.us > SAFE - f.us) {
+            sum.spilled += BigInt(sum.us);
+            sum.us = 0;
+          }
+          sum.us += f.us;
+          if (f.spilled !== 0n) sum.spilled += f.spilled;
+        }
       }
     }
-    return {
-      cpu_hours: divide(cpu, DIVISORS.cpu_hours),
-      cpu_mhz_hours: divide(mhz, DIVISORS.cpu_mhz_hours),
-      gpu_hours: divide(gpu, DIVISORS.gpu_hours),
-      memory_gib_hours: divide(mem, DIVISORS.memory_gib_hours),
-      disk_gib_hours: divide(disk, DIVISORS.disk_gib_hours),
-      jobs: unionSize(this.jobs, o?.jobs),
-      users: unionSize(this.users, o?.users),
-      allocations: this.allocations + (o?.allocations ?? 0),
-    };
+    const totals = perAmount.map((sums) => {
+      let p = 0n;
+      for (const [amount, t] of sums) p += BigInt(amount) * (t.spilled + BigInt(t.us));
+      return p;
+    });
+    return (this.totals = totals as Products);
   }
 }
 
-function unionSize(a: ReadonlySet<string>, b: ReadonlySet<string> | undefined): number {
-  if (!b) return a.size;
-  let n = a.size;
-  for (const x of b) if (!a.has(x)) n++;
-  return n;
+/** The order of Products. */
+const RESOURCES = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
+
+/** The distinct values of a list, sorted. */
+function uniqueSorted(values: ArrayLike<number>): Float64Array {
+  const a = Float64Array.from(values).sort();
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (n === 0 || a[i] !== a[n - 1]) a[n++] = a[i]!;
+  return a.subarray(0, n);
 }
 
-const flavourOf = (a: Amounts): string => `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
+/** |a ∪ b| for sorted distinct lists. */
+function unionSize(a: Float64Array, b: Float64Array | undefined): number {
+  if (!b || b.length === 0) return a.length;
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length && j < b.length) {
+    n++;
+    if (a[i]! < b[j]!) i++;
+    else if (a[i]! > b[j]!) j++;
+    else {
+      i++;
+      j++;
+    }
+  }
+  return n + (a.length - i) + (b.length - j);
+}
+
+function addProducts(into: Products, p: Products): void {
+  for (let k = 0; k < 5; k++) into[k]! += p[k]!;
+}
+
+function hoursOf(p: Products, jobs: number, users: number, allocations: number): Hours {
+  return {
+    cpu_hours: divide(p[0], DIVISORS.cpu_hours),
+    cpu_mhz_hours: divide(p[1], DIVISORS.cpu_mhz_hours),
+    gpu_hours: divide(p[2], DIVISORS.gpu_hours),
+    memory_gib_hours: divide(p[3], DIVISORS.memory_gib_hours),
+    disk_gib_hours: divide(p[4], DIVISORS.disk_gib_hours),
+    jobs,
+    users,
+    allocations,
+  };
+}
 
 /** n / d as the nearest double, without first rounding n to a double. */
 export function divide(n: bigint, d: bigint): number {
@@ -139,60 +198,6 @@ export function divide(n: bigint, d: bigint): number {
 
 export function overlapUs(start: Micros, end: Micros, period: Pick<Period, 'startUs' | 'endUs'>): Micros {
   return Math.max(0, Math.min(end, period.endUs) - Math.max(start, period.startUs));
-}
-
-export function groupValue(l: Lifetime, key: GroupKey): string {
-  switch (key) {
-    case 'namespace':
-      return l.namespace;
-    case 'user':
-      return l.user ?? UNATTRIBUTED;
-    case 'group':
-      return l.group ?? UNATTRIBUTED;
-    case 'job':
-      return l.jobId;
-  }
-}
-
-export function matchesFilters(l: Lifetime, f: Filters): boolean {
-  if (f.namespaces?.length && !f.namespaces.includes(l.namespace)) return false;
-  if (f.users?.length && !f.users.includes(l.user ?? UNATTRIBUTED)) return false;
-  if (f.groups?.length && !f.groups.includes(l.group ?? UNATTRIBUTED)) return false;
-  return true;
-}
-
-class Grouping {
-  readonly groups = new Map<string, { keys: string[]; sums: Sums }>();
-  readonly total = new Sums();
-
-  constructor(private readonly by: readonly GroupKey[]) {}
-
-  add(id: string, keys: string[], a: Amounts, flavour: string, us: number, jobKey: string, user: string | null): void {
-    let g = this.groups.get(id);
-    if (!g) this.groups.set(id, (g = { keys, sums: new Sums() }));
-    g.sums.add(a, flavour, us, jobKey, user);
-    this.total.add(a, flavour, us, jobKey, user);
-  }
-
-  /** The rows and total of this grouping and, if given, another's taken together. */
-  result(o?: Grouping): Aggregate {
-    const ids = new Map(this.groups);
-    if (o) for (const [id, g] of o.groups) if (!ids.has(id)) ids.set(id, g);
-    const entries = [...ids].sort((a, b) => compareKeys(a[1].keys, b[1].keys));
-    const hours = (id: string): Hours => {
-      const mine = this.groups.get(id)?.sums;
-      const theirs = o?.groups.get(id)?.sums;
-      return mine ? mine.hours(theirs) : theirs!.hours();
-    };
-    return {
-      rows: entries.map(([id, { keys }]) => {
-        const row: Partial<Record<GroupKey, string>> = {};
-        this.by.forEach((k, i) => (row[k] = keys[i]!));
-        return { ...row, ...hours(id) } as Row;
-      }),
-      total: this.total.hours(o?.total),
-    };
-  }
 }
 
 /** Rows sort by key; the unattributed row goes last within its level. */
@@ -208,35 +213,226 @@ function compareKeys(a: string[], b: string[]): number {
   return 0;
 }
 
-export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: readonly GroupKey[], filters: Filters = {}): StatsResult {
-  // Only vanished allocations have bounds that differ from their estimate, and they are
-  // few: the others are summed once, into `settled`, and added to each of the three.
-  const settled = new Grouping(by);
-  const est = new Grouping(by);
-  const low = new Grouping(by);
-  const high = new Grouping(by);
-  let open = 0;
-  let vanished = 0;
-  for (const l of lifetimes) {
-    if (!matchesFilters(l, filters)) continue;
-    const us = overlapUs(l.startUs, l.endUs, period);
-    const isVanished = l.endKind === 'vanished';
-    const lowUs = isVanished ? overlapUs(l.startUs, l.lowEndUs, period) : us;
-    const highUs = isVanished ? overlapUs(l.startUs, l.highEndUs, period) : us;
-    if (highUs <= 0 && us <= 0) continue;
-    const keys = by.length === 1 ? [groupValue(l, by[0]!)] : by.map((k) => groupValue(l, k));
-    const id = keys.length === 1 ? keys[0]! : keys.join('\u0000');
-    const jobKey = `${l.namespace}\u0000${l.jobId}`;
-    const flavour = flavourOf(l.amounts);
-    if (!isVanished) {
-      if (us > 0) settled.add(id, keys, l.amounts, flavour, us, jobKey, l.user);
-      if (l.endKind === 'open' && l.endUs < period.endUs && us > 0) open++;
-      continue;
-    }
-    if (us > 0) est.add(id, keys, l.amounts, flavour, us, jobKey, l.user);
-    if (lowUs > 0) low.add(id, keys, l.amounts, flavour, lowUs, jobKey, l.user);
-    if (highUs > 0) high.add(id, keys, l.amounts, flavour, highUs, jobKey, l.user);
-    if (highUs > 0 && l.lowEndUs < period.endUs) vanished++;
+/** Stands for "no user" or "no group" as a row key, when no such name was ever stored. */
+const UNATTRIBUTED_ID = -2;
+
+/** Sums per group (by slot) for one set of allocations: settled, or vanished under one bound. */
+type Grouping = (Sums | undefined)[];
+
+/**
+ * Sums lifetimes, given as columns, for one period and grouping. Only vanished allocations
+ * have bounds that differ from their estimate: the others are summed once, into `settled`,
+ * and taken together with each of the three vanished sums for the results.
+ */
+export class Aggregator {
+  private readonly settled: Grouping = [];
+  private readonly est: Grouping = [];
+  private readonly low: Grouping = [];
+  private readonly high: Grouping = [];
+  private open = 0;
+  private vanished = 0;
+  /** The id a missing user or group groups under: the literal name's, if stored. */
+  private readonly unattributed: number;
+  private readonly only: { namespace: Set<number> | null; user: Set<number> | null; group: Set<number> | null };
+  private readonly flavours = new Map<number, Amounts>();
+  /** Group slots: by key id (one key), or by the ids joined (several); 0 = none yet, else slot + 1. */
+  private slotById = new Int32Array(1024);
+  private readonly slotByIds = new Map<string, number>();
+  private unattributedSlot = -1;
+  private readonly keys: number[][] = [];
+
+  constructor(
+    private readonly period: Pick<Period, 'startUs' | 'endUs'>,
+    private readonly by: readonly GroupKey[],
+    filters: Filters,
+    private readonly names: Names,
+  ) {
+    this.unattributed = names.lookup(UNATTRIBUTED) ?? UNATTRIBUTED_ID;
+    const ids = (values: readonly string[] | undefined): Set<number> | null => {
+      if (!values?.length) return null;
+      const out = new Set<number>();
+      for (const v of values) {
+        const id = v === UNATTRIBUTED ? this.unattributed : names.lookup(v);
+        if (id !== undefined) out.add(id);
+      }
+      return out;
+    };
+    this.only = { namespace: ids(filters.namespaces), user: ids(filters.users), group: ids(filters.groups) };
   }
-  return { ...settled.result(est), low: settled.result(low), high: settled.result(high), open, vanished };
+
+  /** The column a group key reads, and whether its "none" stands for unattributed. */
+  private column(b: LifetimeColumns, k: GroupKey): Int32Array {
+    return k === 'namespace' ? b.namespace : k === 'user' ? b.user : k === 'group' ? b.group : b.job;
+  }
+
+  private slotOf(id: number): number {
+    if (id < 0) {
+      if (this.unattributedSlot < 0) this.unattributedSlot = this.newSlot([id]);
+      return this.unattributedSlot;
+    }
+    if (id >= this.slotById.length) {
+      const grown = new Int32Array(Math.max(id + 1, this.slotById.length * 2));
+      grown.set(this.slotById);
+      this.slotById = grown;
+    }
+    const s = this.slotById[id]!;
+    if (s > 0) return s - 1;
+    const slot = this.newSlot([id]);
+    this.slotById[id] = slot + 1;
+    return slot;
+  }
+
+  private slotOfIds(ids: number[]): number {
+    const joined = ids.join(',');
+    let slot = this.slotByIds.get(joined);
+    if (slot === undefined) this.slotByIds.set(joined, (slot = this.newSlot(ids)));
+    return slot;
+  }
+
+  private newSlot(keys: number[]): number {
+    this.keys.push(keys);
+    return this.keys.length - 1;
+  }
+
+  add(b: LifetimeColumns): void {
+    const { startUs: p0, endUs: p1 } = this.period;
+    const un = this.unattributed;
+    const only = this.only;
+    const single = this.by.length === 1 ? this.column(b, this.by[0]!) : null;
+    const cols = this.by.map((k) => ({ col: this.column(b, k), nullable: k === 'user' || k === 'group' }));
+    const VANISHED = END_KIND_CODES.vanished;
+    const OPEN = END_KIND_CODES.open;
+    for (let i = 0; i < b.length; i++) {
+      if (only.namespace && !only.namespace.has(b.namespace[i]!)) continue;
+      if (only.user && !only.user.has(b.user[i] === NO_NAME ? un : b.user[i]!)) continue;
+      if (only.group && !only.group.has(b.group[i] === NO_NAME ? un : b.group[i]!)) continue;
+      const start = b.start[i]!;
+      const from = start > p0 ? start : p0;
+      const end = b.end[i]!;
+      const us = Math.max(0, (end < p1 ? end : p1) - from);
+      const kind = b.kind[i]!;
+      const isVanished = kind === VANISHED;
+      const highUs = isVanished ? Math.max(0, Math.min(b.high[i]!, p1) - from) : us;
+      if (highUs <= 0 && us <= 0) continue;
+      let slot: number;
+      if (single) {
+        const id = single[i]!;
+        slot = this.slotOf(id === NO_NAME ? un : id);
+      } else {
+        slot = this.slotOfIds(cols.map(({ col, nullable }) => (nullable && col[i] === NO_NAME ? un : col[i]!)));
+      }
+      const job = b.namespace[i]! * JOB_KEY + b.job[i]!;
+      const flavour = b.flavour[i]!;
+      const user = b.user[i]!;
+      if (!isVanished) {
+        if (us > 0) (this.settled[slot] ??= new Sums()).add(flavour, us, job, user);
+        if (kind === OPEN && end < p1 && us > 0) this.open++;
+        continue;
+      }
+      const lowUs = Math.max(0, Math.min(b.low[i]!, p1) - from);
+      if (us > 0) (this.est[slot] ??= new Sums()).add(flavour, us, job, user);
+      if (lowUs > 0) (this.low[slot] ??= new Sums()).add(flavour, lowUs, job, user);
+      if (highUs > 0) (this.high[slot] ??= new Sums()).add(flavour, highUs, job, user);
+      if (highUs > 0 && b.low[i]! < p1) this.vanished++;
+    }
+  }
+
+  result(): StatsResult {
+    const ids = new Set<number>();
+    for (const keys of this.keys) for (const k of keys) ids.add(k);
+    for (const g of [this.settled, this.est, this.low, this.high]) for (const sums of g) if (sums) for (const f of sums.flavours.keys()) ids.add(f);
+    this.names.prefetch?.(ids);
+    const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.names.name(id));
+    const amountsOf = (f: number) => {
+      let a = this.flavours.get(f);
+      if (!a) this.flavours.set(f, (a = amountsOfFlavour(this.names.name(f))));
+      return a;
+    };
+    const rowKeys = this.keys.map((keys) => keys.map(name));
+    const order = rowKeys.map((_, slot) => slot).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
+    // Each (namespace, job) and each user falls in one group when the grouping says which.
+    const jobsDisjoint = this.by.includes('namespace') || this.by.includes('job');
+    const usersDisjoint = this.by.includes('user');
+
+    const combine = (other: Grouping): Aggregate => {
+      const rows: Row[] = [];
+      const total: Products = [0n, 0n, 0n, 0n, 0n];
+      let totalAllocations = 0;
+      let totalJobs = 0;
+      let totalUsers = 0;
+      const allJobs: Float64Array[] = [];
+      const allUsers: Float64Array[] = [];
+      for (const slot of order) {
+        const parts = [this.settled[slot], other[slot]].filter((x): x is Sums => x !== undefined);
+        if (parts.length === 0) continue;
+        const p: Products = [0n, 0n, 0n, 0n, 0n];
+        for (const s of parts) addProducts(p, s.products(amountsOf));
+        const [a, b] = parts.map((s) => s.distinct());
+        const jobs = unionSize(a!.jobs, b?.jobs);
+        const users = unionSize(a!.users, b?.users);
+        const allocations = parts.reduce((n, s) => n + s.allocations, 0);
+        const row: Partial<Record<GroupKey, string>> = {};
+        this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
+        rows.push({ ...row, ...hoursOf(p, jobs, users, allocations) } as Row);
+        addProducts(total, p);
+        totalAllocations += allocations;
+        if (jobsDisjoint) totalJobs += jobs;
+        else for (const d of [a!, b]) if (d) allJobs.push(d.jobs);
+        if (usersDisjoint) totalUsers += users;
+        else for (const d of [a!, b]) if (d) allUsers.push(d.users);
+      }
+      if (!jobsDisjoint) totalJobs = uniqueSorted(concat(allJobs)).length;
+      if (!usersDisjoint) totalUsers = uniqueSorted(concat(allUsers)).length;
+      return { rows, total: hoursOf(total, totalJobs, totalUsers, totalAllocations) };
+    };
+    return { ...combine(this.est), low: combine(this.low), high: combine(this.high), open: this.open, vanished: this.vanished };
+  }
+}
+
+function concat(parts: Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Stats over lifetimes given as objects (tests, the simulator's truth). */
+export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: readonly GroupKey[], filters: Filters = {}): StatsResult {
+  const names = new MemoryNames();
+  const batches: LifetimeColumns[] = [];
+  let b = new LifetimeColumns(4096);
+  for (const l of lifetimes) {
+    b.push(l, names);
+    if (b.full) {
+      batches.push(b);
+      b = new LifetimeColumns(4096);
+    }
+  }
+  batches.push(b);
+  const agg = new Aggregator(period, by, filters, names);
+  for (const batch of batches) agg.add(batch);
+  return agg.result();
+}
+
+/** Stats over tracks given as columns (what reports read from the index or the files). */
+export function aggregateTracks(
+  tracks: Iterable<TrackColumns>,
+  names: Names,
+  period: Pick<Period, 'startUs' | 'endUs'>,
+  by: readonly GroupKey[],
+  filters: Filters,
+  estimate: EstimateOptions,
+): StatsResult & { tracks: number } {
+  const agg = new Aggregator(period, by, filters, names);
+  let lifetimes = new LifetimeColumns(0);
+  let n = 0;
+  for (const t of tracks) {
+    lifetimes = estimateColumns(t, estimate, lifetimes);
+    agg.add(lifetimes);
+    n += t.length;
+  }
+  return { ...agg.result(), tracks: n };
 }

@@ -237,8 +237,12 @@ const HOUR = 3_600_000_000;
 
 /** Default G: 4 h for AI4OS files (job GC), 1 h for native Nomad (eval GC), 0 for Kubernetes. */
 export function defaultGcWindowUs(track: Pick<Track, 'key' | 'nextKind'>): Micros {
-  if (track.key.startsWith('kubernetes:')) return 0;
-  return track.nextKind === 'legacy' ? 4 * HOUR : HOUR;
+  return gcWindowFor(track.key.startsWith('kubernetes:'), track.nextKind);
+}
+
+export function gcWindowFor(kubernetes: boolean, nextKind: Track['nextKind']): Micros {
+  if (kubernetes) return 0;
+  return nextKind === 'legacy' ? 4 * HOUR : HOUR;
 }
 
 /** Turns tracks into lifetimes: the estimated end plus the sure low and high bounds. */
@@ -248,36 +252,57 @@ export function estimateLifetimes(tracks: Iterable<Track>, opts: EstimateOptions
 
 /** estimateLifetimes, one at a time: a report over years streams instead of holding them. */
 export function* lifetimesOf(tracks: Iterable<Track>, opts: EstimateOptions): Generator<Lifetime> {
+  const e: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
   for (const t of tracks) {
     if (t.startUs === null) continue;
-    let end: Micros;
-    let low: Micros;
-    let high: Micros;
-    let kind: Lifetime['endKind'];
-    if (t.state === 'ended' && t.endUs !== null) {
-      end = low = high = Math.max(t.startUs, t.endUs);
-      kind = 'ended';
-    } else if (t.state === 'holding' && t.lastHoldingUs !== null) {
-      end = low = high = Math.max(t.startUs, t.lastHoldingUs);
-      kind = 'open';
-    } else if (t.state === 'vanished' && t.nextUs !== null) {
-      low = Math.max(t.startUs, t.lastHoldingUs ?? t.startUs);
-      high = Math.max(low, t.nextUs);
-      const g = opts.gcWindowUs ?? defaultGcWindowUs(t);
-      if (opts.gapPolicy === 'last-seen') end = low;
-      else if (opts.gapPolicy === 'next') end = high;
-      else if (t.listedTerminal) end = midpoint(Math.max(low, high - g), high);
-      else end = midpoint(low, Math.max(low, high - g));
-      kind = 'vanished';
-    } else {
-      continue;
-    }
+    const g = opts.gcWindowUs ?? defaultGcWindowUs(t);
+    if (!estimateEnd(t.state, t.startUs, t.lastHoldingUs, t.endUs, t.nextUs, t.listedTerminal, g, opts.gapPolicy, e)) continue;
     yield {
       key: t.key, namespace: t.namespace, jobId: t.jobId, jobName: t.jobName, user: t.user, group: t.group,
       component: t.component, node: t.node, amounts: t.amounts, startUs: t.startUs,
-      endUs: end, lowEndUs: low, highEndUs: high, endKind: kind,
+      endUs: e.endUs, lowEndUs: e.lowEndUs, highEndUs: e.highEndUs, endKind: e.endKind,
     };
   }
+}
+
+export type EndEstimate = Pick<Lifetime, 'endUs' | 'lowEndUs' | 'highEndUs' | 'endKind'>;
+
+/**
+ * A track's estimated end and sure bounds (design.md rule 3), written into `out`; false
+ * for a track that held nothing. One function for objects and columns alike, so that the
+ * index and the index-free path cannot disagree. `g` is the GC window that applies.
+ */
+export function estimateEnd(
+  state: Track['state'],
+  startUs: Micros,
+  lastHoldingUs: Micros | null,
+  endUs: Micros | null,
+  nextUs: Micros | null,
+  listedTerminal: boolean,
+  g: Micros,
+  policy: GapPolicy,
+  out: EndEstimate,
+): boolean {
+  if (state === 'ended' && endUs !== null) {
+    out.endUs = out.lowEndUs = out.highEndUs = Math.max(startUs, endUs);
+    out.endKind = 'ended';
+  } else if (state === 'holding' && lastHoldingUs !== null) {
+    out.endUs = out.lowEndUs = out.highEndUs = Math.max(startUs, lastHoldingUs);
+    out.endKind = 'open';
+  } else if (state === 'vanished' && nextUs !== null) {
+    const low = Math.max(startUs, lastHoldingUs ?? startUs);
+    const high = Math.max(low, nextUs);
+    out.lowEndUs = low;
+    out.highEndUs = high;
+    if (policy === 'last-seen') out.endUs = low;
+    else if (policy === 'next') out.endUs = high;
+    else if (listedTerminal) out.endUs = midpoint(Math.max(low, high - g), high);
+    else out.endUs = midpoint(low, Math.max(low, high - g));
+    out.endKind = 'vanished';
+  } else {
+    return false;
+  }
+  return true;
 }
 
 function midpoint(a: Micros, b: Micros): Micros {

@@ -20,14 +20,18 @@ export interface Measured {
   peakRssMb: number;
   code: number;
   stdout: string;
+  /** Lines the CLI printed under --debug (kept from the terminal). */
+  debug: string[];
 }
 
 /** Runs the CLI and samples the child's peak RSS (VmHWM) from /proc while it runs. */
 export function measure(args: string[]): Promise<Measured> {
   return new Promise((done, fail) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     let peakKb = 0;
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     const sample = async () => {
@@ -43,7 +47,10 @@ export function measure(args: string[]): Promise<Measured> {
     child.on('error', fail);
     child.on('exit', (code) => {
       clearInterval(timer);
-      done({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: peakKb / 1024, code: code ?? -1, stdout });
+      const lines = stderr.split('\n').filter((l) => l !== '');
+      const debug = lines.filter((l) => l.startsWith('hourmeter: debug: '));
+      for (const l of lines) if (!debug.includes(l)) process.stderr.write(`${l}\n`);
+      done({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: peakKb / 1024, code: code ?? -1, stdout, debug });
     });
   });
 }

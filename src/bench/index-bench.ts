@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import {
   corpus,
   mb,
+  median,
   pad,
   run,
   runs,
@@ -62,9 +63,31 @@ async function indexStatus(dir: string): Promise<IndexStatusJson> {
   return JSON.parse(m.stdout) as IndexStatusJson;
 }
 
-function statsLine(label: string, s: Summary, withTarget: boolean): string {
-  const t = withTarget ? ` ${target(s.median <= TARGETS.warmStatsSeconds, `≤ ${TARGETS.warmStatsSeconds * 1000} ms`)}` : '';
-  return `  ${pad(label)} ${timeText(s)}  ${rssText(s.peakRssMb)}${t}`;
+function statsLine(label: string, s: Summary): string {
+  return `  ${pad(label)} ${timeText(s)}  ${rssText(s.peakRssMb)}`;
+}
+
+/**
+ * Warm `stats` runs with --debug: the wall time of the process, and the time the report
+ * took inside it (listing the folder, checking the index, reading, counting, rendering),
+ * which is what the target is about. Node's own start-up and module loading come on top.
+ */
+async function warmStats(label: string, args: string[]): Promise<Measured[]> {
+  const ms = await runs([...args, '--debug']);
+  console.log(statsLine(label, summarize(ms)));
+  const answered = ms.map((m) => {
+    const line = m.debug.find((l) => l.includes('answered in'));
+    const hit = line && /answered in ([\d.]+) ms, after ([\d.]+) ms of start-up/.exec(line);
+    if (!hit) throw new Error(`no timing in the --debug output of hourmeter ${args.join(' ')}`);
+    return { answer: Number(hit[1]) / 1000, startup: Number(hit[2]) / 1000 };
+  });
+  const answer = median(answered.map((a) => a.answer));
+  const startup = median(answered.map((a) => a.startup));
+  console.log(
+    `  ${pad('')} answered in ${(answer * 1000).toFixed(0)} ms inside the process (median), after ${(startup * 1000).toFixed(0)} ms of Node start-up ` +
+      target(answer <= TARGETS.warmStatsSeconds, `≤ ${TARGETS.warmStatsSeconds * 1000} ms`),
+  );
+  return ms;
 }
 
 function ingestLines(ing: Ingest, c: Corpus, gzip: boolean): string[] {
@@ -119,18 +142,18 @@ export async function legacyBench(): Promise<void> {
   console.log(indexSizeLine(await indexStatus(dir), c, false));
 
   const month = ['--from', '2025-01-01', '--to', '2025-01-31'];
-  const yearRuns = await runs(['stats', '--snapshots', dir, '-o', 'json']);
-  console.log(statsLine('stats, whole year, index warm', summarize(yearRuns), true));
-  console.log(statsLine('stats, one month (2025-01), index warm', summarize(await runs(['stats', '--snapshots', dir, ...month, '-o', 'json'])), true));
+  const yearRuns = await warmStats('stats, whole year, index warm', ['stats', '--snapshots', dir, '-o', 'json']);
+  await warmStats('stats, one month (2025-01), index warm', ['stats', '--snapshots', dir, ...month, '-o', 'json']);
+  await warmStats('stats, whole year by namespace and user, index warm', ['stats', '--snapshots', dir, '--by', 'namespace,user', '-o', 'json']);
 
   const direct = await runs(['stats', '--snapshots', dir, '--no-index', '-o', 'json']);
-  console.log(statsLine('stats, whole year, --no-index (reads all files)', summarize(direct), false));
+  console.log(statsLine('stats, whole year, --no-index (reads all files)', summarize(direct)));
   console.log(`  ${pad('')} index and --no-index reports: ${sameReport(yearRuns[0]!.stdout, direct[0]!.stdout)}`);
-  console.log(statsLine('stats, whole year, --method ai4os (no index)', summarize(await runs(['stats', '--snapshots', dir, '--method', 'ai4os', '-o', 'json'])), false));
+  console.log(statsLine('stats, whole year, --method ai4os (no index)', summarize(await runs(['stats', '--snapshots', dir, '--method', 'ai4os', '-o', 'json']))));
   // --no-index reads the whole history (a lifetime may start long before the month), so this
   // costs about as much as the whole year: one run.
   const m = await run(['stats', '--snapshots', dir, ...month, '--no-index', '-o', 'json']);
-  console.log(statsLine('stats, one month, --no-index (reads whole year)', summarize([m]), false));
+  console.log(statsLine('stats, one month, --no-index (reads whole year)', summarize([m])));
   console.log(
     `  reference: the original AI4OS usage_stats takes about ${PYTHON.seconds} s and ${PYTHON.peakRssMb} MB on such a year (1.49 GB); ` +
       `cold rebuild here ${ingest.summary.median.toFixed(1)} s and ${ingest.summary.peakRssMb.toFixed(0)} MB ` +
@@ -157,7 +180,7 @@ export async function nativeBench(): Promise<void> {
   for (const l of ingestLines(ingest, c, true)) console.log(l);
   console.log(indexSizeLine(await indexStatus(dir), c, true));
 
-  console.log(statsLine('stats, all 90 days, index warm', summarize(await runs(['stats', '--snapshots', dir, '-o', 'json'])), true));
+  await warmStats('stats, all 90 days, index warm', ['stats', '--snapshots', dir, '-o', 'json']);
   const month = ['--from', '2024-10-01', '--to', '2024-10-31'];
-  console.log(statsLine('stats, one month (2024-10), index warm', summarize(await runs(['stats', '--snapshots', dir, ...month, '-o', 'json'])), true));
+  await warmStats('stats, one month (2024-10), index warm', ['stats', '--snapshots', dir, ...month, '-o', 'json']);
 }

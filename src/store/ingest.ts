@@ -40,6 +40,8 @@ export interface IngestOptions {
   threads?: number;
   /** Flush tracks to the table and evict them from memory every this many files. */
   flushEvery?: number;
+  /** Tracks per segment (see segments.ts); tests make it small. */
+  segmentTracks?: number;
   /** The folders listed, with their mtimes (see Listing): files of unchanged folders are not statted. */
   folders?: Listing['folders'];
 }
@@ -145,7 +147,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     else plan.changed.push(file.name);
   }
   let reason = opts.rebuild ? 'asked to rebuild' : rebuildReason(plan);
-  const tracks = new TrackTable(db);
+  const tracks = new TrackTable(db, opts.segmentTracks);
   let toRead: readonly SnapshotFile[];
   const rec = new Reconstructor(tracks);
   if (reason !== null) {
@@ -200,6 +202,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     opts.progress?.({ files: done, totalFiles: toRead.length, bytes, totalBytes });
   }
   rec.flush(tracks.save, true);
+  tracks.finish();
   if (lastUs !== null) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_us', ?)").run(String(lastUs));
   return { mode: reason !== null ? 'rebuild' : 'append', reason, files: done, bytes, corrupt };
 }

@@ -99,6 +99,35 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX allocations_by_range ON allocations (reach_us, start_us) WHERE reach_us IS NOT NULL;
     `,
   },
+  {
+    to: 4,
+    why: 'tracks as columns in segments, and a dictionary of names, so reports read a year in milliseconds',
+    sql: `
+      -- A dictionary: namespaces, users, groups, job ids and resource flavours as small ids.
+      CREATE TABLE names (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
+      -- Tracks that held resources, packed as columns (accounting/columns.ts), a few
+      -- thousand per row. Sealed segments (id > 0) hold tracks that can change only if
+      -- listed again (their row is then blanked); live segments (id < 0) hold the rest and
+      -- are rewritten by each ingest.
+      CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        tracks INTEGER NOT NULL,
+        min_start_us INTEGER NOT NULL,
+        max_reach_us INTEGER NOT NULL,
+        data BLOB NOT NULL
+      );
+      -- The sealed segment and row a track is packed in; NULL while live.
+      ALTER TABLE allocations ADD COLUMN segment INTEGER;
+      ALTER TABLE allocations ADD COLUMN slot INTEGER;
+      -- Reports read segments now, not allocation rows by time.
+      DROP INDEX allocations_by_range;
+      -- Older indexes have no segments: read the files again.
+      DELETE FROM allocations;
+      DELETE FROM snapshots;
+      DELETE FROM folders;
+      DELETE FROM meta WHERE key = 'last_us';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;

@@ -1,5 +1,6 @@
 import { reachUs, type StoredTrack, type Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
+import { SegmentWriter, type Slot } from './segments.js';
 
 /** Allocation tracks in and out of the index's `allocations` table. */
 
@@ -28,6 +29,8 @@ interface TrackRow {
   listed: number;
   unlisted_holding: number;
   reach_us: number | null;
+  segment: number | null;
+  slot: number | null;
 }
 
 function toTrack(r: TrackRow): StoredTrack {
@@ -56,7 +59,7 @@ function toTrack(r: TrackRow): StoredTrack {
 }
 
 /** A track's column values, in COLUMNS order (positional binding is the fast path). */
-function toValues(t: Track, f: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }): unknown[] {
+function toValues(t: Track, f: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }, at: Slot | null): unknown[] {
   const a = t.amounts;
   return [
     t.key, t.namespace, t.jobId, t.jobName, t.user, t.group, t.component, t.node,
@@ -64,6 +67,7 @@ function toValues(t: Track, f: { listed: boolean; unlistedHolding: boolean; last
     t.startUs, t.state, f.lastHoldingUs, t.endUs, t.nextUs, t.listedTerminal ? 1 : 0, t.nextKind,
     t.listedHolding ? 1 : 0, f.listed ? 1 : 0, f.unlistedHolding ? 1 : 0,
     t.state === 'none' ? null : reachUs({ ...t, lastHoldingUs: f.lastHoldingUs }),
+    at?.segment ?? null, at?.slot ?? null,
   ];
 }
 
@@ -71,73 +75,50 @@ const COLUMNS = [
   'key', 'namespace', 'job_id', 'job_name', 'user', 'grp', 'component', 'node',
   'cpu_milli', 'cpu_mhz', 'memory_bytes', 'disk_bytes', 'gpu',
   'start_us', 'state', 'last_holding_us', 'end_us', 'next_us', 'listed_terminal', 'next_kind',
-  'listed_holding', 'listed', 'unlisted_holding', 'reach_us',
+  'listed_holding', 'listed', 'unlisted_holding', 'reach_us', 'segment', 'slot',
 ] as const satisfies readonly (keyof TrackRow)[];
 
 /**
- * What a report reads of a track, fetched as row arrays (faster than row objects). Job
- * names, components and nodes are left out: no report groups by them yet, and every string
- * column costs time on a year of tracks.
+ * The `allocations` table: every track's reconstruction state, saved by the ingest and
+ * loaded back when an allocation is listed again. Tracks that held resources are also
+ * packed into segments (segments.ts), which is what reports read.
  */
-const REPORT_COLUMNS = [
-  'key', 'namespace', 'job_id', 'user', 'grp',
-  'cpu_milli', 'cpu_mhz', 'memory_bytes', 'disk_bytes', 'gpu',
-  'start_us', 'state', 'last_holding_us', 'end_us', 'next_us', 'listed_terminal', 'next_kind',
-] as const;
-
-function fromReportRow(r: unknown[]): Track {
-  return {
-    key: r[0] as string,
-    namespace: r[1] as string,
-    jobId: r[2] as string,
-    jobName: null,
-    user: r[3] as string | null,
-    group: r[4] as string | null,
-    component: null,
-    node: null,
-    amounts: { cpuMilli: r[5] as number, cpuMhz: r[6] as number, memoryBytes: r[7] as number, diskBytes: r[8] as number, gpu: r[9] as number },
-    startUs: r[10] as number | null,
-    state: r[11] as Track['state'],
-    lastHoldingUs: r[12] as number | null,
-    endUs: r[13] as number | null,
-    nextUs: r[14] as number | null,
-    listedTerminal: r[15] === 1,
-    nextKind: r[16] as Track['nextKind'],
-    listedHolding: false,
-    last: null,
-  };
-}
-
 export class TrackTable {
   private readonly upsert;
   private readonly byKey;
   private readonly live;
-  private readonly overlapping;
+  private readonly segments: SegmentWriter;
   /** Every key in the table, when tracked; null means ask the table. */
   private known: Set<string> | null;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    segmentTracks?: number,
+  ) {
     this.upsert = db.prepare(`INSERT OR REPLACE INTO allocations (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
     // An empty table stays known in memory: a cold ingest then never asks SQLite about
     // allocations it has not saved (most of them are simply new).
     this.known = db.prepare('SELECT 1 FROM allocations LIMIT 1').get() === undefined ? new Set() : null;
     this.byKey = db.prepare('SELECT * FROM allocations WHERE key = ?');
     this.live = db.prepare('SELECT * FROM allocations WHERE listed = 1 OR unlisted_holding = 1');
-    this.overlapping = db
-      .prepare(`SELECT ${REPORT_COLUMNS.join(', ')} FROM allocations WHERE reach_us > ? AND start_us < ? AND state != 'none'`)
-      .raw();
+    this.segments = new SegmentWriter(db, segmentTracks);
   }
 
   /** Saves one track; a Reconstructor's flush() feeds it. */
   readonly save = (t: Track, flags: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }): void => {
-    this.upsert.run(toValues(t, flags));
+    let at: Slot | null = null;
+    if (flags.listed || flags.unlistedHolding) this.segments.liveTrack(t, flags.lastHoldingUs);
+    else at = this.segments.sealed(t, flags.lastHoldingUs);
+    this.upsert.run(toValues(t, flags, at));
     this.known?.add(t.key);
   };
 
   load(key: string): StoredTrack | undefined {
     if (this.known && !this.known.has(key)) return undefined;
     const r = this.byKey.get(key) as TrackRow | undefined;
-    return r ? toTrack(r) : undefined;
+    if (!r) return undefined;
+    if (r.segment !== null && r.slot !== null) this.segments.reopened({ segment: r.segment, slot: r.slot });
+    return toTrack(r);
   }
 
   /** The tracks a resumed reconstruction keeps in memory. */
@@ -145,22 +126,14 @@ export class TrackTable {
     return (this.live.all() as TrackRow[]).map(toTrack);
   }
 
-  /**
-   * Tracks that may have held resources during [startUs, endUs): a superset of those that
-   * did. Streamed, as rows of just the columns a report reads: a year of a busy cluster is
-   * a hundred thousand tracks.
-   */
-  *overlappingTracks(startUs: number, endUs: number): Generator<Track> {
-    for (const r of this.overlapping.iterate(startUs, endUs) as IterableIterator<unknown[]>) yield fromReportRow(r);
-  }
-
-  /** Every track that held resources, for whole-history readers. */
-  allTracks(): Track[] {
-    return (this.db.prepare("SELECT * FROM allocations WHERE reach_us IS NOT NULL AND state != 'none'").all() as TrackRow[]).map(toTrack);
+  /** After the ingest's final flush: writes the segments that changed. */
+  finish(): void {
+    this.segments.finish();
   }
 
   clear(): void {
     this.db.exec('DELETE FROM allocations');
+    this.segments.clear();
     this.known = new Set();
   }
 }

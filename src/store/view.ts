@@ -1,9 +1,9 @@
-import type { Track } from '../accounting/reconstruct.js';
+import { MemoryNames, trackColumnsOf, type Names, type TrackColumns } from '../accounting/columns.js';
 import type { Micros } from '../accounting/types.js';
 import { selectFiles, type FileSummary, type SkipCount } from '../snapshots/catalogue.js';
 import type { History } from '../snapshots/history.js';
 import type { Db } from './schema.js';
-import { TrackTable } from './tracks.js';
+import { IndexNames, readSegments } from './segments.js';
 
 /**
  * What reports read: allocation tracks and file summaries for a time window. Two sources
@@ -18,8 +18,10 @@ export interface HistoryView {
 }
 
 export interface WindowData {
-  /** Read once, in any order; the index streams them. */
-  tracks: Iterable<Track>;
+  /** Tracks as columns, read once, in any order; the index streams them. */
+  tracks: Iterable<TrackColumns>;
+  /** The dictionary the columns' ids point into. */
+  names: Names;
   files: FileSummary[];
 }
 
@@ -30,7 +32,12 @@ export interface Window {
 
 /** The index-free view over a history read in full. */
 export function filesView(h: History): HistoryView {
-  return { read: (w) => ({ tracks: h.tracks, files: selectFiles(h.files, w) }) };
+  return {
+    read: (w) => {
+      const names = new MemoryNames();
+      return { tracks: trackColumnsOf(h.tracks, names), names, files: selectFiles(h.files, w) };
+    },
+  };
 }
 
 interface SummaryRow {
@@ -57,7 +64,6 @@ const SUMMARY = 'SELECT name, time_us, captured_us, corrupt, failed, record_skip
 
 /** The view over the index; every read is one SQLite read transaction. */
 export function indexView(db: Db): HistoryView {
-  const tracks = new TrackTable(db);
   const before = db.prepare('SELECT max(time_us) FROM snapshots WHERE time_us <= ?').pluck();
   const after = db.prepare('SELECT min(time_us) FROM snapshots WHERE time_us >= ?').pluck();
   const between = db.prepare(`${SUMMARY} WHERE time_us BETWEEN ? AND ? ORDER BY time_us, name`);
@@ -69,14 +75,10 @@ export function indexView(db: Db): HistoryView {
     // The rows around the window's edges, then the same choice as the index-free path.
     return selectFiles((between.all(lo, hi) as SummaryRow[]).map(toSummary), w);
   };
-  // Files first, then the tracks streamed. Both come after this process's own ingest, and
-  // later ingests only append snapshots after the newest one, so they tell the same story.
-  return {
-    read: (w) => ({
-      files: files(w),
-      tracks: w ? tracks.overlappingTracks(w.startUs, w.endUs) : tracks.allTracks(),
-    }),
-  };
+  // Files first, then the segments streamed. Both come after this process's own ingest,
+  // and later ingests only append snapshots after the newest one, so they tell the same
+  // story; names are only ever added.
+  return { read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db) }) };
 }
 
 /** The first problem that --strict refuses, as the index recorded it. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import { BIN, run, runAsync, tempDir, withAi4osFixture } from '../helpers/cli.js';
+import { SCHEMA_VERSION } from '../../src/store/schema.js';
 
 /** The index as operators meet it: through `stats` and `hourmeter index`, as processes. */
 
@@ -78,7 +79,7 @@ describe('hourmeter index', () => {
     const status = JSON.parse(run(['index', 'status', '-o', 'json'], { cwd }).stdout);
     expect(status).toMatchObject({
       path: 'snapshots/.hourmeter/index.sqlite',
-      schema_version: 3,
+      schema_version: SCHEMA_VERSION,
       pending: { new: 0, changed: 0, removed: 0, early: 0 },
       last_ingest: { mode: 'append', corrupt: 0, reason: null },
       corrupt_files: [],

@@ -210,6 +210,47 @@ describe('grouping and counting', () => {
   });
 });
 
+describe('grouping edge cases', () => {
+  const day = resolvePeriod('2024-09-01', '2024-09-01', 'UTC');
+  const cpu = { cpuMilli: 1000, cpuMhz: 0, memoryBytes: 0, diskBytes: 0, gpu: 0 };
+  const life = (id: string, job: string, user: string | null, hours: number, ns = 'ns1') => ({
+    key: `nomad:${id}`, namespace: ns, jobId: job, jobName: null, user, group: null, component: null, node: null, amounts: cpu,
+    startUs: day.startUs, endUs: day.startUs + hours * HOUR, lowEndUs: day.startUs + hours * HOUR, highEndUs: day.startUs + hours * HOUR, endKind: 'ended' as const,
+  });
+  // Job j1 ran for two users; j1 also exists in ns2, a different job there.
+  const lifetimes = [life('a', 'j1', 'alice', 1), life('b', 'j1', 'bob', 2), life('c', 'j2', 'bob', 3), life('d', 'j1', null, 4, 'ns2')];
+
+  it('a job under two users counts in both rows and once in the total', () => {
+    const r = aggregate(lifetimes, day, ['user']);
+    expect(r.rows.map((x) => [x.user, x.cpu_hours, x.jobs, x.users])).toEqual([
+      ['alice', 1, 1, 1],
+      ['bob', 5, 2, 1],
+      ['(unattributed)', 4, 1, 0],
+    ]);
+    // (ns1, j1), (ns1, j2), (ns2, j1): three jobs, two users.
+    expect(r.total).toMatchObject({ cpu_hours: 10, jobs: 3, users: 2, allocations: 4 });
+    expect(aggregate(lifetimes, day, ['job']).rows.map((x) => [x.job, x.cpu_hours, x.jobs])).toEqual([
+      ['j1', 7, 2],
+      ['j2', 3, 1],
+    ]);
+  });
+
+  it('a user literally named "(unattributed)" shares the row of allocations without one', () => {
+    const r = aggregate([...lifetimes, life('e', 'j9', '(unattributed)', 5)], day, ['user']);
+    expect(r.rows.map((x) => [x.user, x.cpu_hours, x.users])).toEqual([
+      ['alice', 1, 1],
+      ['bob', 5, 1],
+      ['(unattributed)', 9, 1],
+    ]);
+  });
+
+  it('filters select by name, "(unattributed)" included; an unknown name selects nothing', () => {
+    expect(aggregate(lifetimes, day, ['namespace'], { users: ['(unattributed)'] }).total).toMatchObject({ cpu_hours: 4, allocations: 1 });
+    expect(aggregate(lifetimes, day, ['namespace'], { users: ['bob'], namespaces: ['ns1'] }).total).toMatchObject({ cpu_hours: 5, jobs: 2 });
+    expect(aggregate(lifetimes, day, ['namespace'], { users: ['carol'] })).toMatchObject({ rows: [], total: { cpu_hours: 0, jobs: 0, allocations: 0 } });
+  });
+});
+
 describe('exact sums at scale', () => {
   it('microseconds summed past 2^53 lose nothing', () => {
     // 400 allocations of 10^14 µs (about 3.2 years) each, 7 cores and 3 GiB + 1 byte: 4 x 10^16 µs

@@ -1,9 +1,8 @@
 import { copyFileSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aggregate } from '../../src/accounting/aggregate.js';
+import { aggregateTracks } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
-import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
 import type { GapPolicy } from '../../src/accounting/types.js';
 import { writeHistory } from '../../src/simulator/index.js';
 import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
@@ -14,6 +13,10 @@ import { planIngest } from '../../src/store/plan.js';
 import { openIndex, SCHEMA_VERSION, type Db } from '../../src/store/schema.js';
 import { indexStatus, verifyIndex } from '../../src/store/status.js';
 import { filesView, indexView, type HistoryView } from '../../src/store/view.js';
+import { IndexNames } from '../../src/store/segments.js';
+import { TrackTable } from '../../src/store/tracks.js';
+import { TrackColumns } from '../../src/accounting/columns.js';
+import type { Track } from '../../src/accounting/reconstruct.js';
 import { tempDir } from '../helpers/cli.js';
 
 /**
@@ -32,8 +35,8 @@ function names(dir: string): string[] {
   return readdirSync(dir).filter((n) => /\.json(\.gz)?$/.test(n)).sort();
 }
 
-async function ingestDir(db: Db, dir: string, opts: { rebuild?: boolean; warn?: (l: string) => void } = {}): Promise<IngestResult> {
-  return ingest(db, (await listSnapshots(dir)).files, { warn: opts.warn ?? (() => {}), rebuild: opts.rebuild });
+async function ingestDir(db: Db, dir: string, opts: { rebuild?: boolean; warn?: (l: string) => void; segmentTracks?: number } = {}): Promise<IngestResult> {
+  return ingest(db, (await listSnapshots(dir)).files, { warn: opts.warn ?? (() => {}), rebuild: opts.rebuild, segmentTracks: opts.segmentTracks });
 }
 
 function freshDb(): Db {
@@ -52,12 +55,11 @@ function reports(view: HistoryView) {
   const out: unknown[] = [];
   for (const [from, to] of PERIODS) {
     const period = resolvePeriod(from, to, 'UTC');
-    const { tracks: stream, files } = view.read(period);
-    const tracks = [...stream];
-    const diag = windowDiagnostics(files, period);
     for (const gapPolicy of ['midpoint', 'last-seen', 'next'] as GapPolicy[]) {
-      const lifetimes = estimateLifetimes(tracks, { gapPolicy, gcWindowUs: null });
-      out.push(aggregate(lifetimes, period, ['namespace', 'user']), diag);
+      const { tracks, names, files } = view.read(period);
+      // `tracks` counts what was read, which the index narrows to the period: left out.
+      const { tracks: _, ...result } = aggregateTracks(tracks, names, period, ['namespace', 'user'], {}, { gapPolicy, gcWindowUs: null });
+      out.push(result, windowDiagnostics(files, period));
     }
   }
   return out;
@@ -67,8 +69,9 @@ async function directReports(dir: string) {
   return reports(filesView(await loadHistory(await listSnapshots(dir), { strict: false, warn: () => {} })));
 }
 
-/** The allocation table as data, for comparing two indexes row by row. */
-const tracksTable = (db: Db) => db.prepare('SELECT * FROM allocations ORDER BY key').all();
+/** The allocation table as data, for comparing two indexes row by row (segments aside). */
+const tracksTable = (db: Db) =>
+  (db.prepare('SELECT * FROM allocations ORDER BY key').all() as { segment?: number; slot?: number }[]).map(({ segment: _, slot: __, ...row }) => row);
 
 describe('ingest', () => {
   for (const [format, gzip] of [['native', false], ['legacy', false], ['native', true]] as const) {
@@ -89,7 +92,7 @@ describe('ingest', () => {
       const byFile = freshDb();
       for (const n of all) {
         copyFileSync(join(src, n), join(dst, n));
-        const step = await ingestDir(byFile, dst);
+        const step = await ingestDir(byFile, dst, { segmentTracks: 16 });
         expect(step.files).toBe(1);
       }
       expect(tracksTable(byFile)).toEqual(tracksTable(once));
@@ -100,7 +103,7 @@ describe('ingest', () => {
       const chunked = freshDb();
       for (const [a, b] of [[0, 5], [5, 6], [6, 50], [50, all.length]] as const) {
         for (const n of all.slice(a, b)) copyFileSync(join(src, n), join(dst2, n));
-        expect((await ingestDir(chunked, dst2)).mode).toBe('append');
+        expect((await ingestDir(chunked, dst2, { segmentTracks: 7 })).mode).toBe('append');
       }
       expect((await ingestDir(chunked, dst2)).mode).toBe('none');
       expect(tracksTable(chunked)).toEqual(tracksTable(once));
@@ -196,24 +199,29 @@ describe('ingest', () => {
 });
 
 describe('schema', () => {
-  it('an index of schema version 1 migrates to the current one and keeps its data', async () => {
+  it('an index of schema version 1 migrates to the current one, then reads the files again for what it lacked', async () => {
     const dir = await simulated('legacy', 15, 2);
     const path = join(tempDir(), 'index.sqlite');
-    // Version 1 as an older hourmeter made it: built, then without what versions 2 and 3 changed.
+    // Version 1 as an older hourmeter made it: built, then without what versions 2 to 4 added.
     let db = openIndex(path);
     await ingestDir(db, dir);
     const tracks = tracksTable(db);
-    db.exec(`DROP TABLE ingest_runs; DROP TABLE folders; DROP INDEX allocations_by_range;
-      CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;`);
+    db.exec(`DROP TABLE ingest_runs; DROP TABLE folders;
+      CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
+      DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;`);
     db.pragma('user_version = 1');
     db.close();
 
     db = openIndex(path);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(SCHEMA_VERSION).toBe(4);
     expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
+    // Version 4 packs tracks into segments, which version 1 never kept: the derived tables
+    // are emptied, and the next ingest reads every file again.
+    expect(db.prepare('SELECT count(*) FROM snapshots').pluck().get()).toBe(0);
+    expect(tracksTable(db)).toEqual([]);
+    expect(await ingestDir(db, dir)).toMatchObject({ mode: 'append', files: names(dir).length });
     expect(tracksTable(db)).toEqual(tracks);
-    expect((await ingestDir(db, dir)).mode).toBe('none');
     expect(reports(indexView(db))).toEqual(await directReports(dir));
   });
 
@@ -231,7 +239,7 @@ describe('schema', () => {
     const db = openIndex(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    expect(() => openIndex(path)).toThrow(/newer than this hourmeter's 3: upgrade hourmeter, or delete the index \(it is a cache/);
+    expect(() => openIndex(path)).toThrow(new RegExp(`newer than this hourmeter's ${SCHEMA_VERSION}: upgrade hourmeter, or delete the index \\(it is a cache`));
   });
 });
 
@@ -260,8 +268,65 @@ describe('memory', () => {
     const a = freshDb();
     await ingestDir(a, dir);
     const b = freshDb();
-    await ingest(b, (await listSnapshots(dir)).files, { warn: () => {}, flushEvery: 1 });
+    await ingest(b, (await listSnapshots(dir)).files, { warn: () => {}, flushEvery: 1, segmentTracks: 5 });
     expect(tracksTable(b)).toEqual(tracksTable(a));
     expect(reports(indexView(b))).toEqual(await directReports(dir));
+  });
+});
+
+describe('segments', () => {
+  const HOUR = 3_600_000_000;
+  const track = (job: string, startH: number, endH: number | null): Track => ({
+    key: `nomad:${job}`, namespace: 'ns', jobId: job, jobName: null, user: 'u', group: null, component: null, node: null,
+    amounts: { cpuMilli: 1000, cpuMhz: 0, memoryBytes: 0, diskBytes: 0, gpu: 0 },
+    startUs: startH * HOUR, state: endH === null ? 'holding' : 'ended', lastHoldingUs: endH === null ? 10 * HOUR : null,
+    endUs: endH === null ? null : endH * HOUR, nextUs: null, listedTerminal: false, nextKind: null, listedHolding: false, last: null,
+  });
+  const sealed = { listed: false, unlistedHolding: false, lastHoldingUs: null };
+  const live = { listed: true, unlistedHolding: false, lastHoldingUs: 10 * HOUR };
+  /** Segment id → the job ids packed in it, with their start and end hours. */
+  const contents = (db: Db) => {
+    const names = new IndexNames(db);
+    const out: Record<number, string[]> = {};
+    for (const { id, data } of db.prepare('SELECT id, data FROM segments ORDER BY id').all() as { id: number; data: Buffer }[]) {
+      const c = TrackColumns.decode(data);
+      out[id] = Array.from({ length: c.length }, (_, i) =>
+        c.state[i] === 0 ? '(blank)' : `${names.name(c.job[i]!)}:${c.start[i]! / HOUR}-${(Number.isNaN(c.end[i]!) ? c.lastHolding[i]! : c.end[i]!) / HOUR}`,
+      );
+    }
+    return out;
+  };
+
+  it('sealed tracks fill segments in turn; one loaded back is blanked in its segment', () => {
+    const db = freshDb();
+    let table = new TrackTable(db, 4);
+    for (const [i, job] of ['a', 'b', 'c', 'd', 'e', 'f'].entries()) table.save(track(job, i, i + 1), sealed);
+    table.save(track('g', 2, null), live);
+    table.finish();
+    expect(contents(db)).toEqual({ [-1]: ['g:2-10'], 1: ['a:0-1', 'b:1-2', 'c:2-3', 'd:3-4'], 2: ['e:4-5', 'f:5-6'] });
+    const bounds = db.prepare('SELECT id, min_start_us / 3600000000 AS lo, max_reach_us / 3600000000 AS hi FROM segments ORDER BY id').all();
+    expect(bounds).toEqual([{ id: -1, lo: 2, hi: 10 }, { id: 1, lo: 0, hi: 4 }, { id: 2, lo: 4, hi: 6 }]);
+
+    // The next ingest: b is listed again and runs on; g ends; h is new and ends.
+    table = new TrackTable(db, 4);
+    const b = table.load('nomad:b')!;
+    expect(b.endUs).toBe(2 * HOUR);
+    table.save({ ...track('b', 1, null), lastHoldingUs: null }, live);
+    table.save(track('g', 2, 9), sealed);
+    table.save(track('h', 7, 8), sealed);
+    table.finish();
+    expect(contents(db)).toEqual({ [-1]: ['b:1-10'], 1: ['a:0-1', '(blank)', 'c:2-3', 'd:3-4'], 2: ['e:4-5', 'f:5-6', 'g:2-9', 'h:7-8'] });
+    // Every track counts once: where the table says it is packed.
+    expect(db.prepare('SELECT key, segment, slot FROM allocations ORDER BY key').all()).toEqual([
+      ['a', 1, 0], ['b', null, null], ['c', 1, 2], ['d', 1, 3], ['e', 2, 0], ['f', 2, 1], ['g', 2, 2], ['h', 2, 3],
+    ].map(([k, segment, slot]) => ({ key: `nomad:${k}`, segment, slot })));
+
+    // A track loaded back from the segment still open is blanked there.
+    table = new TrackTable(db, 4);
+    table.save(track('i', 8, 9), sealed);
+    table.load('nomad:i');
+    table.save(track('i', 8, 12), sealed);
+    table.finish();
+    expect(contents(db)[3]).toEqual(['(blank)', 'i:8-12']);
   });
 });

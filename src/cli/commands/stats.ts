@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { Ai4osAccumulator } from '../../accounting/ai4os.js';
-import { aggregate, GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
+import { aggregateTracks, GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
-import { lifetimesOf } from '../../accounting/reconstruct.js';
 import type { GapPolicy, Micros } from '../../accounting/types.js';
 import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../reports/ai4os-report.js';
 import { buildStatsReport, renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
@@ -112,23 +111,20 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       return;
     }
 
-    const { tracks, files } = opened.view.read(period);
+    const { tracks, names, files } = opened.view.read(period);
     const { diagnostics, skipped } = windowDiagnostics(files, period, listing.unnamed.length);
-    let read = 0;
-    const counted = (function* () {
-      for (const t of tracks) {
-        read++;
-        yield t;
-      }
-    })();
-    const lifetimes = lifetimesOf(counted, { gapPolicy, gcWindowUs });
-    const result = aggregate(lifetimes, period, groupBy, { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') });
+    const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
+    const result = aggregateTracks(tracks, names, period, groupBy, filters, { gapPolicy, gcWindowUs });
     const report = buildStatsReport({ result, period, groupBy, diagnostics, skipped, gapPolicy, gcWindowUs });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
     const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
-    io.debug(`stats: list and update the index ${ms(t0, t1)}, read ${read} tracks and ${files.length} file summaries, count and render ${ms(t1, performance.now())}`);
+    const t2 = performance.now();
+    io.debug(
+      `stats: answered in ${ms(t0, t2)}, after ${ms(0, t0)} of start-up: ` +
+        `list and update the index ${ms(t0, t1)}, read ${result.tracks} tracks and ${files.length} file summaries, count and render ${ms(t1, t2)}`,
+    );
   } finally {
     opened?.close();
   }

@@ -1,0 +1,321 @@
+import { DataError } from '../util/errors.js';
+import { estimateEnd, gcWindowFor, reachUs, type EndEstimate, type EstimateOptions, type Track } from './reconstruct.js';
+import type { Amounts, Lifetime } from './types.js';
+
+/**
+ * Tracks and lifetimes as columns of numbers, the form reports aggregate. Strings
+ * (namespaces, users, groups, job ids, resource flavours) become ids in a dictionary, so
+ * a year of a busy cluster is a few typed arrays: the index stores them as blobs and a
+ * report reads them without building an object per allocation.
+ */
+
+/** A dictionary of strings; ids are small non-negative integers. */
+export interface Names {
+  /** The id of a string, or undefined when it was never interned. */
+  lookup(value: string): number | undefined;
+  name(id: number): string;
+  /** Says which ids `name` will be asked for, so a slow dictionary can fetch them at once. */
+  prefetch?(ids: Iterable<number>): void;
+}
+
+export interface NameWriter extends Names {
+  intern(value: string): number;
+}
+
+/**
+ * Ids stay below 2^26 so that a (namespace, job) pair packs into one safe integer, the key
+ * that counts distinct jobs.
+ */
+export const MAX_NAME_ID = 2 ** 26;
+
+export function checkNameId(id: number): number {
+  if (id >= MAX_NAME_ID) throw new DataError(`the index holds more than ${MAX_NAME_ID} distinct names; rebuild it with \`hourmeter index rebuild\``);
+  return id;
+}
+
+export class MemoryNames implements NameWriter {
+  private readonly ids = new Map<string, number>();
+  private readonly values: string[] = [];
+
+  intern(value: string): number {
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = checkNameId(this.values.length);
+      this.values.push(value);
+      this.ids.set(value, id);
+    }
+    return id;
+  }
+
+  lookup(value: string): number | undefined {
+    return this.ids.get(value);
+  }
+
+  name(id: number): string {
+    const v = this.values[id];
+    if (v === undefined) throw new Error(`no name with id ${id}`);
+    return v;
+  }
+}
+
+/** The flavour of a set of amounts: allocations of one flavour sum their times first. */
+export function flavourOf(a: Amounts): string {
+  return `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
+}
+
+export function amountsOfFlavour(flavour: string): Amounts {
+  const [cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes] = flavour.split(',').map(Number) as [number, number, number, number, number];
+  return { cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes };
+}
+
+/** No user or group: the column holds this instead of an id. */
+export const NO_NAME = -1;
+
+const STATE_CODES = { holding: 1, ended: 2, vanished: 3 } as const;
+const STATES = [null, 'holding', 'ended', 'vanished'] as const;
+const NEXT_KINDS = [null, 'native', 'legacy'] as const;
+const LISTED_TERMINAL = 1;
+const KUBERNETES = 8;
+
+/**
+ * Tracks that held resources, as columns: what the index keeps per segment. Times are
+ * microseconds, NaN for none. `flags` packs listedTerminal, the kind of S' and whether the
+ * source is Kubernetes: what picks the default GC window.
+ */
+export class TrackColumns {
+  length = 0;
+  readonly start: Float64Array;
+  readonly lastHolding: Float64Array;
+  readonly end: Float64Array;
+  readonly next: Float64Array;
+  readonly namespace: Int32Array;
+  readonly user: Int32Array;
+  readonly group: Int32Array;
+  readonly job: Int32Array;
+  readonly flavour: Int32Array;
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  /** Bounds for skipping a segment: the earliest start and the latest reach (see reachUs). */
+  minStartUs = Infinity;
+  maxReachUs = -Infinity;
+
+  constructor(
+    readonly capacity: number,
+    buffer?: ArrayBuffer,
+  ) {
+    const b = buffer ?? new ArrayBuffer(TrackColumns.bytesFor(capacity));
+    const n = capacity;
+    let at = HEADER_BYTES;
+    const f64 = () => new Float64Array(b, (at += 8 * n) - 8 * n, n);
+    const i32 = () => new Int32Array(b, (at += 4 * n) - 4 * n, n);
+    const u8 = () => new Uint8Array(b, (at += n) - n, n);
+    this.start = f64();
+    this.lastHolding = f64();
+    this.end = f64();
+    this.next = f64();
+    this.namespace = i32();
+    this.user = i32();
+    this.group = i32();
+    this.job = i32();
+    this.flavour = i32();
+    this.state = u8();
+    this.flags = u8();
+    this.buffer = b;
+  }
+
+  private readonly buffer: ArrayBuffer;
+
+  static bytesFor(n: number): number {
+    return HEADER_BYTES + n * (4 * 8 + 5 * 4 + 2);
+  }
+
+  get full(): boolean {
+    return this.length === this.capacity;
+  }
+
+  /**
+   * Appends a track that held resources; false (and nothing appended) for one that held
+   * nothing. `lastHoldingUs` is S as the reconstruction settles it (see Reconstructor.flush).
+   */
+  push(t: Track, lastHoldingUs: number | null, names: NameWriter): boolean {
+    const reach = reachUs({ ...t, lastHoldingUs });
+    if (t.state === 'none' || t.startUs === null || reach === null) return false;
+    const i = this.length++;
+    this.start[i] = t.startUs;
+    this.lastHolding[i] = lastHoldingUs ?? NaN;
+    this.end[i] = t.endUs ?? NaN;
+    this.next[i] = t.nextUs ?? NaN;
+    this.namespace[i] = names.intern(t.namespace);
+    this.user[i] = t.user === null ? NO_NAME : names.intern(t.user);
+    this.group[i] = t.group === null ? NO_NAME : names.intern(t.group);
+    this.job[i] = names.intern(t.jobId);
+    this.flavour[i] = names.intern(flavourOf(t.amounts));
+    this.state[i] = STATE_CODES[t.state];
+    this.flags[i] =
+      (t.listedTerminal ? LISTED_TERMINAL : 0) | (NEXT_KINDS.indexOf(t.nextKind) << 1) | (t.key.startsWith('kubernetes:') ? KUBERNETES : 0);
+    if (t.startUs < this.minStartUs) this.minStartUs = t.startUs;
+    if (reach > this.maxReachUs) this.maxReachUs = reach;
+    return true;
+  }
+
+  /** Blanks a row: a track that moved on. It then holds nothing, and reports skip it. */
+  blank(i: number): void {
+    this.state[i] = 0;
+  }
+
+  /** Appends row i of another set of columns with the same dictionary. */
+  copyRow(from: TrackColumns, i: number): void {
+    const j = this.length++;
+    this.start[j] = from.start[i]!;
+    this.lastHolding[j] = from.lastHolding[i]!;
+    this.end[j] = from.end[i]!;
+    this.next[j] = from.next[i]!;
+    this.namespace[j] = from.namespace[i]!;
+    this.user[j] = from.user[i]!;
+    this.group[j] = from.group[i]!;
+    this.job[j] = from.job[i]!;
+    this.flavour[j] = from.flavour[i]!;
+    this.state[j] = from.state[i]!;
+    this.flags[j] = from.flags[i]!;
+    this.minStartUs = Math.min(this.minStartUs, from.minStartUs);
+    this.maxReachUs = Math.max(this.maxReachUs, from.maxReachUs);
+  }
+
+  /** The columns as bytes (only the used rows); `decode` reads them back. */
+  encode(): Buffer {
+    const out = new TrackColumns(this.length);
+    for (let i = 0; i < this.length; i++) out.copyRow(this, i);
+    const header = new DataView(out.buffer, 0, HEADER_BYTES);
+    header.setUint32(0, FORMAT);
+    header.setUint32(4, this.length);
+    header.setFloat64(8, this.minStartUs);
+    header.setFloat64(16, this.maxReachUs);
+    return Buffer.from(out.buffer);
+  }
+
+  static decode(bytes: Uint8Array): TrackColumns {
+    // A copy: typed views need aligned offsets, and SQLite's buffer may not be aligned.
+    const copy = new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    const header = new DataView(copy.buffer, 0, HEADER_BYTES);
+    const n = header.getUint32(4);
+    if (header.getUint32(0) !== FORMAT || copy.byteLength !== TrackColumns.bytesFor(n)) {
+      throw new DataError('the index holds a segment in an unknown layout; rebuild it with `hourmeter index rebuild`');
+    }
+    const c = new TrackColumns(n, copy.buffer);
+    c.length = n;
+    c.minStartUs = header.getFloat64(8);
+    c.maxReachUs = header.getFloat64(16);
+    return c;
+  }
+}
+
+/** Format, track count, earliest start, latest reach. */
+const HEADER_BYTES = 24;
+/** Bumped with the layout; an index holding another is rebuilt by a schema migration. */
+const FORMAT = 1;
+
+/** Lifetimes as columns: what the aggregation reads. */
+export class LifetimeColumns {
+  length = 0;
+  readonly start: Float64Array;
+  readonly end: Float64Array;
+  readonly low: Float64Array;
+  readonly high: Float64Array;
+  readonly kind: Uint8Array;
+  namespace: Int32Array;
+  user: Int32Array;
+  group: Int32Array;
+  job: Int32Array;
+  flavour: Int32Array;
+
+  constructor(readonly capacity: number) {
+    this.start = new Float64Array(capacity);
+    this.end = new Float64Array(capacity);
+    this.low = new Float64Array(capacity);
+    this.high = new Float64Array(capacity);
+    this.kind = new Uint8Array(capacity);
+    this.namespace = new Int32Array(capacity);
+    this.user = new Int32Array(capacity);
+    this.group = new Int32Array(capacity);
+    this.job = new Int32Array(capacity);
+    this.flavour = new Int32Array(capacity);
+  }
+
+  get full(): boolean {
+    return this.length === this.capacity;
+  }
+
+  push(l: Lifetime, names: NameWriter): void {
+    const i = this.length++;
+    this.start[i] = l.startUs;
+    this.end[i] = l.endUs;
+    this.low[i] = l.lowEndUs;
+    this.high[i] = l.highEndUs;
+    this.kind[i] = END_KIND_CODES[l.endKind];
+    this.namespace[i] = names.intern(l.namespace);
+    this.user[i] = l.user === null ? NO_NAME : names.intern(l.user);
+    this.group[i] = l.group === null ? NO_NAME : names.intern(l.group);
+    this.job[i] = names.intern(l.jobId);
+    this.flavour[i] = names.intern(flavourOf(l.amounts));
+  }
+}
+
+export const END_KIND_CODES = { ended: 0, open: 1, vanished: 2 } as const;
+
+const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
+
+/**
+ * Estimates the lifetimes of a set of track columns (the columnar lifetimesOf, with the
+ * same estimateEnd). The attribution columns are shared, not copied: `out` is valid until
+ * the next call.
+ */
+export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: LifetimeColumns): LifetimeColumns {
+  if (out.capacity < t.length) out = new LifetimeColumns(t.length);
+  const e: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
+  let n = 0;
+  const keep: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    const flags = t.flags[i]!;
+    const g = opts.gcWindowUs ?? gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!);
+    const state = STATES[t.state[i]!]!;
+    const held = estimateEnd(state, t.start[i]!, orNull(t.lastHolding[i]!), orNull(t.end[i]!), orNull(t.next[i]!), (flags & LISTED_TERMINAL) !== 0, g, opts.gapPolicy, e);
+    if (!held) continue;
+    out.start[n] = t.start[i]!;
+    out.end[n] = e.endUs;
+    out.low[n] = e.lowEndUs;
+    out.high[n] = e.highEndUs;
+    out.kind[n] = END_KIND_CODES[e.endKind];
+    keep.push(i);
+    n++;
+  }
+  out.length = n;
+  if (n === t.length) {
+    out.namespace = t.namespace;
+    out.user = t.user;
+    out.group = t.group;
+    out.job = t.job;
+    out.flavour = t.flavour;
+  } else {
+    // Rare: a stored track that holds nothing under its state (kept for completeness).
+    out.namespace = Int32Array.from(keep, (i) => t.namespace[i]!);
+    out.user = Int32Array.from(keep, (i) => t.user[i]!);
+    out.group = Int32Array.from(keep, (i) => t.group[i]!);
+    out.job = Int32Array.from(keep, (i) => t.job[i]!);
+    out.flavour = Int32Array.from(keep, (i) => t.flavour[i]!);
+  }
+  return out;
+}
+
+/** Packs Track objects (the index-free path) into columns with an in-memory dictionary. */
+export function* trackColumnsOf(tracks: Iterable<Track>, names: NameWriter, batch = 4096): Generator<TrackColumns> {
+  let c = new TrackColumns(batch);
+  for (const t of tracks) {
+    c.push(t, t.lastHoldingUs, names);
+    if (c.full) {
+      yield c;
+      c = new TrackColumns(batch);
+    }
+  }
+  if (c.length > 0) yield c;
+}
