@@ -260,7 +260,7 @@ export class Aggregator {
     this.only = { namespace: ids(filters.namespaces), user: ids(filters.users), group: ids(filters.groups) };
   }
 
-  /** The column a group key reads, and whether its "none" stands for unattributed. */
+  /** The column a group key reads (users and groups may hold NO_NAME: unattributed). */
   private column(b: LifetimeColumns, k: GroupKey): Int32Array {
     return k === 'namespace' ? b.namespace : k === 'user' ? b.user : k === 'group' ? b.group : b.job;
   }

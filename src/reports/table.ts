@@ -1,11 +1,17 @@
-import Table from 'cli-table3';
+import type Table from 'cli-table3';
+import { createRequire } from 'node:module';
+
+/** Loaded on first use: a report printed as JSON or CSV starts faster without it. */
+let TableClass: typeof Table | null = null;
+const loadTable = (): typeof Table => (TableClass ??= createRequire(import.meta.url)('cli-table3') as typeof Table);
 
 /**
  * A cli-table3 table without colours (output must be the same on a TTY, in a pipe and in
  * golden files) and without lines between rows.
  */
 export function plainTable(options: ConstructorParameters<typeof Table>[0] = {}): InstanceType<typeof Table> {
-  return new Table({
+  const Ctor = loadTable();
+  return new Ctor({
     ...options,
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
