@@ -80,8 +80,8 @@ const JOB_KEY = MAX_NAME_ID;
 class Sums {
   readonly flavours = new Map<number, Flavour>();
   /** Packed job keys and user ids, with repeats until `distinct` sorts them out. */
-  private jobList: number[] = [];
-  private userList: number[] = [];
+  private readonly jobList = new NumberList();
+  private readonly userList = new NumberList();
   allocations = 0;
   private sorted: { jobs: Float64Array; users: Float64Array } | null = null;
   private totals: Products | null = null;
@@ -102,9 +102,7 @@ class Sums {
   /** Sorted distinct job keys and user ids (computed once: the three results share them). */
   distinct(): { jobs: Float64Array; users: Float64Array } {
     if (!this.sorted) {
-      this.sorted = { jobs: uniqueSorted(this.jobList), users: uniqueSorted(this.userList) };
-      this.jobList = [];
-      this.userList = [];
+      this.sorted = { jobs: uniqueSorted(this.jobList.take()), users: uniqueSorted(this.userList.take()) };
     }
     return this.sorted;
   }
@@ -146,9 +144,32 @@ class Sums {
 /** The order of Products. */
 const RESOURCES = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
 
-/** The distinct values of a list, sorted. */
-function uniqueSorted(values: ArrayLike<number>): Float64Array {
-  const a = Float64Array.from(values).sort();
+/** A growable list of numbers in one typed array (no boxed numbers, little garbage). */
+class NumberList {
+  private items = new Float64Array(16);
+  private n = 0;
+
+  push(x: number): void {
+    if (this.n === this.items.length) {
+      const grown = new Float64Array(Math.max(16, this.n * 2));
+      grown.set(this.items);
+      this.items = grown;
+    }
+    this.items[this.n++] = x;
+  }
+
+  /** The numbers, to sort in place; the list is left empty. */
+  take(): Float64Array {
+    const out = this.items.subarray(0, this.n);
+    this.items = new Float64Array(0);
+    this.n = 0;
+    return out;
+  }
+}
+
+/** The distinct values, sorted in place. */
+function uniqueSorted(a: Float64Array): Float64Array {
+  a.sort();
   let n = 0;
   for (let i = 0; i < a.length; i++) if (n === 0 || a[i] !== a[n - 1]) a[n++] = a[i]!;
   return a.subarray(0, n);

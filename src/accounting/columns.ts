@@ -194,15 +194,17 @@ export class TrackColumns {
   }
 
   static decode(bytes: Uint8Array): TrackColumns {
-    // A copy: typed views need aligned offsets, and SQLite's buffer may not be aligned.
-    const copy = new Uint8Array(bytes.byteLength);
-    copy.set(bytes);
-    const header = new DataView(copy.buffer, 0, HEADER_BYTES);
+    // Typed views need aligned offsets: a blob SQLite hands over in its own buffer is used
+    // as it is, any other is copied.
+    let buffer: ArrayBuffer;
+    if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) buffer = bytes.buffer;
+    else buffer = new Uint8Array(bytes).buffer; // a copy (Buffer#slice would share memory)
+    const header = new DataView(buffer, 0, HEADER_BYTES);
     const n = header.getUint32(4);
-    if (header.getUint32(0) !== FORMAT || copy.byteLength !== TrackColumns.bytesFor(n)) {
+    if (header.getUint32(0) !== FORMAT || buffer.byteLength !== TrackColumns.bytesFor(n)) {
       throw new DataError('the index holds a segment in an unknown layout; rebuild it with `hourmeter index rebuild`');
     }
-    const c = new TrackColumns(n, copy.buffer);
+    const c = new TrackColumns(n, buffer);
     c.length = n;
     c.minStartUs = header.getFloat64(8);
     c.maxReachUs = header.getFloat64(16);
@@ -210,7 +212,6 @@ export class TrackColumns {
   }
 }
 
-/** Format, track count, earliest start, latest reach. */
 const HEADER_BYTES = 24;
 /** Bumped with the layout; an index holding another is rebuilt by a schema migration. */
 const FORMAT = 1;
@@ -274,23 +275,27 @@ export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: Lif
   if (out.capacity < t.length) out = new LifetimeColumns(t.length);
   const e: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
   let n = 0;
-  const keep: number[] = [];
+  /** Rows kept, listed only once one was dropped (rare: a blanked row). */
+  let keep: number[] | null = null;
   for (let i = 0; i < t.length; i++) {
     const flags = t.flags[i]!;
     const g = opts.gcWindowUs ?? gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!);
     const state = STATES[t.state[i]!]!;
     const held = estimateEnd(state, t.start[i]!, orNull(t.lastHolding[i]!), orNull(t.end[i]!), orNull(t.next[i]!), (flags & LISTED_TERMINAL) !== 0, g, opts.gapPolicy, e);
-    if (!held) continue;
+    if (!held) {
+      keep ??= Array.from({ length: i }, (_, k) => k);
+      continue;
+    }
     out.start[n] = t.start[i]!;
     out.end[n] = e.endUs;
     out.low[n] = e.lowEndUs;
     out.high[n] = e.highEndUs;
     out.kind[n] = END_KIND_CODES[e.endKind];
-    keep.push(i);
+    keep?.push(i);
     n++;
   }
   out.length = n;
-  if (n === t.length) {
+  if (!keep) {
     out.namespace = t.namespace;
     out.user = t.user;
     out.group = t.group;
