@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { SnapshotObservations } from '../accounting/types.js';
 import { FormatError } from './detect.js';
-import { Extractor, type WireSnapshot } from './extract.js';
-import { isAscii } from 'node:buffer';
+import { decodeText, Extractor, type WireSnapshot } from './extract.js';
 import type { SnapshotFile } from './files.js';
 import { observeWire } from './observe.js';
 
@@ -22,8 +21,8 @@ export class CorruptFileError extends Error {
   }
 }
 
-/** `onBytes` sees the file's bytes as stored (before gunzip), e.g. to checksum them. */
-export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (raw: Buffer) => void): string {
+/** A file's bytes, gunzipped; `onBytes` sees them as stored (before gunzip), e.g. to checksum them. */
+export function readBytes(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (raw: Buffer) => void): Buffer {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file.path);
@@ -39,8 +38,11 @@ export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (r
     }
   }
   if (bytes.length === 0) throw new CorruptFileError('empty file', 'the file is empty');
-  // AI4OS files are ASCII (Python escapes the rest), and latin1 decodes ASCII faster than utf8.
-  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+  return bytes;
+}
+
+export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (raw: Buffer) => void): string {
+  return decodeText(readBytes(file, onBytes));
 }
 
 /**
@@ -48,9 +50,9 @@ export function readText(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (r
  * becomes a CorruptFileError with a reason.
  */
 export function readWire(file: Pick<SnapshotFile, 'path' | 'gzip'>, extractor: Extractor, fresh: boolean, onBytes?: (raw: Buffer) => void): WireSnapshot {
-  const text = readText(file, onBytes);
+  const bytes = readBytes(file, onBytes);
   try {
-    return extractor.read(text, fresh);
+    return extractor.readBytes(bytes, fresh);
   } catch (e) {
     if (e instanceof SyntaxError) throw new CorruptFileError('corrupt or truncated JSON', e.message);
     if (e instanceof FormatError) throw new CorruptFileError(e.reason, e.message);
