@@ -138,6 +138,19 @@ export class Extractor {
   private canonicalBase = false;
   /** Delta base for files that take the slower paths. */
   private readonly encoder = new DeltaEncoder();
+  /** Two read buffers, lent file after file (see scratch), so reading allocates nothing. */
+  private readonly buffers: Buffer[] = [];
+  /** The memory the records of previousById point into, which the next read must leave alone. */
+  private base: ArrayBufferLike | null = null;
+
+  /** A buffer of at least `size` bytes to read the next file into: never the previous file's. */
+  readonly scratch = (size: number): Buffer => {
+    const i = this.buffers[0] !== undefined && this.buffers[0].buffer === this.base ? 1 : 0;
+    let b = this.buffers[i];
+    // Some room to spare, so that slightly larger files do not each allocate a new one.
+    if (b === undefined || b.length < size) b = this.buffers[i] = Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
+    return b;
+  };
 
   /** What `pick` makes of one record's text, parsed only when this record is new. */
   private tuple(piece: string, pick: (rec: unknown) => string): string {
@@ -169,7 +182,7 @@ export class Extractor {
   extract(text: string): Extract {
     const wire = this.read(text, true);
     const { full: _, gone: __, lines, ...head } = wire;
-    return { ...head, lines: lines.length > 0 ? lines.split('\n') : [] } as Extract;
+    return { ...head, lines } as Extract;
   }
 
   /** As readBytes, from text (tests and one-off reads). */
@@ -191,6 +204,7 @@ export class Extractor {
       const wire = (startsWith(bytes, NATIVE_START) ? this.nativeCanonical(bytes, deltaBase) : null) ?? this.legacyCanonical(bytes, deltaBase);
       if (wire) {
         this.previousById = this.currentById;
+        this.base = bytes.buffer;
         this.canonicalBase = true;
         this.encoder.reset();
         return wire;
@@ -205,6 +219,9 @@ export class Extractor {
   private readSlow(text: string, fresh: boolean): WireSnapshot {
     if (fresh) this.encoder.reset();
     this.canonicalBase = false;
+    // Nothing may point into a buffer the next read overwrites.
+    this.previousById = new Map();
+    this.base = null;
     let x: Extract;
     try {
       x = this.scan(text);
@@ -282,7 +299,7 @@ export class Extractor {
       }
       at = next;
     }
-    return { kind: 'legacy', namespaces, full: !delta, lines: lines.join('\n'), gone: this.gone(delta) };
+    return { kind: 'legacy', namespaces, full: !delta, lines, gone: this.gone(delta) };
   }
 
   /**
@@ -334,15 +351,14 @@ export class Extractor {
       if (sc.i !== headText.length) sc.fail('another "allocations"');
       sc.skipValue();
     });
-    return { kind: 'native', header, full: !delta, lines: lines.join('\n'), gone: this.gone(delta) };
+    return { kind: 'native', header, full: !delta, lines, gone: this.gone(delta) };
   }
 
   /** Keys of the previous file's records that this one no longer has (for a delta). */
-  private gone(delta: boolean): string {
-    if (!delta) return '';
+  private gone(delta: boolean): string[] {
     const gone: string[] = [];
-    for (const key of this.previousById.keys()) if (!this.currentById.has(key)) gone.push(key);
-    return gone.join('\n');
+    if (delta) for (const key of this.previousById.keys()) if (!this.currentById.has(key)) gone.push(key);
+    return gone;
   }
 
   /** Any layout: walk the structure, but still take whole records as cache keys. */
@@ -437,14 +453,14 @@ export function extractFromDocument(doc: unknown): Extract {
 /**
  * What a reader thread sends for one file: the lines that are new or changed since the
  * previous file it read in the same batch, and the keys of lines that went away. The
- * first file of a batch is sent whole (`full`).
+ * first file of a batch is sent whole (`full`). Lines travel as separate strings, not
+ * joined: the main thread keeps a record's line as long as the record is listed, and a
+ * line cut out of one long message would keep the whole message alive with it.
  */
 export type WireSnapshot = (Omit<Extract & { kind: 'legacy' }, 'lines'> | Omit<Extract & { kind: 'native' }, 'lines'>) & {
   full: boolean;
-  /** Lines joined by "\n". */
-  lines: string;
-  /** Keys joined by "\n". */
-  gone: string;
+  lines: string[];
+  gone: string[];
 };
 
 export class DeltaEncoder {
@@ -476,6 +492,6 @@ export class DeltaEncoder {
     if (prev !== null) for (const key of prev.keys()) if (!current.has(key)) gone.push(key);
     this.previous = current;
     const { lines: _, ...head } = x;
-    return { ...head, full: prev === null, lines: changed.join('\n'), gone: gone.join('\n') };
+    return { ...head, full: prev === null, lines: changed, gone };
   }
 }
