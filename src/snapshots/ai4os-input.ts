@@ -12,22 +12,20 @@ export class Ai4osDecoder {
   decode(x: WireSnapshot & { kind: 'legacy' }): Ai4osSnapshot {
     const out: Ai4osSnapshot = new Map(x.namespaces.map((ns) => [ns, []]));
     const current = new Map<string, { ns: string; job: Ai4osJob }>();
-    if (x.lines.length > 0) {
-      for (const line of x.lines.split('\n')) {
-        let entry = current.get(line) ?? this.previous.get(line);
-        if (!entry) {
-          const tuple = JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[];
-          const [ns, jobId, , status, owner, , start, end, cpu, mhz, gpu, mem, disk] = tuple;
-          const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-          const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-          entry = {
-            ns: String(ns),
-            job: [String(status ?? ''), String(jobId ?? ''), text(owner), text(start), text(end), num(cpu), num(mhz), num(gpu), num(mem), num(disk)],
-          };
-        }
-        current.set(line, entry);
-        out.get(entry.ns)?.push(entry.job);
+    for (const line of x.lines) {
+      let entry = current.get(line) ?? this.previous.get(line);
+      if (!entry) {
+        const tuple = JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[];
+        const [ns, jobId, , status, owner, , start, end, cpu, mhz, gpu, mem, disk] = tuple;
+        const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+        const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+        entry = {
+          ns: String(ns),
+          job: [String(status ?? ''), String(jobId ?? ''), text(owner), text(start), text(end), num(cpu), num(mhz), num(gpu), num(mem), num(disk)],
+        };
       }
+      current.set(line, entry);
+      out.get(entry.ns)?.push(entry.job);
     }
     this.previous = current;
     return out;

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { detectKind, FormatError } from './detect.js';
 import { NATIVE_FORMAT, NATIVE_VERSION } from './format.js';
 import { Scanner, ScanError } from './scan.js';
@@ -56,12 +57,71 @@ const pickLegacyWithId = (rec: unknown): string => `${field(rec, 'job_ID')}${KEY
 const nativeLine = (rec: unknown): string => `${field(rec, 'id')}${KEY_END}[${pickFields(rec, NATIVE_FIELDS, NATIVE_RESOURCES)}]`;
 
 /** AI4OS files are Python `json.dumps` output: `{"ns": [{"job_ID": ...}, ...], ...}`. */
-const LEGACY_MARK = '{"job_ID": ';
+const LEGACY_MARK = Buffer.from('{"job_ID": ');
+const LEGACY_ID_END = Buffer.from(', "');
 const NAME = '"((?:[^"\\\\]|\\\\.)*)"';
 const HEAD = new RegExp(`^\\{(?:${NAME}: \\[\\], )*${NAME}: \\[$`);
 const SWITCH = new RegExp(`^\\](?:, ${NAME}: \\[\\])*, ${NAME}: \\[$`);
 const TAIL = new RegExp(`^\\](?:, ${NAME}: \\[\\])*\\}$`);
 const EMPTY_NAMES = new RegExp(`${NAME}: \\[\\]`, 'g');
+
+/** Native files as hourmeter writes them: compact JSON, `"allocations":[{"id":"...`. */
+const NATIVE_START = Buffer.from('{"format":');
+const NATIVE_LIST = Buffer.from('"allocations":[');
+const NATIVE_FIRST = Buffer.from('{"id":"');
+/** Between two records; the quote after the colon means the id is a string. */
+const NATIVE_NEXT = Buffer.from('},{"id":"');
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/**
+ * A file's text as JSON.parse must see it. AI4OS files are ASCII (Python escapes the rest),
+ * and latin1 decodes ASCII faster than utf8.
+ */
+export function decodeText(bytes: Buffer): string {
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
+/**
+ * Part of a file's bytes as text. The fast paths cut files only next to ASCII characters
+ * (brackets, quotes, commas), where UTF-8 decoding starts afresh, so each part decodes to
+ * exactly the same characters as within the whole file.
+ */
+const utf8 = (bytes: Buffer, start: number, end?: number): string => bytes.toString('utf8', start, end);
+
+/** Where the object that starts at `i` ends; brackets inside strings do not count. */
+function objectEnd(b: Buffer, i: number): number {
+  let depth = 0;
+  for (; i < b.length; i++) {
+    const c = b[i];
+    if (c === QUOTE) {
+      for (;;) {
+        i = b.indexOf(QUOTE, i + 1);
+        if (i < 0) throw new ScanError('unterminated string');
+        let k = i - 1;
+        while (b[k] === BACKSLASH) k--;
+        if ((i - 1 - k) % 2 === 0) break;
+      }
+    } else if (c === 123 || c === 91) depth++;
+    else if (c === 125 || c === 93) {
+      if (--depth === 0) return i + 1;
+    }
+  }
+  throw new ScanError('unexpected end');
+}
+
+/**
+ * A record seen in the previous file: where its bytes are (the file's buffer stays alive
+ * for one more file, which is cheaper than copying thousands of records out of it) and
+ * its line.
+ */
+interface Seen {
+  bytes: Buffer;
+  start: number;
+  end: number;
+  line: string;
+}
 
 /**
  * Extracts record tuples, remembering each record's text for one snapshot: the same
@@ -71,13 +131,26 @@ const EMPTY_NAMES = new RegExp(`${NAME}: \\[\\]`, 'g');
 export class Extractor {
   private previous = new Map<string, string>();
   private current = new Map<string, string>();
-  /** AI4OS records by key (namespace and job id): comparing two texts is far cheaper than hashing one. */
-  private previousById = new Map<string, { piece: string; tuple: string }>();
-  private currentById = new Map<string, { piece: string; tuple: string }>();
+  /** Records of the fast paths by key: comparing two byte ranges is far cheaper than hashing one. */
+  private previousById = new Map<string, Seen>();
+  private currentById = new Map<string, Seen>();
   /** previousById holds exactly the previous file of this batch, so it can serve as a delta base. */
   private canonicalBase = false;
   /** Delta base for files that take the slower paths. */
   private readonly encoder = new DeltaEncoder();
+  /** Two read buffers, lent file after file (see scratch), so reading allocates nothing. */
+  private readonly buffers: Buffer[] = [];
+  /** The memory the records of previousById point into, which the next read must leave alone. */
+  private base: ArrayBufferLike | null = null;
+
+  /** A buffer of at least `size` bytes to read the next file into: never the previous file's. */
+  readonly scratch = (size: number): Buffer => {
+    const i = this.buffers[0] !== undefined && this.buffers[0].buffer === this.base ? 1 : 0;
+    let b = this.buffers[i];
+    // Some room to spare, so that slightly larger files do not each allocate a new one.
+    if (b === undefined || b.length < size) b = this.buffers[i] = Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
+    return b;
+  };
 
   /** What `pick` makes of one record's text, parsed only when this record is new. */
   private tuple(piece: string, pick: (rec: unknown) => string): string {
@@ -87,39 +160,51 @@ export class Extractor {
     return t;
   }
 
-  /** The tuple of an AI4OS record; `unchanged` says whether the previous file had it byte for byte. */
-  private legacyTuple(key: string, piece: string): { tuple: string; unchanged: boolean } {
-    if (this.currentById.has(key)) throw new ScanError('the same job twice in one file'); // left to the general path
+  /**
+   * The line of the record at bytes [start, end) with key `key`, from the previous file when
+   * it had the same bytes, else `make` of the parsed record. `unchanged` says whether the
+   * previous file had the same line.
+   */
+  private record(key: string, bytes: Buffer, start: number, end: number, make: (rec: unknown) => string): { line: string; unchanged: boolean } {
+    if (this.currentById.has(key)) throw new ScanError('the same record key twice in one file'); // left to the general path
     const seen = this.previousById.get(key);
-    if (seen !== undefined && seen.piece === piece) {
-      this.currentById.set(key, seen);
-      return { tuple: seen.tuple, unchanged: true };
+    let line: string;
+    if (seen !== undefined && seen.end - seen.start === end - start && bytes.compare(seen.bytes, seen.start, seen.end, start, end) === 0) {
+      line = seen.line;
+    } else {
+      line = make(JSON.parse(utf8(bytes, start, end)));
     }
-    const tuple = pickLegacy(JSON.parse(piece));
-    this.currentById.set(key, { piece, tuple });
-    return { tuple, unchanged: false };
+    this.currentById.set(key, { bytes, start, end, line });
+    return { line, unchanged: seen?.line === line };
   }
 
   /** Every record's line (tests and one-off reads). */
   extract(text: string): Extract {
     const wire = this.read(text, true);
     const { full: _, gone: __, lines, ...head } = wire;
-    return { ...head, lines: lines.length > 0 ? lines.split('\n') : [] } as Extract;
+    return { ...head, lines } as Extract;
+  }
+
+  /** As readBytes, from text (tests and one-off reads). */
+  read(text: string, fresh: boolean): WireSnapshot {
+    // A lone surrogate has no UTF-8 form: such text goes straight to the general paths.
+    return /\p{Cs}/u.test(text) ? this.readSlow(text, fresh) : this.readBytes(Buffer.from(text, 'utf8'), fresh, text);
   }
 
   /**
    * What a reader thread sends for one file: the records new or changed since the previous
    * file it read, or all of them when `fresh` (the previous file it read is not the
-   * previous snapshot, as at the start of a batch).
+   * previous snapshot, as at the start of a batch). The fast paths work on the bytes, so
+   * a reader never holds a file as one large string unless it must fall back.
    */
-  read(text: string, fresh: boolean): WireSnapshot {
-    if (fresh) this.encoder.reset();
+  readBytes(bytes: Buffer, fresh: boolean, text?: string): WireSnapshot {
     const deltaBase = this.canonicalBase && !fresh;
     this.currentById = new Map();
     try {
-      const wire = this.legacyCanonical(text, deltaBase);
+      const wire = (startsWith(bytes, NATIVE_START) ? this.nativeCanonical(bytes, deltaBase) : null) ?? this.legacyCanonical(bytes, deltaBase);
       if (wire) {
         this.previousById = this.currentById;
+        this.base = bytes.buffer;
         this.canonicalBase = true;
         this.encoder.reset();
         return wire;
@@ -127,7 +212,16 @@ export class Extractor {
     } catch (e) {
       if (!(e instanceof ScanError) && !(e instanceof SyntaxError)) throw e;
     }
+    return this.readSlow(text ?? decodeText(bytes), fresh);
+  }
+
+  /** The general paths: walk the structure, or parse it all. */
+  private readSlow(text: string, fresh: boolean): WireSnapshot {
+    if (fresh) this.encoder.reset();
     this.canonicalBase = false;
+    // Nothing may point into a buffer the next read overwrites.
+    this.previousById = new Map();
+    this.base = null;
     let x: Extract;
     try {
       x = this.scan(text);
@@ -148,9 +242,10 @@ export class Extractor {
    * can never parse, so any irregularity ends in a ScanError or SyntaxError and the slow path.
    * With `delta`, only records that differ from the previous file are sent.
    */
-  private legacyCanonical(text: string, delta: boolean): WireSnapshot | null {
-    let at = text.indexOf(LEGACY_MARK);
-    if (at < 0 || !text.startsWith('{"') || !text.endsWith('}')) return null;
+  private legacyCanonical(bytes: Buffer, delta: boolean): WireSnapshot | null {
+    let at = bytes.indexOf(LEGACY_MARK);
+    const n = bytes.length;
+    if (at < 0 || bytes[0] !== 123 || bytes[1] !== QUOTE || bytes[n - 1] !== 125) return null;
     const namespaces: string[] = [];
     const lines: string[] = [];
     const names = (glue: string): string[] => {
@@ -158,9 +253,10 @@ export class Extractor {
       for (const m of glue.matchAll(EMPTY_NAMES)) found.push(JSON.parse(`"${m[1]}"`) as string);
       return found;
     };
-    const head = HEAD.exec(text.slice(0, at));
+    const headText = utf8(bytes, 0, at);
+    const head = HEAD.exec(headText);
     if (!head) throw new ScanError('unexpected AI4OS head');
-    namespaces.push(...names(text.slice(0, at)));
+    namespaces.push(...names(headText));
     const firstNs = JSON.parse(`"${head[2]}"`) as string;
     namespaces.push(firstNs);
     // A namespace key twice: JSON.parse keeps the last list only, so leave it to JSON.parse.
@@ -169,42 +265,100 @@ export class Extractor {
     };
     let nsText = JSON.stringify(firstNs);
     for (;;) {
-      const next = text.indexOf(LEGACY_MARK, at + 1);
+      const next = bytes.indexOf(LEGACY_MARK, at + 1);
       // Where this record ends, and what separates it from the next one.
       let end: number;
       let glue: RegExpExecArray | null = null;
       if (next < 0) {
-        end = text.lastIndexOf('}', text.length - 2) + 1;
-        if (!TAIL.test(text.slice(end))) throw new ScanError('unexpected AI4OS tail');
-      } else if (text.charCodeAt(next - 1) === 32 && text.charCodeAt(next - 2) === 44 && text.charCodeAt(next - 3) === 125) {
+        end = bytes.lastIndexOf(125, n - 2) + 1;
+        if (!TAIL.test(utf8(bytes, end))) throw new ScanError('unexpected AI4OS tail');
+      } else if (bytes[next - 1] === 32 && bytes[next - 2] === 44 && bytes[next - 3] === 125) {
         end = next - 2; // "}, {" between two records of one namespace
       } else {
-        end = text.lastIndexOf('}', next) + 1;
-        glue = SWITCH.exec(text.slice(end, next));
+        end = bytes.lastIndexOf(125, next) + 1;
+        glue = SWITCH.exec(utf8(bytes, end, next));
         if (!glue) throw new ScanError('unexpected separator between AI4OS records');
       }
       // The key is the namespace and the raw text of job_ID, which comes first: `{"job_ID": "<id>", ...`.
-      const idEnd = text.indexOf(', "', at + LEGACY_MARK.length);
+      const idEnd = bytes.indexOf(LEGACY_ID_END, at + LEGACY_MARK.length);
       if (idEnd < 0 || idEnd > end) throw new ScanError('an AI4OS record without fields after job_ID');
-      const idText = text.slice(at + LEGACY_MARK.length, idEnd);
-      const { tuple, unchanged } = this.legacyTuple(nsText + idText, text.slice(at, end));
-      if (!(delta && unchanged)) lines.push(legacyLine(nsText, idText, tuple));
+      const idText = utf8(bytes, at + LEGACY_MARK.length, idEnd);
+      const ns = nsText;
+      const { line, unchanged } = this.record(ns + idText, bytes, at, end, (rec) => legacyLine(ns, idText, pickLegacy(rec)));
+      if (!(delta && unchanged)) lines.push(line);
       if (next < 0) {
-        namespaces.push(...names(text.slice(end)));
+        namespaces.push(...names(utf8(bytes, end)));
         checkUnique();
         break;
       }
       if (glue) {
         namespaces.push(...names(glue[0]));
-        const ns = JSON.parse(`"${glue[2]}"`) as string;
-        namespaces.push(ns);
-        nsText = JSON.stringify(ns);
+        const name = JSON.parse(`"${glue[2]}"`) as string;
+        namespaces.push(name);
+        nsText = JSON.stringify(name);
       }
       at = next;
     }
+    return { kind: 'legacy', namespaces, full: !delta, lines, gone: this.gone(delta) };
+  }
+
+  /**
+   * The fast path for native files as hourmeter writes them: records are cut at each
+   * `},{"id":"` (a raw quote is always structural) and only the last one is walked, to find
+   * where the list ends. Each record must then parse as one object, or match byte for byte
+   * one that did, so a cut in the wrong place (the mark inside `raw`, say) can never pass.
+   * The header is read from the file with the list left out, by the same walk as the
+   * general path. Anything else is left to the general path.
+   */
+  private nativeCanonical(bytes: Buffer, delta: boolean): WireSnapshot | null {
+    const open = bytes.indexOf(NATIVE_LIST);
+    if (open < 0) return null;
+    let at = open + NATIVE_LIST.length;
+    const lines: string[] = [];
+    let listEnd: number;
+    if (bytes[at] === 93 /* ] */) {
+      listEnd = at + 1;
+    } else {
+      if (!startsWith(bytes, NATIVE_FIRST, at)) throw new ScanError('a native record that does not start with its id');
+      for (;;) {
+        const next = bytes.indexOf(NATIVE_NEXT, at);
+        const end = next >= 0 ? next + 1 : objectEnd(bytes, at);
+        // The key is the id's JSON text up to the next quote; checked against the parsed record below.
+        const idStart = at + NATIVE_FIRST.length - 1;
+        const idEnd = bytes.indexOf(QUOTE, idStart + 1) + 1;
+        if (idEnd <= 0 || idEnd > end) throw new ScanError('an unterminated native id');
+        const key = bytes.toString('latin1', idStart, idEnd);
+        const { line, unchanged } = this.record(key, bytes, at, end, (rec) => {
+          const made = nativeLine(rec);
+          // An id with escapes or non-ASCII text, or a repeated "id" key: the line must be filed
+          // under the key the general path would give it.
+          if (!made.startsWith(key + KEY_END)) throw new ScanError('a native id that is not what it seems');
+          return made;
+        });
+        if (!(delta && unchanged)) lines.push(line);
+        if (next < 0) {
+          if (bytes[end] !== 93) throw new ScanError('expected ] after the last native record');
+          listEnd = end + 1;
+          break;
+        }
+        at = next + 2;
+      }
+    }
+    // The document without its records: `"allocations":[]` must be a key of the top level.
+    const headText = utf8(bytes, 0, open + NATIVE_LIST.length - 1);
+    const sc = new Scanner(`${headText}[]${utf8(bytes, listEnd)}`);
+    const header = walkNative(sc, () => {
+      if (sc.i !== headText.length) sc.fail('another "allocations"');
+      sc.skipValue();
+    });
+    return { kind: 'native', header, full: !delta, lines, gone: this.gone(delta) };
+  }
+
+  /** Keys of the previous file's records that this one no longer has (for a delta). */
+  private gone(delta: boolean): string[] {
     const gone: string[] = [];
     if (delta) for (const key of this.previousById.keys()) if (!this.currentById.has(key)) gone.push(key);
-    return { kind: 'legacy', namespaces, full: !delta, lines: lines.join('\n'), gone: gone.join('\n') };
+    return gone;
   }
 
   /** Any layout: walk the structure, but still take whole records as cache keys. */
@@ -235,26 +389,40 @@ export class Extractor {
       sc.end();
       return { kind: 'legacy', namespaces, lines };
     }
-    const header: Record<string, unknown> = {};
-    let format: unknown;
-    let version: unknown;
-    let sawAllocations = false;
-    sc.object((key) => {
-      if (key === 'allocations') {
-        sawAllocations = true;
-        sc.array(() => lines.push(record(nativeLine)));
-      } else if (key === 'format') format = JSON.parse(sc.rawValue());
-      else if (key === 'version') version = JSON.parse(sc.rawValue());
-      else if (key === 'captured_at' || key === 'source' || key === 'scope' || key === 'queued') header[key] = JSON.parse(sc.rawValue());
-      else sc.skipValue();
-    });
-    sc.end();
-    // Anything unusual is left to the slow path, which gives the precise error.
-    if (format !== NATIVE_FORMAT || version !== NATIVE_VERSION || !sawAllocations || !hasNamespaceList(header.scope)) {
-      sc.fail('not a plain native snapshot');
-    }
-    return { kind: 'native', header: header as unknown as NativeHeader, lines };
+    const header = walkNative(sc, () => sc.array(() => lines.push(record(nativeLine))));
+    return { kind: 'native', header, lines };
   }
+}
+
+function startsWith(bytes: Buffer, prefix: Buffer, at = 0): boolean {
+  return bytes.length >= at + prefix.length && bytes.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
+}
+
+/**
+ * Walks the top level of a native document: the header fields, and `onAllocations` at the
+ * list of records. Anything unusual is left to the slow path, which gives the precise error.
+ */
+function walkNative(sc: Scanner, onAllocations: () => void): NativeHeader {
+  const header: Record<string, unknown> = {};
+  let format: unknown;
+  let version: unknown;
+  let sawAllocations = false;
+  sc.object((key) => {
+    if (key === 'allocations') {
+      // JSON.parse keeps the last of two lists; leave that to it.
+      if (sawAllocations) sc.fail('"allocations" twice');
+      sawAllocations = true;
+      onAllocations();
+    } else if (key === 'format') format = JSON.parse(sc.rawValue());
+    else if (key === 'version') version = JSON.parse(sc.rawValue());
+    else if (key === 'captured_at' || key === 'source' || key === 'scope' || key === 'queued') header[key] = JSON.parse(sc.rawValue());
+    else sc.skipValue();
+  });
+  sc.end();
+  if (format !== NATIVE_FORMAT || version !== NATIVE_VERSION || !sawAllocations || !hasNamespaceList(header.scope)) {
+    sc.fail('not a plain native snapshot');
+  }
+  return header as unknown as NativeHeader;
 }
 
 function hasNamespaceList(scope: unknown): boolean {
@@ -285,14 +453,14 @@ export function extractFromDocument(doc: unknown): Extract {
 /**
  * What a reader thread sends for one file: the lines that are new or changed since the
  * previous file it read in the same batch, and the keys of lines that went away. The
- * first file of a batch is sent whole (`full`).
+ * first file of a batch is sent whole (`full`). Lines travel as separate strings, not
+ * joined: the main thread keeps a record's line as long as the record is listed, and a
+ * line cut out of one long message would keep the whole message alive with it.
  */
 export type WireSnapshot = (Omit<Extract & { kind: 'legacy' }, 'lines'> | Omit<Extract & { kind: 'native' }, 'lines'>) & {
   full: boolean;
-  /** Lines joined by "\n". */
-  lines: string;
-  /** Keys joined by "\n". */
-  gone: string;
+  lines: string[];
+  gone: string[];
 };
 
 export class DeltaEncoder {
@@ -324,6 +492,6 @@ export class DeltaEncoder {
     if (prev !== null) for (const key of prev.keys()) if (!current.has(key)) gone.push(key);
     this.previous = current;
     const { lines: _, ...head } = x;
-    return { ...head, full: prev === null, lines: changed.join('\n'), gone: gone.join('\n') };
+    return { ...head, full: prev === null, lines: changed, gone };
   }
 }

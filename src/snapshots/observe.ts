@@ -220,24 +220,21 @@ export class SnapshotDecoder {
     // The source changed identity space (say Nomad to Kubernetes): records listed unchanged
     // must not keep their old identity, so every listed record is decoded again.
     if (kindChanged) for (const [key, e] of this.current) this.current.set(key, take(key, e.line, { line: '', out: e.out }));
-    const lines = w.lines.length > 0 ? w.lines.split('\n') : [];
     if (w.full) {
       // A whole file: compare it with what was listed before.
       const next = new Map<string, Entry>();
-      for (const line of lines) {
+      for (const line of w.lines) {
         const key = line.slice(0, line.indexOf(KEY_END));
         next.set(key, take(key, line, next.get(key) ?? this.current.get(key)));
       }
       for (const [key, old] of this.current) if (!next.has(key)) drop(key, old);
       this.current = next;
     } else {
-      if (w.gone.length > 0) {
-        for (const key of w.gone.split('\n')) {
-          drop(key, this.current.get(key));
-          this.current.delete(key);
-        }
+      for (const key of w.gone) {
+        drop(key, this.current.get(key));
+        this.current.delete(key);
       }
-      for (const line of lines) {
+      for (const line of w.lines) {
         const key = line.slice(0, line.indexOf(KEY_END));
         this.current.set(key, take(key, line, this.current.get(key)));
       }

@@ -48,11 +48,14 @@ async function* readWithWorkers(task: TaskName, files: readonly SnapshotFile[], 
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
   let next = 0;
-  // A reader's live data is one file and its records. Each file's text is one large string
-  // that only a full GC frees, and a generous heap lets such garbage pile up into hundreds
-  // of MB; a cap sized to the largest file keeps collections frequent and memory flat.
+  // A reader's live data is one file and its records. The fast paths keep the file in
+  // reused buffers, but gunzip and the file read still leave a new buffer per file that
+  // only a young-generation collection frees; a small young generation collects often
+  // enough that these do not pile up (with 16 MB, tens of MB per reader). A file that
+  // takes the slow path is one large string and a parsed document: the old-generation cap,
+  // sized to the largest file, leaves room for those while keeping their garbage bounded.
   const largestMb = Math.max(...files.map((f) => f.bytes ?? 0)) / 1_048_576;
-  const resourceLimits = { maxOldGenerationSizeMb: Math.ceil(64 + 24 * largestMb * (files.some((f) => f.gzip) ? 8 : 1)), maxYoungGenerationSizeMb: 16 };
+  const resourceLimits = { maxOldGenerationSizeMb: Math.ceil(64 + 24 * largestMb * (files.some((f) => f.gzip) ? 8 : 1)), maxYoungGenerationSizeMb: 4 };
   const workers = Array.from({ length: threads }, () => new Worker(WORKER_URL, { resourceLimits }));
   const idle: Worker[] = [...workers];
   /** Replies still owed per worker: a worker is idle again when its batch is all answered. */
