@@ -212,6 +212,7 @@ export class TrackColumns {
   }
 }
 
+/** Format, track count, earliest start, latest reach (8 bytes each but the first two). */
 const HEADER_BYTES = 24;
 /** Bumped with the layout; an index holding another is rebuilt by a schema migration. */
 const FORMAT = 1;
