@@ -135,7 +135,23 @@ function saveFolders(db: Db, folders: Listing['folders'] | undefined): void {
   for (const f of folders) put.run(f.name, now - f.mtimeMs > 2000 ? f.mtimeMs : -1);
 }
 
+/**
+ * Whether a report may skip the catalogue: no folder changed since the last ingest (so no
+ * file was added, removed or renamed in), the same number of files is listed, and no
+ * file is corrupt or marked by `index verify` (those are always statted again). The full
+ * check would find nothing to do; on ten thousand files it costs tens of milliseconds.
+ * A listing with sizes (`index update`) always takes the full check: it looks for edits in place.
+ */
+function nothingChanged(db: Db, listed: readonly SnapshotFile[], folders: Listing['folders'] | undefined): boolean {
+  if (!folders || listed.some((f) => f.bytes !== undefined)) return false;
+  const seen = new Map((db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[]).map((f) => [f.name, f.mtimeMs]));
+  if (seen.size !== folders.length || folders.some((f) => seen.get(f.name) !== f.mtimeMs)) return false;
+  if (db.prepare('SELECT count(*) FROM snapshots').pluck().get() !== listed.length) return false;
+  return db.prepare('SELECT 1 FROM snapshots WHERE corrupt IS NOT NULL OR sha256 IS NULL LIMIT 1').get() === undefined;
+}
+
 async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: IngestOptions): Promise<Omit<IngestResult, 'seconds'>> {
+  if (!opts.rebuild && nothingChanged(db, listed, opts.folders)) return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
   const catalogue = loadCatalogue(db);
   knowSizes(db, listed, catalogue, opts.folders);
   saveFolders(db, opts.folders);

@@ -158,6 +158,41 @@ describe('ingest', () => {
     expect(reports(indexView(db))).toEqual(await directReports(dir));
   });
 
+  it("a report's listing (no sizes) of unchanged folders skips the catalogue, but never a new file, a corrupt one or one verify marked", async () => {
+    const dir = await simulated('legacy', 17, 2);
+    const all = names(dir);
+    const OLD = 1_700_000_000;
+    const report = async (db: Db) => {
+      utimesSync(dir, OLD, OLD); // older than the 2 s a folder mtime needs to be trusted
+      const listing = await listSnapshots(dir, '--snapshots', { stat: false });
+      return ingest(db, listing.files, { warn: () => {}, folders: listing.folders });
+    };
+    // The last file is held back; another is broken for now.
+    const last = join(dir, all[all.length - 1]!);
+    const lastText = readFileSync(last);
+    unlinkSync(last);
+    const broken = join(dir, all[3]!);
+    const brokenText = readFileSync(broken);
+    writeFileSync(broken, brokenText.subarray(0, 50));
+    const db = freshDb();
+    expect(await report(db)).toMatchObject({ mode: 'append', corrupt: 1 });
+
+    // Completed in place, the folder's mtime put back: the corrupt file is statted and re-read.
+    writeFileSync(broken, brokenText);
+    expect((await report(db)).mode).toBe('rebuild');
+    expect(await report(db)).toMatchObject({ mode: 'none' });
+
+    // A file arrives and the folder's mtime is put back: the count tells.
+    writeFileSync(last, lastText);
+    expect(await report(db)).toMatchObject({ mode: 'append', files: 1 });
+
+    // A file verify marked is statted and read again.
+    db.prepare('UPDATE snapshots SET sha256 = NULL, mtime_ms = -1 WHERE name = ?').run(all[5]);
+    expect((await report(db)).mode).toBe('rebuild');
+    expect(db.prepare('SELECT sha256 IS NOT NULL FROM snapshots WHERE name = ?').pluck().get(all[5])).toBe(1);
+    expect(reports(indexView(db))).toEqual(await directReports(dir));
+  });
+
   it('a corrupt file is recorded with its reason, reported once, and read again only when it changes', async () => {
     const dir = await simulated('native', 13, 2);
     const all = names(dir);
