@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { parseInstant } from '../util/time.js';
 
@@ -88,7 +88,11 @@ export async function listSnapshots(dir: string, flag = '--snapshots', opts: { s
   const unnamed: string[] = [];
   const folders: Listing['folders'] = [];
   const walk = async (folder: string): Promise<void> => {
-    folders.push({ name: relative(dir, folder), mtimeMs: Math.trunc((await stat(folder)).mtimeMs) });
+    const rel = relative(dir, folder);
+    folders.push({ name: rel, mtimeMs: Math.trunc((await stat(folder)).mtimeMs) });
+    // Names relative to the snapshot folder, built once per folder (path.relative per file
+    // costs a noticeable part of listing ten thousand files).
+    const nameOf = (base: string) => (rel === '' ? base : `${rel}${sep}${base}`);
     const entries = await readdir(folder, { withFileTypes: true });
     for (const entry of entries) {
       if (isSkippable(entry.name)) continue;
@@ -97,8 +101,8 @@ export async function listSnapshots(dir: string, flag = '--snapshots', opts: { s
         await walk(path);
       } else if (entry.isFile() && /\.json(\.gz)?$/.test(entry.name)) {
         const parsed = parseSnapshotName(entry.name);
-        if (parsed) files.push({ path, name: relative(dir, path), ...parsed });
-        else unnamed.push(relative(dir, path));
+        if (parsed) files.push({ path, name: nameOf(entry.name), ...parsed });
+        else unnamed.push(nameOf(entry.name));
       }
     }
   };
