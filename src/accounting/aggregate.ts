@@ -1,6 +1,6 @@
 import { amountsOfFlavour, END_KIND_CODES, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import type { EstimateOptions } from './reconstruct.js';
-import type { Amounts, Lifetime, Micros, Period } from './types.js';
+import type { Amounts, Lifetime, Period } from './types.js';
 
 /**
  * Resource-hours per group (design.md rules 5, 7, 8): Σ resource × |lifetime ∩ period|,
@@ -215,10 +215,6 @@ export function divide(n: bigint, d: bigint): number {
   const q = n / d;
   const r = n % d;
   return Number(q) + Number(r) / Number(d);
-}
-
-export function overlapUs(start: Micros, end: Micros, period: Pick<Period, 'startUs' | 'endUs'>): Micros {
-  return Math.max(0, Math.min(end, period.endUs) - Math.max(start, period.startUs));
 }
 
 /** Rows sort by key; the unattributed row goes last within its level. */
