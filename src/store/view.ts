@@ -15,6 +15,11 @@ export interface HistoryView {
    * summaries of the files that matter for the window (see selectFiles), read together.
    */
   read(window: Window | null): WindowData;
+  /**
+   * Runs `use` on one consistent state of the source: what it reads (files, tracks,
+   * names) all comes from the same moment, whatever an ingest commits meanwhile.
+   */
+  consistently<T>(use: () => T): T;
 }
 
 export interface WindowData {
@@ -37,6 +42,7 @@ export function filesView(h: History): HistoryView {
       const names = new MemoryNames();
       return { tracks: trackColumnsOf(h.tracks, names), names, files: selectFiles(h.files, w) };
     },
+    consistently: (use) => use(),
   };
 }
 
@@ -75,10 +81,19 @@ export function indexView(db: Db): HistoryView {
     // The rows around the window's edges, then the same choice as the index-free path.
     return selectFiles((between.all(lo, hi) as SummaryRow[]).map(toSummary), w);
   };
-  // Files first, then the segments streamed. Both come after this process's own ingest,
-  // and later ingests only append snapshots after the newest one, so they tell the same
-  // story; names are only ever added.
-  return { read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db) }) };
+  return {
+    read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db) }),
+    // One read transaction: in WAL mode it sees one committed state throughout, so a
+    // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.
+    consistently: (use) => {
+      db.exec('BEGIN');
+      try {
+        return use();
+      } finally {
+        db.exec('COMMIT');
+      }
+    },
+  };
 }
 
 /** The first problem that --strict refuses, as the index recorded it. */

@@ -309,6 +309,37 @@ describe('memory', () => {
   });
 });
 
+describe('reading', () => {
+  it('a report reads one committed state, whatever another process commits meanwhile', async () => {
+    const dir = await simulated('native', 19, 2);
+    const path = join(tempDir(), 'index.sqlite');
+    const a = openIndex(path);
+    await ingestDir(a, dir);
+    const period = resolvePeriod('2024-09-01', '2024-09-02', 'UTC');
+    const report = (view: HistoryView) => {
+      const { tracks, names } = view.read(period);
+      return aggregateTracks(tracks, names, period, ['namespace'], {}, { gapPolicy: 'midpoint', gcWindowUs: null });
+    };
+    const view = indexView(a);
+    const before = report(view);
+    expect(before.rows.length).toBeGreaterThan(0);
+    const b = openIndex(path);
+    const inside = view.consistently(() => {
+      const { tracks, names } = view.read(period);
+      const stream = tracks[Symbol.iterator]();
+      const first = stream.next();
+      // Another process renames the names (a rebuild renumbers them) while we read; flavours aside.
+      b.exec("UPDATE names SET value = value || '-x' WHERE value NOT LIKE '%,%'");
+      const rest = { [Symbol.iterator]: () => stream };
+      return aggregateTracks([first.value!, ...rest], names, period, ['namespace'], {}, { gapPolicy: 'midpoint', gcWindowUs: null });
+    });
+    expect(inside).toEqual(before);
+    // Outside, the next report sees the change.
+    expect(report(view).rows.map((r) => r.namespace)).toEqual(before.rows.map((r) => `${r.namespace}-x`));
+    b.close();
+  });
+});
+
 describe('segments', () => {
   const HOUR = 3_600_000_000;
   const track = (job: string, startH: number, endH: number | null): Track => ({

@@ -111,10 +111,11 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       return;
     }
 
-    const { tracks, names, files } = opened.view.read(period);
-    const { diagnostics, skipped } = windowDiagnostics(files, period, listing.unnamed.length);
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
-    const result = aggregateTracks(tracks, names, period, groupBy, filters, { gapPolicy, gcWindowUs });
+    const { result, files, diagnostics, skipped } = opened.view.consistently(() => {
+      const { tracks, names, files } = opened.view.read(period);
+      return { result: aggregateTracks(tracks, names, period, groupBy, filters, { gapPolicy, gcWindowUs }), files, ...windowDiagnostics(files, period, listing.unnamed.length) };
+    });
     const report = buildStatsReport({ result, period, groupBy, diagnostics, skipped, gapPolicy, gcWindowUs });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
