@@ -119,8 +119,9 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The sealed segment and row a track is packed in; NULL while live.
       ALTER TABLE allocations ADD COLUMN segment INTEGER;
       ALTER TABLE allocations ADD COLUMN slot INTEGER;
-      -- Reports read segments now, not allocation rows by time.
+      -- Reports read segments now, not allocation rows by time: the reach and its index go.
       DROP INDEX allocations_by_range;
+      ALTER TABLE allocations DROP COLUMN reach_us;
       -- Older indexes have no segments: read the files again.
       DELETE FROM allocations;
       DELETE FROM snapshots;

@@ -9,9 +9,10 @@ import type { Db } from './schema.js';
  *
  * Tracks leave the reconstruction's memory in roughly the order they end, and are packed
  * in that order into sealed segments (positive ids), which fill one after another. A
- * sealed track changes only if it is listed again: the ingest then loads it back, and the
- * segment it was in is repacked from the table. The tracks still live (listed, or holding
- * resources unlisted) go into live segments (negative ids), rewritten by every ingest.
+ * sealed track changes only if it is listed again: the ingest then loads it back, and its
+ * row in the segment is blanked (the table says where it is packed). The tracks still live
+ * (listed, or holding resources unlisted) go into live segments (negative ids), rewritten
+ * by every ingest.
  */
 
 export const SEGMENT_TRACKS = 4096;

@@ -1,4 +1,4 @@
-import { reachUs, type StoredTrack, type Track } from '../accounting/reconstruct.js';
+import type { StoredTrack, Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
 import { SegmentWriter, type Slot } from './segments.js';
 
@@ -28,7 +28,6 @@ interface TrackRow {
   listed_holding: number;
   listed: number;
   unlisted_holding: number;
-  reach_us: number | null;
   segment: number | null;
   slot: number | null;
 }
@@ -66,7 +65,6 @@ function toValues(t: Track, f: { listed: boolean; unlistedHolding: boolean; last
     a.cpuMilli, a.cpuMhz, a.memoryBytes, a.diskBytes, a.gpu,
     t.startUs, t.state, f.lastHoldingUs, t.endUs, t.nextUs, t.listedTerminal ? 1 : 0, t.nextKind,
     t.listedHolding ? 1 : 0, f.listed ? 1 : 0, f.unlistedHolding ? 1 : 0,
-    t.state === 'none' ? null : reachUs({ ...t, lastHoldingUs: f.lastHoldingUs }),
     at?.segment ?? null, at?.slot ?? null,
   ];
 }
@@ -75,7 +73,7 @@ const COLUMNS = [
   'key', 'namespace', 'job_id', 'job_name', 'user', 'grp', 'component', 'node',
   'cpu_milli', 'cpu_mhz', 'memory_bytes', 'disk_bytes', 'gpu',
   'start_us', 'state', 'last_holding_us', 'end_us', 'next_us', 'listed_terminal', 'next_kind',
-  'listed_holding', 'listed', 'unlisted_holding', 'reach_us', 'segment', 'slot',
+  'listed_holding', 'listed', 'unlisted_holding', 'segment', 'slot',
 ] as const satisfies readonly (keyof TrackRow)[];
 
 /**

@@ -241,7 +241,7 @@ describe('schema', () => {
     let db = openIndex(path);
     await ingestDir(db, dir);
     const tracks = tracksTable(db);
-    db.exec(`DROP TABLE ingest_runs; DROP TABLE folders;
+    db.exec(`DROP TABLE ingest_runs; DROP TABLE folders; ALTER TABLE allocations ADD COLUMN reach_us INTEGER;
       CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
       DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;`);
     db.pragma('user_version = 1');
