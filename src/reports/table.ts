@@ -31,12 +31,35 @@ export function withRules(table: InstanceType<typeof Table>, opts: { afterHeader
   return lines.join('\n');
 }
 
+/**
+ * 12,345.68: fixed decimals with thousands separators. Written out rather than with
+ * toLocaleString, whose first call loads the locale data: tens of milliseconds a report
+ * would spend before printing a table.
+ */
 export function fixed(n: number, digits = 2): string {
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const [whole, fraction] = roundDecimal(Math.abs(n), digits);
+  const sign = n < 0 && /[1-9]/.test(whole + fraction) ? '-' : '';
+  return sign + whole.replace(/\B(?=(\d{3})+$)/g, ',') + (digits > 0 ? `.${fraction}` : '');
+}
+
+/**
+ * x ≥ 0 rounded half away from zero on its shortest decimal form, as spreadsheets and
+ * toLocaleString do (1.005 → 1.01, where toFixed, rounding the binary value, gives 1.00).
+ */
+function roundDecimal(x: number, digits: number): [whole: string, fraction: string] {
+  const text = String(x);
+  // Exponent forms: tiny numbers round to zero, huge ones have no fraction to round.
+  if (text.includes('e')) return x < 1 ? ['0', '0'.repeat(digits)] : [BigInt(x).toString(), '0'.repeat(digits)];
+  const [whole, fraction = ''] = text.split('.') as [string, string?];
+  if (fraction.length <= digits) return [whole, fraction.padEnd(digits, '0')];
+  let kept = BigInt(whole + fraction.slice(0, digits));
+  if (fraction[digits]! >= '5') kept += 1n;
+  const all = kept.toString().padStart(digits + 1, '0');
+  return [all.slice(0, all.length - digits), all.slice(all.length - digits)];
 }
 
 export function integer(n: number): string {
-  return n.toLocaleString('en-US', { maximumFractionDigits: 0 });
+  return fixed(n, 0);
 }
 
 /** Terminal width for layout choices: COLUMNS, then the TTY, then a wide default for pipes. */
