@@ -7,7 +7,7 @@ import type { Amounts, Lifetime, Period } from './types.js';
  * summed exactly as integers (base units × microseconds, in BigInt) and divided once.
  */
 
-export const GROUP_KEYS = ['namespace', 'user', 'group', 'job'] as const;
+export const GROUP_KEYS = ['namespace', 'user', 'group', 'component', 'job'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
 
 export const UNATTRIBUTED = '(unattributed)';
@@ -24,6 +24,8 @@ export interface Hours {
   gpu_hours: number;
   memory_gib_hours: number;
   disk_gib_hours: number;
+  /** Wall-clock hours the allocations held resources (Σ |lifetime ∩ period|). */
+  allocation_hours: number;
   jobs: number;
   users: number;
   allocations: number;
@@ -71,8 +73,8 @@ interface Flavour {
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 
-/** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds. */
-type Products = [bigint, bigint, bigint, bigint, bigint];
+/** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds, then allocation-microseconds. */
+type Products = [bigint, bigint, bigint, bigint, bigint, bigint];
 
 /** A job is (namespace, job id): both ids packed into one safe integer. */
 const JOB_KEY = MAX_NAME_ID;
@@ -137,7 +139,9 @@ class Sums {
       for (const [amount, t] of sums) p += BigInt(amount) * (t.spilled + BigInt(t.us));
       return p;
     });
-    return (this.totals = totals as Products);
+    let allocationUs = 0n;
+    for (const f of this.flavours.values()) allocationUs += f.spilled + BigInt(f.us);
+    return (this.totals = [...totals, allocationUs] as Products);
   }
 }
 
@@ -194,7 +198,7 @@ function unionSize(a: Float64Array, b: Float64Array | undefined): number {
 }
 
 function addProducts(into: Products, p: Products): void {
-  for (let k = 0; k < 5; k++) into[k]! += p[k]!;
+  for (let k = 0; k < into.length; k++) into[k]! += p[k]!;
 }
 
 function hoursOf(p: Products, jobs: number, users: number, allocations: number): Hours {
@@ -204,6 +208,7 @@ function hoursOf(p: Products, jobs: number, users: number, allocations: number):
     gpu_hours: divide(p[2], DIVISORS.gpu_hours),
     memory_gib_hours: divide(p[3], DIVISORS.memory_gib_hours),
     disk_gib_hours: divide(p[4], DIVISORS.disk_gib_hours),
+    allocation_hours: divide(p[5], MICROS_PER_HOUR),
     jobs,
     users,
     allocations,
@@ -279,7 +284,7 @@ export class Aggregator {
 
   /** The column a group key reads (users and groups may hold NO_NAME: unattributed). */
   private column(b: LifetimeColumns, k: GroupKey): Int32Array {
-    return k === 'namespace' ? b.namespace : k === 'user' ? b.user : k === 'group' ? b.group : b.job;
+    return k === 'namespace' ? b.namespace : k === 'user' ? b.user : k === 'group' ? b.group : k === 'component' ? b.component : b.job;
   }
 
   private slotOf(id: number): number {
@@ -316,7 +321,7 @@ export class Aggregator {
     const un = this.unattributed;
     const only = this.only;
     const single = this.by.length === 1 ? this.column(b, this.by[0]!) : null;
-    const cols = this.by.map((k) => ({ col: this.column(b, k), nullable: k === 'user' || k === 'group' }));
+    const cols = this.by.map((k) => ({ col: this.column(b, k), nullable: k === 'user' || k === 'group' || k === 'component' }));
     const VANISHED = END_KIND_CODES.vanished;
     const OPEN = END_KIND_CODES.open;
     for (let i = 0; i < b.length; i++) {
@@ -373,7 +378,7 @@ export class Aggregator {
 
     const combine = (other: Grouping): Aggregate => {
       const rows: Row[] = [];
-      const total: Products = [0n, 0n, 0n, 0n, 0n];
+      const total: Products = [0n, 0n, 0n, 0n, 0n, 0n];
       let totalAllocations = 0;
       let totalJobs = 0;
       let totalUsers = 0;
@@ -382,7 +387,7 @@ export class Aggregator {
       for (const slot of order) {
         const parts = [this.settled[slot], other[slot]].filter((x): x is Sums => x !== undefined);
         if (parts.length === 0) continue;
-        const p: Products = [0n, 0n, 0n, 0n, 0n];
+        const p: Products = [0n, 0n, 0n, 0n, 0n, 0n];
         for (const s of parts) addProducts(p, s.products(amountsOf));
         const [a, b] = parts.map((s) => s.distinct());
         const jobs = unionSize(a!.jobs, b?.jobs);

@@ -92,6 +92,7 @@ export class TrackColumns {
   readonly user: Int32Array;
   readonly group: Int32Array;
   readonly job: Int32Array;
+  readonly component: Int32Array;
   readonly flavour: Int32Array;
   readonly state: Uint8Array;
   readonly flags: Uint8Array;
@@ -117,6 +118,7 @@ export class TrackColumns {
     this.user = i32();
     this.group = i32();
     this.job = i32();
+    this.component = i32();
     this.flavour = i32();
     this.state = u8();
     this.flags = u8();
@@ -126,7 +128,7 @@ export class TrackColumns {
   private readonly buffer: ArrayBuffer;
 
   static bytesFor(n: number): number {
-    return HEADER_BYTES + n * (4 * 8 + 5 * 4 + 2);
+    return HEADER_BYTES + n * (4 * 8 + 6 * 4 + 2);
   }
 
   get full(): boolean {
@@ -149,6 +151,7 @@ export class TrackColumns {
     this.user[i] = t.user === null ? NO_NAME : names.intern(t.user);
     this.group[i] = t.group === null ? NO_NAME : names.intern(t.group);
     this.job[i] = names.intern(t.jobId);
+    this.component[i] = t.component === null ? NO_NAME : names.intern(t.component);
     this.flavour[i] = names.intern(flavourOf(t.amounts));
     this.state[i] = STATE_CODES[t.state];
     this.flags[i] =
@@ -174,6 +177,7 @@ export class TrackColumns {
     this.user[j] = from.user[i]!;
     this.group[j] = from.group[i]!;
     this.job[j] = from.job[i]!;
+    this.component[j] = from.component[i]!;
     this.flavour[j] = from.flavour[i]!;
     this.state[j] = from.state[i]!;
     this.flags[j] = from.flags[i]!;
@@ -215,7 +219,7 @@ export class TrackColumns {
 /** Format, track count, earliest start, latest reach (8 bytes each but the first two). */
 const HEADER_BYTES = 24;
 /** Bumped with the layout; an index holding another is rebuilt by a schema migration. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 /** Lifetimes as columns: what the aggregation reads. */
 export class LifetimeColumns {
@@ -229,6 +233,7 @@ export class LifetimeColumns {
   user: Int32Array;
   group: Int32Array;
   job: Int32Array;
+  component: Int32Array;
   flavour: Int32Array;
 
   constructor(readonly capacity: number) {
@@ -241,6 +246,7 @@ export class LifetimeColumns {
     this.user = new Int32Array(capacity);
     this.group = new Int32Array(capacity);
     this.job = new Int32Array(capacity);
+    this.component = new Int32Array(capacity);
     this.flavour = new Int32Array(capacity);
   }
 
@@ -259,6 +265,7 @@ export class LifetimeColumns {
     this.user[i] = l.user === null ? NO_NAME : names.intern(l.user);
     this.group[i] = l.group === null ? NO_NAME : names.intern(l.group);
     this.job[i] = names.intern(l.jobId);
+    this.component[i] = l.component === null ? NO_NAME : names.intern(l.component);
     this.flavour[i] = names.intern(flavourOf(l.amounts));
   }
 }
@@ -301,6 +308,7 @@ export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: Lif
     out.user = t.user;
     out.group = t.group;
     out.job = t.job;
+    out.component = t.component;
     out.flavour = t.flavour;
   } else {
     // Rare: a stored track that holds nothing under its state (kept for completeness).
@@ -308,6 +316,7 @@ export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: Lif
     out.user = Int32Array.from(keep, (i) => t.user[i]!);
     out.group = Int32Array.from(keep, (i) => t.group[i]!);
     out.job = Int32Array.from(keep, (i) => t.job[i]!);
+    out.component = Int32Array.from(keep, (i) => t.component[i]!);
     out.flavour = Int32Array.from(keep, (i) => t.flavour[i]!);
   }
   return out;

@@ -129,6 +129,19 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM meta WHERE key = 'last_us';
     `,
   },
+  {
+    to: 5,
+    why: 'segments carry each track\'s component, for reports by component (PrimeHub\'s monthly CSV)',
+    sql: `
+      -- The segment layout gained a column: read the files again.
+      DELETE FROM segments;
+      DELETE FROM names;
+      DELETE FROM allocations;
+      DELETE FROM snapshots;
+      DELETE FROM folders;
+      DELETE FROM meta WHERE key = 'last_us';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;

@@ -24,6 +24,7 @@ export function obs(p: {
   job?: string;
   user?: string | null;
   group?: string | null;
+  component?: string | null;
   res?: Parameters<typeof amounts>[0];
 }): Observation {
   const startUs = p.start ? us(p.start) : null;
@@ -36,7 +37,7 @@ export function obs(p: {
     jobName: null,
     user: p.user === undefined ? 'alice' : p.user,
     group: p.group ?? null,
-    component: null,
+    component: p.component ?? null,
     node: null,
     status: p.status,
     phase,

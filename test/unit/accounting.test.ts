@@ -51,6 +51,33 @@ describe('clipping to the period', () => {
   });
 });
 
+describe('by component, and wall-clock allocation hours', () => {
+  it('sums each component apart, with the unattributed row last, and counts allocation hours', () => {
+    const r = stats(
+      [
+        snap('2024-09-01T12:00:00Z', [
+          // jupyter: 2 cores x 3 h and 1 core x 5 h: 11 core-hours, 8 allocation hours.
+          obs({ id: 'a', status: 'complete', start: '2024-09-01T01:00:00Z', end: '2024-09-01T04:00:00Z', component: 'jupyter', res: { cpu: 2 } }),
+          obs({ id: 'b', status: 'complete', start: '2024-09-01T02:00:00Z', end: '2024-09-01T07:00:00Z', component: 'jupyter', user: 'bob', res: { cpu: 1 } }),
+          // deployment: 1 GPU for 90 minutes from 23:00 the day before: 30 minutes inside the day.
+          obs({ id: 'c', status: 'complete', start: '2024-08-31T23:00:00Z', end: '2024-09-01T00:30:00Z', component: 'deployment', res: { gpu: 1 } }),
+          // no component: 4 cores x 2 h.
+          obs({ id: 'd', status: 'complete', start: '2024-09-01T10:00:00Z', end: '2024-09-01T12:00:00Z', res: { cpu: 4 } }),
+        ]),
+      ],
+      '2024-09-01',
+      undefined,
+      { by: ['component'] },
+    );
+    expect(r.rows.map((x) => [x.component, x.cpu_hours, x.gpu_hours, x.allocation_hours, x.users])).toEqual([
+      ['deployment', 0, 0.5, 0.5, 1],
+      ['jupyter', 11, 0, 8, 2],
+      ['(unattributed)', 8, 0, 2, 1],
+    ]);
+    expect(r.total.allocation_hours).toBe(10.5);
+  });
+});
+
 describe('an allocation still open at the last snapshot', () => {
   it('counts up to that snapshot, not to now, and is reported open', () => {
     const r = stats(
