@@ -140,3 +140,17 @@ export class Settings {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/** `--now`: a fixed clock for tests and simulations (reports that default to "this month"). */
+export function addNowOption(cmd: Command, purpose: string): Command {
+  return cmd.addOption(new Option('--now <instant>', `testing: ${purpose} instead of the clock (RFC 3339)`).env('HOURMETER_NOW'));
+}
+
+/** The current time in ms: `--now` if given, else the clock. Read once, at the edge. */
+export function nowFrom(s: Settings): number {
+  const text = s.string('now');
+  if (text === undefined) return Date.now();
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(text)) throw new UsageError(`${s.source('now')} ${JSON.stringify(text)} is not an RFC 3339 instant such as 2024-09-01T06:00:00Z`);
+  return ms;
+}

@@ -58,6 +58,13 @@ function roundDecimal(x: number, digits: number): [whole: string, fraction: stri
   return [all.slice(0, all.length - digits), all.slice(all.length - digits)];
 }
 
+/** Fixed decimals without separators, for CSV (same rounding as `fixed`). */
+export function decimal(n: number, digits = 2): string {
+  const [whole, fraction] = roundDecimal(Math.abs(n), digits);
+  const sign = n < 0 && /[1-9]/.test(whole + fraction) ? '-' : '';
+  return sign + whole + (digits > 0 ? `.${fraction}` : '');
+}
+
 export function integer(n: number): string {
   return fixed(n, 0);
 }

@@ -1,4 +1,4 @@
-import type { StoredTrack, Track } from '../accounting/reconstruct.js';
+import { reachUs, type StoredTrack, type Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
 import { SegmentWriter, type Slot } from './segments.js';
 
@@ -133,5 +133,18 @@ export class TrackTable {
     this.db.exec('DELETE FROM allocations');
     this.segments.clear();
     this.known = new Set();
+  }
+}
+
+/**
+ * The tracks that may have held resources in [startUs, endUs), read from the table one
+ * row at a time: for reports that need each allocation's identity (monthly details).
+ */
+export function* tracksOverlapping(db: Db, window: { startUs: number; endUs: number }): Generator<StoredTrack> {
+  const rows = db.prepare('SELECT * FROM allocations WHERE start_us IS NOT NULL AND start_us < ?').iterate(window.endUs) as IterableIterator<TrackRow>;
+  for (const r of rows) {
+    const t = toTrack(r);
+    const reach = reachUs(t);
+    if (reach !== null && reach > window.startUs) yield t;
   }
 }

@@ -1,9 +1,11 @@
 import { MemoryNames, trackColumnsOf, type Names, type TrackColumns } from '../accounting/columns.js';
 import type { Micros } from '../accounting/types.js';
 import { selectFiles, type FileSummary, type SkipCount } from '../snapshots/catalogue.js';
+import { reachUs, type Track } from '../accounting/reconstruct.js';
 import type { History } from '../snapshots/history.js';
 import type { Db } from './schema.js';
 import { IndexNames, readSegments } from './segments.js';
+import { tracksOverlapping } from './tracks.js';
 
 /**
  * What reports read: allocation tracks and file summaries for a time window. Two sources
@@ -20,6 +22,11 @@ export interface HistoryView {
    * names) all comes from the same moment, whatever an ingest commits meanwhile.
    */
   consistently<T>(use: () => T): T;
+  /**
+   * Each allocation that may have held resources in the window, as a whole track (with
+   * its identity and attribution): slower than `read`, for per-allocation reports.
+   */
+  allocations(window: Window): Iterable<Track>;
 }
 
 export interface WindowData {
@@ -43,6 +50,7 @@ export function filesView(h: History): HistoryView {
       return { tracks: trackColumnsOf(h.tracks, names), names, files: selectFiles(h.files, w) };
     },
     consistently: (use) => use(),
+    allocations: (w) => h.tracks.filter((t) => t.startUs !== null && t.startUs < w.endUs && (reachUs(t) ?? -Infinity) > w.startUs),
   };
 }
 
@@ -83,6 +91,7 @@ export function indexView(db: Db): HistoryView {
   };
   return {
     read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db) }),
+    allocations: (w) => tracksOverlapping(db, w),
     // One read transaction: in WAL mode it sees one committed state throughout, so a
     // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.
     consistently: (use) => {

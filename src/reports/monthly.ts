@@ -1,0 +1,118 @@
+import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../accounting/aggregate.js';
+import { formatMonth, monthPeriod, reportDate, type Month } from '../accounting/months.js';
+import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js';
+import type { Lifetime, Period } from '../accounting/types.js';
+import type { HistoryView } from '../store/view.js';
+import { formatInstant } from '../util/time.js';
+import { toCsv } from './csv.js';
+import { decimal } from './table.js';
+
+/**
+ * PrimeHub's monthly usage report: one row per component, group and user, exact per
+ * design.md, under PrimeHub's own column names for its consumers. `memory_gb_hours` holds
+ * GiB-hours and `total_hours` the allocations' wall-clock hours, as PrimeHub means them.
+ * The details list every allocation clipped to the month; they sum to the summary rows.
+ */
+
+export const MONTHLY_COLUMNS = ['component', 'group_name', 'user_name', 'gpu_hours', 'cpu_hours', 'memory_gb_hours', 'total_hours', 'report_date'] as const;
+
+export const DETAIL_COLUMNS = [
+  'namespace', 'job_id', 'job_name', 'allocation', 'component', 'group_name', 'user_name',
+  'start', 'end', 'running', 'end_estimated',
+  'cpu_cores', 'cpu_mhz', 'gpu', 'memory_gib', 'disk_gib',
+  'gpu_hours', 'cpu_hours', 'memory_gb_hours', 'total_hours', 'report_date',
+] as const;
+
+export type CsvRow = Record<string, string>;
+
+/** Monthly reports use the default estimate: PrimeHub's have no knobs. */
+const ESTIMATE: EstimateOptions = { gapPolicy: 'midpoint', gcWindowUs: null };
+
+/** Missing attribution is an empty cell, as in PrimeHub's own reports. */
+const cell = (name: string | null | undefined): string => (name === undefined || name === null || name === UNATTRIBUTED ? '' : name);
+
+/** The summary rows from stats grouped by component, group and user. */
+export function monthlyRows(result: Pick<StatsResult, 'rows'>, month: Month): CsvRow[] {
+  return result.rows.map((r) => ({
+    component: cell(r.component),
+    group_name: cell(r.group),
+    user_name: cell(r.user),
+    gpu_hours: decimal(r.gpu_hours),
+    cpu_hours: decimal(r.cpu_hours),
+    memory_gb_hours: decimal(r.memory_gib_hours),
+    total_hours: decimal(r.allocation_hours),
+    report_date: reportDate(month),
+  }));
+}
+
+const HOUR = 3_600_000_000n;
+const GIB = 1_073_741_824n;
+
+/**
+ * One row per allocation that held resources in the period, clipped to it, in start order.
+ * `running`: it still held resources at the end of the period, or at the latest snapshot
+ * (an open allocation). `end_estimated`: it vanished between snapshots, so its end is the
+ * estimate every report uses (see design.md rule 3).
+ */
+export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, 'startUs' | 'endUs'>, month: Month): CsvRow[] {
+  const kept: { l: Lifetime; from: number; to: number }[] = [];
+  for (const l of lifetimes) {
+    const from = Math.max(l.startUs, period.startUs);
+    const to = Math.min(l.endUs, period.endUs);
+    if (to > from) kept.push({ l, from, to });
+  }
+  kept.sort((a, b) => a.from - b.from || (a.l.key < b.l.key ? -1 : a.l.key > b.l.key ? 1 : 0));
+  return kept.map(({ l, from, to }) => {
+    const us = BigInt(to - from);
+    const a = l.amounts;
+    return {
+      namespace: l.namespace,
+      job_id: l.jobId,
+      job_name: l.jobName ?? '',
+      allocation: l.key.slice(l.key.indexOf(':') + 1),
+      component: cell(l.component),
+      group_name: cell(l.group),
+      user_name: cell(l.user),
+      start: formatInstant(from),
+      end: formatInstant(to),
+      running: String(l.endKind === 'open' || l.endUs >= period.endUs),
+      end_estimated: String(l.endKind === 'vanished'),
+      cpu_cores: String(a.cpuMilli / 1000),
+      cpu_mhz: String(a.cpuMhz),
+      gpu: String(a.gpu),
+      memory_gib: String(a.memoryBytes / 1_073_741_824),
+      disk_gib: String(a.diskBytes / 1_073_741_824),
+      gpu_hours: decimal(divide(BigInt(a.gpu) * us, HOUR)),
+      cpu_hours: decimal(divide(BigInt(a.cpuMilli) * us, 1000n * HOUR)),
+      memory_gb_hours: decimal(divide(BigInt(a.memoryBytes) * us, GIB * HOUR)),
+      total_hours: decimal(divide(us, HOUR)),
+      report_date: reportDate(month),
+    };
+  });
+}
+
+export interface MonthlyReport {
+  month: string;
+  period: Period;
+  summary: CsvRow[];
+  details: CsvRow[] | null;
+}
+
+/** Reads one month from a history view (the index, or the files). */
+export function monthlyReport(view: HistoryView, month: Month, tz: string, opts: { details: boolean }): MonthlyReport {
+  const period = monthPeriod(month, tz);
+  return view.consistently(() => {
+    const { tracks, names } = view.read(period);
+    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE);
+    const details = opts.details ? detailRows(lifetimesOf(view.allocations(period), ESTIMATE), period, month) : null;
+    return { month: formatMonth(month), period, summary: monthlyRows(result, month), details };
+  });
+}
+
+export function monthlyCsv(rows: readonly CsvRow[]): string {
+  return toCsv(MONTHLY_COLUMNS, rows);
+}
+
+export function detailsCsv(rows: readonly CsvRow[]): string {
+  return toCsv(DETAIL_COLUMNS, rows);
+}
