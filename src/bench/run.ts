@@ -6,10 +6,12 @@
  *
  *   BENCH_RUNS=3          runs per timed command (median, best, worst)
  *   BENCH_INGEST_RUNS=1   cold index rebuilds per corpus
- *   BENCH_ONLY=legacy     only some parts, comma-separated: legacy, native, snapshot (default all)
+ *   BENCH_ONLY=legacy     only some parts, comma-separated: legacy, native, snapshot, serve (default all)
+ *   BENCH_SERVE_SECONDS=30 length of the load on `hourmeter serve`
  */
 import { RUNS } from './harness.js';
 import { legacyBench, nativeBench, TARGETS } from './index-bench.js';
+import { serveBench } from './serve-bench.js';
 import { snapshotBench } from './snapshot-bench.js';
 
 const PARTS = {
@@ -19,6 +21,8 @@ const PARTS = {
   native: nativeBench,
   // Capture against a fake Nomad with latency: paged lists versus per-job requests.
   snapshot: () => snapshotBench({ concurrent: 5000, latencyMs: 20 }),
+  // `hourmeter serve` under 50 connections on loopback: requests per second and p99.
+  serve: serveBench,
 } as const;
 type Part = keyof typeof PARTS;
 

@@ -1,44 +1,11 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Papa from 'papaparse';
 import { FIXTURES, run, tempDir } from '../helpers/cli.js';
+import { monthlyFolder as folder } from '../helpers/monthly-folder.js';
 
-/**
- * Monthly reports on hand-computed native snapshots (UTC):
- * - A: jupyter / phusers / foo, 2 cores, 1 GPU, 4 GiB, 2024-08-31 12:00 → 09-01 12:00
- *   (12 h in August, 12 h in September);
- * - C: jupyter / phusers / foo, 4 cores, 1 GiB, 09-10 00:00 → 06:00 (6 h in September);
- * - B: deployment / phusers / no user, 1 core, 2 GiB, from 09-30 00:00, still running at
- *   the last snapshot, 10-01 12:00 (24 h in September, 12 h in October, counted up to it).
- */
-
-const GIB = 1024;
-const alloc = (id: string, component: string, user: string | null, status: string, start: string, end: string | null, cores: number, gpu: number, memGiB: number) => ({
-  id, namespace: 'hub', job_id: `job-${id}`, job_name: `${component}-${id}`, user, group: 'phusers', component,
-  node: 'n1', status, created: null, start, end, modified: null,
-  resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * GIB, disk_mib: 0, gpu },
-});
-const snapshot = (at: string, allocations: unknown[]) => ({
-  format: 'hourmeter.snapshot', version: 1, captured_at: at, finished_at: at,
-  source: { kind: 'nomad', address: null, region: null },
-  scope: { requested: ['*'], namespaces: ['hub'], failed: [] }, allocations, queued: [],
-});
-
-function folder(): string {
-  const cwd = tempDir();
-  const dir = join(cwd, 'snapshots');
-  mkdirSync(dir);
-  const a = (status: string, end: string | null) => alloc('a', 'jupyter', 'foo', status, '2024-08-31T12:00:00Z', end, 2, 1, 4);
-  const files: [string, unknown[]][] = [
-    ['2024-08-31T18:00:00Z', [a('running', null)]],
-    ['2024-09-01T06:00:00Z', [a('running', null)]],
-    ['2024-09-15T00:00:00Z', [a('complete', '2024-09-01T12:00:00Z'), alloc('c', 'jupyter', 'foo', 'complete', '2024-09-10T00:00:00Z', '2024-09-10T06:00:00Z', 4, 0, 1)]],
-    ['2024-10-01T12:00:00Z', [alloc('b', 'deployment', null, 'running', '2024-09-30T00:00:00Z', null, 1, 0, 2)]],
-  ];
-  for (const [at, allocations] of files) writeFileSync(join(dir, `${at}.json`), JSON.stringify(snapshot(at, allocations)));
-  return cwd;
-}
+/** Monthly reports on the hand-computed folder of test/helpers/monthly-folder.ts. */
 
 const HEADER = 'component,group_name,user_name,gpu_hours,cpu_hours,memory_gb_hours,total_hours,report_date';
 

@@ -1,14 +1,14 @@
 import { Command, Option } from 'commander';
 import { Ai4osAccumulator } from '../../accounting/ai4os.js';
-import { aggregateTracks, GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
+import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
 import type { GapPolicy, Micros } from '../../accounting/types.js';
 import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../reports/ai4os-report.js';
-import { buildStatsReport, renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
+import { renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
+import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/history.js';
-import { windowDiagnostics } from '../../snapshots/catalogue.js';
 import { addIndexOptions, openHistory } from '../history.js';
 import { readAll } from '../../snapshots/pool.js';
 import { Ai4osDecoder } from '../../snapshots/ai4os-input.js';
@@ -112,11 +112,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     }
 
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
-    const { result, files, diagnostics, skipped } = opened.view.consistently(() => {
-      const { tracks, names, files } = opened.view.read(period);
-      return { result: aggregateTracks(tracks, names, period, groupBy, filters, { gapPolicy, gcWindowUs }), files, ...windowDiagnostics(files, period, listing.unnamed.length) };
-    });
-    const report = buildStatsReport({ result, period, groupBy, diagnostics, skipped, gapPolicy, gcWindowUs });
+    const { tracks, files, ...report } = statsFromView(opened.view, { period, groupBy, filters, estimate: { gapPolicy, gcWindowUs }, unnamedFiles: listing.unnamed.length });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
@@ -124,7 +120,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     const t2 = performance.now();
     io.debug(
       `stats: answered in ${ms(t0, t2)}, after ${ms(0, t0)} of start-up: ` +
-        `list and update the index ${ms(t0, t1)}, read ${result.tracks} tracks and ${files.length} file summaries, count and render ${ms(t1, t2)}`,
+        `list and update the index ${ms(t0, t1)}, read ${tracks} tracks and ${files} file summaries, count and render ${ms(t1, t2)}`,
     );
   } finally {
     opened?.close();

@@ -1,0 +1,77 @@
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { startServer } from '../../server/app.js';
+import { UsageError } from '../../util/errors.js';
+import { parseDuration } from '../../util/time.js';
+import { addDbOption, indexPath } from '../history.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+
+export function serveCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('serve')
+    .summary('a read-only HTTP API: monthly reports, stats, health and Prometheus metrics')
+    .description(
+      'Serves the index over HTTP, read-only, on 127.0.0.1:8080 by default:\n' +
+        '  GET /report/monthly                      months with snapshots, ["2020/8","2020/9"]\n' +
+        '  GET /report/monthly/2020/9               the monthly CSV (see `hourmeter report monthly`)\n' +
+        '  GET /report/monthly/details/2020/9       one row per allocation\n' +
+        '  GET /stats?from=&to=&by=                 the JSON of `hourmeter stats -o json` (also tz, namespace, user, group)\n' +
+        '  GET /health                              whether the index answers, the latest snapshot and its age\n' +
+        '  GET /metrics                             Prometheus text format\n' +
+        'With --token-file every path but /health needs "Authorization: Bearer <token>".\n' +
+        'New snapshot files are read into the index every --refresh.',
+    )
+    .addOption(new Option('--host <address>', 'address to listen on (default: 127.0.0.1)'))
+    .addOption(new Option('--port <port>', 'port to listen on, 0 for any free one (default: 8080)'))
+    .addOption(new Option('--token-file <file>', 'require this bearer token (the file holds it) on everything but /health').env('HOURMETER_TOKEN_FILE'))
+    .addOption(new Option('--refresh <duration>', 'how often to read new snapshot files into the index (default: 60s)'))
+    .addOption(new Option('--workers <n>', 'query workers answering in parallel (default: the CPU count, at most 4)'));
+  addSnapshotsOption(cmd);
+  addDbOption(cmd);
+  addNowOption(cmd, 'take this instant as now for ages in /health and /metrics');
+  addConfigOption(cmd);
+  cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
+  cmd.action(async () => {
+    const s = Settings.of(cmd, program);
+    const port = Number(s.string('port', '8080'));
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${s.source('port')} ${JSON.stringify(s.string('port'))}: give a port number from 0 to 65535`);
+    const refresh = parseDuration(s.string('refresh', '60s'));
+    if (refresh === null || refresh < 1_000_000) throw new UsageError(`${s.source('refresh')}: give a duration of at least 1s, e.g. 60s or 5m`);
+    const workers = Number(s.string('workers', String(Math.min(4, availableParallelism()))));
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`${s.source('workers')}: give a number of workers from 1 to 64`);
+    let token: string | null = null;
+    const tokenFile = s.string('token-file');
+    if (tokenFile !== undefined) {
+      try {
+        token = readFileSync(tokenFile, 'utf8').trim();
+      } catch (e) {
+        throw new UsageError(`${s.source('token-file')} ${tokenFile}: ${(e as Error).message}`);
+      }
+      if (token === '') throw new UsageError(`${s.source('token-file')} ${tokenFile} is empty: put the token in it`);
+    }
+    const fixedNow = s.has('now') ? nowFrom(s) : null;
+    const dir = s.string('snapshots', 'snapshots');
+    const server = await startServer({
+      host: s.string('host', '127.0.0.1'),
+      port,
+      token,
+      snapshots: dir,
+      dbPath: indexPath(s, dir),
+      refreshMs: refresh / 1000,
+      workers,
+      io,
+      now: () => fixedNow ?? Date.now(),
+    });
+    // Serve until told to stop; then finish what is in flight and return (exit 0). The
+    // handlers are in place before the address is printed: a supervisor may stop us at once.
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    io.stdout(`listening on ${server.url}\n`);
+    await stopped;
+    await server.close();
+  });
+  return cmd;
+}

@@ -1,0 +1,19 @@
+import { aggregateTracks, type Filters, type GroupKey } from '../accounting/aggregate.js';
+import type { EstimateOptions } from '../accounting/reconstruct.js';
+import type { Period } from '../accounting/types.js';
+import { windowDiagnostics } from '../snapshots/catalogue.js';
+import type { HistoryView } from '../store/view.js';
+import { buildStatsReport, type StatsReport } from './stats-report.js';
+
+/** The `stats` report from a history view: what the command prints and the HTTP API serves. */
+export function statsFromView(
+  view: HistoryView,
+  q: { period: Period; groupBy: GroupKey[]; filters: Filters; estimate: EstimateOptions; unnamedFiles: number },
+): StatsReport & { tracks: number; files: number } {
+  const { result, files, diagnostics, skipped } = view.consistently(() => {
+    const { tracks, names, files } = view.read(q.period);
+    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate), files, ...windowDiagnostics(files, q.period, q.unnamedFiles) };
+  });
+  const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
+  return Object.assign(report, { tracks: result.tracks, files: files.length });
+}

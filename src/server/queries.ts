@@ -1,0 +1,200 @@
+import { GROUP_KEYS, type GroupKey } from '../accounting/aggregate.js';
+import { monthOf, monthsBetween, parseMonth } from '../accounting/months.js';
+import { checkTimeZone, dayOf, resolvePeriod } from '../accounting/period.js';
+import type { GapPolicy } from '../accounting/types.js';
+import { detailsCsv, monthlyCsv, monthlyReport } from '../reports/monthly.js';
+import { statsFromView } from '../reports/stats-query.js';
+import type { Db } from '../store/schema.js';
+import { indexView } from '../store/view.js';
+import { HourmeterError } from '../util/errors.js';
+import { parseDuration } from '../util/time.js';
+
+/**
+ * The read-only API's answers, from one index connection. Routing and auth live in app.ts;
+ * these run in the query workers, so a long report does not hold up other requests.
+ */
+
+export interface ApiRequest {
+  path: string;
+  query: Record<string, string[]>;
+  /** Snapshot files whose names are not capture times (stats diagnostics). */
+  unnamedFiles: number;
+  nowMs: number;
+}
+
+export interface ApiResponse {
+  status: number;
+  type: string;
+  body: string;
+}
+
+export const JSON_TYPE = 'application/json; charset=utf-8';
+const CSV_TYPE = 'text/csv; charset=utf-8';
+const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** A request the API refuses, with its status; the message is for the caller. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function errorResponse(status: number, message: string): ApiResponse {
+  return { status, type: JSON_TYPE, body: JSON.stringify({ error: message }) + '\n' };
+}
+
+/** Messages of the core name CLI flags (`--from`); the API's callers know parameters. */
+function asParameters(message: string): string {
+  return message.replace(/--([a-z][a-z-]*)/g, '$1');
+}
+
+export class Queries {
+  private readonly view;
+  private readonly span;
+  private metricsCache: { lastUs: string | undefined; text: string } | null = null;
+
+  constructor(private readonly db: Db) {
+    this.view = indexView(db);
+    this.span = db.prepare('SELECT min(time_us) AS first, max(time_us) AS last, count(*) AS n FROM snapshots');
+  }
+
+  answer(req: ApiRequest): ApiResponse {
+    try {
+      return this.route(req);
+    } catch (e) {
+      if (e instanceof ApiError) return errorResponse(e.status, e.message);
+      // Bad dates, zones and keys come from the core as usage errors.
+      if (e instanceof HourmeterError && e.exitCode === 2) return errorResponse(400, asParameters(e.message));
+      throw e;
+    }
+  }
+
+  private route(req: ApiRequest): ApiResponse {
+    const parts = req.path.split('/').filter(Boolean);
+    if (parts[0] === 'stats' && parts.length === 1) return this.stats(req);
+    if (parts[0] === 'metrics' && parts.length === 1) return this.metrics(req.nowMs);
+    if (parts[0] === 'report' && parts[1] === 'monthly') {
+      const rest = parts.slice(2);
+      const tz = this.tz(req);
+      if (rest.length === 0) return { status: 200, type: JSON_TYPE, body: JSON.stringify(this.months(tz)) + '\n' };
+      const details = rest[0] === 'details';
+      const ym = details ? rest.slice(1) : rest;
+      if (ym.length === 2 && /^\d{4}$/.test(ym[0]!) && /^\d{1,2}$/.test(ym[1]!)) {
+        const month = parseMonth(`${ym[0]}-${ym[1]!.padStart(2, '0')}`, 'month');
+        const r = monthlyReport(this.view, month, tz, { details });
+        return { status: 200, type: CSV_TYPE, body: details ? detailsCsv(r.details!) : monthlyCsv(r.summary) };
+      }
+    }
+    throw new ApiError(404, `no such path: ${req.path}; see /report/monthly, /stats, /health, /metrics`);
+  }
+
+  private one(req: ApiRequest, name: string): string | undefined {
+    const v = req.query[name];
+    if (v && v.length > 1) throw new ApiError(400, `give ${name} once`);
+    return v?.[0];
+  }
+
+  private tz(req: ApiRequest): string {
+    return checkTimeZone(this.one(req, 'tz') ?? 'UTC', 'tz');
+  }
+
+  /** Months with snapshots, as PrimeHub lists them: "2020/8". */
+  private months(tz: string): string[] {
+    const s = this.span.get() as { first: number | null; last: number | null };
+    if (s.first === null || s.last === null) return [];
+    return monthsBetween(monthOf(s.first, tz), monthOf(s.last, tz)).map((m) => `${m.year}/${m.month}`);
+  }
+
+  private stats(req: ApiRequest): ApiResponse {
+    const tz = this.tz(req);
+    const s = this.span.get() as { first: number | null; last: number | null };
+    const from = this.one(req, 'from');
+    const to = this.one(req, 'to');
+    if ((from === undefined || to === undefined) && s.first === null) throw new ApiError(400, 'the index holds no snapshots yet: give from and to');
+    const period = resolvePeriod(from ?? dayOf(s.first!, tz), to ?? dayOf(s.last!, tz), tz);
+    const byText = this.one(req, 'by') ?? 'namespace';
+    const groupBy = byText.split(',').map((k) => k.trim());
+    for (const k of groupBy) if (!(GROUP_KEYS as readonly string[]).includes(k)) throw new ApiError(400, `by ${JSON.stringify(k)}: group by one of ${GROUP_KEYS.join(', ')}, or a comma list`);
+    if (new Set(groupBy).size !== groupBy.length) throw new ApiError(400, 'by: each key may appear once');
+    const gapPolicy = (this.one(req, 'gap-policy') ?? 'midpoint') as GapPolicy;
+    if (!['midpoint', 'last-seen', 'next'].includes(gapPolicy)) throw new ApiError(400, `gap-policy ${JSON.stringify(gapPolicy)}: use midpoint, last-seen or next`);
+    const gc = this.one(req, 'gc-window');
+    const gcWindowUs = gc === undefined ? null : parseDuration(gc);
+    if (gc !== undefined && gcWindowUs === null) throw new ApiError(400, `gc-window ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
+    const filters = { namespaces: req.query.namespace ?? [], users: req.query.user ?? [], groups: req.query.group ?? [] };
+    const { tracks: _t, files: _f, ...report } = statsFromView(this.view, { period, groupBy: groupBy as GroupKey[], filters, estimate: { gapPolicy, gcWindowUs }, unnamedFiles: req.unnamedFiles });
+    return { status: 200, type: JSON_TYPE, body: JSON.stringify(report) + '\n' };
+  }
+
+  /** Prometheus text format; names in base units (seconds, bytes), as Prometheus asks. */
+  private metrics(nowMs: number): ApiResponse {
+    const lastUs = this.db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
+    if (!this.metricsCache || this.metricsCache.lastUs !== lastUs) this.metricsCache = { lastUs, text: this.historyMetrics() };
+    const latest = this.db.prepare('SELECT captured_us, time_us, failed FROM snapshots WHERE corrupt IS NULL ORDER BY time_us DESC LIMIT 1').get() as
+      | { captured_us: number | null; time_us: number; failed: string | null }
+      | undefined;
+    const out = new MetricsText();
+    if (latest) {
+      const at = (latest.captured_us ?? latest.time_us) / 1e6;
+      out.gauge('hourmeter_latest_snapshot_timestamp_seconds', 'Capture time of the latest readable snapshot in the index.', [[{}, at]]);
+      out.gauge('hourmeter_latest_snapshot_age_seconds', 'Seconds since the latest readable snapshot was captured.', [[{}, Math.max(0, nowMs / 1000 - at)]]);
+      const failed = latest.failed ? (JSON.parse(latest.failed) as unknown[]).length : 0;
+      out.gauge('hourmeter_latest_snapshot_failed_scopes', 'Namespaces whose capture failed in the latest snapshot.', [[{}, failed]]);
+    }
+    return { status: 200, type: METRICS_TYPE, body: out.text() + this.metricsCache.text };
+  }
+
+  /** What changes only when an ingest adds snapshots: computed once per index state. */
+  private historyMetrics(): string {
+    const out = new MetricsText();
+    const failures = this.db.prepare('SELECT count(*) FROM snapshots WHERE failed IS NOT NULL OR corrupt IS NOT NULL').pluck().get() as number;
+    out.counter('hourmeter_snapshot_failures_total', 'Snapshot files that recorded a failed scope, or could not be read.', [[{}, failures]]);
+    const now = this.db
+      .prepare("SELECT namespace, count(*) AS n, sum(gpu) AS gpu FROM allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace")
+      .all() as { namespace: string; n: number; gpu: number }[];
+    out.gauge('hourmeter_allocations', 'Allocations holding resources in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.n]));
+    out.gauge('hourmeter_allocated_gpus', 'GPUs held by allocations in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.gpu]));
+    const s = this.span.get() as { first: number | null; last: number | null };
+    if (s.first !== null && s.last !== null) {
+      const period = resolvePeriod(dayOf(s.first, 'UTC'), dayOf(s.last, 'UTC'), 'UTC');
+      const r = statsFromView(this.view, { period, groupBy: ['namespace'], filters: {}, estimate: { gapPolicy: 'midpoint', gcWindowUs: null }, unnamedFiles: 0 });
+      const series = (pick: (h: (typeof r.rows)[number]) => number) => r.rows.map((row): Sample => [{ namespace: row.namespace! }, pick(row)]);
+      const HOUR = 3600;
+      out.counter('hourmeter_allocated_cpu_core_seconds_total', 'CPU core-seconds allocated since the first snapshot (exact, see design.md).', series((h) => h.cpu_hours * HOUR));
+      out.counter('hourmeter_allocated_gpu_seconds_total', 'GPU-seconds allocated since the first snapshot.', series((h) => h.gpu_hours * HOUR));
+      out.counter('hourmeter_allocated_memory_byte_seconds_total', 'Memory byte-seconds allocated since the first snapshot.', series((h) => h.memory_gib_hours * HOUR * 2 ** 30));
+      out.counter('hourmeter_allocated_disk_byte_seconds_total', 'Disk byte-seconds allocated since the first snapshot.', series((h) => h.disk_gib_hours * HOUR * 2 ** 30));
+    }
+    return out.text();
+  }
+}
+
+type Sample = [labels: Record<string, string>, value: number];
+
+class MetricsText {
+  private readonly lines: string[] = [];
+
+  gauge(name: string, help: string, samples: Sample[]): void {
+    this.family(name, 'gauge', help, samples);
+  }
+
+  counter(name: string, help: string, samples: Sample[]): void {
+    this.family(name, 'counter', help, samples);
+  }
+
+  text(): string {
+    return this.lines.map((l) => l + '\n').join('');
+  }
+
+  private family(name: string, type: string, help: string, samples: Sample[]): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      const l = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+      this.lines.push(`${name}${l.length ? `{${l.join(',')}}` : ''} ${Number.isFinite(value) ? value : 0}`);
+    }
+  }
+}
+

@@ -1,0 +1,16 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { openIndex } from '../store/schema.js';
+import { Queries, type ApiRequest } from './queries.js';
+
+/** A query worker: its own read connection to the index (WAL: readers never wait for each other). */
+
+const db = openIndex((workerData as { dbPath: string }).dbPath, { create: false });
+const queries = new Queries(db);
+
+parentPort!.on('message', (m: { id: number; req: ApiRequest }) => {
+  try {
+    parentPort!.postMessage({ id: m.id, res: queries.answer(m.req) });
+  } catch (e) {
+    parentPort!.postMessage({ id: m.id, error: (e as Error).message ?? String(e) });
+  }
+});

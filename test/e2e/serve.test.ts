@@ -1,0 +1,166 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, run } from '../helpers/cli.js';
+import { monthlyFolder } from '../helpers/monthly-folder.js';
+
+/**
+ * `hourmeter serve` as a process, over real HTTP on 127.0.0.1, on the hand-computed
+ * folder of test/helpers/monthly-folder.ts (A: 2 cores x 24 h with 1 GPU; C: 4 cores x 6 h;
+ * B: 1 core, open for 36 h up to the last snapshot, 2024-10-01 12:00).
+ */
+
+const TOKEN = 's3cret-token';
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+async function serve(cwd: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  writeFileSync(join(cwd, 'token'), `${TOKEN}\n`);
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--token-file', 'token', '--now', '2024-10-01T14:00:00Z', '--workers', '2', ...extra], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC' },
+  });
+  children.push(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (http:\/\/\S+)\n/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+    setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
+  });
+  return { url, child };
+}
+
+const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+
+describe('hourmeter serve', () => {
+  it('answers health without a token, and everything else only with the right one', async () => {
+    const { url } = await serve(monthlyFolder());
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    // The last snapshot is 2024-10-01 12:00, now is 14:00: 7,200 s old.
+    expect(await health.json()).toEqual({ status: 'ok', index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00Z', latest_snapshot_age_seconds: 7200 });
+    for (const headers of [{}, { Authorization: 'Bearer wrong' }, { Authorization: TOKEN }] as Record<string, string>[]) {
+      const r = await fetch(`${url}/report/monthly`, { headers });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer');
+      expect(await r.json()).toEqual({ error: 'missing or wrong bearer token' });
+    }
+  });
+
+  it("serves PrimeHub's monthly API: the months, then the CSVs the CLI writes", async () => {
+    const cwd = monthlyFolder();
+    const { url } = await serve(cwd);
+    const months = await fetch(`${url}/report/monthly`, auth);
+    expect(months.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await months.json()).toEqual(['2024/8', '2024/9', '2024/10']);
+    const csv = await fetch(`${url}/report/monthly/2024/9`, auth);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    const body = await csv.text();
+    expect(body).toBe(
+      'component,group_name,user_name,gpu_hours,cpu_hours,memory_gb_hours,total_hours,report_date\n' +
+        'deployment,phusers,,0.00,24.00,48.00,24.00,202409\njupyter,phusers,foo,12.00,48.00,54.00,18.00,202409\n',
+    );
+    // The same bytes as the CLI (which reads the index the server keeps).
+    expect(run(['report', 'monthly', '--month', '2024-09', '--out', '-'], { cwd }).stdout).toBe(body);
+    const details = await (await fetch(`${url}/report/monthly/details/2024/9`, auth)).text();
+    expect(details.trim().split('\n').map((l) => l.split(',')[3])).toEqual(['allocation', 'a', 'c', 'b']);
+  });
+
+  it('serves the stats JSON, with the query as parameters', async () => {
+    const { url } = await serve(monthlyFolder());
+    const r = await fetch(`${url}/stats?from=2024-09-01&to=2024-09-30&by=component`, auth);
+    expect(r.status).toBe(200);
+    const j = (await r.json()) as { group_by: string[]; rows: { component: string; cpu_hours: number; allocation_hours: number }[]; total: { cpu_hours: number } };
+    expect(j.group_by).toEqual(['component']);
+    expect(j.rows.map((x) => [x.component, x.cpu_hours, x.allocation_hours])).toEqual([
+      ['deployment', 24, 24],
+      ['jupyter', 48, 18],
+    ]);
+    expect(j.total.cpu_hours).toBe(72);
+  });
+
+  it.each([
+    ['/stats?by=planet', 400, 'by "planet": group by one of namespace, user, group, component, job, or a comma list'],
+    ['/stats?from=2024-02-30&to=2024-03-01', 400, 'from 2024-02-30 is not a real calendar date'],
+    ['/stats?from=2024-09-01&from=2024-09-02', 400, 'give from once'],
+    ['/stats?tz=Mars/Olympus', 400, 'Mars/Olympus'],
+    ['/report/monthly/2024/13', 400, 'month "2024-13" is not a month'],
+    ['/report/monthly/2024', 404, 'no such path: /report/monthly/2024'],
+    ['/nope', 404, 'no such path: /nope'],
+  ])('GET %s: %i with a JSON error, never a stack trace', async (path, status, message) => {
+    const { url } = await serve(monthlyFolder());
+    const r = await fetch(`${url}${path}`, auth);
+    expect(r.status).toBe(status);
+    expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const j = (await r.json()) as { error: string };
+    expect(j.error).toContain(message);
+    expect(j.error).not.toMatch(/\n\s+at /);
+  });
+
+  it('is read-only: POST gets 405', async () => {
+    const { url } = await serve(monthlyFolder());
+    const r = await fetch(`${url}/stats`, { ...auth, method: 'POST', body: '{}' });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('exports Prometheus metrics that promtool accepts', async () => {
+    const { url } = await serve(monthlyFolder());
+    const r = await fetch(`${url}/metrics`, auth);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await r.text();
+    const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    // Now: B alone holds resources in the latest snapshot. History: 2 x 24 + 4 x 6 + 1 x 36 =
+    // 108 core-hours = 388,800 core-seconds; A's GPU for 24 h = 86,400 GPU-seconds.
+    expect(lines).toEqual([
+      'hourmeter_latest_snapshot_timestamp_seconds 1727784000',
+      'hourmeter_latest_snapshot_age_seconds 7200',
+      'hourmeter_latest_snapshot_failed_scopes 0',
+      'hourmeter_snapshot_failures_total 0',
+      'hourmeter_allocations{namespace="hub"} 1',
+      'hourmeter_allocated_gpus{namespace="hub"} 0',
+      'hourmeter_allocated_cpu_core_seconds_total{namespace="hub"} 388800',
+      'hourmeter_allocated_gpu_seconds_total{namespace="hub"} 86400',
+      // Memory: 4 GiB x 24 h + 1 GiB x 6 h + 2 GiB x 36 h = 174 GiB-hours.
+      `hourmeter_allocated_memory_byte_seconds_total{namespace="hub"} ${174 * 3600 * 2 ** 30}`,
+      'hourmeter_allocated_disk_byte_seconds_total{namespace="hub"} 0',
+    ]);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (promtool.error && !process.env.CI) return; // promtool is installed by .ci/run; optional on a workstation
+    expect(promtool.error).toBeUndefined();
+    expect(promtool.stdout + promtool.stderr).toBe('');
+    expect(promtool.status).toBe(0);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const { child } = await serve(monthlyFolder());
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('exit', (c) => resolve(c));
+      child.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+  });
+
+  it('refuses a bad port or an empty token file: exit 2', () => {
+    const cwd = monthlyFolder();
+    const r = run(['serve', '--port', 'http'], { cwd });
+    expect(r.stderr).toBe('hourmeter: --port "http": give a port number from 0 to 65535\n');
+    expect(r.code).toBe(2);
+    writeFileSync(join(cwd, 'empty'), '\n');
+    const e = run(['serve', '--token-file', 'empty'], { cwd });
+    expect(e.stderr).toBe('hourmeter: --token-file empty is empty: put the token in it\n');
+    expect(e.code).toBe(2);
+  });
+});
