@@ -6,6 +6,7 @@ import { simulateCommand } from './commands/simulate.js';
 import { snapshotCommand } from './commands/snapshot.js';
 import { userdbCommand } from './commands/userdb.js';
 import { reportCommand } from './commands/report.js';
+import { topCommand } from './commands/top.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -27,6 +28,7 @@ export function buildProgram(io: CliIO = processIO): Command {
   program.addCommand(indexCommand(program, io));
   program.addCommand(userdbCommand(program, io));
   program.addCommand(reportCommand(program, io));
+  program.addCommand(topCommand(program, io));
   program.addCommand(simulateCommand(program, io));
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
