@@ -14,9 +14,9 @@ export function checkCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('check')
     .summary('exit 1 when the latest snapshot is too old or recorded failures (for cron and monitoring)')
     .description(
-      'Looks at the newest snapshot file only. Exits 0 and prints one "ok: ..." line on stdout when it\n' +
-        'is at most --max-age old and complete; otherwise exits 1 and prints one line with every reason\n' +
-        'on stderr: too old, unreadable, or namespaces whose capture failed. A folder with no snapshot\n' +
+      'Looks at the newest snapshot file only. Exits 0 and prints one "ok: ..." line on stdout when it ' +
+        'is at most --max-age old and complete; otherwise exits 1 and prints one line with every reason ' +
+        'on stderr: too old, unreadable, or namespaces whose capture failed. A folder with no snapshot ' +
         'files fails too. Its age is from its capture time (its content, else its file name) to now.',
     );
   addSnapshotsOption(cmd);

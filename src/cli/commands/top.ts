@@ -14,9 +14,9 @@ export function topCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('top')
     .summary('who holds GPUs, cores and memory now, from the latest snapshot')
     .description(
-      'Every allocation holding resources in the latest snapshot (running, or on a disconnected node):\n' +
-        'user, namespace, job, node, GPUs, CPU cores, memory, since when and for how long (up to the\n' +
-        'capture time), with totals. Reads only the newest file; if it cannot be read, the newest one\n' +
+      'Every allocation holding resources in the latest snapshot (running, or on a disconnected node): ' +
+        'user, namespace, job, node, GPUs, CPU cores, memory, since when and for how long (up to the ' +
+        'capture time), with totals. Reads only the newest file; if it cannot be read, the newest one ' +
         'that can (with a warning; --strict fails instead).',
     );
   addSnapshotsOption(cmd);
