@@ -7,6 +7,8 @@ import { snapshotCommand } from './commands/snapshot.js';
 import { userdbCommand } from './commands/userdb.js';
 import { reportCommand } from './commands/report.js';
 import { serveCommand } from './commands/serve.js';
+import { topCommand } from './commands/top.js';
+import { checkCommand } from './commands/check.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -29,6 +31,8 @@ export function buildProgram(io: CliIO = processIO): Command {
   program.addCommand(userdbCommand(program, io));
   program.addCommand(reportCommand(program, io));
   program.addCommand(serveCommand(program, io));
+  program.addCommand(topCommand(program, io));
+  program.addCommand(checkCommand(program, io));
   program.addCommand(simulateCommand(program, io));
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });

@@ -125,3 +125,16 @@ export function parseDuration(text: string): Micros | null {
   if (matched === 0 || matched !== t.length) return null;
   return Math.round(total);
 }
+
+/**
+ * A span for people, truncated to its two largest units: `3d 4h`, `5h 12m`, `42m`; under a
+ * minute (or negative, as with a clock behind the snapshot) it is `0m`.
+ */
+export function formatSpan(us: Micros): string {
+  const minutes = Math.max(0, Math.floor(us / MICROS_PER_MINUTE));
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  if (days > 0) return `${days}d ${hours}h`;
+  if (hours > 0) return `${hours}h ${minutes % 60}m`;
+  return `${minutes}m`;
+}

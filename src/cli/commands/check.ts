@@ -1,0 +1,61 @@
+import { Command, Option } from 'commander';
+import { checkLatest } from '../../reports/check.js';
+import { listSnapshots } from '../../snapshots/files.js';
+import { describeRecordSkips } from '../../snapshots/history.js';
+import { tryReadSnapshot } from '../../snapshots/latest.js';
+import { CheckFailed, UsageError } from '../../util/errors.js';
+import { parseDuration } from '../../util/time.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+
+const DEFAULT_MAX_AGE = '12h';
+
+export function checkCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('check')
+    .summary('exit 1 when the latest snapshot is too old or recorded failures (for cron and monitoring)')
+    .description(
+      'Looks at the newest snapshot file only. Exits 0 and prints one "ok: ..." line on stdout when it ' +
+        'is at most --max-age old and complete; otherwise exits 1 and prints one line with every reason ' +
+        'on stderr: too old, unreadable, or namespaces whose capture failed. A folder with no snapshot ' +
+        'files fails too. Its age is from its capture time (its content, else its file name) to now.',
+    );
+  addSnapshotsOption(cmd);
+  cmd.addOption(new Option('--max-age <duration>', `oldest acceptable latest snapshot, e.g. 12h, 90m, 1d (default: ${DEFAULT_MAX_AGE})`));
+  addNowOption(cmd, 'take this instant as now');
+  addConfigOption(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n  hourmeter check --max-age 2h\n' +
+      '  # crontab: mail only when something is wrong\n' +
+      '  0 * * * *  hourmeter check --snapshots /srv/hourmeter/snapshots --max-age 3h > /dev/null',
+  );
+  cmd.action(async () => runCheck(Settings.of(cmd, program), io));
+  return cmd;
+}
+
+async function runCheck(s: Settings, io: CliIO): Promise<void> {
+  const maxAgeText = s.string('max-age', DEFAULT_MAX_AGE);
+  const maxAgeUs = parseDuration(maxAgeText);
+  if (maxAgeUs === null) throw new UsageError(`${s.source('max-age')} ${JSON.stringify(maxAgeText)} is not a duration: use e.g. 12h, 90m or 1d`);
+  const nowUs = nowFrom(s) * 1000;
+  const dir = s.string('snapshots', 'snapshots');
+  const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
+  const file = files[files.length - 1];
+  if (file === undefined) throw new CheckFailed(`check failed: no snapshot files in ${dir}; is \`hourmeter snapshot\` running?`);
+  const read = tryReadSnapshot(file);
+  const snap = read.ok ? read.snapshot : null;
+  if (snap && snap.skips.length > 0) io.warn(describeRecordSkips(file.name, snap.skips));
+  const verdict = checkLatest(
+    {
+      file: file.name,
+      capturedUs: snap?.timeUs ?? file.timeUs,
+      unreadable: read.ok ? null : read.reason,
+      failedScopes: snap?.failedScopes ?? [],
+      namespaces: snap?.covered.size ?? 0,
+      holding: snap?.observations.filter((o) => o.phase === 'holding').length ?? 0,
+    },
+    { nowUs, maxAgeUs, maxAgeText },
+  );
+  if (!verdict.ok) throw new CheckFailed(`check failed: ${verdict.reason}`);
+  io.stdout(verdict.line + '\n');
+}

@@ -1,0 +1,64 @@
+import { Command, Option } from 'commander';
+import { buildTopReport, renderTopCsv, renderTopTable, TOP_SORTS } from '../../reports/top.js';
+import { listSnapshots } from '../../snapshots/files.js';
+import { readLatestReadable } from '../../snapshots/latest.js';
+import { UsageError } from '../../util/errors.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
+
+const FORMATS = ['table', 'json', 'csv'] as const;
+/** Rows a table shows by default: a screen. JSON and CSV, read by programs, list every row. */
+const TABLE_LIMIT = 20;
+
+export function topCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('top')
+    .summary('who holds GPUs, cores and memory now, from the latest snapshot')
+    .description(
+      'Every allocation holding resources in the latest snapshot (running, or on a disconnected node): ' +
+        'user, namespace, job, node, GPUs, CPU cores, memory, since when and for how long (up to the ' +
+        'capture time), with totals. Reads only the newest file; if it cannot be read, the newest one ' +
+        'that can (with a warning; --strict fails instead).',
+    );
+  addSnapshotsOption(cmd);
+  cmd
+    .addOption(new Option('--sort <key>', `order: ${TOP_SORTS.join(', ')}; amounts largest first, since oldest first (default: gpu)`))
+    .addOption(new Option('--limit <n>', `rows to show, 0 for all (default: ${TABLE_LIMIT} in a table, all in JSON and CSV)`))
+    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect));
+  addOutputOptions(cmd, FORMATS);
+  addReadOptions(cmd);
+  addNowOption(cmd, 'take this instant as now for the snapshot age');
+  addConfigOption(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n  hourmeter top                                # who holds the GPUs\n' +
+      '  hourmeter top --sort since --limit 0         # everything, oldest first\n' +
+      '  hourmeter top --namespace imagine -o json',
+  );
+  cmd.action(async () => runTop(Settings.of(cmd, program), io));
+  return cmd;
+}
+
+function parseLimit(s: Settings, output: (typeof FORMATS)[number]): number | null {
+  const text = s.string('limit');
+  if (text === undefined) return output === 'table' ? TABLE_LIMIT : null;
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${s.source('limit')} ${JSON.stringify(text)} is not a number of rows: use e.g. 20, or 0 for all`);
+  const n = Number(text);
+  return n === 0 ? null : n;
+}
+
+async function runTop(s: Settings, io: CliIO): Promise<void> {
+  const output = s.output(FORMATS);
+  const sort = s.choice('sort', TOP_SORTS, 'gpu');
+  const limit = parseLimit(s, output);
+  const nowUs = nowFrom(s) * 1000;
+  const dir = s.string('snapshots', 'snapshots');
+  const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
+  if (files.length === 0) {
+    throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+  }
+  const latest = readLatestReadable(files, { strict: s.flag('strict'), warn: io.warn });
+  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable });
+  if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
+  else if (output === 'csv') io.stdout(renderTopCsv(report));
+  else io.stdout(renderTopTable(report));
+}

@@ -1,0 +1,49 @@
+import type { Micros } from '../accounting/types.js';
+import { formatInstant, formatSpan } from '../util/time.js';
+
+/**
+ * `hourmeter check`: is the newest snapshot recent and complete? Pure: what the newest file
+ * says and the time now in, a verdict and its one line out.
+ */
+
+export interface LatestFacts {
+  /** The file's name, relative to the snapshot folder. */
+  file: string;
+  /** Capture time: from the content when readable, else from the file name. */
+  capturedUs: Micros;
+  /** Why the file could not be read, or null. */
+  unreadable: string | null;
+  failedScopes: readonly { namespace: string; reason: string }[];
+  /** Namespaces captured, and allocations holding resources (readable files only). */
+  namespaces: number;
+  holding: number;
+}
+
+export interface CheckLimits {
+  nowUs: Micros;
+  maxAgeUs: Micros;
+  /** --max-age as given, for the message. */
+  maxAgeText: string;
+}
+
+export type Verdict = { ok: true; line: string } | { ok: false; reason: string };
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function checkLatest(f: LatestFacts, limits: CheckLimits): Verdict {
+  const ageUs = limits.nowUs - f.capturedUs;
+  const age = formatSpan(ageUs);
+  const at = formatInstant(f.capturedUs);
+  const reasons: string[] = [];
+  if (ageUs > limits.maxAgeUs) reasons.push(`latest snapshot ${at} is ${age} old (max ${limits.maxAgeText})`);
+  if (f.unreadable !== null) reasons.push(`latest snapshot file ${f.file} cannot be read: ${f.unreadable}`);
+  if (f.failedScopes.length > 0) {
+    const what = f.failedScopes.map((s) => `${s.namespace === '*' ? 'the namespace list' : s.namespace} (${s.reason})`).join(', ');
+    reasons.push(`latest snapshot ${at} failed to capture ${what}`);
+  }
+  if (reasons.length > 0) return { ok: false, reason: reasons.join('; ') };
+  return {
+    ok: true,
+    line: `ok: latest snapshot ${at} is ${age} old (max ${limits.maxAgeText}), ${plural(f.namespaces, 'namespace')}, ${plural(f.holding, 'allocation')} holding resources`,
+  };
+}
