@@ -63,8 +63,7 @@ const DIVISORS = {
  * allocations that have the same amounts (their flavour): microseconds add up as plain
  * numbers, spilled into a BigInt before they could lose precision, and only the products
  * at the end are BigInt. Flavours, jobs and users are dictionary ids (see columns.ts).
- * Distinct jobs and users are counted by sorting at the end, not by hashing each one: a
- * year of a busy cluster is a hundred thousand of each.
+ * Jobs and users are listed with repeats; Distinct counts them at the end.
  */
 interface Flavour {
   us: number;
@@ -81,11 +80,10 @@ const JOB_KEY = MAX_NAME_ID;
 
 class Sums {
   readonly flavours = new Map<number, Flavour>();
-  /** Packed job keys and user ids, with repeats until `distinct` sorts them out. */
-  private readonly jobList = new NumberList();
-  private readonly userList = new NumberList();
+  /** Packed job keys and user ids, with repeats. */
+  readonly jobs = new NumberList();
+  readonly users = new NumberList();
   allocations = 0;
-  private sorted: { jobs: Float64Array; users: Float64Array } | null = null;
   private totals: Products | null = null;
 
   add(flavour: number, us: number, job: number, user: number): void {
@@ -97,56 +95,89 @@ class Sums {
     }
     f.us += us;
     this.allocations++;
-    this.jobList.push(job);
-    if (user !== NO_NAME) this.userList.push(user);
-  }
-
-  /** Sorted distinct job keys and user ids (computed once: the three results share them). */
-  distinct(): { jobs: Float64Array; users: Float64Array } {
-    if (!this.sorted) {
-      this.sorted = { jobs: uniqueSorted(this.jobList.take()), users: uniqueSorted(this.userList.take()) };
-    }
-    return this.sorted;
+    this.jobs.push(job);
+    if (user !== NO_NAME) this.users.push(user);
   }
 
   /**
    * Σ amount × time per resource, in base units × µs (computed once). Flavours are many
    * (every mix of amounts), amounts per resource few: times are summed per amount first,
-   * so only a handful of BigInt products remain.
+   * in small arrays indexed by the amount's rank (see FlavourTable), so only a handful of
+   * BigInt products remain.
    */
-  products(amountsOf: (flavour: number) => Amounts): Products {
+  products(table: FlavourTable): Products {
     if (this.totals) return this.totals;
-    const perAmount = RESOURCES.map(() => new Map<number, Flavour>());
-    for (const [id, f] of this.flavours) {
-      const a = amountsOf(id);
-      for (let r = 0; r < RESOURCES.length; r++) {
-        const amount = a[RESOURCES[r]!];
-        if (amount === 0) continue;
-        const sum = perAmount[r]!.get(amount);
-        if (!sum) perAmount[r]!.set(amount, { us: f.us, spilled: f.spilled });
-        else {
-          if (sum.us > SAFE - f.us) {
-            sum.spilled += BigInt(sum.us);
-            sum.us = 0;
-          }
-          sum.us += f.us;
-          if (f.spilled !== 0n) sum.spilled += f.spilled;
-        }
+    // Ranks first: the table may learn new amounts, and the arrays are sized after it.
+    const entries: [Int32Array, Flavour][] = [];
+    for (const [id, f] of this.flavours) entries.push([table.ranksOf(id), f]);
+    const us = table.amounts.map((a) => new Float64Array(a.length));
+    /** Per resource, the BigInt part of a rank's sum, when it spilled (rare). */
+    const spilled = table.amounts.map(() => new Map<number, bigint>());
+    let allocationUs = 0n;
+    for (const [ranks, f] of entries) {
+      for (let r = 0; r < RESOURCE_COUNT; r++) {
+        const k = ranks[r]!;
+        if (k < 0) continue;
+        const sums = us[r]!;
+        const before = sums[k]!;
+        if (before > SAFE - f.us || f.spilled !== 0n) {
+          spilled[r]!.set(k, (spilled[r]!.get(k) ?? 0n) + BigInt(before) + f.spilled);
+          sums[k] = f.us;
+        } else sums[k] = before + f.us;
       }
+      allocationUs += f.spilled + BigInt(f.us);
     }
-    const totals = perAmount.map((sums) => {
+    const totals = table.amounts.map((amounts, r) => {
       let p = 0n;
-      for (const [amount, t] of sums) p += BigInt(amount) * (t.spilled + BigInt(t.us));
+      for (let k = 0; k < amounts.length; k++) {
+        const t = us[r]![k]!;
+        const big = spilled[r]!.get(k);
+        if (t !== 0 || big !== undefined) p += BigInt(amounts[k]!) * ((big ?? 0n) + BigInt(t));
+      }
       return p;
     });
-    let allocationUs = 0n;
-    for (const f of this.flavours.values()) allocationUs += f.spilled + BigInt(f.us);
     return (this.totals = [...totals, allocationUs] as Products);
   }
 }
 
 /** The order of Products. */
 const RESOURCES = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
+const RESOURCE_COUNT = RESOURCES.length;
+
+/**
+ * The amounts of the flavours an aggregation met, parsed once: per resource, the distinct
+ * non-zero amounts, and per flavour the rank of each of its amounts (-1 for zero).
+ */
+class FlavourTable {
+  /** Per resource, its distinct non-zero amounts. */
+  readonly amounts: number[][] = RESOURCES.map(() => []);
+  private readonly rankOfAmount = RESOURCES.map(() => new Map<number, number>());
+  private readonly ranks = new Map<number, Int32Array>();
+
+  constructor(private readonly amountsOf: (flavour: number) => Amounts) {}
+
+  ranksOf(flavour: number): Int32Array {
+    let ranks = this.ranks.get(flavour);
+    if (ranks) return ranks;
+    const a = this.amountsOf(flavour);
+    ranks = new Int32Array(RESOURCE_COUNT);
+    for (let r = 0; r < RESOURCE_COUNT; r++) {
+      const amount = a[RESOURCES[r]!];
+      if (amount === 0) {
+        ranks[r] = -1;
+        continue;
+      }
+      let k = this.rankOfAmount[r]!.get(amount);
+      if (k === undefined) {
+        k = this.amounts[r]!.push(amount) - 1;
+        this.rankOfAmount[r]!.set(amount, k);
+      }
+      ranks[r] = k;
+    }
+    this.ranks.set(flavour, ranks);
+    return ranks;
+  }
+}
 
 /** A growable list of numbers in one typed array (no boxed numbers, little garbage). */
 class NumberList {
@@ -162,39 +193,76 @@ class NumberList {
     this.items[this.n++] = x;
   }
 
-  /** The numbers, to sort in place; the list is left empty. */
-  take(): Float64Array {
-    const out = this.items.subarray(0, this.n);
-    this.items = new Float64Array(0);
-    this.n = 0;
-    return out;
+  /** The numbers so far (a view: valid until the next push). */
+  view(): Float64Array {
+    return this.items.subarray(0, this.n);
   }
 }
 
-/** The distinct values, sorted in place. */
-function uniqueSorted(a: Float64Array): Float64Array {
-  a.sort();
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (n === 0 || a[i] !== a[n - 1]) a[n++] = a[i]!;
-  return a.subarray(0, n);
-}
+/**
+ * Counts distinct values over lists with repeats, by stamping each value's slot in a table
+ * instead of sorting or hashing: a year of a busy cluster is a hundred thousand jobs and
+ * users, counted several times per report (each group, each bound, the total).
+ */
+class Distinct {
+  private stamp = new Int32Array(1024);
+  /** For jobs: the namespace the stamped job id was seen with. */
+  private namespaceOf = new Int32Array(1024);
+  private current = 0;
+  /** Job keys whose job id was first seen under another namespace in this count. */
+  private readonly more = new Set<number>();
 
-/** |a ∪ b| for sorted distinct lists. */
-function unionSize(a: Float64Array, b: Float64Array | undefined): number {
-  if (!b || b.length === 0) return a.length;
-  let i = 0;
-  let j = 0;
-  let n = 0;
-  while (i < a.length && j < b.length) {
-    n++;
-    if (a[i]! < b[j]!) i++;
-    else if (a[i]! > b[j]!) j++;
-    else {
-      i++;
-      j++;
+  /** Distinct user ids (dictionary ids) over the lists. */
+  users(lists: readonly Float64Array[]): number {
+    const cur = ++this.current;
+    let n = 0;
+    for (const l of lists) {
+      for (let i = 0; i < l.length; i++) {
+        const id = l[i]!;
+        if (id >= this.stamp.length) this.grow(id);
+        if (this.stamp[id] !== cur) {
+          this.stamp[id] = cur;
+          n++;
+        }
+      }
     }
+    return n;
   }
-  return n + (a.length - i) + (b.length - j);
+
+  /** Distinct (namespace, job) keys over the lists; job ids are stamped, namespaces checked. */
+  jobs(lists: readonly Float64Array[]): number {
+    const cur = ++this.current;
+    this.more.clear();
+    let n = 0;
+    for (const l of lists) {
+      for (let i = 0; i < l.length; i++) {
+        const key = l[i]!;
+        const ns = Math.floor(key / JOB_KEY);
+        const job = key - ns * JOB_KEY;
+        if (job >= this.stamp.length) this.grow(job);
+        if (this.stamp[job] !== cur) {
+          this.stamp[job] = cur;
+          this.namespaceOf[job] = ns;
+          n++;
+        } else if (this.namespaceOf[job] !== ns && !this.more.has(key)) {
+          // The same job id in another namespace: a job of its own (rare).
+          this.more.add(key);
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  private grow(id: number): void {
+    const size = Math.max(id + 1, this.stamp.length * 2);
+    const stamp = new Int32Array(size);
+    stamp.set(this.stamp);
+    const ns = new Int32Array(size);
+    ns.set(this.namespaceOf);
+    this.stamp = stamp;
+    this.namespaceOf = ns;
+  }
 }
 
 function addProducts(into: Products, p: Products): void {
@@ -365,11 +433,14 @@ export class Aggregator {
     for (const g of [this.settled, this.est, this.low, this.high]) for (const sums of g) if (sums) for (const f of sums.flavours.keys()) ids.add(f);
     this.names.prefetch?.(ids);
     const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.names.name(id));
-    const amountsOf = (f: number) => {
+    const table = new FlavourTable((f: number) => {
       let a = this.flavours.get(f);
       if (!a) this.flavours.set(f, (a = amountsOfFlavour(this.names.name(f))));
       return a;
-    };
+    });
+    const distinct = new Distinct();
+    /** Counts for one Sums alone, shared by the three results (most groups have no vanished part). */
+    const alone = new Map<Sums, { jobs: number; users: number }>();
     const rowKeys = this.keys.map((keys) => keys.map(name));
     const order = rowKeys.map((_, slot) => slot).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
     // Each (namespace, job) and each user falls in one group when the grouping says which.
@@ -388,10 +459,15 @@ export class Aggregator {
         const parts = [this.settled[slot], other[slot]].filter((x): x is Sums => x !== undefined);
         if (parts.length === 0) continue;
         const p: Products = [0n, 0n, 0n, 0n, 0n, 0n];
-        for (const s of parts) addProducts(p, s.products(amountsOf));
-        const [a, b] = parts.map((s) => s.distinct());
-        const jobs = unionSize(a!.jobs, b?.jobs);
-        const users = unionSize(a!.users, b?.users);
+        for (const s of parts) addProducts(p, s.products(table));
+        const jobLists = parts.map((s) => s.jobs.view());
+        const userLists = parts.map((s) => s.users.view());
+        let counts = parts.length === 1 ? alone.get(parts[0]!) : undefined;
+        if (!counts) {
+          counts = { jobs: distinct.jobs(jobLists), users: distinct.users(userLists) };
+          if (parts.length === 1) alone.set(parts[0]!, counts);
+        }
+        const { jobs, users } = counts;
         const allocations = parts.reduce((n, s) => n + s.allocations, 0);
         const row: Partial<Record<GroupKey, string>> = {};
         this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
@@ -399,26 +475,16 @@ export class Aggregator {
         addProducts(total, p);
         totalAllocations += allocations;
         if (jobsDisjoint) totalJobs += jobs;
-        else for (const d of [a!, b]) if (d) allJobs.push(d.jobs);
+        else allJobs.push(...jobLists);
         if (usersDisjoint) totalUsers += users;
-        else for (const d of [a!, b]) if (d) allUsers.push(d.users);
+        else allUsers.push(...userLists);
       }
-      if (!jobsDisjoint) totalJobs = uniqueSorted(concat(allJobs)).length;
-      if (!usersDisjoint) totalUsers = uniqueSorted(concat(allUsers)).length;
+      if (!jobsDisjoint) totalJobs = distinct.jobs(allJobs);
+      if (!usersDisjoint) totalUsers = distinct.users(allUsers);
       return { rows, total: hoursOf(total, totalJobs, totalUsers, totalAllocations) };
     };
     return { ...combine(this.est), low: combine(this.low), high: combine(this.high), open: this.open, vanished: this.vanished };
   }
-}
-
-function concat(parts: Float64Array[]): Float64Array {
-  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Stats over lifetimes given as objects (tests, the simulator's truth). */

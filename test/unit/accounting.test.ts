@@ -78,6 +78,33 @@ describe('by component, and wall-clock allocation hours', () => {
   });
 });
 
+describe('distinct jobs', () => {
+  it('counts a job id used in two namespaces as two jobs, and repeats of one job once', () => {
+    const r = stats(
+      [
+        snap(
+          '2024-09-01T12:00:00Z',
+          [
+            obs({ id: 'a', ns: 'ns1', job: 'train', status: 'complete', start: '2024-09-01T01:00:00Z', end: '2024-09-01T02:00:00Z' }),
+            obs({ id: 'b', ns: 'ns2', job: 'train', status: 'complete', start: '2024-09-01T01:00:00Z', end: '2024-09-01T02:00:00Z' }),
+            // A second allocation of ns1's job, and of ns2's, then a third job.
+            obs({ id: 'c', ns: 'ns1', job: 'train', status: 'complete', start: '2024-09-01T03:00:00Z', end: '2024-09-01T04:00:00Z' }),
+            obs({ id: 'd', ns: 'ns2', job: 'train', status: 'complete', start: '2024-09-01T03:00:00Z', end: '2024-09-01T04:00:00Z' }),
+            obs({ id: 'e', ns: 'ns2', job: 'eval', status: 'complete', start: '2024-09-01T03:00:00Z', end: '2024-09-01T04:00:00Z' }),
+          ],
+          { covered: ['ns1', 'ns2'] },
+        ),
+      ],
+      '2024-09-01',
+      undefined,
+      { by: ['user'] },
+    );
+    expect(r.rows).toHaveLength(1);
+    expect(r.rows[0]).toMatchObject({ user: 'alice', jobs: 3, allocations: 5, cpu_hours: 5 });
+    expect(r.total).toMatchObject({ jobs: 3, users: 1 });
+  });
+});
+
 describe('an allocation still open at the last snapshot', () => {
   it('counts up to that snapshot, not to now, and is reported open', () => {
     const r = stats(
