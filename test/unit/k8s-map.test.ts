@@ -199,7 +199,7 @@ describe('effective requests', () => {
   it('names the container of a malformed quantity', () => {
     const p = base({ containers: [{ name: 'web', ...res({ memory: '2GB' }) }] });
     expect(() => mapPod(p, DEFAULT_ATTRIBUTION)).toThrow(PodResourceError);
-    expect(() => mapPod(p, DEFAULT_ATTRIBUTION)).toThrow(/container web requests.memory: not a Kubernetes quantity: "2GB"/);
+    expect(() => mapPod(p, DEFAULT_ATTRIBUTION)).toThrow(/^pod n\/p: container web requests.memory: not a Kubernetes quantity: "2GB"/);
   });
 });
 

@@ -254,7 +254,13 @@ export function mapPod(pod: Pod, attribution: AttributionConfig): NativeAllocati
   const spec = pod.spec ?? {};
   const owner = controllerOf(meta);
   const status = podStatus(pod);
-  const requests = effectiveRequests(pod);
+  let requests: Amounts;
+  try {
+    requests = effectiveRequests(pod);
+  } catch (e) {
+    if (e instanceof PodResourceError) throw new PodResourceError(`pod ${meta.namespace ?? 'default'}/${meta.name}: ${e.message}`);
+    throw e;
+  }
   return {
     id: meta.uid,
     namespace: meta.namespace ?? 'default',
