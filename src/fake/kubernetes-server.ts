@@ -30,7 +30,7 @@ export interface FakeKubernetesOptions {
   /** Bearer tokens accepted, each for a user named by its position (`token-user-0`, ...). */
   tokens?: string[];
   pods?: Pod[];
-  /** Namespaces that exist without pods. */
+  /** Namespaces that exist without pods (a namespace once holding pods stays too). */
   namespaces?: string[];
   /** Namespaces the credentials cannot list pods in (403). */
   forbiddenNamespaces?: string[];
@@ -195,7 +195,10 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
   const keep = Math.max(0, options.keepRevisions ?? 10);
   const latencyMs = clampDelay(options.latencyMs, 'latencyMs');
   const forbidden = new Set(options.forbiddenNamespaces ?? []);
-  const extraNamespaces = options.namespaces ?? [];
+  // A namespace outlives its pods: once seen, it stays.
+  const namespaces = new Set(options.namespaces ?? []);
+  const noteNamespaces = (pods: Pod[]) => pods.forEach((p) => namespaces.add(p.metadata.namespace ?? 'default'));
+  noteNamespaces(options.pods ?? []);
   let revisions: Revision[] = [{ rv: 1000, pods: sortPods(options.pods ?? []) }];
   const current = () => revisions[revisions.length - 1]!;
   const requests: FakeKubernetesRequest[] = [];
@@ -261,7 +264,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
       throw new ApiError(403, 'Forbidden', 'namespaces is forbidden: User "token-user" cannot list resource "namespaces" in API group "" at the cluster scope');
     }
     const { rev, token } = revisionFor(q);
-    const names = [...new Set([...rev.pods.map((p) => p.metadata.namespace ?? 'default'), ...extraNamespaces])].sort();
+    const names = [...namespaces].sort();
     const { metadata, items } = page(names, (n) => n, rev.rv, token, pageSize(q), true);
     return { kind: 'NamespaceList', apiVersion: 'v1', metadata, items: items.map((name) => ({ metadata: { name }, status: { phase: 'Active' } })) };
   }
@@ -364,6 +367,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
       return current().rv;
     },
     setPods(pods: Pod[]): void {
+      noteNamespaces(pods);
       revisions.push({ rv: current().rv + 1, pods: sortPods(pods) });
       revisions = revisions.slice(-(keep + 1));
     },
