@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import Ajv2020Module from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCertificates, type TestCertificates } from '../../src/fake/certs.js';
 import { simulatedPods } from '../../src/fake/kubernetes-pods.js';
@@ -139,6 +142,11 @@ describe('captureKubernetes', () => {
     ]);
     expect(r.complete).toBe(true);
     expect(r.warnings).toEqual([]);
+    // The file follows the format's schema.
+    const ajv = new Ajv2020Module.default({ strict: true, allErrors: true, allowUnionTypes: true });
+    addFormatsModule.default(ajv);
+    const validate = ajv.compile(JSON.parse(readFileSync(new URL('../../docs/snapshot-v1.schema.json', import.meta.url), 'utf8')) as object);
+    expect(validate(JSON.parse(JSON.stringify(r.snapshot))), JSON.stringify(validate.errors)).toBe(true);
   });
 
   it('leaves excluded namespaces out of records and coverage; selectors go to the server', async () => {
