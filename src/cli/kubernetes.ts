@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_ATTRIBUTION, formatAttributionSource, parseAttributionSource, type AttributionConfig, type AttributionSource } from '../sources/kubernetes/map.js';
-import type { KubernetesSettings } from '../sources/kubernetes/settings.js';
+import type { KubernetesCaptureOptions } from '../sources/kubernetes/capture.js';
+import type { KubernetesClient } from '../sources/kubernetes/client.js';
 import { UsageError } from '../util/errors.js';
 import { collect, type Settings } from './options.js';
 
@@ -48,12 +49,19 @@ export function attributionConfig(s: Settings): AttributionConfig {
   };
 }
 
-/** Where the API server is and the credentials, with kubectl's precedence: --kubeconfig, KUBECONFIG, the config file, ~/.kube/config. */
-export async function kubernetesSettings(s: Settings, env: NodeJS.ProcessEnv): Promise<KubernetesSettings> {
+/**
+ * A client for the API server the settings name, credentials applied, with kubectl's
+ * precedence for the kubeconfig: --kubeconfig, KUBECONFIG, the config file, ~/.kube/config.
+ */
+export async function connectKubernetes(s: Settings, env: NodeJS.ProcessEnv): Promise<KubernetesClient> {
+  // Loaded only here: the Kubernetes client library takes most of a second to import.
   const { resolveKubernetesSettings } = await import('../sources/kubernetes/settings.js');
+  const { KubernetesClient } = await import('../sources/kubernetes/client.js');
+  const { DEFAULT_CLIENT_OPTIONS } = await import('../sources/http.js');
+  const attempts = s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts);
   const kubeconfig = s.string('kubeconfig');
   const fromFlag = kubeconfig !== undefined && s.source('kubeconfig') === '--kubeconfig';
-  return resolveKubernetesSettings(
+  const settings = await resolveKubernetesSettings(
     {
       kubeconfig: fromFlag || !env.KUBECONFIG ? kubeconfig : undefined,
       context: s.string('context'),
@@ -62,6 +70,19 @@ export async function kubernetesSettings(s: Settings, env: NodeJS.ProcessEnv): P
     },
     env,
   );
+  return new KubernetesClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts });
+}
+
+/** What to list and how to attribute it, from the shared options. */
+export function listOptions(s: Settings): Pick<KubernetesCaptureOptions, 'namespaces' | 'excludeNamespaces' | 'labelSelector' | 'fieldSelector' | 'limit' | 'attribution'> {
+  return {
+    namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
+    excludeNamespaces: s.list('exclude-namespace'),
+    labelSelector: s.string('label-selector') ?? null,
+    fieldSelector: s.string('field-selector') ?? null,
+    limit: s.positiveInt('per-page', 500),
+    attribution: attributionConfig(s),
+  };
 }
 
 /** Refuses flags given on the command line that the chosen source does not read. */

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { DataError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, attributionConfig, kubernetesSettings } from '../kubernetes.js';
+import { addKubernetesOptions, connectKubernetes, listOptions } from '../kubernetes.js';
 import { addConfigOption, addOutputOptions, collect, Settings } from '../options.js';
 
 /** `hourmeter k8s ...`: Kubernetes helpers that read the live cluster and change nothing. */
@@ -42,35 +42,19 @@ export function k8sCommand(program: Command, io: CliIO): Command {
 }
 
 async function runUnattributed(s: Settings, io: CliIO): Promise<void> {
-  const { DEFAULT_CLIENT_OPTIONS } = await import('../../sources/http.js');
-  const { KubernetesClient } = await import('../../sources/kubernetes/client.js');
-  const { captureKubernetes, LIST_RESTARTS } = await import('../../sources/kubernetes/capture.js');
+  const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
   const { renderSuggestions, unattributedPods } = await import('../../sources/kubernetes/unattributed.js');
   const output = s.output(['text', 'json'] as const);
-  const attribution = attributionConfig(s);
-  const limit = s.positiveInt('per-page', 500);
-  const attempts = s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts);
-  const settings = await kubernetesSettings(s, io.env);
-  const client = new KubernetesClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts });
+  const list = listOptions(s);
+  const client = await connectKubernetes(s, io.env);
   try {
-    const result = await captureKubernetes(client, {
-      namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
-      excludeNamespaces: s.list('exclude-namespace'),
-      labelSelector: s.string('label-selector') ?? null,
-      fieldSelector: s.string('field-selector') ?? null,
-      limit,
-      maxRestarts: LIST_RESTARTS,
-      attribution,
-      now: () => new Date(),
-      source: { kind: 'kubernetes', address: settings.server, region: null },
-    });
+    const result = await captureKubernetes(client, { ...list, now: () => new Date(), source: { kind: 'kubernetes', address: client.address, region: null } });
     const { scope, allocations } = result.snapshot;
     for (const w of result.warnings) io.warn(w);
     for (const f of scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
     if (scope.namespaces.length === 0 && scope.failed.length > 0) throw new DataError(`no pods could be listed (${scope.failed.length} failure${scope.failed.length > 1 ? 's' : ''} above)`);
-    const found = unattributedPods(result.pods, allocations, attribution);
-    if (output === 'json') io.stdout(JSON.stringify(found, null, 2) + '\n');
-    else io.stdout(renderSuggestions(found, attribution));
+    const found = unattributedPods(result.pods, allocations, list.attribution);
+    io.stdout(output === 'json' ? JSON.stringify(found, null, 2) + '\n' : renderSuggestions(found, list.attribution));
     if (!result.complete) throw new DataError(`the list is incomplete: ${scope.failed.length} namespace${scope.failed.length > 1 ? 's' : ''} could not be read`);
   } finally {
     await client.close();

@@ -6,13 +6,12 @@ import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
 import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { replaceFile, writeNewFile } from '../../snapshots/write.js';
-import { loadUserDb, mergeSightings, saveUserDb } from '../../userdb/store.js';
+import type { NativeSnapshot } from '../../snapshots/format.js';
+import { loadUserDb, mergeSightings, saveUserDb, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
-import type { NativeSnapshot } from '../../snapshots/format.js';
-import type { Sighting } from '../../userdb/store.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, attributionConfig, KUBERNETES_FLAGS, kubernetesSettings, refuseFlags } from '../kubernetes.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_FLAGS, listOptions, refuseFlags } from '../kubernetes.js';
 import { addConfigOption, addSnapshotsOption, collect, Settings } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
@@ -22,11 +21,11 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('snapshot')
     .summary('capture the cluster\'s allocations into a new snapshot file (run it from cron)')
     .description(
-      'Captures every allocation in every namespace the credentials can read, with resources, owners\n' +
-        'and start and end times, in a handful of API requests, and writes one snapshot file atomically.\n' +
-        'Nomad allocations by default; Kubernetes pods with --source kubernetes.\n' +
-        'NOMAD_NAMESPACE and the kubeconfig context\'s namespace are ignored on purpose: a shell default\n' +
-        'must not shrink an accounting capture; use --namespace to narrow it.',
+      'Captures every allocation in every namespace the credentials can read, with resources, owners and start and ' +
+        'end times, in a handful of API requests, and writes one snapshot file atomically: Nomad allocations by default, ' +
+        'Kubernetes pods with --source kubernetes.\n\n' +
+        "NOMAD_NAMESPACE and the kubeconfig context's namespace are ignored on purpose: a shell default must not shrink " +
+        'an accounting capture; use --namespace to narrow it.',
     );
   addSnapshotsOption(cmd);
   cmd
@@ -179,29 +178,14 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<P
 }
 
 async function prepareKubernetes(s: Settings, io: CliIO): Promise<PreparedSource> {
-  const { DEFAULT_CLIENT_OPTIONS } = await import('../../sources/http.js');
-  const { KubernetesClient } = await import('../../sources/kubernetes/client.js');
-  const { captureKubernetes, LIST_RESTARTS } = await import('../../sources/kubernetes/capture.js');
-  const attribution = attributionConfig(s);
-  const limit = s.positiveInt('per-page', 500);
-  const attempts = s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts);
-  const settings = await kubernetesSettings(s, io.env);
-  const client = new KubernetesClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts });
+  const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
+  const list = listOptions(s);
+  const client = await connectKubernetes(s, io.env);
   return {
     requests: () => client.requests,
     close: () => client.close(),
     capture: async (now) => {
-      const result = await captureKubernetes(client, {
-        namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
-        excludeNamespaces: s.list('exclude-namespace'),
-        labelSelector: s.string('label-selector') ?? null,
-        fieldSelector: s.string('field-selector') ?? null,
-        limit,
-        maxRestarts: LIST_RESTARTS,
-        attribution,
-        now,
-        source: { kind: 'kubernetes', address: settings.server, region: null },
-      });
+      const result = await captureKubernetes(client, { ...list, now, source: { kind: 'kubernetes', address: client.address, region: null } });
       const note = result.restarts > 0 ? `, ${result.restarts} list${result.restarts > 1 ? 's' : ''} restarted after an expired continue token` : '';
       return { ...result, noun: 'pods', note, saved: () => {} };
     },

@@ -25,8 +25,8 @@ export interface KubernetesCaptureOptions {
   fieldSelector: string | null;
   /** Items per page (`limit`). */
   limit: number;
-  /** How many times one list may start again after 410 Gone. */
-  maxRestarts: number;
+  /** How many times one list may start again after 410 Gone (default LIST_RESTARTS). */
+  maxRestarts?: number;
   attribution: AttributionConfig;
   /** The clock, at the edge. */
   now: () => Date;
@@ -92,6 +92,7 @@ export async function listAll<T>(
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export async function captureKubernetes(client: KubernetesClient, opts: KubernetesCaptureOptions): Promise<KubernetesCaptureResult> {
+  const maxRestarts = opts.maxRestarts ?? LIST_RESTARTS;
   let capturedAt = opts.now();
   const failed: NativeScopeFailure[] = [];
   const warnings: string[] = [];
@@ -103,7 +104,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
   if (opts.namespaces === null) {
     const names = new Set<string>();
     try {
-      const list = await listAll<NamespaceList['items'][number]>(client, '/api/v1/namespaces', {}, { limit: opts.limit, maxRestarts: opts.maxRestarts });
+      const list = await listAll<NamespaceList['items'][number]>(client, '/api/v1/namespaces', {}, { limit: opts.limit, maxRestarts });
       for (const n of list) names.add(n.metadata.name);
     } catch (e) {
       warnings.push(`listing namespaces: ${reason(e)}; only namespaces with pods count as covered by this snapshot`);
@@ -112,7 +113,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
       // A list started again is a newer view of the cluster: the snapshot takes its time.
       const pods = await listAll<Pod>(client, '/api/v1/pods', selectors, {
         limit: opts.limit,
-        maxRestarts: opts.maxRestarts,
+        maxRestarts,
         onRestart: () => {
           restarts++;
           capturedAt = opts.now();
@@ -129,7 +130,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
       try {
         const pods = await listAll<Pod>(client, `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, selectors, {
           limit: opts.limit,
-          maxRestarts: opts.maxRestarts,
+          maxRestarts,
           onRestart: () => restarts++,
         });
         byNamespace.set(ns, pods);
