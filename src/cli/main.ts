@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { HourmeterError } from '../util/errors.js';
 import { statsCommand } from './commands/stats.js';
 import { indexCommand } from './commands/index-cmd.js';
+import { k8sCommand } from './commands/k8s.js';
 import { simulateCommand } from './commands/simulate.js';
 import { snapshotCommand } from './commands/snapshot.js';
 import { userdbCommand } from './commands/userdb.js';
@@ -33,6 +34,7 @@ export function buildProgram(io: CliIO = processIO): Command {
   program.addCommand(serveCommand(program, io));
   program.addCommand(topCommand(program, io));
   program.addCommand(checkCommand(program, io));
+  program.addCommand(k8sCommand(program, io));
   program.addCommand(simulateCommand(program, io));
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });

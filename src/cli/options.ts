@@ -22,7 +22,7 @@ export function addPeriodOptions(cmd: Command): Command {
 
 export function addOutputOptions(cmd: Command, formats: readonly string[] = ['table', 'json', 'csv']): Command {
   return cmd
-    .addOption(new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: table)`).choices(formats))
+    .addOption(new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: ${formats[0]})`).choices(formats))
     .addOption(new Option('--json', 'alias of -o json'));
 }
 
@@ -100,6 +100,15 @@ export class Settings {
     if (value === undefined || value === null) return [];
     const items = Array.isArray(value) ? value : [value];
     return items.flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** A whole number of at least 1. */
+  positiveInt(flag: string, fallback: number): number {
+    const v = this.string(flag);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${this.source(flag)} ${JSON.stringify(v)} must be a whole number of at least 1`);
+    return n;
   }
 
   choice<T extends string>(flag: string, choices: readonly T[], fallback: T): T {

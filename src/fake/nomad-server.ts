@@ -12,7 +12,6 @@
  * on 127.0.0.1 only.
  */
 
-import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +35,9 @@ import {
   type JobStatusAt,
   type NomadIndex,
 } from './nomad-model.js';
+import { clampDelay, Faults, sameToken, type FaultControl, type FaultSpec } from './faults.js';
+
+export type { FaultControl, FaultSpec } from './faults.js';
 
 export interface FakeNomadTls {
   key: string | Buffer;
@@ -76,32 +78,6 @@ export interface FakeNomadOptions {
   maxLoggedRequests?: number;
 }
 
-export type FaultSpec =
-  | {
-      kind: 'status';
-      status: number;
-      /** Response text. Default: a short description of the fault. */
-      body?: string;
-      /** Adds Retry-After (seconds), as rate limiters do on 429. */
-      retryAfterSeconds?: number;
-      times?: number;
-      match?: string;
-    }
-  /** Destroy the connection without a response. */
-  | { kind: 'reset'; times?: number; match?: string }
-  /** Delay the normal response by `ms` (on top of latencyMs). */
-  | { kind: 'slow'; ms: number; times?: number; match?: string }
-  /** Send the status and the full Content-Length, then only half the body, then destroy. */
-  | { kind: 'truncate'; times?: number; match?: string };
-
-export interface FaultControl {
-  /** Queue a fault for the next `times` (default 1) requests whose path starts with `match` (default any). */
-  enqueue(fault: FaultSpec): void;
-  clear(): void;
-  /** Queued faults with their remaining counts. */
-  pending(): FaultSpec[];
-}
-
 export interface FakeNomadRequest {
   method: string;
   path: string;
@@ -135,10 +111,6 @@ export interface FakeNomad {
   close(): Promise<void>;
 }
 
-const MAX_FAULTS = 1000;
-const MAX_FAULT_TIMES = 1_000_000;
-/** Longest delay any option or fault may add, so a test can never hang on the server. */
-const MAX_DELAY_MS = 120_000;
 const LEADER = '127.0.0.1:4647';
 
 class HttpError extends Error {
@@ -169,12 +141,6 @@ function atLeast(v: [number, number, number], major: number, minor: number, patc
   return v[2] >= patch;
 }
 
-function clampDelay(ms: number | undefined, what: string): number {
-  const v = ms ?? 0;
-  if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`${what} must be a non-negative number of ms, got ${v}`);
-  return Math.min(v, MAX_DELAY_MS);
-}
-
 /** Go's strconv.ParseBool, which Nomad uses for query flags; "" means absent. */
 function boolParam(q: URLSearchParams, name: string, fallback: boolean): boolean {
   const raw = q.get(name);
@@ -182,12 +148,6 @@ function boolParam(q: URLSearchParams, name: string, fallback: boolean): boolean
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
   throw new HttpError(400, `Failed to parse value of "${name}" (${raw}) as a bool: strconv.ParseBool: parsing "${raw}": invalid syntax`);
-}
-
-function sameToken(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function compareStrings(a: string, b: string): number {
@@ -253,41 +213,6 @@ function redactedHeaders(req: IncomingMessage): Record<string, string> {
     else out[name] = text;
   }
   return out;
-}
-
-class Faults implements FaultControl {
-  private queue: { fault: FaultSpec; left: number }[] = [];
-
-  enqueue(fault: FaultSpec): void {
-    if (this.queue.length >= MAX_FAULTS) throw new RangeError(`at most ${MAX_FAULTS} faults may be queued`);
-    const times = fault.times ?? 1;
-    if (!Number.isInteger(times) || times < 1 || times > MAX_FAULT_TIMES) {
-      throw new RangeError(`fault times must be an integer from 1 to ${MAX_FAULT_TIMES}, got ${times}`);
-    }
-    if (fault.kind === 'status' && !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)) {
-      throw new RangeError(`fault status must be an HTTP status code, got ${fault.status}`);
-    }
-    if (fault.kind === 'slow') clampDelay(fault.ms, 'slow fault ms');
-    this.queue.push({ fault: { ...fault }, left: times });
-  }
-
-  clear(): void {
-    this.queue = [];
-  }
-
-  pending(): FaultSpec[] {
-    return this.queue.map((q) => ({ ...q.fault, times: q.left }));
-  }
-
-  /** The first queued fault matching the path, consuming one of its uses. */
-  take(path: string): FaultSpec | null {
-    const i = this.queue.findIndex((q) => q.fault.match === undefined || path.startsWith(q.fault.match));
-    const entry = this.queue[i];
-    if (!entry) return null;
-    entry.left--;
-    if (entry.left <= 0) this.queue.splice(i, 1);
-    return entry.fault;
-  }
 }
 
 interface JobEntry {

@@ -46,6 +46,16 @@ export function parseInstant(value: unknown): Micros | null {
   return (ms - offsetMin * 60_000) * 1000 + micros;
 }
 
+/** The text of an instant that is set and well formed; null for unset ones (null, "", Go's zero time) and malformed ones. */
+export function instantText(value: unknown): string | null {
+  try {
+    return parseInstant(value) === null ? null : (value as string);
+  } catch (e) {
+    if (e instanceof BadTimeError) return null;
+    throw e;
+  }
+}
+
 const DAYS_BEFORE_MONTH = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
 
 /**

@@ -6,10 +6,12 @@ import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
 import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { replaceFile, writeNewFile } from '../../snapshots/write.js';
-import { loadUserDb, mergeSightings, saveUserDb } from '../../userdb/store.js';
+import type { NativeSnapshot } from '../../snapshots/format.js';
+import { loadUserDb, mergeSightings, saveUserDb, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_FLAGS, listOptions, refuseFlags } from '../kubernetes.js';
 import { addConfigOption, addSnapshotsOption, collect, Settings } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
@@ -19,13 +21,15 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('snapshot')
     .summary('capture the cluster\'s allocations into a new snapshot file (run it from cron)')
     .description(
-      'Captures every allocation in every namespace the token can read, with resources, owners and\n' +
-        'start and end times, in a handful of API requests, and writes one snapshot file atomically.\n' +
-        'NOMAD_NAMESPACE is ignored on purpose: a shell default must not shrink an accounting capture;\n' +
-        'use --namespace to narrow it.',
+      'Captures every allocation in every namespace the credentials can read, with resources, owners and start and ' +
+        'end times, in a handful of API requests, and writes one snapshot file atomically: Nomad allocations by default, ' +
+        'Kubernetes pods with --source kubernetes.\n\n' +
+        "NOMAD_NAMESPACE and the kubeconfig context's namespace are ignored on purpose: a shell default must not shrink " +
+        'an accounting capture; use --namespace to narrow it.',
     );
   addSnapshotsOption(cmd);
   cmd
+    .addOption(new Option('--source <kind>', 'cluster kind: nomad or kubernetes (default: nomad)'))
     .addOption(new Option('--address <url>', 'Nomad HTTP API address (NOMAD_ADDR; default http://127.0.0.1:4646)'))
     .addOption(new Option('--token-file <file>', 'file holding the ACL token (otherwise NOMAD_TOKEN)'))
     .addOption(new Option('--region <region>', 'Nomad region (NOMAD_REGION)'))
@@ -39,13 +43,15 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--meta-group <key>', 'job meta key of the group (default: group)'))
     .addOption(new Option('--meta-component <key>', 'job meta key of the component (default: component)'))
     .addOption(new Option('--meta-mode <mode>', 'auto (detect servers before 1.5), list (meta=true) or per-job (default: auto)'))
-    .addOption(new Option('--per-page <n>', 'items per API page (default: 1000)'))
+    .addOption(new Option('--per-page <n>', 'items per API page (default: 1000 for Nomad, 500 for Kubernetes)'))
     .addOption(new Option('--ca-cert <file>', 'CA certificate (NOMAD_CACERT)'))
     .addOption(new Option('--ca-path <dir>', 'folder of CA certificates (NOMAD_CAPATH)'))
     .addOption(new Option('--client-cert <file>', 'client certificate for mutual TLS (NOMAD_CLIENT_CERT)'))
     .addOption(new Option('--client-key <file>', 'client key for mutual TLS (NOMAD_CLIENT_KEY)'))
     .addOption(new Option('--tls-server-name <name>', 'server name to verify (NOMAD_TLS_SERVER_NAME)'))
-    .addOption(new Option('--tls-skip-verify', 'do not verify the server certificate (NOMAD_SKIP_VERIFY)'))
+    .addOption(new Option('--tls-skip-verify', 'do not verify the server certificate (NOMAD_SKIP_VERIFY)'));
+  addKubernetesOptions(cmd);
+  cmd
     .addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'))
     .addOption(new Option('--lock-wait <duration>', 'how long to wait for another running snapshot (default: 60s)'))
     .addOption(new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'))
@@ -57,6 +63,8 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     'after',
     '\nExamples:\n  NOMAD_ADDR=https://nomad.example.org:4646 hourmeter snapshot --token-file /etc/hourmeter/token\n' +
       '  */10 * * * *  cd /srv/hourmeter && hourmeter snapshot --quiet --token-file /etc/hourmeter/token\n' +
+      '  hourmeter snapshot --source kubernetes --context prod\n' +
+      '  hourmeter snapshot --source kubernetes --in-cluster --pod-user label:owner --pod-group label:team\n' +
       '\nExit codes: 0 written and complete; 2 bad settings; 3 a namespace or page failed after retries\n(the snapshot is written with its scope and failures), or the file could not be written.',
   );
   cmd.action(async () => {
@@ -64,14 +72,6 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     await runSnapshot(s, io);
   });
   return cmd;
-}
-
-function positiveInt(s: Settings, flag: string, fallback: number): number {
-  const v = s.string(flag);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${s.source(flag)} ${JSON.stringify(v)} must be a whole number of at least 1`);
-  return n;
 }
 
 function loadCache(path: string): MetaCache {
@@ -83,11 +83,37 @@ function loadCache(path: string): MetaCache {
   }
 }
 
-async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
+/** Flags only the Nomad source reads. */
+const NOMAD_FLAGS = [
+  'address', 'token-file', 'region', 'job-prefix', 'main-task', 'meta-user', 'meta-user-name', 'meta-user-email', 'meta-group',
+  'meta-component', 'meta-mode', 'ca-cert', 'ca-path', 'client-cert', 'client-key', 'tls-server-name', 'tls-skip-verify',
+] as const;
+
+/** What a source's capture hands to the writer. */
+interface Captured {
+  snapshot: NativeSnapshot;
+  users: Sighting[];
+  complete: boolean;
+  warnings: string[];
+  /** What the summary line calls the records. */
+  noun: string;
+  /** Extra words for the summary line's parenthesis. */
+  note: string;
+  /** Runs once the snapshot file is written. */
+  saved: () => void;
+}
+
+/** A source ready to capture: connection settings resolved, nothing sent yet. */
+interface PreparedSource {
+  capture: (now: () => Date) => Promise<Captured>;
+  requests: () => number;
+  close: () => Promise<void>;
+}
+
+async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<PreparedSource> {
   // The HTTP client is loaded only here: reports start faster without it.
   const { DEFAULT_CLIENT_OPTIONS, NomadClient } = await import('../../sources/nomad/client.js');
   const { captureNomad } = await import('../../sources/nomad/capture.js');
-  const dir = s.string('snapshots', 'snapshots');
   const settings = resolveNomadSettings(
     {
       address: s.string('address'),
@@ -102,6 +128,75 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     },
     io.env,
   );
+  const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
+  const perPage = s.positiveInt('per-page', 1000);
+  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts) });
+  const cachePath = join(stateDir, 'nomad-meta-cache.json');
+  return {
+    requests: () => client.requests,
+    close: () => client.close(),
+    capture: async (now) => {
+      const result = await captureNomad(
+        client,
+        {
+          namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
+          excludeNamespaces: s.list('exclude-namespace'),
+          jobPrefixes: s.list('job-prefix'),
+          perPage,
+          metaMode,
+          metaConcurrency: 8,
+          mapping: {
+            mainTask: s.string('main-task', 'main'),
+            meta: {
+              user: s.string('meta-user', DEFAULT_META_KEYS.user),
+              userName: s.string('meta-user-name', DEFAULT_META_KEYS.userName),
+              userEmail: s.string('meta-user-email', DEFAULT_META_KEYS.userEmail),
+              group: s.string('meta-group', DEFAULT_META_KEYS.group),
+              component: s.string('meta-component', DEFAULT_META_KEYS.component),
+            },
+          },
+          now,
+          source: { kind: 'nomad', address: settings.address, region: settings.region },
+        },
+        existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache(),
+      );
+      return {
+        ...result,
+        warnings: [],
+        noun: 'allocations',
+        note: '',
+        saved: () => {
+          try {
+            replaceFile(cachePath, JSON.stringify(result.cache));
+          } catch {
+            io.warn(`could not save ${cachePath}; the next run will make more requests`);
+          }
+        },
+      };
+    },
+  };
+}
+
+async function prepareKubernetes(s: Settings, io: CliIO): Promise<PreparedSource> {
+  const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
+  const list = listOptions(s);
+  const client = await connectKubernetes(s, io.env);
+  return {
+    requests: () => client.requests,
+    close: () => client.close(),
+    capture: async (now) => {
+      const result = await captureKubernetes(client, { ...list, now, source: { kind: 'kubernetes', address: client.address, region: null } });
+      const note = result.restarts > 0 ? `, ${result.restarts} list${result.restarts > 1 ? 's' : ''} restarted after an expired continue token` : '';
+      return { ...result, noun: 'pods', note, saved: () => {} };
+    },
+  };
+}
+
+async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
+  const kind = s.choice('source', ['nomad', 'kubernetes'] as const, 'nomad');
+  if (kind === 'kubernetes') refuseFlags(s, NOMAD_FLAGS, 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
+  else refuseFlags(s, KUBERNETES_FLAGS, 'by the Nomad source: add --source kubernetes');
+  const dir = s.string('snapshots', 'snapshots');
   let fixedNow: Date | null = null;
   const nowText = s.string('now');
   if (nowText !== undefined) {
@@ -110,20 +205,19 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   }
   const lockWait = parseDuration(s.string('lock-wait', '60s'));
   if (lockWait === null) throw new UsageError(`${s.source('lock-wait')}: not a duration, use e.g. 60s or 5m`);
-  const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
   const userdbDir = s.string('userdb', 'userdb');
   const gzip = s.flag('gzip');
-
   const stateDir = join(dir, STATE_DIR);
+  const source = kind === 'kubernetes' ? await prepareKubernetes(s, io) : await prepareNomad(s, io, stateDir);
+
+  let release: (() => void) | null = null;
   try {
-    mkdirSync(stateDir, { recursive: true });
-  } catch (e) {
-    throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
-  }
-  const release = await acquireLock(join(stateDir, "snapshot.lock"), lockWait / 1000);
-  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: positiveInt(s, 'retries', DEFAULT_CLIENT_OPTIONS.attempts) });
-  try {
-    const cachePath = join(stateDir, 'nomad-meta-cache.json');
+    try {
+      mkdirSync(stateDir, { recursive: true });
+    } catch (e) {
+      throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
+    }
+    release = await acquireLock(join(stateDir, 'snapshot.lock'), lockWait / 1000);
     const started = Date.now();
     // With a fixed capture time (tests, simulations) the finish time keeps the real duration.
     let firstReading = true;
@@ -135,31 +229,9 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
           return new Date(at);
         }
       : () => new Date();
-    const result = await captureNomad(
-      client,
-      {
-        namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
-        excludeNamespaces: s.list('exclude-namespace'),
-        jobPrefixes: s.list('job-prefix'),
-        perPage: positiveInt(s, 'per-page', 1000),
-        metaMode,
-        metaConcurrency: 8,
-        mapping: {
-          mainTask: s.string('main-task', 'main'),
-          meta: {
-            user: s.string('meta-user', DEFAULT_META_KEYS.user),
-            userName: s.string('meta-user-name', DEFAULT_META_KEYS.userName),
-            userEmail: s.string('meta-user-email', DEFAULT_META_KEYS.userEmail),
-            group: s.string('meta-group', DEFAULT_META_KEYS.group),
-            component: s.string('meta-component', DEFAULT_META_KEYS.component),
-          },
-        },
-        now,
-        source: { kind: 'nomad', address: settings.address, region: settings.region },
-      },
-      existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache(),
-    );
+    const result = await source.capture(now);
     const snap = result.snapshot;
+    for (const w of result.warnings) io.warn(w);
     for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
     if (snap.scope.namespaces.length === 0 && snap.scope.failed.length > 0) {
       // Nothing was captured: a file would cover nothing, so none is written.
@@ -173,21 +245,17 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       name = `${snap.captured_at.slice(0, 23)}Z.json${gzip ? '.gz' : ''}`;
       if (!writeNewFile(join(dir, name), text, { gzip })) throw new DataError(`${join(dir, name)} already exists; snapshots are never overwritten`);
     }
-    try {
-      replaceFile(cachePath, JSON.stringify(result.cache));
-    } catch {
-      io.warn(`could not save ${cachePath}; the next run will make more requests`);
-    }
+    result.saved();
     if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, snap.captured_at));
     if (!s.flag('quiet')) {
       io.stdout(
-        `wrote ${join(dir, name)}: ${snap.allocations.length} allocations, ${snap.queued.length} queued jobs, ` +
-          `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${client.requests} requests)\n`,
+        `wrote ${join(dir, name)}: ${snap.allocations.length} ${result.noun}, ${snap.queued.length} queued jobs, ` +
+          `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${source.requests()} requests${result.note})\n`,
       );
     }
     if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)`);
   } finally {
-    await client.close();
-    release();
+    await source.close();
+    release?.();
   }
 }

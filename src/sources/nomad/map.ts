@@ -1,5 +1,5 @@
 import type { NativeAllocation, NativeQueuedJob, NativeResources } from '../../snapshots/format.js';
-import { formatInstant, nanosToMicros, parseInstant } from '../../util/time.js';
+import { formatInstant, instantText as instant, nanosToMicros, parseInstant } from '../../util/time.js';
 import type { NomadAllocStub, NomadJobStub, NomadTaskResources, NomadTaskState } from './types.js';
 
 /**
@@ -24,16 +24,6 @@ export interface MappingOptions {
 }
 
 const TERMINAL = new Set(['complete', 'failed', 'lost']);
-
-/** Sets a time only when it is a real one: null and Go's zero time are "unset". */
-function instant(value: string | null | undefined): string | null {
-  try {
-    const us = parseInstant(value ?? null);
-    return us === null ? null : (value as string);
-  } catch {
-    return null;
-  }
-}
 
 function nanosInstant(value: string | number | undefined): string | null {
   if (value === undefined || value === null || value === 0 || value === '0') return null;

@@ -1,0 +1,118 @@
+import { Agent, errors, request, type Dispatcher } from 'undici';
+
+/**
+ * What the Nomad and Kubernetes API clients share: an undici agent with keep-alive, timeouts
+ * and TLS settings, and a JSON GET with a bounded number of retries with exponential backoff
+ * on connection errors, 429 and 5xx (never on other 4xx). Credentials travel in headers and
+ * never into a message.
+ */
+
+export class ApiHttpError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  /** Attempts per request, the first included. */
+  attempts: number;
+  /** First backoff delay; doubled on each retry, with jitter. */
+  backoffMs: number;
+  /** Per request: time to headers and between body chunks. */
+  timeoutMs: number;
+  /** Connections kept to the server. */
+  connections: number;
+}
+
+export const DEFAULT_CLIENT_OPTIONS: ClientOptions = { attempts: 4, backoffMs: 250, timeoutMs: 30_000, connections: 8 };
+
+export interface TlsOptions {
+  ca: string | Buffer | (string | Buffer)[] | null;
+  cert: string | Buffer | null;
+  key: string | Buffer | null;
+  serverName: string | null;
+  skipVerify: boolean;
+}
+
+export interface JsonResponse<T> {
+  body: T;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export function createAgent(tls: TlsOptions, opts: ClientOptions): Agent {
+  return new Agent({
+    connections: opts.connections,
+    keepAliveTimeout: 30_000,
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs,
+    connect: {
+      timeout: opts.timeoutMs,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      ...(tls.serverName ? { servername: tls.serverName } : {}),
+      rejectUnauthorized: !tls.skipVerify,
+    },
+  });
+}
+
+export interface GetJsonOptions {
+  attempts: number;
+  backoffMs: number;
+  /** Parses a complete body; throwing means the body is incomplete (worth another try). */
+  parse: (text: string) => unknown;
+  /** What an error reply says, for the message (default: its text, shortened). */
+  detail?: (text: string) => string;
+  /** Called once per request sent, retries included. */
+  onRequest?: () => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** GETs `url` and parses its JSON; `label` names the request in messages (no query, no secrets). */
+export async function getJson<T>(dispatcher: Dispatcher, url: string, label: string, headers: Record<string, string>, opts: GetJsonOptions): Promise<JsonResponse<T>> {
+  const detail = opts.detail ?? brief;
+  let last: ApiHttpError | null = null;
+  for (let attempt = 1; attempt <= opts.attempts; attempt++) {
+    if (attempt > 1) await sleep(opts.backoffMs * 2 ** (attempt - 2) * (0.75 + Math.random() * 0.5));
+    opts.onRequest?.();
+    let status: number;
+    let text: string;
+    let resHeaders: JsonResponse<T>['headers'];
+    try {
+      const res = await request(url, { method: 'GET', headers, dispatcher });
+      status = res.statusCode;
+      resHeaders = res.headers;
+      text = await res.body.text();
+    } catch (e) {
+      last = new ApiHttpError(`GET ${label}: ${describe(e)}`, null);
+      continue; // connection reset, refused, timed out, truncated body: worth another try
+    }
+    if (status === 429 || status >= 500) {
+      last = new ApiHttpError(`GET ${label}: HTTP ${status}${detail(text)}`, status);
+      continue;
+    }
+    if (status >= 400) throw new ApiHttpError(`GET ${label}: HTTP ${status}${detail(text)}`, status);
+    try {
+      return { body: opts.parse(text) as T, headers: resHeaders };
+    } catch {
+      last = new ApiHttpError(`GET ${label}: the response is not complete JSON`, status);
+    }
+  }
+  throw new ApiHttpError(`${last?.message ?? `GET ${label} failed`} (after ${opts.attempts} attempts)`, last?.status ?? null);
+}
+
+/** An error body, whitespace folded and shortened, in parentheses. */
+export function brief(text: string): string {
+  const t = text.trim().replace(/\s+/g, ' ');
+  return t ? ` (${t.length > 120 ? t.slice(0, 117) + '...' : t})` : '';
+}
+
+function describe(e: unknown): string {
+  if (e instanceof errors.UndiciError) return `${e.message}${'code' in e ? ` [${String((e as { code?: unknown }).code)}]` : ''}`;
+  const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = err?.code ?? err?.cause?.code;
+  return `${err?.cause?.message ?? err?.message ?? String(e)}${code ? ` [${code}]` : ''}`;
+}
