@@ -108,15 +108,16 @@ class Sums {
   products(table: FlavourTable): Products {
     if (this.totals) return this.totals;
     // Ranks first: the table may learn new amounts, and the arrays are sized after it.
-    const entries: [Int32Array, Flavour][] = [];
-    for (const [id, f] of this.flavours) entries.push([table.ranksOf(id), f]);
+    for (const id of this.flavours.keys()) table.learn(id);
+    const ranks = table.ranks;
     const us = table.amounts.map((a) => new Float64Array(a.length));
     /** Per resource, the BigInt part of a rank's sum, when it spilled (rare). */
     const spilled = table.amounts.map(() => new Map<number, bigint>());
     let allocationUs = 0n;
-    for (const [ranks, f] of entries) {
+    for (const [id, f] of this.flavours) {
+      const at = table.indexOf(id) * RESOURCE_COUNT;
       for (let r = 0; r < RESOURCE_COUNT; r++) {
-        const k = ranks[r]!;
+        const k = ranks[at + r]!;
         if (k < 0) continue;
         const sums = us[r]!;
         const before = sums[k]!;
@@ -151,31 +152,40 @@ const RESOURCE_COUNT = RESOURCES.length;
 class FlavourTable {
   /** Per resource, its distinct non-zero amounts. */
   readonly amounts: number[][] = RESOURCES.map(() => []);
+  /** Per flavour met (by its index), the rank of each resource's amount, -1 for zero. */
+  ranks = new Int32Array(1024 * RESOURCE_COUNT);
   private readonly rankOfAmount = RESOURCES.map(() => new Map<number, number>());
-  private readonly ranks = new Map<number, Int32Array>();
+  private readonly index = new Map<number, number>();
 
   constructor(private readonly amountsOf: (flavour: number) => Amounts) {}
 
-  ranksOf(flavour: number): Int32Array {
-    let ranks = this.ranks.get(flavour);
-    if (ranks) return ranks;
+  /** The flavour's index (see ranks); it must have been learnt. */
+  indexOf(flavour: number): number {
+    return this.index.get(flavour)!;
+  }
+
+  learn(flavour: number): void {
+    if (this.index.has(flavour)) return;
+    const i = this.index.size;
+    this.index.set(flavour, i);
+    if ((i + 1) * RESOURCE_COUNT > this.ranks.length) {
+      const grown = new Int32Array(this.ranks.length * 2);
+      grown.set(this.ranks);
+      this.ranks = grown;
+    }
     const a = this.amountsOf(flavour);
-    ranks = new Int32Array(RESOURCE_COUNT);
     for (let r = 0; r < RESOURCE_COUNT; r++) {
       const amount = a[RESOURCES[r]!];
-      if (amount === 0) {
-        ranks[r] = -1;
-        continue;
+      let k = -1;
+      if (amount !== 0) {
+        k = this.rankOfAmount[r]!.get(amount) ?? -1;
+        if (k < 0) {
+          k = this.amounts[r]!.push(amount) - 1;
+          this.rankOfAmount[r]!.set(amount, k);
+        }
       }
-      let k = this.rankOfAmount[r]!.get(amount);
-      if (k === undefined) {
-        k = this.amounts[r]!.push(amount) - 1;
-        this.rankOfAmount[r]!.set(amount, k);
-      }
-      ranks[r] = k;
+      this.ranks[i * RESOURCE_COUNT + r] = k;
     }
-    this.ranks.set(flavour, ranks);
-    return ranks;
   }
 }
 
