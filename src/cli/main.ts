@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { HourmeterError } from '../util/errors.js';
 import { statsCommand } from './commands/stats.js';
+import { summarizeCommand } from './commands/summarize.js';
 import { indexCommand } from './commands/index-cmd.js';
 import { simulateCommand } from './commands/simulate.js';
 import { snapshotCommand } from './commands/snapshot.js';
@@ -23,6 +24,7 @@ export function buildProgram(io: CliIO = processIO): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
   program.addCommand(snapshotCommand(program, io));
   program.addCommand(statsCommand(program, io));
+  program.addCommand(summarizeCommand(program, io));
   program.addCommand(indexCommand(program, io));
   program.addCommand(userdbCommand(program, io));
   program.addCommand(simulateCommand(program, io));
