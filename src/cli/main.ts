@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { HourmeterError } from '../util/errors.js';
 import { statsCommand } from './commands/stats.js';
 import { summarizeCommand } from './commands/summarize.js';
+import { mergeUsersCommand } from './commands/merge-users.js';
+import { plotCommand } from './commands/plot.js';
 import { indexCommand } from './commands/index-cmd.js';
 import { simulateCommand } from './commands/simulate.js';
 import { snapshotCommand } from './commands/snapshot.js';
@@ -25,6 +27,8 @@ export function buildProgram(io: CliIO = processIO): Command {
   program.addCommand(snapshotCommand(program, io));
   program.addCommand(statsCommand(program, io));
   program.addCommand(summarizeCommand(program, io));
+  program.addCommand(mergeUsersCommand(program, io));
+  program.addCommand(plotCommand(program, io));
   program.addCommand(indexCommand(program, io));
   program.addCommand(userdbCommand(program, io));
   program.addCommand(simulateCommand(program, io));
