@@ -107,7 +107,7 @@ export function countsPerDay(grid: DayGrid, snapshots: Iterable<SnapshotCounts>)
   return out;
 }
 
-/** The entries of a namespace no snapshot covered. */
-export function noCounts(grid: DayGrid): DayCounts[] {
-  return grid.days.map(() => ({ snapshots: 0, running: null, queued: null }));
+/** The entries of a namespace no snapshot covered, for `days` days. */
+export function noCounts(days: number): DayCounts[] {
+  return Array.from({ length: days }, () => ({ snapshots: 0, running: null, queued: null }));
 }
