@@ -84,7 +84,9 @@ export function userdbCommand(program: Command, io: CliIO): Command {
     const r = importUsers(loadUserDb(dir), users, s.flag('overwrite'));
     saveUserDb(dir, r.db);
     if (users.size === 0) io.warn(`${file} holds no users: nothing to import`);
-    const kept = r.conflicts === 0 ? '' : s.flag('overwrite') ? `, ${r.conflicts} name${r.conflicts > 1 ? 's' : ''} or e-mail${r.conflicts > 1 ? 's' : ''} replaced` : `; ${r.conflicts} name${r.conflicts > 1 ? 's' : ''} or e-mail${r.conflicts > 1 ? 's' : ''} differ from the database's and were kept (--overwrite takes the file's)`;
+    const n = r.conflicts;
+    const some = `${n} name${n > 1 ? 's' : ''} or e-mail${n > 1 ? 's' : ''}`;
+    const kept = n === 0 ? '' : s.flag('overwrite') ? `, ${some} replaced` : `; ${some} ${n > 1 ? 'differ' : 'differs'} from the database's and ${n > 1 ? 'were' : 'was'} kept (--overwrite takes the file's)`;
     if (!s.flag('quiet')) io.stdout(`imported ${users.size} users from ${file} into ${join(dir, USERDB_FILE)}: ${r.added} new, ${r.completed} completed${kept}\n`);
   });
   cmd.addCommand(show);
