@@ -71,7 +71,7 @@ p.meta { color: #555; margin: 0 0 16px; }
 .chart { margin: 12px 0 24px; }
 table.data { border-collapse: collapse; margin: 8px 0 24px; }
 table.data th, table.data td { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }
-table.data th:first-child, table.data td.text { text-align: left; }
+table.data th.text, table.data td.text { text-align: left; }
 table.data td.id { font-family: ui-monospace, monospace; font-size: 12px; color: #555; text-align: left; }
 a { color: #1565c0; }
 .u-legend .u-value { font-variant-numeric: tabular-nums; }
@@ -191,7 +191,7 @@ function renderTable(t: TopUsersTable): string {
   return [
     `<h2>${escapeHtml(t.title)}</h2>`,
     '<table class="data">',
-    `<thead><tr><th>#</th><th>Name</th><th>User</th>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>`,
+    `<thead><tr><th>#</th><th class="text">Name</th><th class="text">User</th>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>`,
     `<tbody>${rows.length ? rows.join('') : `<tr><td colspan="${t.columns.length + 3}" class="text">no usage</td></tr>`}</tbody>`,
     '</table>',
   ].join('\n');
@@ -221,7 +221,7 @@ export function indexPageHtml(entries: IndexEntry[]): string {
     '<h1>Resource usage per namespace</h1>',
     '<p class="meta">Each page charts a namespace day by day: resource-hours, running and queued jobs, snapshots, and the top users.</p>',
     '<table class="data">',
-    `<thead><tr><th>Namespace</th><th>Period</th><th>Days</th>${labels.map((l) => `<th>${escapeHtml(l)}</th>`).join('')}</tr></thead>`,
+    `<thead><tr><th class="text">Namespace</th><th class="text">Period</th><th>Days</th>${labels.map((l) => `<th>${escapeHtml(l)}</th>`).join('')}</tr></thead>`,
     `<tbody>${rows.join('')}</tbody>`,
     '</table>',
     '</body>',
