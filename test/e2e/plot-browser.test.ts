@@ -58,16 +58,21 @@ async function open(browser: Browser, file: string): Promise<{ page: Page; probl
   return { page, problems, requests };
 }
 
-/** Pixels a chart's canvas has painted (not transparent). */
+/** Pixels a chart's canvas has painted (not transparent). Runs in the page (no DOM types here). */
 function paintedPixels(page: Page, id: string): Promise<number> {
-  return page.evaluate((chartId) => {
-    const canvas = document.querySelector<HTMLCanvasElement>(`#${chartId} canvas`);
+  return page.evaluate(`(() => {
+    const canvas = document.querySelector('#${id} canvas');
     if (!canvas || canvas.width === 0) return 0;
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
     return n;
-  }, id);
+  })()`);
+}
+
+/** What the page says it drew (see the drawing script in reports/html.ts). */
+function drawnCharts(page: Page): Promise<Drawn[]> {
+  return page.evaluate('window.hourmeterCharts');
 }
 
 describe.skipIf(!executablePath)('hourmeter plot in a browser', () => {
@@ -93,7 +98,7 @@ describe.skipIf(!executablePath)('hourmeter plot in a browser', () => {
       const users = parseCsv(readFileSync(join(cwd, 'summaries', `${ns}-users-agg.csv`), 'utf8'), ';').rows;
       const withUsage = (c: string) => Math.min(10, users.filter((u) => Number(u[c]) > 0).length);
       const { page, problems, requests } = await open(browser, join(cwd, 'htmls', `${ns}.html`));
-      const charts = (await page.evaluate(() => (window as unknown as { hourmeterCharts: Drawn[] }).hourmeterCharts)) as Drawn[];
+      const charts = await drawnCharts(page);
       expect(charts.map((c) => [c.id, c.points, c.series])).toEqual([
         ['chart-cpu_hours', days, 1],
         ['chart-gpu_hours', days, 1],
@@ -168,7 +173,7 @@ describe.skipIf(!executablePath)('hourmeter plot in a browser', () => {
     const started = performance.now();
     const { page, problems, requests } = await open(browser, join(cwd, 'htmls', `${base}.html`));
     const loadMs = performance.now() - started;
-    const charts = (await page.evaluate(() => (window as unknown as { hourmeterCharts: Drawn[] }).hourmeterCharts)) as Drawn[];
+    const charts = await drawnCharts(page);
     expect(charts.filter((c) => !c.id.startsWith('chart-top')).map((c) => c.points)).toEqual(Array(7).fill(366));
     expect(charts.filter((c) => c.id.startsWith('chart-top')).map((c) => c.points)).toEqual([1, 1]);
     expect(await page.locator('h1').textContent()).toBe(ns);
