@@ -132,16 +132,34 @@ class TimeSums {
     return this.us.keys();
   }
 
-  /** Σ amount × µs per resource, in base units × µs. */
+  /**
+   * Σ amount × µs per resource, in base units × µs. Flavours are many and amounts per
+   * resource few: times are summed per amount first (as numbers, spilled like above), so
+   * only a handful of BigInt products remain.
+   */
   products(amountsOf: (flavour: number) => Amounts): Products {
-    const p: Products = [0n, 0n, 0n, 0n, 0n];
+    const perAmount = RESOURCES.map(() => new Map<number, { us: number; spilled: bigint }>());
     for (const [flavour, us] of this.us) {
       const a = amountsOf(flavour);
-      const t = BigInt(us) + (this.spilled.get(flavour) ?? 0n);
+      const spilled = this.spilled.get(flavour) ?? 0n;
       for (let r = 0; r < RESOURCES.length; r++) {
         const amount = a[RESOURCES[r]!];
-        if (amount !== 0) p[r]! += BigInt(amount) * t;
+        if (amount === 0) continue;
+        const sum = perAmount[r]!.get(amount);
+        if (!sum) perAmount[r]!.set(amount, { us, spilled });
+        else {
+          if (sum.us > SAFE - us) {
+            sum.spilled += BigInt(sum.us);
+            sum.us = 0;
+          }
+          sum.us += us;
+          if (spilled !== 0n) sum.spilled += spilled;
+        }
       }
+    }
+    const p: Products = [0n, 0n, 0n, 0n, 0n];
+    for (let r = 0; r < RESOURCES.length; r++) {
+      for (const [amount, t] of perAmount[r]!) p[r]! += BigInt(amount) * (t.spilled + BigInt(t.us));
     }
     return p;
   }
