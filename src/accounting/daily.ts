@@ -197,7 +197,8 @@ function hoursOf(p: Products): ResourceHours {
 }
 
 function averageOf(p: Products, dayUs: number): AverageAmounts {
-  const a = (r: number) => divide(p[r]!, UNIT[r]! * BigInt(dayUs));
+  // A day a zone skipped (Pacific/Apia, 2011-12-30) has no hours, and held nothing.
+  const a = (r: number) => (dayUs === 0 ? 0 : divide(p[r]!, UNIT[r]! * BigInt(dayUs)));
   return { cpu_cores: a(0), gpus: a(1), memory_gib: a(2), disk_gib: a(3), cpu_mhz: a(4) };
 }
 

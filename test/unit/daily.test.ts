@@ -93,6 +93,16 @@ describe('daily split', () => {
     expect(fall.days.map((x) => [x.hours, x.gpu_hours, x.average.gpus])).toEqual([[25, 50, 2]]);
   });
 
+  it('gives a day the zone skipped no hours and nothing held', () => {
+    // Samoa moved across the date line: 2011-12-30 did not exist in Pacific/Apia.
+    const [ns] = split([life({ id: 'a', start: '2011-12-29T00:00:00Z', end: '2012-01-02T00:00:00Z', res: { cpu: 1 } })], '2011-12-29', '2011-12-31', 'Pacific/Apia');
+    expect(ns!.days.map((d) => [d.day, d.hours, d.cpu_hours, d.average.cpu_cores])).toEqual([
+      ['2011-12-29', 24, 24, 1],
+      ['2011-12-30', 0, 0, 0],
+      ['2011-12-31', 24, 24, 1],
+    ]);
+  });
+
   it('counts a day without any allocation as zero usage, and lists users with their first and last day', () => {
     const r = split(
       [
