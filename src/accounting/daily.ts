@@ -1,5 +1,5 @@
 import { TZDate } from '@date-fns/tz';
-import { addDays } from 'date-fns';
+import { addDays } from 'date-fns/addDays';
 import { divide, UNATTRIBUTED } from './aggregate.js';
 import { amountsOfFlavour, estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';

@@ -13,6 +13,9 @@ import type { Settings } from './options.js';
  * estimates lifetimes with the same settings as `stats`.
  */
 
+/** The layouts `summarize --format` writes (see reports/summaries.ts). */
+export const SUMMARY_FORMATS = ['hourmeter', 'ai4os'] as const;
+
 export const GAP_POLICIES: readonly GapPolicy[] = ['midpoint', 'last-seen', 'next'];
 
 export function addEstimateOptions(cmd: Command): Command {

@@ -12,8 +12,7 @@ import { toCsv } from './csv.js';
  * Pure: contents in, file names and texts out.
  */
 
-export const SUMMARY_FORMATS = ['hourmeter', 'ai4os'] as const;
-export type SummaryFormat = (typeof SUMMARY_FORMATS)[number];
+export type SummaryFormat = 'hourmeter' | 'ai4os';
 
 export const HOUR_COLUMNS = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const satisfies readonly (keyof ResourceHours)[];
 /** The average amount held at once over a day, per resource, in the order of HOUR_COLUMNS. */

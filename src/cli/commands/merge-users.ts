@@ -1,14 +1,11 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import { toCsv } from '../../reports/csv.js';
-import { mergeUsers } from '../../reports/merge-users.js';
-import { SUFFIXES } from '../../reports/summaries.js';
 import { loadUserDb, USERDB_FILE } from '../../userdb/store.js';
 import { replaceFile } from '../../snapshots/write.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, collect, Settings } from '../options.js';
 import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
-import { readSummaryCsv, summaryNamespaces } from '../summary-files.js';
 import { DataError } from '../../util/errors.js';
 
 export function mergeUsersCommand(program: Command, io: CliIO): Command {
@@ -27,7 +24,13 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
   addConfigOption(cmd);
   cmd.addOption(new Option('--quiet', 'do not list the files written'));
   cmd.addHelpText('after', '\nExamples:\n  hourmeter merge-users\n  hourmeter userdb import users/user-db.json && hourmeter merge-users --namespace ai4eosc');
-  cmd.action(() => {
+  cmd.action(async () => {
+    // Loaded here, not at start-up: other commands do not need them.
+    const [{ mergeUsers }, { SUFFIXES }, { readSummaryCsv, summaryNamespaces }] = await Promise.all([
+      import('../../reports/merge-users.js'),
+      import('../../reports/summaries.js'),
+      import('../summary-files.js'),
+    ]);
     const s = Settings.of(cmd, program);
     const dir = s.string('summaries', 'summaries');
     const userdb = s.string('userdb', 'userdb');

@@ -2,16 +2,13 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { indexPageHtml, namespacePageHtml, type Assets, type IndexEntry } from '../../reports/html.js';
-import { indexEntry, namespacePage, PlotInputError } from '../../reports/plot.js';
-import { namespaceFileBase, SUFFIXES } from '../../reports/summaries.js';
+import type { Assets, IndexEntry } from '../../reports/html.js';
 import { replaceFile } from '../../snapshots/write.js';
 import { loadUserDb } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, collect, Settings } from '../options.js';
 import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
-import { readSummaryCsv, summaryNamespaces } from '../summary-files.js';
 
 export function plotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('plot')
@@ -32,7 +29,19 @@ export function plotCommand(program: Command, io: CliIO): Command {
   addConfigOption(cmd);
   cmd.addOption(new Option('--quiet', 'do not list the files written'));
   cmd.addHelpText('after', '\nExamples:\n  hourmeter summarize && hourmeter plot\n  hourmeter plot --summaries /srv/summaries --htmls /var/www/usage --top 20');
-  cmd.action(() => {
+  cmd.action(async () => {
+    // Loaded here, not at start-up: other commands do not need them.
+    const [{ indexPageHtml, namespacePageHtml }, { indexEntry, namespacePage, PlotInputError }, { namespaceFileBase, SUFFIXES }, { readSummaryCsv, summaryNamespaces }] = await Promise.all([
+      import('../../reports/html.js'),
+      import('../../reports/plot.js'),
+      import('../../reports/summaries.js'),
+      import('../summary-files.js'),
+    ]);
+    /** A namespace page's name; a namespace called "index" must not replace the index page. */
+    const pageBase = (namespace: string): string => {
+      const base = namespaceFileBase(namespace);
+      return base === 'index' ? '%69ndex' : base;
+    };
     const s = Settings.of(cmd, program);
     const dir = s.string('summaries', 'summaries');
     const out = s.string('htmls', 'htmls');
@@ -79,12 +88,6 @@ export function plotCommand(program: Command, io: CliIO): Command {
 function positiveInt(value: string): string {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('give a whole number, e.g. 10');
   return value;
-}
-
-/** A namespace page's name; a namespace called "index" must not replace the index page. */
-function pageBase(namespace: string): string {
-  const base = namespaceFileBase(namespace);
-  return base === 'index' ? '%69ndex' : base;
 }
 
 /** uPlot's browser build and stylesheet, from the installed package. */

@@ -1,17 +1,13 @@
 import { Command, Option } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { dayGrid, splitTracks } from '../../accounting/daily.js';
-import { countsPerDay } from '../../accounting/job-counts.js';
 import { checkTimeZone } from '../../accounting/period.js';
-import { SUMMARY_FORMATS, summaryFiles } from '../../reports/summaries.js';
-import { filesInWindow, snapshotCounts } from '../../snapshots/counts.js';
 import { replaceFile } from '../../snapshots/write.js';
 import { UsageError } from '../../util/errors.js';
 import { addIndexOptions, indexPath, openHistory } from '../history.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
-import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf } from '../summary-options.js';
+import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, SUMMARY_FORMATS } from '../summary-options.js';
 
 export function summarizeCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('summarize')
@@ -56,6 +52,13 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
   const namespaces = s.list('namespace');
   checkDates(s, tz);
 
+  // Loaded here, not at start-up: other commands do not need them.
+  const [{ dayGrid, splitTracks }, { countsPerDay }, { summaryFiles }, { filesInWindow, snapshotCounts }] = await Promise.all([
+    import('../../accounting/daily.js'),
+    import('../../accounting/job-counts.js'),
+    import('../../reports/summaries.js'),
+    import('../../snapshots/counts.js'),
+  ]);
   const t0 = performance.now();
   const opened = await openHistory(s, io, dir);
   try {

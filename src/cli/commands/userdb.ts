@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toCsv } from '../../reports/csv.js';
 import { plainTable, withRules } from '../../reports/table.js';
-import { ImportError, importUsers, parseAi4osUserDb } from '../../userdb/import.js';
 import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
@@ -64,7 +63,8 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   imp.addOption(new Option('--quiet', 'print nothing when all went well'));
   addConfigOption(imp);
   imp.addHelpText('after', '\nExamples:\n  hourmeter userdb import ../ai4-accounting/users/user-db.json\n  hourmeter userdb import user-db.json --userdb /srv/hourmeter/userdb --overwrite');
-  imp.action((file: string) => {
+  imp.action(async (file: string) => {
+    const { ImportError, importUsers, parseAi4osUserDb } = await import('../../userdb/import.js');
     const s = Settings.of(imp, program);
     const dir = s.string('userdb', 'userdb');
     let text: string;
