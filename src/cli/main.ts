@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { HourmeterError } from '../util/errors.js';
 import { statsCommand } from './commands/stats.js';
+import { summarizeCommand } from './commands/summarize.js';
+import { mergeUsersCommand } from './commands/merge-users.js';
+import { plotCommand } from './commands/plot.js';
 import { indexCommand } from './commands/index-cmd.js';
 import { k8sCommand } from './commands/k8s.js';
 import { simulateCommand } from './commands/simulate.js';
@@ -28,6 +31,9 @@ export function buildProgram(io: CliIO = processIO): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
   program.addCommand(snapshotCommand(program, io));
   program.addCommand(statsCommand(program, io));
+  program.addCommand(summarizeCommand(program, io));
+  program.addCommand(mergeUsersCommand(program, io));
+  program.addCommand(plotCommand(program, io));
   program.addCommand(indexCommand(program, io));
   program.addCommand(userdbCommand(program, io));
   program.addCommand(reportCommand(program, io));

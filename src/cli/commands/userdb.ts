@@ -1,7 +1,10 @@
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { toCsv } from '../../reports/csv.js';
 import { plainTable, withRules } from '../../reports/table.js';
-import { loadUserDb, type UserDb } from '../../userdb/store.js';
+import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb } from '../../userdb/store.js';
+import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, Settings } from '../options.js';
 
@@ -20,7 +23,7 @@ function rows(db: UserDb): Record<string, string>[] {
 
 export function userdbCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('userdb')
-    .summary('show or export the user database (ids, names, e-mails)')
+    .summary('show, export or import the user database (ids, names, e-mails)')
     .description('The user database, userdb/users.json, collects owners from job meta at every snapshot and never drops one.');
   const addDir = (c: Command) => c.addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'));
   const show = new Command('show').summary('print the users as a table').description('Prints every known user.');
@@ -46,8 +49,49 @@ export function userdbCommand(program: Command, io: CliIO): Command {
     const format = s.output(['csv', 'json'] as const);
     io.stdout(format === 'json' ? JSON.stringify(db, null, 2) + '\n' : toCsv(COLUMNS, rows(db)));
   });
+  const imp = new Command('import')
+    .summary("merge an AI4OS users/user-db.json (user id -> name, e-mail) into the database")
+    .description(
+      "Reads AI4OS's users/user-db.json, an object of user id -> {\"name\", \"email\"}, and merges it into\n" +
+        'the user database: new users are added, missing names and e-mails are filled in, and no entry\n' +
+        'is ever dropped. Names and e-mails the database already has (from job meta) are kept unless\n' +
+        '--overwrite.',
+    )
+    .argument('<file>', 'the AI4OS user database, e.g. users/user-db.json');
+  addDir(imp);
+  imp.addOption(new Option('--overwrite', "replace names and e-mails the database already has with the file's"));
+  imp.addOption(new Option('--quiet', 'print nothing when all went well'));
+  addConfigOption(imp);
+  imp.addHelpText('after', '\nExamples:\n  hourmeter userdb import ../ai4-accounting/users/user-db.json\n  hourmeter userdb import user-db.json --userdb /srv/hourmeter/userdb --overwrite');
+  imp.action(async (file: string) => {
+    const { ImportError, importUsers, parseAi4osUserDb } = await import('../../userdb/import.js');
+    const s = Settings.of(imp, program);
+    const dir = s.string('userdb', 'userdb');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`userdb import ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : (e as Error).message}; give the path of AI4OS's users/user-db.json`);
+    }
+    let users;
+    try {
+      users = parseAi4osUserDb(text);
+    } catch (e) {
+      if (!(e instanceof ImportError)) throw e;
+      throw new DataError(`${file}: ${e.message}; expected AI4OS's users/user-db.json, an object such as {"<user id>": {"name": "...", "email": "..."}}. Nothing was imported`);
+    }
+    const r = importUsers(loadUserDb(dir), users, s.flag('overwrite'));
+    saveUserDb(dir, r.db);
+    if (users.size === 0) io.warn(`${file} holds no users: nothing to import`);
+    const n = r.conflicts;
+    const some = `${n} name${n > 1 ? 's' : ''} or e-mail${n > 1 ? 's' : ''}`;
+    const kept = n === 0 ? '' : s.flag('overwrite') ? `, ${some} replaced` : `; ${some} ${n > 1 ? 'differ' : 'differs'} from the database's and ${n > 1 ? 'were' : 'was'} kept (--overwrite takes the file's)`;
+    if (!s.flag('quiet')) io.stdout(`imported ${users.size} users from ${file} into ${join(dir, USERDB_FILE)}: ${r.added} new, ${r.completed} completed${kept}\n`);
+  });
   cmd.addCommand(show);
   cmd.addCommand(exp);
-  cmd.addHelpText('after', '\nExamples:\n  hourmeter userdb show\n  hourmeter userdb export -o csv > users.csv');
+  cmd.addCommand(imp);
+  cmd.addHelpText('after', '\nExamples:\n  hourmeter userdb show\n  hourmeter userdb export -o csv > users.csv\n  hourmeter userdb import ../ai4-accounting/users/user-db.json');
   return cmd;
 }

@@ -1,0 +1,104 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Assets, IndexEntry } from '../../reports/html.js';
+import { replaceFile } from '../../snapshots/write.js';
+import { loadUserDb } from '../../userdb/store.js';
+import { DataError, UsageError } from '../../util/errors.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, collect, Settings } from '../options.js';
+import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
+
+export function plotCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('plot')
+    .summary('write interactive HTML charts of the summaries, one page per namespace and an index')
+    .description(
+      'Reads the CSV files `summarize` wrote and writes one self-contained HTML page per namespace,\n' +
+        'plus index.html, into the htmls folder: daily resource-hours for each resource, running and\n' +
+        'queued jobs, snapshots per day and the top users, with values on hover. The chart library is\n' +
+        'inlined, so the pages work offline.',
+    );
+  addSummariesOption(cmd, 'folder of the CSV files written by `summarize`');
+  cmd
+    .addOption(new Option('--htmls <dir>', 'folder the HTML pages are written to (default: ./htmls)').env('HOURMETER_HTMLS'))
+    .addOption(new Option('--userdb <dir>', 'user database folder, for the names of the top users (default: ./userdb)'))
+    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
+    .addOption(new Option('--top <n>', 'how many users the top-user charts show (default: 10)').argParser(positiveInt));
+  addDelimiterOption(cmd);
+  addConfigOption(cmd);
+  cmd.addOption(new Option('--quiet', 'do not list the files written'));
+  cmd.addHelpText('after', '\nExamples:\n  hourmeter summarize && hourmeter plot\n  hourmeter plot --summaries /srv/summaries --htmls /var/www/usage --top 20');
+  cmd.action(async () => {
+    // Loaded here, not at start-up: other commands do not need them.
+    const [{ indexPageHtml, namespacePageHtml }, { indexEntry, namespacePage, PlotInputError }, { namespaceFileBase, SUFFIXES }, { readSummaryCsv, summaryNamespaces }] = await Promise.all([
+      import('../../reports/html.js'),
+      import('../../reports/plot.js'),
+      import('../../reports/summaries.js'),
+      import('../summary-files.js'),
+    ]);
+    /** A namespace page's name; a namespace called "index" must not replace the index page. */
+    const pageBase = (namespace: string): string => {
+      const base = namespaceFileBase(namespace);
+      return base === 'index' ? '%69ndex' : base;
+    };
+    const s = Settings.of(cmd, program);
+    const dir = s.string('summaries', 'summaries');
+    const out = s.string('htmls', 'htmls');
+    const delimiter = delimiterOf(s);
+    const topText = s.string('top', '10');
+    const top = Number(topText);
+    if (!Number.isInteger(top) || top < 1 || top > 1000) throw new UsageError(`${s.source('top')} ${JSON.stringify(topText)}: give a whole number of users from 1 to 1000`);
+    const namespaces = summaryNamespaces(dir, SUFFIXES.timeseries, s.list('namespace'), '--summaries');
+    const db = loadUserDb(s.string('userdb', 'userdb'));
+    const names = (user: string) => (Object.hasOwn(db, user) ? (db[user]!.name ?? null) : null);
+    const assets = loadAssets();
+    try {
+      mkdirSync(out, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`${s.source('htmls')} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --htmls at a writable folder`);
+    }
+    const entries: IndexEntry[] = [];
+    for (const ns of namespaces) {
+      const base = ns.file.slice(0, -SUFFIXES.timeseries.length);
+      const read = (suffix: string) => readSummaryCsv(dir, base + suffix, delimiter);
+      const timeseries = read(SUFFIXES.timeseries);
+      const users = read(SUFFIXES.users);
+      const full = read(SUFFIXES.full);
+      const file = `${pageBase(ns.namespace)}.html`;
+      let page;
+      let entry;
+      try {
+        page = namespacePage({ namespace: ns.namespace, timeseries: timeseries.csv, users: users.csv, names, top });
+        entry = indexEntry(page, encodeURIComponent(file), full.csv);
+      } catch (e) {
+        if (!(e instanceof PlotInputError)) throw e;
+        throw new DataError(`${{ timeseries, users, full }[e.file].path}: ${e.message}`);
+      }
+      replaceFile(join(out, file), namespacePageHtml(page, assets));
+      entries.push(entry);
+      if (!s.flag('quiet')) io.stdout(`wrote ${join(out, file)}\n`);
+    }
+    replaceFile(join(out, 'index.html'), indexPageHtml(entries));
+    if (!s.flag('quiet')) io.stdout(`wrote ${join(out, 'index.html')}\n`);
+  });
+  return cmd;
+}
+
+function positiveInt(value: string): string {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('give a whole number, e.g. 10');
+  return value;
+}
+
+/** uPlot's browser build and stylesheet, from the installed package. */
+function loadAssets(): Assets {
+  const req = createRequire(import.meta.url);
+  try {
+    return {
+      js: readFileSync(req.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+      css: readFileSync(req.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+    };
+  } catch (e) {
+    throw new DataError(`the chart library uplot is not installed (${(e as Error).message.split('\n')[0]}); run \`npm install\` in hourmeter's folder`);
+  }
+}

@@ -1,0 +1,113 @@
+import { Command, Option } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { checkTimeZone } from '../../accounting/period.js';
+import { replaceFile } from '../../snapshots/write.js';
+import { UsageError } from '../../util/errors.js';
+import { addIndexOptions, indexPath, openHistory } from '../history.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
+import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, SUMMARY_FORMATS } from '../summary-options.js';
+
+export function summarizeCommand(program: Command, io: CliIO): Command {
+  const cmd = new Command('summarize')
+    .summary('write daily, per-user and per-namespace CSV summaries (AI4OS file names)')
+    .description(
+      'Writes, for each namespace, <ns>-timeseries.csv (one row per day), <ns>-users-agg.csv (one row\n' +
+        'per user) and <ns>-full-agg.csv (the namespace) into the summaries folder. Resource-hours are\n' +
+        "exact, from the same lifetimes as `stats`, cut at each midnight of --tz; running and queued\n" +
+        "jobs are averaged over each day's snapshots, and the snapshot count shows the days without one.",
+    );
+  addSnapshotsOption(cmd);
+  addPeriodOptions(cmd);
+  addSummariesOption(cmd, 'folder the CSV files are written to');
+  cmd
+    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
+    .addOption(new Option('--format <format>', `${SUMMARY_FORMATS.join(' or ')}: ai4os writes the original AI4OS columns and units (UTC only) (default: hourmeter)`));
+  addDelimiterOption(cmd);
+  addEstimateOptions(cmd);
+  addReadOptions(cmd);
+  addIndexOptions(cmd);
+  addConfigOption(cmd);
+  cmd.addOption(new Option('--quiet', 'do not list the files written'));
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n  hourmeter summarize\n  hourmeter summarize --from 2024-09-01 --to 2025-02-28 --tz Europe/Madrid\n  hourmeter summarize --format ai4os --delimiter , --summaries /srv/dashboards/summaries',
+  );
+  cmd.action(async () => {
+    const s = Settings.of(cmd, program);
+    await runSummarize(s, program.opts().debug ? io : { ...io, debug: () => {} });
+  });
+  return cmd;
+}
+
+async function runSummarize(s: Settings, io: CliIO): Promise<void> {
+  const dir = s.string('snapshots', 'snapshots');
+  const out = s.string('summaries', 'summaries');
+  const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
+  const format = s.choice('format', SUMMARY_FORMATS, 'hourmeter');
+  if (format === 'ai4os' && tz !== 'UTC') throw new UsageError(`--format ai4os writes UTC days, as the original: drop ${s.source('tz')}`);
+  const delimiter = delimiterOf(s);
+  const estimate = estimateOptions(s);
+  const namespaces = s.list('namespace');
+  checkDates(s, tz);
+
+  // Loaded here, not at start-up: other commands do not need them.
+  const [{ dayGrid, splitTracks }, { countsPerDay }, { summaryFiles }, { filesInWindow, snapshotCounts }] = await Promise.all([
+    import('../../accounting/daily.js'),
+    import('../../accounting/job-counts.js'),
+    import('../../reports/summaries.js'),
+    import('../../snapshots/counts.js'),
+  ]);
+  const t0 = performance.now();
+  const opened = await openHistory(s, io, dir);
+  try {
+    const period = periodOf(s, opened.listing, tz);
+    const grid = dayGrid(period);
+    const useIndex = s.has('index') ? s.flag('index') : true;
+    const window = filesInWindow(opened.listing.files, period);
+    const t1 = performance.now();
+    const counted = await snapshotCounts(window, { folder: dir, cachePath: useIndex ? join(dirname(indexPath(s, dir)), 'summary-counts.json') : null });
+    if (counted.cacheProblem) io.debug(`summarize: the job counts cache was not saved (${counted.cacheProblem})`);
+    const counts = countsPerDay(grid, counted.counts);
+    if (namespaces.length > 0) for (const ns of counts.keys()) if (!namespaces.includes(ns)) counts.delete(ns);
+    const t2 = performance.now();
+    const usage = opened.view.consistently(() => {
+      const { tracks, names } = opened.view.read(period);
+      return splitTracks(tracks, names, grid, namespaces, estimate).result(counts.keys());
+    });
+    const files = summaryFiles({ usage, counts, period, format, delimiter });
+    const t3 = performance.now();
+
+    try {
+      mkdirSync(out, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`${s.source('summaries')} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --summaries at a writable folder`);
+    }
+    for (const f of files) {
+      replaceFile(join(out, f.name), f.content);
+      if (!s.flag('quiet')) io.stdout(`wrote ${join(out, f.name)}\n`);
+    }
+    if (usage.length === 0) io.warn(`no namespace had usage or snapshots in ${period.from} to ${period.to}: nothing written`);
+    for (const ns of usage) {
+      const c = counts.get(ns.namespace);
+      if (!c && ns.total.allocations === 0) {
+        io.warn(`${ns.namespace}: no allocation held resources and no snapshot covered it in ${period.from} to ${period.to}; check the name given to --namespace`);
+        continue;
+      }
+      const missing = grid.days.filter((_, d) => !c || c[d]!.snapshots === 0);
+      if (missing.length === 0) continue;
+      const list = missing.length <= 3 ? missing.join(', ') : `${missing.slice(0, 3).join(', ')} and ${missing.length - 3} more`;
+      io.warn(
+        `${ns.namespace}: no snapshot on ${missing.length} day${missing.length > 1 ? 's' : ''} (${list}): running and queued jobs are left empty there; resource-hours still come from the lifetimes`,
+      );
+    }
+    const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
+    io.debug(
+      `summarize: list and update the index ${ms(t0, t1)}, job counts of ${window.length} files (${counted.read} read, the rest cached) ${ms(t1, t2)}, ` +
+        `split ${grid.days.length} days and render ${ms(t2, t3)}, write ${files.length} files ${ms(t3, performance.now())}`,
+    );
+  } finally {
+    opened.close();
+  }
+}

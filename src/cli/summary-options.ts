@@ -1,0 +1,72 @@
+import { Command, Option } from 'commander';
+import { dayOf, resolvePeriod } from '../accounting/period.js';
+import type { EstimateOptions } from '../accounting/reconstruct.js';
+import type { GapPolicy, Micros, Period } from '../accounting/types.js';
+import type { Listing } from '../snapshots/files.js';
+import { UsageError } from '../util/errors.js';
+import { parseDuration } from '../util/time.js';
+import type { Settings } from './options.js';
+
+/**
+ * Options of the summary commands (`summarize`, `merge-users`, `plot`), declared once: the
+ * summaries folder and its CSV delimiter mean the same in all three, and `summarize`
+ * estimates lifetimes with the same settings as `stats`.
+ */
+
+/** The layouts `summarize --format` writes (see reports/summaries.ts). */
+export const SUMMARY_FORMATS = ['hourmeter', 'ai4os'] as const;
+
+export const GAP_POLICIES: readonly GapPolicy[] = ['midpoint', 'last-seen', 'next'];
+
+export function addEstimateOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--gap-policy <policy>', `end of an allocation that vanished between snapshots: ${GAP_POLICIES.join(', ')} (default: midpoint)`))
+    .addOption(new Option('--gc-window <duration>', "the scheduler's GC window, e.g. 4h, 90m, 0 (default: 4h for AI4OS files, 1h for native Nomad, 0 for Kubernetes)"));
+}
+
+export function estimateOptions(s: Settings): EstimateOptions {
+  const gapPolicy = s.choice('gap-policy', GAP_POLICIES, 'midpoint');
+  let gcWindowUs: Micros | null = null;
+  const gc = s.string('gc-window');
+  if (gc !== undefined) {
+    gcWindowUs = parseDuration(gc);
+    if (gcWindowUs === null) throw new UsageError(`${s.source('gc-window')} ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
+  }
+  return { gapPolicy, gcWindowUs };
+}
+
+export function addSummariesOption(cmd: Command, what: string): Command {
+  return cmd.addOption(new Option('--summaries <dir>', `${what} (default: ./summaries)`).env('HOURMETER_SUMMARIES'));
+}
+
+export function addDelimiterOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--delimiter <char>', 'CSV field separator (default: ";", as AI4OS)'));
+}
+
+export function delimiterOf(s: Settings): string {
+  const d = s.string('delimiter', ';');
+  const named: Record<string, string> = { tab: '\t', '\\t': '\t', semicolon: ';', comma: ',' };
+  const c = named[d] ?? d;
+  if ([...c].length !== 1 || c === '"' || c === '\n' || c === '\r' || c === '\uFEFF') {
+    throw new UsageError(`${s.source('delimiter')} ${JSON.stringify(d)}: the separator is one character other than a quote or a line break, e.g. ";" or "," (or "tab")`);
+  }
+  return c;
+}
+
+/** Checks explicit dates before anything touches the disk, so that a typo fails fast. */
+export function checkDates(s: Settings, tz: string): void {
+  const from = s.string('from');
+  const to = s.string('to');
+  if (from !== undefined || to !== undefined) resolvePeriod(from ?? to!, to ?? from!, tz);
+}
+
+/** The report period: --from and --to, each defaulting to the first or last snapshot day. */
+export function periodOf(s: Settings, listing: Listing, tz: string): Period {
+  const from = s.string('from');
+  const to = s.string('to');
+  const firstDay = dayOf(listing.files[0]!.timeUs, tz);
+  const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
+  if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
+  if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
+  return resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
+}
