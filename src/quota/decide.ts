@@ -186,7 +186,16 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
     retry_at: null as string | null,
     message: null as string | null,
   };
-  const verdict = (decision: Outcome, reason: string): QuotaDecision => ({ ...base, decision, allowed: decision === 'allowed', exit_code: decision === 'allowed' ? 0 : decision === 'denied' ? 1 : 3, reason });
+  // The verdict first: it is what a reader of the JSON looks for.
+  const verdict = (decision: Outcome, reason: string): QuotaDecision => ({
+    user,
+    now: base.now,
+    decision,
+    allowed: decision === 'allowed',
+    exit_code: decision === 'allowed' ? 0 : decision === 'denied' ? 1 : 3,
+    reason,
+    ...base,
+  });
 
   if (exempt) return verdict('allowed', `${user} is exempt from quotas`);
   if (stale) {
