@@ -187,15 +187,8 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
     message: null as string | null,
   };
   // The verdict first: it is what a reader of the JSON looks for.
-  const verdict = (decision: Outcome, reason: string): QuotaDecision => ({
-    user,
-    now: base.now,
-    decision,
-    allowed: decision === 'allowed',
-    exit_code: decision === 'allowed' ? 0 : decision === 'denied' ? 1 : 3,
-    reason,
-    ...base,
-  });
+  const verdict = (decision: Outcome, reason: string): QuotaDecision =>
+    Object.assign({ user, now: base.now, decision, allowed: decision === 'allowed', exit_code: decision === 'allowed' ? (0 as const) : decision === 'denied' ? (1 as const) : (3 as const), reason }, base);
 
   if (exempt) return verdict('allowed', `${user} is exempt from quotas`);
   if (stale) {
