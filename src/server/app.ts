@@ -36,7 +36,8 @@ export interface ServerOptions {
 }
 
 export interface QuotaOptions {
-  config: QuotaConfig;
+  /** The quota file as last read successfully (re-read when it changes). */
+  config: () => QuotaConfig;
   userdbDir: string;
   tokens: TokenFile;
 }
@@ -113,7 +114,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       question = parsed;
     } else return errorResponse(404, `no such path: ${url.pathname}; see GET /quota/<user>, POST /quota/check`);
     if (who.kind === 'user' && who.user !== question.user) return errorResponse(403, `this token may only ask about ${who.user}`);
-    return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config, userdb: loadUserDb(q.userdbDir) } });
+    return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: loadUserDb(q.userdbDir) } });
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, run } from '../helpers/cli.js';
-import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
+import { QUOTA_FILE, QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
 /**
  * The quota endpoints of `hourmeter serve` over real HTTP, and their security boundary: the
@@ -121,6 +121,17 @@ describe('hourmeter serve --quota', () => {
     const s = await fetch(`${url}/stats`, { method: 'POST', headers: bearer(ADMIN), body: '{}' });
     expect(s.status).toBe(405);
     expect(s.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('re-reads the quota file when it changes, and keeps the last good one when the change has a mistake', async () => {
+    const cwd = quotaFolder();
+    const url = await serve(cwd);
+    const limit = async () => (((await (await fetch(`${url}/quota/alice`, { headers: bearer(ADMIN) })).json()) as { policies: { limit: number }[] }).policies[0]!.limit);
+    expect(await limit()).toBe(30);
+    writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('limit: 30 GiB-hours', 'limit: 45.5 GiB-hours'));
+    expect(await limit()).toBe(45.5);
+    writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('limit: 30 GiB-hours', 'limit: lots'));
+    expect(await limit()).toBe(45.5);
   });
 
   it('--quota needs --token-file: exit 2', () => {

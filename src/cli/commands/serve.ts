@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { startServer } from '../../server/app.js';
 import { UsageError } from '../../util/errors.js';
@@ -7,6 +7,7 @@ import { parseDuration } from '../../util/time.js';
 import { addDbOption, indexPath } from '../history.js';
 import type { CliIO } from '../io.js';
 import { TokenFile, tokensPath } from '../../quota/tokens.js';
+import type { QuotaConfig } from '../../quota/policy.js';
 import { addQuotaFileOption, loadQuotaFile } from './quota.js';
 import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
 
@@ -62,7 +63,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
     if (s.has('quota')) {
       if (token === null) throw new UsageError(`--quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota`);
       const userdbDir = s.string('userdb', 'userdb');
-      quota = { config: loadQuotaFile(s), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
+      quota = { config: watchQuotaFile(s, io), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
     }
     const fixedNow = s.has('now') ? nowFrom(s) : null;
     const dir = s.string('snapshots', 'snapshots');
@@ -89,4 +90,34 @@ export function serveCommand(program: Command, io: CliIO): Command {
     await server.close();
   });
   return cmd;
+}
+
+/**
+ * The quota file, read at start (a mistake there stops serve with exit 2) and again whenever
+ * it changes; a changed file with a mistake is reported and the last good one kept.
+ */
+function watchQuotaFile(s: Settings, io: CliIO): () => QuotaConfig {
+  const file = s.string('quota')!;
+  const stamp = (): string => {
+    try {
+      const st = statSync(file);
+      return `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return 'missing';
+    }
+  };
+  let seen = stamp();
+  let config = loadQuotaFile(s);
+  return () => {
+    const now = stamp();
+    if (now === seen) return config;
+    seen = now;
+    try {
+      config = loadQuotaFile(s);
+      io.warn(`re-read the quota file ${file}`);
+    } catch (e) {
+      io.warn(`${(e as Error).message}; keeping the quota file as it was before this change`);
+    }
+    return config;
+  };
 }
