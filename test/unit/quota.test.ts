@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EXAMPLE_FILE } from '../../src/cli/commands/quota.js';
 import { decide, limitsFor, membershipOf, NO_REQUEST, quotaReport, type QuotaRequest } from '../../src/quota/decide.js';
 import { parseLimit, parseQuotaFile, type QuotaConfig } from '../../src/quota/policy.js';
 import { parseHours, parseRequest } from '../../src/quota/request.js';
@@ -326,5 +329,21 @@ describe('requests', () => {
     expect(parseRequest('gpu=0.5')).toBe('gpu=0.5: give a whole number of GPUs');
     expect(parseHours('1.5')).toBe(1.5 * HOUR);
     expect(parseHours('0')).toContain('give more than 0 hours');
+  });
+});
+
+describe('the documented examples', () => {
+  it('the quota files in the README and in `quota --help` are valid', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### hourmeter quota'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const c = parseQuotaFile(yaml, 'README.md');
+    expect(c.policies.map((p) => [p.name, p.scope, p.groups, p.users])).toEqual([
+      ['regular-memory', 'groups', ['regular'], []],
+      ['gpu-dev', 'both', ['gpu-dev'], ['carol']],
+    ]);
+    expect(limitsFor(c, 'bob', ['regular']).limits.map((l) => [l.source, l.limit])).toEqual([['override', 512n * GIB_HOUR]]);
+    const help = EXAMPLE_FILE.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.slice(2)).join('\n');
+    expect(parseQuotaFile(help, 'help').policies).toHaveLength(1);
   });
 });

@@ -38,7 +38,7 @@ export function loadQuotaFile(s: Settings): QuotaConfig {
   return parseQuotaFile(text, file);
 }
 
-const EXAMPLE_FILE = `
+export const EXAMPLE_FILE = `
 Quota file (YAML):
   stale_after: 2h            # usage data older than this is stale ...
   failure: closed            # ... and then: closed = deny, open = allow (unset: exit 3)
@@ -65,20 +65,19 @@ export function quotaCommand(program: Command, io: CliIO): Command {
   const quota = new Command('quota')
     .summary('usage quotas: resource-hours per group or user over a rolling window')
     .description(
-      'Checks users against the limits of a quota file (--quota, default ./quota.yaml), on the same exact\n' +
-        'resource-hours as every report: a user’s allocations clipped to [now − window, now), open ones\n' +
-        'counted up to the latest snapshot.\n' +
-        EXAMPLE_FILE,
+      'Checks users against the limits of a quota file (--quota, default ./quota.yaml), on the same exact ' +
+        "resource-hours as every report: a user's allocations clipped to [now - window, now), open ones " +
+        'counted up to the latest snapshot.',
     );
 
   const check = new Command('check')
     .summary('may this user start this request? exit 0 allowed, 1 denied, 3 unable to decide')
     .description(
-      'Decides for each limit that applies to the user: used, limit, remaining, allowed, and when enough\n' +
-        'usage will have left the window (open allocations assumed to keep running). Allowed when\n' +
-        'used + request × --hours ≤ limit; without --hours a requested resource needs used < limit.\n' +
-        'When the latest snapshot is older than stale_after, the file’s failure rule decides (open: allow,\n' +
-        'closed: deny); with no rule, exit 3. Denied prints the deny message (the file’s template).',
+      'Decides for each limit that applies to the user: used, limit, remaining, allowed, and when enough ' +
+        'usage will have left the window (open allocations assumed to keep running). Allowed when ' +
+        'used + request x --hours <= limit; without --hours a requested resource needs used < limit. ' +
+        "When the latest snapshot is older than stale_after, the file's failure rule decides (open: allow, " +
+        'closed: deny); with no rule, exit 3. Denied prints the deny message (the file\'s template).',
     )
     .addOption(new Option('--user <name>', 'the user').makeOptionMandatory())
     .addOption(new Option('--groups <a,b>', "the user's groups, as the caller knows them (default: the quota file's groups:, then the user database)"))
@@ -105,7 +104,7 @@ export function quotaCommand(program: Command, io: CliIO): Command {
   const report = new Command('report')
     .summary('every user and every limit: used, limit and % used, highest first (for admins)')
     .description(
-      'Every user the user database, the quota file or the usage names, with each limit that applies\n' +
+      'Every user the user database, the quota file or the usage names, with each limit that applies ' +
         '(groups from the quota file, then the user database), sorted by % used, highest first.',
     );
   addCommon(report, ['table', 'csv', 'json']);
@@ -115,8 +114,8 @@ export function quotaCommand(program: Command, io: CliIO): Command {
   const token = new Command('token')
     .summary('issue a token for `serve` that sees only this user')
     .description(
-      'Prints a new bearer token for the quota endpoints of `hourmeter serve` that may ask only about this\n' +
-        'user; it is shown once. Only its SHA-256 is kept, in <userdb>/quota-tokens.json (mode 0600);\n' +
+      'Prints a new bearer token for the quota endpoints of `hourmeter serve` that may ask only about this ' +
+        'user; it is shown once. Only its SHA-256 is kept, in <userdb>/quota-tokens.json (mode 0600); ' +
         'issuing again replaces (revokes) the previous token of the user.',
     )
     .addOption(new Option('--user <name>', 'the user').makeOptionMandatory());
@@ -136,8 +135,9 @@ export function quotaCommand(program: Command, io: CliIO): Command {
   for (const c of [check, show, report, token]) quota.addCommand(c);
   quota.addHelpText(
     'after',
-    '\nExamples:\n  hourmeter quota check --user alice --request memory=4GiB --hours 8\n  hourmeter quota show --user alice\n' +
-      '  hourmeter quota report -o csv\n  hourmeter quota token --user alice',
+    EXAMPLE_FILE +
+      '\nExamples:\n  hourmeter quota check --user alice --request memory=4GiB --hours 8\n  hourmeter quota show --user alice\n' +
+          '  hourmeter quota report -o csv\n  hourmeter quota token --user alice',
   );
   return quota;
 }
