@@ -214,7 +214,7 @@ function checkBody(body: unknown): Omit<QuotaQuestion, 'config' | 'userdb'> | st
   for (const k of Object.keys(b)) if (!['user', 'groups', 'request', 'hours'].includes(k)) return `unknown field "${k}": use user, groups, request, hours`;
   if (typeof b.user !== 'string' || b.user.trim() === '') return 'user: give the user name as a string';
   let groups: string[] | null = null;
-  if (b.groups !== undefined) {
+  if (b.groups !== undefined && b.groups !== null) {
     if (typeof b.groups === 'string') groups = b.groups.split(',').map((g) => g.trim()).filter(Boolean);
     else if (Array.isArray(b.groups) && b.groups.every((g) => typeof g === 'string')) groups = b.groups as string[];
     else return 'groups: give a list of group names, or a comma-separated string';
