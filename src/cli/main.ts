@@ -13,6 +13,7 @@ import { reportCommand } from './commands/report.js';
 import { serveCommand } from './commands/serve.js';
 import { topCommand } from './commands/top.js';
 import { checkCommand } from './commands/check.js';
+import { quotaCommand } from './commands/quota.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIO = processIO): Command {
   program.addCommand(topCommand(program, io));
   program.addCommand(checkCommand(program, io));
   program.addCommand(k8sCommand(program, io));
+  program.addCommand(quotaCommand(program, io));
   program.addCommand(simulateCommand(program, io));
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });

@@ -6,8 +6,13 @@ import { updateIndex } from '../cli/history.js';
 import { listSnapshots } from '../snapshots/files.js';
 import { openIndex, type Db } from '../store/schema.js';
 import { formatInstant } from '../util/time.js';
+import type { QuotaRequest } from '../quota/decide.js';
+import type { QuotaConfig } from '../quota/policy.js';
+import { parseHours, parseRequest } from '../quota/request.js';
+import { userOfToken, type TokenFile } from '../quota/tokens.js';
+import { loadUserDb } from '../userdb/store.js';
 import { QueryPool } from './pool.js';
-import { errorResponse, JSON_TYPE, type ApiResponse } from './queries.js';
+import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
 
 /**
  * `hourmeter serve`: a read-only HTTP API over the index. The main thread routes, checks
@@ -26,7 +31,22 @@ export interface ServerOptions {
   workers: number;
   io: CliIO;
   now: () => number;
+  /** The quota endpoints, with per-user tokens; null when serve runs without --quota. */
+  quota: QuotaOptions | null;
 }
+
+export interface QuotaOptions {
+  /** The quota file as last read successfully (re-read when it changes). */
+  config: () => QuotaConfig;
+  userdbDir: string;
+  tokens: TokenFile;
+}
+
+/** Who a request speaks for: the admin token sees everything, a user token one user's quota. */
+type Principal = { kind: 'admin' } | { kind: 'user'; user: string };
+
+/** Bodies of POST /quota/check are small JSON objects. */
+const MAX_BODY = 64 * 1024;
 
 export interface RunningServer {
   url: string;
@@ -63,11 +83,53 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }, o.refreshMs);
   timer.unref();
 
+  const principal = (req: IncomingMessage): Principal | null => {
+    if (o.token === null) return { kind: 'admin' };
+    const token = bearer(req);
+    if (token === null) return null;
+    if (sameToken(token, o.token)) return { kind: 'admin' };
+    const user = o.quota ? userOfToken(o.quota.tokens.current(), token) : null;
+    return user === null ? null : { kind: 'user', user };
+  };
+
+  /** GET /quota/<user> (what `quota show` prints) and POST /quota/check (what `quota check` decides). */
+  const quota = async (req: IncomingMessage, url: URL, who: Principal): Promise<ApiResponse> => {
+    const q = o.quota!;
+    const parts = url.pathname.split('/').filter(Boolean);
+    let question: Omit<QuotaQuestion, 'config' | 'userdb'>;
+    if (parts.length === 2 && parts[1] !== 'check') {
+      let user: string;
+      try {
+        user = decodeURIComponent(parts[1]!);
+      } catch {
+        return errorResponse(400, 'the user name in the path is not valid percent-encoding');
+      }
+      question = { user, groups: null, request: null };
+    } else if (parts.length === 2) {
+      const body = await readJson(req);
+      if (typeof body === 'string') return errorResponse(400, body);
+      const parsed = checkBody(body);
+      if (typeof parsed === 'string') return errorResponse(400, parsed);
+      if (who.kind === 'user' && parsed.groups !== null) return errorResponse(403, 'groups may be given only with the admin token; a user token is checked against the groups the quota file or the user database gives');
+      question = parsed;
+    } else return errorResponse(404, `no such path: ${url.pathname}; see GET /quota/<user>, POST /quota/check`);
+    if (who.kind === 'user' && who.user !== question.user) return errorResponse(403, `this token may only ask about ${who.user}`);
+    return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: loadUserDb(q.userdbDir) } });
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, errorResponse(405, 'the API is read-only: use GET'), { Allow: 'GET, HEAD' });
+    const quotaPath = o.quota !== null && (url.pathname === '/quota' || url.pathname.startsWith('/quota/'));
+    const isQuotaCheck = quotaPath && url.pathname === '/quota/check';
+    if (isQuotaCheck ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') {
+      return isQuotaCheck ? send(res, errorResponse(405, 'use POST with a JSON body'), { Allow: 'POST' }) : send(res, errorResponse(405, 'the API is read-only: use GET'), { Allow: 'GET, HEAD' });
+    }
     if (url.pathname === '/health') return send(res, health(db, o.now()));
-    if (o.token !== null && !authorized(req, o.token)) return send(res, errorResponse(401, 'missing or wrong bearer token'), { 'WWW-Authenticate': 'Bearer' });
+    const who = principal(req);
+    if (who === null) return send(res, errorResponse(401, 'missing or wrong bearer token'), { 'WWW-Authenticate': 'Bearer' });
+    if (quotaPath) return send(res, await quota(req, url, who));
+    // A user token opens the quota endpoints of its own user, and nothing else.
+    if (who.kind === 'user') return send(res, errorResponse(403, 'this token may only ask about its own quota: GET /quota/<user>, POST /quota/check'));
     const key = url.pathname + url.search;
     const cached = url.pathname === '/metrics' ? undefined : cache.get(key);
     if (cached) return send(res, cached);
@@ -118,12 +180,61 @@ function send(res: ServerResponse, r: ApiResponse, headers: Record<string, strin
   res.end(res.req.method === 'HEAD' ? undefined : r.body);
 }
 
-function authorized(req: IncomingMessage, token: string): boolean {
+function bearer(req: IncomingMessage): string | null {
   const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return m ? m[1]! : null;
+}
+
+function sameToken(token: string, expected: string): boolean {
+  const a = Buffer.from(token);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The request body as JSON, or why not. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return `the body is larger than ${MAX_BODY} bytes`;
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return 'the body is not JSON: send e.g. {"user": "alice", "request": "cpu=2,memory=4GiB", "hours": 2}';
+  }
+}
+
+/** The body of POST /quota/check: the CLI's flags as fields. */
+function checkBody(body: unknown): Omit<QuotaQuestion, 'config' | 'userdb'> | string {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'the body must be a JSON object such as {"user": "alice", "request": "cpu=2", "hours": 2}';
+  const b = body as Record<string, unknown>;
+  for (const k of Object.keys(b)) if (!['user', 'groups', 'request', 'hours'].includes(k)) return `unknown field "${k}": use user, groups, request, hours`;
+  if (typeof b.user !== 'string' || b.user.trim() === '') return 'user: give the user name as a string';
+  let groups: string[] | null = null;
+  if (b.groups !== undefined && b.groups !== null) {
+    if (typeof b.groups === 'string') groups = b.groups.split(',').map((g) => g.trim()).filter(Boolean);
+    else if (Array.isArray(b.groups) && b.groups.every((g) => typeof g === 'string')) groups = b.groups as string[];
+    else return 'groups: give a list of group names, or a comma-separated string';
+  }
+  let requestText = '';
+  if (typeof b.request === 'string') requestText = b.request;
+  else if (b.request !== undefined && b.request !== null) {
+    if (typeof b.request !== 'object' || Array.isArray(b.request)) return 'request: give "cpu=2,memory=4GiB" or {"cpu": 2, "memory": "4GiB"}';
+    requestText = Object.entries(b.request as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(',');
+  }
+  const amounts = parseRequest(requestText);
+  if (typeof amounts === 'string') return `request: ${amounts}`;
+  let hoursUs: number | null = null;
+  if (b.hours !== undefined && b.hours !== null) {
+    const h = parseHours(String(b.hours));
+    if (typeof h === 'string') return `hours: ${h}`;
+    hoursUs = h;
+  }
+  const request: QuotaRequest = { amounts, hoursUs };
+  return { user: b.user.trim(), groups, request };
 }
 
 /** Whether the index answers, and how old the latest snapshot is. */

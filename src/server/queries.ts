@@ -7,6 +7,10 @@ import { statsFromView } from '../reports/stats-query.js';
 import type { Db } from '../store/schema.js';
 import { indexView } from '../store/view.js';
 import { HourmeterError } from '../util/errors.js';
+import { NO_REQUEST, type QuotaRequest } from '../quota/decide.js';
+import type { QuotaConfig } from '../quota/policy.js';
+import { checkQuota } from '../quota/service.js';
+import type { UserDb } from '../userdb/store.js';
 import { parseDuration } from '../util/time.js';
 
 /**
@@ -20,6 +24,18 @@ export interface ApiRequest {
   /** Snapshot files whose names are not capture times (stats diagnostics). */
   unnamedFiles: number;
   nowMs: number;
+  /** A quota question, already authorised by the main thread (see app.ts). */
+  quota?: QuotaQuestion;
+}
+
+export interface QuotaQuestion {
+  config: QuotaConfig;
+  userdb: UserDb;
+  user: string;
+  /** The caller's groups (admin only), or null for the file's, then the user database's. */
+  groups: string[] | null;
+  /** Null for `show`: no request. */
+  request: QuotaRequest | null;
 }
 
 export interface ApiResponse {
@@ -73,6 +89,7 @@ export class Queries {
   }
 
   private route(req: ApiRequest): ApiResponse {
+    if (req.quota) return this.quota(req.quota, req.nowMs);
     const parts = req.path.split('/').filter(Boolean);
     if (parts[0] === 'stats' && parts.length === 1) return this.stats(req);
     if (parts[0] === 'metrics' && parts.length === 1) return this.metrics(req.nowMs);
@@ -127,6 +144,12 @@ export class Queries {
     const filters = { namespaces: req.query.namespace ?? [], users: req.query.user ?? [], groups: req.query.group ?? [] };
     const { tracks: _t, files: _f, ...report } = statsFromView(this.view, { period, groupBy: groupBy as GroupKey[], filters, estimate: { gapPolicy, gcWindowUs }, unnamedFiles: req.unnamedFiles });
     return { status: 200, type: JSON_TYPE, body: JSON.stringify(report) + '\n' };
+  }
+
+  /** The JSON of `hourmeter quota show` (no request) or `quota check`, whatever the decision. */
+  private quota(q: QuotaQuestion, nowMs: number): ApiResponse {
+    const d = checkQuota(this.view, q.config, q.userdb, { user: q.user, groups: q.groups, request: q.request ?? NO_REQUEST, nowUs: nowMs * 1000 });
+    return { status: 200, type: JSON_TYPE, body: JSON.stringify(d) + '\n' };
   }
 
   /** Prometheus text format; names in base units (seconds, bytes), as Prometheus asks. */

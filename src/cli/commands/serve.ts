@@ -1,11 +1,14 @@
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { startServer } from '../../server/app.js';
 import { UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import { addDbOption, indexPath } from '../history.js';
 import type { CliIO } from '../io.js';
+import { TokenFile, tokensPath } from '../../quota/tokens.js';
+import type { QuotaConfig } from '../../quota/policy.js';
+import { addQuotaFileOption, loadQuotaFile } from './quota.js';
 import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
 
 export function serveCommand(program: Command, io: CliIO): Command {
@@ -19,19 +22,25 @@ export function serveCommand(program: Command, io: CliIO): Command {
         '  GET /stats?from=&to=&by=                 the JSON of `hourmeter stats -o json` (also tz, namespace, user, group)\n' +
         '  GET /health                              whether the index answers, the latest snapshot and its age\n' +
         '  GET /metrics                             Prometheus text format\n' +
-        'With --token-file every path but /health needs "Authorization: Bearer <token>".\n' +
+        'With --quota FILE (needs --token-file):\n' +
+        '  GET /quota/<user>                        the JSON of `hourmeter quota show --user <user> -o json`\n' +
+        '  POST /quota/check                        {"user", "groups", "request", "hours"}: the JSON of `quota check`\n' +
+        'With --token-file every path but /health needs "Authorization: Bearer <token>". A token from\n' +
+        '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403).\n' +
         'New snapshot files are read into the index every --refresh.',
     )
     .addOption(new Option('--host <address>', 'address to listen on (default: 127.0.0.1)'))
     .addOption(new Option('--port <port>', 'port to listen on, 0 for any free one (default: 8080)'))
     .addOption(new Option('--token-file <file>', 'require this bearer token (the file holds it) on everything but /health').env('HOURMETER_TOKEN_FILE'))
     .addOption(new Option('--refresh <duration>', 'how often to read new snapshot files into the index (default: 60s)'))
-    .addOption(new Option('--workers <n>', 'query workers answering in parallel (default: the CPU count, at most 4)'));
+    .addOption(new Option('--workers <n>', 'query workers answering in parallel (default: the CPU count, at most 4)'))
+    .addOption(new Option('--userdb <dir>', 'user database folder: groups, and the hashes of quota tokens (default: ./userdb)'));
+  addQuotaFileOption(cmd);
   addSnapshotsOption(cmd);
   addDbOption(cmd);
   addNowOption(cmd, 'take this instant as now for ages in /health and /metrics');
   addConfigOption(cmd);
-  cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
+  cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  hourmeter serve --token-file /etc/hourmeter/api-token --quota /etc/hourmeter/quota.yaml\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
     const port = Number(s.string('port', '8080'));
@@ -50,6 +59,12 @@ export function serveCommand(program: Command, io: CliIO): Command {
       }
       if (token === '') throw new UsageError(`${s.source('token-file')} ${tokenFile} is empty: put the token in it`);
     }
+    let quota = null;
+    if (s.has('quota')) {
+      if (token === null) throw new UsageError(`--quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota`);
+      const userdbDir = s.string('userdb', 'userdb');
+      quota = { config: watchQuotaFile(s, io), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
+    }
     const fixedNow = s.has('now') ? nowFrom(s) : null;
     const dir = s.string('snapshots', 'snapshots');
     const server = await startServer({
@@ -62,6 +77,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
       workers,
       io,
       now: () => fixedNow ?? Date.now(),
+      quota,
     });
     // Serve until told to stop; then finish what is in flight and return (exit 0). The
     // handlers are in place before the address is printed: a supervisor may stop us at once.
@@ -74,4 +90,34 @@ export function serveCommand(program: Command, io: CliIO): Command {
     await server.close();
   });
   return cmd;
+}
+
+/**
+ * The quota file, read at start (a mistake there stops serve with exit 2) and again whenever
+ * it changes; a changed file with a mistake is reported and the last good one kept.
+ */
+function watchQuotaFile(s: Settings, io: CliIO): () => QuotaConfig {
+  const file = s.string('quota')!;
+  const stamp = (): string => {
+    try {
+      const st = statSync(file);
+      return `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return 'missing';
+    }
+  };
+  let seen = stamp();
+  let config = loadQuotaFile(s);
+  return () => {
+    const now = stamp();
+    if (now === seen) return config;
+    seen = now;
+    try {
+      config = loadQuotaFile(s);
+      io.warn(`re-read the quota file ${file}`);
+    } catch (e) {
+      io.warn(`${(e as Error).message}; keeping the quota file as it was before this change`);
+    }
+    return config;
+  };
 }

@@ -1,0 +1,204 @@
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
+import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
+import { renderDecisionTable, renderReportCsv, renderReportJson, renderReportTable } from '../../quota/render.js';
+import { parseHours, parseRequest } from '../../quota/request.js';
+import { checkQuota, reportQuota } from '../../quota/service.js';
+import { issueToken, tokensPath } from '../../quota/tokens.js';
+import { listSnapshots } from '../../snapshots/files.js';
+import type { HistoryView } from '../../store/view.js';
+import { loadUserDb } from '../../userdb/store.js';
+import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
+import { formatInstant } from '../../util/time.js';
+import { addIndexOptions, openHistory } from '../history.js';
+import type { CliIO } from '../io.js';
+import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+
+export const DEFAULT_QUOTA_FILE = 'quota.yaml';
+
+export function addQuotaFileOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--quota <file>', `the quota file (default: ./${DEFAULT_QUOTA_FILE})`).env('HOURMETER_QUOTA'));
+}
+
+function addUserdbOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--userdb <dir>', 'user database folder: groups, and the hashes of quota tokens (default: ./userdb)'));
+}
+
+/** Reads and validates the quota file; every problem is a usage error naming its line. */
+export function loadQuotaFile(s: Settings): QuotaConfig {
+  const file = s.string('quota', DEFAULT_QUOTA_FILE);
+  if (!existsSync(file)) throw new UsageError(`${s.source('quota')} ${file}: no such file; write a quota file (see \`hourmeter quota --help\`) or point --quota at one`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${s.source('quota')} ${file}: ${(e as Error).message}`);
+  }
+  return parseQuotaFile(text, file);
+}
+
+export const EXAMPLE_FILE = `
+Quota file (YAML):
+  stale_after: 2h            # usage data older than this is stale ...
+  failure: closed            # ... and then: closed = deny, open = allow (unset: exit 3)
+  combine: max               # limits of several policies for one resource and window: max, min, sum
+  contact: "Ask for more in #hub-help."
+  groups:                    # optional membership (else --groups, else the user database)
+    gpu-dev: [alice]
+  policies:
+    - name: regular-memory
+      resource: memory       # cpu, memory, gpu or disk
+      limit: 60 GiB-hours    # CPU-hours, GiB-hours (MiB-, TiB-), GPU-hours; decimals allowed
+      window: 30d            # rolling: 30d = 720 h before now
+      scope: groups          # groups, users or both
+      groups: [regular]
+  default:                   # users no policy matches
+    - { resource: memory, limit: 10 GiB-hours, window: 30d }
+  overrides:                 # replace the limit for one resource and window
+    carol: [{ resource: gpu, limit: 500 GPU-hours, window: 30d }]
+  exempt: [admin]
+  message: "{details}. {contact}"   # deny message template
+`;
+
+export function quotaCommand(program: Command, io: CliIO): Command {
+  const quota = new Command('quota')
+    .summary('usage quotas: resource-hours per group or user over a rolling window')
+    .description(
+      'Checks users against the limits of a quota file (--quota, default ./quota.yaml), on the same exact ' +
+        "resource-hours as every report: a user's allocations clipped to [now - window, now), open ones " +
+        'counted up to the latest snapshot.',
+    );
+
+  const check = new Command('check')
+    .summary('may this user start this request? exit 0 allowed, 1 denied, 3 unable to decide')
+    .description(
+      'Decides for each limit that applies to the user: used, limit, remaining, allowed, and when enough ' +
+        'usage will have left the window (open allocations assumed to keep running). Allowed when ' +
+        'used + request x --hours <= limit; without --hours a requested resource needs used < limit. ' +
+        "When the latest snapshot is older than stale_after, the file's failure rule decides (open: allow, " +
+        'closed: deny); with no rule, exit 3. Denied prints the deny message (the file\'s template).',
+    )
+    .addOption(new Option('--user <name>', 'the user').makeOptionMandatory())
+    .addOption(new Option('--groups <a,b>', "the user's groups, as the caller knows them (default: the quota file's groups:, then the user database)"))
+    .addOption(new Option('--request <list>', 'what the user asks for, e.g. cpu=2,memory=4GiB,gpu=1,disk=10GiB'))
+    .addOption(new Option('--hours <h>', 'count the request for this many hours (default: just starting)'));
+  addCommon(check, ['table', 'json']);
+  check.addHelpText(
+    'after',
+    '\nExamples:\n  hourmeter quota check --user alice --request cpu=2,memory=4GiB\n' +
+      '  hourmeter quota check --user alice --groups regular,gpu-dev --request gpu=1 --hours 8 -o json\n' +
+      '  hourmeter quota check --user alice && start-server alice',
+  );
+  check.action(async () => runCheck(Settings.of(check, program), io, 'check'));
+
+  const show = new Command('show')
+    .summary("one user's limits, usage and what remains (what the user may see)")
+    .description("Like `quota check` without a request, and always exit 0 when it can answer: the user's own limits, used, remaining and % used.")
+    .addOption(new Option('--user <name>', 'the user').makeOptionMandatory())
+    .addOption(new Option('--groups <a,b>', "the user's groups (default: the quota file's groups:, then the user database)"));
+  addCommon(show, ['table', 'json']);
+  show.addHelpText('after', '\nExamples:\n  hourmeter quota show --user alice\n  hourmeter quota show --user alice -o json');
+  show.action(async () => runCheck(Settings.of(show, program), io, 'show'));
+
+  const report = new Command('report')
+    .summary('every user and every limit: used, limit and % used, highest first (for admins)')
+    .description(
+      'Every user the user database, the quota file or the usage names, with each limit that applies ' +
+        '(groups from the quota file, then the user database), sorted by % used, highest first.',
+    );
+  addCommon(report, ['table', 'csv', 'json']);
+  report.addHelpText('after', '\nExamples:\n  hourmeter quota report\n  hourmeter quota report -o csv > quota.csv');
+  report.action(async () => runReport(Settings.of(report, program), io));
+
+  const token = new Command('token')
+    .summary('issue a token for `serve` that sees only this user')
+    .description(
+      'Prints a new bearer token for the quota endpoints of `hourmeter serve` that may ask only about this ' +
+        'user; it is shown once. Only its SHA-256 is kept, in <userdb>/quota-tokens.json (mode 0600); ' +
+        'issuing again replaces (revokes) the previous token of the user.',
+    )
+    .addOption(new Option('--user <name>', 'the user').makeOptionMandatory());
+  addUserdbOption(token);
+  addNowOption(token, 'take this instant as the issue time');
+  addConfigOption(token);
+  token.addHelpText('after', '\nExamples:\n  hourmeter quota token --user alice > alice.token');
+  token.action(() => {
+    const s = Settings.of(token, program);
+    const user = userOf(s);
+    const dir = s.string('userdb', 'userdb');
+    const t = issueToken(dir, user, formatInstant(nowFrom(s) * 1000));
+    io.stdout(t + '\n');
+    io.warn(`issued a quota token for ${user}; only its hash is kept, in ${tokensPath(dir)}: this is the one time it is shown`);
+  });
+
+  for (const c of [check, show, report, token]) quota.addCommand(c);
+  quota.addHelpText(
+    'after',
+    EXAMPLE_FILE +
+      '\nExamples:\n  hourmeter quota check --user alice --request memory=4GiB --hours 8\n  hourmeter quota show --user alice\n' +
+          '  hourmeter quota report -o csv\n  hourmeter quota token --user alice',
+  );
+  return quota;
+}
+
+function addCommon(cmd: Command, formats: readonly string[]): void {
+  addQuotaFileOption(cmd);
+  addUserdbOption(cmd);
+  addSnapshotsOption(cmd);
+  addOutputOptions(cmd, formats);
+  addReadOptions(cmd);
+  addIndexOptions(cmd);
+  addNowOption(cmd, 'take this instant as now');
+  addConfigOption(cmd);
+}
+
+function userOf(s: Settings): string {
+  const user = (s.string('user') ?? '').trim();
+  if (user === '') throw new UsageError('--user: give a user name');
+  return user;
+}
+
+/** The history, or null when the folder holds no snapshot at all (the failure rule decides). */
+async function withHistory<T>(s: Settings, io: CliIO, use: (view: HistoryView | null) => T): Promise<T> {
+  const dir = s.string('snapshots', 'snapshots');
+  const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
+  if (files.length === 0) return use(null);
+  const opened = await openHistory(s, io, dir);
+  try {
+    return use(opened.view);
+  } finally {
+    opened.close();
+  }
+}
+
+async function runCheck(s: Settings, io: CliIO, mode: 'check' | 'show'): Promise<void> {
+  const output = s.output(['table', 'json'] as const);
+  const config = loadQuotaFile(s);
+  const user = userOf(s);
+  const groups = s.has('groups') ? s.list('groups') : null;
+  let request = NO_REQUEST;
+  if (mode === 'check') {
+    const amounts = s.has('request') ? parseRequest(s.string('request')!) : NO_REQUEST.amounts;
+    if (typeof amounts === 'string') throw new UsageError(`${s.source('request')}: ${amounts}`);
+    const hours = s.has('hours') ? parseHours(s.string('hours')!) : null;
+    if (typeof hours === 'string') throw new UsageError(`${s.source('hours')}: ${hours}`);
+    request = { amounts, hoursUs: hours };
+  }
+  const nowUs = nowFrom(s) * 1000;
+  const userdb = loadUserDb(s.string('userdb', 'userdb'));
+  const d: QuotaDecision = await withHistory(s, io, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs }));
+  io.stdout(output === 'json' ? JSON.stringify(d, null, 2) + '\n' : renderDecisionTable(d, { request: mode === 'check' }));
+  if (d.decision === 'unable') throw new DataError(d.reason);
+  if (mode === 'check' && d.decision === 'denied') throw new CheckFailed(`quota check: ${user} denied: ${d.reason}`);
+}
+
+async function runReport(s: Settings, io: CliIO): Promise<void> {
+  const output = s.output(['table', 'csv', 'json'] as const);
+  const config = loadQuotaFile(s);
+  const nowUs = nowFrom(s) * 1000;
+  const userdb = loadUserDb(s.string('userdb', 'userdb'));
+  const r = await withHistory(s, io, (view) => reportQuota(view, config, userdb, nowUs));
+  if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${r.latest_snapshot}, is older than stale_after ${r.stale_after}: usage since then is missing`);
+  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r) : renderReportTable(r));
+}

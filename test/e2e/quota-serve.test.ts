@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, run } from '../helpers/cli.js';
+import { QUOTA_FILE, QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
+
+/**
+ * The quota endpoints of `hourmeter serve` over real HTTP, and their security boundary: the
+ * admin token sees every user, a token from `hourmeter quota token --user U` only U's quota.
+ */
+
+const ADMIN = 'admin-s3cret';
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+async function serve(cwd: string): Promise<string> {
+  writeFileSync(join(cwd, 'token'), `${ADMIN}\n`);
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--token-file', 'token', '--quota', 'quota.yaml', '--now', QUOTA_NOW, '--workers', '1'], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC' },
+  });
+  children.push(child);
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (http:\/\/\S+)\n/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+    setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
+  });
+}
+
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+const post = (url: string, token: string, body: unknown) =>
+  fetch(`${url}/quota/check`, { method: 'POST', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+describe('hourmeter serve --quota', () => {
+  it('a user token sees its own quota and nothing else: 403 for another user and for every other endpoint', async () => {
+    const cwd = quotaFolder();
+    const alice = run(['quota', 'token', '--user', 'alice'], { cwd }).stdout.trim();
+    const bob = run(['quota', 'token', '--user', 'bob'], { cwd }).stdout.trim();
+    const url = await serve(cwd);
+
+    const own = await fetch(`${url}/quota/alice`, { headers: bearer(alice) });
+    expect(own.status).toBe(200);
+    expect(own.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await own.json()).toMatchObject({ user: 'alice', decision: 'allowed', groups: ['regular'], policies: [{ resource: 'memory', used: 24, limit: 30, remaining: 6 }] });
+
+    const other = await fetch(`${url}/quota/bob`, { headers: bearer(alice) });
+    expect(other.status).toBe(403);
+    expect(await other.json()).toEqual({ error: 'this token may only ask about alice' });
+    expect((await post(url, alice, { user: 'bob' })).status).toBe(403);
+    // A user may not claim groups: the file and the user database say which apply.
+    const claim = await post(url, alice, { user: 'alice', groups: ['gpu'] });
+    expect(claim.status).toBe(403);
+    expect(((await claim.json()) as { error: string }).error).toContain('groups may be given only with the admin token');
+
+    for (const path of ['/stats', '/report/monthly', '/metrics', '/nope']) {
+      const r = await fetch(`${url}${path}`, { headers: bearer(bob) });
+      expect(r.status).toBe(403);
+      expect(await r.json()).toEqual({ error: 'this token may only ask about its own quota: GET /quota/<user>, POST /quota/check' });
+    }
+    // The admin token still reaches them.
+    expect((await fetch(`${url}/report/monthly`, { headers: bearer(ADMIN) })).status).toBe(200);
+  });
+
+  it('no token or a wrong one: 401 on the quota endpoints as everywhere; /health stays open', async () => {
+    const url = await serve(quotaFolder());
+    for (const headers of [{}, bearer('hmq_not-a-token'), bearer('wrong')] as Record<string, string>[]) {
+      const r = await fetch(`${url}/quota/alice`, { headers });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    expect((await fetch(`${url}/quota/check`, { method: 'POST', body: '{"user":"alice"}' })).status).toBe(401);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+
+  it('POST /quota/check decides as the CLI does; the admin token may ask about anyone', async () => {
+    const cwd = quotaFolder();
+    const alice = run(['quota', 'token', '--user', 'alice'], { cwd }).stdout.trim();
+    const url = await serve(cwd);
+    const r = await post(url, alice, { user: 'alice', request: 'memory=4GiB', hours: 2 });
+    expect(r.status).toBe(200);
+    const d = (await r.json()) as Record<string, unknown>;
+    expect(d).toMatchObject({ decision: 'denied', exit_code: 1, retry_at: '2024-10-02T00:30:00Z', policies: [{ used: 24, requested: 8, limit: 30, allowed: false }] });
+    // The same JSON as the CLI.
+    const cli = run(['quota', 'check', '--user', 'alice', '--request', 'memory=4GiB', '--hours', '2', '--now', QUOTA_NOW, '-o', 'json'], { cwd });
+    expect(d).toEqual(JSON.parse(cli.stdout));
+
+    const admin = await post(url, ADMIN, { user: 'bob', groups: 'gpu', request: { gpu: 1 }, hours: '2' });
+    expect(admin.status).toBe(200);
+    expect(await admin.json()).toMatchObject({ user: 'bob', decision: 'allowed', groups_from: 'caller', policies: [{ resource: 'gpu', used: 18, requested: 2, limit: 20 }] });
+    expect((await fetch(`${url}/quota/carol`, { headers: bearer(ADMIN) })).status).toBe(200);
+  });
+
+  it.each([
+    ['not json', 400, 'the body is not JSON'],
+    [{ request: 'cpu=1' }, 400, 'user: give the user name as a string'],
+    [{ user: 'alice', request: 'memory=4GB' }, 400, 'request: memory=4GB: give a size with its unit'],
+    [{ user: 'alice', hours: 0 }, 400, 'hours: "0": give more than 0 hours'],
+    [{ user: 'alice', cpu: 2 }, 400, 'unknown field "cpu"'],
+  ])('POST /quota/check %j: %i with a JSON error', async (body, status, message) => {
+    const url = await serve(quotaFolder());
+    const r = await post(url, ADMIN, body);
+    expect(r.status).toBe(status);
+    expect(((await r.json()) as { error: string }).error).toContain(message);
+  });
+
+  it('GET /quota/check is 405 (POST only); the rest of the API stays read-only', async () => {
+    const url = await serve(quotaFolder());
+    const r = await fetch(`${url}/quota/check`, { headers: bearer(ADMIN) });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe('POST');
+    const s = await fetch(`${url}/stats`, { method: 'POST', headers: bearer(ADMIN), body: '{}' });
+    expect(s.status).toBe(405);
+    expect(s.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('re-reads the quota file when it changes, and keeps the last good one when the change has a mistake', async () => {
+    const cwd = quotaFolder();
+    const url = await serve(cwd);
+    const limit = async () => (((await (await fetch(`${url}/quota/alice`, { headers: bearer(ADMIN) })).json()) as { policies: { limit: number }[] }).policies[0]!.limit);
+    expect(await limit()).toBe(30);
+    writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('limit: 30 GiB-hours', 'limit: 45.5 GiB-hours'));
+    expect(await limit()).toBe(45.5);
+    writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('limit: 30 GiB-hours', 'limit: lots'));
+    expect(await limit()).toBe(45.5);
+  });
+
+  it('--quota needs --token-file: exit 2', () => {
+    const cwd = quotaFolder();
+    const r = run(['serve', '--quota', 'quota.yaml', '--port', '0'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('hourmeter: --quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota\n');
+  });
+});
