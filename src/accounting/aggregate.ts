@@ -107,34 +107,39 @@ class Sums {
    */
   products(table: FlavourTable): Products {
     if (this.totals) return this.totals;
-    // Ranks first: the table may learn new amounts, and the arrays are sized after it.
+    // Ranks first: the table may learn new amounts, and its scratch arrays grow with it.
     for (const id of this.flavours.keys()) table.learn(id);
-    const ranks = table.ranks;
-    const us = table.amounts.map((a) => new Float64Array(a.length));
+    const { ranks, scratch, touched } = table.prepare();
     /** Per resource, the BigInt part of a rank's sum, when it spilled (rare). */
-    const spilled = table.amounts.map(() => new Map<number, bigint>());
+    let spilled: Map<number, bigint>[] | null = null;
     let allocationUs = 0n;
     for (const [id, f] of this.flavours) {
       const at = table.indexOf(id) * RESOURCE_COUNT;
       for (let r = 0; r < RESOURCE_COUNT; r++) {
         const k = ranks[at + r]!;
         if (k < 0) continue;
-        const sums = us[r]!;
+        const sums = scratch[r]!;
         const before = sums[k]!;
+        if (before === 0) touched[r]!.push(k);
         if (before > SAFE - f.us || f.spilled !== 0n) {
-          spilled[r]!.set(k, (spilled[r]!.get(k) ?? 0n) + BigInt(before) + f.spilled);
-          sums[k] = f.us;
+          spilled ??= RESOURCES.map(() => new Map<number, bigint>());
+          const big = spilled[r]!;
+          big.set(k, (big.get(k) ?? 0n) + BigInt(before === Number.MIN_VALUE ? 0 : before) + f.spilled);
+          // Keep the rank marked as touched even when its plain part is zero.
+          sums[k] = f.us === 0 ? Number.MIN_VALUE : f.us;
         } else sums[k] = before + f.us;
       }
       allocationUs += f.spilled + BigInt(f.us);
     }
-    const totals = table.amounts.map((amounts, r) => {
+    const totals = touched.map((ks, r) => {
       let p = 0n;
-      for (let k = 0; k < amounts.length; k++) {
-        const t = us[r]![k]!;
-        const big = spilled[r]!.get(k);
-        if (t !== 0 || big !== undefined) p += BigInt(amounts[k]!) * ((big ?? 0n) + BigInt(t));
+      const sums = scratch[r]!;
+      for (const k of ks) {
+        const t = sums[k] === Number.MIN_VALUE ? 0 : sums[k]!;
+        p += BigInt(table.amounts[r]![k]!) * ((spilled?.[r]!.get(k) ?? 0n) + BigInt(t));
+        sums[k] = 0;
       }
+      ks.length = 0;
       return p;
     });
     return (this.totals = [...totals, allocationUs] as Products);
@@ -158,6 +163,22 @@ class FlavourTable {
   private readonly index = new Map<number, number>();
 
   constructor(private readonly amountsOf: (flavour: number) => Amounts) {}
+
+  /** Per resource, a sum per rank, all zero between uses, and the ranks a use touched. */
+  private scratch: Float64Array[] = RESOURCES.map(() => new Float64Array(0));
+  private readonly touched: number[][] = RESOURCES.map(() => []);
+
+  /** The ranks and the scratch sums, sized for every amount learnt so far. */
+  prepare(): { ranks: Int32Array; scratch: Float64Array[]; touched: number[][] } {
+    this.scratch = this.scratch.map((a, r) => {
+      const n = this.amounts[r]!.length;
+      if (a.length >= n) return a;
+      const grown = new Float64Array(Math.max(n, a.length * 2));
+      grown.set(a);
+      return grown;
+    });
+    return { ranks: this.ranks, scratch: this.scratch, touched: this.touched };
+  }
 
   /** The flavour's index (see ranks); it must have been learnt. */
   indexOf(flavour: number): number {
@@ -338,6 +359,8 @@ export class Aggregator {
   /** Group slots: by key id (one key), or by the ids joined (several); 0 = none yet, else slot + 1. */
   private slotById = new Int32Array(1024);
   private readonly slotByIds = new Map<string, number>();
+  /** Two keys: both ids (offset past the negative sentinels) packed into one number. */
+  private readonly slotByPair = new Map<number, number>();
   private unattributedSlot = -1;
   private readonly keys: number[][] = [];
 
@@ -389,6 +412,13 @@ export class Aggregator {
     return slot;
   }
 
+  private slotOfPair(a: number, b: number): number {
+    const packed = (a + 2) * (MAX_NAME_ID + 2) + (b + 2);
+    let slot = this.slotByPair.get(packed);
+    if (slot === undefined) this.slotByPair.set(packed, (slot = this.newSlot([a, b])));
+    return slot;
+  }
+
   private newSlot(keys: number[]): number {
     this.keys.push(keys);
     return this.keys.length - 1;
@@ -418,6 +448,11 @@ export class Aggregator {
       if (single) {
         const id = single[i]!;
         slot = this.slotOf(id === NO_NAME ? un : id);
+      } else if (cols.length === 2) {
+        const [x, y] = cols as [(typeof cols)[0], (typeof cols)[0]];
+        const a = x.col[i]!;
+        const c = y.col[i]!;
+        slot = this.slotOfPair(x.nullable && a === NO_NAME ? un : a, y.nullable && c === NO_NAME ? un : c);
       } else {
         slot = this.slotOfIds(cols.map(({ col, nullable }) => (nullable && col[i] === NO_NAME ? un : col[i]!)));
       }

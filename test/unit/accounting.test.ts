@@ -326,4 +326,21 @@ describe('exact sums at scale', () => {
     expect(r.total.memory_gib_hours).toBe(Number(memExact / div) + Number(memExact % div) / Number(div));
     expect(r.total).toMatchObject({ jobs: 3, users: 5, allocations: 400 });
   });
+
+  it('an amount shared by flavours that each stay below 2^53 µs still sums exactly past it', () => {
+    // Two flavours with 7 cores (memory 1 and 2 GiB), 50 allocations of 10^14 µs each:
+    // 5 x 10^15 µs per flavour (< 2^53), 10^16 µs for the 7-core amount (> 2^53).
+    const period = resolvePeriod('2020-01-01', '2029-12-31', 'UTC');
+    const lifetimes = Array.from({ length: 100 }, (_, i) => ({
+      key: `nomad:b${i}`, namespace: 'ns', jobId: `j${i}`, jobName: null, user: null, group: null, component: null, node: null,
+      amounts: { cpuMilli: 7000, cpuMhz: 0, memoryBytes: (1 + (i % 2)) * 2 ** 30, diskBytes: 0, gpu: 0 },
+      startUs: period.startUs + i, endUs: period.startUs + i + 1e14, lowEndUs: period.startUs + i + 1e14, highEndUs: period.startUs + i + 1e14, endKind: 'ended' as const,
+    }));
+    const r = aggregate(lifetimes, period, ['namespace']);
+    const cpu = 7000n * 10n ** 16n;
+    expect(r.total.cpu_hours).toBe(Number(cpu / 3_600_000_000_000n) + Number(cpu % 3_600_000_000_000n) / 3.6e12);
+    // 1 GiB x 5e15 + 2 GiB x 5e15 µs = 1.5e16 GiB-µs: 15e15 / 3.6e9 GiB-hours.
+    expect(r.total.memory_gib_hours).toBe(Number(15n * 10n ** 15n / 3_600_000_000n) + Number((15n * 10n ** 15n) % 3_600_000_000n) / 3.6e9);
+    expect(r.total.allocation_hours).toBe(Number(10n ** 16n / 3_600_000_000n) + Number(10n ** 16n % 3_600_000_000n) / 3.6e9);
+  });
 });
