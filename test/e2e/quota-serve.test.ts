@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, run } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { run, startServe } from '../helpers/cli.js';
 import { QUOTA_FILE, QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
 /**
@@ -11,30 +10,9 @@ import { QUOTA_FILE, QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
  */
 
 const ADMIN = 'admin-s3cret';
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
 async function serve(cwd: string): Promise<string> {
   writeFileSync(join(cwd, 'token'), `${ADMIN}\n`);
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--token-file', 'token', '--quota', 'quota.yaml', '--now', QUOTA_NOW, '--workers', '1'], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC' },
-  });
-  children.push(child);
-  return new Promise<string>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/\S+)\n/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
-  });
+  return (await startServe(cwd, ['--token-file', 'token', '--quota', 'quota.yaml', '--now', QUOTA_NOW, '--workers', '1'])).url;
 }
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });

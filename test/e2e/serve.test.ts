@@ -1,8 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, run } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { run, startServe } from '../helpers/cli.js';
 import { monthlyFolder } from '../helpers/monthly-folder.js';
 
 /**
@@ -12,31 +12,9 @@ import { monthlyFolder } from '../helpers/monthly-folder.js';
  */
 
 const TOKEN = 's3cret-token';
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-async function serve(cwd: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+function serve(cwd: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
   writeFileSync(join(cwd, 'token'), `${TOKEN}\n`);
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--token-file', 'token', '--now', '2024-10-01T14:00:00Z', '--workers', '2', ...extra], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC' },
-  });
-  children.push(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/\S+)\n/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
-  });
-  return { url, child };
+  return startServe(cwd, ['--token-file', 'token', '--now', '2024-10-01T14:00:00Z', '--workers', '2', ...extra]);
 }
 
 const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };

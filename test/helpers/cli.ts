@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -78,4 +78,30 @@ export function expectGolden(name: string, actual: string): void {
     writeFileSync(file, actual);
   }
   expect(actual).toBe(readFileSync(file, 'utf8'));
+}
+
+const servers: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of servers.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+/**
+ * Starts `hourmeter serve --port 0 ...args` in `cwd` and resolves with its address once it
+ * prints it; the process is killed after the test.
+ */
+export function startServe(cwd: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC' } });
+  servers.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (http:\/\/\S+)\n/.exec(out);
+      if (m) resolve({ url: m[1]!, child });
+    });
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+    setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
+  });
 }
