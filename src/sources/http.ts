@@ -69,6 +69,48 @@ export interface GetJsonOptions {
   onRequest?: () => void;
 }
 
+/**
+ * What the API clients share: one keep-alive agent, a count of requests sent, and a JSON
+ * GET with bounded retries under the client's base address.
+ */
+export abstract class JsonApiClient {
+  protected readonly dispatcher: Dispatcher;
+  /** Requests sent, retries included: the figure the benchmark reports. */
+  requests = 0;
+
+  constructor(
+    tls: TlsOptions,
+    protected readonly opts: ClientOptions,
+  ) {
+    this.dispatcher = createAgent(tls, opts);
+  }
+
+  /** The API's base address (no trailing slash). */
+  abstract get address(): string;
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** GETs `path` with the query; the label in messages is the path alone. */
+  protected getJson<T>(path: string, params: URLSearchParams, headers: Record<string, string>, opts: Pick<GetJsonOptions, 'parse' | 'detail'>): Promise<JsonResponse<T>> {
+    const qs = params.toString();
+    return getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
+      attempts: this.opts.attempts,
+      backoffMs: this.opts.backoffMs,
+      ...opts,
+      onRequest: () => this.requests++,
+    });
+  }
+}
+
+/** Query parameters in order, undefined values left out. */
+export function queryParams(query: Record<string, string | number | boolean | undefined>): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  return params;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** GETs `url` and parses its JSON; `label` names the request in messages (no query, no secrets). */

@@ -1,5 +1,4 @@
-import type { Dispatcher } from 'undici';
-import { brief, createAgent, DEFAULT_CLIENT_OPTIONS, getJson, type ClientOptions, type JsonResponse } from '../http.js';
+import { brief, DEFAULT_CLIENT_OPTIONS, JsonApiClient, queryParams, type ClientOptions, type JsonResponse } from '../http.js';
 import type { KubernetesSettings } from './settings.js';
 import type { Status } from './types.js';
 
@@ -9,37 +8,23 @@ import type { Status } from './types.js';
  * come from the kubeconfig or service account (settings.ts) and never reach a message.
  */
 
-export class KubernetesClient {
-  private readonly dispatcher: Dispatcher;
-  /** Requests sent, retries included. */
-  requests = 0;
-
+export class KubernetesClient extends JsonApiClient {
   constructor(
     private readonly settings: KubernetesSettings,
-    private readonly opts: ClientOptions = DEFAULT_CLIENT_OPTIONS,
+    opts: ClientOptions = DEFAULT_CLIENT_OPTIONS,
   ) {
-    this.dispatcher = createAgent(settings.tls, opts);
+    super(settings.tls, opts);
   }
 
   get address(): string {
     return this.settings.server;
   }
 
-  async close(): Promise<void> {
-    await this.dispatcher.close();
-  }
-
   /** GET a JSON endpoint; undefined query values are left out. */
   async get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<JsonResponse<T>> {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
-    const qs = params.toString();
-    return getJson<T>(this.dispatcher, `${this.settings.server}${path}${qs ? `?${qs}` : ''}`, path, { accept: 'application/json', ...this.settings.headers }, {
-      attempts: this.opts.attempts,
-      backoffMs: this.opts.backoffMs,
+    return this.getJson<T>(path, queryParams(query), { accept: 'application/json', ...this.settings.headers }, {
       parse: (text) => JSON.parse(text) as unknown,
       detail: statusMessage,
-      onRequest: () => this.requests++,
     });
   }
 }
