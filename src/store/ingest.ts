@@ -61,6 +61,18 @@ const FLUSH_EVERY = 64;
 
 export async function ingest(db: Db, files: readonly SnapshotFile[], opts: IngestOptions): Promise<IngestResult> {
   const started = performance.now();
+  // An ingest touches each page a few times, in order: a small page cache does, and it
+  // keeps the peak memory of a long ingest down (reports get the larger cache back after).
+  const cacheSize = db.pragma('cache_size', { simple: true }) as number;
+  db.pragma('cache_size = -8192');
+  try {
+    return await ingestWithCache(db, files, opts, started);
+  } finally {
+    db.pragma(`cache_size = ${cacheSize}`);
+  }
+}
+
+async function ingestWithCache(db: Db, files: readonly SnapshotFile[], opts: IngestOptions, started: number): Promise<IngestResult> {
   beginWrite(db, opts.note);
   try {
     const result = await ingestLocked(db, files, opts);
