@@ -89,6 +89,33 @@ export interface NativeSnapshot {
   queued: NativeQueuedJob[];
 }
 
+/**
+ * A native snapshot document as a capture writes it: the listing of `covered` namespaces,
+ * what failed, and when the capture started and finished.
+ */
+export function nativeSnapshot(p: {
+  capturedAt: Date;
+  finishedAt: Date;
+  source: NativeSnapshot['source'];
+  /** Namespaces asked for; null for every one the credentials can read. */
+  requested: string[] | null;
+  covered: string[];
+  failed: NativeScopeFailure[];
+  allocations: NativeAllocation[];
+  queued: NativeQueuedJob[];
+}): NativeSnapshot {
+  return {
+    format: NATIVE_FORMAT,
+    version: NATIVE_VERSION,
+    captured_at: p.capturedAt.toISOString(),
+    finished_at: p.finishedAt.toISOString(),
+    source: p.source,
+    scope: { requested: p.requested ?? ['*'], namespaces: p.covered, failed: p.failed },
+    allocations: p.allocations,
+    queued: p.queued,
+  };
+}
+
 /** One job record of an AI4OS legacy snapshot (only the fields hourmeter reads are typed). */
 export interface LegacyJob {
   job_ID: string;

@@ -16,7 +16,8 @@ const alloc = (id: string, component: string, user: string | null, status: strin
   node: 'n1', status, created: null, start, end, modified: null,
   resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * GIB, disk_mib: 0, gpu },
 });
-const snapshot = (at: string, allocations: unknown[]) => ({
+/** A native snapshot of the namespace `hub`, captured at `at`. */
+export const hubSnapshot = (at: string, allocations: unknown[]) => ({
   format: 'hourmeter.snapshot', version: 1, captured_at: at, finished_at: at,
   source: { kind: 'nomad', address: null, region: null },
   scope: { requested: ['*'], namespaces: ['hub'], failed: [] }, allocations, queued: [],
@@ -33,7 +34,7 @@ export function monthlyFolder(): string {
     ['2024-09-15T00:00:00Z', [a('complete', '2024-09-01T12:00:00Z'), alloc('c', 'jupyter', 'foo', 'complete', '2024-09-10T00:00:00Z', '2024-09-10T06:00:00Z', 4, 0, 1)]],
     ['2024-10-01T12:00:00Z', [alloc('b', 'deployment', null, 'running', '2024-09-30T00:00:00Z', null, 1, 0, 2)]],
   ];
-  for (const [at, allocations] of files) writeFileSync(join(dir, `${at}.json`), JSON.stringify(snapshot(at, allocations)));
+  for (const [at, allocations] of files) writeFileSync(join(dir, `${at}.json`), JSON.stringify(hubSnapshot(at, allocations)));
   return cwd;
 }
 

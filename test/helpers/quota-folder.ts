@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './cli.js';
+import { hubSnapshot } from './monthly-folder.js';
 
 /**
  * A hand-computed folder for quota checks (UTC), with now = 2024-10-02T00:00:00Z and 1d
@@ -44,11 +45,6 @@ const alloc = (id: string, user: string, status: string, start: string, end: str
   node: 'n1', status, created: null, start, end, modified: null,
   resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * GIB, disk_mib: 0, gpu },
 });
-const snapshot = (at: string, allocations: unknown[]) => ({
-  format: 'hourmeter.snapshot', version: 1, captured_at: at, finished_at: at,
-  source: { kind: 'nomad', address: null, region: null },
-  scope: { requested: ['*'], namespaces: ['hub'], failed: [] }, allocations, queued: [],
-});
 
 export function quotaFolder(): string {
   const cwd = tempDir();
@@ -61,7 +57,7 @@ export function quotaFolder(): string {
     ['2024-10-01T06:00:00Z', [a1('complete', '2024-10-01T06:00:00Z'), b1]],
     ['2024-10-01T23:00:00Z', [b1]],
   ];
-  for (const [at, allocations] of files) writeFileSync(join(dir, `${at}.json`), JSON.stringify(snapshot(at, allocations)));
+  for (const [at, allocations] of files) writeFileSync(join(dir, `${at}.json`), JSON.stringify(hubSnapshot(at, allocations)));
   writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE);
   mkdirSync(join(cwd, 'userdb'));
   const user = (groups: string[]) => ({ name: null, email: null, first_seen: null, last_seen: null, groups });

@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { Ai4osAccumulator } from '../../accounting/ai4os.js';
 import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
-import type { GapPolicy, Micros } from '../../accounting/types.js';
 import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../reports/ai4os-report.js';
 import { renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
@@ -13,11 +12,10 @@ import { addIndexOptions, openHistory } from '../history.js';
 import { readAll } from '../../snapshots/pool.js';
 import { Ai4osDecoder } from '../../snapshots/ai4os-input.js';
 import { UsageError } from '../../util/errors.js';
-import { parseDuration } from '../../util/time.js';
+import { addEstimateOptions, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
 
-const GAP_POLICIES: readonly GapPolicy[] = ['midpoint', 'last-seen', 'next'];
 const FORMATS = ['table', 'json', 'csv'] as const;
 
 export function statsCommand(program: Command, io: CliIO): Command {
@@ -34,9 +32,8 @@ export function statsCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
     .addOption(new Option('--user <id>', 'only this user (repeatable)').argParser(collect))
     .addOption(new Option('--group <name>', 'only this group (repeatable)').argParser(collect))
-    .addOption(new Option('--gap-policy <policy>', `end of an allocation that vanished between snapshots: ${GAP_POLICIES.join(', ')} (default: midpoint)`))
-    .addOption(new Option('--gc-window <duration>', "the scheduler's GC window, e.g. 4h, 90m, 0 (default: 4h for AI4OS files, 1h for native Nomad, 0 for Kubernetes)"))
     .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'));
+  addEstimateOptions(cmd);
   addOutputOptions(cmd, FORMATS);
   addReadOptions(cmd);
   addIndexOptions(cmd);
@@ -68,13 +65,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
   const dir = s.string('snapshots', 'snapshots');
   const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
   const groupBy = parseGroupBy(s);
-  const gapPolicy = s.choice('gap-policy', GAP_POLICIES, 'midpoint');
-  let gcWindowUs: Micros | null = null;
-  const gc = s.string('gc-window');
-  if (gc !== undefined) {
-    gcWindowUs = parseDuration(gc);
-    if (gcWindowUs === null) throw new UsageError(`${s.source('gc-window')} ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
-  }
+  const estimate = estimateOptions(s);
   // Validate explicit dates before touching the disk, so a typo fails fast.
   const from = s.string('from');
   const to = s.string('to');
@@ -112,7 +103,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     }
 
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
-    const { tracks, files, ...report } = statsFromView(opened.view, { period, groupBy, filters, estimate: { gapPolicy, gcWindowUs }, unnamedFiles: listing.unnamed.length });
+    const { tracks, files, ...report } = statsFromView(opened.view, { period, groupBy, filters, estimate, unnamedFiles: listing.unnamed.length });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));

@@ -1,5 +1,5 @@
 import type { NativeAllocation, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
-import { NATIVE_FORMAT, NATIVE_VERSION } from '../../snapshots/format.js';
+import { nativeSnapshot } from '../../snapshots/format.js';
 import type { Sighting } from '../../userdb/store.js';
 import { ApiHttpError } from '../http.js';
 import type { KubernetesClient } from './client.js';
@@ -162,16 +162,16 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
     users.set(a.user, { id: a.user, name: null, email: null, group: a.group ?? users.get(a.user)?.group ?? null });
   }
   return {
-    snapshot: {
-      format: NATIVE_FORMAT,
-      version: NATIVE_VERSION,
-      captured_at: capturedAt.toISOString(),
-      finished_at: opts.now().toISOString(),
+    snapshot: nativeSnapshot({
+      capturedAt,
+      finishedAt: opts.now(),
       source: opts.source,
-      scope: { requested: opts.namespaces ?? ['*'], namespaces: covered, failed },
+      requested: opts.namespaces ?? null,
+      covered,
+      failed,
       allocations,
       queued: queuedJobs(allocations),
-    },
+    }),
     users: [...users.values()],
     complete: failed.length === 0,
     warnings,

@@ -1,5 +1,5 @@
 import type { NativeAllocation, NativeQueuedJob, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
-import { NATIVE_FORMAT, NATIVE_VERSION } from '../../snapshots/format.js';
+import { nativeSnapshot } from '../../snapshots/format.js';
 import { NomadHttpError, type NomadClient } from './client.js';
 import { mapAllocation, mapQueuedJob, type MappingOptions } from './map.js';
 import type { NomadAllocStub, NomadJobStub, NomadNamespace } from './types.js';
@@ -83,16 +83,7 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   const failed: NativeScopeFailure[] = [];
   const nextCache = emptyMetaCache();
   const finish = (covered: string[], allocations: NativeAllocation[], queued: NativeQueuedJob[], users: UserSighting[]): CaptureResult => ({
-    snapshot: {
-      format: NATIVE_FORMAT,
-      version: NATIVE_VERSION,
-      captured_at: capturedAt.toISOString(),
-      finished_at: opts.now().toISOString(),
-      source: opts.source,
-      scope: { requested: opts.namespaces ?? ['*'], namespaces: covered, failed },
-      allocations,
-      queued,
-    },
+    snapshot: nativeSnapshot({ capturedAt, finishedAt: opts.now(), source: opts.source, requested: opts.namespaces ?? null, covered, failed, allocations, queued }),
     users,
     complete: failed.length === 0,
     cache: nextCache,
