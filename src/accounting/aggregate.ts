@@ -1,4 +1,4 @@
-import { amountsOfFlavour, END_KIND_CODES, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
+import { END_KIND_CODES, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import type { EstimateOptions } from './reconstruct.js';
 import type { Amounts, Lifetime, Period } from './types.js';
 
@@ -58,198 +58,202 @@ const DIVISORS = {
   disk_gib_hours: GIB * MICROS_PER_HOUR,
 };
 
-/**
- * Exact integer sums for one group. Resource x time is summed as Σ amount × Σ time over the
- * allocations that have the same amounts (their flavour): microseconds add up as plain
- * numbers, spilled into a BigInt before they could lose precision, and only the products
- * at the end are BigInt. Flavours, jobs and users are dictionary ids (see columns.ts).
- * Jobs and users are listed with repeats; Distinct counts them at the end.
- */
-interface Flavour {
-  us: number;
-  spilled: bigint;
-}
-
 const SAFE = Number.MAX_SAFE_INTEGER;
 
 /** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds, then allocation-microseconds. */
 type Products = [bigint, bigint, bigint, bigint, bigint, bigint];
-
-/** A job is (namespace, job id): both ids packed into one safe integer. */
-const JOB_KEY = MAX_NAME_ID;
-
-class Sums {
-  readonly flavours = new Map<number, Flavour>();
-  /** Packed job keys and user ids, with repeats. */
-  readonly jobs = new NumberList();
-  readonly users = new NumberList();
-  allocations = 0;
-  private totals: Products | null = null;
-
-  add(flavour: number, us: number, job: number, user: number): void {
-    let f = this.flavours.get(flavour);
-    if (!f) this.flavours.set(flavour, (f = { us: 0, spilled: 0n }));
-    if (f.us > SAFE - us) {
-      f.spilled += BigInt(f.us);
-      f.us = 0;
-    }
-    f.us += us;
-    this.allocations++;
-    this.jobs.push(job);
-    if (user !== NO_NAME) this.users.push(user);
-  }
-
-  /**
-   * Σ amount × time per resource, in base units × µs (computed once). Flavours are many
-   * (every mix of amounts), amounts per resource few: times are summed per amount first,
-   * in small arrays indexed by the amount's rank (see FlavourTable), so only a handful of
-   * BigInt products remain.
-   */
-  products(table: FlavourTable): Products {
-    if (this.totals) return this.totals;
-    // Ranks first: the table may learn new amounts, and its scratch arrays grow with it.
-    for (const id of this.flavours.keys()) table.learn(id);
-    const { ranks, scratch, touched } = table.prepare();
-    /** Per resource, the BigInt part of a rank's sum, when it spilled (rare). */
-    let spilled: Map<number, bigint>[] | null = null;
-    let allocationUs = 0n;
-    for (const [id, f] of this.flavours) {
-      const at = table.indexOf(id) * RESOURCE_COUNT;
-      for (let r = 0; r < RESOURCE_COUNT; r++) {
-        const k = ranks[at + r]!;
-        if (k < 0) continue;
-        const sums = scratch[r]!;
-        const before = sums[k]!;
-        if (before === 0) touched[r]!.push(k);
-        if (before > SAFE - f.us || f.spilled !== 0n) {
-          spilled ??= RESOURCES.map(() => new Map<number, bigint>());
-          const big = spilled[r]!;
-          big.set(k, (big.get(k) ?? 0n) + BigInt(before === Number.MIN_VALUE ? 0 : before) + f.spilled);
-          // Keep the rank marked as touched even when its plain part is zero.
-          sums[k] = f.us === 0 ? Number.MIN_VALUE : f.us;
-        } else sums[k] = before + f.us;
-      }
-      allocationUs += f.spilled + BigInt(f.us);
-    }
-    const totals = touched.map((ks, r) => {
-      let p = 0n;
-      const sums = scratch[r]!;
-      for (const k of ks) {
-        const t = sums[k] === Number.MIN_VALUE ? 0 : sums[k]!;
-        p += BigInt(table.amounts[r]![k]!) * ((spilled?.[r]!.get(k) ?? 0n) + BigInt(t));
-        sums[k] = 0;
-      }
-      ks.length = 0;
-      return p;
-    });
-    return (this.totals = [...totals, allocationUs] as Products);
-  }
-}
 
 /** The order of Products. */
 const RESOURCES = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
 const RESOURCE_COUNT = RESOURCES.length;
 
 /**
- * The amounts of the flavours an aggregation met, parsed once: per resource, the distinct
- * non-zero amounts, and per flavour the rank of each of its amounts (-1 for zero).
+ * What the aggregation keeps of each allocation that holds time in the period, as columns:
+ * its group (slot), flavour, namespace, job and user ids,
+ * and its microseconds in the period. No object per allocation or per group: a year of a
+ * busy cluster is a hundred thousand entries. At the end they are grouped by slot with a
+ * counting sort (slots are dense), so each group's entries are one range of `order`.
  */
-class FlavourTable {
-  /** Per resource, its distinct non-zero amounts. */
-  readonly amounts: number[][] = RESOURCES.map(() => []);
-  /** Per flavour met (by its index), the rank of each resource's amount, -1 for zero. */
-  ranks = new Int32Array(1024 * RESOURCE_COUNT);
-  private readonly rankOfAmount = RESOURCES.map(() => new Map<number, number>());
-  private readonly index = new Map<number, number>();
+class Entries {
+  n = 0;
+  slot = new Int32Array(1024);
+  flavour = new Int32Array(1024);
+  namespace = new Int32Array(1024);
+  job = new Int32Array(1024);
+  user = new Int32Array(1024);
+  us = new Float64Array(1024);
+  /** Set by bySlot: entry indexes grouped by slot, and where each slot's range starts. */
+  order = new Int32Array(0);
+  starts = new Int32Array(1);
 
-  constructor(private readonly amountsOf: (flavour: number) => Amounts) {}
-
-  /** Per resource, a sum per rank, all zero between uses, and the ranks a use touched. */
-  private scratch: Float64Array[] = RESOURCES.map(() => new Float64Array(0));
-  private readonly touched: number[][] = RESOURCES.map(() => []);
-
-  /** The ranks and the scratch sums, sized for every amount learnt so far. */
-  prepare(): { ranks: Int32Array; scratch: Float64Array[]; touched: number[][] } {
-    this.scratch = this.scratch.map((a, r) => {
-      const n = this.amounts[r]!.length;
-      if (a.length >= n) return a;
-      const grown = new Float64Array(Math.max(n, a.length * 2));
-      grown.set(a);
-      return grown;
-    });
-    return { ranks: this.ranks, scratch: this.scratch, touched: this.touched };
+  push(slot: number, flavour: number, namespace: number, job: number, user: number, us: number): void {
+    if (this.n === this.us.length) this.grow();
+    const i = this.n++;
+    this.slot[i] = slot;
+    this.flavour[i] = flavour;
+    this.namespace[i] = namespace;
+    this.job[i] = job;
+    this.user[i] = user;
+    this.us[i] = us;
   }
 
-  /** The flavour's index (see ranks); it must have been learnt. */
-  indexOf(flavour: number): number {
-    return this.index.get(flavour)!;
+  private grow(): void {
+    const size = this.n * 2;
+    const wider = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(size);
+      b.set(a);
+      return b;
+    };
+    const i32 = (n: number) => new Int32Array(n);
+    this.slot = wider(this.slot, i32);
+    this.flavour = wider(this.flavour, i32);
+    this.namespace = wider(this.namespace, i32);
+    this.job = wider(this.job, i32);
+    this.user = wider(this.user, i32);
+    this.us = wider(this.us, (n) => new Float64Array(n));
   }
 
-  learn(flavour: number): void {
-    if (this.index.has(flavour)) return;
-    const i = this.index.size;
-    this.index.set(flavour, i);
-    if ((i + 1) * RESOURCE_COUNT > this.ranks.length) {
-      const grown = new Int32Array(this.ranks.length * 2);
-      grown.set(this.ranks);
-      this.ranks = grown;
-    }
-    const a = this.amountsOf(flavour);
-    for (let r = 0; r < RESOURCE_COUNT; r++) {
-      const amount = a[RESOURCES[r]!];
-      let k = -1;
-      if (amount !== 0) {
-        k = this.rankOfAmount[r]!.get(amount) ?? -1;
-        if (k < 0) {
-          k = this.amounts[r]!.push(amount) - 1;
-          this.rankOfAmount[r]!.set(amount, k);
-        }
-      }
-      this.ranks[i * RESOURCE_COUNT + r] = k;
-    }
-  }
-}
-
-/** A growable list of numbers in one typed array (no boxed numbers, little garbage). */
-class NumberList {
-  private items = new Float64Array(16);
-  private n = 0;
-
-  push(x: number): void {
-    if (this.n === this.items.length) {
-      const grown = new Float64Array(Math.max(16, this.n * 2));
-      grown.set(this.items);
-      this.items = grown;
-    }
-    this.items[this.n++] = x;
+  /** Groups the entries by slot (a stable counting sort into `order`). */
+  bySlot(slots: number): void {
+    const starts = new Int32Array(slots + 1);
+    const slot = this.slot;
+    for (let i = 0; i < this.n; i++) starts[slot[i]! + 1]!++;
+    for (let s = 0; s < slots; s++) starts[s + 1]! += starts[s]!;
+    const next = starts.slice(0, slots);
+    const order = new Int32Array(this.n);
+    for (let i = 0; i < this.n; i++) order[next[slot[i]!]!++] = i;
+    this.order = order;
+    this.starts = starts;
   }
 
-  /** The numbers so far (a view: valid until the next push). */
-  view(): Float64Array {
-    return this.items.subarray(0, this.n);
+  /** How many entries a slot has (after bySlot). */
+  count(slot: number): number {
+    return this.starts[slot + 1]! - this.starts[slot]!;
   }
 }
 
 /**
- * Counts distinct values over lists with repeats, by stamping each value's slot in a table
- * instead of sorting or hashing: a year of a busy cluster is a hundred thousand jobs and
- * users, counted several times per report (each group, each bound, the total).
+ * The flavours of the dictionary (by flavour id), ranked once per report. Each distinct non-zero
+ * amount of each resource gets a rank, and each flavour the ranks of its amounts (-1 for
+ * zero). A group's times are summed per rank, as plain numbers, so its exact products are
+ * a handful per resource however many flavours it holds: a year of a busy cluster has
+ * thousands of flavours (every mix of amounts) but fewer than a hundred amounts each.
+ */
+class RankTable {
+  /** Per flavour, the rank of each resource's amount (flavour × RESOURCE_COUNT + resource). */
+  readonly ranks: Int32Array;
+  /** Per rank: its amount, and which resource it is. */
+  readonly amount: number[] = [];
+  readonly resource: number[] = [];
+  /** Scratch for one group: µs per rank (zero between uses), and the ranks it touched. */
+  readonly sums: Float64Array;
+  readonly touched: Int32Array;
+  readonly isTouched: Uint8Array;
+
+  constructor(flavours: readonly Amounts[]) {
+    const rankOf = RESOURCES.map(() => new Map<number, number>());
+    this.ranks = new Int32Array(flavours.length * RESOURCE_COUNT);
+    flavours.forEach((a, f) => {
+      for (let r = 0; r < RESOURCE_COUNT; r++) {
+        const amount = a[RESOURCES[r]!];
+        let k = -1;
+        if (amount !== 0) {
+          k = rankOf[r]!.get(amount) ?? -1;
+          if (k < 0) {
+            k = this.amount.push(amount) - 1;
+            this.resource.push(r);
+            rankOf[r]!.set(amount, k);
+          }
+        }
+        this.ranks[f * RESOURCE_COUNT + r] = k;
+      }
+    });
+    this.sums = new Float64Array(this.amount.length);
+    this.touched = new Int32Array(this.amount.length);
+    this.isTouched = new Uint8Array(this.amount.length);
+  }
+
+  /**
+   * Σ amount × time per resource over one slot's entries, and their allocation time, in
+   * base units × µs. Sums of µs stay exact as plain numbers until they would pass 2^53,
+   * and then spill into a BigInt; a product is a BigInt only when it could be inexact.
+   */
+  products(e: Entries, slot: number): Products {
+    const { ranks, sums, touched, isTouched } = this;
+    const { order, flavour, us: usOf } = e;
+    let touchedCount = 0;
+    /** Per rank, the part of its sum that spilled (rare: 2^53 µs is 285 years). */
+    let spilled: Map<number, bigint> | null = null;
+    let allocationUs = 0;
+    let allocationBig = 0n;
+    for (let j = e.starts[slot]!, to = e.starts[slot + 1]!; j < to; j++) {
+      const i = order[j]!;
+      const us = usOf[i]!;
+      if (allocationUs > SAFE - us) {
+        allocationBig += BigInt(allocationUs);
+        allocationUs = 0;
+      }
+      allocationUs += us;
+      const at = flavour[i]! * RESOURCE_COUNT;
+      for (let r = 0; r < RESOURCE_COUNT; r++) {
+        const k = ranks[at + r]!;
+        if (k < 0) continue;
+        if (isTouched[k] === 0) {
+          isTouched[k] = 1;
+          touched[touchedCount++] = k;
+        }
+        const before = sums[k]!;
+        if (before > SAFE - us) {
+          spilled ??= new Map();
+          spilled.set(k, (spilled.get(k) ?? 0n) + BigInt(before));
+          sums[k] = us;
+        } else sums[k] = before + us;
+      }
+    }
+    const out: Products = [0n, 0n, 0n, 0n, 0n, allocationBig + BigInt(allocationUs)];
+    for (let x = 0; x < touchedCount; x++) {
+      const k = touched[x]!;
+      const r = this.resource[k]!;
+      const amount = this.amount[k]!;
+      const time = sums[k]!;
+      sums[k] = 0;
+      isTouched[k] = 0;
+      // A double product at most 2^53 - 1 is exact (rounding is monotonic, 2^53 is a double).
+      const product = amount * time;
+      out[r]! += product <= SAFE ? BigInt(product) : BigInt(amount) * BigInt(time);
+      const big = spilled?.get(k);
+      if (big !== undefined) out[r]! += BigInt(amount) * big;
+    }
+    return out;
+  }
+}
+
+/**
+ * Counts distinct values over entries, by stamping each value's slot in a table instead
+ * of sorting or hashing: a year of a busy cluster is a hundred thousand jobs and users,
+ * counted several times per report (each group, each bound, the total).
  */
 class Distinct {
   private stamp = new Int32Array(1024);
   /** For jobs: the namespace the stamped job id was seen with. */
   private namespaceOf = new Int32Array(1024);
   private current = 0;
-  /** Job keys whose job id was first seen under another namespace in this count. */
+  /** (namespace, job) pairs whose job id was first seen under another namespace in this count. */
   private readonly more = new Set<number>();
 
-  /** Distinct user ids (dictionary ids) over the lists. */
-  users(lists: readonly Float64Array[]): number {
+  /**
+   * Distinct users (attributed ones) among the entries of a slot, or of all entries when
+   * slot is null, over several sets of entries.
+   */
+  users(parts: readonly Entries[], slot: number | null): number {
     const cur = ++this.current;
     let n = 0;
-    for (const l of lists) {
-      for (let i = 0; i < l.length; i++) {
-        const id = l[i]!;
+    for (const e of parts) {
+      const user = e.user;
+      const [from, to] = slot === null ? [0, e.n] : [e.starts[slot]!, e.starts[slot + 1]!];
+      for (let j = from; j < to; j++) {
+        const id = user[slot === null ? j : e.order[j]!]!;
+        if (id < 0) continue;
         if (id >= this.stamp.length) this.grow(id);
         if (this.stamp[id] !== cur) {
           this.stamp[id] = cur;
@@ -260,25 +264,30 @@ class Distinct {
     return n;
   }
 
-  /** Distinct (namespace, job) keys over the lists; job ids are stamped, namespaces checked. */
-  jobs(lists: readonly Float64Array[]): number {
+  /** Distinct (namespace, job) pairs, like users: job ids are stamped, namespaces checked. */
+  jobs(parts: readonly Entries[], slot: number | null): number {
     const cur = ++this.current;
     this.more.clear();
     let n = 0;
-    for (const l of lists) {
-      for (let i = 0; i < l.length; i++) {
-        const key = l[i]!;
-        const ns = Math.floor(key / JOB_KEY);
-        const job = key - ns * JOB_KEY;
+    for (const e of parts) {
+      const { job: jobs, namespace } = e;
+      const [from, to] = slot === null ? [0, e.n] : [e.starts[slot]!, e.starts[slot + 1]!];
+      for (let j = from; j < to; j++) {
+        const i = slot === null ? j : e.order[j]!;
+        const job = jobs[i]!;
+        const ns = namespace[i]!;
         if (job >= this.stamp.length) this.grow(job);
         if (this.stamp[job] !== cur) {
           this.stamp[job] = cur;
           this.namespaceOf[job] = ns;
           n++;
-        } else if (this.namespaceOf[job] !== ns && !this.more.has(key)) {
+        } else if (this.namespaceOf[job] !== ns) {
           // The same job id in another namespace: a job of its own (rare).
-          this.more.add(key);
-          n++;
+          const key = ns * MAX_NAME_ID + job;
+          if (!this.more.has(key)) {
+            this.more.add(key);
+            n++;
+          }
         }
       }
     }
@@ -337,25 +346,21 @@ function compareKeys(a: string[], b: string[]): number {
 /** Stands for "no user" or "no group" as a row key, when no such name was ever stored. */
 const UNATTRIBUTED_ID = -2;
 
-/** Sums per group (by slot) for one set of allocations: settled, or vanished under one bound. */
-type Grouping = (Sums | undefined)[];
-
 /**
  * Sums lifetimes, given as columns, for one period and grouping. Only vanished allocations
- * have bounds that differ from their estimate: the others are summed once, into `settled`,
- * and taken together with each of the three vanished sums for the results.
+ * have bounds that differ from their estimate: the others are kept once, in `settled`,
+ * and taken together with each of the three vanished sets for the results.
  */
 export class Aggregator {
-  private readonly settled: Grouping = [];
-  private readonly est: Grouping = [];
-  private readonly low: Grouping = [];
-  private readonly high: Grouping = [];
+  private readonly settled = new Entries();
+  private readonly est = new Entries();
+  private readonly low = new Entries();
+  private readonly high = new Entries();
   private open = 0;
   private vanished = 0;
   /** The id a missing user or group groups under: the literal name's, if stored. */
   private readonly unattributed: number;
   private readonly only: { namespace: Set<number> | null; user: Set<number> | null; group: Set<number> | null };
-  private readonly flavours = new Map<number, Amounts>();
   /** Group slots: by key id (one key), or by the ids joined (several); 0 = none yet, else slot + 1. */
   private slotById = new Int32Array(1024);
   private readonly slotByIds = new Map<string, number>();
@@ -456,76 +461,70 @@ export class Aggregator {
       } else {
         slot = this.slotOfIds(cols.map(({ col, nullable }) => (nullable && col[i] === NO_NAME ? un : col[i]!)));
       }
-      const job = b.namespace[i]! * JOB_KEY + b.job[i]!;
       const flavour = b.flavour[i]!;
+      const namespace = b.namespace[i]!;
+      const job = b.job[i]!;
       const user = b.user[i]!;
       if (!isVanished) {
-        if (us > 0) (this.settled[slot] ??= new Sums()).add(flavour, us, job, user);
-        if (kind === OPEN && end < p1 && us > 0) this.open++;
+        if (us > 0) {
+          this.settled.push(slot, flavour, namespace, job, user, us);
+          if (kind === OPEN && end < p1) this.open++;
+        }
         continue;
       }
       const lowUs = Math.max(0, Math.min(b.low[i]!, p1) - from);
-      if (us > 0) (this.est[slot] ??= new Sums()).add(flavour, us, job, user);
-      if (lowUs > 0) (this.low[slot] ??= new Sums()).add(flavour, lowUs, job, user);
-      if (highUs > 0) (this.high[slot] ??= new Sums()).add(flavour, highUs, job, user);
+      if (us > 0) this.est.push(slot, flavour, namespace, job, user, us);
+      if (lowUs > 0) this.low.push(slot, flavour, namespace, job, user, lowUs);
+      if (highUs > 0) this.high.push(slot, flavour, namespace, job, user, highUs);
       if (highUs > 0 && b.low[i]! < p1) this.vanished++;
     }
   }
 
   result(): StatsResult {
+    const slots = this.keys.length;
+    const { settled } = this;
+    for (const e of [settled, this.est, this.low, this.high]) e.bySlot(slots);
     const ids = new Set<number>();
     for (const keys of this.keys) for (const k of keys) ids.add(k);
-    for (const g of [this.settled, this.est, this.low, this.high]) for (const sums of g) if (sums) for (const f of sums.flavours.keys()) ids.add(f);
     this.names.prefetch?.(ids);
     const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.names.name(id));
-    const table = new FlavourTable((f: number) => {
-      let a = this.flavours.get(f);
-      if (!a) this.flavours.set(f, (a = amountsOfFlavour(this.names.name(f))));
-      return a;
-    });
+    const table = new RankTable(this.names.flavours());
     const distinct = new Distinct();
-    /** Counts for one Sums alone, shared by the three results (most groups have no vanished part). */
-    const alone = new Map<Sums, { jobs: number; users: number }>();
+    // The settled part of a group is shared by the three results: summed and counted once.
+    const settledProducts: (Products | undefined)[] = [];
+    const settledCounts: ({ jobs: number; users: number } | undefined)[] = [];
     const rowKeys = this.keys.map((keys) => keys.map(name));
     const order = rowKeys.map((_, slot) => slot).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
     // Each (namespace, job) and each user falls in one group when the grouping says which.
     const jobsDisjoint = this.by.includes('namespace') || this.by.includes('job');
     const usersDisjoint = this.by.includes('user');
 
-    const combine = (other: Grouping): Aggregate => {
+    const combine = (other: Entries): Aggregate => {
       const rows: Row[] = [];
       const total: Products = [0n, 0n, 0n, 0n, 0n, 0n];
       let totalAllocations = 0;
       let totalJobs = 0;
       let totalUsers = 0;
-      const allJobs: Float64Array[] = [];
-      const allUsers: Float64Array[] = [];
       for (const slot of order) {
-        const parts = [this.settled[slot], other[slot]].filter((x): x is Sums => x !== undefined);
-        if (parts.length === 0) continue;
+        const mine = settled.count(slot);
+        const theirs = other.count(slot);
+        if (mine === 0 && theirs === 0) continue;
         const p: Products = [0n, 0n, 0n, 0n, 0n, 0n];
-        for (const s of parts) addProducts(p, s.products(table));
-        const jobLists = parts.map((s) => s.jobs.view());
-        const userLists = parts.map((s) => s.users.view());
-        let counts = parts.length === 1 ? alone.get(parts[0]!) : undefined;
-        if (!counts) {
-          counts = { jobs: distinct.jobs(jobLists), users: distinct.users(userLists) };
-          if (parts.length === 1) alone.set(parts[0]!, counts);
-        }
-        const { jobs, users } = counts;
-        const allocations = parts.reduce((n, s) => n + s.allocations, 0);
+        if (mine > 0) addProducts(p, (settledProducts[slot] ??= table.products(settled, slot)));
+        if (theirs > 0) addProducts(p, table.products(other, slot));
+        let counts;
+        if (theirs === 0) counts = settledCounts[slot] ??= { jobs: distinct.jobs([settled], slot), users: distinct.users([settled], slot) };
+        else counts = { jobs: distinct.jobs([settled, other], slot), users: distinct.users([settled, other], slot) };
         const row: Partial<Record<GroupKey, string>> = {};
         this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
-        rows.push({ ...row, ...hoursOf(p, jobs, users, allocations) } as Row);
+        rows.push({ ...row, ...hoursOf(p, counts.jobs, counts.users, mine + theirs) } as Row);
         addProducts(total, p);
-        totalAllocations += allocations;
-        if (jobsDisjoint) totalJobs += jobs;
-        else allJobs.push(...jobLists);
-        if (usersDisjoint) totalUsers += users;
-        else allUsers.push(...userLists);
+        totalAllocations += mine + theirs;
+        totalJobs += counts.jobs;
+        totalUsers += counts.users;
       }
-      if (!jobsDisjoint) totalJobs = distinct.jobs(allJobs);
-      if (!usersDisjoint) totalUsers = distinct.users(allUsers);
+      if (!jobsDisjoint) totalJobs = distinct.jobs([settled, other], null);
+      if (!usersDisjoint) totalUsers = distinct.users([settled, other], null);
       return { rows, total: hoursOf(total, totalJobs, totalUsers, totalAllocations) };
     };
     return { ...combine(this.est), low: combine(this.low), high: combine(this.high), open: this.open, vanished: this.vanished };

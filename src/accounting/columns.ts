@@ -9,17 +9,25 @@ import type { Amounts, Lifetime } from './types.js';
  * report reads them without building an object per allocation.
  */
 
-/** A dictionary of strings; ids are small non-negative integers. */
+/**
+ * A dictionary of strings; ids are small non-negative integers. Flavours (the mixes of
+ * amounts allocations hold) are numbered apart, densely from 0, so that a report finds a
+ * flavour's amounts by index instead of parsing a name.
+ */
 export interface Names {
   /** The id of a string, or undefined when it was never interned. */
   lookup(value: string): number | undefined;
   name(id: number): string;
   /** Says which ids `name` will be asked for, so a slow dictionary can fetch them at once. */
   prefetch?(ids: Iterable<number>): void;
+  /** Every flavour's amounts, indexed by flavour id. */
+  flavours(): readonly Amounts[];
 }
 
 export interface NameWriter extends Names {
   intern(value: string): number;
+  /** The id of a flavour: the same amounts, the same id. */
+  flavour(amounts: Amounts): number;
 }
 
 /**
@@ -36,6 +44,22 @@ export function checkNameId(id: number): number {
 export class MemoryNames implements NameWriter {
   private readonly ids = new Map<string, number>();
   private readonly values: string[] = [];
+  private readonly flavourIds = new Map<string, number>();
+  private readonly amounts: Amounts[] = [];
+
+  flavour(a: Amounts): number {
+    const key = flavourKey(a);
+    let id = this.flavourIds.get(key);
+    if (id === undefined) {
+      id = this.amounts.push({ cpuMilli: a.cpuMilli, cpuMhz: a.cpuMhz, gpu: a.gpu, memoryBytes: a.memoryBytes, diskBytes: a.diskBytes }) - 1;
+      this.flavourIds.set(key, id);
+    }
+    return id;
+  }
+
+  flavours(): readonly Amounts[] {
+    return this.amounts;
+  }
 
   intern(value: string): number {
     let id = this.ids.get(value);
@@ -58,14 +82,9 @@ export class MemoryNames implements NameWriter {
   }
 }
 
-/** The flavour of a set of amounts: allocations of one flavour sum their times first. */
-export function flavourOf(a: Amounts): string {
+/** A flavour's amounts as one string: the key a dictionary finds its id by. */
+export function flavourKey(a: Amounts): string {
   return `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
-}
-
-export function amountsOfFlavour(flavour: string): Amounts {
-  const [cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes] = flavour.split(',').map(Number) as [number, number, number, number, number];
-  return { cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes };
 }
 
 /** No user or group: the column holds this instead of an id. */
@@ -152,7 +171,7 @@ export class TrackColumns {
     this.group[i] = t.group === null ? NO_NAME : names.intern(t.group);
     this.job[i] = names.intern(t.jobId);
     this.component[i] = t.component === null ? NO_NAME : names.intern(t.component);
-    this.flavour[i] = names.intern(flavourOf(t.amounts));
+    this.flavour[i] = names.flavour(t.amounts);
     this.state[i] = STATE_CODES[t.state];
     this.flags[i] =
       (t.listedTerminal ? LISTED_TERMINAL : 0) | (NEXT_KINDS.indexOf(t.nextKind) << 1) | (t.key.startsWith('kubernetes:') ? KUBERNETES : 0);
@@ -219,7 +238,7 @@ export class TrackColumns {
 /** Format, track count, earliest start, latest reach (8 bytes each but the first two). */
 const HEADER_BYTES = 24;
 /** Bumped with the layout; an index holding another is rebuilt by a schema migration. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** Lifetimes as columns: what the aggregation reads. */
 export class LifetimeColumns {
@@ -266,7 +285,7 @@ export class LifetimeColumns {
     this.group[i] = l.group === null ? NO_NAME : names.intern(l.group);
     this.job[i] = names.intern(l.jobId);
     this.component[i] = l.component === null ? NO_NAME : names.intern(l.component);
-    this.flavour[i] = names.intern(flavourOf(l.amounts));
+    this.flavour[i] = names.flavour(l.amounts);
   }
 }
 

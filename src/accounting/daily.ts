@@ -1,7 +1,7 @@
 import { TZDate } from '@date-fns/tz';
 import { addDays } from 'date-fns/addDays';
 import { divide, UNATTRIBUTED } from './aggregate.js';
-import { amountsOfFlavour, estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
+import { estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';
 import type { EstimateOptions } from './reconstruct.js';
 import type { Amounts, Micros, Period } from './types.js';
@@ -263,17 +263,12 @@ export class DailySplitter {
    * snapshots that saw nothing running), which get zero rows.
    */
   result(also: Iterable<string> = []): NamespaceUsage[] {
-    const flavours = new Map<number, Amounts>();
-    const amountsOf = (f: number): Amounts => {
-      let a = flavours.get(f);
-      if (!a) flavours.set(f, (a = amountsOfFlavour(this.names.name(f))));
-      return a;
-    };
+    const flavours = this.names.flavours();
+    const amountsOf = (f: number): Amounts => flavours[f]!;
     const ids = new Set<number>();
     for (const [ns, s] of this.sums) {
       ids.add(ns);
       for (const u of s.users.keys()) if (u !== NO_NAME) ids.add(u);
-      for (const f of s.total.time.flavours()) ids.add(f);
     }
     this.names.prefetch?.(ids);
     const { days, boundsUs } = this.grid;

@@ -2,9 +2,9 @@ import { Command, Option } from 'commander';
 import type { SingleBar } from 'cli-progress';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { listSnapshots, statFiles, type Listing } from '../snapshots/files.js';
+import { checkFolder, listSnapshots, statFiles, type Listing } from '../snapshots/files.js';
 import { loadHistory, SkipLedger } from '../snapshots/history.js';
-import { ingest, type IngestProgress, type IngestResult } from '../store/ingest.js';
+import { ingest, unchangedSinceIngest, type IngestProgress, type IngestResult } from '../store/ingest.js';
 import { openIndex, type Db } from '../store/schema.js';
 import { filesView, firstProblem, indexView, type HistoryView } from '../store/view.js';
 import { UsageError } from '../util/errors.js';
@@ -30,26 +30,45 @@ export function indexPath(s: Settings, dir: string): string {
 }
 
 export interface OpenedHistory {
-  listing: Listing;
+  /**
+   * The snapshot files, oldest first. When no folder changed since the last ingest they
+   * come from the index's catalogue instead of a listing, built on first use.
+   */
+  readonly listing: Listing;
+  /** The capture times of the first and the last file. */
+  readonly span: { firstUs: number; lastUs: number };
+  /** JSON files whose name carries no capture time (see Listing). */
+  readonly unnamed: readonly string[];
+  /** False when no folder had moved since the last ingest, so the folder was not listed. */
+  readonly listed: boolean;
   view: HistoryView;
   close(): void;
 }
+
+/** Lists the snapshot folder; a folder without snapshot files is a usage error. */
+export async function listFiles(dir: string, opts: { stat?: boolean } = {}): Promise<Listing> {
+  const listing = await listSnapshots(dir, '--snapshots', opts);
+  if (listing.files.length === 0) throw noFiles(dir);
+  return listing;
+}
+
+const noFiles = (dir: string) =>
+  new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
 
 /** Lists the folder, then ingests new files into the index (or reads them all) for a report. */
 export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<OpenedHistory> {
   const strict = s.flag('strict');
   const useIndex = s.has('index') ? s.flag('index') : true;
-  // The index stats only the files it needs to (see ingest.ts); a full read wants sizes for all.
-  const listing = await listSnapshots(dir, '--snapshots', { stat: !useIndex });
-  if (listing.files.length === 0) {
-    throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
-  }
   const policy = { strict, warn: io.warn };
-  const readFiles = async (): Promise<OpenedHistory> => {
+  // The index stats only the files it needs to (see ingest.ts); a full read wants sizes for all.
+  const list = () => listFiles(dir, { stat: !useIndex });
+  const readFiles = async (listing: Listing): Promise<OpenedHistory> => {
     statFiles(listing.files);
-    return { listing, view: filesView(await loadHistory(listing, policy)), close: () => {} };
+    return { listing, span: spanOf(listing), unnamed: listing.unnamed, listed: true, view: filesView(await loadHistory(listing, policy)), close: () => {} };
   };
-  if (!useIndex) return readFiles();
+  if (!useIndex) return readFiles(await list());
+  // Before the index, which would otherwise create the folder it lives in.
+  await checkFolder(dir);
   let db: Db;
   try {
     db = openIndex(indexPath(s, dir));
@@ -57,24 +76,66 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
     // A read-only snapshot folder (say, a shared copy) still answers, only slower.
     if (!(e instanceof UsageError) || s.has('db')) throw e;
     io.warn(`${e.message.split(';')[0]}; reading the files directly (slower). Use --db to keep an index elsewhere`);
-    return readFiles();
+    return readFiles(await list());
   }
-  new SkipLedger(policy).unnamed(listing.unnamed);
   try {
-    await updateIndex(db, listing, io);
+    // No folder moved since the last ingest: the catalogue stands for the listing.
+    const remembered = await unchangedSinceIngest(db, dir);
+    let listing = remembered === null ? await list() : null;
+    const unnamed = listing?.unnamed ?? remembered ?? [];
+    new SkipLedger(policy).unnamed(unnamed);
+    if (listing) await updateIndex(db, listing, io);
     if (strict) refuseProblems(db);
+    const span = listing ? spanOf(listing) : catalogueSpan(db);
+    if (!span) throw noFiles(dir);
+    return {
+      get listing() {
+        return (listing ??= catalogueListing(db, dir, unnamed));
+      },
+      span,
+      unnamed,
+      listed: remembered === null,
+      view: indexView(db),
+      close: () => db.close(),
+    };
   } catch (e) {
     db.close();
     throw e;
   }
-  return { listing, view: indexView(db), close: () => db.close() };
+}
+
+export function spanOf(listing: Listing): OpenedHistory['span'] {
+  return { firstUs: listing.files[0]!.timeUs, lastUs: listing.files[listing.files.length - 1]!.timeUs };
+}
+
+function catalogueSpan(db: Db): OpenedHistory['span'] | null {
+  const r = db.prepare('SELECT min(time_us) AS firstUs, max(time_us) AS lastUs FROM snapshots').get() as { firstUs: number | null; lastUs: number | null };
+  return r.firstUs === null || r.lastUs === null ? null : { firstUs: r.firstUs, lastUs: r.lastUs };
+}
+
+/** The listing the last ingest saw, rebuilt from the catalogue and the folders it recorded. */
+function catalogueListing(db: Db, dir: string, unnamed: readonly string[]): Listing {
+  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs FROM snapshots ORDER BY time_us, name').all() as {
+    name: string;
+    timeUs: number;
+    bytes: number;
+    mtimeMs: number;
+  }[];
+  const files = rows.map((r) => ({
+    ...r,
+    path: join(dir, r.name),
+    gzip: r.name.endsWith('.gz'),
+    namedAs: /Z\.json(\.gz)?$/.test(r.name) ? ('native' as const) : ('legacy' as const),
+  }));
+  const folders = db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as Listing['folders'];
+  return { files, unnamed: [...unnamed], folders };
 }
 
 /** Ingests what is new, with a progress bar on a terminal. */
 export async function updateIndex(db: Db, listing: Listing, io: CliIO, opts: { rebuild?: boolean } = {}): Promise<IngestResult> {
   const bar = progressBar();
   try {
-    return await ingest(db, listing.files, { rebuild: opts.rebuild, folders: listing.folders, warn: io.warn, note: io.warn, progress: bar?.update });
+    return await ingest(db, listing.files, { rebuild: opts.rebuild, folders: listing.folders, unnamed: listing.unnamed, warn: io.warn, note: io.warn, progress: bar?.update });
   } finally {
     bar?.stop();
   }

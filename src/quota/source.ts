@@ -1,4 +1,4 @@
-import { amountsOfFlavour, END_KIND_CODES, estimateColumns, LifetimeColumns, NO_NAME } from '../accounting/columns.js';
+import { END_KIND_CODES, estimateColumns, LifetimeColumns, NO_NAME } from '../accounting/columns.js';
 import type { EstimateOptions } from '../accounting/reconstruct.js';
 import type { Amounts, Micros } from '../accounting/types.js';
 import type { HistoryView } from '../store/view.js';
@@ -23,10 +23,7 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
     const window = { startUs: nowUs - longestWindowUs, endUs: nowUs };
     const { tracks, names, files } = view.read(window);
     let latestUs: Micros | null = null;
-    for (const f of files) {
-      const at = f.capturedUs ?? f.timeUs;
-      if (f.corrupt === null && at <= nowUs && (latestUs === null || at > latestUs)) latestUs = at;
-    }
+    for (const at of files.capturedUs) if (at <= nowUs && (latestUs === null || at > latestUs)) latestUs = at;
     const byUser = new Map<string, UsageInterval[]>();
     const wanted = users === null ? null : new Map(users.flatMap((u) => {
       const id = names.lookup(u);
@@ -34,7 +31,7 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
     }));
     if (wanted) for (const u of users!) byUser.set(u, []);
     if (wanted !== null && wanted.size === 0) return { latestUs, byUser };
-    const amounts = new Map<number, Amounts>();
+    const amounts = names.flavours();
     const userNames = new Map<number, string>();
     let out = new LifetimeColumns(0);
     for (const t of tracks) {
@@ -48,9 +45,7 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
         const open = out.kind[i] === END_KIND_CODES.open;
         if (!open && endUs <= window.startUs) continue;
         if (startUs >= nowUs) continue;
-        const f = out.flavour[i]!;
-        let a = amounts.get(f);
-        if (!a) amounts.set(f, (a = amountsOfFlavour(names.name(f))));
+        const a = amounts[out.flavour[i]!]!;
         let name = wanted ? wanted.get(id) : userNames.get(id);
         if (name === undefined) userNames.set(id, (name = names.name(id)));
         let list = byUser.get(name);

@@ -1,7 +1,7 @@
 import { aggregateTracks, type Filters, type GroupKey } from '../accounting/aggregate.js';
 import type { EstimateOptions } from '../accounting/reconstruct.js';
 import type { Period } from '../accounting/types.js';
-import { windowDiagnostics } from '../snapshots/catalogue.js';
+import { fileCount, windowDiagnostics } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
 import { buildStatsReport, type StatsReport } from './stats-report.js';
 
@@ -12,8 +12,8 @@ export function statsFromView(
 ): StatsReport & { tracks: number; files: number } {
   const { result, files, diagnostics, skipped } = view.consistently(() => {
     const { tracks, names, files } = view.read(q.period);
-    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate), files, ...windowDiagnostics(files, q.period, q.unnamedFiles) };
+    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate), files, ...windowDiagnostics(files, q.unnamedFiles) };
   });
   const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
-  return Object.assign(report, { tracks: result.tracks, files: files.length });
+  return Object.assign(report, { tracks: result.tracks, files: fileCount(files) });
 }

@@ -58,32 +58,51 @@ export function selectFiles<F extends { timeUs: Micros }>(files: readonly F[], w
   return files.slice(first, last + 1);
 }
 
+/**
+ * The files of a report's window, as its diagnostics need them: the capture times of the
+ * files read, and the few files with something to say. The index reads these from two
+ * narrow queries instead of a summary per file.
+ */
+export interface WindowFiles {
+  /** The capture time (the file's own, else its name's) of each file read, in file order. */
+  capturedUs: Micros[];
+  /** The files that are corrupt, or had failed scopes or skipped records, in file order. */
+  problems: FileSummary[];
+}
+
+export function hasProblem(f: FileSummary): boolean {
+  return f.corrupt !== null || f.failedScopes.length > 0 || f.recordSkips.length > 0;
+}
+
+/** The window's files (see selectFiles) in the form diagnostics read. */
+export function windowFiles(all: readonly FileSummary[], window: { startUs: Micros; endUs: Micros } | null): WindowFiles {
+  const files = selectFiles(all, window);
+  return { capturedUs: files.filter((f) => f.corrupt === null).map((f) => f.capturedUs ?? f.timeUs), problems: files.filter(hasProblem) };
+}
+
+/** How many files a window holds, corrupt ones included. */
+export function fileCount(files: WindowFiles): number {
+  return files.capturedUs.length + files.problems.filter((f) => f.corrupt !== null).length;
+}
+
 /** Snapshots read, their span and largest gap, failed scopes and skips, over a window's files. */
 export function windowDiagnostics(
-  all: readonly FileSummary[],
-  window: { startUs: Micros; endUs: Micros } | null,
+  files: WindowFiles,
   /** JSON files whose name is not a capture time, listed but never read. */
   unnamed = 0,
 ): { diagnostics: SnapshotDiagnostics; skipped: SkipCount[] } {
-  const files = selectFiles(all, window);
   const skips = new Map<string, number>();
   const bump = (reason: string, n: number) => skips.set(reason, (skips.get(reason) ?? 0) + n);
   if (unnamed > 0) bump(UNNAMED, unnamed);
-  const failed = new Map<string, FailedScope>();
-  let snapshots = 0;
-  let firstUs: Micros | null = null;
-  let lastUs: Micros | null = null;
+  const captured = files.capturedUs;
   let largestGapUs = 0;
-  for (const f of files) {
+  for (let i = 1; i < captured.length; i++) largestGapUs = Math.max(largestGapUs, captured[i]! - captured[i - 1]!);
+  const failed = new Map<string, FailedScope>();
+  for (const f of files.problems) {
     if (f.corrupt !== null) {
       bump(f.corrupt, 1);
       continue;
     }
-    const at = f.capturedUs ?? f.timeUs;
-    snapshots++;
-    if (lastUs !== null) largestGapUs = Math.max(largestGapUs, at - lastUs);
-    firstUs ??= at;
-    lastUs = at;
     for (const s of f.recordSkips) bump(s.reason, s.count);
     for (const s of f.failedScopes) {
       const id = `${s.namespace}\u0000${s.reason}`;
@@ -96,10 +115,14 @@ export function windowDiagnostics(
       }
     }
   }
-  return {
-    diagnostics: { snapshots, firstUs, lastUs, largestGapUs, failedScopes: [...failed.values()] },
-    skipped: sortSkips(skips),
+  const diagnostics = {
+    snapshots: captured.length,
+    firstUs: captured[0] ?? null,
+    lastUs: captured[captured.length - 1] ?? null,
+    largestGapUs,
+    failedScopes: [...failed.values()],
   };
+  return { diagnostics, skipped: sortSkips(skips) };
 }
 
 export function sortSkips(counts: Map<string, number>): SkipCount[] {

@@ -71,12 +71,8 @@ export function statFiles(files: SnapshotFile[]): void {
   }
 }
 
-/**
- * Lists a snapshot folder. With `stat: false` file sizes and mtimes are left for the
- * caller to fill in (see statFiles): the index needs them only for files it has not read,
- * and statting years of files would cost a short report most of its time.
- */
-export async function listSnapshots(dir: string, flag = '--snapshots', opts: { stat?: boolean } = {}): Promise<Listing> {
+/** Fails with a usage error unless the snapshot folder exists and is a folder. */
+export async function checkFolder(dir: string, flag = '--snapshots'): Promise<void> {
   let info;
   try {
     info = await stat(dir);
@@ -84,6 +80,15 @@ export async function listSnapshots(dir: string, flag = '--snapshots', opts: { s
     throw new UsageError(`${flag} ${dir}: no such folder; point ${flag} at the folder that holds the snapshot files`);
   }
   if (!info.isDirectory()) throw new UsageError(`${flag} ${dir} is not a folder; point ${flag} at the folder that holds the snapshot files`);
+}
+
+/**
+ * Lists a snapshot folder. With `stat: false` file sizes and mtimes are left for the
+ * caller to fill in (see statFiles): the index needs them only for files it has not read,
+ * and statting years of files would cost a short report most of its time.
+ */
+export async function listSnapshots(dir: string, flag = '--snapshots', opts: { stat?: boolean } = {}): Promise<Listing> {
+  await checkFolder(dir, flag);
   const files: SnapshotFile[] = [];
   const unnamed: string[] = [];
   const folders: Listing['folders'] = [];

@@ -1,6 +1,7 @@
 import { Reconstructor } from '../accounting/reconstruct.js';
 import { countSkips } from '../snapshots/catalogue.js';
-import { dirname } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
 import { describeRecordSkips } from '../snapshots/history.js';
 import { SnapshotDecoder } from '../snapshots/observe.js';
@@ -44,6 +45,8 @@ export interface IngestOptions {
   segmentTracks?: number;
   /** The folders listed, with their mtimes (see Listing): files of unchanged folders are not statted. */
   folders?: Listing['folders'];
+  /** The listing's files without a capture time, remembered for reports that skip the listing. */
+  unnamed?: readonly string[];
 }
 
 export interface IngestResult {
@@ -138,13 +141,47 @@ function knowSizes(db: Db, listed: readonly SnapshotFile[], catalogue: Map<strin
   statFiles(listed as SnapshotFile[]);
 }
 
-/** Remembers folder mtimes; one that moved in the last seconds is not trusted (coarse clocks). */
-function saveFolders(db: Db, folders: Listing['folders'] | undefined): void {
+/**
+ * Remembers folder mtimes, and the files without a capture time they held; a folder that
+ * moved in the last seconds is not trusted (coarse clocks).
+ */
+function saveFolders(db: Db, folders: Listing['folders'] | undefined, unnamed: readonly string[] | undefined): void {
   if (!folders) return;
   db.exec('DELETE FROM folders');
   const put = db.prepare('INSERT INTO folders (name, mtime_ms) VALUES (?, ?)');
   const now = Date.now();
   for (const f of folders) put.run(f.name, now - f.mtimeMs > 2000 ? f.mtimeMs : -1);
+  rememberUnnamed(db, unnamed);
+}
+
+/** Keeps the listing's unnamed files for unchangedSinceIngest; written only when they differ. */
+function rememberUnnamed(db: Db, unnamed: readonly string[] | undefined): void {
+  const value = unnamed ? JSON.stringify(unnamed) : undefined;
+  if (db.prepare("SELECT value FROM meta WHERE key = 'unnamed'").pluck().get() === value) return;
+  if (value === undefined) db.prepare("DELETE FROM meta WHERE key = 'unnamed'").run();
+  else db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('unnamed', ?)").run(value);
+}
+
+/**
+ * The files without a capture time, when a report may skip listing the folder: every folder
+ * the last ingest listed still has the mtime it had then (so no file was added, removed or
+ * renamed in, and no sub-folder appeared), and nothing is left for an ingest to retry (see
+ * nothingChanged). Null when the folder must be listed. On ten thousand files this is a
+ * few stats instead of tens of milliseconds.
+ */
+export async function unchangedSinceIngest(db: Db, dir: string): Promise<string[] | null> {
+  const folders = db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[];
+  const unnamed = db.prepare("SELECT value FROM meta WHERE key = 'unnamed'").pluck().get() as string | undefined;
+  if (folders.length === 0 || unnamed === undefined || folders.some((f) => f.mtimeMs < 0)) return null;
+  if (db.prepare('SELECT 1 FROM snapshots WHERE corrupt IS NOT NULL OR sha256 IS NULL LIMIT 1').get() !== undefined) return null;
+  for (const f of folders) {
+    try {
+      if (Math.trunc((await stat(join(dir, f.name))).mtimeMs) !== f.mtimeMs) return null;
+    } catch {
+      return null;
+    }
+  }
+  return JSON.parse(unnamed) as string[];
 }
 
 /**
@@ -163,10 +200,13 @@ function nothingChanged(db: Db, listed: readonly SnapshotFile[], folders: Listin
 }
 
 async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: IngestOptions): Promise<Omit<IngestResult, 'seconds'>> {
-  if (!opts.rebuild && nothingChanged(db, listed, opts.folders)) return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
+  if (!opts.rebuild && nothingChanged(db, listed, opts.folders)) {
+    rememberUnnamed(db, opts.unnamed);
+    return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
+  }
   const catalogue = loadCatalogue(db);
   knowSizes(db, listed, catalogue, opts.folders);
-  saveFolders(db, opts.folders);
+  saveFolders(db, opts.folders, opts.unnamed);
   const plan = planIngest(listed, catalogue);
   // Same size, new mtime: a `touch`, or an edit that kept the size. The checksum decides.
   const retouch = db.prepare('UPDATE snapshots SET mtime_ms = ? WHERE name = ?');

@@ -142,6 +142,33 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM meta WHERE key = 'last_us';
     `,
   },
+  {
+    to: 6,
+    why: 'flavours numbered apart with their amounts, and the catalogue indexed for diagnostics, so warm reports skip parsing and lookups',
+    sql: `
+      -- The mixes of amounts allocations hold, by a dense id of their own: segments point here.
+      CREATE TABLE flavours (
+        id INTEGER PRIMARY KEY,
+        cpu_milli INTEGER NOT NULL,
+        cpu_mhz INTEGER NOT NULL,
+        gpu INTEGER NOT NULL,
+        memory_bytes INTEGER NOT NULL,
+        disk_bytes INTEGER NOT NULL,
+        UNIQUE (cpu_milli, cpu_mhz, gpu, memory_bytes, disk_bytes)
+      );
+      -- A report's diagnostics read the capture times of the files it reads, and the few
+      -- files with something to say, without visiting the table's rows.
+      CREATE INDEX snapshots_read ON snapshots (time_us, name, captured_us) WHERE corrupt IS NULL;
+      CREATE INDEX snapshots_problems ON snapshots (time_us, name) WHERE corrupt IS NOT NULL OR failed IS NOT NULL OR record_skips IS NOT NULL;
+      -- Segments now point at flavours by the new ids: read the files again.
+      DELETE FROM segments;
+      DELETE FROM names;
+      DELETE FROM allocations;
+      DELETE FROM snapshots;
+      DELETE FROM folders;
+      DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;

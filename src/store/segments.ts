@@ -1,4 +1,5 @@
-import { checkNameId, TrackColumns, type NameWriter } from '../accounting/columns.js';
+import { checkNameId, flavourKey, TrackColumns, type NameWriter } from '../accounting/columns.js';
+import type { Amounts } from '../accounting/types.js';
 import type { Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
 
@@ -28,7 +29,15 @@ export class IndexNames implements NameWriter {
   private readonly byId;
   private readonly byIds;
 
+  /** Flavours: every row of the table, loaded on first use (a few thousand). */
+  private flavourRows: Amounts[] | null = null;
+  private flavourIds: Map<string, number> | null = null;
+  private readonly allFlavours;
+  private readonly insertFlavour;
+
   constructor(db: Db) {
+    this.allFlavours = db.prepare('SELECT cpu_milli, cpu_mhz, gpu, memory_bytes, disk_bytes FROM flavours ORDER BY id').raw();
+    this.insertFlavour = db.prepare('INSERT INTO flavours (id, cpu_milli, cpu_mhz, gpu, memory_bytes, disk_bytes) VALUES (?, ?, ?, ?, ?, ?)');
     this.select = db.prepare('SELECT id FROM names WHERE value = ?').pluck();
     this.insert = db.prepare('INSERT INTO names (value) VALUES (?)');
     this.byId = db.prepare('SELECT value FROM names WHERE id = ?').pluck();
@@ -72,11 +81,35 @@ export class IndexNames implements NameWriter {
     }
   }
 
-  /** After the table was emptied. */
+  flavours(): readonly Amounts[] {
+    if (!this.flavourRows) {
+      const rows = this.allFlavours.all() as [number, number, number, number, number][];
+      this.flavourRows = rows.map(([cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes]) => ({ cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes }));
+    }
+    return this.flavourRows;
+  }
+
+  flavour(a: Amounts): number {
+    const rows = this.flavours() as Amounts[];
+    this.flavourIds ??= new Map(rows.map((r, id) => [flavourKey(r), id]));
+    const key = flavourKey(a);
+    let id = this.flavourIds.get(key);
+    if (id === undefined) {
+      id = rows.length;
+      this.insertFlavour.run(id, a.cpuMilli, a.cpuMhz, a.gpu, a.memoryBytes, a.diskBytes);
+      rows.push({ cpuMilli: a.cpuMilli, cpuMhz: a.cpuMhz, gpu: a.gpu, memoryBytes: a.memoryBytes, diskBytes: a.diskBytes });
+      this.flavourIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** After the tables were emptied. */
   reset(): void {
     this.ids.clear();
     this.values.clear();
     this.complete = true;
+    this.flavourRows = [];
+    this.flavourIds = new Map();
   }
 
   /** Job ids are many: the cache is bounded, and past its size the table answers misses. */
@@ -158,7 +191,7 @@ export class SegmentWriter {
   }
 
   clear(): void {
-    this.db.exec('DELETE FROM segments; DELETE FROM names');
+    this.db.exec('DELETE FROM segments; DELETE FROM names; DELETE FROM flavours');
     this.names.reset();
     this.open = null;
     this.live = [];

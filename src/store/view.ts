@@ -1,6 +1,6 @@
 import { MemoryNames, trackColumnsOf, type Names, type TrackColumns } from '../accounting/columns.js';
 import type { Micros } from '../accounting/types.js';
-import { selectFiles, type FileSummary, type SkipCount } from '../snapshots/catalogue.js';
+import { windowFiles, type FileSummary, type SkipCount, type WindowFiles } from '../snapshots/catalogue.js';
 import { reachUs, type Track } from '../accounting/reconstruct.js';
 import type { History } from '../snapshots/history.js';
 import type { Db } from './schema.js';
@@ -34,7 +34,7 @@ export interface WindowData {
   tracks: Iterable<TrackColumns>;
   /** The dictionary the columns' ids point into. */
   names: Names;
-  files: FileSummary[];
+  files: WindowFiles;
 }
 
 export interface Window {
@@ -47,7 +47,7 @@ export function filesView(h: History): HistoryView {
   return {
     read: (w) => {
       const names = new MemoryNames();
-      return { tracks: trackColumnsOf(h.tracks, names), names, files: selectFiles(h.files, w) };
+      return { tracks: trackColumnsOf(h.tracks, names), names, files: windowFiles(h.files, w) };
     },
     consistently: (use) => use(),
     allocations: (w) => h.tracks.filter((t) => t.startUs !== null && t.startUs < w.endUs && (reachUs(t) ?? -Infinity) > w.startUs),
@@ -75,19 +75,23 @@ function toSummary(r: SummaryRow): FileSummary {
 }
 
 const SUMMARY = 'SELECT name, time_us, captured_us, corrupt, failed, record_skips FROM snapshots';
+/** (time, name) is the order of files; a window's files lie between two of them (see selectFiles). */
+const IN_WINDOW = '(time_us, name) >= (@loUs, @loName) AND (time_us, name) <= (@hiUs, @hiName)';
 
 /** The view over the index; every read is one SQLite read transaction. */
 export function indexView(db: Db): HistoryView {
-  const before = db.prepare('SELECT max(time_us) FROM snapshots WHERE time_us <= ?').pluck();
-  const after = db.prepare('SELECT min(time_us) FROM snapshots WHERE time_us >= ?').pluck();
-  const between = db.prepare(`${SUMMARY} WHERE time_us BETWEEN ? AND ? ORDER BY time_us, name`);
-  const all = db.prepare(`${SUMMARY} ORDER BY time_us, name`);
-  const files = (w: Window | null): FileSummary[] => {
-    if (!w) return (all.all() as SummaryRow[]).map(toSummary);
-    const lo = (before.get(w.startUs) as number | null) ?? Number.MIN_SAFE_INTEGER;
-    const hi = (after.get(w.endUs) as number | null) ?? Number.MAX_SAFE_INTEGER;
-    // The rows around the window's edges, then the same choice as the index-free path.
-    return selectFiles((between.all(lo, hi) as SummaryRow[]).map(toSummary), w);
+  // From the last file at or before the window's start to the first at or after its end.
+  const before = db.prepare('SELECT time_us, name FROM snapshots WHERE time_us <= ? ORDER BY time_us DESC, name DESC LIMIT 1').raw();
+  const after = db.prepare('SELECT time_us, name FROM snapshots WHERE time_us >= ? ORDER BY time_us, name LIMIT 1').raw();
+  const captured = db.prepare(`SELECT coalesce(captured_us, time_us) FROM snapshots WHERE corrupt IS NULL AND ${IN_WINDOW} ORDER BY time_us, name`).pluck();
+  const problems = db.prepare(
+    `${SUMMARY} WHERE (corrupt IS NOT NULL OR failed IS NOT NULL OR record_skips IS NOT NULL) AND ${IN_WINDOW} ORDER BY time_us, name`,
+  );
+  const files = (w: Window | null): WindowFiles => {
+    const lo = (w && (before.get(w.startUs) as [number, string] | undefined)) || [Number.MIN_SAFE_INTEGER, ''];
+    const hi = (w && (after.get(w.endUs) as [number, string] | undefined)) || [Number.MAX_SAFE_INTEGER, ''];
+    const bounds = { loUs: lo[0], loName: lo[1], hiUs: hi[0], hiName: hi[1] };
+    return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary) };
   };
   return {
     read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db) }),

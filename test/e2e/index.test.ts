@@ -126,6 +126,42 @@ describe('hourmeter index', () => {
     expect(JSON.parse(run(['index', 'status', '--json'], { cwd }).stdout).last_ingest).toMatchObject({ mode: 'rebuild', reason: `1 file changed (${newest})` });
   });
 
+  it('a report skips listing a folder that has not moved since the last ingest, and says and counts the same', () => {
+    const cwd = withAi4osFixture();
+    const dir = join(cwd, 'snapshots');
+    writeFileSync(join(dir, 'notes.json'), '{}');
+    const old = new Date('2026-01-01T00:00:00Z');
+    utimesSync(dir, old, old);
+    const args = ['stats', ...PERIOD, '--by', 'namespace,user', '-o', 'json'];
+    // The first report makes the index's folder inside it, which moves the mtime once.
+    expect(run(args, { cwd }).code).toBe(0);
+    utimesSync(dir, old, old);
+    const listed = run([...args, '--debug'], { cwd });
+    const remembered = run([...args, '--debug'], { cwd });
+    expect(listed.stderr).toMatch(/list and update the index/);
+    expect(remembered.stderr).toMatch(/no folder moved since the last ingest/);
+    const warnings = (r: { stderr: string }) => r.stderr.split('\n').filter((l) => !l.includes('debug'));
+    expect(warnings(remembered)).toEqual(warnings(listed));
+    expect(warnings(listed)[0]).toMatch(/^hourmeter: warning: ignored notes\.json: its name is not a capture time/);
+    expect(remembered.stdout).toBe(listed.stdout);
+    expect(JSON.parse(remembered.stdout).diagnostics.skipped).toEqual([{ reason: 'file name is not a capture time', count: 1 }]);
+    expect(remembered.stdout).toBe(run([...args, '--no-index'], { cwd }).stdout);
+
+    // summarize takes its files from the catalogue then: the same files as a listing.
+    const summaries = (name: string, extra: string[] = []) => {
+      expect(run(['summarize', '--summaries', name, ...extra], { cwd }).code).toBe(0);
+      return readdirSync(join(cwd, name)).sort().map((f) => [f, readFileSync(join(cwd, name, f), 'utf8')]);
+    };
+    expect(summaries('a')).toEqual(summaries('b', ['--no-index']));
+
+    // A new file moves the folder's mtime: the next report lists, and reads it.
+    const files = readdirSync(dir).filter((n) => /^\d.*\.json$/.test(n)).sort();
+    writeFileSync(join(dir, '2024-09-10T23:00:00.json'), readFileSync(join(dir, files[files.length - 1]!)));
+    const after = run([...args, '--debug'], { cwd });
+    expect(after.stderr).toMatch(/list and update the index/);
+    expect(after.stdout).toBe(run([...args, '--no-index'], { cwd }).stdout);
+  });
+
   it('rebuild reads everything again and gives the same numbers', () => {
     const cwd = withAi4osFixture();
     const a = run(['stats', '-o', 'json'], { cwd }).stdout;

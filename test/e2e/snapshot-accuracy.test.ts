@@ -11,7 +11,7 @@ import { DEFAULT_META_KEYS } from '../../src/sources/nomad/map.js';
 import { resolveNomadSettings } from '../../src/sources/nomad/settings.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
 import { loadHistory } from '../../src/snapshots/history.js';
-import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
+import { windowDiagnostics, windowFiles } from '../../src/snapshots/catalogue.js';
 import { writeNewFile } from '../../src/snapshots/write.js';
 import { runAsync, tempDir } from '../helpers/cli.js';
 
@@ -43,7 +43,7 @@ async function truthAndStats(dir: string, cluster: ReturnType<typeof createClust
   const history = await loadHistory(await listSnapshots(dir), { strict: true, warn: () => {} });
   const estimate = aggregate(estimateLifetimes(history.tracks, { gapPolicy: 'midpoint', gcWindowUs: null }), period, ['namespace']);
   const truth = aggregate(computeTruth(cluster, { format: 'native' }).all, period, ['namespace']);
-  return { estimate, truth, snapshots: windowDiagnostics(history.files, period).diagnostics.snapshots };
+  return { estimate, truth, snapshots: windowDiagnostics(windowFiles(history.files, period)).diagnostics.snapshots };
 }
 
 describe('snapshot → stats against the simulator truth', () => {

@@ -5,7 +5,7 @@ import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
 import type { Lifetime } from '../../src/accounting/types.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
 import { loadHistory } from '../../src/snapshots/history.js';
-import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
+import { windowDiagnostics, windowFiles } from '../../src/snapshots/catalogue.js';
 import { writeHistory } from '../../src/simulator/index.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -32,7 +32,7 @@ async function compare(opts: { format: 'native' | 'legacy'; days: number; interv
   const history = await loadHistory(await listSnapshots(dir), { strict: true, warn: () => {} });
   const estimate = aggregate(estimateLifetimes(history.tracks, { gapPolicy: 'midpoint', gcWindowUs: null }), period, ['namespace']);
   const totals = (ls: Lifetime[]) => aggregate(ls, period, ['namespace']);
-  return { estimate, observable: totals(truth.observable), full: totals(truth.all), diagnostics: windowDiagnostics(history.files, period).diagnostics };
+  return { estimate, observable: totals(truth.observable), full: totals(truth.all), diagnostics: windowDiagnostics(windowFiles(history.files, period)).diagnostics };
 }
 
 function byNamespace(rows: ({ namespace?: string } & Hours)[]): Map<string, Hours> {

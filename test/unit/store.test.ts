@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aggregateTracks } from '../../src/accounting/aggregate.js';
@@ -8,7 +8,7 @@ import { writeHistory } from '../../src/simulator/index.js';
 import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
 import { loadHistory } from '../../src/snapshots/history.js';
-import { ingest, type IngestResult } from '../../src/store/ingest.js';
+import { ingest, unchangedSinceIngest, type IngestResult } from '../../src/store/ingest.js';
 import { planIngest } from '../../src/store/plan.js';
 import { openIndex, SCHEMA_VERSION, type Db } from '../../src/store/schema.js';
 import { indexStatus, verifyIndex } from '../../src/store/status.js';
@@ -59,7 +59,7 @@ function reports(view: HistoryView) {
       const { tracks, names, files } = view.read(period);
       // `tracks` counts what was read, which the index narrows to the period: left out.
       const { tracks: _, ...result } = aggregateTracks(tracks, names, period, ['namespace', 'user'], {}, { gapPolicy, gcWindowUs: null });
-      out.push(result, windowDiagnostics(files, period));
+      out.push(result, windowDiagnostics(files));
     }
   }
   return out;
@@ -193,6 +193,44 @@ describe('ingest', () => {
     expect(reports(indexView(db))).toEqual(await directReports(dir));
   });
 
+  it('a report may skip listing only while no folder moved since the last ingest, nothing waits for a retry, and the folder mtimes are old enough', async () => {
+    const dir = await simulated('native', 21, 2);
+    const sub = join(dir, 'older');
+    mkdirSync(sub);
+    const all = names(dir);
+    renameSync(join(dir, all[0]!), join(sub, all[0]!));
+    writeFileSync(join(dir, 'notes.json'), '{}');
+    const OLD = 1_700_000_000;
+    const db = freshDb();
+    const update = async (age: 'old' | 'new' = 'old') => {
+      if (age === 'old') for (const d of [dir, sub]) utimesSync(d, OLD, OLD);
+      const listing = await listSnapshots(dir, '--snapshots', { stat: false });
+      return ingest(db, listing.files, { warn: () => {}, folders: listing.folders, unnamed: listing.unnamed });
+    };
+    expect(await unchangedSinceIngest(db, dir)).toBeNull(); // never ingested
+    expect(await update()).toMatchObject({ mode: 'append', files: all.length });
+    expect(await unchangedSinceIngest(db, dir)).toEqual(['notes.json']);
+
+    // A file lands in the sub-folder: its mtime moves, and the next report lists.
+    copyFileSync(join(dir, all[all.length - 1]!), join(sub, 'x.tmp'));
+    renameSync(join(sub, 'x.tmp'), join(sub, `2024-09-03T00:00:00Z.json`));
+    expect(await unchangedSinceIngest(db, dir)).toBeNull();
+    expect(await update()).toMatchObject({ mode: 'append', files: 1 });
+    expect(await unchangedSinceIngest(db, dir)).toEqual(['notes.json']);
+
+    // A folder that moved in the last seconds is not trusted (coarse clocks): list again.
+    utimesSync(dir, new Date(), new Date());
+    expect(await update('new')).toMatchObject({ mode: 'none' });
+    expect(await unchangedSinceIngest(db, dir)).toBeNull();
+    expect(await update()).toMatchObject({ mode: 'none' });
+    expect(await unchangedSinceIngest(db, dir)).toEqual(['notes.json']);
+
+    // A corrupt file waits to be read again when it changes: every report lists.
+    writeFileSync(join(dir, '2024-09-03T01:00:00Z.json'), '{');
+    expect(await update()).toMatchObject({ mode: 'append', corrupt: 1 });
+    expect(await unchangedSinceIngest(db, dir)).toBeNull();
+  });
+
   it('a corrupt file is recorded with its reason, reported once, and read again only when it changes', async () => {
     const dir = await simulated('native', 13, 2);
     const all = names(dir);
@@ -213,7 +251,7 @@ describe('ingest', () => {
     expect((await ingestDir(db, dir, { warn: (l) => warnings.push(l) })).mode).toBe('none');
     expect(warnings).toEqual([]);
     const period = resolvePeriod('2024-09-01', '2024-09-02', 'UTC');
-    expect(windowDiagnostics(indexView(db).read(period).files, period).skipped).toEqual([{ reason: 'corrupt or truncated JSON', count: 1 }]);
+    expect(windowDiagnostics(indexView(db).read(period).files).skipped).toEqual([{ reason: 'corrupt or truncated JSON', count: 1 }]);
 
     // Repaired: the fold starts over from it and the skip is gone.
     writeFileSync(bad, good);
@@ -237,19 +275,20 @@ describe('schema', () => {
   it('an index of schema version 1 migrates to the current one, then reads the files again for what it lacked', async () => {
     const dir = await simulated('legacy', 15, 2);
     const path = join(tempDir(), 'index.sqlite');
-    // Version 1 as an older hourmeter made it: built, then without what versions 2 to 4 added.
+    // Version 1 as an older hourmeter made it: built, then without what versions 2 to 6 added.
     let db = openIndex(path);
     await ingestDir(db, dir);
     const tracks = tracksTable(db);
     db.exec(`DROP TABLE ingest_runs; DROP TABLE folders; ALTER TABLE allocations ADD COLUMN reach_us INTEGER;
       CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
-      DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;`);
+      DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;
+      DROP TABLE flavours; DROP INDEX snapshots_read; DROP INDEX snapshots_problems;`);
     db.pragma('user_version = 1');
     db.close();
 
     db = openIndex(path);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(5);
+    expect(SCHEMA_VERSION).toBe(6);
     expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
     // Version 4 packs tracks into segments, which version 1 never kept: the derived tables
     // are emptied, and the next ingest reads every file again.

@@ -8,7 +8,7 @@ import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/history.js';
-import { addIndexOptions, openHistory } from '../history.js';
+import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { readAll } from '../../snapshots/pool.js';
 import { Ai4osDecoder } from '../../snapshots/ai4os-input.js';
 import { UsageError } from '../../util/errors.js';
@@ -75,21 +75,19 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
 
   // The AI4OS method replays the original's walk over the files; it has no use for the index.
   const t0 = performance.now();
-  const opened = method === 'ai4os' ? null : await openHistory(s, io, dir);
+  const listing = method === 'ai4os' ? await listFiles(dir) : null;
+  const opened = listing ? null : await openHistory(s, io, dir);
   const t1 = performance.now();
   try {
-    const listing = opened?.listing ?? (await listSnapshots(dir));
-    if (listing.files.length === 0) {
-      throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
-    }
-    const firstDay = dayOf(listing.files[0]!.timeUs, tz);
-    const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
+    const span = listing ? spanOf(listing) : opened!.span;
+    const firstDay = dayOf(span.firstUs, tz);
+    const lastDay = dayOf(span.lastUs, tz);
     // A date given alone is paired with a snapshot day: say so when they cross.
     if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
     if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
     const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
 
-    if (!opened) {
+    if (listing) {
       const policy = { strict: s.flag('strict'), warn: io.warn };
       if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
       if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
@@ -103,7 +101,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     }
 
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
-    const { tracks, files, ...report } = statsFromView(opened.view, { period, groupBy, filters, estimate, unnamedFiles: listing.unnamed.length });
+    const { tracks, files, ...report } = statsFromView(opened!.view, { period, groupBy, filters, estimate, unnamedFiles: opened!.unnamed.length });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
@@ -111,7 +109,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     const t2 = performance.now();
     io.debug(
       `stats: answered in ${ms(t0, t2)}, after ${ms(0, t0)} of start-up: ` +
-        `list and update the index ${ms(t0, t1)}, read ${tracks} tracks and ${files} file summaries, count and render ${ms(t1, t2)}`,
+        `${opened!.listed ? 'list and update the index' : 'no folder moved since the last ingest, checked in'} ${ms(t0, t1)}, read ${tracks} tracks and ${files} file summaries, count and render ${ms(t1, t2)}`,
     );
   } finally {
     opened?.close();
