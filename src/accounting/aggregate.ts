@@ -1,4 +1,4 @@
-import { END_KIND_CODES, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
+import { AMOUNT_FIELDS, END_KIND_CODES, type FlavourTable, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import type { EstimateOptions } from './reconstruct.js';
 import type { Amounts, Lifetime, Period } from './types.js';
 
@@ -63,8 +63,8 @@ const SAFE = Number.MAX_SAFE_INTEGER;
 /** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds, then allocation-microseconds. */
 type Products = [bigint, bigint, bigint, bigint, bigint, bigint];
 
-/** The order of Products. */
-const RESOURCES = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
+/** The order of Products: the order of a flavour table's amounts. */
+const RESOURCES = AMOUNT_FIELDS;
 const RESOURCE_COUNT = RESOURCES.length;
 
 /**
@@ -97,8 +97,13 @@ class Entries {
     this.us[i] = us;
   }
 
+  /** Room for `more` entries past n, written directly (see Aggregator.clip). */
+  reserve(more: number): void {
+    while (this.n + more > this.us.length) this.grow();
+  }
+
   private grow(): void {
-    const size = this.n * 2;
+    const size = this.us.length * 2;
     const wider = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
       const b = make(size);
       b.set(a);
@@ -116,12 +121,12 @@ class Entries {
   /** Groups the entries by slot (a stable counting sort into `order`). */
   bySlot(slots: number): void {
     const starts = new Int32Array(slots + 1);
-    const slot = this.slot;
-    for (let i = 0; i < this.n; i++) starts[slot[i]! + 1]!++;
-    for (let s = 0; s < slots; s++) starts[s + 1]! += starts[s]!;
-    const next = starts.slice(0, slots);
     const order = new Int32Array(this.n);
-    for (let i = 0; i < this.n; i++) order[next[slot[i]!]!++] = i;
+    if (this.n > 0) {
+      countPerSlot(this.slot, this.n, starts);
+      for (let s = 0; s < slots; s++) starts[s + 1]! += starts[s]!;
+      placeBySlot(this.slot, this.n, starts.slice(0, slots), order);
+    }
     this.order = order;
     this.starts = starts;
   }
@@ -130,6 +135,15 @@ class Entries {
   count(slot: number): number {
     return this.starts[slot + 1]! - this.starts[slot]!;
   }
+}
+
+/** The loops of Entries.bySlot, each alone in its function (see RankTable.sumRange). */
+function countPerSlot(slot: Int32Array, n: number, starts: Int32Array): void {
+  for (let i = 0; i < n; i++) starts[slot[i]! + 1]!++;
+}
+
+function placeBySlot(slot: Int32Array, n: number, next: Int32Array, order: Int32Array): void {
+  for (let i = 0; i < n; i++) order[next[slot[i]!]!++] = i;
 }
 
 /**
@@ -145,55 +159,80 @@ class RankTable {
   /** Per rank: its amount, and which resource it is. */
   readonly amount: number[] = [];
   readonly resource: number[] = [];
-  /** Scratch for one group: µs per rank (zero between uses), and the ranks it touched. */
-  readonly sums: Float64Array;
+  /**
+   * Scratch for one group, zero between uses: µs per rank, split in a high part (units of
+   * 2^26 µs) and a low part (see sumRange), and the ranks it touched.
+   */
+  readonly high: Float64Array;
+  readonly low: Float64Array;
   readonly touched: Int32Array;
   readonly isTouched: Uint8Array;
 
-  constructor(flavours: readonly Amounts[]) {
+  constructor(flavours: FlavourTable) {
     const rankOf = RESOURCES.map(() => new Map<number, number>());
-    this.ranks = new Int32Array(flavours.length * RESOURCE_COUNT);
-    flavours.forEach((a, f) => {
-      for (let r = 0; r < RESOURCE_COUNT; r++) {
-        const amount = a[RESOURCES[r]!];
+    const amounts = flavours.values;
+    const ranks = (this.ranks = new Int32Array(amounts.length));
+    for (let r = 0; r < RESOURCE_COUNT; r++) {
+      const seen = rankOf[r]!;
+      for (let at = r; at < amounts.length; at += RESOURCE_COUNT) {
+        const amount = amounts[at]!;
         let k = -1;
         if (amount !== 0) {
-          k = rankOf[r]!.get(amount) ?? -1;
+          k = seen.get(amount) ?? -1;
           if (k < 0) {
             k = this.amount.push(amount) - 1;
             this.resource.push(r);
-            rankOf[r]!.set(amount, k);
+            seen.set(amount, k);
           }
         }
-        this.ranks[f * RESOURCE_COUNT + r] = k;
+        ranks[at] = k;
       }
-    });
-    this.sums = new Float64Array(this.amount.length);
+    }
+    this.high = new Float64Array(this.amount.length);
+    this.low = new Float64Array(this.amount.length);
     this.touched = new Int32Array(this.amount.length);
     this.isTouched = new Uint8Array(this.amount.length);
   }
 
+  /** The allocation µs of the current group, high and low parts (see sumRange). */
+  private readonly allocation = new Float64Array(2);
+
   /**
-   * Σ amount × time per resource over one slot's entries, and their allocation time, in
-   * base units × µs. Sums of µs stay exact as plain numbers until they would pass 2^53,
-   * and then spill into a BigInt; a product is a BigInt only when it could be inexact.
+   * One pass over a slot's entries: Σ amount × time per resource and the allocation time,
+   * in base units × µs; their jobs and users are counted into the stamps given (on top of
+   * what those saw since they began).
    */
-  products(e: Entries, slot: number): Products {
-    const { ranks, sums, touched, isTouched } = this;
-    const { order, flavour, us: usOf } = e;
+  tally(e: Entries, slot: number, jobs: Stamps, users: Stamps): Products {
+    const from = e.starts[slot]!;
+    const to = e.starts[slot + 1]!;
+    // The split sums below stay exact below 2^26 entries per group.
+    if (to - from >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
+    this.allocation.fill(0);
+    const touchedCount = this.sumRange(e, from, to, jobs, users);
+    return this.products(touchedCount);
+  }
+
+  /**
+   * The loop of tally, alone in its function: V8 optimises a long loop while it runs it,
+   * and code after the loop, or a branch, that had never run would undo that (a
+   * deoptimisation). So the sums have no branch to take when they grow large: each µs
+   * amount is split into a high part (units of 2^26 µs) and a low part, summed apart as
+   * plain numbers. Below 2^26 entries neither sum can pass 2^53, so both stay exact.
+   * Returns how many ranks the range touched.
+   */
+  private sumRange(e: Entries, from: number, to: number, jobs: Stamps, users: Stamps): number {
+    const { ranks, high, low, touched, isTouched, allocation } = this;
+    const { order, flavour, us: usOf, namespace, job, user } = e;
     let touchedCount = 0;
-    /** Per rank, the part of its sum that spilled (rare: 2^53 µs is 285 years). */
-    let spilled: Map<number, bigint> | null = null;
-    let allocationUs = 0;
-    let allocationBig = 0n;
-    for (let j = e.starts[slot]!, to = e.starts[slot + 1]!; j < to; j++) {
+    for (let j = from; j < to; j++) {
       const i = order[j]!;
+      jobs.seeJob(namespace[i]!, job[i]!);
+      users.see(user[i]!);
       const us = usOf[i]!;
-      if (allocationUs > SAFE - us) {
-        allocationBig += BigInt(allocationUs);
-        allocationUs = 0;
-      }
-      allocationUs += us;
+      const hi = Math.floor(us / SPLIT);
+      const lo = us - hi * SPLIT;
+      allocation[0]! += hi;
+      allocation[1]! += lo;
       const at = flavour[i]! * RESOURCE_COUNT;
       for (let r = 0; r < RESOURCE_COUNT; r++) {
         const k = ranks[at + r]!;
@@ -202,96 +241,115 @@ class RankTable {
           isTouched[k] = 1;
           touched[touchedCount++] = k;
         }
-        const before = sums[k]!;
-        if (before > SAFE - us) {
-          spilled ??= new Map();
-          spilled.set(k, (spilled.get(k) ?? 0n) + BigInt(before));
-          sums[k] = us;
-        } else sums[k] = before + us;
+        high[k]! += hi;
+        low[k]! += lo;
       }
     }
-    const out: Products = [0n, 0n, 0n, 0n, 0n, allocationBig + BigInt(allocationUs)];
+    return touchedCount;
+  }
+
+  /** The products of the touched ranks; the scratch is left zero for the next group. */
+  private products(touchedCount: number): Products {
+    const { high, low, touched, isTouched, allocation } = this;
+    const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(allocation[0]!, allocation[1]!)];
     for (let x = 0; x < touchedCount; x++) {
       const k = touched[x]!;
       const r = this.resource[k]!;
       const amount = this.amount[k]!;
-      const time = sums[k]!;
-      sums[k] = 0;
-      isTouched[k] = 0;
-      // A double product at most 2^53 - 1 is exact (rounding is monotonic, 2^53 is a double).
+      const time = high[k]! * SPLIT + low[k]!;
+      // A double product at most 2^53 - 1 is exact (rounding is monotonic, 2^53 is a
+      // double), and so is the time when its product is that small.
       const product = amount * time;
-      out[r]! += product <= SAFE ? BigInt(product) : BigInt(amount) * BigInt(time);
-      const big = spilled?.get(k);
-      if (big !== undefined) out[r]! += BigInt(amount) * big;
+      out[r]! += product <= SAFE ? BigInt(product) : BigInt(amount) * joinSplit(high[k]!, low[k]!);
+      high[k] = 0;
+      low[k] = 0;
+      isTouched[k] = 0;
     }
     return out;
   }
 }
 
+/** The unit of the high part of a split sum (see RankTable.sumRange). */
+const SPLIT = 2 ** 26;
+
+function joinSplit(high: number, low: number): bigint {
+  return BigInt(high) * BigInt(SPLIT) + BigInt(low);
+}
+
 /**
- * Counts distinct values over entries, by stamping each value's slot in a table instead
- * of sorting or hashing: a year of a busy cluster is a hundred thousand jobs and users,
- * counted several times per report (each group, each bound, the total).
+ * Counts distinct ids by stamping each id's place in a table instead of sorting or hashing:
+ * a year of a busy cluster is a hundred thousand jobs and users, counted several times per
+ * report (each group, each bound, the total). Users: negative ids (none) do not count.
+ * Jobs: a job is a (namespace, job id) pair; job ids are stamped and namespaces checked.
  */
-class Distinct {
-  private stamp = new Int32Array(1024);
+class Stamps {
+  count = 0;
+  private stamp: Int32Array;
   /** For jobs: the namespace the stamped job id was seen with. */
-  private namespaceOf = new Int32Array(1024);
+  private namespaceOf: Int32Array;
   private current = 0;
   /** (namespace, job) pairs whose job id was first seen under another namespace in this count. */
   private readonly more = new Set<number>();
-
   /**
-   * Distinct users (attributed ones) among the entries of a slot, or of all entries when
-   * slot is null, over several sets of entries.
+   * Ids to remember when first seen in a count (see Aggregator.result): they go to `kept`,
+   * jobs as namespace and job id one after the other.
    */
-  users(parts: readonly Entries[], slot: number | null): number {
-    const cur = ++this.current;
-    let n = 0;
-    for (const e of parts) {
-      const user = e.user;
-      const [from, to] = slot === null ? [0, e.n] : [e.starts[slot]!, e.starts[slot + 1]!];
-      for (let j = from; j < to; j++) {
-        const id = user[slot === null ? j : e.order[j]!]!;
-        if (id < 0) continue;
-        if (id >= this.stamp.length) this.grow(id);
-        if (this.stamp[id] !== cur) {
-          this.stamp[id] = cur;
-          n++;
-        }
-      }
-    }
-    return n;
+  marked: Uint8Array;
+  kept: number[] = [];
+
+  /** Ids below `size` are stamped without growing the table (see sumRange on why it matters). */
+  constructor(size: number) {
+    this.stamp = new Int32Array(Math.max(1024, size));
+    this.namespaceOf = new Int32Array(this.stamp.length);
+    this.marked = new Uint8Array(this.stamp.length);
   }
 
-  /** Distinct (namespace, job) pairs, like users: job ids are stamped, namespaces checked. */
-  jobs(parts: readonly Entries[], slot: number | null): number {
-    const cur = ++this.current;
+  begin(): void {
+    this.current++;
+    this.count = 0;
     this.more.clear();
-    let n = 0;
-    for (const e of parts) {
-      const { job: jobs, namespace } = e;
-      const [from, to] = slot === null ? [0, e.n] : [e.starts[slot]!, e.starts[slot + 1]!];
-      for (let j = from; j < to; j++) {
-        const i = slot === null ? j : e.order[j]!;
-        const job = jobs[i]!;
-        const ns = namespace[i]!;
-        if (job >= this.stamp.length) this.grow(job);
-        if (this.stamp[job] !== cur) {
-          this.stamp[job] = cur;
-          this.namespaceOf[job] = ns;
-          n++;
-        } else if (this.namespaceOf[job] !== ns) {
-          // The same job id in another namespace: a job of its own (rare).
-          const key = ns * MAX_NAME_ID + job;
-          if (!this.more.has(key)) {
-            this.more.add(key);
-            n++;
-          }
-        }
-      }
+    this.kept = [];
+  }
+
+  see(id: number): void {
+    if (id < 0) return;
+    if (id >= this.stamp.length) this.grow(id);
+    if (this.stamp[id] !== this.current) {
+      this.stamp[id] = this.current;
+      this.count++;
+      if (this.marked[id] !== 0) this.kept.push(id);
     }
-    return n;
+  }
+
+  seeJob(namespace: number, job: number): void {
+    if (job >= this.stamp.length) this.grow(job);
+    // One load of each table for both paths: a path that never ran before V8 optimised
+    // the caller's loop would make it deoptimise (see sumRange).
+    const { stamp, namespaceOf } = this;
+    const seenWith = namespaceOf[job]!;
+    if (stamp[job] !== this.current) {
+      stamp[job] = this.current;
+      namespaceOf[job] = namespace;
+      this.count++;
+      if (this.marked[job] !== 0) this.kept.push(namespace, job);
+    } else if (seenWith !== namespace) {
+      this.seeJobElsewhere(namespace, job);
+    }
+  }
+
+  /** The same job id in another namespace: a job of its own (rare). */
+  private seeJobElsewhere(namespace: number, job: number): void {
+    const key = namespace * MAX_NAME_ID + job;
+    if (this.more.has(key)) return;
+    this.more.add(key);
+    this.count++;
+    if (this.marked[job] !== 0) this.kept.push(namespace, job);
+  }
+
+  /** Sees again what a count kept (users, or jobs in pairs): its marked ids. */
+  replay(kept: readonly number[], jobs: boolean): void {
+    if (jobs) for (let k = 0; k < kept.length; k += 2) this.seeJob(kept[k]!, kept[k + 1]!);
+    else for (const id of kept) this.see(id);
   }
 
   private grow(id: number): void {
@@ -300,10 +358,32 @@ class Distinct {
     stamp.set(this.stamp);
     const ns = new Int32Array(size);
     ns.set(this.namespaceOf);
+    const marked = new Uint8Array(size);
+    marked.set(this.marked);
     this.stamp = stamp;
     this.namespaceOf = ns;
+    this.marked = marked;
   }
 }
+
+/** Marks the job and user ids a set of entries holds. */
+function markIds(e: Entries, jobs: Uint8Array, users: Uint8Array): void {
+  for (let i = 0; i < e.n; i++) {
+    jobs[e.job[i]!] = 1;
+    const u = e.user[i]!;
+    if (u >= 0) users[u] = 1;
+  }
+}
+
+/** The loop that counts the distinct jobs and users of all entries, alone in its function (see sumRange). */
+function stampAll(e: Entries, jobs: Stamps, users: Stamps): void {
+  const { namespace, job, user } = e;
+  for (let i = 0; i < e.n; i++) {
+    jobs.seeJob(namespace[i]!, job[i]!);
+    users.see(user[i]!);
+  }
+}
+
 
 function addProducts(into: Products, p: Products): void {
   for (let k = 0; k < into.length; k++) into[k]! += p[k]!;
@@ -342,6 +422,8 @@ function compareKeys(a: string[], b: string[]): number {
   }
   return 0;
 }
+
+const { open: OPEN_CODE, vanished: VANISHED_CODE } = END_KIND_CODES;
 
 /** Stands for "no user" or "no group" as a row key, when no such name was ever stored. */
 const UNATTRIBUTED_ID = -2;
@@ -429,75 +511,153 @@ export class Aggregator {
     return this.keys.length - 1;
   }
 
+  /** Per row of a batch, its slot, or -1 when a filter leaves it out (reused between batches). */
+  private rowSlots = new Int32Array(0);
+
   add(b: LifetimeColumns): void {
-    const { startUs: p0, endUs: p1 } = this.period;
+    if (this.rowSlots.length < b.length) this.rowSlots = new Int32Array(b.length);
+    const slots = this.rowSlots;
+    if (this.by.length === 1 && !this.only.namespace && !this.only.user && !this.only.group) this.slotsOfKey(this.column(b, this.by[0]!), b.length, slots);
+    else this.slotsOfRows(b, slots);
+    this.settled.reserve(b.length);
+    this.settled.n = this.clip(b, slots, this.settled);
+  }
+
+  /** Slots by one key column, the common case (see sumRange on why the loop is alone). */
+  private slotsOfKey(col: Int32Array, n: number, out: Int32Array): void {
+    const un = this.unattributed;
+    for (let i = 0; i < n; i++) {
+      const id = col[i]!;
+      out[i] = this.slotOf(id === NO_NAME ? un : id);
+    }
+  }
+
+  /** Slots with filters or several keys. */
+  private slotsOfRows(b: LifetimeColumns, out: Int32Array): void {
     const un = this.unattributed;
     const only = this.only;
-    const single = this.by.length === 1 ? this.column(b, this.by[0]!) : null;
     const cols = this.by.map((k) => ({ col: this.column(b, k), nullable: k === 'user' || k === 'group' || k === 'component' }));
-    const VANISHED = END_KIND_CODES.vanished;
-    const OPEN = END_KIND_CODES.open;
     for (let i = 0; i < b.length; i++) {
+      out[i] = -1;
       if (only.namespace && !only.namespace.has(b.namespace[i]!)) continue;
       if (only.user && !only.user.has(b.user[i] === NO_NAME ? un : b.user[i]!)) continue;
       if (only.group && !only.group.has(b.group[i] === NO_NAME ? un : b.group[i]!)) continue;
-      const start = b.start[i]!;
-      const from = start > p0 ? start : p0;
-      const end = b.end[i]!;
-      const us = Math.max(0, (end < p1 ? end : p1) - from);
-      const kind = b.kind[i]!;
-      const isVanished = kind === VANISHED;
-      const highUs = isVanished ? Math.max(0, Math.min(b.high[i]!, p1) - from) : us;
-      if (highUs <= 0 && us <= 0) continue;
-      let slot: number;
-      if (single) {
-        const id = single[i]!;
-        slot = this.slotOf(id === NO_NAME ? un : id);
+      if (cols.length === 1) {
+        const id = cols[0]!.col[i]!;
+        out[i] = this.slotOf(id === NO_NAME ? un : id);
       } else if (cols.length === 2) {
         const [x, y] = cols as [(typeof cols)[0], (typeof cols)[0]];
         const a = x.col[i]!;
         const c = y.col[i]!;
-        slot = this.slotOfPair(x.nullable && a === NO_NAME ? un : a, y.nullable && c === NO_NAME ? un : c);
+        out[i] = this.slotOfPair(x.nullable && a === NO_NAME ? un : a, y.nullable && c === NO_NAME ? un : c);
       } else {
-        slot = this.slotOfIds(cols.map(({ col, nullable }) => (nullable && col[i] === NO_NAME ? un : col[i]!)));
+        out[i] = this.slotOfIds(cols.map(({ col, nullable }) => (nullable && col[i] === NO_NAME ? un : col[i]!)));
       }
-      const flavour = b.flavour[i]!;
-      const namespace = b.namespace[i]!;
-      const job = b.job[i]!;
-      const user = b.user[i]!;
-      if (!isVanished) {
-        if (us > 0) {
-          this.settled.push(slot, flavour, namespace, job, user, us);
-          if (kind === OPEN && end < p1) this.open++;
-        }
+    }
+  }
+
+  /**
+   * Clips each row to the period and appends it to the settled entries (reserved for the
+   * batch), or hands a vanished one to addVanished; returns the settled count. A slot made
+   * for a row that then holds nothing in the period is harmless: it has no entries.
+   */
+  private clip(b: LifetimeColumns, slots: Int32Array, e: Entries): number {
+    const { startUs: p0, endUs: p1 } = this.period;
+    const { slot: eSlot, flavour: eFlavour, namespace: eNamespace, job: eJob, user: eUser, us: eUs } = e;
+    let n = e.n;
+    for (let i = 0; i < b.length; i++) {
+      const slot = slots[i]!;
+      if (slot < 0) continue;
+      const start = b.start[i]!;
+      const from = start > p0 ? start : p0;
+      const end = b.end[i]!;
+      const kind = b.kind[i]!;
+      if (kind === VANISHED_CODE) {
+        this.addVanished(b, i, slot, from);
         continue;
       }
-      const lowUs = Math.max(0, Math.min(b.low[i]!, p1) - from);
-      if (us > 0) this.est.push(slot, flavour, namespace, job, user, us);
-      if (lowUs > 0) this.low.push(slot, flavour, namespace, job, user, lowUs);
-      if (highUs > 0) this.high.push(slot, flavour, namespace, job, user, highUs);
-      if (highUs > 0 && b.low[i]! < p1) this.vanished++;
+      const us = (end < p1 ? end : p1) - from;
+      if (us <= 0) continue;
+      eSlot[n] = slot;
+      eFlavour[n] = b.flavour[i]!;
+      eNamespace[n] = b.namespace[i]!;
+      eJob[n] = b.job[i]!;
+      eUser[n] = b.user[i]!;
+      eUs[n] = us;
+      n++;
+      if (kind === OPEN_CODE && end < p1) this.open++;
     }
+    return n;
+  }
+
+  /** A vanished row: its estimate and both bounds, each in its own set. */
+  private addVanished(b: LifetimeColumns, i: number, slot: number, from: number): void {
+    const p1 = this.period.endUs;
+    const us = Math.max(0, Math.min(b.end[i]!, p1) - from);
+    const lowUs = Math.max(0, Math.min(b.low[i]!, p1) - from);
+    const highUs = Math.max(0, Math.min(b.high[i]!, p1) - from);
+    const flavour = b.flavour[i]!;
+    const namespace = b.namespace[i]!;
+    const job = b.job[i]!;
+    const user = b.user[i]!;
+    if (us > 0) this.est.push(slot, flavour, namespace, job, user, us);
+    if (lowUs > 0) this.low.push(slot, flavour, namespace, job, user, lowUs);
+    if (highUs > 0) this.high.push(slot, flavour, namespace, job, user, highUs);
+    if (highUs > 0 && b.low[i]! < p1) this.vanished++;
   }
 
   result(): StatsResult {
     const slots = this.keys.length;
     const { settled } = this;
     for (const e of [settled, this.est, this.low, this.high]) e.bySlot(slots);
+    // Slots are made for every row read; only those with entries in the period make rows.
+    const held = this.keys.map((_, slot) => settled.count(slot) + this.est.count(slot) + this.low.count(slot) + this.high.count(slot) > 0);
     const ids = new Set<number>();
-    for (const keys of this.keys) for (const k of keys) ids.add(k);
+    this.keys.forEach((keys, slot) => held[slot] && keys.forEach((k) => ids.add(k)));
     this.names.prefetch?.(ids);
     const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.names.name(id));
     const table = new RankTable(this.names.flavours());
-    const distinct = new Distinct();
-    // The settled part of a group is shared by the three results: summed and counted once.
-    const settledProducts: (Products | undefined)[] = [];
-    const settledCounts: ({ jobs: number; users: number } | undefined)[] = [];
-    const rowKeys = this.keys.map((keys) => keys.map(name));
-    const order = rowKeys.map((_, slot) => slot).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
+    const jobs = new Stamps(this.names.size());
+    const users = new Stamps(this.names.size());
+    // A group's counts over settled and vanished entries together are the settled counts
+    // plus the vanished entries' ids the settled ones lack. Those ids are marked, so that a
+    // settled count keeps which of them it saw, and the union costs only the vanished entries.
+    for (const e of [this.est, this.low, this.high]) markIds(e, jobs.marked, users.marked);
+    interface Counts {
+      jobs: number;
+      users: number;
+      /** The marked ids seen: jobs as (namespace, job id) pairs, users. */
+      keptJobs: number[];
+      keptUsers: number[];
+    }
+    const counted = (): Counts => ({ jobs: jobs.count, users: users.count, keptJobs: jobs.kept, keptUsers: users.kept });
+    /**
+     * Begins counting with the settled counts' marked ids seen again, so that what the
+     * stamps then count on top is what another set adds; returns the finish.
+     */
+    const resume = (base: Counts): (() => { jobs: number; users: number }) => {
+      jobs.begin();
+      users.begin();
+      jobs.replay(base.keptJobs, true);
+      users.replay(base.keptUsers, false);
+      const [j0, u0] = [jobs.count, users.count];
+      return () => ({ jobs: base.jobs + jobs.count - j0, users: base.users + users.count - u0 });
+    };
+    // The settled part of a group is shared by the three results: tallied once.
+    const settledTally: ({ products: Products } & Counts)[] = [];
+    const tallyOf = (e: Entries, slot: number) => {
+      jobs.begin();
+      users.begin();
+      return { products: table.tally(e, slot, jobs, users), ...counted() };
+    };
+    const empty = new Entries();
+    empty.bySlot(slots);
+    const rowKeys = this.keys.map((keys, slot) => (held[slot] ? keys.map(name) : []));
+    const order = rowKeys.flatMap((_, slot) => (held[slot] ? [slot] : [])).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
     // Each (namespace, job) and each user falls in one group when the grouping says which.
     const jobsDisjoint = this.by.includes('namespace') || this.by.includes('job');
     const usersDisjoint = this.by.includes('user');
+    let settledTotal: Counts | null = null;
 
     const combine = (other: Entries): Aggregate => {
       const rows: Row[] = [];
@@ -509,12 +669,15 @@ export class Aggregator {
         const mine = settled.count(slot);
         const theirs = other.count(slot);
         if (mine === 0 && theirs === 0) continue;
+        const mineTally = (settledTally[slot] ??= tallyOf(settled, slot));
         const p: Products = [0n, 0n, 0n, 0n, 0n, 0n];
-        if (mine > 0) addProducts(p, (settledProducts[slot] ??= table.products(settled, slot)));
-        if (theirs > 0) addProducts(p, table.products(other, slot));
-        let counts;
-        if (theirs === 0) counts = settledCounts[slot] ??= { jobs: distinct.jobs([settled], slot), users: distinct.users([settled], slot) };
-        else counts = { jobs: distinct.jobs([settled, other], slot), users: distinct.users([settled, other], slot) };
+        addProducts(p, mineTally.products);
+        let counts: { jobs: number; users: number } = mineTally;
+        if (theirs > 0) {
+          const finish = resume(mineTally);
+          addProducts(p, table.tally(other, slot, jobs, users));
+          counts = finish();
+        }
         const row: Partial<Record<GroupKey, string>> = {};
         this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
         rows.push({ ...row, ...hoursOf(p, counts.jobs, counts.users, mine + theirs) } as Row);
@@ -523,11 +686,26 @@ export class Aggregator {
         totalJobs += counts.jobs;
         totalUsers += counts.users;
       }
-      if (!jobsDisjoint) totalJobs = distinct.jobs([settled, other], null);
-      if (!usersDisjoint) totalUsers = distinct.users([settled, other], null);
+      if (!jobsDisjoint || !usersDisjoint) {
+        if (!settledTotal) {
+          jobs.begin();
+          users.begin();
+          stampAll(settled, jobs, users);
+          settledTotal = counted();
+        }
+        const finish = resume(settledTotal);
+        stampAll(other, jobs, users);
+        const all = finish();
+        if (!jobsDisjoint) totalJobs = all.jobs;
+        if (!usersDisjoint) totalUsers = all.users;
+      }
       return { rows, total: hoursOf(total, totalJobs, totalUsers, totalAllocations) };
     };
-    return { ...combine(this.est), low: combine(this.low), high: combine(this.high), open: this.open, vanished: this.vanished };
+    // Without vanished allocations in the period, the estimate and both bounds are the
+    // settled sums alone: computed once, and the same object for all three.
+    let settledOnly: Aggregate | null = null;
+    const resultWith = (other: Entries): Aggregate => (other.n > 0 ? combine(other) : (settledOnly ??= combine(empty)));
+    return { ...resultWith(this.est), low: resultWith(this.low), high: resultWith(this.high), open: this.open, vanished: this.vanished };
   }
 }
 

@@ -20,8 +20,10 @@ export interface Names {
   name(id: number): string;
   /** Says which ids `name` will be asked for, so a slow dictionary can fetch them at once. */
   prefetch?(ids: Iterable<number>): void;
-  /** Every flavour's amounts, indexed by flavour id. */
-  flavours(): readonly Amounts[];
+  /** Every flavour's amounts, by flavour id. */
+  flavours(): FlavourTable;
+  /** A bound on the ids: every id is below it. */
+  size(): number;
 }
 
 export interface NameWriter extends Names {
@@ -44,21 +46,19 @@ export function checkNameId(id: number): number {
 export class MemoryNames implements NameWriter {
   private readonly ids = new Map<string, number>();
   private readonly values: string[] = [];
+  private readonly table = new FlavourTable();
   private readonly flavourIds = new Map<string, number>();
-  private readonly amounts: Amounts[] = [];
 
   flavour(a: Amounts): number {
-    const key = flavourKey(a);
-    let id = this.flavourIds.get(key);
-    if (id === undefined) {
-      id = this.amounts.push({ cpuMilli: a.cpuMilli, cpuMhz: a.cpuMhz, gpu: a.gpu, memoryBytes: a.memoryBytes, diskBytes: a.diskBytes }) - 1;
-      this.flavourIds.set(key, id);
-    }
-    return id;
+    return flavourId(this.table, this.flavourIds, a);
   }
 
-  flavours(): readonly Amounts[] {
-    return this.amounts;
+  flavours(): FlavourTable {
+    return this.table;
+  }
+
+  size(): number {
+    return this.values.length;
   }
 
   intern(value: string): number {
@@ -82,9 +82,68 @@ export class MemoryNames implements NameWriter {
   }
 }
 
-/** A flavour's amounts as one string: the key a dictionary finds its id by. */
-export function flavourKey(a: Amounts): string {
-  return `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
+/** The amounts of a flavour, in the order a FlavourTable keeps them. */
+export const AMOUNT_FIELDS = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
+const FIELDS = AMOUNT_FIELDS.length;
+
+/**
+ * Flavours' amounts packed in one array of numbers, flavour f's field k at f × 5 + k: the
+ * index stores it as one blob, so a report has every flavour's amounts in one read.
+ */
+export class FlavourTable {
+  count = 0;
+  private data: Float64Array;
+
+  constructor(data: Float64Array = new Float64Array(64 * FIELDS)) {
+    this.data = data;
+    this.count = Math.floor(data.length / FIELDS);
+    if (data.length % FIELDS !== 0) throw new DataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
+  }
+
+  /** The amounts, f × 5 + k (see AMOUNT_FIELDS), for flavours 0 to count - 1. */
+  get values(): Float64Array {
+    return this.data.subarray(0, this.count * FIELDS);
+  }
+
+  amounts(f: number): Amounts {
+    if (f < 0 || f >= this.count) throw new Error(`no flavour with id ${f}`);
+    const d = this.data;
+    const at = f * FIELDS;
+    return { cpuMilli: d[at]!, cpuMhz: d[at + 1]!, gpu: d[at + 2]!, memoryBytes: d[at + 3]!, diskBytes: d[at + 4]! };
+  }
+
+  /** Appends a flavour; returns its id. */
+  push(a: Amounts): number {
+    if ((this.count + 1) * FIELDS > this.data.length) {
+      const grown = new Float64Array(this.data.length * 2 + FIELDS);
+      grown.set(this.values);
+      this.data = grown;
+    }
+    const at = this.count * FIELDS;
+    AMOUNT_FIELDS.forEach((k, i) => (this.data[at + i] = a[k]));
+    return this.count++;
+  }
+
+  encode(): Buffer {
+    const v = this.values;
+    return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  }
+
+  static decode(bytes: Uint8Array): FlavourTable {
+    if (bytes.byteLength % (8 * FIELDS) !== 0) throw new DataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
+    // Typed views need aligned offsets: copied into a buffer of its own.
+    const copy = new Float64Array(bytes.byteLength / 8);
+    new Uint8Array(copy.buffer).set(bytes);
+    return new FlavourTable(copy);
+  }
+}
+
+/** The id of a flavour in a table, found by its amounts' key; appended when new. */
+export function flavourId(table: FlavourTable, ids: Map<string, number>, a: Amounts): number {
+  const key = `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
+  let id = ids.get(key);
+  if (id === undefined) ids.set(key, (id = table.push(a)));
+  return id;
 }
 
 /** No user or group: the column holds this instead of an id. */
@@ -300,29 +359,10 @@ const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
  */
 export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: LifetimeColumns): LifetimeColumns {
   if (out.capacity < t.length) out = new LifetimeColumns(t.length);
-  const e: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
-  let n = 0;
   /** Rows kept, listed only once one was dropped (rare: a blanked row). */
-  let keep: number[] | null = null;
-  for (let i = 0; i < t.length; i++) {
-    const flags = t.flags[i]!;
-    const g = opts.gcWindowUs ?? gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!);
-    const state = STATES[t.state[i]!]!;
-    const held = estimateEnd(state, t.start[i]!, orNull(t.lastHolding[i]!), orNull(t.end[i]!), orNull(t.next[i]!), (flags & LISTED_TERMINAL) !== 0, g, opts.gapPolicy, e);
-    if (!held) {
-      keep ??= Array.from({ length: i }, (_, k) => k);
-      continue;
-    }
-    out.start[n] = t.start[i]!;
-    out.end[n] = e.endUs;
-    out.low[n] = e.lowEndUs;
-    out.high[n] = e.highEndUs;
-    out.kind[n] = END_KIND_CODES[e.endKind];
-    keep?.push(i);
-    n++;
-  }
-  out.length = n;
-  if (!keep) {
+  const keep: number[] = [];
+  out.length = estimateRows(t, opts, out, keep);
+  if (out.length === t.length) {
     out.namespace = t.namespace;
     out.user = t.user;
     out.group = t.group;
@@ -340,6 +380,38 @@ export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: Lif
   }
   return out;
 }
+
+/**
+ * The loop of estimateColumns, alone in its function: V8 optimises a long loop while it
+ * runs it, and code after the loop that had never run would undo that on every call.
+ * Returns the rows written; `keep` gets the rows kept once one was dropped.
+ */
+function estimateRows(t: TrackColumns, opts: EstimateOptions, out: LifetimeColumns, keep: number[]): number {
+  const e: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
+  const g = opts.gcWindowUs;
+  let n = 0;
+  for (let i = 0; i < t.length; i++) {
+    const flags = t.flags[i]!;
+    const held = estimateEnd(
+      STATES[t.state[i]!]!, t.start[i]!, orNull(t.lastHolding[i]!), orNull(t.end[i]!), orNull(t.next[i]!), (flags & LISTED_TERMINAL) !== 0,
+      g ?? gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!), opts.gapPolicy, e,
+    );
+    if (!held) {
+      if (n === i) for (let k = 0; k < i; k++) keep.push(k);
+      continue;
+    }
+    out.start[n] = t.start[i]!;
+    out.end[n] = e.endUs;
+    out.low[n] = e.lowEndUs;
+    out.high[n] = e.highEndUs;
+    out.kind[n] = e.endKind === 'ended' ? ENDED : e.endKind === 'open' ? OPEN : VANISHED;
+    if (n !== i) keep.push(i);
+    n++;
+  }
+  return n;
+}
+
+const { ended: ENDED, open: OPEN, vanished: VANISHED } = END_KIND_CODES;
 
 /** Packs Track objects (the index-free path) into columns with an in-memory dictionary. */
 export function* trackColumnsOf(tracks: Iterable<Track>, names: NameWriter, batch = 4096): Generator<TrackColumns> {

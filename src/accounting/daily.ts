@@ -264,7 +264,8 @@ export class DailySplitter {
    */
   result(also: Iterable<string> = []): NamespaceUsage[] {
     const flavours = this.names.flavours();
-    const amountsOf = (f: number): Amounts => flavours[f]!;
+    const known: Amounts[] = [];
+    const amountsOf = (f: number): Amounts => (known[f] ??= flavours.amounts(f));
     const ids = new Set<number>();
     for (const [ns, s] of this.sums) {
       ids.add(ns);

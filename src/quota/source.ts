@@ -31,7 +31,8 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
     }));
     if (wanted) for (const u of users!) byUser.set(u, []);
     if (wanted !== null && wanted.size === 0) return { latestUs, byUser };
-    const amounts = names.flavours();
+    const flavours = names.flavours();
+    const amounts: Amounts[] = [];
     const userNames = new Map<number, string>();
     let out = new LifetimeColumns(0);
     for (const t of tracks) {
@@ -45,7 +46,8 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
         const open = out.kind[i] === END_KIND_CODES.open;
         if (!open && endUs <= window.startUs) continue;
         if (startUs >= nowUs) continue;
-        const a = amounts[out.flavour[i]!]!;
+        const f = out.flavour[i]!;
+        const a = (amounts[f] ??= flavours.amounts(f));
         let name = wanted ? wanted.get(id) : userNames.get(id);
         if (name === undefined) userNames.set(id, (name = names.name(id)));
         let list = byUser.get(name);

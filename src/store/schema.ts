@@ -146,16 +146,10 @@ export const MIGRATIONS: readonly Migration[] = [
     to: 6,
     why: 'flavours numbered apart with their amounts, and the catalogue indexed for diagnostics, so warm reports skip parsing and lookups',
     sql: `
-      -- The mixes of amounts allocations hold, by a dense id of their own: segments point here.
-      CREATE TABLE flavours (
-        id INTEGER PRIMARY KEY,
-        cpu_milli INTEGER NOT NULL,
-        cpu_mhz INTEGER NOT NULL,
-        gpu INTEGER NOT NULL,
-        memory_bytes INTEGER NOT NULL,
-        disk_bytes INTEGER NOT NULL,
-        UNIQUE (cpu_milli, cpu_mhz, gpu, memory_bytes, disk_bytes)
-      );
+      -- The mixes of amounts allocations hold, numbered apart: segments point into it. One
+      -- row, the amounts of every flavour packed as numbers (accounting/columns.ts), so a
+      -- report reads thousands of flavours at once.
+      CREATE TABLE flavours (id INTEGER PRIMARY KEY, amounts BLOB NOT NULL);
       -- A report's diagnostics read the capture times of the files it reads, and the few
       -- files with something to say, without visiting the table's rows.
       CREATE INDEX snapshots_read ON snapshots (time_us, name, captured_us) WHERE corrupt IS NULL;

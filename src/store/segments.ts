@@ -1,4 +1,4 @@
-import { checkNameId, flavourKey, TrackColumns, type NameWriter } from '../accounting/columns.js';
+import { checkNameId, FlavourTable, flavourId, TrackColumns, type NameWriter } from '../accounting/columns.js';
 import type { Amounts } from '../accounting/types.js';
 import type { Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
@@ -29,15 +29,18 @@ export class IndexNames implements NameWriter {
   private readonly byId;
   private readonly byIds;
 
-  /** Flavours: every row of the table, loaded on first use (a few thousand). */
-  private flavourRows: Amounts[] | null = null;
+  /** Flavours: the whole table, read on first use; written back by saveFlavours when it grew. */
+  private table: FlavourTable | null = null;
   private flavourIds: Map<string, number> | null = null;
-  private readonly allFlavours;
-  private readonly insertFlavour;
+  private savedFlavours = 0;
+  private readonly readFlavours;
+  private readonly maxId;
+  private readonly writeFlavours;
 
   constructor(db: Db) {
-    this.allFlavours = db.prepare('SELECT cpu_milli, cpu_mhz, gpu, memory_bytes, disk_bytes FROM flavours ORDER BY id').raw();
-    this.insertFlavour = db.prepare('INSERT INTO flavours (id, cpu_milli, cpu_mhz, gpu, memory_bytes, disk_bytes) VALUES (?, ?, ?, ?, ?, ?)');
+    this.maxId = db.prepare('SELECT max(id) FROM names').pluck();
+    this.readFlavours = db.prepare('SELECT amounts FROM flavours WHERE id = 0').pluck();
+    this.writeFlavours = db.prepare('INSERT OR REPLACE INTO flavours (id, amounts) VALUES (0, ?)');
     this.select = db.prepare('SELECT id FROM names WHERE value = ?').pluck();
     this.insert = db.prepare('INSERT INTO names (value) VALUES (?)');
     this.byId = db.prepare('SELECT value FROM names WHERE id = ?').pluck();
@@ -81,26 +84,33 @@ export class IndexNames implements NameWriter {
     }
   }
 
-  flavours(): readonly Amounts[] {
-    if (!this.flavourRows) {
-      const rows = this.allFlavours.all() as [number, number, number, number, number][];
-      this.flavourRows = rows.map(([cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes]) => ({ cpuMilli, cpuMhz, gpu, memoryBytes, diskBytes }));
+  flavours(): FlavourTable {
+    if (!this.table) {
+      const stored = this.readFlavours.get() as Buffer | undefined;
+      this.table = stored ? FlavourTable.decode(stored) : new FlavourTable();
+      this.savedFlavours = this.table.count;
     }
-    return this.flavourRows;
+    return this.table;
   }
 
   flavour(a: Amounts): number {
-    const rows = this.flavours() as Amounts[];
-    this.flavourIds ??= new Map(rows.map((r, id) => [flavourKey(r), id]));
-    const key = flavourKey(a);
-    let id = this.flavourIds.get(key);
-    if (id === undefined) {
-      id = rows.length;
-      this.insertFlavour.run(id, a.cpuMilli, a.cpuMhz, a.gpu, a.memoryBytes, a.diskBytes);
-      rows.push({ cpuMilli: a.cpuMilli, cpuMhz: a.cpuMhz, gpu: a.gpu, memoryBytes: a.memoryBytes, diskBytes: a.diskBytes });
-      this.flavourIds.set(key, id);
+    const table = this.flavours();
+    if (!this.flavourIds) {
+      this.flavourIds = new Map();
+      for (let f = 0; f < table.count; f++) flavourId(table, this.flavourIds, table.amounts(f));
     }
-    return id;
+    return flavourId(table, this.flavourIds, a);
+  }
+
+  size(): number {
+    return ((this.maxId.get() as number | null) ?? -1) + 1;
+  }
+
+  /** Writes the flavour table back if flavours were added (called at the end of an ingest). */
+  saveFlavours(): void {
+    if (!this.table || this.table.count === this.savedFlavours) return;
+    this.writeFlavours.run(this.table.encode());
+    this.savedFlavours = this.table.count;
   }
 
   /** After the tables were emptied. */
@@ -108,8 +118,9 @@ export class IndexNames implements NameWriter {
     this.ids.clear();
     this.values.clear();
     this.complete = true;
-    this.flavourRows = [];
+    this.table = new FlavourTable();
     this.flavourIds = new Map();
+    this.savedFlavours = 0;
   }
 
   /** Job ids are many: the cache is bounded, and past its size the table answers misses. */
@@ -188,6 +199,7 @@ export class SegmentWriter {
     }
     this.blanks.clear();
     this.live = [];
+    this.names.saveFlavours();
   }
 
   clear(): void {

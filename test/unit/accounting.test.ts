@@ -289,6 +289,38 @@ describe('grouping edge cases', () => {
     ]);
   });
 
+  it('counts jobs and users once across settled and vanished allocations, in each bound', () => {
+    // ns1: alice's j1 ended (1 h); alice's j1 vanished (2 to 4 h: midpoint 3 h); bob's j5
+    // vanished (from 6 h, 6 to 8 h); ns2: carol's j1, ended (4 h), a job of its own.
+    const vanished = (id: string, job: string, user: string, low: number, high: number) => ({
+      ...life(id, job, user, (low + high) / 2), lowEndUs: day.startUs + low * HOUR, highEndUs: day.startUs + high * HOUR, endKind: 'vanished' as const,
+    });
+    const late = { ...vanished('f', 'j5', 'bob', 8, 8), startUs: day.startUs + 6 * HOUR, endUs: day.startUs + 7 * HOUR, lowEndUs: day.startUs + 6 * HOUR };
+    const mixed = [life('a', 'j1', 'alice', 1), vanished('e', 'j1', 'alice', 2, 4), late, life('g', 'j1', 'carol', 4, 'ns2')];
+    const r = aggregate(mixed, day, ['namespace']);
+    expect(r.rows.map((x) => [x.namespace, x.cpu_hours, x.jobs, x.users, x.allocations])).toEqual([
+      ['ns1', 5, 2, 2, 3],
+      ['ns2', 4, 1, 1, 1],
+    ]);
+    expect(r.total).toMatchObject({ cpu_hours: 9, jobs: 3, users: 3, allocations: 4 });
+    // The low bound: bob's allocation may have ended as it started, and is left out.
+    expect(r.low.rows.map((x) => [x.namespace, x.cpu_hours, x.jobs, x.users, x.allocations])).toEqual([
+      ['ns1', 3, 1, 1, 2],
+      ['ns2', 4, 1, 1, 1],
+    ]);
+    expect(r.low.total).toMatchObject({ cpu_hours: 7, jobs: 2, users: 2, allocations: 3 });
+    expect(r.high.total).toMatchObject({ cpu_hours: 11, jobs: 3, users: 3, allocations: 4 });
+    // By user: alice's job once, carol's j1 in ns2 a job of its own in the total.
+    const byUser = aggregate(mixed, day, ['user']);
+    expect(byUser.rows.map((x) => [x.user, x.jobs, x.allocations])).toEqual([
+      ['alice', 1, 2],
+      ['bob', 1, 1],
+      ['carol', 1, 1],
+    ]);
+    expect(byUser.total).toMatchObject({ jobs: 3, users: 3 });
+    expect(byUser.low.total).toMatchObject({ jobs: 2, users: 2 });
+  });
+
   it('a user literally named "(unattributed)" shares the row of allocations without one', () => {
     const r = aggregate([...lifetimes, life('e', 'j9', '(unattributed)', 5)], day, ['user']);
     expect(r.rows.map((x) => [x.user, x.cpu_hours, x.users])).toEqual([

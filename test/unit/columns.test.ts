@@ -36,7 +36,7 @@ describe('track columns', () => {
     expect(back.length).toBe(5);
     expect([back.minStartUs, back.maxReachUs]).toEqual([10 * HOUR, 20 * HOUR]);
     expect([...back.user]).toEqual([names.lookup('u'), -1, names.lookup('u'), names.lookup('u'), names.lookup('u')]);
-    expect(names.flavours()[back.flavour[0]!]).toEqual({ cpuMilli: 1500, cpuMhz: 2400, gpu: 1, memoryBytes: 2 ** 31, diskBytes: 10 ** 9 });
+    expect(names.flavours().amounts(back.flavour[0]!)).toEqual({ cpuMilli: 1500, cpuMhz: 2400, gpu: 1, memoryBytes: 2 ** 31, diskBytes: 10 ** 9 });
     expect(Number.isNaN(back.end[1]!)).toBe(true);
     expect(() => TrackColumns.decode(c.encode().subarray(0, 40))).toThrow(/unknown layout; rebuild it/);
   });
