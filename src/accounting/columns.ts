@@ -159,6 +159,10 @@ const KUBERNETES = 8;
  * Tracks that held resources, as columns: what the index keeps per segment. Times are
  * microseconds, NaN for none. `flags` packs listedTerminal, the kind of S' and whether the
  * source is Kubernetes: what picks the default GC window.
+ *
+ * The lifetime under the default estimate (midpoint, the source's GC window) is kept too,
+ * computed by the same estimateEnd when a track is packed: most reports use the default,
+ * and then read it as it is instead of estimating each track again (see estimateColumns).
  */
 export class TrackColumns {
   length = 0;
@@ -174,6 +178,11 @@ export class TrackColumns {
   readonly flavour: Int32Array;
   readonly state: Uint8Array;
   readonly flags: Uint8Array;
+  /** The default estimate: end, sure bounds, and kind (END_KIND_CODES, or NOT_HELD). */
+  readonly defaultEnd: Float64Array;
+  readonly defaultLow: Float64Array;
+  readonly defaultHigh: Float64Array;
+  readonly defaultKind: Uint8Array;
   /** Bounds for skipping a segment: the earliest start and the latest reach (see reachUs). */
   minStartUs = Infinity;
   maxReachUs = -Infinity;
@@ -188,10 +197,14 @@ export class TrackColumns {
     const f64 = () => new Float64Array(b, (at += 8 * n) - 8 * n, n);
     const i32 = () => new Int32Array(b, (at += 4 * n) - 4 * n, n);
     const u8 = () => new Uint8Array(b, (at += n) - n, n);
+    // Wider columns first: typed views need offsets aligned to their element size.
     this.start = f64();
     this.lastHolding = f64();
     this.end = f64();
     this.next = f64();
+    this.defaultEnd = f64();
+    this.defaultLow = f64();
+    this.defaultHigh = f64();
     this.namespace = i32();
     this.user = i32();
     this.group = i32();
@@ -200,13 +213,14 @@ export class TrackColumns {
     this.flavour = i32();
     this.state = u8();
     this.flags = u8();
+    this.defaultKind = u8();
     this.buffer = b;
   }
 
   private readonly buffer: ArrayBuffer;
 
   static bytesFor(n: number): number {
-    return HEADER_BYTES + n * (4 * 8 + 6 * 4 + 2);
+    return HEADER_BYTES + n * (7 * 8 + 6 * 4 + 3);
   }
 
   get full(): boolean {
@@ -236,12 +250,30 @@ export class TrackColumns {
       (t.listedTerminal ? LISTED_TERMINAL : 0) | (NEXT_KINDS.indexOf(t.nextKind) << 1) | (t.key.startsWith('kubernetes:') ? KUBERNETES : 0);
     if (t.startUs < this.minStartUs) this.minStartUs = t.startUs;
     if (reach > this.maxReachUs) this.maxReachUs = reach;
+    this.estimateDefault(i);
     return true;
+  }
+
+  /** Fills row i's default estimate from its stored fields (see the class comment). */
+  private estimateDefault(i: number): void {
+    const e = SCRATCH_ESTIMATE;
+    const flags = this.flags[i]!;
+    const g = gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!);
+    const state = STATES[this.state[i]!];
+    const held =
+      state !== null &&
+      state !== undefined &&
+      estimateEnd(state, this.start[i]!, orNull(this.lastHolding[i]!), orNull(this.end[i]!), orNull(this.next[i]!), (flags & LISTED_TERMINAL) !== 0, g, DEFAULT_ESTIMATE.gapPolicy, e);
+    this.defaultEnd[i] = held ? e.endUs : NaN;
+    this.defaultLow[i] = held ? e.lowEndUs : NaN;
+    this.defaultHigh[i] = held ? e.highEndUs : NaN;
+    this.defaultKind[i] = held ? END_KIND_CODES[e.endKind] : NOT_HELD;
   }
 
   /** Blanks a row: a track that moved on. It then holds nothing, and reports skip it. */
   blank(i: number): void {
     this.state[i] = 0;
+    this.defaultKind[i] = NOT_HELD;
   }
 
   /** Appends row i of another set of columns with the same dictionary. */
@@ -259,6 +291,10 @@ export class TrackColumns {
     this.flavour[j] = from.flavour[i]!;
     this.state[j] = from.state[i]!;
     this.flags[j] = from.flags[i]!;
+    this.defaultEnd[j] = from.defaultEnd[i]!;
+    this.defaultLow[j] = from.defaultLow[i]!;
+    this.defaultHigh[j] = from.defaultHigh[i]!;
+    this.defaultKind[j] = from.defaultKind[i]!;
     this.minStartUs = Math.min(this.minStartUs, from.minStartUs);
     this.maxReachUs = Math.max(this.maxReachUs, from.maxReachUs);
   }
@@ -297,16 +333,18 @@ export class TrackColumns {
 /** Format, track count, earliest start, latest reach (8 bytes each but the first two). */
 const HEADER_BYTES = 24;
 /** Bumped with the layout; an index holding another is rebuilt by a schema migration. */
-const FORMAT = 3;
+const FORMAT = 4;
 
 /** Lifetimes as columns: what the aggregation reads. */
 export class LifetimeColumns {
   length = 0;
-  readonly start: Float64Array;
-  readonly end: Float64Array;
-  readonly low: Float64Array;
-  readonly high: Float64Array;
-  readonly kind: Uint8Array;
+  start: Float64Array;
+  end: Float64Array;
+  low: Float64Array;
+  high: Float64Array;
+  kind: Uint8Array;
+  /** The columns are a track segment's own (its default estimate): never written into. */
+  shared = false;
   namespace: Int32Array;
   user: Int32Array;
   group: Int32Array;
@@ -358,17 +396,25 @@ const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
  * the next call.
  */
 export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: LifetimeColumns): LifetimeColumns {
-  if (out.capacity < t.length) out = new LifetimeColumns(t.length);
+  // The default estimate is stored with the tracks: read as it is, unless a row was blanked.
+  if (opts.gapPolicy === DEFAULT_ESTIMATE.gapPolicy && opts.gcWindowUs === DEFAULT_ESTIMATE.gcWindowUs && t.defaultKind.subarray(0, t.length).indexOf(NOT_HELD) < 0) {
+    const view = new LifetimeColumns(0);
+    view.shared = true;
+    view.length = t.length;
+    view.start = t.start;
+    view.end = t.defaultEnd;
+    view.low = t.defaultLow;
+    view.high = t.defaultHigh;
+    view.kind = t.defaultKind;
+    shareAttribution(view, t);
+    return view;
+  }
+  if (out.shared || out.capacity < t.length) out = new LifetimeColumns(t.length);
   /** Rows kept, listed only once one was dropped (rare: a blanked row). */
   const keep: number[] = [];
   out.length = estimateRows(t, opts, out, keep);
   if (out.length === t.length) {
-    out.namespace = t.namespace;
-    out.user = t.user;
-    out.group = t.group;
-    out.job = t.job;
-    out.component = t.component;
-    out.flavour = t.flavour;
+    shareAttribution(out, t);
   } else {
     // Rare: a stored track that holds nothing under its state (kept for completeness).
     out.namespace = Int32Array.from(keep, (i) => t.namespace[i]!);
@@ -379,6 +425,15 @@ export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: Lif
     out.flavour = Int32Array.from(keep, (i) => t.flavour[i]!);
   }
   return out;
+}
+
+function shareAttribution(out: LifetimeColumns, t: TrackColumns): void {
+  out.namespace = t.namespace;
+  out.user = t.user;
+  out.group = t.group;
+  out.job = t.job;
+  out.component = t.component;
+  out.flavour = t.flavour;
 }
 
 /**
@@ -412,6 +467,12 @@ function estimateRows(t: TrackColumns, opts: EstimateOptions, out: LifetimeColum
 }
 
 const { ended: ENDED, open: OPEN, vanished: VANISHED } = END_KIND_CODES;
+
+/** What most reports use, and what TrackColumns keeps precomputed. */
+export const DEFAULT_ESTIMATE: EstimateOptions = { gapPolicy: 'midpoint', gcWindowUs: null };
+/** A stored default estimate's kind for a row that holds nothing (a blanked one). */
+const NOT_HELD = 255;
+const SCRATCH_ESTIMATE: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
 
 /** Packs Track objects (the index-free path) into columns with an in-memory dictionary. */
 export function* trackColumnsOf(tracks: Iterable<Track>, names: NameWriter, batch = 4096): Generator<TrackColumns> {

@@ -25,6 +25,13 @@ const tracks: Track[] = [
   { ...base, key: 'nomad:h', state: 'ended', endUs: null },
 ];
 
+/** The test tracks packed as the index stores them. */
+function packed(names: MemoryNames): Buffer {
+  const c = new TrackColumns(16);
+  for (const t of tracks) c.push(t, t.lastHoldingUs, names);
+  return c.encode();
+}
+
 describe('track columns', () => {
   it('pack the tracks that held resources, and read back byte for byte', () => {
     const names = new MemoryNames();
@@ -56,6 +63,19 @@ describe('track columns', () => {
       });
     }
   }
+
+  it('the default estimate is stored with the tracks, read as it is, and never written over', () => {
+    const names = new MemoryNames();
+    const c = TrackColumns.decode(packed(names));
+    const stored = [...c.defaultEnd.subarray(0, c.length)];
+    const view = estimateColumns(c, { gapPolicy: 'midpoint', gcWindowUs: null }, new LifetimeColumns(0));
+    expect(view.end).toBe(c.defaultEnd); // the segment's own column, not a copy
+    // Another estimate handed the view to reuse gets columns of its own.
+    const next = estimateColumns(c, { gapPolicy: 'next', gcWindowUs: null }, view);
+    expect(next.end).not.toBe(c.defaultEnd);
+    expect([...c.defaultEnd.subarray(0, c.length)]).toEqual(stored);
+    expect([...next.end.subarray(0, next.length)]).toEqual([...lifetimesOf(tracks, { gapPolicy: 'next', gcWindowUs: null })].map((l) => l.endUs));
+  });
 
   it('a blanked row holds nothing', () => {
     const names = new MemoryNames();
