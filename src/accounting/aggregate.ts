@@ -86,17 +86,6 @@ class Entries {
   order = new Int32Array(0);
   starts = new Int32Array(1);
 
-  push(slot: number, flavour: number, namespace: number, job: number, user: number, us: number): void {
-    if (this.n === this.us.length) this.grow();
-    const i = this.n++;
-    this.slot[i] = slot;
-    this.flavour[i] = flavour;
-    this.namespace[i] = namespace;
-    this.job[i] = job;
-    this.user[i] = user;
-    this.us[i] = us;
-  }
-
   /** Room for `more` entries past n, written directly (see Aggregator.clip). */
   reserve(more: number): void {
     while (this.n + more > this.us.length) this.grow();
@@ -135,6 +124,29 @@ class Entries {
   count(slot: number): number {
     return this.starts[slot + 1]! - this.starts[slot]!;
   }
+}
+
+/**
+ * Appends the listed rows of a batch, clipped to [p0, p1) with the end column given, to a
+ * set of entries (reserved); returns its new count.
+ */
+function clipRows(b: LifetimeColumns, slots: Int32Array, rows: Int32Array, count: number, endOf: Float64Array, p0: number, p1: number, e: Entries): number {
+  let n = e.n;
+  for (let v = 0; v < count; v++) {
+    const i = rows[v]!;
+    const start = b.start[i]!;
+    const end = endOf[i]!;
+    const us = (end < p1 ? end : p1) - (start > p0 ? start : p0);
+    if (us <= 0) continue;
+    e.slot[n] = slots[i]!;
+    e.flavour[n] = b.flavour[i]!;
+    e.namespace[n] = b.namespace[i]!;
+    e.job[n] = b.job[i]!;
+    e.user[n] = b.user[i]!;
+    e.us[n] = us;
+    n++;
+  }
+  return n;
 }
 
 /** The loops of Entries.bySlot, each alone in its function (see RankTable.sumRange). */
@@ -326,13 +338,13 @@ class Stamps {
     // One load of each table for both paths: a path that never ran before V8 optimised
     // the caller's loop would make it deoptimise (see sumRange).
     const { stamp, namespaceOf } = this;
-    const seenWith = namespaceOf[job]!;
+    const elsewhere = namespaceOf[job] !== namespace;
     if (stamp[job] !== this.current) {
       stamp[job] = this.current;
       namespaceOf[job] = namespace;
       this.count++;
       if (this.marked[job] !== 0) this.kept.push(namespace, job);
-    } else if (seenWith !== namespace) {
+    } else if (elsewhere) {
       this.seeJobElsewhere(namespace, job);
     }
   }
@@ -513,14 +525,26 @@ export class Aggregator {
 
   /** Per row of a batch, its slot, or -1 when a filter leaves it out (reused between batches). */
   private rowSlots = new Int32Array(0);
+  /** The batch's vanished rows, and how many (written by clip). */
+  private vanishedRows = new Int32Array(0);
+  private readonly vanishedCount = new Int32Array(1);
 
   add(b: LifetimeColumns): void {
-    if (this.rowSlots.length < b.length) this.rowSlots = new Int32Array(b.length);
+    if (this.rowSlots.length < b.length) {
+      this.rowSlots = new Int32Array(b.length);
+      this.vanishedRows = new Int32Array(b.length);
+    }
     const slots = this.rowSlots;
     if (this.by.length === 1 && !this.only.namespace && !this.only.user && !this.only.group) this.slotsOfKey(this.column(b, this.by[0]!), b.length, slots);
     else this.slotsOfRows(b, slots);
     this.settled.reserve(b.length);
+    this.vanishedCount[0] = 0;
     this.settled.n = this.clip(b, slots, this.settled);
+    const vanished = this.vanishedCount[0]!;
+    if (vanished > 0) {
+      for (const e of [this.est, this.low, this.high]) e.reserve(vanished);
+      this.clipVanished(b, slots, vanished);
+    }
   }
 
   /** Slots by one key column, the common case (see sumRange on why the loop is alone). */
@@ -528,7 +552,9 @@ export class Aggregator {
     const un = this.unattributed;
     for (let i = 0; i < n; i++) {
       const id = col[i]!;
-      out[i] = this.slotOf(id === NO_NAME ? un : id);
+      // Known ids find their slot here; new ones (a few, early) and the rest go the long way.
+      const known = id >= 0 && id < this.slotById.length ? this.slotById[id]! : 0;
+      out[i] = known > 0 ? known - 1 : this.slotOf(id === NO_NAME ? un : id);
     }
   }
 
@@ -558,25 +584,25 @@ export class Aggregator {
 
   /**
    * Clips each row to the period and appends it to the settled entries (reserved for the
-   * batch), or hands a vanished one to addVanished; returns the settled count. A slot made
-   * for a row that then holds nothing in the period is harmless: it has no entries.
+   * batch), or lists a vanished one for clipVanished; returns the settled count. A slot
+   * made for a row that then holds nothing in the period is harmless: it has no entries.
    */
   private clip(b: LifetimeColumns, slots: Int32Array, e: Entries): number {
     const { startUs: p0, endUs: p1 } = this.period;
     const { slot: eSlot, flavour: eFlavour, namespace: eNamespace, job: eJob, user: eUser, us: eUs } = e;
+    const { vanishedRows, vanishedCount } = this;
     let n = e.n;
     for (let i = 0; i < b.length; i++) {
       const slot = slots[i]!;
       if (slot < 0) continue;
-      const start = b.start[i]!;
-      const from = start > p0 ? start : p0;
-      const end = b.end[i]!;
       const kind = b.kind[i]!;
       if (kind === VANISHED_CODE) {
-        this.addVanished(b, i, slot, from);
+        vanishedRows[vanishedCount[0]!++] = i;
         continue;
       }
-      const us = (end < p1 ? end : p1) - from;
+      const start = b.start[i]!;
+      const end = b.end[i]!;
+      const us = (end < p1 ? end : p1) - (start > p0 ? start : p0);
       if (us <= 0) continue;
       eSlot[n] = slot;
       eFlavour[n] = b.flavour[i]!;
@@ -590,20 +616,21 @@ export class Aggregator {
     return n;
   }
 
-  /** A vanished row: its estimate and both bounds, each in its own set. */
-  private addVanished(b: LifetimeColumns, i: number, slot: number, from: number): void {
-    const p1 = this.period.endUs;
-    const us = Math.max(0, Math.min(b.end[i]!, p1) - from);
-    const lowUs = Math.max(0, Math.min(b.low[i]!, p1) - from);
-    const highUs = Math.max(0, Math.min(b.high[i]!, p1) - from);
-    const flavour = b.flavour[i]!;
-    const namespace = b.namespace[i]!;
-    const job = b.job[i]!;
-    const user = b.user[i]!;
-    if (us > 0) this.est.push(slot, flavour, namespace, job, user, us);
-    if (lowUs > 0) this.low.push(slot, flavour, namespace, job, user, lowUs);
-    if (highUs > 0) this.high.push(slot, flavour, namespace, job, user, highUs);
-    if (highUs > 0 && b.low[i]! < p1) this.vanished++;
+  /** The batch's vanished rows: the estimate and both bounds, each in its own set (reserved). */
+  private clipVanished(b: LifetimeColumns, slots: Int32Array, count: number): void {
+    const { startUs: p0, endUs: p1 } = this.period;
+    const sets = [this.est, this.low, this.high] as const;
+    const ends = [b.end, b.low, b.high] as const;
+    for (let k = 0; k < 3; k++) {
+      const e = sets[k]!;
+      const endOf = ends[k]!;
+      e.n = clipRows(b, slots, this.vanishedRows, count, endOf, p0, p1, e);
+    }
+    for (let v = 0; v < count; v++) {
+      const i = this.vanishedRows[v]!;
+      const from = Math.max(b.start[i]!, p0);
+      if (Math.min(b.high[i]!, p1) - from > 0 && b.low[i]! < p1) this.vanished++;
+    }
   }
 
   result(): StatsResult {
