@@ -1,19 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { existsSync } from 'node:fs';
+import { DEFAULT_CONFIG } from './config.js';
 import { HourmeterError } from '../util/errors.js';
-import { statsCommand } from './commands/stats.js';
-import { summarizeCommand } from './commands/summarize.js';
-import { mergeUsersCommand } from './commands/merge-users.js';
-import { plotCommand } from './commands/plot.js';
-import { indexCommand } from './commands/index-cmd.js';
-import { k8sCommand } from './commands/k8s.js';
-import { simulateCommand } from './commands/simulate.js';
-import { snapshotCommand } from './commands/snapshot.js';
-import { userdbCommand } from './commands/userdb.js';
-import { reportCommand } from './commands/report.js';
-import { serveCommand } from './commands/serve.js';
-import { topCommand } from './commands/top.js';
-import { checkCommand } from './commands/check.js';
-import { quotaCommand } from './commands/quota.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -22,7 +10,43 @@ import { VERSION } from '../version.js';
  * 0 ok, 1 a check failed, 2 usage error, 3 data/runtime/I-O failure.
  */
 
-export function buildProgram(io: CliIO = processIO): Command {
+/** Makes a command: its options, help and action. */
+type CommandMaker = (program: Command, io: CliIO) => Command;
+
+/**
+ * Every command, in the order help lists them. Each module is imported only when needed: a
+ * command line that names one loads that one (start-up then compiles a fraction of the
+ * program); help, or a name that is not a command, loads them all.
+ */
+const COMMANDS: Record<string, () => Promise<CommandMaker>> = {
+  snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommand,
+  stats: async () => (await import('./commands/stats.js')).statsCommand,
+  summarize: async () => (await import('./commands/summarize.js')).summarizeCommand,
+  'merge-users': async () => (await import('./commands/merge-users.js')).mergeUsersCommand,
+  plot: async () => (await import('./commands/plot.js')).plotCommand,
+  index: async () => (await import('./commands/index-cmd.js')).indexCommand,
+  userdb: async () => (await import('./commands/userdb.js')).userdbCommand,
+  report: async () => (await import('./commands/report.js')).reportCommand,
+  serve: async () => (await import('./commands/serve.js')).serveCommand,
+  top: async () => (await import('./commands/top.js')).topCommand,
+  check: async () => (await import('./commands/check.js')).checkCommand,
+  k8s: async () => (await import('./commands/k8s.js')).k8sCommand,
+  quota: async () => (await import('./commands/quota.js')).quotaCommand,
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
+};
+
+/**
+ * The command a command line names: its first word that is not an option, if a command.
+ * None when a config file may be read: its keys are checked against every command's flags.
+ */
+function commandNamed(argv: readonly string[]): string | undefined {
+  if (argv.some((a) => a.startsWith('--config')) || existsSync(DEFAULT_CONFIG)) return undefined;
+  const word = argv.slice(2).find((a) => !a.startsWith('-'));
+  return word !== undefined && Object.hasOwn(COMMANDS, word) ? word : undefined;
+}
+
+/** The program with every command, or only the one `argv` names. */
+export async function buildProgram(io: CliIO = processIO, argv?: readonly string[]): Promise<Command> {
   const program = new Command('hourmeter')
     .description('Exact resource-hours accounting for Nomad and Kubernetes clusters, from periodic snapshots.')
     .version(VERSION)
@@ -30,20 +54,10 @@ export function buildProgram(io: CliIO = processIO): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
-  program.addCommand(snapshotCommand(program, io));
-  program.addCommand(statsCommand(program, io));
-  program.addCommand(summarizeCommand(program, io));
-  program.addCommand(mergeUsersCommand(program, io));
-  program.addCommand(plotCommand(program, io));
-  program.addCommand(indexCommand(program, io));
-  program.addCommand(userdbCommand(program, io));
-  program.addCommand(reportCommand(program, io));
-  program.addCommand(serveCommand(program, io));
-  program.addCommand(topCommand(program, io));
-  program.addCommand(checkCommand(program, io));
-  program.addCommand(k8sCommand(program, io));
-  program.addCommand(quotaCommand(program, io));
-  program.addCommand(simulateCommand(program, io));
+  const named = argv && commandNamed(argv);
+  const names = named ? [named] : Object.keys(COMMANDS);
+  const makers = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  for (const make of makers) program.addCommand(make(program, io));
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
     c.commands.forEach(configure);
@@ -53,7 +67,7 @@ export function buildProgram(io: CliIO = processIO): Command {
 }
 
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { ROOT, run, tempDir } from '../helpers/cli.js';
 
-const commands = buildProgram().commands.map((c) => c.name());
+const commands = (await buildProgram()).commands.map((c) => c.name());
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 describe('every command is documented', () => {

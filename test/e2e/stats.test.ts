@@ -69,6 +69,12 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     expect(run(['stats', '--json', '-o', 'csv'], { cwd })).toMatchObject({ code: 2, stderr: 'hourmeter: use just one of -o csv and --json\n' });
     writeFileSync(join(cwd, 'hourmeter.yaml'), 'from: 2024-09-03\nto: 2024-09-10\njson: true\n');
     expect(run(['stats', '-o', 'csv'], { cwd }).stdout.startsWith('namespace,')).toBe(true);
+    // One file serves every command: a key only another command has is no error for stats
+    // (hourmeter loads just the command it runs, but all of them when a config file is read).
+    writeFileSync(join(cwd, 'shared.yaml'), 'from: 2024-09-03\nto: 2024-09-10\nsummaries: out\nmax-age: 2h\n');
+    expect(JSON.parse(run(['stats', '--config', 'shared.yaml', '-o', 'json'], { cwd }).stdout).period.from).toBe('2024-09-03');
+    writeFileSync(join(cwd, 'shared.yaml'), 'from: 2024-09-03\nsummarise: out\n');
+    expect(run(['stats', '--config', 'shared.yaml'], { cwd })).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown setting "summarise"') });
   });
 });
 
