@@ -406,34 +406,28 @@ export function estimateColumns(t: TrackColumns, opts: EstimateOptions, out: Lif
     view.low = t.defaultLow;
     view.high = t.defaultHigh;
     view.kind = t.defaultKind;
-    shareAttribution(view, t);
+    attribute(view, t, (column) => column);
     return view;
   }
   if (out.shared || out.capacity < t.length) out = new LifetimeColumns(t.length);
   /** Rows kept, listed only once one was dropped (rare: a blanked row). */
   const keep: number[] = [];
   out.length = estimateRows(t, opts, out, keep);
-  if (out.length === t.length) {
-    shareAttribution(out, t);
-  } else {
-    // Rare: a stored track that holds nothing under its state (kept for completeness).
-    out.namespace = Int32Array.from(keep, (i) => t.namespace[i]!);
-    out.user = Int32Array.from(keep, (i) => t.user[i]!);
-    out.group = Int32Array.from(keep, (i) => t.group[i]!);
-    out.job = Int32Array.from(keep, (i) => t.job[i]!);
-    out.component = Int32Array.from(keep, (i) => t.component[i]!);
-    out.flavour = Int32Array.from(keep, (i) => t.flavour[i]!);
-  }
+  // Every row kept: the tracks' own columns. Rarely a stored track holds nothing under its
+  // state (a blanked row), and the rows kept are copied.
+  if (out.length === t.length) attribute(out, t, (column) => column);
+  else attribute(out, t, (column) => Int32Array.from(keep, (i) => column[i]!));
   return out;
 }
 
-function shareAttribution(out: LifetimeColumns, t: TrackColumns): void {
-  out.namespace = t.namespace;
-  out.user = t.user;
-  out.group = t.group;
-  out.job = t.job;
-  out.component = t.component;
-  out.flavour = t.flavour;
+/** Gives lifetimes the attribution columns of their tracks: the same arrays, or the rows kept. */
+function attribute(out: LifetimeColumns, t: TrackColumns, pick: (column: Int32Array) => Int32Array): void {
+  out.namespace = pick(t.namespace);
+  out.user = pick(t.user);
+  out.group = pick(t.group);
+  out.job = pick(t.job);
+  out.component = pick(t.component);
+  out.flavour = pick(t.flavour);
 }
 
 /**

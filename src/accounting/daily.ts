@@ -128,10 +128,6 @@ class TimeSums {
     } else this.us.set(flavour, t + us);
   }
 
-  flavours(): IterableIterator<number> {
-    return this.us.keys();
-  }
-
   /**
    * Σ amount × µs per resource, in base units × µs. Flavours are many and amounts per
    * resource few: times are summed per amount first (as numbers, spilled like above), so

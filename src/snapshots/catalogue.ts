@@ -70,7 +70,7 @@ export interface WindowFiles {
   problems: FileSummary[];
 }
 
-export function hasProblem(f: FileSummary): boolean {
+function hasProblem(f: FileSummary): boolean {
   return f.corrupt !== null || f.failedScopes.length > 0 || f.recordSkips.length > 0;
 }
 
