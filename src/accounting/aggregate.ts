@@ -535,26 +535,16 @@ export class Aggregator {
       this.vanishedRows = new Int32Array(b.length);
     }
     const slots = this.rowSlots;
-    if (this.by.length === 1 && !this.only.namespace && !this.only.user && !this.only.group) this.slotsOfKey(this.column(b, this.by[0]!), b.length, slots);
-    else this.slotsOfRows(b, slots);
+    // One key and no filter (the common case): clip finds the slots as it goes.
+    const key = this.by.length === 1 && !this.only.namespace && !this.only.user && !this.only.group ? this.column(b, this.by[0]!) : null;
+    if (!key) this.slotsOfRows(b, slots);
     this.settled.reserve(b.length);
     this.vanishedCount[0] = 0;
-    this.settled.n = this.clip(b, slots, this.settled);
+    this.settled.n = this.clip(b, key, slots, this.settled);
     const vanished = this.vanishedCount[0]!;
     if (vanished > 0) {
       for (const e of [this.est, this.low, this.high]) e.reserve(vanished);
       this.clipVanished(b, slots, vanished);
-    }
-  }
-
-  /** Slots by one key column, the common case (see sumRange on why the loop is alone). */
-  private slotsOfKey(col: Int32Array, n: number, out: Int32Array): void {
-    const un = this.unattributed;
-    for (let i = 0; i < n; i++) {
-      const id = col[i]!;
-      // Known ids find their slot here; new ones (a few, early) and the rest go the long way.
-      const known = id >= 0 && id < this.slotById.length ? this.slotById[id]! : 0;
-      out[i] = known > 0 ? known - 1 : this.slotOf(id === NO_NAME ? un : id);
     }
   }
 
@@ -584,17 +574,27 @@ export class Aggregator {
 
   /**
    * Clips each row to the period and appends it to the settled entries (reserved for the
-   * batch), or lists a vanished one for clipVanished; returns the settled count. A slot
-   * made for a row that then holds nothing in the period is harmless: it has no entries.
+   * batch), or lists a vanished one for clipVanished; returns the settled count. The slots
+   * come from `key` (one key column, no filter) or were set in `slots` (-1: filtered out),
+   * and clipVanished finds them there. A slot made for a row that then holds nothing in the
+   * period is harmless: it has no entries.
    */
-  private clip(b: LifetimeColumns, slots: Int32Array, e: Entries): number {
+  private clip(b: LifetimeColumns, key: Int32Array | null, slots: Int32Array, e: Entries): number {
     const { startUs: p0, endUs: p1 } = this.period;
     const { slot: eSlot, flavour: eFlavour, namespace: eNamespace, job: eJob, user: eUser, us: eUs } = e;
     const { vanishedRows, vanishedCount } = this;
     let n = e.n;
     for (let i = 0; i < b.length; i++) {
-      const slot = slots[i]!;
-      if (slot < 0) continue;
+      let slot: number;
+      if (key !== null) {
+        // Known ids find their slot here; new ones (a few, early) and the rest go the long way.
+        const id = key[i]!;
+        const known = id >= 0 && id < this.slotById.length ? this.slotById[id]! : 0;
+        slot = slots[i] = known > 0 ? known - 1 : this.slotOf(id === NO_NAME ? this.unattributed : id);
+      } else {
+        slot = slots[i]!;
+        if (slot < 0) continue;
+      }
       const kind = b.kind[i]!;
       if (kind === VANISHED_CODE) {
         vanishedRows[vanishedCount[0]!++] = i;
