@@ -4,25 +4,85 @@ import { createRequire } from 'node:module';
 /** Loaded on first use: a report printed as JSON or CSV starts faster without it. */
 let TableClass: typeof Table | null = null;
 const loadTable = (): typeof Table => (TableClass ??= createRequire(import.meta.url)('cli-table3') as typeof Table);
+let widthOf: ((s: string) => number) | null = null;
+const loadWidth = (): ((s: string) => number) => (widthOf ??= createRequire(import.meta.url)('string-width') as (s: string) => number);
+
+type Align = 'left' | 'right' | 'center';
+/** A cell: text, or text spanning columns (a message in place of rows). */
+export type Cell = string | { colSpan: number; content: string };
+
+/** From this many rows, tables without spanning cells are drawn here (see PlainTable). */
+const OWN_DRAWING_ROWS = 100;
 
 /**
- * A cli-table3 table without colours (output must be the same on a TTY, in a pipe and in
- * golden files) and without lines between rows.
+ * A table without colours (output must be the same on a TTY, in a pipe and in golden files)
+ * and without lines between rows, drawn as cli-table3 draws it. cli-table3's layout checks
+ * every cell against every other for spans, which takes seconds at thousands of rows (a
+ * report by user); long tables without spanning cells are therefore drawn here instead,
+ * to the same bytes (a test compares both).
  */
-export function plainTable(options: ConstructorParameters<typeof Table>[0] = {}): InstanceType<typeof Table> {
-  const Ctor = loadTable();
-  return new Ctor({
-    ...options,
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
-  });
+export class PlainTable {
+  private readonly rows: Cell[][] = [];
+
+  constructor(private readonly options: { head?: string[]; colAligns?: Align[] } = {}) {}
+
+  push(...rows: Cell[][]): void {
+    this.rows.push(...rows);
+  }
+
+  toString(): string {
+    return this.draw(this.rows.length >= OWN_DRAWING_ROWS && this.canDrawOwn() ? 'own' : 'library');
+  }
+
+  /** The table drawn by cli-table3, or here (which only tests choose). */
+  draw(by: 'library' | 'own'): string {
+    if (by === 'own') return this.drawOwn();
+    const Ctor = loadTable();
+    const table = new Ctor({
+      ...this.options,
+      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+      style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
+    });
+    table.push(...(this.rows as Table.HorizontalTableRow[]));
+    return table.toString();
+  }
+
+  /** Plain one-line cells, aligned left or right: what drawOwn handles. */
+  private canDrawOwn(): boolean {
+    const plain = (c: Cell) => typeof c === 'string' && !/[\n\r\t\u001b]/.test(c);
+    return (this.options.colAligns ?? []).every((a) => a !== 'center') && this.rows.every((r) => r.every(plain)) && (this.options.head ?? []).every(plain);
+  }
+
+  private drawOwn(): string {
+    const width = loadWidth();
+    const lines = [...(this.options.head ? [this.options.head] : []), ...(this.rows as string[][])];
+    const columns = Math.max(0, ...lines.map((l) => l.length));
+    const widths = Array.from({ length: columns }, (_, c) => Math.max(0, ...lines.map((l) => width(l[c] ?? ''))));
+    const align = this.options.colAligns ?? [];
+    const rule = (left: string, mid: string, right: string) => left + widths.map((w) => '─'.repeat(w + 2)).join(mid) + right;
+    const row = (cells: string[]) =>
+      '│' +
+      widths
+        .map((w, c) => {
+          const text = cells[c] ?? '';
+          const pad = ' '.repeat(w - width(text));
+          return ' ' + (align[c] === 'right' ? pad + text : text + pad) + ' ';
+        })
+        .join('│') +
+      '│';
+    return [rule('┌', '┬', '┐'), ...lines.map(row), rule('└', '┴', '┘')].join('\n');
+  }
+}
+
+export function plainTable(options: { head?: string[]; colAligns?: Align[] } = {}): PlainTable {
+  return new PlainTable(options);
 }
 
 /**
  * Renders a table with rule lines after its header and before its last row (the total),
  * which cli-table3 cannot place by itself.
  */
-export function withRules(table: InstanceType<typeof Table>, opts: { afterHeader: boolean; beforeLast: boolean }): string {
+export function withRules(table: PlainTable, opts: { afterHeader: boolean; beforeLast: boolean }): string {
   const lines = table.toString().split('\n');
   const rule = lines[0]!.replace('┌', '├').replace('┐', '┤').replaceAll('┬', '┼');
   // lines: top border, header (if any), rows..., bottom border; multi-line cells do not occur here.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixed, integer } from '../../src/reports/table.js';
+import { fixed, integer, plainTable } from '../../src/reports/table.js';
 
 describe('number formatting for tables', () => {
   it('groups thousands and keeps two decimals', () => {
@@ -25,5 +25,34 @@ describe('number formatting for tables', () => {
     expect(fixed(1e21)).toBe('1,000,000,000,000,000,000,000.00');
     expect(fixed(-1234.5)).toBe('-1,234.50');
     expect(fixed(-0.001)).toBe('0.00');
+  });
+});
+
+describe('plain tables', () => {
+  // Wide and zero-width characters, empty cells, both alignments: what names and numbers hold.
+  const names = ['alice', '张伟', 'José', 'e\u0301lodie', '🙂 smile', '', 'a-very-long-user-name@example.org', 'Ωmega'];
+  const table = (rows: number) => {
+    const t = plainTable({ head: ['User', 'Namespace', 'CPU-hours', 'Jobs'], colAligns: ['left', 'left', 'right', 'right'] });
+    for (let i = 0; i < rows; i++) t.push([names[i % names.length]!, i % 3 === 0 ? 'ai4eosc' : 'imagine', fixed(i * 1234.567), integer(i)]);
+    t.push(['Total', '', fixed(123456789.01), integer(rows)]);
+    return t;
+  };
+
+  it('are drawn here exactly as cli-table3 draws them', () => {
+    for (const rows of [0, 1, 9, 250]) {
+      const t = table(rows);
+      expect(t.draw('own')).toBe(t.draw('library'));
+    }
+    const long = table(250).toString();
+    expect(long.split('\n')).toHaveLength(250 + 4);
+    expect(long.split('\n')[2]).toBe('│ alice                             │ ai4eosc   │           0.00 │    0 │');
+  });
+
+  it('leave spanning cells to cli-table3, whatever the length', () => {
+    const t = plainTable({ head: ['User', 'Jobs'] });
+    for (let i = 0; i < 150; i++) t.push([`u${i}`, String(i)]);
+    t.push([{ colSpan: 2, content: 'a message across both columns, wider than they are' }]);
+    expect(t.toString()).toBe(t.draw('library'));
+    expect(t.toString()).toContain('│ a message across both columns, wider than they are │');
   });
 });
