@@ -257,13 +257,7 @@ export class TrackColumns {
   /** Fills row i's default estimate from its stored fields (see the class comment). */
   private estimateDefault(i: number): void {
     const e = SCRATCH_ESTIMATE;
-    const flags = this.flags[i]!;
-    const g = gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!);
-    const state = STATES[this.state[i]!];
-    const held =
-      state !== null &&
-      state !== undefined &&
-      estimateEnd(state, this.start[i]!, orNull(this.lastHolding[i]!), orNull(this.end[i]!), orNull(this.next[i]!), (flags & LISTED_TERMINAL) !== 0, g, DEFAULT_ESTIMATE.gapPolicy, e);
+    const held = this.state[i] !== 0 && estimateRow(this, i, DEFAULT_ESTIMATE, e);
     this.defaultEnd[i] = held ? e.endUs : NaN;
     this.defaultLow[i] = held ? e.lowEndUs : NaN;
     this.defaultHigh[i] = held ? e.highEndUs : NaN;
@@ -437,15 +431,9 @@ function attribute(out: LifetimeColumns, t: TrackColumns, pick: (column: Int32Ar
  */
 function estimateRows(t: TrackColumns, opts: EstimateOptions, out: LifetimeColumns, keep: number[]): number {
   const e: EndEstimate = { endUs: 0, lowEndUs: 0, highEndUs: 0, endKind: 'ended' };
-  const g = opts.gcWindowUs;
   let n = 0;
   for (let i = 0; i < t.length; i++) {
-    const flags = t.flags[i]!;
-    const held = estimateEnd(
-      STATES[t.state[i]!]!, t.start[i]!, orNull(t.lastHolding[i]!), orNull(t.end[i]!), orNull(t.next[i]!), (flags & LISTED_TERMINAL) !== 0,
-      g ?? gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!), opts.gapPolicy, e,
-    );
-    if (!held) {
+    if (!estimateRow(t, i, opts, e)) {
       if (n === i) for (let k = 0; k < i; k++) keep.push(k);
       continue;
     }
@@ -458,6 +446,15 @@ function estimateRows(t: TrackColumns, opts: EstimateOptions, out: LifetimeColum
     n++;
   }
   return n;
+}
+
+/** Row i of a set of tracks through estimateEnd, with the GC window its flags pick by default. */
+function estimateRow(t: TrackColumns, i: number, opts: EstimateOptions, e: EndEstimate): boolean {
+  const flags = t.flags[i]!;
+  return estimateEnd(
+    STATES[t.state[i]!]!, t.start[i]!, orNull(t.lastHolding[i]!), orNull(t.end[i]!), orNull(t.next[i]!), (flags & LISTED_TERMINAL) !== 0,
+    opts.gcWindowUs ?? gcWindowFor((flags & KUBERNETES) !== 0, NEXT_KINDS[(flags >> 1) & 3]!), opts.gapPolicy, e,
+  );
 }
 
 const { ended: ENDED, open: OPEN, vanished: VANISHED } = END_KIND_CODES;

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import type { SingleBar } from 'cli-progress';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { checkFolder, listSnapshots, statFiles, type Listing } from '../snapshots/files.js';
+import { basename, join } from 'node:path';
+import { checkFolder, listSnapshots, parseSnapshotName, statFiles, type Listing } from '../snapshots/files.js';
 import { loadHistory, SkipLedger } from '../snapshots/history.js';
 import { ingest, unchangedSinceIngest, type IngestProgress, type IngestResult } from '../store/ingest.js';
 import { openIndex, type Db } from '../store/schema.js';
@@ -121,12 +121,8 @@ function catalogueListing(db: Db, dir: string, unnamed: readonly string[]): List
     bytes: number;
     mtimeMs: number;
   }[];
-  const files = rows.map((r) => ({
-    ...r,
-    path: join(dir, r.name),
-    gzip: r.name.endsWith('.gz'),
-    namedAs: /Z\.json(\.gz)?$/.test(r.name) ? ('native' as const) : ('legacy' as const),
-  }));
+  // The catalogue holds only files whose names parsed when they were listed.
+  const files = rows.map((r) => ({ ...r, ...parseSnapshotName(basename(r.name))!, path: join(dir, r.name) }));
   const folders = db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as Listing['folders'];
   return { files, unnamed: [...unnamed], folders };
 }

@@ -154,6 +154,11 @@ function saveFolders(db: Db, folders: Listing['folders'] | undefined, unnamed: r
   rememberUnnamed(db, unnamed);
 }
 
+/** No file is corrupt or marked by `index verify`: such files are statted and read again. */
+function nothingToRetry(db: Db): boolean {
+  return db.prepare('SELECT 1 FROM snapshots WHERE corrupt IS NOT NULL OR sha256 IS NULL LIMIT 1').get() === undefined;
+}
+
 /** Keeps the listing's unnamed files for unchangedSinceIngest; written only when they differ. */
 function rememberUnnamed(db: Db, unnamed: readonly string[] | undefined): void {
   const value = unnamed ? JSON.stringify(unnamed) : undefined;
@@ -173,7 +178,7 @@ export async function unchangedSinceIngest(db: Db, dir: string): Promise<string[
   const folders = db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[];
   const unnamed = db.prepare("SELECT value FROM meta WHERE key = 'unnamed'").pluck().get() as string | undefined;
   if (folders.length === 0 || unnamed === undefined || folders.some((f) => f.mtimeMs < 0)) return null;
-  if (db.prepare('SELECT 1 FROM snapshots WHERE corrupt IS NOT NULL OR sha256 IS NULL LIMIT 1').get() !== undefined) return null;
+  if (!nothingToRetry(db)) return null;
   for (const f of folders) {
     try {
       if (Math.trunc((await stat(join(dir, f.name))).mtimeMs) !== f.mtimeMs) return null;
@@ -196,7 +201,7 @@ function nothingChanged(db: Db, listed: readonly SnapshotFile[], folders: Listin
   const seen = new Map((db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[]).map((f) => [f.name, f.mtimeMs]));
   if (seen.size !== folders.length || folders.some((f) => seen.get(f.name) !== f.mtimeMs)) return false;
   if (db.prepare('SELECT count(*) FROM snapshots').pluck().get() !== listed.length) return false;
-  return db.prepare('SELECT 1 FROM snapshots WHERE corrupt IS NOT NULL OR sha256 IS NULL LIMIT 1').get() === undefined;
+  return nothingToRetry(db);
 }
 
 async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: IngestOptions): Promise<Omit<IngestResult, 'seconds'>> {
