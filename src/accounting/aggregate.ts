@@ -73,38 +73,65 @@ const RESOURCE_COUNT = RESOURCES.length;
  * and its microseconds in the period. No object per allocation or per group: a year of a
  * busy cluster is a hundred thousand entries. At the end they are grouped by slot with a
  * counting sort (slots are dense), so each group's entries are one range of `order`.
+ *
+ * The entries of vanished allocations (`bounds`) also keep their microseconds under the low
+ * and high bounds of their end; `us` holds the estimate's.
  */
 class Entries {
   n = 0;
-  slot = new Int32Array(1024);
-  flavour = new Int32Array(1024);
-  namespace = new Int32Array(1024);
-  job = new Int32Array(1024);
-  user = new Int32Array(1024);
-  us = new Float64Array(1024);
+  slot: Int32Array;
+  flavour: Int32Array;
+  namespace: Int32Array;
+  job: Int32Array;
+  user: Int32Array;
+  us: Float64Array;
+  usLow: Float64Array;
+  usHigh: Float64Array;
+  /** Entries that hold no time under the estimate or a bound (vanished entries only). */
+  partial = 0;
   /** Set by bySlot: entry indexes grouped by slot, and where each slot's range starts. */
   order = new Int32Array(0);
   starts = new Int32Array(1);
 
-  /** Room for `more` entries past n, written directly (see Aggregator.clip). */
-  reserve(more: number): void {
-    while (this.n + more > this.us.length) this.grow();
+  /** `capacity`: the entries expected (they grow past it, at a cost: a copy of each column). */
+  constructor(
+    readonly bounds = false,
+    capacity = 1024,
+  ) {
+    const n = Math.max(capacity, 16);
+    this.slot = new Int32Array(n);
+    this.flavour = new Int32Array(n);
+    this.namespace = new Int32Array(n);
+    this.job = new Int32Array(n);
+    this.user = new Int32Array(n);
+    this.us = new Float64Array(n);
+    this.usLow = new Float64Array(bounds ? n : 0);
+    this.usHigh = new Float64Array(bounds ? n : 0);
   }
 
-  private grow(): void {
-    const size = this.us.length * 2;
+  /** Room for `more` entries past n, written directly (see Aggregator.clip). */
+  reserve(more: number): void {
+    if (this.n + more > this.us.length) this.grow(Math.max(this.us.length * 2, this.n + more));
+  }
+
+  private grow(size: number): void {
     const wider = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
       const b = make(size);
-      b.set(a);
+      b.set(a.subarray(0, this.n));
       return b;
     };
     const i32 = (n: number) => new Int32Array(n);
+    const f64 = (n: number) => new Float64Array(n);
     this.slot = wider(this.slot, i32);
     this.flavour = wider(this.flavour, i32);
     this.namespace = wider(this.namespace, i32);
     this.job = wider(this.job, i32);
     this.user = wider(this.user, i32);
-    this.us = wider(this.us, (n) => new Float64Array(n));
+    this.us = wider(this.us, f64);
+    if (this.bounds) {
+      this.usLow = wider(this.usLow, f64);
+      this.usHigh = wider(this.usHigh, f64);
+    }
   }
 
   /** Groups the entries by slot (a stable counting sort into `order`). */
@@ -127,25 +154,41 @@ class Entries {
 }
 
 /**
- * Appends the listed rows of a batch, clipped to [p0, p1) with the end column given, to a
- * set of entries (reserved); returns its new count.
+ * Appends the listed rows of a batch (vanished allocations) to a set of entries with bounds
+ * (reserved): their µs in [p0, p1) under the estimate and both bounds, each at least 0. A
+ * row that holds no time under any of them is left out. Returns the new count; `counts[0]`
+ * gains the rows that may have held time in the period (the high bound reaches into it and
+ * the low one starts before its end).
  */
-function clipRows(b: LifetimeColumns, slots: Int32Array, rows: Int32Array, count: number, endOf: Float64Array, p0: number, p1: number, e: Entries): number {
+function clipVanishedRows(b: LifetimeColumns, slots: Int32Array, rows: Int32Array, count: number, p0: number, p1: number, e: Entries, counts: Int32Array): number {
   let n = e.n;
+  let partial = 0;
+  let vanished = 0;
   for (let v = 0; v < count; v++) {
     const i = rows[v]!;
     const start = b.start[i]!;
-    const end = endOf[i]!;
-    const us = (end < p1 ? end : p1) - (start > p0 ? start : p0);
-    if (us <= 0) continue;
+    const from = start > p0 ? start : p0;
+    const end = b.end[i]!;
+    const low = b.low[i]!;
+    const high = b.high[i]!;
+    const usEst = (end < p1 ? end : p1) - from;
+    const usLow = (low < p1 ? low : p1) - from;
+    const usHigh = (high < p1 ? high : p1) - from;
+    if (usHigh > 0 && low < p1) vanished++;
+    if (usEst <= 0 && usLow <= 0 && usHigh <= 0) continue;
+    if (usEst <= 0 || usLow <= 0 || usHigh <= 0) partial++;
     e.slot[n] = slots[i]!;
     e.flavour[n] = b.flavour[i]!;
     e.namespace[n] = b.namespace[i]!;
     e.job[n] = b.job[i]!;
     e.user[n] = b.user[i]!;
-    e.us[n] = us;
+    e.us[n] = usEst > 0 ? usEst : 0;
+    e.usLow[n] = usLow > 0 ? usLow : 0;
+    e.usHigh[n] = usHigh > 0 ? usHigh : 0;
     n++;
   }
+  e.partial += partial;
+  counts[0]! += vanished;
   return n;
 }
 
@@ -161,9 +204,10 @@ function placeBySlot(slot: Int32Array, n: number, next: Int32Array, order: Int32
 /**
  * The flavours of the dictionary (by flavour id), ranked once per report. Each distinct non-zero
  * amount of each resource gets a rank, and each flavour the ranks of its amounts (-1 for
- * zero). A group's times are summed per rank, as plain numbers, so its exact products are
- * a handful per resource however many flavours it holds: a year of a busy cluster has
- * thousands of flavours (every mix of amounts) but fewer than a hundred amounts each.
+ * zero). A group's times are summed per flavour, then per rank, as plain numbers, so its
+ * exact products are a handful per resource however many flavours it holds: a year of a
+ * busy cluster has thousands of flavours (every mix of amounts) but fewer than a hundred
+ * amounts each.
  */
 class RankTable {
   /** Per flavour, the rank of each resource's amount (flavour × RESOURCE_COUNT + resource). */
@@ -172,13 +216,20 @@ class RankTable {
   readonly amount: number[] = [];
   readonly resource: number[] = [];
   /**
-   * Scratch for one group, zero between uses: µs per rank, split in a high part (units of
-   * 2^26 µs) and a low part (see sumRange), and the ranks it touched.
+   * Scratch for one group, zero between uses: µs per flavour and per rank, each split in a
+   * high part (units of 2^26 µs) and a low part (see sumRange), and the flavours and ranks
+   * it touched.
    */
-  readonly high: Float64Array;
-  readonly low: Float64Array;
-  readonly touched: Int32Array;
-  readonly isTouched: Uint8Array;
+  private readonly flavourHigh: Float64Array;
+  private readonly flavourLow: Float64Array;
+  private readonly flavoursTouched: Int32Array;
+  private readonly flavourIsTouched: Uint8Array;
+  private readonly high: Float64Array;
+  private readonly low: Float64Array;
+  private readonly touched: Int32Array;
+  private readonly isTouched: Uint8Array;
+  /** The allocation µs of the current group, high and low parts, and how many flavours it touched. */
+  private readonly sums = new Float64Array(3);
 
   constructor(flavours: FlavourTable) {
     const rankOf = RESOURCES.map(() => new Map<number, number>());
@@ -200,52 +251,45 @@ class RankTable {
         ranks[at] = k;
       }
     }
+    const flavourCount = amounts.length / RESOURCE_COUNT;
+    this.flavourHigh = new Float64Array(flavourCount);
+    this.flavourLow = new Float64Array(flavourCount);
+    this.flavoursTouched = new Int32Array(flavourCount);
+    this.flavourIsTouched = new Uint8Array(flavourCount);
     this.high = new Float64Array(this.amount.length);
     this.low = new Float64Array(this.amount.length);
     this.touched = new Int32Array(this.amount.length);
     this.isTouched = new Uint8Array(this.amount.length);
   }
 
-  /** The allocation µs of the current group, high and low parts (see sumRange). */
-  private readonly allocation = new Float64Array(2);
-
   /**
-   * One pass over a slot's entries: Σ amount × time per resource and the allocation time,
-   * in base units × µs; their jobs and users are counted into the stamps given (on top of
-   * what those saw since they began).
+   * Σ amount × time per resource and the allocation time of a slot's entries, in base units
+   * × µs, with each entry's time read from `us` (the estimate's, or a bound's).
    */
-  tally(e: Entries, slot: number, jobs: Stamps, users: Stamps): Products {
+  tally(e: Entries, slot: number, us: Float64Array): Products {
     const from = e.starts[slot]!;
     const to = e.starts[slot + 1]!;
     // The split sums below stay exact below 2^26 entries per group.
     if (to - from >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
-    this.allocation.fill(0);
-    const touchedCount = this.sumRange(e, from, to, jobs, users);
+    this.sums.fill(0);
+    sumRange(e.order, e.flavour, us, from, to, this.flavourHigh, this.flavourLow, this.flavoursTouched, this.flavourIsTouched, this.sums);
+    const touchedCount = this.spreadToRanks();
     return this.products(touchedCount);
   }
 
-  /**
-   * The loop of tally, alone in its function: V8 optimises a long loop while it runs it,
-   * and code after the loop, or a branch, that had never run would undo that (a
-   * deoptimisation). So the sums have no branch to take when they grow large: each µs
-   * amount is split into a high part (units of 2^26 µs) and a low part, summed apart as
-   * plain numbers. Below 2^26 entries neither sum can pass 2^53, so both stay exact.
-   * Returns how many ranks the range touched.
-   */
-  private sumRange(e: Entries, from: number, to: number, jobs: Stamps, users: Stamps): number {
-    const { ranks, high, low, touched, isTouched, allocation } = this;
-    const { order, flavour, us: usOf, namespace, job, user } = e;
+  /** Adds the touched flavours' sums to their amounts' ranks; returns how many ranks it touched. */
+  private spreadToRanks(): number {
+    const { ranks, flavourHigh, flavourLow, flavoursTouched, flavourIsTouched, high, low, touched, isTouched } = this;
+    const flavours = this.sums[2]!;
     let touchedCount = 0;
-    for (let j = from; j < to; j++) {
-      const i = order[j]!;
-      jobs.seeJob(namespace[i]!, job[i]!);
-      users.see(user[i]!);
-      const us = usOf[i]!;
-      const hi = Math.floor(us / SPLIT);
-      const lo = us - hi * SPLIT;
-      allocation[0]! += hi;
-      allocation[1]! += lo;
-      const at = flavour[i]! * RESOURCE_COUNT;
+    for (let x = 0; x < flavours; x++) {
+      const f = flavoursTouched[x]!;
+      const hi = flavourHigh[f]!;
+      const lo = flavourLow[f]!;
+      flavourHigh[f] = 0;
+      flavourLow[f] = 0;
+      flavourIsTouched[f] = 0;
+      const at = f * RESOURCE_COUNT;
       for (let r = 0; r < RESOURCE_COUNT; r++) {
         const k = ranks[at + r]!;
         if (k < 0) continue;
@@ -262,8 +306,8 @@ class RankTable {
 
   /** The products of the touched ranks; the scratch is left zero for the next group. */
   private products(touchedCount: number): Products {
-    const { high, low, touched, isTouched, allocation } = this;
-    const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(allocation[0]!, allocation[1]!)];
+    const { high, low, touched, isTouched, sums } = this;
+    const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(sums[0]!, sums[1]!)];
     for (let x = 0; x < touchedCount; x++) {
       const k = touched[x]!;
       const r = this.resource[k]!;
@@ -279,6 +323,74 @@ class RankTable {
     }
     return out;
   }
+}
+
+/**
+ * The loop of RankTable.tally, alone in its function: V8 optimises a long loop while it runs
+ * it, and code after the loop, or a branch, that had never run would undo that (a
+ * deoptimisation). So the sums have no branch to take when they grow large: each µs amount
+ * is split into a high part (units of 2^26 µs) and a low part, summed apart as plain
+ * numbers. Below 2^26 entries neither sum can pass 2^53, so both stay exact. Time is summed
+ * per flavour: one table access per entry, however many resources a flavour holds.
+ * `sums`: the allocation time's high and low parts, then how many flavours were touched.
+ */
+function sumRange(
+  order: Int32Array,
+  flavour: Int32Array,
+  usOf: Float64Array,
+  from: number,
+  to: number,
+  high: Float64Array,
+  low: Float64Array,
+  touched: Int32Array,
+  isTouched: Uint8Array,
+  sums: Float64Array,
+): void {
+  let touchedCount = 0;
+  let allocationHigh = 0;
+  let allocationLow = 0;
+  for (let j = from; j < to; j++) {
+    const i = order[j]!;
+    const us = usOf[i]!;
+    const hi = Math.floor(us / SPLIT);
+    const lo = us - hi * SPLIT;
+    allocationHigh += hi;
+    allocationLow += lo;
+    const f = flavour[i]!;
+    if (isTouched[f] === 0) {
+      isTouched[f] = 1;
+      touched[touchedCount++] = f;
+    }
+    high[f]! += hi;
+    low[f]! += lo;
+  }
+  sums[0] = allocationHigh;
+  sums[1] = allocationLow;
+  sums[2] = touchedCount;
+}
+
+/** Counts the distinct users of a set of settled entries (all of them hold time). */
+function stampUsers(e: Entries, n: number, users: Stamps): void {
+  const { user } = e;
+  for (let i = 0; i < n; i++) users.see(user[i]!);
+}
+
+/**
+ * Counts the distinct jobs and users of the entries order[from..to) that hold time in `us`
+ * into the stamps given (on top of what those saw since they began); returns how many
+ * entries that is. Alone in its function (see sumRange).
+ */
+function stampRange(e: Entries, from: number, to: number, us: Float64Array, jobs: Stamps, users: Stamps): number {
+  const { order, namespace, job, user } = e;
+  let held = 0;
+  for (let j = from; j < to; j++) {
+    const i = order[j]!;
+    if (us[i]! <= 0) continue;
+    held++;
+    jobs.seeJob(namespace[i]!, job[i]!);
+    users.see(user[i]!);
+  }
+  return held;
 }
 
 /** The unit of the high part of a split sum (see RankTable.sumRange). */
@@ -387,16 +499,6 @@ function markIds(e: Entries, jobs: Uint8Array, users: Uint8Array): void {
   }
 }
 
-/** The loop that counts the distinct jobs and users of all entries, alone in its function (see sumRange). */
-function stampAll(e: Entries, jobs: Stamps, users: Stamps): void {
-  const { namespace, job, user } = e;
-  for (let i = 0; i < e.n; i++) {
-    jobs.seeJob(namespace[i]!, job[i]!);
-    users.see(user[i]!);
-  }
-}
-
-
 function addProducts(into: Products, p: Products): void {
   for (let k = 0; k < into.length; k++) into[k]! += p[k]!;
 }
@@ -446,12 +548,12 @@ const UNATTRIBUTED_ID = -2;
  * and taken together with each of the three vanished sets for the results.
  */
 export class Aggregator {
-  private readonly settled = new Entries();
-  private readonly est = new Entries();
-  private readonly low = new Entries();
-  private readonly high = new Entries();
+  private readonly settled: Entries;
+  /** Vanished allocations: the estimate and both bounds of their end (see Entries). */
+  private readonly unsettled: Entries;
   private open = 0;
-  private vanished = 0;
+  /** Vanished allocations that may have held time in the period (see clipVanishedRows). */
+  private readonly vanishedInPeriod = new Int32Array(1);
   /** The id a missing user or group groups under: the literal name's, if stored. */
   private readonly unattributed: number;
   private readonly only: { namespace: Set<number> | null; user: Set<number> | null; group: Set<number> | null };
@@ -468,7 +570,12 @@ export class Aggregator {
     private readonly by: readonly GroupKey[],
     filters: Filters,
     private readonly names: Names,
+    /** The rows expected (0: unknown), so that the entries are made once at their size. */
+    expectedRows = 0,
   ) {
+    this.settled = new Entries(false, expectedRows);
+    // Vanished allocations are a part of the rows: up to a third of them on AI4OS-like data.
+    this.unsettled = new Entries(true, expectedRows / 2);
     this.unattributed = names.lookup(UNATTRIBUTED) ?? UNATTRIBUTED_ID;
     const ids = (values: readonly string[] | undefined): Set<number> | null => {
       if (!values?.length) return null;
@@ -543,7 +650,7 @@ export class Aggregator {
     this.settled.n = this.clip(b, key, slots, this.settled);
     const vanished = this.vanishedCount[0]!;
     if (vanished > 0) {
-      for (const e of [this.est, this.low, this.high]) e.reserve(vanished);
+      this.unsettled.reserve(vanished);
       this.clipVanished(b, slots, vanished);
     }
   }
@@ -616,29 +723,20 @@ export class Aggregator {
     return n;
   }
 
-  /** The batch's vanished rows: the estimate and both bounds, each in its own set (reserved). */
+  /** The batch's vanished rows: the estimate and both bounds, in one set of entries (reserved). */
   private clipVanished(b: LifetimeColumns, slots: Int32Array, count: number): void {
     const { startUs: p0, endUs: p1 } = this.period;
-    const sets = [this.est, this.low, this.high] as const;
-    const ends = [b.end, b.low, b.high] as const;
-    for (let k = 0; k < 3; k++) {
-      const e = sets[k]!;
-      const endOf = ends[k]!;
-      e.n = clipRows(b, slots, this.vanishedRows, count, endOf, p0, p1, e);
-    }
-    for (let v = 0; v < count; v++) {
-      const i = this.vanishedRows[v]!;
-      const from = Math.max(b.start[i]!, p0);
-      if (Math.min(b.high[i]!, p1) - from > 0 && b.low[i]! < p1) this.vanished++;
-    }
+    const e = this.unsettled;
+    e.n = clipVanishedRows(b, slots, this.vanishedRows, count, p0, p1, e, this.vanishedInPeriod);
   }
 
   result(): StatsResult {
     const slots = this.keys.length;
-    const { settled } = this;
-    for (const e of [settled, this.est, this.low, this.high]) e.bySlot(slots);
+    const { settled, unsettled } = this;
+    settled.bySlot(slots);
+    unsettled.bySlot(slots);
     // Slots are made for every row read; only those with entries in the period make rows.
-    const held = this.keys.map((_, slot) => settled.count(slot) + this.est.count(slot) + this.low.count(slot) + this.high.count(slot) > 0);
+    const held = this.keys.map((_, slot) => settled.count(slot) + unsettled.count(slot) > 0);
     const ids = new Set<number>();
     this.keys.forEach((keys, slot) => held[slot] && keys.forEach((k) => ids.add(k)));
     this.names.prefetch?.(ids);
@@ -649,7 +747,7 @@ export class Aggregator {
     // A group's counts over settled and vanished entries together are the settled counts
     // plus the vanished entries' ids the settled ones lack. Those ids are marked, so that a
     // settled count keeps which of them it saw, and the union costs only the vanished entries.
-    for (const e of [this.est, this.low, this.high]) markIds(e, jobs.marked, users.marked);
+    markIds(unsettled, jobs.marked, users.marked);
     interface Counts {
       jobs: number;
       users: number;
@@ -658,82 +756,95 @@ export class Aggregator {
       keptUsers: number[];
     }
     const counted = (): Counts => ({ jobs: jobs.count, users: users.count, keptJobs: jobs.kept, keptUsers: users.kept });
-    /**
-     * Begins counting with the settled counts' marked ids seen again, so that what the
-     * stamps then count on top is what another set adds; returns the finish.
-     */
-    const resume = (base: Counts): (() => { jobs: number; users: number }) => {
+    const begin = () => {
       jobs.begin();
       users.begin();
+    };
+    /**
+     * Counts a slot's vanished entries that hold time under one bound on top of settled
+     * counts: the settled counts' marked ids are seen again first, so that what the stamps
+     * count on top is what the vanished entries add.
+     */
+    const withVanished = (base: Counts, from: number, to: number, us: Float64Array) => {
+      begin();
       jobs.replay(base.keptJobs, true);
       users.replay(base.keptUsers, false);
       const [j0, u0] = [jobs.count, users.count];
-      return () => ({ jobs: base.jobs + jobs.count - j0, users: base.users + users.count - u0 });
+      const allocations = stampRange(unsettled, from, to, us, jobs, users);
+      return { jobs: base.jobs + jobs.count - j0, users: base.users + users.count - u0, allocations };
     };
-    // The settled part of a group is shared by the three results: tallied once.
-    const settledTally: ({ products: Products } & Counts)[] = [];
-    const tallyOf = (e: Entries, slot: number) => {
-      jobs.begin();
-      users.begin();
-      return { products: table.tally(e, slot, jobs, users), ...counted() };
-    };
-    const empty = new Entries();
-    empty.bySlot(slots);
+    // The estimate and both bounds: the vanished entries' µs under each.
+    const bounds = [unsettled.us, unsettled.usLow, unsettled.usHigh] as const;
+    // Without a vanished entry that holds no time under some bound, every bound counts the
+    // same entries, jobs and users: counted once. Otherwise the slots that hold such an entry
+    // count each bound apart.
+    const partialSlots = unsettled.partial > 0 ? slotsOfPartial(unsettled, bounds, slots) : null;
+    // Without vanished entries, the estimate and both bounds are the settled sums alone:
+    // computed once, and the same object for all three.
+    const results = unsettled.n > 0 ? 3 : 1;
+    const out = Array.from({ length: results }, () => ({ rows: [] as Row[], total: zeroProducts(), allocations: 0, jobs: 0, users: 0 }));
+
     const rowKeys = this.keys.map((keys, slot) => (held[slot] ? keys.map(name) : []));
     const order = rowKeys.flatMap((_, slot) => (held[slot] ? [slot] : [])).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
-    // Each (namespace, job) and each user falls in one group when the grouping says which.
+    for (const slot of order) {
+      const mine = settled.count(slot);
+      const from = unsettled.starts[slot]!;
+      const to = unsettled.starts[slot + 1]!;
+      begin();
+      const settledProducts = table.tally(settled, slot, settled.us);
+      stampRange(settled, settled.starts[slot]!, settled.starts[slot + 1]!, settled.us, jobs, users);
+      const base = counted();
+      const row: Partial<Record<GroupKey, string>> = {};
+      this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
+      let counts = { jobs: base.jobs, users: base.users, allocations: 0 };
+      for (let k = 0; k < results; k++) {
+        const p: Products = [...settledProducts];
+        if (to > from) {
+          addProducts(p, table.tally(unsettled, slot, bounds[k]!));
+          if (k === 0 || partialSlots?.[slot] === 1) counts = withVanished(base, from, to, bounds[k]!);
+        }
+        const allocations = mine + counts.allocations;
+        if (allocations === 0) continue;
+        const result = out[k]!;
+        result.rows.push({ ...row, ...hoursOf(p, counts.jobs, counts.users, allocations) } as Row);
+        addProducts(result.total, p);
+        result.allocations += allocations;
+        result.jobs += counts.jobs;
+        result.users += counts.users;
+      }
+    }
+    // Each (namespace, job) and each user falls in one group when the grouping says which;
+    // otherwise the totals count distinct ids over all entries.
     const jobsDisjoint = this.by.includes('namespace') || this.by.includes('job');
     const usersDisjoint = this.by.includes('user');
-    let settledTotal: Counts | null = null;
-
-    const combine = (other: Entries): Aggregate => {
-      const rows: Row[] = [];
-      const total: Products = [0n, 0n, 0n, 0n, 0n, 0n];
-      let totalAllocations = 0;
-      let totalJobs = 0;
-      let totalUsers = 0;
-      for (const slot of order) {
-        const mine = settled.count(slot);
-        const theirs = other.count(slot);
-        if (mine === 0 && theirs === 0) continue;
-        const mineTally = (settledTally[slot] ??= tallyOf(settled, slot));
-        const p: Products = [0n, 0n, 0n, 0n, 0n, 0n];
-        addProducts(p, mineTally.products);
-        let counts: { jobs: number; users: number } = mineTally;
-        if (theirs > 0) {
-          const finish = resume(mineTally);
-          addProducts(p, table.tally(other, slot, jobs, users));
-          counts = finish();
-        }
-        const row: Partial<Record<GroupKey, string>> = {};
-        this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
-        rows.push({ ...row, ...hoursOf(p, counts.jobs, counts.users, mine + theirs) } as Row);
-        addProducts(total, p);
-        totalAllocations += mine + theirs;
-        totalJobs += counts.jobs;
-        totalUsers += counts.users;
+    if (!jobsDisjoint || !usersDisjoint) {
+      begin();
+      // Grouped by namespace (the common case), only users need counting again.
+      if (jobsDisjoint) stampUsers(settled, settled.n, users);
+      else stampRange(settled, 0, settled.n, settled.us, jobs, users);
+      const base = counted();
+      let all = { jobs: base.jobs, users: base.users };
+      for (let k = 0; k < results; k++) {
+        if (k === 0 || unsettled.partial > 0) all = withVanished(base, 0, unsettled.n, bounds[k]!);
+        if (!jobsDisjoint) out[k]!.jobs = all.jobs;
+        if (!usersDisjoint) out[k]!.users = all.users;
       }
-      if (!jobsDisjoint || !usersDisjoint) {
-        if (!settledTotal) {
-          jobs.begin();
-          users.begin();
-          stampAll(settled, jobs, users);
-          settledTotal = counted();
-        }
-        const finish = resume(settledTotal);
-        stampAll(other, jobs, users);
-        const all = finish();
-        if (!jobsDisjoint) totalJobs = all.jobs;
-        if (!usersDisjoint) totalUsers = all.users;
-      }
-      return { rows, total: hoursOf(total, totalJobs, totalUsers, totalAllocations) };
-    };
-    // Without vanished allocations in the period, the estimate and both bounds are the
-    // settled sums alone: computed once, and the same object for all three.
-    let settledOnly: Aggregate | null = null;
-    const resultWith = (other: Entries): Aggregate => (other.n > 0 ? combine(other) : (settledOnly ??= combine(empty)));
-    return { ...resultWith(this.est), low: resultWith(this.low), high: resultWith(this.high), open: this.open, vanished: this.vanished };
+    }
+    const aggregates: Aggregate[] = out.map((r) => ({ rows: r.rows, total: hoursOf(r.total, r.jobs, r.users, r.allocations) }));
+    const est = aggregates[0]!;
+    return { ...est, low: aggregates[1] ?? est, high: aggregates[2] ?? est, open: this.open, vanished: this.vanishedInPeriod[0]! };
   }
+}
+
+/** The slots that hold a vanished entry with no time under the estimate or a bound (1 in a per-slot table). */
+function slotsOfPartial(e: Entries, bounds: readonly Float64Array[], slots: number): Uint8Array {
+  const out = new Uint8Array(slots);
+  for (let i = 0; i < e.n; i++) if (bounds.some((us) => us[i]! <= 0)) out[e.slot[i]!] = 1;
+  return out;
+}
+
+function zeroProducts(): Products {
+  return [0n, 0n, 0n, 0n, 0n, 0n];
 }
 
 /** Stats over lifetimes given as objects (tests, the simulator's truth). */
@@ -762,8 +873,9 @@ export function aggregateTracks(
   by: readonly GroupKey[],
   filters: Filters,
   estimate: EstimateOptions,
+  expectedRows = 0,
 ): StatsResult & { tracks: number } {
-  const agg = new Aggregator(period, by, filters, names);
+  const agg = new Aggregator(period, by, filters, names, expectedRows);
   let lifetimes = new LifetimeColumns(0);
   let n = 0;
   for (const t of tracks) {

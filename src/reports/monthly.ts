@@ -102,8 +102,8 @@ export interface MonthlyReport {
 export function monthlyReport(view: HistoryView, month: Month, tz: string, opts: { details: boolean }): MonthlyReport {
   const period = monthPeriod(month, tz);
   return view.consistently(() => {
-    const { tracks, names } = view.read(period);
-    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE);
+    const { tracks, names, rows } = view.read(period);
+    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE, rows);
     const details = opts.details ? detailRows(lifetimesOf(view.allocations(period), ESTIMATE), period, month) : null;
     return { month: formatMonth(month), period, summary: monthlyRows(result, month), details };
   });

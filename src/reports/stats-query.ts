@@ -11,8 +11,8 @@ export function statsFromView(
   q: { period: Period; groupBy: GroupKey[]; filters: Filters; estimate: EstimateOptions; unnamedFiles: number },
 ): StatsReport & { tracks: number; files: number } {
   const { result, files, diagnostics, skipped } = view.consistently(() => {
-    const { tracks, names, files } = view.read(q.period);
-    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate), files, ...windowDiagnostics(files, q.unnamedFiles) };
+    const { tracks, names, files, rows } = view.read(q.period);
+    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate, rows), files, ...windowDiagnostics(files, q.unnamedFiles) };
   });
   const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
   return Object.assign(report, { tracks: result.tracks, files: fileCount(files) });

@@ -11,15 +11,13 @@ type Align = 'left' | 'right' | 'center';
 /** A cell: text, or text spanning columns (a message in place of rows). */
 export type Cell = string | { colSpan: number; content: string };
 
-/** From this many rows, tables without spanning cells are drawn here (see PlainTable). */
-const OWN_DRAWING_ROWS = 100;
-
 /**
  * A table without colours (output must be the same on a TTY, in a pipe and in golden files)
- * and without lines between rows, drawn as cli-table3 draws it. cli-table3's layout checks
- * every cell against every other for spans, which takes seconds at thousands of rows (a
- * report by user); long tables without spanning cells are therefore drawn here instead,
- * to the same bytes (a test compares both).
+ * and without lines between rows, drawn as cli-table3 draws it. Tables without spanning or
+ * multi-line cells are drawn here instead, to the same bytes (a test compares both):
+ * cli-table3's layout checks every cell against every other for spans, which takes seconds
+ * at thousands of rows (a report by user), and loading it costs a short report about
+ * 10 ms of its time.
  */
 export class PlainTable {
   private readonly rows: Cell[][] = [];
@@ -31,7 +29,7 @@ export class PlainTable {
   }
 
   toString(): string {
-    return this.draw(this.rows.length >= OWN_DRAWING_ROWS && this.canDrawOwn() ? 'own' : 'library');
+    return this.draw(this.canDrawOwn() ? 'own' : 'library');
   }
 
   /** The table drawn by cli-table3, or here (which only tests choose). */
@@ -54,7 +52,8 @@ export class PlainTable {
   }
 
   private drawOwn(): string {
-    const width = loadWidth();
+    // Printable ASCII is one column a character; anything else is measured as cli-table3 does.
+    const width = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s.length : loadWidth()(s));
     const lines = [...(this.options.head ? [this.options.head] : []), ...(this.rows as string[][])];
     const columns = Math.max(0, ...lines.map((l) => l.length));
     const widths = Array.from({ length: columns }, (_, c) => Math.max(0, ...lines.map((l) => width(l[c] ?? ''))));

@@ -235,7 +235,18 @@ export class SegmentWriter {
 /** The segments a report over [startUs, endUs) reads, decoded; all of them for no window. */
 export function* readSegments(db: Db, window: { startUs: number; endUs: number } | null): Generator<TrackColumns> {
   const rows = window
-    ? db.prepare('SELECT data FROM segments WHERE max_reach_us > ? AND min_start_us < ? ORDER BY id').pluck().iterate(window.startUs, window.endUs)
+    ? db.prepare(`SELECT data FROM segments WHERE ${OVERLAPS} ORDER BY id`).pluck().iterate(window.startUs, window.endUs)
     : db.prepare('SELECT data FROM segments ORDER BY id').pluck().iterate();
   for (const data of rows as IterableIterator<Buffer>) yield TrackColumns.decode(data);
 }
+
+/** How many rows the segments readSegments reads hold (blanked ones included). */
+export function segmentRows(db: Db, window: { startUs: number; endUs: number } | null): number {
+  const rows = window
+    ? db.prepare(`SELECT coalesce(sum(tracks), 0) FROM segments WHERE ${OVERLAPS}`).pluck().get(window.startUs, window.endUs)
+    : db.prepare('SELECT coalesce(sum(tracks), 0) FROM segments').pluck().get();
+  return rows as number;
+}
+
+/** A segment that may hold time in [startUs, endUs) (the two parameters, in that order). */
+const OVERLAPS = 'max_reach_us > ? AND min_start_us < ?';

@@ -4,7 +4,7 @@ import { windowFiles, type FileSummary, type SkipCount, type WindowFiles } from 
 import { reachUs, type Track } from '../accounting/reconstruct.js';
 import type { History } from '../snapshots/history.js';
 import type { Db } from './schema.js';
-import { IndexNames, readSegments } from './segments.js';
+import { IndexNames, readSegments, segmentRows } from './segments.js';
 import { tracksOverlapping } from './tracks.js';
 
 /**
@@ -35,6 +35,8 @@ export interface WindowData {
   /** The dictionary the columns' ids point into. */
   names: Names;
   files: WindowFiles;
+  /** How many rows the tracks hold at most, when known before they are read (0: unknown). */
+  rows: number;
 }
 
 export interface Window {
@@ -47,7 +49,7 @@ export function filesView(h: History): HistoryView {
   return {
     read: (w) => {
       const names = new MemoryNames();
-      return { tracks: trackColumnsOf(h.tracks, names), names, files: windowFiles(h.files, w) };
+      return { tracks: trackColumnsOf(h.tracks, names), names, files: windowFiles(h.files, w), rows: h.tracks.length };
     },
     consistently: (use) => use(),
     allocations: (w) => h.tracks.filter((t) => t.startUs !== null && t.startUs < w.endUs && (reachUs(t) ?? -Infinity) > w.startUs),
@@ -94,7 +96,7 @@ export function indexView(db: Db): HistoryView {
     return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary) };
   };
   return {
-    read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db) }),
+    read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db), rows: segmentRows(db, w) }),
     allocations: (w) => tracksOverlapping(db, w),
     // One read transaction: in WAL mode it sees one committed state throughout, so a
     // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.

@@ -321,6 +321,28 @@ describe('grouping edge cases', () => {
     expect(byUser.low.total).toMatchObject({ jobs: 2, users: 2 });
   });
 
+  it('a group held only by an allocation that may have ended as it started has no row in the low bound', () => {
+    // ns1: alice's j1 ended (1 h). ns3: dave's j7 from 6 h, seen only then, gone by 8 h (midpoint 7 h).
+    const gone = { ...life('h', 'j7', 'dave', 7, 'ns3'), startUs: day.startUs + 6 * HOUR, lowEndUs: day.startUs + 6 * HOUR, highEndUs: day.startUs + 8 * HOUR, endKind: 'vanished' as const };
+    const r = aggregate([life('a', 'j1', 'alice', 1), gone], day, ['namespace']);
+    const row = (x: { namespace?: string; cpu_hours: number; jobs: number; users: number; allocations: number }) => [x.namespace, x.cpu_hours, x.jobs, x.users, x.allocations];
+    expect(r.rows.map(row)).toEqual([
+      ['ns1', 1, 1, 1, 1],
+      ['ns3', 1, 1, 1, 1],
+    ]);
+    expect(r.low.rows.map(row)).toEqual([['ns1', 1, 1, 1, 1]]);
+    expect(r.high.rows.map(row)).toEqual([
+      ['ns1', 1, 1, 1, 1],
+      ['ns3', 2, 1, 1, 1],
+    ]);
+    expect([r.total, r.low.total, r.high.total].map((t) => [t.cpu_hours, t.jobs, t.users, t.allocations])).toEqual([
+      [2, 2, 2, 2],
+      [1, 1, 1, 1],
+      [3, 2, 2, 2],
+    ]);
+    expect(r.vanished).toBe(1);
+  });
+
   it('a user literally named "(unattributed)" shares the row of allocations without one', () => {
     const r = aggregate([...lifetimes, life('e', 'j9', '(unattributed)', 5)], day, ['user']);
     expect(r.rows.map((x) => [x.user, x.cpu_hours, x.users])).toEqual([

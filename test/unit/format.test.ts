@@ -48,7 +48,10 @@ describe('plain tables', () => {
     expect(long.split('\n')[2]).toBe('│ alice                             │ ai4eosc   │           0.00 │    0 │');
   });
 
-  it('leave spanning cells to cli-table3, whatever the length', () => {
+  it('are drawn here when short, and leave spanning cells to cli-table3, whatever the length', () => {
+    const short = table(2);
+    expect(short.toString()).toBe(short.draw('own'));
+    expect(short.toString().split('\n')[3]).toBe('│ 张伟  │ imagine   │       1,234.57 │    1 │');
     const t = plainTable({ head: ['User', 'Jobs'] });
     for (let i = 0; i < 150; i++) t.push([`u${i}`, String(i)]);
     t.push([{ colSpan: 2, content: 'a message across both columns, wider than they are' }]);
