@@ -58,6 +58,10 @@ const DIVISORS = {
   disk_gib_hours: GIB * MICROS_PER_HOUR,
 };
 
+/** The hour fields of a row, in the order of Products. */
+const HOUR_FIELDS = ['cpu_hours', 'cpu_mhz_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'allocation_hours'] as const;
+const HOUR_DIVISORS = HOUR_FIELDS.map((f) => (f === 'allocation_hours' ? MICROS_PER_HOUR : DIVISORS[f]));
+
 const SAFE = Number.MAX_SAFE_INTEGER;
 
 /** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds, then allocation-microseconds. */
@@ -211,10 +215,16 @@ function placeBySlot(slot: Int32Array, n: number, next: Int32Array, order: Int32
  */
 class RankTable {
   /** Per flavour, the rank of each resource's amount (flavour × RESOURCE_COUNT + resource). */
-  readonly ranks: Int32Array;
+  private readonly ranks: Int32Array;
   /** Per rank: its amount, and which resource it is. */
-  readonly amount: number[] = [];
-  readonly resource: number[] = [];
+  private readonly amount: number[] = [];
+  private readonly resource: number[] = [];
+  /**
+   * Per rank: its amount as scaled × 2^shift (scaled odd), and the sum it adds into (see
+   * products): resource × 64 + shift.
+   */
+  private readonly scaled: number[] = [];
+  private readonly bucket: number[] = [];
   /**
    * Scratch for one group, zero between uses: µs per flavour and per rank, each split in a
    * high part (units of 2^26 µs) and a low part (see sumRange), and the flavours and ranks
@@ -228,8 +238,19 @@ class RankTable {
   private readonly low: Float64Array;
   private readonly touched: Int32Array;
   private readonly isTouched: Uint8Array;
+  private touchedCount = 0;
   /** The allocation µs of the current group, high and low parts, and how many flavours it touched. */
   private readonly sums = new Float64Array(3);
+  /** The settled part of the current group (see settle): its ranks and their µs, and its allocation µs. */
+  private settledCount = 0;
+  private readonly settledRank: Int32Array;
+  private readonly settledHigh: Float64Array;
+  private readonly settledLow: Float64Array;
+  private readonly settledAllocation = new Float64Array(2);
+  /** Exact sums of scaled products below 2^53, per bucket (see products), and the buckets touched. */
+  private readonly bucketSum = new Float64Array(RESOURCE_COUNT * 64);
+  private readonly bucketsTouched = new Int32Array(RESOURCE_COUNT * 64);
+  private readonly bucketIsTouched = new Uint8Array(RESOURCE_COUNT * 64);
 
   constructor(flavours: FlavourTable) {
     const rankOf = RESOURCES.map(() => new Map<number, number>());
@@ -245,6 +266,14 @@ class RankTable {
           if (k < 0) {
             k = this.amount.push(amount) - 1;
             this.resource.push(r);
+            let scaled = amount;
+            let shift = 0;
+            while (scaled % 2 === 0 && shift < 63) {
+              scaled /= 2;
+              shift++;
+            }
+            this.scaled.push(scaled);
+            this.bucket.push(r * 64 + shift);
             seen.set(amount, k);
           }
         }
@@ -256,32 +285,57 @@ class RankTable {
     this.flavourLow = new Float64Array(flavourCount);
     this.flavoursTouched = new Int32Array(flavourCount);
     this.flavourIsTouched = new Uint8Array(flavourCount);
-    this.high = new Float64Array(this.amount.length);
-    this.low = new Float64Array(this.amount.length);
-    this.touched = new Int32Array(this.amount.length);
-    this.isTouched = new Uint8Array(this.amount.length);
+    const rankCount = this.amount.length;
+    this.high = new Float64Array(rankCount);
+    this.low = new Float64Array(rankCount);
+    this.touched = new Int32Array(rankCount);
+    this.isTouched = new Uint8Array(rankCount);
+    this.settledRank = new Int32Array(rankCount);
+    this.settledHigh = new Float64Array(rankCount);
+    this.settledLow = new Float64Array(rankCount);
   }
 
   /**
-   * Σ amount × time per resource and the allocation time of a slot's entries, in base units
-   * × µs, with each entry's time read from `us` (the estimate's, or a bound's).
+   * Sums a group's settled entries and keeps them apart, for products() to add to each
+   * bound's vanished entries (see add).
    */
-  tally(e: Entries, slot: number, us: Float64Array): Products {
-    const from = e.starts[slot]!;
-    const to = e.starts[slot + 1]!;
-    // The split sums below stay exact below 2^26 entries per group.
-    if (to - from >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
+  settle(e: Entries, slot: number): void {
+    this.add(e, slot, e.us);
+    const { high, low, touched, isTouched, settledRank, settledHigh, settledLow, settledAllocation } = this;
+    const count = (this.settledCount = this.touchedCount);
+    for (let x = 0; x < count; x++) {
+      const k = touched[x]!;
+      settledRank[x] = k;
+      settledHigh[x] = high[k]!;
+      settledLow[x] = low[k]!;
+      high[k] = 0;
+      low[k] = 0;
+      isTouched[k] = 0;
+    }
+    this.touchedCount = 0;
+    settledAllocation[0] = this.sums[0]!;
+    settledAllocation[1] = this.sums[1]!;
     this.sums.fill(0);
-    sumRange(e.order, e.flavour, us, from, to, this.flavourHigh, this.flavourLow, this.flavoursTouched, this.flavourIsTouched, this.sums);
-    const touchedCount = this.spreadToRanks();
-    return this.products(touchedCount);
   }
 
-  /** Adds the touched flavours' sums to their amounts' ranks; returns how many ranks it touched. */
-  private spreadToRanks(): number {
+  /**
+   * Adds a slot's entries to the group's sums per rank, with each entry's time read from `us`
+   * (the estimate's, or a bound's).
+   */
+  add(e: Entries, slot: number, us: Float64Array): void {
+    const from = e.starts[slot]!;
+    const to = e.starts[slot + 1]!;
+    // The split sums stay exact below 2^26 entries per group (see sumRange).
+    if (to - from >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
+    sumRange(e.order, e.flavour, us, from, to, this.flavourHigh, this.flavourLow, this.flavoursTouched, this.flavourIsTouched, this.sums);
+    this.spreadToRanks();
+  }
+
+  /** Adds the flavours sumRange touched to their amounts' ranks, and leaves those flavours zero. */
+  private spreadToRanks(): void {
     const { ranks, flavourHigh, flavourLow, flavoursTouched, flavourIsTouched, high, low, touched, isTouched } = this;
     const flavours = this.sums[2]!;
-    let touchedCount = 0;
+    let touchedCount = this.touchedCount;
     for (let x = 0; x < flavours; x++) {
       const f = flavoursTouched[x]!;
       const hi = flavourHigh[f]!;
@@ -301,38 +355,78 @@ class RankTable {
         low[k]! += lo;
       }
     }
-    return touchedCount;
+    this.touchedCount = touchedCount;
   }
 
-  /** The products of the touched ranks; the scratch is left zero for the next group. */
-  private products(touchedCount: number): Products {
-    const { high, low, touched, isTouched, sums } = this;
-    const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(sums[0]!, sums[1]!)];
-    for (let x = 0; x < touchedCount; x++) {
+  /**
+   * Σ amount × time per resource and the allocation time of the group's settled sums and
+   * what add() added since, in base units × µs; the sums added are then cleared.
+   */
+  products(): Products {
+    const { high, low, touched, isTouched, settledRank, settledHigh, settledLow, settledAllocation, sums } = this;
+    // The settled part joins in: split sums of integers add exactly.
+    for (let x = 0; x < this.settledCount; x++) {
+      const k = settledRank[x]!;
+      if (isTouched[k] === 0) {
+        isTouched[k] = 1;
+        touched[this.touchedCount++] = k;
+      }
+      high[k]! += settledHigh[x]!;
+      low[k]! += settledLow[x]!;
+    }
+    const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(sums[0]! + settledAllocation[0]!, sums[1]! + settledAllocation[1]!)];
+    sums[0] = 0;
+    sums[1] = 0;
+    const { bucketSum, bucketsTouched, bucketIsTouched } = this;
+    let buckets = 0;
+    for (let x = 0; x < this.touchedCount; x++) {
       const k = touched[x]!;
-      const r = this.resource[k]!;
-      const amount = this.amount[k]!;
-      const time = high[k]! * SPLIT + low[k]!;
-      // A double product at most 2^53 - 1 is exact (rounding is monotonic, 2^53 is a
-      // double), and so is the time when its product is that small.
-      const product = amount * time;
-      out[r]! += product <= SAFE ? BigInt(product) : BigInt(amount) * joinSplit(high[k]!, low[k]!);
+      const h = high[k]!;
+      const l = low[k]!;
       high[k] = 0;
       low[k] = 0;
       isTouched[k] = 0;
+      // scaled × time as a double is exact when at most 2^53 - 1 (rounding is monotonic and
+      // 2^53 is a double; the time is exact too then). Such products are summed per bucket as
+      // plain numbers while the sum stays that small, and only each bucket's sum becomes a
+      // BigInt: a group touches dozens of amounts, but a few buckets.
+      const q = this.scaled[k]! * (h * SPLIT + l);
+      if (q <= SAFE) {
+        const b = this.bucket[k]!;
+        if (bucketIsTouched[b] === 0) {
+          bucketIsTouched[b] = 1;
+          bucketsTouched[buckets++] = b;
+        }
+        // Both terms are integers below 2^53: a sum that comes out below 2^53 is exact.
+        const sum = bucketSum[b]! + q;
+        if (sum <= SAFE) bucketSum[b] = sum;
+        else {
+          out[b >> 6]! += BigInt(bucketSum[b]!) << SHIFTS[b & 63]!;
+          bucketSum[b] = q;
+        }
+      } else {
+        out[this.resource[k]!]! += BigInt(this.amount[k]!) * joinSplit(h, l);
+      }
+    }
+    this.touchedCount = 0;
+    for (let x = 0; x < buckets; x++) {
+      const b = bucketsTouched[x]!;
+      out[b >> 6]! += BigInt(bucketSum[b]!) << SHIFTS[b & 63]!;
+      bucketSum[b] = 0;
+      bucketIsTouched[b] = 0;
     }
     return out;
   }
 }
 
 /**
- * The loop of RankTable.tally, alone in its function: V8 optimises a long loop while it runs
+ * The loop of RankTable.add, alone in its function: V8 optimises a long loop while it runs
  * it, and code after the loop, or a branch, that had never run would undo that (a
  * deoptimisation). So the sums have no branch to take when they grow large: each µs amount
  * is split into a high part (units of 2^26 µs) and a low part, summed apart as plain
  * numbers. Below 2^26 entries neither sum can pass 2^53, so both stay exact. Time is summed
  * per flavour: one table access per entry, however many resources a flavour holds.
- * `sums`: the allocation time's high and low parts, then how many flavours were touched.
+ * `sums`: the allocation time's high and low parts (added to), then how many flavours were touched.
  */
 function sumRange(
   order: Int32Array,
@@ -364,8 +458,8 @@ function sumRange(
     high[f]! += hi;
     low[f]! += lo;
   }
-  sums[0] = allocationHigh;
-  sums[1] = allocationLow;
+  sums[0]! += allocationHigh;
+  sums[1]! += allocationLow;
   sums[2] = touchedCount;
 }
 
@@ -393,6 +487,9 @@ function stampRange(e: Entries, from: number, to: number, us: Float64Array, jobs
   return held;
 }
 
+/** 0n to 63n: the shifts of RankTable's buckets, made once. */
+const SHIFTS = Array.from({ length: 64 }, (_, i) => BigInt(i));
+
 /** The unit of the high part of a split sum (see RankTable.sumRange). */
 const SPLIT = 2 ** 26;
 
@@ -405,43 +502,52 @@ function joinSplit(high: number, low: number): bigint {
  * a year of a busy cluster is a hundred thousand jobs and users, counted several times per
  * report (each group, each bound, the total). Users: negative ids (none) do not count.
  * Jobs: a job is a (namespace, job id) pair; job ids are stamped and namespaces checked.
+ *
+ * A count may be taken on top of another (onTop): what the base count saw is not counted
+ * again. That is how vanished entries join the settled ones under each bound: the settled
+ * ids keep their base stamp, and each bound's count only stamps the ids they lack.
  */
 class Stamps {
   count = 0;
   private stamp: Int32Array;
   /** For jobs: the namespace the stamped job id was seen with. */
   private namespaceOf: Int32Array;
+  /** The stamp of the base count, and of the current one (the same outside onTop). */
+  private base = 0;
   private current = 0;
-  /** (namespace, job) pairs whose job id was first seen under another namespace in this count. */
+  /** (namespace, job) pairs whose job id was first seen under another namespace: in the base count, and on top. */
+  private readonly baseMore = new Set<number>();
   private readonly more = new Set<number>();
-  /**
-   * Ids to remember when first seen in a count (see Aggregator.result): they go to `kept`,
-   * jobs as namespace and job id one after the other.
-   */
-  marked: Uint8Array;
-  kept: number[] = [];
 
   /** Ids below `size` are stamped without growing the table (see sumRange on why it matters). */
   constructor(size: number) {
     this.stamp = new Int32Array(Math.max(1024, size));
     this.namespaceOf = new Int32Array(this.stamp.length);
-    this.marked = new Uint8Array(this.stamp.length);
   }
 
+  /** Starts a count of its own. */
   begin(): void {
+    this.base = ++this.current;
+    this.count = 0;
+    this.baseMore.clear();
+    this.more.clear();
+  }
+
+  /** Starts a count on top of the last begin()'s: ids that one saw do not count (again). */
+  onTop(): void {
+    if (this.more.size > 0 && this.base === this.current) for (const key of this.more) this.baseMore.add(key);
     this.current++;
     this.count = 0;
     this.more.clear();
-    this.kept = [];
   }
 
   see(id: number): void {
     if (id < 0) return;
     if (id >= this.stamp.length) this.grow(id);
-    if (this.stamp[id] !== this.current) {
+    const s = this.stamp[id]!;
+    if (s !== this.current && s !== this.base) {
       this.stamp[id] = this.current;
       this.count++;
-      if (this.marked[id] !== 0) this.kept.push(id);
     }
   }
 
@@ -450,12 +556,12 @@ class Stamps {
     // One load of each table for both paths: a path that never ran before V8 optimised
     // the caller's loop would make it deoptimise (see sumRange).
     const { stamp, namespaceOf } = this;
+    const s = stamp[job]!;
     const elsewhere = namespaceOf[job] !== namespace;
-    if (stamp[job] !== this.current) {
+    if (s !== this.current && s !== this.base) {
       stamp[job] = this.current;
       namespaceOf[job] = namespace;
       this.count++;
-      if (this.marked[job] !== 0) this.kept.push(namespace, job);
     } else if (elsewhere) {
       this.seeJobElsewhere(namespace, job);
     }
@@ -464,16 +570,9 @@ class Stamps {
   /** The same job id in another namespace: a job of its own (rare). */
   private seeJobElsewhere(namespace: number, job: number): void {
     const key = namespace * MAX_NAME_ID + job;
-    if (this.more.has(key)) return;
+    if (this.more.has(key) || this.baseMore.has(key)) return;
     this.more.add(key);
     this.count++;
-    if (this.marked[job] !== 0) this.kept.push(namespace, job);
-  }
-
-  /** Sees again what a count kept (users, or jobs in pairs): its marked ids. */
-  replay(kept: readonly number[], jobs: boolean): void {
-    if (jobs) for (let k = 0; k < kept.length; k += 2) this.seeJob(kept[k]!, kept[k + 1]!);
-    else for (const id of kept) this.see(id);
   }
 
   private grow(id: number): void {
@@ -482,46 +581,43 @@ class Stamps {
     stamp.set(this.stamp);
     const ns = new Int32Array(size);
     ns.set(this.namespaceOf);
-    const marked = new Uint8Array(size);
-    marked.set(this.marked);
     this.stamp = stamp;
     this.namespaceOf = ns;
-    this.marked = marked;
   }
-}
-
-/** Marks the job and user ids a set of entries holds. */
-function markIds(e: Entries, jobs: Uint8Array, users: Uint8Array): void {
-  for (let i = 0; i < e.n; i++) {
-    jobs[e.job[i]!] = 1;
-    const u = e.user[i]!;
-    if (u >= 0) users[u] = 1;
-  }
-}
-
-function addProducts(into: Products, p: Products): void {
-  for (let k = 0; k < into.length; k++) into[k]! += p[k]!;
 }
 
 function hoursOf(p: Products, jobs: number, users: number, allocations: number): Hours {
-  return {
-    cpu_hours: divide(p[0], DIVISORS.cpu_hours),
-    cpu_mhz_hours: divide(p[1], DIVISORS.cpu_mhz_hours),
-    gpu_hours: divide(p[2], DIVISORS.gpu_hours),
-    memory_gib_hours: divide(p[3], DIVISORS.memory_gib_hours),
-    disk_gib_hours: divide(p[4], DIVISORS.disk_gib_hours),
-    allocation_hours: divide(p[5], MICROS_PER_HOUR),
-    jobs,
-    users,
-    allocations,
-  };
+  const hours: Partial<Hours> = {};
+  for (let f = 0; f < HOUR_FIELDS.length; f++) hours[HOUR_FIELDS[f]!] = divide(p[f]!, HOUR_DIVISORS[f]!);
+  return Object.assign(hours, { jobs, users, allocations }) as Hours;
 }
 
 /** n / d as the nearest double, without first rounding n to a double. */
 export function divide(n: bigint, d: bigint): number {
+  if (n >= 0n && n <= TWO_52 && d > 0n && d <= TWO_52) return divideSmall(Number(n), Number(d));
   const q = n / d;
   const r = n % d;
   return Number(q) + Number(r) / Number(d);
+}
+
+const TWO_52 = 2n ** 52n;
+
+/**
+ * divide for 0 ≤ x, 0 < y, both at most 2^52, in plain numbers: the same quotient and
+ * remainder, so the same result. The rounded x / y is at most one above the quotient, so
+ * q × y ≤ x + y ≤ 2^53 is exact, and so is x - q × y; one step then corrects q.
+ */
+function divideSmall(x: number, y: number): number {
+  let q = Math.floor(x / y);
+  let r = x - q * y;
+  if (r < 0) {
+    q--;
+    r += y;
+  } else if (r >= y) {
+    q++;
+    r -= y;
+  }
+  return q + r / y;
 }
 
 /** Rows sort by key; the unattributed row goes last within its level. */
@@ -741,98 +837,165 @@ export class Aggregator {
     this.keys.forEach((keys, slot) => held[slot] && keys.forEach((k) => ids.add(k)));
     this.names.prefetch?.(ids);
     const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.names.name(id));
-    const table = new RankTable(this.names.flavours());
-    const jobs = new Stamps(this.names.size());
-    const users = new Stamps(this.names.size());
-    // A group's counts over settled and vanished entries together are the settled counts
-    // plus the vanished entries' ids the settled ones lack. Those ids are marked, so that a
-    // settled count keeps which of them it saw, and the union costs only the vanished entries.
-    markIds(unsettled, jobs.marked, users.marked);
-    interface Counts {
-      jobs: number;
-      users: number;
-      /** The marked ids seen: jobs as (namespace, job id) pairs, users. */
-      keptJobs: number[];
-      keptUsers: number[];
-    }
-    const counted = (): Counts => ({ jobs: jobs.count, users: users.count, keptJobs: jobs.kept, keptUsers: users.kept });
-    const begin = () => {
-      jobs.begin();
-      users.begin();
-    };
-    /**
-     * Counts a slot's vanished entries that hold time under one bound on top of settled
-     * counts: the settled counts' marked ids are seen again first, so that what the stamps
-     * count on top is what the vanished entries add.
-     */
-    const withVanished = (base: Counts, from: number, to: number, us: Float64Array) => {
-      begin();
-      jobs.replay(base.keptJobs, true);
-      users.replay(base.keptUsers, false);
-      const [j0, u0] = [jobs.count, users.count];
-      const allocations = stampRange(unsettled, from, to, us, jobs, users);
-      return { jobs: base.jobs + jobs.count - j0, users: base.users + users.count - u0, allocations };
-    };
-    // The estimate and both bounds: the vanished entries' µs under each.
-    const bounds = [unsettled.us, unsettled.usLow, unsettled.usHigh] as const;
-    // Without a vanished entry that holds no time under some bound, every bound counts the
-    // same entries, jobs and users: counted once. Otherwise the slots that hold such an entry
-    // count each bound apart.
-    const partialSlots = unsettled.partial > 0 ? slotsOfPartial(unsettled, bounds, slots) : null;
-    // Without vanished entries, the estimate and both bounds are the settled sums alone:
-    // computed once, and the same object for all three.
-    const results = unsettled.n > 0 ? 3 : 1;
-    const out = Array.from({ length: results }, () => ({ rows: [] as Row[], total: zeroProducts(), allocations: 0, jobs: 0, users: 0 }));
-
     const rowKeys = this.keys.map((keys, slot) => (held[slot] ? keys.map(name) : []));
     const order = rowKeys.flatMap((_, slot) => (held[slot] ? [slot] : [])).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
-    for (const slot of order) {
-      const mine = settled.count(slot);
-      const from = unsettled.starts[slot]!;
-      const to = unsettled.starts[slot + 1]!;
-      begin();
-      const settledProducts = table.tally(settled, slot, settled.us);
-      stampRange(settled, settled.starts[slot]!, settled.starts[slot + 1]!, settled.us, jobs, users);
-      const base = counted();
-      const row: Partial<Record<GroupKey, string>> = {};
-      this.by.forEach((k, i) => (row[k] = rowKeys[slot]![i]!));
-      let counts = { jobs: base.jobs, users: base.users, allocations: 0 };
-      for (let k = 0; k < results; k++) {
-        const p: Products = [...settledProducts];
-        if (to > from) {
-          addProducts(p, table.tally(unsettled, slot, bounds[k]!));
-          if (k === 0 || partialSlots?.[slot] === 1) counts = withVanished(base, from, to, bounds[k]!);
-        }
-        const allocations = mine + counts.allocations;
-        if (allocations === 0) continue;
-        const result = out[k]!;
-        result.rows.push({ ...row, ...hoursOf(p, counts.jobs, counts.users, allocations) } as Row);
-        addProducts(result.total, p);
-        result.allocations += allocations;
-        result.jobs += counts.jobs;
-        result.users += counts.users;
-      }
-    }
+
+    const groups = new GroupTally(new RankTable(this.names.flavours()), this.names.size(), settled, unsettled, slots);
+    groups.tallyAll(order);
     // Each (namespace, job) and each user falls in one group when the grouping says which;
     // otherwise the totals count distinct ids over all entries.
     const jobsDisjoint = this.by.includes('namespace') || this.by.includes('job');
     const usersDisjoint = this.by.includes('user');
-    if (!jobsDisjoint || !usersDisjoint) {
-      begin();
-      // Grouped by namespace (the common case), only users need counting again.
-      if (jobsDisjoint) stampUsers(settled, settled.n, users);
-      else stampRange(settled, 0, settled.n, settled.us, jobs, users);
-      const base = counted();
-      let all = { jobs: base.jobs, users: base.users };
-      for (let k = 0; k < results; k++) {
-        if (k === 0 || unsettled.partial > 0) all = withVanished(base, 0, unsettled.n, bounds[k]!);
-        if (!jobsDisjoint) out[k]!.jobs = all.jobs;
-        if (!usersDisjoint) out[k]!.users = all.users;
+    const totals = !jobsDisjoint || !usersDisjoint ? groups.distinctOverAll(jobsDisjoint) : null;
+
+    const aggregates: Aggregate[] = groups.bounds.map((bound, k) => {
+      const rows: Row[] = [];
+      let allocations = 0;
+      let jobs = 0;
+      let users = 0;
+      for (const slot of order) {
+        const held = bound.allocations[slot]!;
+        if (held === 0) continue;
+        const row: Partial<Record<GroupKey, string | number>> = {};
+        for (let i = 0; i < this.by.length; i++) row[this.by[i]!] = rowKeys[slot]![i]!;
+        const at = slot * HOUR_FIELDS.length;
+        for (let f = 0; f < HOUR_FIELDS.length; f++) (row as Record<string, number>)[HOUR_FIELDS[f]!] = bound.hours[at + f]!;
+        rows.push(Object.assign(row, { jobs: bound.jobs[slot]!, users: bound.users[slot]!, allocations: held }) as Row);
+        allocations += held;
+        jobs += bound.jobs[slot]!;
+        users += bound.users[slot]!;
       }
-    }
-    const aggregates: Aggregate[] = out.map((r) => ({ rows: r.rows, total: hoursOf(r.total, r.jobs, r.users, r.allocations) }));
+      if (totals && !jobsDisjoint) jobs = totals[k]!.jobs;
+      if (totals && !usersDisjoint) users = totals[k]!.users;
+      return { rows, total: hoursOf(bound.total, jobs, users, allocations) };
+    });
     const est = aggregates[0]!;
     return { ...est, low: aggregates[1] ?? est, high: aggregates[2] ?? est, open: this.open, vanished: this.vanishedInPeriod[0]! };
+  }
+}
+
+/**
+ * What one result (the estimate, or a bound) holds per group slot, and its total products.
+ * Numbers in typed arrays rather than objects: a report by user has thousands of groups,
+ * and what a report keeps alive until its end is work for the garbage collector.
+ */
+interface BoundSums {
+  /** Entries that hold time in the period (0: the group has no row). */
+  allocations: Float64Array;
+  jobs: Float64Array;
+  users: Float64Array;
+  /** HOUR_FIELDS per slot: slot × HOUR_FIELDS.length + field. */
+  hours: Float64Array;
+  total: Products;
+}
+
+
+/**
+ * The sums and distinct counts of each group, under the estimate and both bounds: the
+ * settled entries once, then each bound's vanished entries on top. Without vanished
+ * entries at all there is one result, which stands for the three.
+ */
+class GroupTally {
+  /** The estimate, the low bound, the high bound (or the estimate alone). */
+  readonly bounds: BoundSums[];
+  private readonly jobs: Stamps;
+  private readonly users: Stamps;
+  /** The vanished entries' µs under each bound. */
+  private readonly times: readonly Float64Array[];
+  /**
+   * Slots that hold a vanished entry with no time under the estimate or a bound: there the
+   * bounds count different entries, jobs and users. Elsewhere they count the same: once.
+   */
+  private readonly partial: Uint8Array | null;
+
+  constructor(
+    private readonly table: RankTable,
+    names: number,
+    private readonly settled: Entries,
+    private readonly unsettled: Entries,
+    slots: number,
+  ) {
+    this.jobs = new Stamps(names);
+    this.users = new Stamps(names);
+    this.times = [unsettled.us, unsettled.usLow, unsettled.usHigh];
+    this.partial = unsettled.partial > 0 ? slotsOfPartial(unsettled, this.times, slots) : null;
+    const results = unsettled.n > 0 ? 3 : 1;
+    this.bounds = Array.from({ length: results }, () => ({
+      allocations: new Float64Array(slots),
+      jobs: new Float64Array(slots),
+      users: new Float64Array(slots),
+      hours: new Float64Array(slots * HOUR_FIELDS.length),
+      total: zeroProducts(),
+    }));
+  }
+
+  tallyAll(slots: readonly number[]): void {
+    for (const slot of slots) this.tally(slot);
+  }
+
+  private tally(slot: number): void {
+    const { table, jobs, users, settled, unsettled, times, bounds } = this;
+    jobs.begin();
+    users.begin();
+    table.settle(settled, slot);
+    stampRange(settled, settled.starts[slot]!, settled.starts[slot + 1]!, settled.us, jobs, users);
+    const mine = settled.count(slot);
+    const settledJobs = jobs.count;
+    const settledUsers = users.count;
+    const from = unsettled.starts[slot]!;
+    const to = unsettled.starts[slot + 1]!;
+    if (from === to) {
+      // The estimate and both bounds are the settled sums.
+      const p = table.products();
+      for (const bound of bounds) this.keep(bound, slot, p, mine, settledJobs, settledUsers);
+      return;
+    }
+    const partial = this.partial !== null && this.partial[slot] === 1;
+    let theirs = 0;
+    for (let k = 0; k < bounds.length; k++) {
+      table.add(unsettled, slot, times[k]!);
+      const p = table.products();
+      if (k === 0 || partial) {
+        jobs.onTop();
+        users.onTop();
+        theirs = stampRange(unsettled, from, to, times[k]!, jobs, users);
+      }
+      this.keep(bounds[k]!, slot, p, mine + theirs, settledJobs + jobs.count, settledUsers + users.count);
+    }
+  }
+
+  private keep(bound: BoundSums, slot: number, p: Products, allocations: number, jobs: number, users: number): void {
+    if (allocations === 0) return;
+    bound.allocations[slot] = allocations;
+    bound.jobs[slot] = jobs;
+    bound.users[slot] = users;
+    const at = slot * HOUR_FIELDS.length;
+    for (let f = 0; f < HOUR_FIELDS.length; f++) {
+      bound.hours[at + f] = divide(p[f]!, HOUR_DIVISORS[f]!);
+      bound.total[f]! += p[f]!;
+    }
+  }
+
+  /** Distinct jobs and users over all groups, per result (only `users` when jobs are counted per group). */
+  distinctOverAll(usersOnly: boolean): { jobs: number; users: number }[] {
+    const { jobs, users, settled, unsettled, times } = this;
+    jobs.begin();
+    users.begin();
+    if (usersOnly) stampUsers(settled, settled.n, users);
+    else stampRange(settled, 0, settled.n, settled.us, jobs, users);
+    const settledJobs = jobs.count;
+    const settledUsers = users.count;
+    let all = { jobs: settledJobs, users: settledUsers };
+    return this.bounds.map((_, k) => {
+      // Every bound counts the same vanished entries unless some hold no time under one.
+      if (k === 0 || unsettled.partial > 0) {
+        jobs.onTop();
+        users.onTop();
+        stampRange(unsettled, 0, unsettled.n, times[k]!, jobs, users);
+        all = { jobs: settledJobs + jobs.count, users: settledUsers + users.count };
+      }
+      return all;
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, type GroupKey } from '../../src/accounting/aggregate.js';
+import { aggregate, divide, type GroupKey } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes, Reconstructor, type EstimateOptions } from '../../src/accounting/reconstruct.js';
 import type { GapPolicy, SnapshotObservations } from '../../src/accounting/types.js';
@@ -396,5 +396,71 @@ describe('exact sums at scale', () => {
     // 1 GiB x 5e15 + 2 GiB x 5e15 µs = 1.5e16 GiB-µs: 15e15 / 3.6e9 GiB-hours.
     expect(r.total.memory_gib_hours).toBe(Number(15n * 10n ** 15n / 3_600_000_000n) + Number((15n * 10n ** 15n) % 3_600_000_000n) / 3.6e9);
     expect(r.total.allocation_hours).toBe(Number(10n ** 16n / 3_600_000_000n) + Number(10n ** 16n % 3_600_000_000n) / 3.6e9);
+  });
+
+  it('every group and bound equals a BigInt sum per allocation, for amounts of every size', () => {
+    // A fixed pseudo-random draw: amounts from 1 to 2^45 (odd, powers of two, MiB multiples),
+    // durations from 1 µs to 30 years, a third vanished; summed here one allocation at a time.
+    let seed = 12345;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
+    const amount = () => pick([0, 1, 3, 1000, 2 ** 20 * 7, 2 ** 30, 2 ** 45, 2 ** 45 - 1, 123_456_789, 2 ** 33 * 3]);
+    const period = resolvePeriod('2000-01-01', '2039-12-31', 'UTC');
+    const lifetimes = Array.from({ length: 600 }, (_, i) => {
+      const startUs = period.startUs + Math.floor(next() * 1e15);
+      const us = pick([1, 999, 3_600_000_000, 1e12, 9.5e14]);
+      const vanished = i % 3 === 0;
+      return {
+        key: `nomad:r${i}`, namespace: pick(['a', 'b']), jobId: `j${i % 40}`, jobName: null, user: `u${i % 7}`, group: null, component: null, node: null,
+        amounts: { cpuMilli: amount(), cpuMhz: amount(), memoryBytes: amount(), diskBytes: amount(), gpu: pick([0, 1, 8]) },
+        startUs, endUs: startUs + us, lowEndUs: startUs + (vanished ? Math.floor(us / 3) : us), highEndUs: startUs + (vanished ? us * 2 : us),
+        endKind: vanished ? ('vanished' as const) : ('ended' as const),
+      };
+    });
+    const r = aggregate(lifetimes, period, ['namespace', 'user']);
+    const fields = [['cpuMilli', 'cpu_hours', 3_600_000_000_000n], ['cpuMhz', 'cpu_mhz_hours', 3_600_000_000n], ['gpu', 'gpu_hours', 3_600_000_000n], ['memoryBytes', 'memory_gib_hours', 2n ** 30n * 3_600_000_000n], ['diskBytes', 'disk_gib_hours', 2n ** 30n * 3_600_000_000n]] as const;
+    const exact = (n: bigint, d: bigint) => Number(n / d) + Number(n % d) / Number(d);
+    const end = { est: 'endUs', low: 'lowEndUs', high: 'highEndUs' } as const;
+    for (const [bound, rows] of [['est', r.rows], ['low', r.low.rows], ['high', r.high.rows]] as const) {
+      expect(rows.length).toBe(14);
+      for (const row of rows) {
+        const mine = lifetimes.filter((l) => l.namespace === row.namespace && l.user === row.user);
+        for (const [amountField, hoursField, divisor] of fields) {
+          const held = (l: (typeof mine)[number]) => Math.max(0, Math.min(l[end[bound]], period.endUs) - l.startUs);
+          const sum = mine.reduce((n, l) => n + BigInt(l.amounts[amountField]) * BigInt(held(l)), 0n);
+          expect(row[hoursField]).toBe(exact(sum, divisor));
+        }
+      }
+    }
+  });
+});
+
+describe('exact products', () => {
+  it('amounts whose products each stay below 2^53 while their sum passes it', () => {
+    // 3, 5 and 7 millicores for 10^15 µs each: 3e15 + 5e15 + 7e15 = 1.5e16 millicore-µs > 2^53.
+    const period = resolvePeriod('2000-01-01', '2039-12-31', 'UTC');
+    const lifetimes = [3, 5, 7].map((cpuMilli, i) => ({
+      key: `nomad:p${i}`, namespace: 'ns', jobId: `j${i}`, jobName: null, user: 'u', group: null, component: null, node: null,
+      amounts: { cpuMilli, cpuMhz: 0, memoryBytes: 0, diskBytes: 0, gpu: 0 },
+      startUs: period.startUs, endUs: period.startUs + 1e15, lowEndUs: period.startUs + 1e15, highEndUs: period.startUs + 1e15, endKind: 'ended' as const,
+    }));
+    const n = 15n * 10n ** 15n;
+    const d = 3_600_000_000_000n;
+    expect(aggregate(lifetimes, period, ['user']).rows[0]!.cpu_hours).toBe(Number(n / d) + Number(n % d) / Number(d));
+    expect(Number(n) > Number.MAX_SAFE_INTEGER).toBe(true);
+  });
+});
+
+describe('divide', () => {
+  it('gives the BigInt quotient and remainder, also below 2^52 where it works in plain numbers', () => {
+    const exact = (n: bigint, d: bigint) => Number(n / d) + Number(n % d) / Number(d);
+    const ns = [0n, 1n, 3_599_999_999n, 3_600_000_000n, 2n ** 52n - 1n, 2n ** 52n, 2n ** 52n + 1n, 2n ** 53n + 7n, 10n ** 22n + 3n, 4503599627370495n];
+    const ds = [1n, 3n, 3_600_000_000n, 3_600_000_000_000n, 2n ** 52n - 3n, 2n ** 52n, 2n ** 30n * 3_600_000_000n];
+    for (const n of ns) for (const d of ds) expect(divide(n, d)).toBe(exact(n, d));
+    // Quotients whose double rounds up to the next integer: (k·d − 1) / d for large k.
+    for (const d of [3n, 7n, 3_600_000_000n]) {
+      const n = (2n ** 52n / d) * d - 1n;
+      expect(divide(n, d)).toBe(exact(n, d));
+    }
   });
 });
