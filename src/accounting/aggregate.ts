@@ -325,8 +325,6 @@ class RankTable {
   add(e: Entries, slot: number, us: Float64Array): void {
     const from = e.starts[slot]!;
     const to = e.starts[slot + 1]!;
-    // The split sums stay exact below 2^26 entries per group (see sumRange).
-    if (to - from >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
     sumRange(e.order, e.flavour, us, from, to, this.flavourHigh, this.flavourLow, this.flavoursTouched, this.flavourIsTouched, this.sums);
     this.spreadToRanks();
   }
@@ -364,7 +362,7 @@ class RankTable {
    */
   products(): Products {
     const { high, low, touched, isTouched, settledRank, settledHigh, settledLow, settledAllocation, sums } = this;
-    // The settled part joins in: split sums of integers add exactly.
+    // The settled part joins in: split sums of integers add exactly (see GroupTally.tally).
     for (let x = 0; x < this.settledCount; x++) {
       const k = settledRank[x]!;
       if (isTouched[k] === 0) {
@@ -492,9 +490,10 @@ const SHIFTS = Array.from({ length: 64 }, (_, i) => BigInt(i));
 
 /** The unit of the high part of a split sum (see RankTable.sumRange). */
 const SPLIT = 2 ** 26;
+const SPLIT_BIG = BigInt(SPLIT);
 
 function joinSplit(high: number, low: number): bigint {
-  return BigInt(high) * BigInt(SPLIT) + BigInt(low);
+  return BigInt(high) * SPLIT_BIG + BigInt(low);
 }
 
 /**
@@ -635,6 +634,9 @@ function compareKeys(a: string[], b: string[]): number {
 
 const { open: OPEN_CODE, vanished: VANISHED_CODE } = END_KIND_CODES;
 
+/** Group keys a row may lack (NO_NAME): it then groups as unattributed. */
+const NULLABLE_KEYS: ReadonlySet<GroupKey> = new Set(['user', 'group', 'component']);
+
 /** Stands for "no user" or "no group" as a row key, when no such name was ever stored. */
 const UNATTRIBUTED_ID = -2;
 
@@ -644,6 +646,8 @@ const UNATTRIBUTED_ID = -2;
  * and taken together with each of the three vanished sets for the results.
  */
 export class Aggregator {
+  /** The cells of the slot tables of two-key groupings, at most (16 MB; tests lower it). */
+  static pairTableCells = 4 * 1024 * 1024;
   private readonly settled: Entries;
   /** Vanished allocations: the estimate and both bounds of their end (see Entries). */
   private readonly unsettled: Entries;
@@ -658,6 +662,9 @@ export class Aggregator {
   private readonly slotByIds = new Map<string, number>();
   /** Two keys: both ids (offset past the negative sentinels) packed into one number. */
   private readonly slotByPair = new Map<number, number>();
+  /** Two keys: per first key id + 2, its table of slots (index + 1, 0: none; see newPairSlot). */
+  private readonly pairTableOf: Int32Array;
+  private readonly pairTables: Int32Array[] = [];
   private unattributedSlot = -1;
   private readonly keys: number[][] = [];
 
@@ -673,6 +680,7 @@ export class Aggregator {
     // Vanished allocations are a part of the rows: up to a third of them on AI4OS-like data.
     this.unsettled = new Entries(true, expectedRows / 2);
     this.unattributed = names.lookup(UNATTRIBUTED) ?? UNATTRIBUTED_ID;
+    this.pairTableOf = new Int32Array(by.length === 2 ? names.size() + 2 : 0);
     const ids = (values: readonly string[] | undefined): Set<number> | null => {
       if (!values?.length) return null;
       const out = new Set<number>();
@@ -715,6 +723,31 @@ export class Aggregator {
   }
 
   private slotOfPair(a: number, b: number): number {
+    const t = this.pairTableOf[a + 2]!;
+    if (t > 0) {
+      const table = this.pairTables[t - 1]!;
+      if (b + 2 < table.length && table[b + 2]! > 0) return table[b + 2]! - 1;
+    }
+    return this.newPairSlot(a, b);
+  }
+
+  /**
+   * A pair seen for the first time. A first key's first pair gives it a table of slots by
+   * second key (dense ids: no hashing), while the tables stay within pairTableCells; the
+   * other first keys' pairs go through a Map. A pair always takes the same way.
+   */
+  private newPairSlot(a: number, b: number): number {
+    let t = this.pairTableOf[a + 2]!;
+    const size = this.pairTableOf.length;
+    if (t === 0 && (this.pairTables.length + 1) * size <= Aggregator.pairTableCells) {
+      this.pairTables.push(new Int32Array(size));
+      t = this.pairTableOf[a + 2] = this.pairTables.length;
+    }
+    const table = t > 0 ? this.pairTables[t - 1]! : null;
+    if (table && b + 2 < table.length) {
+      if (table[b + 2]! === 0) table[b + 2] = this.newSlot([a, b]) + 1;
+      return table[b + 2]! - 1;
+    }
     const packed = (a + 2) * (MAX_NAME_ID + 2) + (b + 2);
     let slot = this.slotByPair.get(packed);
     if (slot === undefined) this.slotByPair.set(packed, (slot = this.newSlot([a, b])));
@@ -740,7 +773,9 @@ export class Aggregator {
     const slots = this.rowSlots;
     // One key and no filter (the common case): clip finds the slots as it goes.
     const key = this.by.length === 1 && !this.only.namespace && !this.only.user && !this.only.group ? this.column(b, this.by[0]!) : null;
-    if (!key) this.slotsOfRows(b, slots);
+    const unfiltered = !this.only.namespace && !this.only.user && !this.only.group;
+    if (!key && unfiltered && this.by.length === 2) this.pairSlots(b, slots);
+    else if (!key) this.slotsOfRows(b, slots);
     this.settled.reserve(b.length);
     this.vanishedCount[0] = 0;
     this.settled.n = this.clip(b, key, slots, this.settled);
@@ -751,11 +786,38 @@ export class Aggregator {
     }
   }
 
+  /** Slots for two keys without filters (a report by namespace and user): known pairs looked up in their tables here. */
+  private pairSlots(b: LifetimeColumns, out: Int32Array): void {
+    const [first, second] = this.by as [GroupKey, GroupKey];
+    const x = this.column(b, first);
+    const y = this.column(b, second);
+    const nullableX = NULLABLE_KEYS.has(first);
+    const nullableY = NULLABLE_KEYS.has(second);
+    const un = this.unattributed;
+    const { pairTableOf, pairTables } = this;
+    for (let i = 0; i < b.length; i++) {
+      let a = x[i]!;
+      if (nullableX && a === NO_NAME) a = un;
+      let c = y[i]!;
+      if (nullableY && c === NO_NAME) c = un;
+      const t = a + 2 < pairTableOf.length ? pairTableOf[a + 2]! : 0;
+      if (t > 0) {
+        const table = pairTables[t - 1]!;
+        const slot = c + 2 < table.length ? table[c + 2]! : 0;
+        if (slot > 0) {
+          out[i] = slot - 1;
+          continue;
+        }
+      }
+      out[i] = this.newPairSlot(a, c);
+    }
+  }
+
   /** Slots with filters or several keys. */
   private slotsOfRows(b: LifetimeColumns, out: Int32Array): void {
     const un = this.unattributed;
     const only = this.only;
-    const cols = this.by.map((k) => ({ col: this.column(b, k), nullable: k === 'user' || k === 'group' || k === 'component' }));
+    const cols = this.by.map((k) => ({ col: this.column(b, k), nullable: NULLABLE_KEYS.has(k) }));
     for (let i = 0; i < b.length; i++) {
       out[i] = -1;
       if (only.namespace && !only.namespace.has(b.namespace[i]!)) continue;
@@ -935,6 +997,8 @@ class GroupTally {
 
   private tally(slot: number): void {
     const { table, jobs, users, settled, unsettled, times, bounds } = this;
+    // The split sums stay exact below 2^26 entries per group, settled and vanished together (see sumRange).
+    if (settled.count(slot) + unsettled.count(slot) >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
     jobs.begin();
     users.begin();
     table.settle(settled, slot);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, divide, type GroupKey } from '../../src/accounting/aggregate.js';
+import { aggregate, Aggregator, divide, type GroupKey } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes, Reconstructor, type EstimateOptions } from '../../src/accounting/reconstruct.js';
 import type { GapPolicy, SnapshotObservations } from '../../src/accounting/types.js';
@@ -341,6 +341,26 @@ describe('grouping edge cases', () => {
       [3, 2, 2, 2],
     ]);
     expect(r.vanished).toBe(1);
+  });
+
+  it('two keys group the same through slot tables and through the map that takes over past their room', () => {
+    const rows = (by: GroupKey[]) => {
+      const r = aggregate(lifetimes, day, by);
+      return r.rows.map((x) => [x.user, x.namespace, x.cpu_hours, x.jobs, x.allocations]);
+    };
+    const expected = [
+      ['alice', 'ns1', 1, 1, 1],
+      ['bob', 'ns1', 5, 2, 2],
+      ['(unattributed)', 'ns2', 4, 1, 1],
+    ];
+    expect(rows(['user', 'namespace'])).toEqual(expected);
+    const room = Aggregator.pairTableCells;
+    try {
+      Aggregator.pairTableCells = 0;
+      expect(rows(['user', 'namespace'])).toEqual(expected);
+    } finally {
+      Aggregator.pairTableCells = room;
+    }
   });
 
   it('a user literally named "(unattributed)" shares the row of allocations without one', () => {
