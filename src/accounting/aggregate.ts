@@ -224,6 +224,7 @@ class RankTable {
    * products): resource × 64 + shift.
    */
   private readonly scaled: number[] = [];
+  private readonly amountBig: bigint[] = [];
   private readonly bucket: number[] = [];
   /**
    * Scratch for one group, zero between uses: µs per flavour and per rank, each split in a
@@ -273,6 +274,7 @@ class RankTable {
               shift++;
             }
             this.scaled.push(scaled);
+            this.amountBig.push(BigInt(amount));
             this.bucket.push(r * 64 + shift);
             seen.set(amount, k);
           }
@@ -388,7 +390,8 @@ class RankTable {
       // 2^53 is a double; the time is exact too then). Such products are summed per bucket as
       // plain numbers while the sum stays that small, and only each bucket's sum becomes a
       // BigInt: a group touches dozens of amounts, but a few buckets.
-      const q = this.scaled[k]! * (h * SPLIT + l);
+      const time = h * SPLIT + l;
+      const q = this.scaled[k]! * time;
       if (q <= SAFE) {
         const b = this.bucket[k]!;
         if (bucketIsTouched[b] === 0) {
@@ -403,7 +406,8 @@ class RankTable {
           bucketSum[b] = q;
         }
       } else {
-        out[this.resource[k]!]! += BigInt(this.amount[k]!) * joinSplit(h, l);
+        // Byte amounts times hours pass 2^53 as a rule; their time alone rarely does.
+        out[this.resource[k]!]! += this.amountBig[k]! * (time <= SAFE ? BigInt(time) : joinSplit(h, l));
       }
     }
     this.touchedCount = 0;
