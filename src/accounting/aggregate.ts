@@ -63,6 +63,7 @@ const HOUR_FIELDS = ['cpu_hours', 'cpu_mhz_hours', 'gpu_hours', 'memory_gib_hour
 const HOUR_DIVISORS = HOUR_FIELDS.map((f) => (f === 'allocation_hours' ? MICROS_PER_HOUR : DIVISORS[f]));
 
 const SAFE = Number.MAX_SAFE_INTEGER;
+const TWO_53 = 2 ** 53;
 
 /** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds, then allocation-microseconds. */
 type Products = [bigint, bigint, bigint, bigint, bigint, bigint];
@@ -250,6 +251,8 @@ class RankTable {
   private readonly settledAllocation = new Float64Array(2);
   /** Exact sums of scaled products below 2^53, per bucket (see products), and the buckets touched. */
   private readonly bucketSum = new Float64Array(RESOURCE_COUNT * 64);
+  /** Per bucket: how many units of 2^53 its sum passed (see products). */
+  private readonly bucketCarry = new Float64Array(RESOURCE_COUNT * 64);
   private readonly bucketsTouched = new Int32Array(RESOURCE_COUNT * 64);
   private readonly bucketIsTouched = new Uint8Array(RESOURCE_COUNT * 64);
 
@@ -377,7 +380,7 @@ class RankTable {
     const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(sums[0]! + settledAllocation[0]!, sums[1]! + settledAllocation[1]!)];
     sums[0] = 0;
     sums[1] = 0;
-    const { bucketSum, bucketsTouched, bucketIsTouched } = this;
+    const { bucketSum, bucketCarry, bucketsTouched, bucketIsTouched } = this;
     let buckets = 0;
     for (let x = 0; x < this.touchedCount; x++) {
       const k = touched[x]!;
@@ -398,12 +401,14 @@ class RankTable {
           bucketIsTouched[b] = 1;
           bucketsTouched[buckets++] = b;
         }
-        // Both terms are integers below 2^53: a sum that comes out below 2^53 is exact.
+        // Both terms are integers below 2^53: a sum that comes out below 2^53 is exact. One
+        // that does not is at least 2^53: the bucket counts a unit of 2^53 and keeps the rest,
+        // (sum - 2^53) + q, which is exact too (an integer below 2^53 from exact operands).
         const sum = bucketSum[b]! + q;
         if (sum <= SAFE) bucketSum[b] = sum;
         else {
-          out[b >> 6]! += BigInt(bucketSum[b]!) << SHIFTS[b & 63]!;
-          bucketSum[b] = q;
+          bucketSum[b] = bucketSum[b]! - TWO_53 + q;
+          bucketCarry[b]!++;
         }
       } else {
         // Byte amounts times hours pass 2^53 as a rule; their time alone rarely does.
@@ -413,8 +418,11 @@ class RankTable {
     this.touchedCount = 0;
     for (let x = 0; x < buckets; x++) {
       const b = bucketsTouched[x]!;
-      out[b >> 6]! += BigInt(bucketSum[b]!) << SHIFTS[b & 63]!;
+      const carried = bucketCarry[b]!;
+      const sum = carried === 0 ? BigInt(bucketSum[b]!) : (BigInt(carried) << 53n) + BigInt(bucketSum[b]!);
+      out[b >> 6]! += sum << SHIFTS[b & 63]!;
       bucketSum[b] = 0;
+      bucketCarry[b] = 0;
       bucketIsTouched[b] = 0;
     }
     return out;
