@@ -197,7 +197,7 @@ function clipVanishedRows(b: LifetimeColumns, slots: Int32Array, rows: Int32Arra
   return n;
 }
 
-/** The loops of Entries.bySlot, each alone in its function (see RankTable.sumRange). */
+/** The loops of Entries.bySlot, each alone in its function (see sumRange). */
 function countPerSlot(slot: Int32Array, n: number, starts: Int32Array): void {
   for (let i = 0; i < n; i++) starts[slot[i]! + 1]!++;
 }
@@ -217,15 +217,15 @@ function placeBySlot(slot: Int32Array, n: number, next: Int32Array, order: Int32
 class RankTable {
   /** Per flavour, the rank of each resource's amount (flavour × RESOURCE_COUNT + resource). */
   private readonly ranks: Int32Array;
-  /** Per rank: its amount, and which resource it is. */
+  /** Per rank: its amount (also as a BigInt), and which resource it is. */
   private readonly amount: number[] = [];
+  private readonly amountBig: bigint[] = [];
   private readonly resource: number[] = [];
   /**
-   * Per rank: its amount as scaled × 2^shift (scaled odd), and the sum it adds into (see
-   * products): resource × 64 + shift.
+   * Per rank: its amount as scaled × 2^shift (scaled odd), and the bucket its products add
+   * into (see products): resource × 64 + shift.
    */
   private readonly scaled: number[] = [];
-  private readonly amountBig: bigint[] = [];
   private readonly bucket: number[] = [];
   /**
    * Scratch for one group, zero between uses: µs per flavour and per rank, each split in a
@@ -269,6 +269,7 @@ class RankTable {
           k = seen.get(amount) ?? -1;
           if (k < 0) {
             k = this.amount.push(amount) - 1;
+            this.amountBig.push(BigInt(amount));
             this.resource.push(r);
             let scaled = amount;
             let shift = 0;
@@ -277,7 +278,6 @@ class RankTable {
               shift++;
             }
             this.scaled.push(scaled);
-            this.amountBig.push(BigInt(amount));
             this.bucket.push(r * 64 + shift);
             seen.set(amount, k);
           }
@@ -655,7 +655,7 @@ const UNATTRIBUTED_ID = -2;
 /**
  * Sums lifetimes, given as columns, for one period and grouping. Only vanished allocations
  * have bounds that differ from their estimate: the others are kept once, in `settled`,
- * and taken together with each of the three vanished sets for the results.
+ * and the vanished ones in `unsettled`, with a time under each bound (see GroupTally).
  */
 export class Aggregator {
   /** The cells of the slot tables of two-key groupings, at most (16 MB; tests lower it). */
