@@ -39,6 +39,7 @@ export interface Aggregate {
 }
 
 export interface StatsResult extends Aggregate {
+  /** The sums with every vanished allocation ending at its low or high bound (rows: see AggregateOptions.groupBounds). */
   low: Aggregate;
   high: Aggregate;
   /** Allocations whose counting stopped at the last snapshot, inside the period. */
@@ -301,11 +302,11 @@ class RankTable {
   }
 
   /**
-   * Sums a group's settled entries and keeps them apart, for products() to add to each
-   * bound's vanished entries (see add).
+   * Sums a group's settled entries (from..to of the sorted ones) and keeps them apart, for
+   * products() to add to each bound's vanished entries (see add).
    */
-  settle(e: Entries, slot: number): void {
-    this.add(e, slot, e.us);
+  settle(e: Entries, from: number, to: number): void {
+    this.add(e, from, to, e.us);
     const { high, low, touched, isTouched, settledRank, settledHigh, settledLow, settledAllocation } = this;
     const count = (this.settledCount = this.touchedCount);
     for (let x = 0; x < count; x++) {
@@ -324,12 +325,10 @@ class RankTable {
   }
 
   /**
-   * Adds a slot's entries to the group's sums per rank, with each entry's time read from `us`
-   * (the estimate's, or a bound's).
+   * Adds entries from..to (of the sorted ones) to the group's sums per rank, with each
+   * entry's time read from `us` (the estimate's, or a bound's).
    */
-  add(e: Entries, slot: number, us: Float64Array): void {
-    const from = e.starts[slot]!;
-    const to = e.starts[slot + 1]!;
+  add(e: Entries, from: number, to: number, us: Float64Array): void {
     sumRange(e.order, e.flavour, us, from, to, this.flavourHigh, this.flavourLow, this.flavoursTouched, this.flavourIsTouched, this.sums);
     this.spreadToRanks();
   }
@@ -652,6 +651,17 @@ const NULLABLE_KEYS: ReadonlySet<GroupKey> = new Set(['user', 'group', 'componen
 /** Stands for "no user" or "no group" as a row key, when no such name was ever stored. */
 const UNATTRIBUTED_ID = -2;
 
+export interface AggregateOptions {
+  /** The rows expected (0: unknown), so that the entries are made once at their size. */
+  expectedRows?: number;
+  /**
+   * Whether each row gets its low and high bounds (true, the default), or only the totals
+   * do: a table or a CSV shows the bounds in total, and a report by user then sums each
+   * group once instead of three times.
+   */
+  groupBounds?: boolean;
+}
+
 /**
  * Sums lifetimes, given as columns, for one period and grouping. Only vanished allocations
  * have bounds that differ from their estimate: the others are kept once, in `settled`,
@@ -660,6 +670,9 @@ const UNATTRIBUTED_ID = -2;
 export class Aggregator {
   /** The cells of the slot tables of two-key groupings, at most (16 MB; tests lower it). */
   static pairTableCells = 4 * 1024 * 1024;
+  /** Up to this many groups, bounds wanted in total only are still summed per group (see result; tests lower it). */
+  static fewGroups = 64;
+  private readonly groupBounds: boolean;
   private readonly settled: Entries;
   /** Vanished allocations: the estimate and both bounds of their end (see Entries). */
   private readonly unsettled: Entries;
@@ -685,9 +698,10 @@ export class Aggregator {
     private readonly by: readonly GroupKey[],
     filters: Filters,
     private readonly names: Names,
-    /** The rows expected (0: unknown), so that the entries are made once at their size. */
-    expectedRows = 0,
+    opts: AggregateOptions = {},
   ) {
+    const { expectedRows = 0 } = opts;
+    this.groupBounds = opts.groupBounds ?? true;
     this.settled = new Entries(false, expectedRows);
     // Vanished allocations are a part of the rows: up to a third of them on AI4OS-like data.
     this.unsettled = new Entries(true, expectedRows / 2);
@@ -914,15 +928,22 @@ export class Aggregator {
     const rowKeys = this.keys.map((keys, slot) => (held[slot] ? keys.map(name) : []));
     const order = rowKeys.flatMap((_, slot) => (held[slot] ? [slot] : [])).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
 
-    const groups = new GroupTally(new RankTable(this.names.flavours()), this.names.size(), settled, unsettled, slots);
+    // Bounds wanted in total only are summed over all entries at once, unless the groups are
+    // few: summing those three times costs less than a pass over all entries.
+    const perGroup = this.groupBounds || order.length <= Aggregator.fewGroups;
+    const groups = new GroupTally(new RankTable(this.names.flavours()), this.names.size(), settled, unsettled, slots, perGroup);
     groups.tallyAll(order);
-    // Each (namespace, job) and each user falls in one group when the grouping says which;
-    // otherwise the totals count distinct ids over all entries.
-    const jobsDisjoint = this.by.includes('namespace') || this.by.includes('job');
-    const usersDisjoint = this.by.includes('user');
-    const totals = !jobsDisjoint || !usersDisjoint ? groups.distinctOverAll(jobsDisjoint) : null;
+    const boundTotals = perGroup ? null : groups.boundTotals();
+    // The total's jobs (or users) are the sum of the rows' when each job (or user) falls in one
+    // group: when every key is a job's namespace or id (or the user). Otherwise, as with a
+    // job run by two users in a report by namespace and user, they are counted over all entries.
+    const jobsDisjoint = this.by.every((k) => k === 'namespace' || k === 'job');
+    const usersDisjoint = this.by.every((k) => k === 'user');
+    const totals = !jobsDisjoint || !usersDisjoint ? groups.distinctOverAll(jobsDisjoint, perGroup) : null;
 
     const aggregates: Aggregate[] = groups.bounds.map((bound, k) => {
+      const summed = boundTotals?.[k];
+      if (summed) return { rows: [], total: hoursOf(bound.total, summed.jobs, summed.users, summed.allocations) };
       const rows: Row[] = [];
       let allocations = 0;
       let jobs = 0;
@@ -941,7 +962,7 @@ export class Aggregator {
       }
       if (totals && !jobsDisjoint) jobs = totals[k]!.jobs;
       if (totals && !usersDisjoint) users = totals[k]!.users;
-      return { rows, total: hoursOf(bound.total, jobs, users, allocations) };
+      return { rows: k > 0 && !this.groupBounds ? [] : rows, total: hoursOf(bound.total, jobs, users, allocations) };
     });
     const est = aggregates[0]!;
     return { ...est, low: aggregates[1] ?? est, high: aggregates[2] ?? est, open: this.open, vanished: this.vanishedInPeriod[0]! };
@@ -988,6 +1009,8 @@ class GroupTally {
     private readonly settled: Entries,
     private readonly unsettled: Entries,
     slots: number,
+    /** Whether each group gets its low and high bounds, or only the totals do. */
+    private readonly groupBounds: boolean,
   ) {
     this.jobs = new Stamps(names);
     this.users = new Stamps(names);
@@ -1013,23 +1036,25 @@ class GroupTally {
     if (settled.count(slot) + unsettled.count(slot) >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one group`);
     jobs.begin();
     users.begin();
-    table.settle(settled, slot);
+    table.settle(settled, settled.starts[slot]!, settled.starts[slot + 1]!);
     stampRange(settled, settled.starts[slot]!, settled.starts[slot + 1]!, settled.us, jobs, users);
     const mine = settled.count(slot);
     const settledJobs = jobs.count;
     const settledUsers = users.count;
     const from = unsettled.starts[slot]!;
     const to = unsettled.starts[slot + 1]!;
+    // Without groupBounds, the bounds are summed in total only (see boundTotals).
+    const kinds = this.groupBounds ? bounds.length : 1;
     if (from === to) {
       // The estimate and both bounds are the settled sums.
       const p = table.products();
-      for (const bound of bounds) this.keep(bound, slot, p, mine, settledJobs, settledUsers);
+      for (let k = 0; k < kinds; k++) this.keep(bounds[k]!, slot, p, mine, settledJobs, settledUsers);
       return;
     }
     const partial = this.partial !== null && this.partial[slot] === 1;
     let theirs = 0;
-    for (let k = 0; k < bounds.length; k++) {
-      table.add(unsettled, slot, times[k]!);
+    for (let k = 0; k < kinds; k++) {
+      table.add(unsettled, from, to, times[k]!);
       const p = table.products();
       if (k === 0 || partial) {
         jobs.onTop();
@@ -1052,8 +1077,34 @@ class GroupTally {
     }
   }
 
+  /**
+   * The totals of the low and high bounds taken over all entries at once, for a report
+   * that shows the bounds in total only (groupBounds false): sums are linear, and a
+   * distinct count over all entries is the total's whether or not groups share ids.
+   */
+  boundTotals(): { allocations: number; jobs: number; users: number }[] {
+    const { table, jobs, users, settled, unsettled, times, bounds } = this;
+    if (settled.n + unsettled.n >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one report`);
+    table.settle(settled, 0, settled.n);
+    jobs.begin();
+    users.begin();
+    stampRange(settled, 0, settled.n, settled.us, jobs, users);
+    const settledJobs = jobs.count;
+    const settledUsers = users.count;
+    const out = [];
+    for (let k = 1; k < bounds.length; k++) {
+      table.add(unsettled, 0, unsettled.n, times[k]!);
+      bounds[k]!.total = table.products();
+      jobs.onTop();
+      users.onTop();
+      const held = stampRange(unsettled, 0, unsettled.n, times[k]!, jobs, users);
+      out[k] = { allocations: settled.n + held, jobs: settledJobs + jobs.count, users: settledUsers + users.count };
+    }
+    return out;
+  }
+
   /** Distinct jobs and users over all groups, per result (only `users` when jobs are counted per group). */
-  distinctOverAll(usersOnly: boolean): { jobs: number; users: number }[] {
+  distinctOverAll(usersOnly: boolean, allBounds: boolean): { jobs: number; users: number }[] {
     const { jobs, users, settled, unsettled, times } = this;
     jobs.begin();
     users.begin();
@@ -1062,7 +1113,7 @@ class GroupTally {
     const settledJobs = jobs.count;
     const settledUsers = users.count;
     let all = { jobs: settledJobs, users: settledUsers };
-    return this.bounds.map((_, k) => {
+    return this.bounds.slice(0, allBounds ? this.bounds.length : 1).map((_, k) => {
       // Every bound counts the same vanished entries unless some hold no time under one.
       if (k === 0 || unsettled.partial > 0) {
         jobs.onTop();
@@ -1112,9 +1163,9 @@ export function aggregateTracks(
   by: readonly GroupKey[],
   filters: Filters,
   estimate: EstimateOptions,
-  expectedRows = 0,
+  opts: AggregateOptions = {},
 ): StatsResult & { tracks: number } {
-  const agg = new Aggregator(period, by, filters, names, expectedRows);
+  const agg = new Aggregator(period, by, filters, names, opts);
   let lifetimes = new LifetimeColumns(0);
   let n = 0;
   for (const t of tracks) {

@@ -103,7 +103,7 @@ export function monthlyReport(view: HistoryView, month: Month, tz: string, opts:
   const period = monthPeriod(month, tz);
   return view.consistently(() => {
     const { tracks, names, rows } = view.read(period);
-    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE, rows);
+    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE, { expectedRows: rows, groupBounds: false });
     const details = opts.details ? detailRows(lifetimesOf(view.allocations(period), ESTIMATE), period, month) : null;
     return { month: formatMonth(month), period, summary: monthlyRows(result, month), details };
   });

@@ -8,11 +8,19 @@ import { buildStatsReport, type StatsReport } from './stats-report.js';
 /** The `stats` report from a history view: what the command prints and the HTTP API serves. */
 export function statsFromView(
   view: HistoryView,
-  q: { period: Period; groupBy: GroupKey[]; filters: Filters; estimate: EstimateOptions; unnamedFiles: number },
+  q: {
+    period: Period;
+    groupBy: GroupKey[];
+    filters: Filters;
+    estimate: EstimateOptions;
+    unnamedFiles: number;
+    /** false: the low and high bounds in total only, their rows left empty (see AggregateOptions). */
+    groupBounds?: boolean;
+  },
 ): StatsReport & { tracks: number; files: number } {
   const { result, files, diagnostics, skipped } = view.consistently(() => {
     const { tracks, names, files, rows } = view.read(q.period);
-    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate, rows), files, ...windowDiagnostics(files, q.unnamedFiles) };
+    return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate, { expectedRows: rows, groupBounds: q.groupBounds }), files, ...windowDiagnostics(files, q.unnamedFiles) };
   });
   const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
   return Object.assign(report, { tracks: result.tracks, files: fileCount(files) });

@@ -98,7 +98,15 @@ export function withRules(table: PlainTable, opts: { afterHeader: boolean; befor
 export function fixed(n: number, digits = 2): string {
   const [whole, fraction] = roundDecimal(Math.abs(n), digits);
   const sign = n < 0 && /[1-9]/.test(whole + fraction) ? '-' : '';
-  return sign + whole.replace(/\B(?=(\d{3})+$)/g, ',') + (digits > 0 ? `.${fraction}` : '');
+  return sign + groupThousands(whole) + (digits > 0 ? `.${fraction}` : '');
+}
+
+/** 1234567 → 1,234,567 (a report by user formats thousands of cells: no regular expression). */
+function groupThousands(whole: string): string {
+  if (whole.length <= 3) return whole;
+  let out = whole.slice(0, ((whole.length - 1) % 3) + 1);
+  for (let at = out.length; at < whole.length; at += 3) out += ',' + whole.slice(at, at + 3);
+  return out;
 }
 
 /**
@@ -111,9 +119,10 @@ function roundDecimal(x: number, digits: number): [whole: string, fraction: stri
   if (text.includes('e')) return x < 1 ? ['0', '0'.repeat(digits)] : [BigInt(x).toString(), '0'.repeat(digits)];
   const [whole, fraction = ''] = text.split('.') as [string, string?];
   if (fraction.length <= digits) return [whole, fraction.padEnd(digits, '0')];
-  let kept = BigInt(whole + fraction.slice(0, digits));
-  if (fraction[digits]! >= '5') kept += 1n;
-  const all = kept.toString().padStart(digits + 1, '0');
+  const up = fraction[digits]! >= '5';
+  const digitsKept = whole + fraction.slice(0, digits);
+  // Up to 15 digits the kept digits are an exact plain number, and print as a BigInt would.
+  const all = (digitsKept.length <= 15 ? String(Number(digitsKept) + (up ? 1 : 0)) : String(BigInt(digitsKept) + (up ? 1n : 0n))).padStart(digits + 1, '0');
   return [all.slice(0, all.length - digits), all.slice(all.length - digits)];
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { aggregate, Aggregator, divide, type GroupKey } from '../../src/accounting/aggregate.js';
+import { LifetimeColumns, MemoryNames } from '../../src/accounting/columns.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes, Reconstructor, type EstimateOptions } from '../../src/accounting/reconstruct.js';
 import type { GapPolicy, SnapshotObservations } from '../../src/accounting/types.js';
@@ -289,6 +290,17 @@ describe('grouping edge cases', () => {
     ]);
   });
 
+  it('a job under two users counts in both rows by namespace and user, and once in the total', () => {
+    const r = aggregate(lifetimes, day, ['namespace', 'user']);
+    expect(r.rows.map((x) => [x.namespace, x.user, x.jobs, x.users])).toEqual([
+      ['ns1', 'alice', 1, 1],
+      ['ns1', 'bob', 2, 1],
+      ['ns2', '(unattributed)', 1, 0],
+    ]);
+    // (ns1, j1), (ns1, j2), (ns2, j1): three jobs, not the rows' four.
+    expect(r.total).toMatchObject({ jobs: 3, users: 2, allocations: 4 });
+  });
+
   it('counts jobs and users once across settled and vanished allocations, in each bound', () => {
     // ns1: alice's j1 ended (1 h); alice's j1 vanished (2 to 4 h: midpoint 3 h); bob's j5
     // vanished (from 6 h, 6 to 8 h); ns2: carol's j1, ended (4 h), a job of its own.
@@ -451,6 +463,65 @@ describe('exact sums at scale', () => {
           expect(row[hoursField]).toBe(exact(sum, divisor));
         }
       }
+    }
+  });
+});
+
+describe('bounds in total only', () => {
+  it('give the same totals and rows as bounds per group, with the bounds\' rows left out', () => {
+    // Vanished allocations with empty low bounds (one seen only when it started), a job under
+    // two users, a user in two namespaces, unattributed ones: every way counts can differ.
+    const day = resolvePeriod('2024-09-01', '2024-09-01', 'UTC');
+    const cpu = { cpuMilli: 1000, cpuMhz: 0, memoryBytes: 2 ** 31, diskBytes: 0, gpu: 0 };
+    const at = (h: number) => day.startUs + h * HOUR;
+    const life = (id: string, ns: string, job: string, user: string | null, start: number, low: number, high: number) => ({
+      key: `nomad:${id}`, namespace: ns, jobId: job, jobName: null, user, group: null, component: null, node: null, amounts: cpu,
+      startUs: at(start), endUs: at((low + high) / 2), lowEndUs: at(low), highEndUs: at(high), endKind: low === high ? ('ended' as const) : ('vanished' as const),
+    });
+    const lifetimes = [
+      life('a', 'ns1', 'j1', 'alice', 0, 2, 2), life('b', 'ns1', 'j1', 'bob', 1, 3, 5), life('c', 'ns2', 'j2', 'alice', 6, 6, 9),
+      life('d', 'ns2', 'j3', null, 2, 4, 4), life('e', 'ns1', 'j4', 'carol', 20, 20, 30), life('f', 'ns2', 'j1', 'bob', 3, 3, 3.5),
+    ];
+    const names = new MemoryNames();
+    const batch = new LifetimeColumns(lifetimes.length);
+    for (const l of lifetimes) batch.push(l, names);
+    // Few groups sum their bounds per group even when only the totals are wanted: here every
+    // count of groups is "many", so that the totals over all entries are what is tested.
+    const run = (by: GroupKey[], groupBounds: boolean) => {
+      const few = Aggregator.fewGroups;
+      try {
+        Aggregator.fewGroups = 0;
+        const agg = new Aggregator(day, by, {}, names, { groupBounds });
+        agg.add(batch);
+        return agg.result();
+      } finally {
+        Aggregator.fewGroups = few;
+      }
+    };
+    for (const by of [['namespace'], ['user'], ['namespace', 'user'], ['job']] as GroupKey[][]) {
+      const each = run(by, true);
+      const total = run(by, false);
+      expect(total.rows).toEqual(each.rows);
+      expect(total.total).toEqual(each.total);
+      for (const bound of ['low', 'high'] as const) {
+        expect(total[bound].total).toEqual(each[bound].total);
+        expect(total[bound].rows).toEqual([]);
+        expect(each[bound].rows.length).toBeGreaterThan(0);
+      }
+    }
+    // By hand: the low bound leaves out c and carol's e (seen only as they started) and f
+    // (gone as it came): a, b and d, 2 h each; jobs (ns1, j1) and (ns2, j3); alice and bob.
+    // The high bound has all six: 2 + 4 + 3 + 2 + 4 (the day ends at 24 h) + 0.5 h, five
+    // jobs ((ns2, j1) is not (ns1, j1)), three users.
+    for (const by of [['namespace'], ['namespace', 'user']] as GroupKey[][]) {
+      const r = run(by, false);
+      // And with few groups (the default threshold), through the sums per group.
+      const perGroup = new Aggregator(day, by, {}, names, { groupBounds: false });
+      perGroup.add(batch);
+      const viaGroups = perGroup.result();
+      expect([viaGroups.low.total, viaGroups.high.total, viaGroups.low.rows]).toEqual([r.low.total, r.high.total, []]);
+      expect([r.low.total.cpu_hours, r.low.total.jobs, r.low.total.users, r.low.total.allocations]).toEqual([6, 2, 2, 3]);
+      expect([r.high.total.cpu_hours, r.high.total.jobs, r.high.total.users, r.high.total.allocations]).toEqual([15.5, 5, 3, 6]);
     }
   });
 });

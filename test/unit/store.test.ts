@@ -61,7 +61,7 @@ function reports(view: HistoryView) {
       // The size the entries are made at: at least the rows read (more rows only cost room).
       expect(rows).toBeGreaterThanOrEqual(batches.reduce((n, b) => n + b.length, 0));
       // `tracks` counts what was read, which the index narrows to the period: left out.
-      const { tracks: _, ...result } = aggregateTracks(batches, names, period, ['namespace', 'user'], {}, { gapPolicy, gcWindowUs: null }, rows);
+      const { tracks: _, ...result } = aggregateTracks(batches, names, period, ['namespace', 'user'], {}, { gapPolicy, gcWindowUs: null }, { expectedRows: rows });
       out.push(result, windowDiagnostics(files));
     }
   }

@@ -101,7 +101,8 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     }
 
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
-    const { tracks, files, ...report } = statsFromView(opened!.view, { period, groupBy, filters, estimate, unnamedFiles: opened!.unnamed.length });
+    // Only JSON shows each row's low and high bounds; a table or CSV shows their totals.
+    const { tracks, files, ...report } = statsFromView(opened!.view, { period, groupBy, filters, estimate, unnamedFiles: opened!.unnamed.length, groupBounds: output === 'json' });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
