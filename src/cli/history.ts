@@ -3,8 +3,9 @@ import type { SingleBar } from 'cli-progress';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { checkFolder, listSnapshots, parseSnapshotName, statFiles, type Listing } from '../snapshots/files.js';
-import { loadHistory, SkipLedger } from '../snapshots/history.js';
-import { ingest, unchangedSinceIngest, type IngestProgress, type IngestResult } from '../store/ingest.js';
+import { SkipLedger } from '../snapshots/skips.js';
+import { unchangedSinceIngest } from '../store/freshness.js';
+import type { IngestProgress, IngestResult } from '../store/ingest.js';
 import { openIndex, type Db } from '../store/schema.js';
 import { filesView, firstProblem, indexView, type HistoryView } from '../store/view.js';
 import { UsageError } from '../util/errors.js';
@@ -64,6 +65,8 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
   const list = () => listFiles(dir, { stat: !useIndex });
   const readFiles = async (listing: Listing): Promise<OpenedHistory> => {
     statFiles(listing.files);
+    // Loaded here: a report from an index that is up to date needs none of the readers.
+    const { loadHistory } = await import('../snapshots/history.js');
     return { listing, span: spanOf(listing), unnamed: listing.unnamed, listed: true, view: filesView(await loadHistory(listing, policy)), close: () => {} };
   };
   if (!useIndex) return readFiles(await list());
@@ -129,6 +132,7 @@ function catalogueListing(db: Db, dir: string, unnamed: readonly string[]): List
 
 /** Ingests what is new, with a progress bar on a terminal. */
 export async function updateIndex(db: Db, listing: Listing, io: CliIO, opts: { rebuild?: boolean } = {}): Promise<IngestResult> {
+  const { ingest } = await import('../store/ingest.js');
   const bar = progressBar();
   try {
     return await ingest(db, listing.files, { rebuild: opts.rebuild, folders: listing.folders, unnamed: listing.unnamed, warn: io.warn, note: io.warn, progress: bar?.update });

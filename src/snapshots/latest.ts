@@ -2,7 +2,7 @@ import type { SnapshotObservations } from '../accounting/types.js';
 import { DataError } from '../util/errors.js';
 import { FormatError } from './detect.js';
 import type { SnapshotFile } from './files.js';
-import { SkipLedger } from './history.js';
+import { SkipLedger } from './skips.js';
 import { CorruptFileError, readSnapshot } from './read.js';
 
 /**

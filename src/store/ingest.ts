@@ -1,15 +1,15 @@
 import { Reconstructor } from '../accounting/reconstruct.js';
 import { countSkips } from '../snapshots/catalogue.js';
-import { stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
-import { describeRecordSkips } from '../snapshots/history.js';
+import { describeRecordSkips } from '../snapshots/skips.js';
 import { SnapshotDecoder } from '../snapshots/observe.js';
 import { readAll } from '../snapshots/pool.js';
 import { fileChecksum } from '../snapshots/read.js';
 import { planIngest, rebuildReason, type CatalogueEntry } from './plan.js';
 import type { Db } from './schema.js';
 import { TrackTable } from './tracks.js';
+import { nothingToRetry } from './freshness.js';
 
 /**
  * Ingest: bring the index up to date with the snapshot folder. New files are read once,
@@ -154,10 +154,6 @@ function saveFolders(db: Db, folders: Listing['folders'] | undefined, unnamed: r
   rememberUnnamed(db, unnamed);
 }
 
-/** No file is corrupt or marked by `index verify`: such files are statted and read again. */
-function nothingToRetry(db: Db): boolean {
-  return db.prepare('SELECT 1 FROM snapshots WHERE corrupt IS NOT NULL OR sha256 IS NULL LIMIT 1').get() === undefined;
-}
 
 /** Keeps the listing's unnamed files for unchangedSinceIngest; written only when they differ. */
 function rememberUnnamed(db: Db, unnamed: readonly string[] | undefined): void {
@@ -167,27 +163,6 @@ function rememberUnnamed(db: Db, unnamed: readonly string[] | undefined): void {
   else db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('unnamed', ?)").run(value);
 }
 
-/**
- * The files without a capture time, when a report may skip listing the folder: every folder
- * the last ingest listed still has the mtime it had then (so no file was added, removed or
- * renamed in, and no sub-folder appeared), and nothing is left for an ingest to retry (see
- * nothingChanged). Null when the folder must be listed. On ten thousand files this is a
- * few stats instead of tens of milliseconds.
- */
-export async function unchangedSinceIngest(db: Db, dir: string): Promise<string[] | null> {
-  const folders = db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[];
-  const unnamed = db.prepare("SELECT value FROM meta WHERE key = 'unnamed'").pluck().get() as string | undefined;
-  if (folders.length === 0 || unnamed === undefined || folders.some((f) => f.mtimeMs < 0)) return null;
-  if (!nothingToRetry(db)) return null;
-  for (const f of folders) {
-    try {
-      if (Math.trunc((await stat(join(dir, f.name))).mtimeMs) !== f.mtimeMs) return null;
-    } catch {
-      return null;
-    }
-  }
-  return JSON.parse(unnamed) as string[];
-}
 
 /**
  * Whether a report may skip the catalogue: no folder changed since the last ingest (so no

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { checkLatest } from '../../reports/check.js';
 import { listSnapshots } from '../../snapshots/files.js';
-import { describeRecordSkips } from '../../snapshots/history.js';
+import { describeRecordSkips } from '../../snapshots/skips.js';
 import { tryReadSnapshot } from '../../snapshots/latest.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';

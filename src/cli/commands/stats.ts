@@ -1,16 +1,13 @@
 import { Command, Option } from 'commander';
-import { Ai4osAccumulator } from '../../accounting/ai4os.js';
 import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
-import { renderAi4osCsv, renderAi4osTable, type Ai4osReport } from '../../reports/ai4os-report.js';
+import type { Ai4osReport } from '../../reports/ai4os-report.js';
 import { renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
-import { SkipLedger } from '../../snapshots/history.js';
+import { SkipLedger } from '../../snapshots/skips.js';
 import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
-import { readAll } from '../../snapshots/pool.js';
-import { Ai4osDecoder } from '../../snapshots/ai4os-input.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
@@ -96,6 +93,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
         if (s.has(flag)) throw new UsageError(`--method ai4os has no ${flag}: it counts only what the snapshots list; drop ${s.source(flag)}`);
       }
       const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
+      const { renderAi4osCsv, renderAi4osTable } = await import('../../reports/ai4os-report.js');
       io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report) : renderAi4osTable(report));
       return;
     }
@@ -134,6 +132,12 @@ async function runAi4os(
   const startUs = from !== undefined ? resolvePeriod(fromDay, fromDay, 'UTC').startUs : listing.files[0]!.timeUs;
   const endUs = resolvePeriod(toDay, toDay, 'UTC').startUs + DAY_US - 1_000_000;
   const files = listing.files.filter((f) => f.timeUs >= startUs && f.timeUs <= endUs);
+  // The original's method is loaded only when asked for: a report from the index needs none of it.
+  const [{ Ai4osAccumulator }, { Ai4osDecoder }, { readAll }] = await Promise.all([
+    import('../../accounting/ai4os.js'),
+    import('../../snapshots/ai4os-input.js'),
+    import('../../snapshots/pool.js'),
+  ]);
   const acc = new Ai4osAccumulator(startUs, namespaces);
   const ledger = new SkipLedger(policy);
   const decoder = new Ai4osDecoder();
