@@ -499,7 +499,7 @@ function stampRange(e: Entries, from: number, to: number, us: Float64Array, jobs
 /** 0n to 63n: the shifts of RankTable's buckets, made once. */
 const SHIFTS = Array.from({ length: 64 }, (_, i) => BigInt(i));
 
-/** The unit of the high part of a split sum (see RankTable.sumRange). */
+/** The unit of the high part of a split sum (see sumRange). */
 const SPLIT = 2 ** 26;
 const SPLIT_BIG = BigInt(SPLIT);
 
@@ -933,17 +933,19 @@ export class Aggregator {
     const perGroup = this.groupBounds || order.length <= Aggregator.fewGroups;
     const groups = new GroupTally(new RankTable(this.names.flavours()), this.names.size(), settled, unsettled, slots, perGroup);
     groups.tallyAll(order);
-    const boundTotals = perGroup ? null : groups.boundTotals();
+    if (!perGroup) groups.sumBoundsOverAll();
     // The total's jobs (or users) are the sum of the rows' when each job (or user) falls in one
     // group: when every key is a job's namespace or id (or the user). Otherwise, as with a
     // job run by two users in a report by namespace and user, they are counted over all entries.
     const jobsDisjoint = this.by.every((k) => k === 'namespace' || k === 'job');
     const usersDisjoint = this.by.every((k) => k === 'user');
-    const totals = !jobsDisjoint || !usersDisjoint ? groups.distinctOverAll(jobsDisjoint, perGroup) : null;
+    const overAll = !jobsDisjoint || !usersDisjoint || !perGroup ? groups.countOverAll(jobsDisjoint && perGroup) : null;
 
     const aggregates: Aggregate[] = groups.bounds.map((bound, k) => {
-      const summed = boundTotals?.[k];
-      if (summed) return { rows: [], total: hoursOf(bound.total, summed.jobs, summed.users, summed.allocations) };
+      if (!perGroup && k > 0) {
+        const c = overAll![k]!;
+        return { rows: [], total: hoursOf(bound.total, c.jobs, c.users, c.allocations) };
+      }
       const rows: Row[] = [];
       let allocations = 0;
       let jobs = 0;
@@ -960,8 +962,8 @@ export class Aggregator {
         jobs += bound.jobs[slot]!;
         users += bound.users[slot]!;
       }
-      if (totals && !jobsDisjoint) jobs = totals[k]!.jobs;
-      if (totals && !usersDisjoint) users = totals[k]!.users;
+      if (overAll && !jobsDisjoint) jobs = overAll[k]!.jobs;
+      if (overAll && !usersDisjoint) users = overAll[k]!.users;
       return { rows: k > 0 && !this.groupBounds ? [] : rows, total: hoursOf(bound.total, jobs, users, allocations) };
     });
     const est = aggregates[0]!;
@@ -1043,7 +1045,7 @@ class GroupTally {
     const settledUsers = users.count;
     const from = unsettled.starts[slot]!;
     const to = unsettled.starts[slot + 1]!;
-    // Without groupBounds, the bounds are summed in total only (see boundTotals).
+    // Without groupBounds, the bounds are summed in total only (see sumBoundsOverAll).
     const kinds = this.groupBounds ? bounds.length : 1;
     if (from === to) {
       // The estimate and both bounds are the settled sums.
@@ -1078,33 +1080,26 @@ class GroupTally {
   }
 
   /**
-   * The totals of the low and high bounds taken over all entries at once, for a report
-   * that shows the bounds in total only (groupBounds false): sums are linear, and a
-   * distinct count over all entries is the total's whether or not groups share ids.
+   * The products of the low and high bounds taken over all entries at once, for a report
+   * that shows the bounds in total only (groupBounds false): sums are linear. Their counts
+   * come from countOverAll.
    */
-  boundTotals(): { allocations: number; jobs: number; users: number }[] {
-    const { table, jobs, users, settled, unsettled, times, bounds } = this;
+  sumBoundsOverAll(): void {
+    const { table, settled, unsettled, times, bounds } = this;
     if (settled.n + unsettled.n >= SPLIT) throw new Error(`more than ${SPLIT} allocations in one report`);
     table.settle(settled, 0, settled.n);
-    jobs.begin();
-    users.begin();
-    stampRange(settled, 0, settled.n, settled.us, jobs, users);
-    const settledJobs = jobs.count;
-    const settledUsers = users.count;
-    const out = [];
     for (let k = 1; k < bounds.length; k++) {
       table.add(unsettled, 0, unsettled.n, times[k]!);
       bounds[k]!.total = table.products();
-      jobs.onTop();
-      users.onTop();
-      const held = stampRange(unsettled, 0, unsettled.n, times[k]!, jobs, users);
-      out[k] = { allocations: settled.n + held, jobs: settledJobs + jobs.count, users: settledUsers + users.count };
     }
-    return out;
   }
 
-  /** Distinct jobs and users over all groups, per result (only `users` when jobs are counted per group). */
-  distinctOverAll(usersOnly: boolean, allBounds: boolean): { jobs: number; users: number }[] {
+  /**
+   * Distinct jobs and users, and the entries that hold time, over all groups, per result:
+   * for totals the rows cannot sum, and bounds summed in total only. `usersOnly`: the jobs
+   * are counted per group, and the settled ones are not counted again here.
+   */
+  countOverAll(usersOnly: boolean): { jobs: number; users: number; allocations: number }[] {
     const { jobs, users, settled, unsettled, times } = this;
     jobs.begin();
     users.begin();
@@ -1112,18 +1107,19 @@ class GroupTally {
     else stampRange(settled, 0, settled.n, settled.us, jobs, users);
     const settledJobs = jobs.count;
     const settledUsers = users.count;
-    let all = { jobs: settledJobs, users: settledUsers };
-    return this.bounds.slice(0, allBounds ? this.bounds.length : 1).map((_, k) => {
+    let all = { jobs: settledJobs, users: settledUsers, allocations: settled.n };
+    return this.bounds.map((_, k) => {
       // Every bound counts the same vanished entries unless some hold no time under one.
       if (k === 0 || unsettled.partial > 0) {
         jobs.onTop();
         users.onTop();
-        stampRange(unsettled, 0, unsettled.n, times[k]!, jobs, users);
-        all = { jobs: settledJobs + jobs.count, users: settledUsers + users.count };
+        const held = stampRange(unsettled, 0, unsettled.n, times[k]!, jobs, users);
+        all = { jobs: settledJobs + jobs.count, users: settledUsers + users.count, allocations: settled.n + held };
       }
       return all;
     });
   }
+
 }
 
 /** The slots that hold a vanished entry with no time under the estimate or a bound (1 in a per-slot table). */
