@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
-import { UsageError } from '../util/errors.js';
+import { CheckFailed, UsageError } from '../util/errors.js';
+import { parseDuration } from '../util/time.js';
+import type { CliIO } from './io.js';
 import { loadConfig, type ConfigValues } from './config.js';
 
 /**
@@ -28,6 +30,36 @@ export function addOutputOptions(cmd: Command, formats: readonly string[] = ['ta
 
 export function addReadOptions(cmd: Command): Command {
   return cmd.addOption(new Option('--strict', 'fail (exit 3) on a corrupt file or a record missing fields, instead of skipping it with a warning'));
+}
+
+/** --max-gap: the gap between snapshots past which a report's period is uncovered. */
+export function addMaxGapOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--max-gap <duration>', 'a gap between snapshots longer than this leaves the period uncovered, e.g. 30m, 18h (default: 3x the median interval)'));
+}
+
+/** --max-gap and --require-coverage, for reports that say what their snapshots cover. */
+export function addCoverageOptions(cmd: Command): Command {
+  return addMaxGapOption(cmd).addOption(new Option('--require-coverage', 'exit 1 when part of the period has no snapshot (for cron), after printing or writing the report'));
+}
+
+/** --max-gap in microseconds, or undefined for the default. */
+export function maxGapOf(s: Settings): number | undefined {
+  const text = s.string('max-gap');
+  if (text === undefined) return undefined;
+  const us = parseDuration(text);
+  if (us === null) throw new UsageError(`${s.source('max-gap')} ${JSON.stringify(text)} is not a duration: use e.g. 30m, 18h or 2d`);
+  return us;
+}
+
+/**
+ * Tells of an uncovered stretch (see coverageWarning), after the report was printed or
+ * written: under --require-coverage as the error that fails the run (exit 1), else as a
+ * warning on stderr, unless the report already showed it.
+ */
+export function reportCoverage(s: Settings, io: CliIO, line: string | null, opts: { printed?: boolean } = {}): void {
+  if (line === null) return;
+  if (s.flag('require-coverage')) throw new CheckFailed(`--require-coverage: ${line}`);
+  if (!opts.printed) io.warn(line);
 }
 
 export function addConfigOption(cmd: Command): Command {

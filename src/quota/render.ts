@@ -2,7 +2,7 @@ import { toCsv } from '../reports/csv.js';
 import { decimal, fixed, plainTable, withRules } from '../reports/table.js';
 import { formatSpan } from '../util/time.js';
 import type { QuotaDecision } from './decide.js';
-import type { QuotaReport } from './service.js';
+import type { QuotaAnswer, QuotaReport } from './service.js';
 
 /** Tables and CSV for `hourmeter quota`; JSON is the objects themselves. */
 
@@ -15,7 +15,7 @@ function describeData(d: QuotaDecision): string {
 }
 
 /** `quota check` and `quota show` for people: the verdict, the limits, the message. */
-export function renderDecisionTable(d: QuotaDecision, opts: { request: boolean }): string {
+export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }): string {
   const groups = d.groups.length > 0 ? d.groups.join(', ') : '(none)';
   const lines = [`${d.user}: ${d.decision.toUpperCase()}: ${d.reason}`, `groups: ${groups} (from ${d.groups_from}); ${describeData(d)}; now ${d.now}`];
   if (opts.request) {
@@ -45,6 +45,7 @@ export function renderDecisionTable(d: QuotaDecision, opts: { request: boolean }
     out += withRules(t, { afterHeader: true, beforeLast: false }) + '\n';
   }
   if (d.message) out += d.message + '\n';
+  if (d.coverage.warning !== null) out += `Coverage: ${d.coverage.warning}\n`;
   return out;
 }
 
@@ -55,7 +56,8 @@ export function renderReportTable(r: QuotaReport): string {
   const t = plainTable({ head: ['User', 'Groups', 'Resource', 'Window', 'Used', 'Limit', 'Unit', '% used'], colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'left', 'right'] });
   for (const row of r.rows) t.push([row.user, row.groups.join(' '), row.resource, row.window, fixed(row.used), fixed(row.limit), row.unit, pct(row.percent)]);
   if (r.rows.length === 0) t.push([{ colSpan: 8, content: 'no user has a quota' }]);
-  return head + withRules(t, { afterHeader: true, beforeLast: false }) + '\n';
+  const coverage = r.coverage.warning === null ? '' : `Coverage: ${r.coverage.warning}\n`;
+  return head + withRules(t, { afterHeader: true, beforeLast: false }) + '\n' + coverage;
 }
 
 export function renderReportCsv(r: QuotaReport): string {

@@ -1,10 +1,11 @@
+import { coverageJson, windowCoverage, type CoverageJson } from '../accounting/coverage.js';
 import type { Micros } from '../accounting/types.js';
 import type { HistoryView } from '../store/view.js';
 import type { UserDb } from '../userdb/store.js';
 import { formatInstant } from '../util/time.js';
 import { decide, membershipOf, quotaReport, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';
 import type { QuotaConfig } from './policy.js';
-import { readQuotaData } from './source.js';
+import { readQuotaData, type QuotaData } from './source.js';
 
 /**
  * Quota answers from a history view: what `hourmeter quota` prints and `serve` returns. The
@@ -19,21 +20,37 @@ export function longestWindowUs(config: QuotaConfig): Micros {
 
 export interface CheckQuery {
   user: string;
+  /** --max-gap for the coverage; unset: the default of coverage.ts. */
+  maxGapUs?: Micros;
   /** The caller's groups, or null to take them from the file, then the user database. */
   groups: string[] | null;
   request: QuotaRequest;
   nowUs: Micros;
 }
 
-export function checkQuota(view: HistoryView | null, config: QuotaConfig, userdb: UserDb, q: CheckQuery): QuotaDecision {
-  const data = view ? readQuotaData(view, q.nowUs, longestWindowUs(config), [q.user]) : { latestUs: null, byUser: new Map() };
+/** With nothing read, every window is uncovered. */
+const NO_DATA: QuotaData = { latestUs: null, files: { capturedUs: [], nearbyUs: [] }, byUser: new Map() };
+
+/** What the snapshots cover of the longest window, [now − window, now). */
+function windowCoverageOf(config: QuotaConfig, data: QuotaData, nowUs: Micros, maxGapUs: Micros | undefined): CoverageJson {
+  return coverageJson(windowCoverage(data.files, { startUs: nowUs - longestWindowUs(config), endUs: nowUs }, maxGapUs));
+}
+
+/** A decision, and what the snapshots behind it cover. */
+export type QuotaAnswer = QuotaDecision & { coverage: CoverageJson };
+
+export function checkQuota(view: HistoryView | null, config: QuotaConfig, userdb: UserDb, q: CheckQuery): QuotaAnswer {
+  const data = view ? readQuotaData(view, q.nowUs, longestWindowUs(config), [q.user]) : NO_DATA;
   const membership = membershipOf(config, q.user, q.groups, userdb[q.user]?.groups ?? null);
-  return decide(config, { user: q.user, membership, request: q.request, nowUs: q.nowUs, latestUs: data.latestUs, intervals: data.byUser.get(q.user) ?? [] });
+  const d = decide(config, { user: q.user, membership, request: q.request, nowUs: q.nowUs, latestUs: data.latestUs, intervals: data.byUser.get(q.user) ?? [] });
+  return { ...d, coverage: windowCoverageOf(config, data, q.nowUs, q.maxGapUs) };
 }
 
 export interface QuotaReport {
   now: string;
   latest_snapshot: string | null;
+  /** What the snapshots cover of the longest window. */
+  coverage: CoverageJson;
   stale: boolean;
   stale_after: string;
   /** Users the file exempts (they have no rows). */
@@ -42,8 +59,8 @@ export interface QuotaReport {
 }
 
 /** Every user the file, the user database or the usage names, with every limit that applies. */
-export function reportQuota(view: HistoryView | null, config: QuotaConfig, userdb: UserDb, nowUs: Micros): QuotaReport {
-  const data = view ? readQuotaData(view, nowUs, longestWindowUs(config), null) : { latestUs: null, byUser: new Map() };
+export function reportQuota(view: HistoryView | null, config: QuotaConfig, userdb: UserDb, nowUs: Micros, maxGapUs?: Micros): QuotaReport {
+  const data = view ? readQuotaData(view, nowUs, longestWindowUs(config), null) : NO_DATA;
   const users = new Set<string>([
     ...Object.keys(userdb),
     ...data.byUser.keys(),
@@ -60,6 +77,7 @@ export function reportQuota(view: HistoryView | null, config: QuotaConfig, userd
   return {
     now: formatInstant(nowUs),
     latest_snapshot: data.latestUs === null ? null : formatInstant(data.latestUs),
+    coverage: windowCoverageOf(config, data, nowUs, maxGapUs),
     stale: data.latestUs === null || nowUs - data.latestUs > config.staleAfterUs,
     stale_after: config.staleAfter,
     exempt: sorted.filter((u) => config.exempt.includes(u)),

@@ -1,6 +1,7 @@
 import { END_KIND_CODES, estimateColumns, LifetimeColumns, NO_NAME } from '../accounting/columns.js';
 import type { EstimateOptions } from '../accounting/reconstruct.js';
 import type { Amounts, Micros } from '../accounting/types.js';
+import type { WindowFiles } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
 import type { UsageInterval } from './usage.js';
 
@@ -12,6 +13,8 @@ import type { UsageInterval } from './usage.js';
 
 export interface QuotaData {
   latestUs: Micros | null;
+  /** The capture times around [now − longest window, now), for its coverage (see WindowFiles). */
+  files: Pick<WindowFiles, 'capturedUs' | 'nearbyUs'>;
   /** User → lifetimes; only the users asked for, or every attributed user when `users` is null. */
   byUser: Map<string, UsageInterval[]>;
 }
@@ -30,7 +33,7 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
       return id === undefined ? [] : [[id, u] as const];
     }));
     if (wanted) for (const u of users!) byUser.set(u, []);
-    if (wanted !== null && wanted.size === 0) return { latestUs, byUser };
+    if (wanted !== null && wanted.size === 0) return { latestUs, files, byUser };
     const flavours = names.flavours();
     const amounts: Amounts[] = [];
     const userNames = new Map<number, string>();
@@ -55,6 +58,6 @@ export function readQuotaData(view: HistoryView, nowUs: Micros, longestWindowUs:
         list.push({ startUs, endUs, open, amounts: a });
       }
     }
-    return { latestUs, byUser };
+    return { latestUs, files, byUser };
   });
 }

@@ -1,6 +1,7 @@
 import { aggregateTracks, type Filters, type GroupKey } from '../accounting/aggregate.js';
 import type { EstimateOptions } from '../accounting/reconstruct.js';
-import type { Period } from '../accounting/types.js';
+import { windowCoverage } from '../accounting/coverage.js';
+import type { Micros, Period } from '../accounting/types.js';
 import { fileCount, windowDiagnostics } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
 import { buildStatsReport, type StatsReport } from './stats-report.js';
@@ -16,12 +17,15 @@ export function statsFromView(
     unnamedFiles: number;
     /** false: the low and high bounds in total only, their rows left empty (see AggregateOptions). */
     groupBounds?: boolean;
+    /** --max-gap; unset: the default of coverage.ts. */
+    maxGapUs?: Micros | null;
   },
 ): StatsReport & { tracks: number; files: number } {
   const { result, files, diagnostics, skipped } = view.consistently(() => {
     const { tracks, names, files, rows } = view.read(q.period);
     return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate, { expectedRows: rows, groupBounds: q.groupBounds }), files, ...windowDiagnostics(files, q.unnamedFiles) };
   });
-  const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
+  const coverage = windowCoverage(files, q.period, q.maxGapUs);
+  const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, coverage, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
   return Object.assign(report, { tracks: result.tracks, files: fileCount(files) });
 }

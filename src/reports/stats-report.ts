@@ -1,4 +1,5 @@
 import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
+import { coverageJson, type Coverage, type CoverageJson } from '../accounting/coverage.js';
 import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { SkipCount } from '../snapshots/catalogue.js';
@@ -13,6 +14,8 @@ import { fixed, integer, plainTable, withRules } from './table.js';
 
 export interface StatsReport {
   period: { from: string; to: string; timezone: string; start: string; end: string };
+  /** What the snapshots cover of the period (docs/accounting.md, "Coverage"). */
+  coverage: CoverageJson;
   method: 'exact';
   group_by: GroupKey[];
   rows: Row[];
@@ -38,6 +41,7 @@ export function buildStatsReport(args: {
   result: StatsResult;
   period: Period;
   groupBy: GroupKey[];
+  coverage: Coverage;
   diagnostics: SnapshotDiagnostics;
   skipped: SkipCount[];
   gapPolicy: GapPolicy;
@@ -46,6 +50,7 @@ export function buildStatsReport(args: {
   const { result, period, diagnostics: d } = args;
   return {
     period: { from: period.from, to: period.to, timezone: period.timezone, start: formatInstant(period.startUs), end: formatInstant(period.endUs) },
+    coverage: coverageJson(args.coverage),
     method: 'exact',
     group_by: args.groupBy,
     rows: result.rows,
@@ -84,7 +89,10 @@ function periodLine(r: StatsReport): string {
   return `Period [${r.period.start}, ${r.period.end}) ${r.period.timezone}, ${integer(hours)} h (${r.period.from} to ${r.period.to}, both included)`;
 }
 
-/** The table for people; below 100 columns it switches to compact headers and drops MHz-hours. */
+/**
+ * The table for people; below 100 columns it switches to compact headers and drops MHz-hours.
+ * An uncovered stretch is told right under the table.
+ */
 export function renderStatsTable(r: StatsReport, width: number): string {
   const compact = width < 100;
   const hourCols = compact ? HOUR_COLUMNS.filter((c) => c !== 'cpu_mhz_hours') : [...HOUR_COLUMNS];
@@ -101,6 +109,7 @@ export function renderStatsTable(r: StatsReport, width: number): string {
 
   const d = r.diagnostics;
   const lines = [periodLine(r), withRules(table, { afterHeader: true, beforeLast: true })];
+  if (r.coverage.warning !== null) lines.push(`Coverage: ${r.coverage.warning}`);
   const lo = r.bounds.low.total;
   const hi = r.bounds.high.total;
   const band = (c: keyof Hours, label: string) => `${label} ${fixed(lo[c])} – ${fixed(hi[c])}`;

@@ -45,31 +45,54 @@ export class PlainTable {
     return table.toString();
   }
 
-  /** Plain one-line cells, aligned left or right: what drawOwn handles. */
+  /**
+   * Plain one-line cells, aligned left or right, and rows of one cell spanning them all:
+   * what drawOwn handles. (cli-table3 draws stray junctions around a row-wide span.)
+   */
   private canDrawOwn(): boolean {
     const plain = (c: Cell) => typeof c === 'string' && !/[\n\r\t\u001b]/.test(c);
-    return (this.options.colAligns ?? []).every((a) => a !== 'center') && this.rows.every((r) => r.every(plain)) && (this.options.head ?? []).every(plain);
+    const columns = this.columns();
+    const wide = (r: Cell[]) => r.length === 1 && typeof r[0] === 'object' && r[0].colSpan === columns && plain(r[0].content);
+    return (this.options.colAligns ?? []).every((a) => a !== 'center') && this.rows.every((r) => r.every(plain) || wide(r)) && (this.options.head ?? []).every(plain);
+  }
+
+  private columns(): number {
+    const plainRows = this.rows.filter((r) => r.every((c) => typeof c === 'string'));
+    return Math.max(0, this.options.head?.length ?? 0, ...plainRows.map((r) => r.length));
   }
 
   private drawOwn(): string {
     // Printable ASCII is one column a character; anything else is measured as cli-table3 does.
     const width = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s.length : loadWidth()(s));
-    const lines = [...(this.options.head ? [this.options.head] : []), ...(this.rows as string[][])];
-    const columns = Math.max(0, ...lines.map((l) => l.length));
+    const spanning = (r: Cell[]): string | null => (typeof r[0] === 'object' ? r[0].content : null);
+    const lines = [...(this.options.head ? [this.options.head] : []), ...(this.rows.filter((r) => spanning(r) === null) as string[][])];
+    const columns = this.columns();
     const widths = Array.from({ length: columns }, (_, c) => Math.max(0, ...lines.map((l) => width(l[c] ?? ''))));
+    // A spanning row wider than the columns widens the last one.
+    const inner = () => widths.reduce((a, w) => a + w + 3, -3);
+    for (const r of this.rows) {
+      const text = spanning(r);
+      if (text !== null && columns > 0 && width(text) > inner()) widths[columns - 1]! += width(text) - inner();
+    }
     const align = this.options.colAligns ?? [];
     const rule = (left: string, mid: string, right: string) => left + widths.map((w) => '─'.repeat(w + 2)).join(mid) + right;
-    const row = (cells: string[]) =>
-      '│' +
-      widths
-        .map((w, c) => {
-          const text = cells[c] ?? '';
-          const pad = ' '.repeat(w - width(text));
-          return ' ' + (align[c] === 'right' ? pad + text : text + pad) + ' ';
-        })
-        .join('│') +
-      '│';
-    return [rule('┌', '┬', '┐'), ...lines.map(row), rule('└', '┴', '┘')].join('\n');
+    const row = (cells: Cell[]) => {
+      const text = spanning(cells);
+      if (text !== null) return '│ ' + text + ' '.repeat(inner() - width(text)) + ' │';
+      return (
+        '│' +
+        widths
+          .map((w, c) => {
+            const text = (cells[c] as string | undefined) ?? '';
+            const pad = ' '.repeat(w - width(text));
+            return ' ' + (align[c] === 'right' ? pad + text : text + pad) + ' ';
+          })
+          .join('│') +
+        '│'
+      );
+    };
+    const all: Cell[][] = [...(this.options.head ? [this.options.head] : []), ...this.rows];
+    return [rule('┌', '┬', '┐'), ...all.map(row), rule('└', '┴', '┘')].join('\n');
   }
 }
 

@@ -1,3 +1,4 @@
+import { CADENCE_NEIGHBOURS } from '../accounting/coverage.js';
 import type { Micros } from '../accounting/types.js';
 
 /**
@@ -50,12 +51,18 @@ export interface FileSummary {
  * one at or after its end (how allocations running at the end went on).
  */
 export function selectFiles<F extends { timeUs: Micros }>(files: readonly F[], window: { startUs: Micros; endUs: Micros } | null): F[] {
-  if (!window || files.length === 0) return [...files];
+  const { first, last } = windowRange(files, window);
+  return files.slice(first, last + 1);
+}
+
+/** The indexes of selectFiles' first and last file. */
+function windowRange(files: readonly { timeUs: Micros }[], window: { startUs: Micros; endUs: Micros } | null): { first: number; last: number } {
+  if (!window || files.length === 0) return { first: 0, last: files.length - 1 };
   let first = 0;
   for (let i = 0; i < files.length; i++) if (files[i]!.timeUs <= window.startUs) first = i;
   let last = files.length - 1;
   for (let i = files.length - 1; i >= 0; i--) if (files[i]!.timeUs >= window.endUs) last = i;
-  return files.slice(first, last + 1);
+  return { first, last };
 }
 
 /**
@@ -68,6 +75,12 @@ export interface WindowFiles {
   capturedUs: Micros[];
   /** The files that are corrupt, or had failed scopes or skipped records, in file order. */
   problems: FileSummary[];
+  /**
+   * Capture times of up to CADENCE_NEIGHBOURS readable files on either side of the window's
+   * files: with them, the default max gap of coverage measures the usual interval even
+   * when the window lies in a long gap.
+   */
+  nearbyUs: Micros[];
 }
 
 function hasProblem(f: FileSummary): boolean {
@@ -76,8 +89,12 @@ function hasProblem(f: FileSummary): boolean {
 
 /** The window's files (see selectFiles) in the form diagnostics read. */
 export function windowFiles(all: readonly FileSummary[], window: { startUs: Micros; endUs: Micros } | null): WindowFiles {
-  const files = selectFiles(all, window);
-  return { capturedUs: files.filter((f) => f.corrupt === null).map((f) => f.capturedUs ?? f.timeUs), problems: files.filter(hasProblem) };
+  const { first, last } = windowRange(all, window);
+  const files = all.slice(first, last + 1);
+  const captured = (fs: readonly FileSummary[]) => fs.filter((f) => f.corrupt === null).map((f) => f.capturedUs ?? f.timeUs);
+  const before = captured(all.slice(0, first)).slice(-CADENCE_NEIGHBOURS);
+  const after = captured(all.slice(last + 1)).slice(0, CADENCE_NEIGHBOURS);
+  return { capturedUs: captured(files), problems: files.filter(hasProblem), nearbyUs: [...before, ...after] };
 }
 
 /** How many files a window holds, corrupt ones included. */

@@ -1,4 +1,5 @@
 import { MemoryNames, trackColumnsOf, type Names, type TrackColumns } from '../accounting/columns.js';
+import { CADENCE_NEIGHBOURS } from '../accounting/coverage.js';
 import type { Micros } from '../accounting/types.js';
 import { windowFiles, type FileSummary, type SkipCount, type WindowFiles } from '../snapshots/catalogue.js';
 import { reachUs, type Track } from '../accounting/reconstruct.js';
@@ -89,11 +90,14 @@ export function indexView(db: Db): HistoryView {
   const problems = db.prepare(
     `${SUMMARY} WHERE (corrupt IS NOT NULL OR failed IS NOT NULL OR record_skips IS NOT NULL) AND ${IN_WINDOW} ORDER BY time_us, name`,
   );
+  const earlier = db.prepare(`SELECT coalesce(captured_us, time_us) FROM snapshots WHERE corrupt IS NULL AND (time_us, name) < (@loUs, @loName) ORDER BY time_us DESC, name DESC LIMIT ${CADENCE_NEIGHBOURS}`).pluck();
+  const later = db.prepare(`SELECT coalesce(captured_us, time_us) FROM snapshots WHERE corrupt IS NULL AND (time_us, name) > (@hiUs, @hiName) ORDER BY time_us, name LIMIT ${CADENCE_NEIGHBOURS}`).pluck();
   const files = (w: Window | null): WindowFiles => {
     const lo = (w && (before.get(w.startUs) as [number, string] | undefined)) || [Number.MIN_SAFE_INTEGER, ''];
     const hi = (w && (after.get(w.endUs) as [number, string] | undefined)) || [Number.MAX_SAFE_INTEGER, ''];
     const bounds = { loUs: lo[0], loName: lo[1], hiUs: hi[0], hiName: hi[1] };
-    return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary) };
+    const nearbyUs = [...(earlier.all(bounds) as number[]).reverse(), ...(later.all(bounds) as number[])];
+    return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary), nearbyUs };
   };
   return {
     read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db), rows: segmentRows(db, w) }),

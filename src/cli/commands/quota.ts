@@ -4,7 +4,7 @@ import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
 import { renderDecisionTable, renderReportCsv, renderReportJson, renderReportTable } from '../../quota/render.js';
 import { parseHours, parseRequest } from '../../quota/request.js';
-import { checkQuota, reportQuota } from '../../quota/service.js';
+import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
 import { issueToken, tokensPath } from '../../quota/tokens.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import type { HistoryView } from '../../store/view.js';
@@ -13,7 +13,7 @@ import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
 export const DEFAULT_QUOTA_FILE = 'quota.yaml';
 
@@ -84,6 +84,8 @@ export function quotaCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--request <list>', 'what the user asks for, e.g. cpu=2,memory=4GiB,gpu=1,disk=10GiB'))
     .addOption(new Option('--hours <h>', 'count the request for this many hours (default: just starting)'));
   addCommon(check, ['table', 'json']);
+  // No --require-coverage: exit 1 means "denied" here, and stale data has the file's failure rule.
+  addMaxGapOption(check);
   check.addHelpText(
     'after',
     '\nExamples:\n  hourmeter quota check --user alice --request cpu=2,memory=4GiB\n' +
@@ -98,6 +100,7 @@ export function quotaCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--user <name>', 'the user').makeOptionMandatory())
     .addOption(new Option('--groups <a,b>', "the user's groups (default: the quota file's groups:, then the user database)"));
   addCommon(show, ['table', 'json']);
+  addMaxGapOption(show);
   show.addHelpText('after', '\nExamples:\n  hourmeter quota show --user alice\n  hourmeter quota show --user alice -o json');
   show.action(async () => runCheck(Settings.of(show, program), io, 'show'));
 
@@ -108,6 +111,7 @@ export function quotaCommand(program: Command, io: CliIO): Command {
         '(groups from the quota file, then the user database), sorted by % used, highest first.',
     );
   addCommon(report, ['table', 'csv', 'json']);
+  addCoverageOptions(report);
   report.addHelpText('after', '\nExamples:\n  hourmeter quota report\n  hourmeter quota report -o csv > quota.csv');
   report.action(async () => runReport(Settings.of(report, program), io));
 
@@ -187,8 +191,10 @@ async function runCheck(s: Settings, io: CliIO, mode: 'check' | 'show'): Promise
   }
   const nowUs = nowFrom(s) * 1000;
   const userdb = loadUserDb(s.string('userdb', 'userdb'));
-  const d: QuotaDecision = await withHistory(s, io, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs }));
+  const maxGapUs = maxGapOf(s);
+  const d: QuotaAnswer = await withHistory(s, io, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs, maxGapUs }));
   io.stdout(output === 'json' ? JSON.stringify(d, null, 2) + '\n' : renderDecisionTable(d, { request: mode === 'check' }));
+  reportCoverage(s, io, d.coverage.warning, { printed: output === 'table' });
   if (d.decision === 'unable') throw new DataError(d.reason);
   if (mode === 'check' && d.decision === 'denied') throw new CheckFailed(`quota check: ${user} denied: ${d.reason}`);
 }
@@ -198,7 +204,9 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const config = loadQuotaFile(s);
   const nowUs = nowFrom(s) * 1000;
   const userdb = loadUserDb(s.string('userdb', 'userdb'));
-  const r = await withHistory(s, io, (view) => reportQuota(view, config, userdb, nowUs));
+  const maxGapUs = maxGapOf(s);
+  const r = await withHistory(s, io, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${r.latest_snapshot}, is older than stale_after ${r.stale_after}: usage since then is missing`);
   io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r) : renderReportTable(r));
+  reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

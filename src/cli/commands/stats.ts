@@ -11,7 +11,7 @@ import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, reportCoverage, Settings } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 
@@ -31,6 +31,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--group <name>', 'only this group (repeatable)').argParser(collect))
     .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'));
   addEstimateOptions(cmd);
+  addCoverageOptions(cmd);
   addOutputOptions(cmd, FORMATS);
   addReadOptions(cmd);
   addIndexOptions(cmd);
@@ -63,6 +64,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
   const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
   const groupBy = parseGroupBy(s);
   const estimate = estimateOptions(s);
+  const maxGapUs = maxGapOf(s);
   // Validate explicit dates before touching the disk, so a typo fails fast.
   const from = s.string('from');
   const to = s.string('to');
@@ -89,7 +91,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
       if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
       if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
-      for (const flag of ['gap-policy', 'gc-window'] as const) {
+      for (const flag of ['gap-policy', 'gc-window', 'max-gap', 'require-coverage'] as const) {
         if (s.has(flag)) throw new UsageError(`--method ai4os has no ${flag}: it counts only what the snapshots list; drop ${s.source(flag)}`);
       }
       const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
@@ -100,10 +102,20 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
 
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
     // Only JSON shows each row's low and high bounds; a table or CSV shows their totals.
-    const { tracks, files, ...report } = statsFromView(opened!.view, { period, groupBy, filters, estimate, unnamedFiles: opened!.unnamed.length, groupBounds: output === 'json' });
+    const { tracks, files, ...report } = statsFromView(opened!.view, {
+      period,
+      groupBy,
+      filters,
+      estimate,
+      unnamedFiles: opened!.unnamed.length,
+      groupBounds: output === 'json',
+      maxGapUs,
+    });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
     else io.stdout(renderStatsTable(report, terminalWidth()));
+    // A table shows the line under it; JSON and CSV readers get it on stderr.
+    reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });
     const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
     const t2 = performance.now();
     io.debug(

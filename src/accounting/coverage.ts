@@ -1,0 +1,147 @@
+import type { Micros } from './types.js';
+import { formatInstant } from '../util/time.js';
+
+/**
+ * What a report's snapshots cover (docs/accounting.md, "Coverage"). A stretch of the period
+ * with no snapshot for longer than the max gap is *uncovered*: the resource-hours in it are
+ * unknown, not zero. Pure: capture times and a period in, stretches out.
+ */
+
+export type StretchKind = 'sampled' | 'uncovered';
+
+export interface Stretch {
+  startUs: Micros;
+  endUs: Micros;
+  kind: StretchKind;
+  /** For an uncovered stretch: the snapshots either side of the gap (null: none on that side). */
+  afterUs?: Micros | null;
+  beforeUs?: Micros | null;
+}
+
+export interface Coverage {
+  /** Sampled time over the period's length, 0 to 1. */
+  coveredFraction: number;
+  /** The gap past which a stretch is uncovered; null when no interval could be measured. */
+  maxGapUs: Micros | null;
+  /** Tiling the period in order: no two sampled ones in a row; each gap its own. */
+  stretches: Stretch[];
+}
+
+/** The JSON form every report carries. Later kinds and per-cluster stretches extend it. */
+export interface CoverageJson {
+  covered_fraction: number;
+  max_gap_hours: number | null;
+  stretches: { start: string; end: string; kind: StretchKind }[];
+  /** The line people read (see coverageWarning); null when nothing is uncovered. */
+  warning: string | null;
+}
+
+/** Snapshots on either side of a report's window that the default max gap also measures. */
+export const CADENCE_NEIGHBOURS = 64;
+
+/** The default max gap: 3 × the median interval between the given capture times; null below two. */
+export function defaultMaxGapUs(capturesUs: readonly Micros[]): Micros | null {
+  const sorted = Float64Array.from(capturesUs).sort();
+  const gaps: number[] = [];
+  for (let i = 1; i < sorted.length; i++) if (sorted[i]! > sorted[i - 1]!) gaps.push(sorted[i]! - sorted[i - 1]!);
+  if (gaps.length === 0) return null;
+  const g = Float64Array.from(gaps).sort();
+  const mid = g.length >> 1;
+  const median = g.length % 2 === 1 ? g[mid]! : (g[mid - 1]! + g[mid]!) / 2;
+  return 3 * median;
+}
+
+/**
+ * The stretches of `window` given the capture times of the snapshots in and around it (at
+ * least the last one at or before its start and the first one at or after its end, when
+ * they exist). A gap between consecutive snapshots longer than `maxGapUs` is uncovered
+ * where it meets the window, and so is the part of the window before the first snapshot or
+ * after the last one when that part is longer than `maxGapUs`. A null max gap (no interval
+ * known) leaves only the snapshots' instants covered.
+ */
+export function coverageOf(capturesUs: readonly Micros[], window: { startUs: Micros; endUs: Micros }, maxGapUs: Micros | null): Coverage {
+  const { startUs, endUs } = window;
+  const limit = maxGapUs ?? 0;
+  const t = [...new Set(capturesUs)].sort((a, b) => a - b);
+  const raw: Stretch[] = [];
+  const add = (s: Micros, e: Micros, kind: StretchKind, afterUs: Micros | null, beforeUs: Micros | null) => {
+    const from = Math.max(s, startUs);
+    const to = Math.min(e, endUs);
+    if (to <= from) return;
+    raw.push(kind === 'uncovered' ? { startUs: from, endUs: to, kind, afterUs, beforeUs } : { startUs: from, endUs: to, kind });
+  };
+  if (t.length === 0) add(startUs, endUs, 'uncovered', null, null);
+  else {
+    const first = t[0]!;
+    const last = t[t.length - 1]!;
+    // Judged by the part inside the window: a first snapshot at 00:01 costs nothing.
+    if (first > startUs) add(startUs, first, Math.min(first, endUs) - startUs > limit ? 'uncovered' : 'sampled', null, first);
+    for (let i = 1; i < t.length; i++) add(t[i - 1]!, t[i]!, t[i]! - t[i - 1]! > limit ? 'uncovered' : 'sampled', t[i - 1]!, t[i]!);
+    if (last < endUs) add(last, endUs, endUs - Math.max(last, startUs) > limit ? 'uncovered' : 'sampled', last, null);
+  }
+  const stretches: Stretch[] = [];
+  for (const s of raw) {
+    const prev = stretches[stretches.length - 1];
+    // Sampled stretches merge; each gap stays apart, with the snapshots that bound it.
+    if (prev && prev.kind === 'sampled' && s.kind === 'sampled') prev.endUs = s.endUs;
+    else stretches.push({ ...s });
+  }
+  let sampled = 0;
+  for (const s of stretches) if (s.kind === 'sampled') sampled += s.endUs - s.startUs;
+  return { coveredFraction: endUs > startUs ? sampled / (endUs - startUs) : 1, maxGapUs, stretches };
+}
+
+export function coverageJson(c: Coverage): CoverageJson {
+  return {
+    covered_fraction: c.coveredFraction,
+    max_gap_hours: c.maxGapUs === null ? null : c.maxGapUs / HOUR_US,
+    stretches: c.stretches.map((s) => ({ start: formatInstant(s.startUs), end: formatInstant(s.endUs), kind: s.kind })),
+    warning: coverageWarning(c),
+  };
+}
+
+const HOUR_US = 3_600_000_000;
+const DAY_US = 24 * HOUR_US;
+/** Gaps listed one by one in the warning; more are counted. */
+const LISTED_GAPS = 3;
+
+/** Up to two decimals, without trailing zeros: 17.25, 30, 6.5. */
+function amount(n: number): string {
+  return String(Math.round(n * 100) / 100);
+}
+
+/**
+ * The line people read when part of a period is uncovered, or null when none is:
+ * `no snapshot after 2024-09-12T18:01:20Z: 17.25 of 30 days are unknown, not zero`.
+ */
+export function coverageWarning(c: Coverage): string | null {
+  const gaps = c.stretches.filter((s) => s.kind === 'uncovered');
+  if (gaps.length === 0) return null;
+  // The stretches tile the period.
+  const length = c.stretches[c.stretches.length - 1]!.endUs - c.stretches[0]!.startUs;
+  const unknown = gaps.reduce((sum, s) => sum + s.endUs - s.startUs, 0);
+  const inDays = length >= 2 * DAY_US;
+  const unit = inDays ? DAY_US : HOUR_US;
+  const what = (s: Stretch): string => {
+    const after = s.afterUs ?? null;
+    const before = s.beforeUs ?? null;
+    if (after === null && before === null) return 'no snapshot in or around the period';
+    if (after === null) return `no snapshot before ${formatInstant(before!)}`;
+    if (before === null) return `no snapshot after ${formatInstant(after)}`;
+    return `no snapshot between ${formatInstant(after)} and ${formatInstant(before)} (${amount((before - after) / HOUR_US)} h)`;
+  };
+  const listed = gaps.slice(0, LISTED_GAPS).map(what);
+  if (gaps.length > LISTED_GAPS) listed.push(`and ${gaps.length - LISTED_GAPS} more gaps`);
+  const of = `${amount(length / unit)} ${inDays ? 'days' : 'h'}`;
+  const share = unknown === length ? `all ${of} are` : `${amount(unknown / unit)} of ${of} ${unknown === unit ? 'is' : 'are'}`;
+  return `${listed.join('; ')}: ${share} unknown, not zero`;
+}
+
+/**
+ * A report's coverage from its window's capture times and their neighbours (WindowFiles),
+ * with the max gap given, or by default 3 × the median interval between all of them.
+ */
+export function windowCoverage(files: { capturedUs: readonly Micros[]; nearbyUs: readonly Micros[] }, window: { startUs: Micros; endUs: Micros }, maxGapUs?: Micros | null): Coverage {
+  const gap = maxGapUs ?? defaultMaxGapUs([...files.nearbyUs, ...files.capturedUs]);
+  return coverageOf(files.capturedUs, window, gap);
+}

@@ -1,0 +1,131 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { run, tempDir } from '../helpers/cli.js';
+import { hubSnapshot } from '../helpers/monthly-folder.js';
+
+/**
+ * Coverage on a hand-built folder (UTC). Snapshots every 6 h, the first at 2024-09-01T00:01,
+ * then 06:00, 12:00, 18:00 each day to 09-05T18:00, with 09-03 missed: the gap from
+ * 09-02T18:00 to 09-04T00:00 is 30 h. Median interval 6 h, so the default max gap is 18 h.
+ * One allocation, 1 core, runs from 09-01T00:00 through every snapshot (open at the last).
+ */
+function coverageFolder(): string {
+  const cwd = tempDir();
+  const dir = join(cwd, 'snapshots');
+  mkdirSync(dir);
+  const a = {
+    id: 'a', namespace: 'hub', job_id: 'job-a', job_name: 'nb-a', user: 'alice', group: null, component: 'jupyter',
+    node: 'n1', status: 'running', created: null, start: '2024-09-01T00:00:00Z', end: null, modified: null,
+    resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 1024, disk_mib: 0, gpu: 0 },
+  };
+  const times = ['2024-09-01T00:01:00Z'];
+  for (const d of ['01', '02', '04', '05']) for (const h of ['00', '06', '12', '18']) if (!(d === '01' && h === '00')) times.push(`2024-09-${d}T${h}:00:00Z`);
+  for (const at of times) writeFileSync(join(dir, `${at}.json`), JSON.stringify(hubSnapshot(at, [a])));
+  return cwd;
+}
+
+const stats = (cwd: string, from: string, to: string, ...more: string[]) => run(['stats', '--from', from, '--to', to, ...more], { cwd });
+
+describe('coverage: every report says what its snapshots cover', () => {
+
+  it('a period fully covered, first snapshot at 00:01: one sampled stretch, no warning, exit 0 even under --require-coverage', () => {
+    const cwd = coverageFolder();
+    for (const [from, to] of [
+      ['2024-09-01', '2024-09-01'],
+      ['2024-09-04', '2024-09-04'],
+    ]) {
+      const r = stats(cwd, from!, to!, '-o', 'json', '--require-coverage');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const nextDay = to === '2024-09-01' ? '2024-09-02' : '2024-09-05';
+      expect(JSON.parse(r.stdout).coverage).toEqual({
+        covered_fraction: 1,
+        max_gap_hours: 18,
+        stretches: [{ start: `${from}T00:00:00Z`, end: `${nextDay}T00:00:00Z`, kind: 'sampled' }],
+      });
+      const table = stats(cwd, from!, to!);
+      expect(table.stdout).not.toContain('Coverage:');
+      expect(table.stderr).toBe('');
+    }
+  });
+
+  it('a missed day: the 30 h gap is uncovered, told under the table; --require-coverage exits 1', () => {
+    const cwd = coverageFolder();
+    const line = 'no snapshot between 2024-09-02T18:00:00Z and 2024-09-04T00:00:00Z (30 h): 1.25 of 3 days are unknown, not zero';
+    const json = stats(cwd, '2024-09-02', '2024-09-04', '-o', 'json');
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout);
+    expect(report.coverage).toEqual({
+      covered_fraction: 42 / 72,
+      max_gap_hours: 18,
+      stretches: [
+        { start: '2024-09-02T00:00:00Z', end: '2024-09-02T18:00:00Z', kind: 'sampled' },
+        { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
+        { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
+      ],
+    });
+    // Seen on both sides of the gap, the allocation counts through it: 72 core-hours.
+    expect(report.total.cpu_hours).toBe(72);
+    expect(json.stderr).toBe(`hourmeter: warning: ${line}\n`);
+
+    const table = stats(cwd, '2024-09-02', '2024-09-04');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.split('\n');
+    const bottom = lines.findIndex((l) => l.startsWith('└'));
+    expect(lines[bottom + 1]).toBe(`Coverage: ${line}`);
+    expect(table.stderr).toBe('');
+
+    const csv = stats(cwd, '2024-09-02', '2024-09-04', '-o', 'csv');
+    expect(csv.stdout.split('\n')[1]).toMatch(/^hub,72,/);
+    expect(csv.stderr).toBe(`hourmeter: warning: ${line}\n`);
+
+    const required = stats(cwd, '2024-09-02', '2024-09-04', '--require-coverage');
+    expect(required.code).toBe(1);
+    expect(required.stdout).toContain(`Coverage: ${line}`);
+    expect(required.stderr).toBe(`hourmeter: --require-coverage: ${line}\n`);
+
+    // A max gap of 30 h accepts the gap.
+    const wide = stats(cwd, '2024-09-02', '2024-09-04', '-o', 'json', '--max-gap', '30h', '--require-coverage');
+    expect(wide.code).toBe(0);
+    expect(JSON.parse(wide.stdout).coverage.stretches).toEqual([{ start: '2024-09-02T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' }]);
+    expect(stats(cwd, '2024-09-02', '2024-09-04', '--max-gap', 'soon').stderr).toContain('--max-gap "soon" is not a duration');
+  });
+
+  it('a period past the last snapshot: unknown, not zero', () => {
+    const cwd = coverageFolder();
+    const r = stats(cwd, '2024-09-05', '2024-09-09', '-o', 'json', '--require-coverage');
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.coverage.covered_fraction).toBe(18 / 120);
+    expect(report.coverage.stretches).toEqual([
+      { start: '2024-09-05T00:00:00Z', end: '2024-09-05T18:00:00Z', kind: 'sampled' },
+      { start: '2024-09-05T18:00:00Z', end: '2024-09-10T00:00:00Z', kind: 'uncovered' },
+    ]);
+    // Open at the last snapshot: counted up to it, 18 core-hours on 09-05.
+    expect(report.total.cpu_hours).toBe(18);
+    expect(r.stderr).toBe('hourmeter: --require-coverage: no snapshot after 2024-09-05T18:00:00Z: 4.25 of 5 days are unknown, not zero\n');
+  });
+
+  it('a period before the first snapshot', () => {
+    const cwd = coverageFolder();
+    const r = stats(cwd, '2024-08-30', '2024-09-01', '-o', 'json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    // 48 h 1 min before the first snapshot, of 72 h.
+    expect(report.coverage.covered_fraction).toBe((72 * 60 - 2881) / (72 * 60));
+    expect(report.coverage.stretches).toEqual([
+      { start: '2024-08-30T00:00:00Z', end: '2024-09-01T00:01:00Z', kind: 'uncovered' },
+      { start: '2024-09-01T00:01:00Z', end: '2024-09-02T00:00:00Z', kind: 'sampled' },
+    ]);
+    expect(r.stderr).toBe('hourmeter: warning: no snapshot before 2024-09-01T00:01:00Z: 2 of 3 days are unknown, not zero\n');
+  });
+
+  it('the same coverage with and without the index', () => {
+    const cwd = coverageFolder();
+    const a = JSON.parse(stats(cwd, '2024-08-31', '2024-09-07', '-o', 'json').stdout).coverage;
+    const b = JSON.parse(stats(cwd, '2024-08-31', '2024-09-07', '-o', 'json', '--no-index').stdout).coverage;
+    expect(b).toEqual(a);
+    expect(a.stretches.map((s: { kind: string }) => s.kind)).toEqual(['uncovered', 'sampled', 'uncovered', 'sampled', 'uncovered']);
+  });
+});
