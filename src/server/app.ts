@@ -31,6 +31,8 @@ export interface ServerOptions {
   workers: number;
   io: CliIO;
   now: () => number;
+  /** How old the latest snapshot may be before /health says "stale" (µs). */
+  maxAgeUs: number;
   /** The quota endpoints, with per-user tokens; null when serve runs without --quota. */
   quota: QuotaOptions | null;
 }
@@ -124,12 +126,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (isQuotaCheck ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') {
       return isQuotaCheck ? send(res, errorResponse(405, 'use POST with a JSON body'), { Allow: 'POST' }) : send(res, errorResponse(405, 'the API is read-only: use GET'), { Allow: 'GET, HEAD' });
     }
-    if (url.pathname === '/health') return send(res, health(db, o.now()));
+    const unknown = unknownParameter(url, quotaPath);
+    if (url.pathname === '/health') return send(res, unknown ?? health(db, o.now(), o.maxAgeUs));
     const who = principal(req);
     if (who === null) return send(res, errorResponse(401, 'missing or wrong bearer token'), { 'WWW-Authenticate': 'Bearer' });
-    if (quotaPath) return send(res, await quota(req, url, who));
+    if (quotaPath) return send(res, unknown ?? (await quota(req, url, who)));
     // A user token opens the quota endpoints of its own user, and nothing else.
     if (who.kind === 'user') return send(res, errorResponse(403, 'this token may only ask about its own quota: GET /quota/<user>, POST /quota/check'));
+    if (unknown) return send(res, unknown);
     const key = url.pathname + url.search;
     const cached = url.pathname === '/metrics' ? undefined : cache.get(key);
     if (cached) return send(res, cached);
@@ -173,6 +177,64 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       db.close();
     },
   };
+}
+
+/**
+ * The query parameters each route takes. A misspelt one is refused rather than ignored: the
+ * answer to `/stats?form=...` would otherwise be a report of another period. max-gap is
+ * taken ahead of its use, so callers may send it already.
+ */
+const PARAMETERS = {
+  '/stats': ['from', 'to', 'tz', 'by', 'namespace', 'user', 'group', 'gap-policy', 'gc-window', 'max-gap'],
+  '/report/monthly': ['tz'],
+  '/health': [],
+  '/metrics': [],
+  '/quota': [],
+} as const satisfies Record<string, readonly string[]>;
+
+/** Which entry of PARAMETERS a path falls under; null for no such path (the 404 says so). */
+function routeOf(path: string, quotaPath: boolean): keyof typeof PARAMETERS | null {
+  if (quotaPath) return '/quota';
+  if (path === '/stats' || path === '/health' || path === '/metrics') return path;
+  if (path === '/report/monthly' || path.startsWith('/report/monthly/')) return '/report/monthly';
+  return null;
+}
+
+/** A 400 naming the query parameters the route does not take, or null when it takes them all. */
+function unknownParameter(url: URL, quotaPath: boolean): ApiResponse | null {
+  const route = routeOf(url.pathname, quotaPath);
+  if (route === null) return null;
+  const takes: readonly string[] = PARAMETERS[route];
+  const unknown = [...new Set(url.searchParams.keys())].filter((k) => !takes.includes(k));
+  if (unknown.length === 0) return null;
+  const names = unknown.map((k) => JSON.stringify(k)).join(', ');
+  const known = takes.length === 0 ? 'takes no parameters' : `takes ${takes.join(', ')}`;
+  const near = unknown.length === 1 ? closest(unknown[0]!, takes) : null;
+  return errorResponse(400, `unknown parameter${unknown.length === 1 ? '' : 's'} ${names}: ${url.pathname} ${known}${near === null ? '' : `; did you mean "${near}"?`}`);
+}
+
+/** The name a typo most likely meant: within a third of its length in edits (a swap counts one). */
+function closest(name: string, names: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1;
+  for (const candidate of names) {
+    const d = editDistance(name, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Edits (insert, delete, replace, swap of neighbours) from a to b. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 function send(res: ServerResponse, r: ApiResponse, headers: Record<string, string> = {}): void {
@@ -237,16 +299,23 @@ function checkBody(body: unknown): Omit<QuotaQuestion, 'config' | 'userdb'> | st
   return { user: b.user.trim(), groups, request };
 }
 
-/** Whether the index answers, and how old the latest snapshot is. */
-function health(db: Db, nowMs: number): ApiResponse {
+/**
+ * Whether the index answers, and how old the latest snapshot is: "stale" past the max age (as
+ * `hourmeter check` fails), or with no snapshot at all. Stale is still 200: the server answers,
+ * and a liveness probe must not restart it because the captures stopped; 503 only when the
+ * index cannot be read.
+ */
+function health(db: Db, nowMs: number, maxAgeUs: number): ApiResponse {
   try {
     const latest = db.prepare('SELECT max(coalesce(captured_us, time_us)) AS at, count(*) AS n FROM snapshots WHERE corrupt IS NULL').get() as { at: number | null; n: number };
+    const ageUs = latest.at === null ? null : nowMs * 1000 - latest.at;
     const body = {
-      status: 'ok',
+      status: ageUs === null || ageUs > maxAgeUs ? 'stale' : 'ok',
       index: 'readable',
       snapshots: latest.n,
       latest_snapshot: latest.at === null ? null : formatInstant(latest.at),
-      latest_snapshot_age_seconds: latest.at === null ? null : Math.max(0, Math.round(nowMs / 1000 - latest.at / 1e6)),
+      latest_snapshot_age_seconds: ageUs === null ? null : Math.max(0, Math.round(ageUs / 1e6)),
+      max_age_seconds: maxAgeUs / 1e6,
     };
     return { status: 200, type: JSON_TYPE, body: JSON.stringify(body) + '\n' };
   } catch (e) {

@@ -15,7 +15,9 @@ import { parseDuration } from '../util/time.js';
 
 /**
  * The read-only API's answers, from one index connection. Routing and auth live in app.ts;
- * these run in the query workers, so a long report does not hold up other requests.
+ * these run in the query workers, so a long report does not hold up other requests. Which
+ * query parameters each route takes is checked in app.ts as well (PARAMETERS), before any
+ * cache or worker: a new parameter goes into that list.
  */
 
 export interface ApiRequest {

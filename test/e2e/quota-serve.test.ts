@@ -40,7 +40,8 @@ describe('hourmeter serve --quota', () => {
     expect(claim.status).toBe(403);
     expect(((await claim.json()) as { error: string }).error).toContain('groups may be given only with the admin token');
 
-    for (const path of ['/stats', '/report/monthly', '/metrics', '/nope']) {
+    // Refused for the token before the parameters are looked at.
+    for (const path of ['/stats', '/report/monthly', '/metrics', '/nope', '/stats?form=2024-09-01']) {
       const r = await fetch(`${url}${path}`, { headers: bearer(bob) });
       expect(r.status).toBe(403);
       expect(await r.json()).toEqual({ error: 'this token may only ask about its own quota: GET /quota/<user>, POST /quota/check' });
@@ -89,6 +90,18 @@ describe('hourmeter serve --quota', () => {
     const r = await post(url, ADMIN, body);
     expect(r.status).toBe(status);
     expect(((await r.json()) as { error: string }).error).toContain(message);
+  });
+
+  it('the quota endpoints take no query parameters: 400 naming the one given', async () => {
+    const cwd = quotaFolder();
+    const alice = run(['quota', 'token', '--user', 'alice'], { cwd }).stdout.trim();
+    const url = await serve(cwd);
+    const show = await fetch(`${url}/quota/alice?resource=memory`, { headers: bearer(alice) });
+    expect(show.status).toBe(400);
+    expect(await show.json()).toEqual({ error: 'unknown parameter "resource": /quota/alice takes no parameters' });
+    const check = await fetch(`${url}/quota/check?user=bob`, { method: 'POST', headers: bearer(ADMIN), body: '{"user":"alice"}' });
+    expect(check.status).toBe(400);
+    expect(await check.json()).toEqual({ error: 'unknown parameter "user": /quota/check takes no parameters' });
   });
 
   it('GET /quota/check is 405 (POST only); the rest of the API stays read-only', async () => {

@@ -1,8 +1,8 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, startServe } from '../helpers/cli.js';
+import { run, startServe, tempDir } from '../helpers/cli.js';
 import { monthlyFolder } from '../helpers/monthly-folder.js';
 
 /**
@@ -26,13 +26,36 @@ describe('hourmeter serve', () => {
     expect(health.status).toBe(200);
     expect(health.headers.get('content-type')).toBe('application/json; charset=utf-8');
     // The last snapshot is 2024-10-01 12:00, now is 14:00: 7,200 s old.
-    expect(await health.json()).toEqual({ status: 'ok', index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00Z', latest_snapshot_age_seconds: 7200 });
+    expect(await health.json()).toEqual({ status: 'ok', index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00Z', latest_snapshot_age_seconds: 7200, max_age_seconds: 43200 });
     for (const headers of [{}, { Authorization: 'Bearer wrong' }, { Authorization: TOKEN }] as Record<string, string>[]) {
       const r = await fetch(`${url}/report/monthly`, { headers });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe('Bearer');
       expect(await r.json()).toEqual({ error: 'missing or wrong bearer token' });
     }
+  });
+
+  it('health says "stale", still with 200, once the latest snapshot is older than --max-age (default 12h, as check)', async () => {
+    const health = async (args: string[], cwd = monthlyFolder()) => {
+      const r = await fetch(`${(await startServe(cwd, ['--workers', '1', ...args])).url}/health`);
+      return { code: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    const latest = { index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00Z' };
+    // 12 h after the last snapshot (2024-10-01 12:00) is still fresh; one second more is not.
+    expect(await health(['--now', '2024-10-02T00:00:00Z'])).toEqual({ code: 200, body: { status: 'ok', ...latest, latest_snapshot_age_seconds: 43200, max_age_seconds: 43200 } });
+    expect(await health(['--now', '2024-10-02T00:00:01Z'])).toEqual({ code: 200, body: { status: 'stale', ...latest, latest_snapshot_age_seconds: 43201, max_age_seconds: 43200 } });
+    // 2 h old: stale past --max-age 90m, fresh within a config file's 3h.
+    expect(await health(['--now', '2024-10-01T14:00:00Z', '--max-age', '90m'])).toEqual({ code: 200, body: { status: 'stale', ...latest, latest_snapshot_age_seconds: 7200, max_age_seconds: 5400 } });
+    const configured = monthlyFolder();
+    writeFileSync(join(configured, 'hourmeter.yaml'), 'max-age: 3h\n');
+    expect(await health(['--now', '2024-10-01T14:00:00Z'], configured)).toEqual({ code: 200, body: { status: 'ok', ...latest, latest_snapshot_age_seconds: 7200, max_age_seconds: 10800 } });
+    // No snapshot at all: nothing to serve.
+    const empty = tempDir();
+    mkdirSync(join(empty, 'snapshots'));
+    expect(await health(['--now', '2024-10-01T14:00:00Z'], empty)).toEqual({
+      code: 200,
+      body: { status: 'stale', index: 'readable', snapshots: 0, latest_snapshot: null, latest_snapshot_age_seconds: null, max_age_seconds: 43200 },
+    });
   });
 
   it("serves PrimeHub's monthly API: the months, then the CSVs the CLI writes", async () => {
@@ -84,6 +107,32 @@ describe('hourmeter serve', () => {
     const j = (await r.json()) as { error: string };
     expect(j.error).toContain(message);
     expect(j.error).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
+    ['/stats?form=2024-09-01&to=2024-09-30', 'unknown parameter "form": /stats takes from, to, tz, by, namespace, user, group, gap-policy, gc-window, max-gap; did you mean "from"?'],
+    ['/stats?from=2024-09-01&to=2024-09-30&gap_policy=next&verbose=1', 'unknown parameters "gap_policy", "verbose": /stats takes from, to, tz, by, namespace, user, group, gap-policy, gc-window, max-gap'],
+    ['/report/monthly/2024/9?tz=UTC&zone=UTC', 'unknown parameter "zone": /report/monthly/2024/9 takes tz'],
+    ['/report/monthly?month=2024-09', 'unknown parameter "month": /report/monthly takes tz'],
+    ['/metrics?name=hourmeter_allocations', 'unknown parameter "name": /metrics takes no parameters'],
+    ['/health?verbose', 'unknown parameter "verbose": /health takes no parameters'],
+  ])('GET %s: 400 naming the parameter the path does not take', async (path, message) => {
+    const { url } = await serve(monthlyFolder());
+    const r = await fetch(`${url}${path}`, auth);
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({ error: message });
+  });
+
+  it('takes every parameter it knows: max-gap is accepted (and not used yet), tz on a monthly CSV', async () => {
+    const { url } = await serve(monthlyFolder());
+    const stats = await fetch(`${url}/stats?from=2024-09-01&to=2024-09-30&tz=UTC&by=component&namespace=hub&gap-policy=midpoint&gc-window=0&max-gap=4h`, auth);
+    expect(stats.status).toBe(200);
+    expect(((await stats.json()) as { total: { cpu_hours: number } }).total.cpu_hours).toBe(72);
+    const csv = await fetch(`${url}/report/monthly/2024/9?tz=UTC`, auth);
+    expect(csv.status).toBe(200);
+    expect((await csv.text()).split('\n')[1]).toBe('deployment,phusers,,0.00,24.00,48.00,24.00,202409');
+    // The token is asked before the parameters: nothing is said to a caller without it.
+    expect((await fetch(`${url}/stats?form=2024-09-01`)).status).toBe(401);
   });
 
   it('is read-only: POST gets 405', async () => {
@@ -140,5 +189,8 @@ describe('hourmeter serve', () => {
     const e = run(['serve', '--token-file', 'empty'], { cwd });
     expect(e.stderr).toBe('hourmeter: --token-file empty is empty: put the token in it\n');
     expect(e.code).toBe(2);
+    const age = run(['serve', '--max-age', 'soon'], { cwd });
+    expect(age.stderr).toBe('hourmeter: --max-age "soon" is not a duration: use e.g. 12h, 90m or 1d\n');
+    expect(age.code).toBe(2);
   });
 });

@@ -8,7 +8,8 @@ import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
 
-const DEFAULT_MAX_AGE = '12h';
+/** Also how old the latest snapshot may be before `serve`'s /health says "stale". */
+export const DEFAULT_MAX_AGE = '12h';
 
 export function checkCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('check')

@@ -8,6 +8,7 @@ import { addDbOption, indexPath } from '../history.js';
 import type { CliIO } from '../io.js';
 import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';
+import { DEFAULT_MAX_AGE } from './check.js';
 import { addQuotaFileOption, loadQuotaFile } from './quota.js';
 import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
 
@@ -20,19 +21,21 @@ export function serveCommand(program: Command, io: CliIO): Command {
         '  GET /report/monthly/2020/9               the monthly CSV (see `hourmeter report monthly`)\n' +
         '  GET /report/monthly/details/2020/9       one row per allocation\n' +
         '  GET /stats?from=&to=&by=                 the JSON of `hourmeter stats -o json` (also tz, namespace, user, group)\n' +
-        '  GET /health                              whether the index answers, the latest snapshot and its age\n' +
+        '  GET /health                              the latest snapshot and its age: "ok", or "stale" past --max-age\n' +
         '  GET /metrics                             Prometheus text format\n' +
         'With --quota FILE (needs --token-file):\n' +
         '  GET /quota/<user>                        the JSON of `hourmeter quota show --user <user> -o json`\n' +
         '  POST /quota/check                        {"user", "groups", "request", "hours"}: the JSON of `quota check`\n' +
         'With --token-file every path but /health needs "Authorization: Bearer <token>". A token from\n' +
         '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403).\n' +
+        'An unknown query parameter gets 400, naming it.\n' +
         'New snapshot files are read into the index every --refresh.',
     )
     .addOption(new Option('--host <address>', 'address to listen on (default: 127.0.0.1)'))
     .addOption(new Option('--port <port>', 'port to listen on, 0 for any free one (default: 8080)'))
     .addOption(new Option('--token-file <file>', 'require this bearer token (the file holds it) on everything but /health').env('HOURMETER_TOKEN_FILE'))
     .addOption(new Option('--refresh <duration>', 'how often to read new snapshot files into the index (default: 60s)'))
+    .addOption(new Option('--max-age <duration>', `how old the latest snapshot may be before /health says "stale", as for check (default: ${DEFAULT_MAX_AGE})`))
     .addOption(new Option('--workers <n>', 'query workers answering in parallel (default: the CPU count, at most 4)'))
     .addOption(new Option('--userdb <dir>', 'user database folder: groups, and the hashes of quota tokens (default: ./userdb)'));
   addQuotaFileOption(cmd);
@@ -47,6 +50,9 @@ export function serveCommand(program: Command, io: CliIO): Command {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${s.source('port')} ${JSON.stringify(s.string('port'))}: give a port number from 0 to 65535`);
     const refresh = parseDuration(s.string('refresh', '60s'));
     if (refresh === null || refresh < 1_000_000) throw new UsageError(`${s.source('refresh')}: give a duration of at least 1s, e.g. 60s or 5m`);
+    const maxAgeText = s.string('max-age', DEFAULT_MAX_AGE);
+    const maxAgeUs = parseDuration(maxAgeText);
+    if (maxAgeUs === null) throw new UsageError(`${s.source('max-age')} ${JSON.stringify(maxAgeText)} is not a duration: use e.g. 12h, 90m or 1d`);
     const workers = Number(s.string('workers', String(Math.min(4, availableParallelism()))));
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`${s.source('workers')}: give a number of workers from 1 to 64`);
     let token: string | null = null;
@@ -77,6 +83,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
       workers,
       io,
       now: () => fixedNow ?? Date.now(),
+      maxAgeUs,
       quota,
     });
     // Serve until told to stop; then finish what is in flight and return (exit 0). The
