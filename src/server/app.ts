@@ -181,8 +181,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
 /**
  * The query parameters each route takes. A misspelt one is refused rather than ignored: the
- * answer to `/stats?form=...` would otherwise be a report of another period. max-gap is
- * taken ahead of its use, so callers may send it already.
+ * answer to `/stats?form=...` would otherwise be a report of another period.
  */
 const PARAMETERS = {
   '/stats': ['from', 'to', 'tz', 'by', 'namespace', 'user', 'group', 'gap-policy', 'gc-window', 'max-gap'],

@@ -143,8 +143,18 @@ export class Queries {
     const gc = this.one(req, 'gc-window');
     const gcWindowUs = gc === undefined ? null : parseDuration(gc);
     if (gc !== undefined && gcWindowUs === null) throw new ApiError(400, `gc-window ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
+    const maxGap = this.one(req, 'max-gap');
+    const maxGapUs = maxGap === undefined ? undefined : parseDuration(maxGap);
+    if (maxGapUs === null) throw new ApiError(400, `max-gap ${JSON.stringify(maxGap)} is not a duration: use e.g. 30m, 18h or 2d`);
     const filters = { namespaces: req.query.namespace ?? [], users: req.query.user ?? [], groups: req.query.group ?? [] };
-    const { tracks: _t, files: _f, ...report } = statsFromView(this.view, { period, groupBy: groupBy as GroupKey[], filters, estimate: { gapPolicy, gcWindowUs }, unnamedFiles: req.unnamedFiles });
+    const { tracks: _t, files: _f, ...report } = statsFromView(this.view, {
+      period,
+      groupBy: groupBy as GroupKey[],
+      filters,
+      estimate: { gapPolicy, gcWindowUs },
+      unnamedFiles: req.unnamedFiles,
+      maxGapUs,
+    });
     return { status: 200, type: JSON_TYPE, body: JSON.stringify(report) + '\n' };
   }
 

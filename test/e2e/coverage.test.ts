@@ -43,6 +43,7 @@ describe('coverage: every report says what its snapshots cover', () => {
         covered_fraction: 1,
         max_gap_hours: 18,
         stretches: [{ start: `${from}T00:00:00Z`, end: `${nextDay}T00:00:00Z`, kind: 'sampled' }],
+        warning: null,
       });
       const table = stats(cwd, from!, to!);
       expect(table.stdout).not.toContain('Coverage:');
@@ -64,6 +65,7 @@ describe('coverage: every report says what its snapshots cover', () => {
         { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
         { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
       ],
+      warning: line,
     });
     // Seen on both sides of the gap, the allocation counts through it: 72 core-hours.
     expect(report.total.cpu_hours).toBe(72);

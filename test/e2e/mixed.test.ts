@@ -59,7 +59,8 @@ describe('a folder mixing AI4OS and native files', () => {
   it('continues the same allocation across formats, reads .json.gz and sub-folders, and reports the failed scope', () => {
     const cwd = folder();
     const r = run(['stats', '--by', 'namespace,user', '-o', 'json'], { cwd });
-    expect(r.stderr).toBe('');
+    // Snapshots at 00:00, 03:00, 06:00 and 12:00 (max gap 3 x 3 h): the 12 h after are unknown.
+    expect(r.stderr).toBe('hourmeter: warning: no snapshot after 2024-09-01T12:00:00Z: 12 of 24 h are unknown, not zero\n');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     // A: 9 h once (not twice). B: from 02:00, last seen holding at 06:00; the 12:00 snapshot

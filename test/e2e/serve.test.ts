@@ -123,11 +123,25 @@ describe('hourmeter serve', () => {
     expect(await r.json()).toEqual({ error: message });
   });
 
-  it('takes every parameter it knows: max-gap is accepted (and not used yet), tz on a monthly CSV', async () => {
+  it('takes every parameter it knows, max-gap for the coverage, tz on a monthly CSV', async () => {
     const { url } = await serve(monthlyFolder());
+    type Answer = { total: { cpu_hours: number }; coverage: { covered_fraction: number; max_gap_hours: number; stretches: { start: string; end: string; kind: string }[] } };
     const stats = await fetch(`${url}/stats?from=2024-09-01&to=2024-09-30&tz=UTC&by=component&namespace=hub&gap-policy=midpoint&gc-window=0&max-gap=4h`, auth);
     expect(stats.status).toBe(200);
-    expect(((await stats.json()) as { total: { cpu_hours: number } }).total.cpu_hours).toBe(72);
+    const narrow = (await stats.json()) as Answer;
+    expect(narrow.total.cpu_hours).toBe(72);
+    // Snapshots 08-31T18:00, 09-01T06:00, 09-15T00:00, 10-01T12:00: every gap is over 4 h.
+    expect(narrow.coverage.covered_fraction).toBe(0);
+    expect(narrow.coverage.stretches).toEqual([
+      { start: '2024-09-01T00:00:00Z', end: '2024-09-01T06:00:00Z', kind: 'uncovered' },
+      { start: '2024-09-01T06:00:00Z', end: '2024-09-15T00:00:00Z', kind: 'uncovered' },
+      { start: '2024-09-15T00:00:00Z', end: '2024-10-01T00:00:00Z', kind: 'uncovered' },
+    ]);
+    // By default 3 x the median interval (12 h, 330 h, 396 h): 990 h, and the month is covered.
+    const wide = (await (await fetch(`${url}/stats?from=2024-09-01&to=2024-09-30`, auth)).json()) as Answer;
+    expect(wide.coverage.max_gap_hours).toBe(990);
+    expect(wide.coverage.stretches).toEqual([{ start: '2024-09-01T00:00:00Z', end: '2024-10-01T00:00:00Z', kind: 'sampled' }]);
+    expect((await fetch(`${url}/stats?max-gap=soon`, auth)).status).toBe(400);
     const csv = await fetch(`${url}/report/monthly/2024/9?tz=UTC`, auth);
     expect(csv.status).toBe(200);
     expect((await csv.text()).split('\n')[1]).toBe('deployment,phusers,,0.00,24.00,48.00,24.00,202409');

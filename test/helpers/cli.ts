@@ -59,6 +59,12 @@ export function tempDir(): string {
   return dir;
 }
 
+/**
+ * The coverage line of a report on the AI4OS fixture from 2024-09-03 to 2024-09-10: the
+ * fixture has no snapshot on 2024-09-06.
+ */
+export const FIXTURE_GAP = 'no snapshot between 2024-09-05T18:00:30Z and 2024-09-07T00:00:48Z (30.01 h): 1.25 of 8 days are unknown, not zero';
+
 /** A temp folder with the AI4OS fixture history copied to ./snapshots. */
 export function withAi4osFixture(): string {
   const dir = tempDir();
