@@ -115,7 +115,7 @@ export function renderStatsTable(r: StatsReport, width: number): string {
   const band = (c: keyof Hours, label: string) => `${label} ${fixed(lo[c])} – ${fixed(hi[c])}`;
   lines.push(
     `Allocations: ${integer(d.open)} open (counted up to the latest snapshot of their namespace), ${integer(d.vanished)} vanished between snapshots (estimate: ${d.gap_policy}${d.gc_window_hours === null ? '' : `, GC window ${d.gc_window_hours} h`})`,
-    `Sure band (low – high): ${band('cpu_hours', 'CPU-hours')}; ${band('gpu_hours', 'GPU-hours')}; ${band('memory_gib_hours', 'memory GiB-hours')}`,
+    `Sure band for the allocations the snapshots saw (low – high): ${band('cpu_hours', 'CPU-hours')}; ${band('gpu_hours', 'GPU-hours')}; ${band('memory_gib_hours', 'memory GiB-hours')}`,
     `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${d.first_snapshot} to ${d.last_snapshot})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
     `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
     `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,

@@ -5,11 +5,11 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { createCluster } from './cluster.js';
-import type { Cluster, SimAlloc } from './model.js';
+import type { Cluster } from './model.js';
 import type { SimulatorOptions, SnapshotFormat } from './options.js';
 import { createSerializer, snapshotFileName } from './render.js';
 import { StateCursor, gcWindowUs } from './state.js';
-import { buildTruth, markObserved, type Truth } from './truth.js';
+import { buildTruth, emptyObserved, markObserved, type Truth } from './truth.js';
 
 export interface WriteHistoryOptions extends SimulatorOptions {
   format: SnapshotFormat;
@@ -58,7 +58,7 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
   await mkdir(dir, { recursive: true });
   const cursor = new StateCursor(cluster, gcWindowUs(cluster, { gcMinutes: options.gcMinutes, format }));
   const serializer = createSerializer(format, cluster);
-  const seen = new Set<SimAlloc>();
+  const observed = emptyObserved();
   let files = 0;
   let bytes = 0;
   let storedBytes = 0;
@@ -70,7 +70,7 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
     const s = cluster.snapshots[i];
     if (s && !s.missed) {
       const state = cursor.at(s.timeUs);
-      markObserved(state, format, seen);
+      markObserved(state, format, observed);
       const content = serializer.serialize(state);
       const path = join(dir, snapshotFileName(format, s.timeUs));
       await pending;
@@ -90,7 +90,7 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
     onProgress?.(i + 1, total);
   }
   await pending;
-  const truth = buildTruth(cluster, seen, format);
+  const truth = buildTruth(cluster, observed, format);
   if (truthPath) {
     await mkdir(dirname(truthPath), { recursive: true });
     await atomicWrite(

@@ -9,7 +9,7 @@
  *     const file = renderNative(cluster, state);              // or renderLegacy
  *     // createSerializer(format, cluster).serialize(state) gives the file text, fast
  *   }
- *   const truth = computeTruth(cluster, { format: 'native' }); // { all, observable }
+ *   const truth = computeTruth(cluster, { format: 'native' }); // { all, observable, seen }
  *   await writeHistory('/tmp/snaps', { seed: 7, format: 'legacy', truthPath: '/tmp/truth.json' });
  *
  * Model, in short:
@@ -25,6 +25,7 @@
  * - Terminal allocations stay listed for the GC window (native 60 min, legacy 240 min).
  * - Truth per allocation: [first start of the main task, FinishedAt or lost ModifyTime),
  *   clipped to the horizon (the last scheduled snapshot), amounts equal to the records'.
+ *   `seen` keeps the allocations some snapshot saw, from the first start a snapshot listed.
  */
 
 export { createCluster } from './cluster.js';

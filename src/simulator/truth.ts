@@ -1,6 +1,6 @@
 /**
- * Ground truth: the interval during which each allocation really held its resources, and
- * whether the written snapshots could have seen it at all.
+ * Ground truth: the interval during which each allocation really held its resources,
+ * whether the written snapshots could have seen it at all, and from which start.
  */
 
 import type { Amounts, Lifetime } from '../accounting/types.js';
@@ -13,6 +13,11 @@ const MIB = 1_048_576;
 export interface TruthLifetime extends Lifetime {
   /** Some written snapshot saw it holding resources with a start, or terminal with start and end. */
   observable: boolean;
+  /**
+   * The earliest main-task start a written snapshot listed; later than `startUs` when the
+   * task restarted in place before any snapshot saw it. Null when none listed a start.
+   */
+  seenStartUs: number | null;
 }
 
 export interface Truth {
@@ -21,6 +26,23 @@ export interface Truth {
   /** Every allocation that held resources before the horizon, in creation order. */
   all: TruthLifetime[];
   observable: TruthLifetime[];
+  /**
+   * The observable allocations as the snapshots showed them, from `seenStartUs`: all a
+   * report can count, and what its sure band bounds.
+   */
+  seen: TruthLifetime[];
+}
+
+/** What the written snapshots showed, gathered one snapshot at a time, in time order. */
+export interface Observed {
+  /** Allocations some listed record lets a reader reconstruct. */
+  allocs: Set<SimAlloc>;
+  /** The first start listed per allocation (a task's StartedAt only moves later). */
+  firstStartUs: Map<SimAlloc, number>;
+}
+
+export function emptyObserved(): Observed {
+  return { allocs: new Set(), firstStartUs: new Map() };
 }
 
 export interface TruthOptions {
@@ -59,13 +81,16 @@ function sees(v: AllocView, format: SnapshotFormat): boolean {
   return v.finishedAtUs !== null;
 }
 
-/** Adds the allocations a rendered snapshot lets a reader see to `seen`. */
-export function markObserved(state: ClusterState, format: SnapshotFormat, seen: Set<SimAlloc>): void {
+/** Adds what a rendered snapshot lets a reader see to `observed`. */
+export function markObserved(state: ClusterState, format: SnapshotFormat, observed: Observed): void {
   const listed = format === 'legacy' ? latestPerJob(state) : state.allocations;
-  for (const v of listed) if (sees(v, format)) seen.add(v.alloc);
+  for (const v of listed) {
+    if (sees(v, format)) observed.allocs.add(v.alloc);
+    if (v.startedAtUs !== null && !observed.firstStartUs.has(v.alloc)) observed.firstStartUs.set(v.alloc, v.startedAtUs);
+  }
 }
 
-export function buildTruth(cluster: Cluster, seen: ReadonlySet<SimAlloc>, format: SnapshotFormat): Truth {
+export function buildTruth(cluster: Cluster, observed: Observed, format: SnapshotFormat): Truth {
   const horizon = cluster.horizonUs;
   const all: TruthLifetime[] = [];
   for (const a of cluster.allocations) {
@@ -88,22 +113,30 @@ export function buildTruth(cluster: Cluster, seen: ReadonlySet<SimAlloc>, format
       lowEndUs: endUs,
       highEndUs: endUs,
       endKind: open ? 'open' : 'ended',
-      observable: seen.has(a),
+      observable: observed.allocs.has(a),
+      seenStartUs: observed.firstStartUs.get(a) ?? null,
     });
   }
-  return { horizonUs: horizon, format, all, observable: all.filter((l) => l.observable) };
+  const observable = all.filter((l) => l.observable);
+  const seen: TruthLifetime[] = [];
+  for (const l of observable) {
+    const startUs = l.seenStartUs ?? l.startUs;
+    if (startUs === l.startUs) seen.push(l);
+    else if (startUs < l.endUs) seen.push({ ...l, startUs });
+  }
+  return { horizonUs: horizon, format, all, observable, seen };
 }
 
 /** Truth for a history written in `format` (only written snapshots count for observability). */
 export function computeTruth(cluster: Cluster, options: TruthOptions = {}): Truth {
   const format = options.format ?? 'native';
   const cursor = new StateCursor(cluster, gcWindowUs(cluster, { gcMinutes: options.gcMinutes, format }));
-  const seen = new Set<SimAlloc>();
+  const observed = emptyObserved();
   for (const s of cluster.snapshots) {
     if (s.missed) continue;
-    markObserved(cursor.at(s.timeUs), format, seen);
+    markObserved(cursor.at(s.timeUs), format, observed);
   }
-  return buildTruth(cluster, seen, format);
+  return buildTruth(cluster, observed, format);
 }
 
 export function truthLifetimes(

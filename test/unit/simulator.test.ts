@@ -386,4 +386,27 @@ describe('truth', () => {
     const never = createCluster({ seed: 14, days: 5, targetConcurrent: 60, pullFailFraction: 1 });
     expect(computeTruth(never).all.filter((l) => l.startUs > never.startUs)).toEqual([]);
   });
+
+  it('keeps, as seen, each observable allocation from the first start a snapshot listed', () => {
+    // The demo's cluster: hourly snapshots; 53eeef91 ran 19:25:17.235105–19:54:07.075106 between the 19:01
+    // and 20:01 snapshots, and its task restarted in place at 19:37:47, so the one snapshot
+    // that saw it (20:01:40, listing it complete) shows StartedAt 19:37:54.304978948.
+    const c = createCluster({ seed: 7, days: 2, intervalMinutes: 60, targetConcurrent: 40 });
+    const truth = computeTruth(c, { format: 'native' });
+    const key = 'nomad:53eeef91-378a-0e08-0b74-25df955873bc';
+    const actual = truth.all.find((l) => l.key === key);
+    expect(actual?.startUs).toBe(us('2024-09-02T19:25:17.235105Z'));
+    expect(actual?.seenStartUs).toBe(us('2024-09-02T19:37:54.304978Z'));
+    const seen = truth.seen.find((l) => l.key === key);
+    expect(seen?.startUs).toBe(us('2024-09-02T19:37:54.304978Z'));
+    expect(seen?.endUs).toBe(us('2024-09-02T19:54:07.075106Z'));
+    expect(clusterStateAt(c, us('2024-09-02T20:01:40Z')).allocations.find((v) => `nomad:${v.id}` === key)?.startedAtUs).toBe(
+      us('2024-09-02T19:37:54.304978Z'),
+    );
+    // Seen keeps the observable allocations and changes nothing but such starts.
+    expect(truth.seen.map((l) => l.key)).toEqual(truth.observable.map((l) => l.key));
+    const moved = truth.seen.filter((l, i) => l.startUs !== truth.observable[i]?.startUs);
+    expect(moved.map((l) => l.key).sort()).toEqual([key, 'nomad:ebc77068-1eb9-040a-9ad2-9231cb86c516']);
+    expect(truth.seen.every((l, i) => l.endUs === truth.observable[i]?.endUs)).toBe(true);
+  });
 });
