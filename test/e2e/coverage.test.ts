@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run, tempDir } from '../helpers/cli.js';
 import { hubSnapshot } from '../helpers/monthly-folder.js';
+import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
 /**
  * Coverage on a hand-built folder (UTC). Snapshots every 6 h, the first at 2024-09-01T00:01,
@@ -129,5 +130,47 @@ describe('coverage: every report says what its snapshots cover', () => {
     const b = JSON.parse(stats(cwd, '2024-08-31', '2024-09-07', '-o', 'json', '--no-index').stdout).coverage;
     expect(b).toEqual(a);
     expect(a.stretches.map((s: { kind: string }) => s.kind)).toEqual(['uncovered', 'sampled', 'uncovered', 'sampled', 'uncovered']);
+  });
+});
+
+describe('coverage of quota answers: the longest window, [now - window, now)', () => {
+  // Snapshots 10-01T00:00, 06:00 and 23:00; now 10-02T00:00, 1d windows (quota-folder.ts).
+  // Intervals 6 h and 17 h: median 11.5 h, so the default max gap is 34.5 h.
+  const quota = (cwd: string, ...args: string[]) => run(['quota', ...args, '--now', QUOTA_NOW], { cwd });
+  const narrow = {
+    covered_fraction: 7 / 24,
+    max_gap_hours: 10,
+    stretches: [
+      { start: '2024-10-01T00:00:00Z', end: '2024-10-01T06:00:00Z', kind: 'sampled' },
+      { start: '2024-10-01T06:00:00Z', end: '2024-10-01T23:00:00Z', kind: 'uncovered' },
+      { start: '2024-10-01T23:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' },
+    ],
+    warning: 'no snapshot between 2024-10-01T06:00:00Z and 2024-10-01T23:00:00Z (17 h): 17 of 24 h are unknown, not zero',
+  };
+
+  it('check, show and report carry it in JSON; covered by default', () => {
+    const cwd = quotaFolder();
+    const covered = { covered_fraction: 1, max_gap_hours: 34.5, stretches: [{ start: '2024-10-01T00:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' }], warning: null };
+    for (const args of [['check', '--user', 'alice'], ['show', '--user', 'bob'], ['report']]) {
+      const r = quota(cwd, ...args, '-o', 'json');
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout).coverage).toEqual(covered);
+    }
+  });
+
+  it('--max-gap 10h leaves the 17 h gap uncovered: told in JSON, under the table, and --require-coverage fails the report', () => {
+    const cwd = quotaFolder();
+    const show = quota(cwd, 'show', '--user', 'bob', '--max-gap', '10h', '-o', 'json');
+    expect(show.code).toBe(0);
+    expect(JSON.parse(show.stdout).coverage).toEqual(narrow);
+    expect(show.stderr).toBe(`hourmeter: warning: ${narrow.warning}\n`);
+    const table = quota(cwd, 'show', '--user', 'bob', '--max-gap', '10h');
+    expect(table.stdout.trimEnd().split('\n').at(-1)).toBe(`Coverage: ${narrow.warning}`);
+    expect(table.stderr).toBe('');
+    const report = quota(cwd, 'report', '--max-gap', '10h', '--require-coverage', '-o', 'csv');
+    expect(report.code).toBe(1);
+    expect(report.stdout.split('\n')[0]).toBe('user,groups,resource,window,unit,used,limit,remaining,percent,source,policies');
+    expect(report.stderr).toBe(`hourmeter: --require-coverage: ${narrow.warning}\n`);
+    expect(quota(cwd, 'report', '--require-coverage').code).toBe(0);
   });
 });

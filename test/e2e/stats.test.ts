@@ -20,7 +20,7 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     expect(r.code).toBe(0);
     expectGolden('stats --from 2024-09-03 --to 2024-09-10 -o json', r.stdout);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j)).toEqual(['period', 'method', 'group_by', 'rows', 'total', 'bounds', 'diagnostics']);
+    expect(Object.keys(j)).toEqual(['period', 'coverage', 'method', 'group_by', 'rows', 'total', 'bounds', 'diagnostics']);
     expect(j.period).toEqual({ from: '2024-09-03', to: '2024-09-10', timezone: 'UTC', start: '2024-09-03T00:00:00Z', end: '2024-09-11T00:00:00Z' });
     // The estimate lies inside the sure band.
     for (const k of ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours']) {
