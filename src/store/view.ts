@@ -49,7 +49,10 @@ export function filesView(h: History): HistoryView {
   return {
     read: (w) => {
       const names = new MemoryNames();
-      return { tracks: trackColumnsOf(h.tracks, names), names, files: windowFiles(h.files, w), rows: h.tracks.length };
+      // Packed before they are handed over: a report looks its filters up in the dictionary
+      // first, and a name not interned yet would match nothing.
+      const tracks = [...trackColumnsOf(h.tracks, names)];
+      return { tracks, names, files: windowFiles(h.files, w), rows: h.tracks.length };
     },
     consistently: (use) => use(),
     allocations: (w) => h.tracks.filter((t) => t.startUs !== null && t.startUs < w.endUs && (reachUs(t) ?? -Infinity) > w.startUs),
