@@ -1,5 +1,6 @@
 import { MemoryNames, trackColumnsOf, type Names, type TrackColumns } from '../accounting/columns.js';
 import { CADENCE_NEIGHBOURS } from '../accounting/coverage.js';
+import { distinctValues, type FilterKey } from '../accounting/known.js';
 import type { Micros } from '../accounting/types.js';
 import { windowFiles, type FileSummary, type SkipCount, type WindowFiles } from '../snapshots/catalogue.js';
 import { reachUs, type Track } from '../accounting/reconstruct.js';
@@ -28,6 +29,13 @@ export interface HistoryView {
    * its identity and attribution): slower than `read`, for per-allocation reports.
    */
   allocations(window: Window): Iterable<Track>;
+  /**
+   * The distinct values of a key over every track that held resources in the whole
+   * history, sorted: what a filter on it can match at all (a missing user or group is
+   * `(unattributed)`). Reads every track's ids, not their times: a few milliseconds for a
+   * year from the index, so callers ask only when a filter is given.
+   */
+  knownValues(key: FilterKey): string[];
 }
 
 export interface WindowData {
@@ -50,10 +58,18 @@ export function filesView(h: History): HistoryView {
   return {
     read: (w) => {
       const names = new MemoryNames();
-      return { tracks: trackColumnsOf(h.tracks, names), names, files: windowFiles(h.files, w), rows: h.tracks.length };
+      // Packed before they are handed over: a report looks its filters up in the dictionary
+      // first, and a name not interned yet would match nothing.
+      const tracks = [...trackColumnsOf(h.tracks, names)];
+      return { tracks, names, files: windowFiles(h.files, w), rows: h.tracks.length };
     },
     consistently: (use) => use(),
     allocations: (w) => h.tracks.filter((t) => t.startUs !== null && t.startUs < w.endUs && (reachUs(t) ?? -Infinity) > w.startUs),
+    // Packed as a report reads them, so both views count the same tracks.
+    knownValues: (key) => {
+      const names = new MemoryNames();
+      return distinctValues(trackColumnsOf(h.tracks, names), names, key);
+    },
   };
 }
 
@@ -99,19 +115,25 @@ export function indexView(db: Db): HistoryView {
     const nearbyUs = [...(earlier.all(bounds) as number[]).reverse(), ...(later.all(bounds) as number[])];
     return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary), nearbyUs };
   };
+  // One read transaction: in WAL mode it sees one committed state throughout, so a
+  // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.
+  // Inside one already, the reads join it.
+  const consistently = <T>(use: () => T): T => {
+    if (db.inTransaction) return use();
+    db.exec('BEGIN');
+    try {
+      return use();
+    } finally {
+      db.exec('COMMIT');
+    }
+  };
   return {
     read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db), rows: segmentRows(db, w) }),
     allocations: (w) => tracksOverlapping(db, w),
-    // One read transaction: in WAL mode it sees one committed state throughout, so a
-    // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.
-    consistently: (use) => {
-      db.exec('BEGIN');
-      try {
-        return use();
-      } finally {
-        db.exec('COMMIT');
-      }
-    },
+    consistently,
+    // Every segment, ids only: the names table alone cannot tell a namespace from a user or
+    // a job id, and the allocations table is wider (its own rows, a few times slower).
+    knownValues: (key) => consistently(() => distinctValues(readSegments(db, null), new IndexNames(db), key)),
   };
 }
 

@@ -7,6 +7,7 @@ import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/skips.js';
+import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
 import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, estimateOptions } from '../summary-options.js';
@@ -101,6 +102,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     }
 
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
+    warnUnmatchedFilters(opened!.view, filtersGiven(s, ['namespace', 'user', 'group']), io.warn);
     // Only JSON shows each row's low and high bounds; a table or CSV shows their totals.
     const { tracks, files, ...report } = statsFromView(opened!.view, {
       period,

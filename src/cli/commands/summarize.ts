@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { checkTimeZone } from '../../accounting/period.js';
 import { replaceFile } from '../../snapshots/write.js';
 import { UsageError } from '../../util/errors.js';
+import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import { addIndexOptions, indexPath, openHistory } from '../history.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
@@ -77,6 +78,10 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
       return splitTracks(tracks, names, grid, namespaces, estimate).result(counts.keys());
     });
     const files = summaryFiles({ usage, counts, period, format, delimiter });
+    // Names no allocation ever carried are warned about once, with the closest known name.
+    const given = filtersGiven(s, ['namespace']);
+    const known = new Set(given.length > 0 ? opened.view.knownValues('namespace') : []);
+    const unmatched = unmatchedFilterWarnings(given, () => [...known], 'in the snapshots');
     const t3 = performance.now();
 
     try {
@@ -88,11 +93,13 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
       replaceFile(join(out, f.name), f.content);
       if (!s.flag('quiet')) io.stdout(`wrote ${join(out, f.name)}\n`);
     }
+    unmatched.forEach((line) => io.warn(line));
     if (usage.length === 0) io.warn(`no namespace had usage or snapshots in ${period.from} to ${period.to}: nothing written`);
     for (const ns of usage) {
       const c = counts.get(ns.namespace);
       if (!c && ns.total.allocations === 0) {
-        io.warn(`${ns.namespace}: no allocation held resources and no snapshot covered it in ${period.from} to ${period.to}; check the name given to --namespace`);
+        // A name the snapshots never held was warned about above; this one appears at other times.
+        if (given.length === 0 || known.has(ns.namespace)) io.warn(`${ns.namespace}: no allocation held resources and no snapshot covered it in ${period.from} to ${period.to}, though it appears at other times in the snapshots`);
         continue;
       }
       const missing = grid.days.filter((_, d) => !c || c[d]!.snapshots === 0);

@@ -3,6 +3,7 @@ import { buildTopReport, renderTopCsv, renderTopTable, TOP_SORTS } from '../../r
 import { listSnapshots } from '../../snapshots/files.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
 import { UsageError } from '../../util/errors.js';
+import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
 
@@ -58,6 +59,10 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   }
   const latest = readLatestReadable(files, { strict: s.flag('strict'), warn: io.warn });
   const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable });
+  // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
+  const snap = latest.snapshot;
+  const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
+  for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
   if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
   else if (output === 'csv') io.stdout(renderTopCsv(report));
   else io.stdout(renderTopTable(report));
