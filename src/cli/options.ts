@@ -37,9 +37,14 @@ export function addMaxGapOption(cmd: Command): Command {
   return cmd.addOption(new Option('--max-gap <duration>', 'a gap between snapshots longer than this leaves the period uncovered, e.g. 30m, 18h (default: 3x the median interval)'));
 }
 
+/** --require-coverage alone, for `plot`, which reads what `summarize` found instead of snapshots. */
+export function addRequireCoverageOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--require-coverage', 'exit 1 when part of the period has no snapshot (for cron), after printing or writing the report'));
+}
+
 /** --max-gap and --require-coverage, for reports that say what their snapshots cover. */
 export function addCoverageOptions(cmd: Command): Command {
-  return addMaxGapOption(cmd).addOption(new Option('--require-coverage', 'exit 1 when part of the period has no snapshot (for cron), after printing or writing the report'));
+  return addRequireCoverageOption(addMaxGapOption(cmd));
 }
 
 /** --max-gap in microseconds, or undefined for the default. */

@@ -68,6 +68,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 h1 { font-size: 1.5em; margin: 0 0 4px; }
 h2 { font-size: 1.15em; margin: 28px 0 8px; }
 p.meta { color: #555; margin: 0 0 16px; }
+p.coverage { color: #8a4b00; font-size: 13px; }
 .chart { margin: 12px 0 24px; }
 table.data { border-collapse: collapse; margin: 8px 0 24px; }
 table.data th, table.data td { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }
@@ -207,7 +208,8 @@ export interface IndexEntry {
   totals: { label: string; value: number | null }[];
 }
 
-export function indexPageHtml(entries: IndexEntry[]): string {
+/** `coverage`: the warning of the summaries' coverage.json, shown under the table; null for none. */
+export function indexPageHtml(entries: IndexEntry[], coverage: string | null = null): string {
   const labels = entries[0]?.totals.map((t) => t.label) ?? [];
   const rows = entries.map(
     (e) =>
@@ -224,6 +226,7 @@ export function indexPageHtml(entries: IndexEntry[]): string {
     `<thead><tr><th class="text">Namespace</th><th class="text">Period</th><th>Days</th>${labels.map((l) => `<th>${escapeHtml(l)}</th>`).join('')}</tr></thead>`,
     `<tbody>${rows.join('')}</tbody>`,
     '</table>',
+    ...(coverage === null ? [] : [`<p class="coverage">Coverage: ${escapeHtml(coverage)}</p>`]),
     '</body>',
     '</html>',
     '',

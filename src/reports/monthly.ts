@@ -2,6 +2,7 @@ import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../acco
 import { formatMonth, monthPeriod, reportDate, type Month } from '../accounting/months.js';
 import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js';
 import type { Lifetime, Period } from '../accounting/types.js';
+import type { WindowFiles } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
 import { formatInstant } from '../util/time.js';
 import { toCsv } from './csv.js';
@@ -96,16 +97,18 @@ export interface MonthlyReport {
   period: Period;
   summary: CsvRow[];
   details: CsvRow[] | null;
+  /** The month's snapshot files, read with the rows: what its coverage is judged from. */
+  files: WindowFiles;
 }
 
 /** Reads one month from a history view (the index, or the files). */
 export function monthlyReport(view: HistoryView, month: Month, tz: string, opts: { details: boolean }): MonthlyReport {
   const period = monthPeriod(month, tz);
   return view.consistently(() => {
-    const { tracks, names, rows } = view.read(period);
+    const { tracks, names, rows, files } = view.read(period);
     const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE, { expectedRows: rows, groupBounds: false });
     const details = opts.details ? detailRows(lifetimesOf(view.allocations(period), ESTIMATE), period, month) : null;
-    return { month: formatMonth(month), period, summary: monthlyRows(result, month), details };
+    return { month: formatMonth(month), period, summary: monthlyRows(result, month), details, files };
   });
 }
 

@@ -90,8 +90,11 @@ describe.skipIf(!executablePath)('hourmeter plot in a browser', () => {
     expect(run(['userdb', 'import', join(FIXTURES, 'ai4os/user-db.json')], { cwd }).code).toBe(0);
     expect(run(['summarize'], { cwd }).code).toBe(0);
     const r = run(['plot'], { cwd });
-    expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(readdirSync(join(cwd, 'htmls')).sort()).toEqual(['ai4eosc.html', 'ai4life.html', 'imagine.html', 'index.html']);
+    // The fixture misses 2024-09-06: the summaries' coverage line is told, and their
+    // coverage.json copied beside the pages.
+    const coverage = 'no snapshot between 2024-09-05T18:00:30Z and 2024-09-07T00:00:48Z (30.01 h): 1.25 of 12 days are unknown, not zero';
+    expect(r).toMatchObject({ code: 0, stderr: `hourmeter: warning: ${coverage}\n` });
+    expect(readdirSync(join(cwd, 'htmls')).sort()).toEqual(['ai4eosc.html', 'ai4life.html', 'coverage.json', 'imagine.html', 'index.html']);
 
     for (const ns of ['ai4eosc', 'ai4life', 'imagine']) {
       const days = parseCsv(readFileSync(join(cwd, 'summaries', `${ns}-timeseries.csv`), 'utf8'), ';').rows.length;
@@ -129,6 +132,7 @@ describe.skipIf(!executablePath)('hourmeter plot in a browser', () => {
     const { page, problems, requests } = await open(browser, join(cwd, 'htmls', 'index.html'));
     const links = await page.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     expect(links).toEqual(['ai4eosc.html', 'ai4life.html', 'imagine.html']);
+    expect(await page.locator('p.coverage').textContent()).toBe(`Coverage: ${coverage}`);
     await page.screenshot({ path: join(ARTIFACTS, 'plot-index.png'), fullPage: true });
     expect(problems).toEqual([]);
     expect(requests).toEqual([]);

@@ -18,8 +18,8 @@ describe('hourmeter summarize on the AI4OS fixture folder', () => {
     const r = run(['summarize', ...PERIOD], { cwd });
     expect(r.code).toBe(0);
     const names = readdirSync(join(cwd, 'summaries')).sort();
-    expect(names).toEqual(['ai4eosc', 'ai4life', 'imagine'].flatMap((ns) => [`${ns}-full-agg.csv`, `${ns}-timeseries.csv`, `${ns}-users-agg.csv`]));
-    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(9);
+    expect(names).toEqual([...['ai4eosc', 'ai4life', 'imagine'].flatMap((ns) => [`${ns}-full-agg.csv`, `${ns}-timeseries.csv`, `${ns}-users-agg.csv`]), 'coverage.json'].sort());
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(10);
 
     const byNs = JSON.parse(run(['stats', ...PERIOD, '-o', 'json'], { cwd }).stdout);
     const byUser = JSON.parse(run(['stats', ...PERIOD, '--by', 'namespace,user', '-o', 'json'], { cwd }).stdout);
@@ -85,7 +85,7 @@ describe('hourmeter summarize on the AI4OS fixture folder', () => {
     expect(Number(day!.snapshots)).toBe(4);
     expect(Number(day!.running_jobs_avg)).toBe(running.reduce((a, b) => a + b) / 4);
     expect(Number(day!.queued_jobs_avg)).toBe(queued.reduce((a, b) => a + b) / 4);
-    expect(readdirSync(join(cwd, 'summaries')).sort()).toEqual(['ai4eosc-full-agg.csv', 'ai4eosc-timeseries.csv', 'ai4eosc-users-agg.csv']);
+    expect(readdirSync(join(cwd, 'summaries')).sort()).toEqual(['ai4eosc-full-agg.csv', 'ai4eosc-timeseries.csv', 'ai4eosc-users-agg.csv', 'coverage.json']);
   });
 
   it('reads only new files for the job counts, and --no-index writes the same files', () => {

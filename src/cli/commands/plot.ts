@@ -1,13 +1,13 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Assets, IndexEntry } from '../../reports/html.js';
 import { replaceFile } from '../../snapshots/write.js';
 import { loadUserDb } from '../../userdb/store.js';
-import { DataError, UsageError } from '../../util/errors.js';
+import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, collect, Settings } from '../options.js';
+import { addConfigOption, addRequireCoverageOption, collect, reportCoverage, Settings } from '../options.js';
 import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
 
 export function plotCommand(program: Command, io: CliIO): Command {
@@ -17,7 +17,8 @@ export function plotCommand(program: Command, io: CliIO): Command {
       'Reads the CSV files `summarize` wrote and writes one self-contained HTML page per namespace,\n' +
         'plus index.html, into the htmls folder: daily resource-hours for each resource, running and\n' +
         'queued jobs, snapshots per day and the top users, with values on hover. The chart library is\n' +
-        'inlined, so the pages work offline.',
+        'inlined, so the pages work offline. The coverage.json `summarize` wrote is copied beside the\n' +
+        'pages, and its warning shows on stderr and on the index page.',
     );
   addSummariesOption(cmd, 'folder of the CSV files written by `summarize`');
   cmd
@@ -26,17 +27,20 @@ export function plotCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
     .addOption(new Option('--top <n>', 'how many users the top-user charts show (default: 10)').argParser(positiveInt));
   addDelimiterOption(cmd);
+  addRequireCoverageOption(cmd);
   addConfigOption(cmd);
   cmd.addOption(new Option('--quiet', 'do not list the files written'));
   cmd.addHelpText('after', '\nExamples:\n  hourmeter summarize && hourmeter plot\n  hourmeter plot --summaries /srv/summaries --htmls /var/www/usage --top 20');
   cmd.action(async () => {
     // Loaded here, not at start-up: other commands do not need them.
-    const [{ indexPageHtml, namespacePageHtml }, { indexEntry, namespacePage, PlotInputError }, { namespaceFileBase, SUFFIXES }, { readSummaryCsv, summaryNamespaces }] = await Promise.all([
-      import('../../reports/html.js'),
-      import('../../reports/plot.js'),
-      import('../../reports/summaries.js'),
-      import('../summary-files.js'),
-    ]);
+    const [{ indexPageHtml, namespacePageHtml }, { indexEntry, namespacePage, PlotInputError }, { namespaceFileBase, SUFFIXES }, { readSummaryCsv, summaryNamespaces }, { COVERAGE_FILE, coverageFileWarning }] =
+      await Promise.all([
+        import('../../reports/html.js'),
+        import('../../reports/plot.js'),
+        import('../../reports/summaries.js'),
+        import('../summary-files.js'),
+        import('../../reports/coverage-file.js'),
+      ]);
     /** A namespace page's name; a namespace called "index" must not replace the index page. */
     const pageBase = (namespace: string): string => {
       const base = namespaceFileBase(namespace);
@@ -53,6 +57,17 @@ export function plotCommand(program: Command, io: CliIO): Command {
     const db = loadUserDb(s.string('userdb', 'userdb'));
     const names = (user: string) => (Object.hasOwn(db, user) ? (db[user]!.name ?? null) : null);
     const assets = loadAssets();
+    // Summaries written before coverage.json existed have none: then nothing is said.
+    const coveragePath = join(dir, COVERAGE_FILE);
+    let coverage: { text: string; warning: string | null } | null = null;
+    if (existsSync(coveragePath)) {
+      const text = readFileSync(coveragePath, 'utf8');
+      try {
+        coverage = { text, warning: coverageFileWarning(text) };
+      } catch (e) {
+        throw new DataError(`${coveragePath}: ${(e as Error).message}; run \`hourmeter summarize\` again to rewrite it`);
+      }
+    }
     try {
       mkdirSync(out, { recursive: true });
     } catch (e) {
@@ -79,8 +94,20 @@ export function plotCommand(program: Command, io: CliIO): Command {
       entries.push(entry);
       if (!s.flag('quiet')) io.stdout(`wrote ${join(out, file)}\n`);
     }
-    replaceFile(join(out, 'index.html'), indexPageHtml(entries));
+    replaceFile(join(out, 'index.html'), indexPageHtml(entries, coverage?.warning ?? null));
     if (!s.flag('quiet')) io.stdout(`wrote ${join(out, 'index.html')}\n`);
+    const copied = join(out, COVERAGE_FILE);
+    if (coverage) {
+      replaceFile(copied, coverage.text);
+      if (!s.flag('quiet')) io.stdout(`wrote ${copied}\n`);
+    } else if (existsSync(copied)) {
+      // From an earlier plot of other summaries: it would describe data these pages do not show.
+      unlinkSync(copied);
+    }
+    if (!coverage && s.flag('require-coverage')) {
+      throw new CheckFailed(`--require-coverage: ${coveragePath} does not exist, so what the snapshots cover is unknown; run \`hourmeter summarize\` again to write it`);
+    }
+    reportCoverage(s, io, coverage?.warning ?? null);
   });
   return cmd;
 }

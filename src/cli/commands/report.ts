@@ -3,12 +3,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkTimeZone } from '../../accounting/period.js';
 import { formatMonth, monthOf, parseMonth, previousMonth, reportDate, type Month } from '../../accounting/months.js';
-import { detailsCsv, monthlyCsv, monthlyReport } from '../../reports/monthly.js';
+import { coverageFileText, hasSnapshotIn, neighboursOf, periodCoverage } from '../../reports/coverage-file.js';
+import { detailsCsv, monthlyCsv, monthlyReport, type MonthlyReport } from '../../reports/monthly.js';
 import { replaceFile } from '../../snapshots/write.js';
-import { UsageError } from '../../util/errors.js';
+import { CheckFailed, UsageError } from '../../util/errors.js';
+import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addNowOption, addReadOptions, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
 export function reportCommand(program: Command, io: CliIO): Command {
   const report = new Command('report').summary('periodic reports written as files (monthly)').description('Reports written as CSV files, for the consumers of the original tools.');
@@ -19,16 +21,19 @@ export function reportCommand(program: Command, io: CliIO): Command {
         'with the columns component,group_name,user_name,gpu_hours,cpu_hours,memory_gb_hours,total_hours,report_date.\n' +
         'As in PrimeHub, memory_gb_hours holds GiB-hours and total_hours the wall-clock hours of the allocations;\n' +
         'missing attribution is an empty cell. Without --month it writes this month and last month, as PrimeHub does.\n' +
-        'Files: <out>/monthly/YYYYMM.csv, and with --details YYYYMM-details.csv (one row per allocation).',
+        'Files: <out>/monthly/YYYYMM.csv, and with --details YYYYMM-details.csv (one row per allocation);\n' +
+        'YYYYMM-coverage.json says which stretches of the month the snapshots cover. A default month with\n' +
+        'no snapshot and no usage is not written.',
     )
     .addOption(new Option('--month <YYYY-MM>', 'the month (default: this month and last month)'))
     .addOption(new Option('--details', 'also write one row per allocation, clipped to the month'))
     .addOption(new Option('--out <dir>', 'folder for the files, or - for stdout (one month) (default: ./reports)'))
     .addOption(new Option('--tz <zone>', 'IANA time zone of the months (default: UTC)').env('HOURMETER_TZ'));
   addSnapshotsOption(monthly);
+  addCoverageOptions(monthly);
   addReadOptions(monthly);
   addIndexOptions(monthly);
-  addNowOption(monthly, 'take this instant as now for the default months');
+  addNowOption(monthly, 'take this instant as now for the default months and the coverage of this month');
   addConfigOption(monthly);
   monthly.addHelpText(
     'after',
@@ -45,19 +50,33 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
   const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
   const monthText = s.string('month');
   const out = s.string('out', 'reports');
+  const maxGapUs = maxGapOf(s);
+  const nowMs = nowFrom(s);
+  // Whole seconds: the instant is written into the coverage files.
+  const nowUs = Math.floor(nowMs / 1000) * 1_000_000;
   let months: Month[];
   if (monthText !== undefined) months = [parseMonth(monthText, s.source('month'))];
   else {
-    const now = monthOf(nowFrom(s) * 1000, tz);
+    const now = monthOf(nowMs * 1000, tz);
     months = [previousMonth(now), now];
   }
   if (out === '-' && months.length > 1) throw new UsageError(`--out - prints one month: give --month as well`);
   const details = s.flag('details');
   const dir = s.string('snapshots', 'snapshots');
   const opened = await openHistory(s, io, dir);
+  const skipped: MonthlyReport[] = [];
+  const uncovered: string[] = [];
   try {
     for (const month of months) {
       const r = monthlyReport(opened.view, month, tz, { details });
+      const coverage = periodCoverage(r.files, r.period, nowUs, maxGapUs);
+      // A default month the snapshots never reached is unknown, not empty: an empty file
+      // would read as a month without usage. A month asked for by name is written.
+      if (monthText === undefined && r.summary.length === 0 && coverage.coverage.warning !== null && !hasSnapshotIn(r.files.capturedUs, r.period)) {
+        skipped.push(r);
+        continue;
+      }
+      if (coverage.coverage.warning !== null) uncovered.push(`${r.month}: ${coverage.coverage.warning}`);
       if (out === '-') {
         io.stdout(details ? detailsCsv(r.details!) : monthlyCsv(r.summary));
         continue;
@@ -70,9 +89,35 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
         written.push(join(folder, `${reportDate(month)}-details.csv`));
         replaceFile(written[1]!, detailsCsv(r.details));
       }
+      // One per month, beside its CSV: months accumulate in the folder.
+      replaceFile(join(folder, `${reportDate(month)}-coverage.json`), coverageFileText(coverage));
       io.stdout(`${formatMonth(month)}: ${r.summary.length} rows${r.details ? `, ${r.details.length} allocations` : ''} written to ${written.join(' and ')}\n`);
     }
   } finally {
     opened.close();
   }
+  if (skipped.length > 0) {
+    const first = skipped[0]!;
+    const last = skipped[skipped.length - 1]!;
+    const { beforeUs } = neighboursOf(first.files.capturedUs, first.period);
+    const { afterUs } = neighboursOf(last.files.capturedUs, last.period);
+    const nearest =
+      beforeUs !== null && afterUs !== null
+        ? `the nearest are ${formatInstant(beforeUs)} and ${formatInstant(afterUs)}`
+        : beforeUs !== null
+          ? `the latest is ${formatInstant(beforeUs)}`
+          : afterUs !== null
+            ? `the first is ${formatInstant(afterUs)}`
+            : 'the folder holds none';
+    const example = beforeUs ?? afterUs;
+    const hint = `Give --month YYYY-MM for a month with data${example === null ? '' : `, e.g. --month ${formatMonth(monthOf(example, tz))}`}`;
+    // Nothing written at all is a failed run, for cron; else the other month was written.
+    if (skipped.length === months.length) {
+      throw new CheckFailed(`${skipped.map((r) => r.month).join(' and ')}: no snapshot in ${skipped.length > 1 ? 'these months' : 'this month'} (${nearest}); nothing written. ${hint}`);
+    }
+    io.warn(`${first.month}: no snapshot in this month (${nearest}); not written. ${hint}`);
+  }
+  // Under --require-coverage the months' lines make one error; else each is a warning.
+  if (s.flag('require-coverage')) reportCoverage(s, io, uncovered.length > 0 ? uncovered.join('; ') : null);
+  else for (const line of uncovered) reportCoverage(s, io, line);
 }

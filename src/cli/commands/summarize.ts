@@ -7,7 +7,7 @@ import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import { addIndexOptions, indexPath, openHistory } from '../history.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, SUMMARY_FORMATS } from '../summary-options.js';
 
 export function summarizeCommand(program: Command, io: CliIO): Command {
@@ -17,7 +17,8 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
       'Writes, for each namespace, <ns>-timeseries.csv (one row per day), <ns>-users-agg.csv (one row\n' +
         'per user) and <ns>-full-agg.csv (the namespace) into the summaries folder. Resource-hours are\n' +
         "exact, from the same lifetimes as `stats`, cut at each midnight of --tz; running and queued\n" +
-        "jobs are averaged over each day's snapshots, and the snapshot count shows the days without one.",
+        "jobs are averaged over each day's snapshots, and the snapshot count shows the days without one.\n" +
+        'coverage.json says which stretches of the period the snapshots cover.',
     );
   addSnapshotsOption(cmd);
   addPeriodOptions(cmd);
@@ -27,8 +28,10 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--format <format>', `${SUMMARY_FORMATS.join(' or ')}: ai4os writes the original AI4OS columns and units (UTC only) (default: hourmeter)`));
   addDelimiterOption(cmd);
   addEstimateOptions(cmd);
+  addCoverageOptions(cmd);
   addReadOptions(cmd);
   addIndexOptions(cmd);
+  addNowOption(cmd, 'judge the coverage of a period still running up to this instant');
   addConfigOption(cmd);
   cmd.addOption(new Option('--quiet', 'do not list the files written'));
   cmd.addHelpText(
@@ -51,14 +54,18 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
   const delimiter = delimiterOf(s);
   const estimate = estimateOptions(s);
   const namespaces = s.list('namespace');
+  const maxGapUs = maxGapOf(s);
+  // Whole seconds: the instant is written into coverage.json.
+  const nowUs = Math.floor(nowFrom(s) / 1000) * 1_000_000;
   checkDates(s, tz);
 
   // Loaded here, not at start-up: other commands do not need them.
-  const [{ dayGrid, splitTracks }, { countsPerDay }, { summaryFiles }, { filesInWindow, snapshotCounts }] = await Promise.all([
+  const [{ dayGrid, splitTracks }, { countsPerDay }, { summaryFiles }, { filesInWindow, snapshotCounts }, { COVERAGE_FILE, coverageFileText, periodCoverage }] = await Promise.all([
     import('../../accounting/daily.js'),
     import('../../accounting/job-counts.js'),
     import('../../reports/summaries.js'),
     import('../../snapshots/counts.js'),
+    import('../../reports/coverage-file.js'),
   ]);
   const t0 = performance.now();
   const opened = await openHistory(s, io, dir);
@@ -73,15 +80,18 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
     const counts = countsPerDay(grid, counted.counts);
     if (namespaces.length > 0) for (const ns of counts.keys()) if (!namespaces.includes(ns)) counts.delete(ns);
     const t2 = performance.now();
-    const usage = opened.view.consistently(() => {
-      const { tracks, names } = opened.view.read(period);
-      return splitTracks(tracks, names, grid, namespaces, estimate).result(counts.keys());
+    const { usage, captures } = opened.view.consistently(() => {
+      const { tracks, names, files } = opened.view.read(period);
+      return { usage: splitTracks(tracks, names, grid, namespaces, estimate).result(counts.keys()), captures: files };
     });
+    const coverage = periodCoverage(captures, period, nowUs, maxGapUs);
     const files = summaryFiles({ usage, counts, period, format, delimiter });
     // Names no allocation ever carried are warned about once, with the closest known name.
     const given = filtersGiven(s, ['namespace']);
     const known = new Set(given.length > 0 ? opened.view.knownValues('namespace') : []);
     const unmatched = unmatchedFilterWarnings(given, () => [...known], 'in the snapshots');
+    // Beside the summaries it describes; none when no summary is written.
+    if (files.length > 0) files.push({ name: COVERAGE_FILE, content: coverageFileText(coverage) });
     const t3 = performance.now();
 
     try {
@@ -102,7 +112,8 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
         if (given.length === 0 || known.has(ns.namespace)) io.warn(`${ns.namespace}: no allocation held resources and no snapshot covered it in ${period.from} to ${period.to}, though it appears at other times in the snapshots`);
         continue;
       }
-      const missing = grid.days.filter((_, d) => !c || c[d]!.snapshots === 0);
+      // A day that has not begun yet is not missing its snapshots.
+      const missing = grid.days.filter((_, d) => grid.boundsUs[d]! < nowUs && (!c || c[d]!.snapshots === 0));
       if (missing.length === 0) continue;
       const list = missing.length <= 3 ? missing.join(', ') : `${missing.slice(0, 3).join(', ')} and ${missing.length - 3} more`;
       io.warn(
@@ -114,6 +125,7 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
       `summarize: list and update the index ${ms(t0, t1)}, job counts of ${window.length} files (${counted.read} read, the rest cached) ${ms(t1, t2)}, ` +
         `split ${grid.days.length} days and render ${ms(t2, t3)}, write ${files.length} files ${ms(t3, performance.now())}`,
     );
+    reportCoverage(s, io, coverage.coverage.warning);
   } finally {
     opened.close();
   }
