@@ -23,8 +23,10 @@ export interface Coverage {
   coveredFraction: number;
   /** The gap past which a stretch is uncovered; null when no interval could be measured. */
   maxGapUs: Micros | null;
-  /** Tiling the period in order: no two sampled ones in a row; each gap its own. */
+  /** Tiling the period in order (up to untilUs): no two sampled ones in a row; each gap its own. */
   stretches: Stretch[];
+  /** Set when the period runs past now: the stretches end there, since the rest has not happened. */
+  untilUs: Micros | null;
 }
 
 /** The JSON form every report carries. Later kinds and per-cluster stretches extend it. */
@@ -32,6 +34,8 @@ export interface CoverageJson {
   covered_fraction: number;
   max_gap_hours: number | null;
   stretches: { start: string; end: string; kind: StretchKind }[];
+  /** Where the stretches end when the period was still running: the time of the report. */
+  until: string | null;
   /** The line people read (see coverageWarning); null when nothing is uncovered. */
   warning: string | null;
 }
@@ -88,7 +92,7 @@ export function coverageOf(capturesUs: readonly Micros[], window: { startUs: Mic
   }
   let sampled = 0;
   for (const s of stretches) if (s.kind === 'sampled') sampled += s.endUs - s.startUs;
-  return { coveredFraction: endUs > startUs ? sampled / (endUs - startUs) : 1, maxGapUs, stretches };
+  return { coveredFraction: endUs > startUs ? sampled / (endUs - startUs) : 1, maxGapUs, stretches, untilUs: null };
 }
 
 export function coverageJson(c: Coverage): CoverageJson {
@@ -96,6 +100,7 @@ export function coverageJson(c: Coverage): CoverageJson {
     covered_fraction: c.coveredFraction,
     max_gap_hours: c.maxGapUs === null ? null : c.maxGapUs / HOUR_US,
     stretches: c.stretches.map((s) => ({ start: formatInstant(s.startUs), end: formatInstant(s.endUs), kind: s.kind })),
+    until: c.untilUs === null ? null : formatInstant(c.untilUs),
     warning: coverageWarning(c),
   };
 }
@@ -132,16 +137,24 @@ export function coverageWarning(c: Coverage): string | null {
   };
   const listed = gaps.slice(0, LISTED_GAPS).map(what);
   if (gaps.length > LISTED_GAPS) listed.push(`and ${gaps.length - LISTED_GAPS} more gaps`);
-  const of = `${amount(length / unit)} ${inDays ? 'days' : 'h'}`;
+  const of = `${amount(length / unit)} ${inDays ? 'days' : 'h'}${c.untilUs === null ? '' : ' so far'}`;
   const share = unknown === length ? `all ${of} are` : `${amount(unknown / unit)} of ${of} ${unknown === unit ? 'is' : 'are'}`;
   return `${listed.join('; ')}: ${share} unknown, not zero`;
 }
 
 /**
  * A report's coverage from its window's capture times and their neighbours (WindowFiles),
- * with the max gap given, or by default 3 × the median interval between all of them.
+ * with the max gap given, or by default 3 × the median interval between all of them. A
+ * window still running at `nowUs` is judged up to then: the rest of today is not missing.
  */
-export function windowCoverage(files: { capturedUs: readonly Micros[]; nearbyUs: readonly Micros[] }, window: { startUs: Micros; endUs: Micros }, maxGapUs?: Micros | null): Coverage {
-  const gap = maxGapUs ?? defaultMaxGapUs([...files.nearbyUs, ...files.capturedUs]);
-  return coverageOf(files.capturedUs, window, gap);
+export function windowCoverage(
+  files: { capturedUs: readonly Micros[]; nearbyUs: readonly Micros[] },
+  window: { startUs: Micros; endUs: Micros },
+  opts: { maxGapUs?: Micros | null; nowUs?: Micros } = {},
+): Coverage {
+  const gap = opts.maxGapUs ?? defaultMaxGapUs([...files.nearbyUs, ...files.capturedUs]);
+  const now = opts.nowUs;
+  const running = now !== undefined && window.startUs < now && now < window.endUs;
+  const c = coverageOf(files.capturedUs, running ? { startUs: window.startUs, endUs: now } : window, gap);
+  return running ? { ...c, untilUs: now } : c;
 }

@@ -33,7 +33,7 @@ const NO_DATA: QuotaData = { latestUs: null, files: { capturedUs: [], nearbyUs: 
 
 /** What the snapshots cover of the longest window, [now − window, now). */
 function windowCoverageOf(config: QuotaConfig, data: QuotaData, nowUs: Micros, maxGapUs: Micros | undefined): CoverageJson {
-  return coverageJson(windowCoverage(data.files, { startUs: nowUs - longestWindowUs(config), endUs: nowUs }, maxGapUs));
+  return coverageJson(windowCoverage(data.files, { startUs: nowUs - longestWindowUs(config), endUs: nowUs }, { maxGapUs }));
 }
 
 /** A decision, and what the snapshots behind it cover. */

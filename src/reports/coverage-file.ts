@@ -12,11 +12,8 @@ import { formatInstant } from '../util/time.js';
 export const COVERAGE_FILE = 'coverage.json';
 
 export interface CoverageDocument {
-  /**
-   * `until`: set when the period was still running as the file was written; coverage is
-   * judged up to that instant, since the rest had not happened yet. Null otherwise.
-   */
-  period: { from: string; to: string; timezone: string; start: string; end: string; until: string | null };
+  period: { from: string; to: string; timezone: string; start: string; end: string };
+  /** `until` is set when the period was still running as the file was written. */
   coverage: CoverageJson;
 }
 
@@ -25,18 +22,9 @@ export interface CoverageDocument {
  * a report written mid-month or mid-day must not call the rest of it unknown.
  */
 export function periodCoverage(files: Pick<WindowFiles, 'capturedUs' | 'nearbyUs'>, period: Period, nowUs: Micros, maxGapUs?: Micros): CoverageDocument {
-  const untilUs = period.startUs < nowUs && nowUs < period.endUs ? nowUs : null;
-  const coverage = windowCoverage(files, { startUs: period.startUs, endUs: untilUs ?? period.endUs }, maxGapUs);
   return {
-    period: {
-      from: period.from,
-      to: period.to,
-      timezone: period.timezone,
-      start: formatInstant(period.startUs),
-      end: formatInstant(period.endUs),
-      until: untilUs === null ? null : formatInstant(untilUs),
-    },
-    coverage: coverageJson(coverage),
+    period: { from: period.from, to: period.to, timezone: period.timezone, start: formatInstant(period.startUs), end: formatInstant(period.endUs) },
+    coverage: coverageJson(windowCoverage(files, period, { maxGapUs, nowUs })),
   };
 }
 

@@ -19,13 +19,15 @@ export function statsFromView(
     groupBounds?: boolean;
     /** --max-gap; unset: the default of coverage.ts. */
     maxGapUs?: Micros | null;
+    /** The time of the report: a period still running is covered up to then. */
+    nowUs?: Micros;
   },
 ): StatsReport & { tracks: number; files: number } {
   const { result, files, diagnostics, skipped } = view.consistently(() => {
     const { tracks, names, files, rows } = view.read(q.period);
     return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate, { expectedRows: rows, groupBounds: q.groupBounds }), files, ...windowDiagnostics(files, q.unnamedFiles) };
   });
-  const coverage = windowCoverage(files, q.period, q.maxGapUs);
+  const coverage = windowCoverage(files, q.period, { maxGapUs: q.maxGapUs, nowUs: q.nowUs });
   const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, coverage, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
   return Object.assign(report, { tracks: result.tracks, files: fileCount(files) });
 }

@@ -154,6 +154,7 @@ export class Queries {
       estimate: { gapPolicy, gcWindowUs },
       unnamedFiles: req.unnamedFiles,
       maxGapUs,
+      nowUs: req.nowMs * 1000,
     });
     return { status: 200, type: JSON_TYPE, body: JSON.stringify(report) + '\n' };
   }

@@ -49,7 +49,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
     expect(r.stderr).toBe(`${MISSED_DAY}hourmeter: warning: ${SUMMARY_LINE}\n`);
     expect(readdirSync(join(cwd, 'summaries')).sort()).toEqual(['coverage.json', 'hub-full-agg.csv', 'hub-timeseries.csv', 'hub-users-agg.csv']);
     expect(json(cwd, 'summaries/coverage.json')).toEqual({
-      period: { from: '2024-09-02', to: '2024-09-04', timezone: 'UTC', start: '2024-09-02T00:00:00Z', end: '2024-09-05T00:00:00Z', until: null },
+      period: { from: '2024-09-02', to: '2024-09-04', timezone: 'UTC', start: '2024-09-02T00:00:00Z', end: '2024-09-05T00:00:00Z' },
       coverage: {
         // 18 h sampled on 09-02 and 24 h on 09-04, of 72 h.
         covered_fraction: 42 / 72,
@@ -59,6 +59,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
           { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
           { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
         ],
+        until: null,
         warning: SUMMARY_LINE,
       },
     });
@@ -77,6 +78,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
       covered_fraction: 1,
       max_gap_hours: 18,
       stretches: [{ start: '2024-08-10T00:00:00Z', end: '2024-08-21T00:00:00Z', kind: 'sampled' }],
+      until: null,
       warning: null,
     });
 
@@ -92,8 +94,8 @@ describe('summarize writes coverage.json beside the summaries', () => {
     const running = run(['summarize', '--from', '2024-09-04', '--to', '2024-09-06', '--now', '2024-09-05T20:00:00Z', '--require-coverage'], { cwd });
     expect(running).toMatchObject({ code: 0, stderr: '' });
     expect(json(cwd, 'summaries/coverage.json')).toEqual({
-      period: { from: '2024-09-04', to: '2024-09-06', timezone: 'UTC', start: '2024-09-04T00:00:00Z', end: '2024-09-07T00:00:00Z', until: '2024-09-05T20:00:00Z' },
-      coverage: { covered_fraction: 1, max_gap_hours: 18, stretches: [{ start: '2024-09-04T00:00:00Z', end: '2024-09-05T20:00:00Z', kind: 'sampled' }], warning: null },
+      period: { from: '2024-09-04', to: '2024-09-06', timezone: 'UTC', start: '2024-09-04T00:00:00Z', end: '2024-09-07T00:00:00Z' },
+      coverage: { covered_fraction: 1, max_gap_hours: 18, stretches: [{ start: '2024-09-04T00:00:00Z', end: '2024-09-05T20:00:00Z', kind: 'sampled' }], until: '2024-09-05T20:00:00Z', warning: null },
     });
     // Long after: 09-05T18:00 to 09-07T00:00 (30 h) is unknown.
     const later = run(['summarize', '--from', '2024-09-04', '--to', '2024-09-06', '--now', '2026-01-01T00:00:00Z'], { cwd });
@@ -101,7 +103,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
       'hourmeter: warning: hub: no snapshot on 1 day (2024-09-06): running and queued jobs are left empty there; resource-hours still come from the lifetimes\n' +
         'hourmeter: warning: no snapshot after 2024-09-05T18:00:00Z: 1.25 of 3 days are unknown, not zero\n',
     );
-    expect(json(cwd, 'summaries/coverage.json').period.until).toBe(null);
+    expect(json(cwd, 'summaries/coverage.json').coverage.until).toBe(null);
   });
 });
 
@@ -113,7 +115,7 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
     // Counted up to the last snapshot: 09-01T00:00 to 09-05T18:00, 114 h of 1 core and 1 GiB.
     expect(read(cwd, 'reports/monthly/202409.csv')).toBe(`${HEADER}\njupyter,,alice,0.00,114.00,114.00,114.00,202409\n`);
     expect(json(cwd, 'reports/monthly/202409-coverage.json')).toEqual({
-      period: { from: '2024-09-01', to: '2024-09-30', timezone: 'UTC', start: '2024-09-01T00:00:00Z', end: '2024-10-01T00:00:00Z', until: null },
+      period: { from: '2024-09-01', to: '2024-09-30', timezone: 'UTC', start: '2024-09-01T00:00:00Z', end: '2024-10-01T00:00:00Z' },
       coverage: {
         covered_fraction: 84 / 720,
         max_gap_hours: 18,
@@ -123,6 +125,7 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
           { start: '2024-09-04T00:00:00Z', end: '2024-09-05T18:00:00Z', kind: 'sampled' },
           { start: '2024-09-05T18:00:00Z', end: '2024-10-01T00:00:00Z', kind: 'uncovered' },
         ],
+        until: null,
         warning: SEPTEMBER_LINE.slice('2024-09: '.length),
       },
     });
@@ -135,6 +138,7 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
       covered_fraction: 1,
       max_gap_hours: 18,
       stretches: [{ start: '2024-08-01T00:00:00Z', end: '2024-09-01T00:00:00Z', kind: 'sampled' }],
+      until: null,
       warning: null,
     });
 
@@ -159,9 +163,9 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('2024-08: 1 rows written to reports/monthly/202408.csv\n2024-09: 1 rows written to reports/monthly/202409.csv\n');
     // September up to 09-04T12:00: 84 h, of which the gap's 30 h are unknown.
-    expect(r.stderr).toBe(`hourmeter: warning: 2024-09: ${GAP}: 1.25 of 3.5 days are unknown, not zero\n`);
+    expect(r.stderr).toBe(`hourmeter: warning: 2024-09: ${GAP}: 1.25 of 3.5 days so far are unknown, not zero\n`);
     const september = json(cwd, 'reports/monthly/202409-coverage.json');
-    expect(september.period.until).toBe('2024-09-04T12:00:00Z');
+    expect(september.coverage.until).toBe('2024-09-04T12:00:00Z');
     expect(september.coverage.covered_fraction).toBe(54 / 84);
     expect(json(cwd, 'reports/monthly/202408-coverage.json').coverage.warning).toBe(null);
   });

@@ -44,6 +44,7 @@ describe('coverage: every report says what its snapshots cover', () => {
         covered_fraction: 1,
         max_gap_hours: 18,
         stretches: [{ start: `${from}T00:00:00Z`, end: `${nextDay}T00:00:00Z`, kind: 'sampled' }],
+        until: null,
         warning: null,
       });
       const table = stats(cwd, from!, to!);
@@ -66,6 +67,7 @@ describe('coverage: every report says what its snapshots cover', () => {
         { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
         { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
       ],
+      until: null,
       warning: line,
     });
     // Seen on both sides of the gap, the allocation counts through it: 72 core-hours.
@@ -110,6 +112,24 @@ describe('coverage: every report says what its snapshots cover', () => {
     expect(r.stderr).toBe('hourmeter: --require-coverage: no snapshot after 2024-09-05T18:00:00Z: 4.25 of 5 days are unknown, not zero\n');
   });
 
+  it('a period still running is covered up to now (--now): the rest has not happened yet', () => {
+    const cwd = coverageFolder();
+    // 2 h after the last snapshot (09-05T18:00): nothing is missing so far.
+    const r = stats(cwd, '2024-09-05', '2024-09-06', '-o', 'json', '--require-coverage', '--now', '2024-09-05T20:00:00Z');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).coverage).toEqual({
+      covered_fraction: 1,
+      max_gap_hours: 18,
+      stretches: [{ start: '2024-09-05T00:00:00Z', end: '2024-09-05T20:00:00Z', kind: 'sampled' }],
+      until: '2024-09-05T20:00:00Z',
+      warning: null,
+    });
+    // A day later, 24 h of the 42 h so far have gone by without a snapshot.
+    const late = stats(cwd, '2024-09-05', '2024-09-06', '--now', '2024-09-06T18:00:00Z');
+    expect(late.stdout).toContain('Coverage: no snapshot after 2024-09-05T18:00:00Z: 24 of 42 h so far are unknown, not zero\n');
+  });
+
   it('a period before the first snapshot', () => {
     const cwd = coverageFolder();
     const r = stats(cwd, '2024-08-30', '2024-09-01', '-o', 'json');
@@ -145,12 +165,13 @@ describe('coverage of quota answers: the longest window, [now - window, now)', (
       { start: '2024-10-01T06:00:00Z', end: '2024-10-01T23:00:00Z', kind: 'uncovered' },
       { start: '2024-10-01T23:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' },
     ],
+    until: null,
     warning: 'no snapshot between 2024-10-01T06:00:00Z and 2024-10-01T23:00:00Z (17 h): 17 of 24 h are unknown, not zero',
   };
 
   it('check, show and report carry it in JSON; covered by default', () => {
     const cwd = quotaFolder();
-    const covered = { covered_fraction: 1, max_gap_hours: 34.5, stretches: [{ start: '2024-10-01T00:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' }], warning: null };
+    const covered = { covered_fraction: 1, max_gap_hours: 34.5, stretches: [{ start: '2024-10-01T00:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' }], until: null, warning: null };
     for (const args of [['check', '--user', 'alice'], ['show', '--user', 'bob'], ['report']]) {
       const r = quota(cwd, ...args, '-o', 'json');
       expect(r.stderr).toBe('');

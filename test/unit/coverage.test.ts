@@ -97,9 +97,30 @@ describe('windowCoverage and its JSON', () => {
       covered_fraction: 0,
       max_gap_hours: 3,
       stretches: [{ start: '2024-09-02T00:00:00Z', end: '2024-09-03T00:00:00Z', kind: 'uncovered' }],
+      until: null,
       warning: 'no snapshot between 2024-09-01T23:00:00Z and 2024-09-04T00:00:00Z (49 h): all 24 h are unknown, not zero',
     });
     // A max gap given wins over the default.
-    expect(windowCoverage(files, day, 49 * H).coveredFraction).toBe(1);
+    expect(windowCoverage(files, day, { maxGapUs: 49 * H }).coveredFraction).toBe(1);
+  });
+
+  it('a period still running is judged up to now: the rest has not happened', () => {
+    // Snapshots every hour from 00:00 to 09:00, now 09:30: nothing is missing yet.
+    const files = { capturedUs: Array.from({ length: 10 }, (_, i) => day.startUs + i * H), nearbyUs: [] };
+    const now = day.startUs + 9.5 * H;
+    const running = windowCoverage(files, day, { nowUs: now });
+    expect(coverageJson(running)).toEqual({
+      covered_fraction: 1,
+      max_gap_hours: 3,
+      stretches: [{ start: '2024-09-02T00:00:00Z', end: '2024-09-02T09:30:00Z', kind: 'sampled' }],
+      until: '2024-09-02T09:30:00Z',
+      warning: null,
+    });
+    // At 14:00, five hours after the last snapshot, the stretch since is uncovered so far.
+    const later = windowCoverage(files, day, { nowUs: day.startUs + 14 * H });
+    expect(later.coveredFraction).toBe(9 / 14);
+    expect(coverageWarning(later)).toBe('no snapshot after 2024-09-02T09:00:00Z: 5 of 14 h so far are unknown, not zero');
+    // Once the period is over, it is judged whole.
+    expect(windowCoverage(files, day, { nowUs: day.endUs }).untilUs).toBeNull();
   });
 });

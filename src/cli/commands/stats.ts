@@ -12,7 +12,7 @@ import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, reportCoverage, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 
@@ -33,6 +33,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'));
   addEstimateOptions(cmd);
   addCoverageOptions(cmd);
+  addNowOption(cmd, 'take this instant as now: coverage of a period still running ends there');
   addOutputOptions(cmd, FORMATS);
   addReadOptions(cmd);
   addIndexOptions(cmd);
@@ -112,6 +113,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       unnamedFiles: opened!.unnamed.length,
       groupBounds: output === 'json',
       maxGapUs,
+      nowUs: nowFrom(s) * 1000,
     });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report));
