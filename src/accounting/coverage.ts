@@ -44,15 +44,29 @@ export interface CoverageJson {
 export const CADENCE_NEIGHBOURS = 64;
 
 /** The default max gap: 3 × the median interval between the given capture times; null below two. */
-export function defaultMaxGapUs(capturesUs: readonly Micros[]): Micros | null {
-  const sorted = Float64Array.from(capturesUs).sort();
-  const gaps: number[] = [];
-  for (let i = 1; i < sorted.length; i++) if (sorted[i]! > sorted[i - 1]!) gaps.push(sorted[i]! - sorted[i - 1]!);
-  if (gaps.length === 0) return null;
-  const g = Float64Array.from(gaps).sort();
-  const mid = g.length >> 1;
-  const median = g.length % 2 === 1 ? g[mid]! : (g[mid - 1]! + g[mid]!) / 2;
-  return 3 * median;
+export function defaultMaxGapUs(capturesUs: readonly Micros[] | Float64Array): Micros | null {
+  const t = sorted(capturesUs);
+  const gaps = new Float64Array(Math.max(0, t.length - 1));
+  let n = 0;
+  for (let i = 1; i < t.length; i++) {
+    const d = t[i]! - t[i - 1]!;
+    // Two files of one capture time are one snapshot.
+    if (d > 0) gaps[n++] = d;
+  }
+  if (n === 0) return null;
+  const g = gaps.subarray(0, n).sort();
+  const mid = n >> 1;
+  return 3 * (n % 2 === 1 ? g[mid]! : (g[mid - 1]! + g[mid]!) / 2);
+}
+
+/**
+ * The capture times in order. Reports read them nearly always sorted (by file name; a
+ * file's own capture time may differ slightly), so they are copied and sorted only when
+ * they are not: a year of 10-minute snapshots is fifty thousand of them.
+ */
+function sorted(values: readonly Micros[] | Float64Array): readonly Micros[] | Float64Array {
+  for (let i = 1; i < values.length; i++) if (values[i - 1]! > values[i]!) return Float64Array.from(values).sort();
+  return values;
 }
 
 /**
@@ -63,35 +77,42 @@ export function defaultMaxGapUs(capturesUs: readonly Micros[]): Micros | null {
  * after the last one when that part is longer than `maxGapUs`. A null max gap (no interval
  * known) leaves only the snapshots' instants covered.
  */
-export function coverageOf(capturesUs: readonly Micros[], window: { startUs: Micros; endUs: Micros }, maxGapUs: Micros | null): Coverage {
+export function coverageOf(capturesUs: readonly Micros[] | Float64Array, window: { startUs: Micros; endUs: Micros }, maxGapUs: Micros | null): Coverage {
   const { startUs, endUs } = window;
   const limit = maxGapUs ?? 0;
-  const t = [...new Set(capturesUs)].sort((a, b) => a - b);
-  const raw: Stretch[] = [];
-  const add = (s: Micros, e: Micros, kind: StretchKind, afterUs: Micros | null, beforeUs: Micros | null) => {
+  const t = sorted(capturesUs);
+  // The gaps first, each bounded by its snapshots (null: none on that side); what lies
+  // between them is sampled. Only gaps are built: most intervals are short.
+  const gaps: Stretch[] = [];
+  const gap = (s: Micros, e: Micros, afterUs: Micros | null, beforeUs: Micros | null) => {
     const from = Math.max(s, startUs);
     const to = Math.min(e, endUs);
-    if (to <= from) return;
-    raw.push(kind === 'uncovered' ? { startUs: from, endUs: to, kind, afterUs, beforeUs } : { startUs: from, endUs: to, kind });
+    if (to > from) gaps.push({ startUs: from, endUs: to, kind: 'uncovered', afterUs, beforeUs });
   };
-  if (t.length === 0) add(startUs, endUs, 'uncovered', null, null);
+  if (t.length === 0) gap(startUs, endUs, null, null);
   else {
     const first = t[0]!;
     const last = t[t.length - 1]!;
     // Judged by the part inside the window: a first snapshot at 00:01 costs nothing.
-    if (first > startUs) add(startUs, first, Math.min(first, endUs) - startUs > limit ? 'uncovered' : 'sampled', null, first);
-    for (let i = 1; i < t.length; i++) add(t[i - 1]!, t[i]!, t[i]! - t[i - 1]! > limit ? 'uncovered' : 'sampled', t[i - 1]!, t[i]!);
-    if (last < endUs) add(last, endUs, endUs - Math.max(last, startUs) > limit ? 'uncovered' : 'sampled', last, null);
+    if (first > startUs && Math.min(first, endUs) - startUs > limit) gap(startUs, first, null, first);
+    for (let i = 1; i < t.length; i++) if (t[i]! - t[i - 1]! > limit) gap(t[i - 1]!, t[i]!, t[i - 1]!, t[i]!);
+    if (last < endUs && endUs - Math.max(last, startUs) > limit) gap(last, endUs, last, null);
   }
   const stretches: Stretch[] = [];
-  for (const s of raw) {
-    const prev = stretches[stretches.length - 1];
-    // Sampled stretches merge; each gap stays apart, with the snapshots that bound it.
-    if (prev && prev.kind === 'sampled' && s.kind === 'sampled') prev.endUs = s.endUs;
-    else stretches.push({ ...s });
-  }
+  let at = startUs;
   let sampled = 0;
-  for (const s of stretches) if (s.kind === 'sampled') sampled += s.endUs - s.startUs;
+  for (const g of gaps) {
+    if (g.startUs > at) {
+      stretches.push({ startUs: at, endUs: g.startUs, kind: 'sampled' });
+      sampled += g.startUs - at;
+    }
+    stretches.push(g);
+    at = g.endUs;
+  }
+  if (at < endUs) {
+    stretches.push({ startUs: at, endUs, kind: 'sampled' });
+    sampled += endUs - at;
+  }
   return { coveredFraction: endUs > startUs ? sampled / (endUs - startUs) : 1, maxGapUs, stretches, untilUs: null };
 }
 
@@ -152,7 +173,8 @@ export function windowCoverage(
   window: { startUs: Micros; endUs: Micros },
   opts: { maxGapUs?: Micros | null; nowUs?: Micros } = {},
 ): Coverage {
-  const gap = opts.maxGapUs ?? defaultMaxGapUs([...files.nearbyUs, ...files.capturedUs]);
+  // Nearby captures lie before and after the window's: their order does not matter here.
+  const gap = opts.maxGapUs ?? defaultMaxGapUs(files.nearbyUs.length === 0 ? files.capturedUs : [...files.nearbyUs, ...files.capturedUs]);
   const now = opts.nowUs;
   const running = now !== undefined && window.startUs < now && now < window.endUs;
   const c = coverageOf(files.capturedUs, running ? { startUs: window.startUs, endUs: now } : window, gap);

@@ -5,6 +5,7 @@ import type { CliIO } from '../cli/io.js';
 import { updateIndex } from '../cli/history.js';
 import { listSnapshots } from '../snapshots/files.js';
 import { openIndex, type Db } from '../store/schema.js';
+import { closest } from '../util/closest.js';
 import { formatInstant } from '../util/time.js';
 import type { QuotaRequest } from '../quota/decide.js';
 import type { QuotaConfig } from '../quota/policy.js';
@@ -210,30 +211,6 @@ function unknownParameter(url: URL, quotaPath: boolean): ApiResponse | null {
   const known = takes.length === 0 ? 'takes no parameters' : `takes ${takes.join(', ')}`;
   const near = unknown.length === 1 ? closest(unknown[0]!, takes) : null;
   return errorResponse(400, `unknown parameter${unknown.length === 1 ? '' : 's'} ${names}: ${url.pathname} ${known}${near === null ? '' : `; did you mean "${near}"?`}`);
-}
-
-/** The name a typo most likely meant: within a third of its length in edits (a swap counts one). */
-function closest(name: string, names: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1;
-  for (const candidate of names) {
-    const d = editDistance(name, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best;
-}
-
-/** Edits (insert, delete, replace, swap of neighbours) from a to b. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 function send(res: ServerResponse, r: ApiResponse, headers: Record<string, string> = {}): void {

@@ -1,33 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, tempDir } from '../helpers/cli.js';
-import { hubSnapshot } from '../helpers/monthly-folder.js';
+import { run } from '../helpers/cli.js';
+import { missedDayFolder } from '../helpers/missed-day-folder.js';
 
-/**
- * Coverage files of the commands that write files, on a hand-built folder (UTC): snapshots
- * every 6 h (00:00, 06:00, 12:00, 18:00) from 2024-08-01T00:00 to 2024-09-05T18:00, with
- * 2024-09-03 missed: the gap from 09-02T18:00 to 09-04T00:00 is 30 h. The median interval
- * is 6 h, so the default max gap is 18 h. One allocation of alice (jupyter, no group, 1 core,
- * 1 GiB) runs from 08-01T00:00 through every snapshot, open at the last.
- */
-function folder(): string {
-  const cwd = tempDir();
-  const dir = join(cwd, 'snapshots');
-  mkdirSync(dir);
-  const a = {
-    id: 'a', namespace: 'hub', job_id: 'job-a', job_name: 'nb-a', user: 'alice', group: null, component: 'jupyter',
-    node: 'n1', status: 'running', created: null, start: '2024-08-01T00:00:00Z', end: null, modified: null,
-    resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 1024, disk_mib: 0, gpu: 0 },
-  };
-  const last = Date.parse('2024-09-05T18:00:00Z');
-  for (let t = Date.parse('2024-08-01T00:00:00Z'); t <= last; t += 6 * 3_600_000) {
-    const at = new Date(t).toISOString().slice(0, 19) + 'Z';
-    if (at.startsWith('2024-09-03')) continue;
-    writeFileSync(join(dir, `${at}.json`), JSON.stringify(hubSnapshot(at, [a])));
-  }
-  return cwd;
-}
+/** Coverage files of the commands that write files, on the folder of missed-day-folder.ts from 2024-08-01. */
+const folder = () => missedDayFolder('2024-08-01T00:00:00Z');
 
 const read = (cwd: string, path: string) => readFileSync(join(cwd, path), 'utf8');
 const json = (cwd: string, path: string) => JSON.parse(read(cwd, path));

@@ -1,30 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, tempDir } from '../helpers/cli.js';
-import { hubSnapshot } from '../helpers/monthly-folder.js';
+import { run } from '../helpers/cli.js';
+import { missedDayFolder } from '../helpers/missed-day-folder.js';
 import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
-/**
- * Coverage on a hand-built folder (UTC). Snapshots every 6 h, the first at 2024-09-01T00:01,
- * then 06:00, 12:00, 18:00 each day to 09-05T18:00, with 09-03 missed: the gap from
- * 09-02T18:00 to 09-04T00:00 is 30 h. Median interval 6 h, so the default max gap is 18 h.
- * One allocation, 1 core, runs from 09-01T00:00 through every snapshot (open at the last).
- */
-function coverageFolder(): string {
-  const cwd = tempDir();
-  const dir = join(cwd, 'snapshots');
-  mkdirSync(dir);
-  const a = {
-    id: 'a', namespace: 'hub', job_id: 'job-a', job_name: 'nb-a', user: 'alice', group: null, component: 'jupyter',
-    node: 'n1', status: 'running', created: null, start: '2024-09-01T00:00:00Z', end: null, modified: null,
-    resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 1024, disk_mib: 0, gpu: 0 },
-  };
-  const times = ['2024-09-01T00:01:00Z'];
-  for (const d of ['01', '02', '04', '05']) for (const h of ['00', '06', '12', '18']) if (!(d === '01' && h === '00')) times.push(`2024-09-${d}T${h}:00:00Z`);
-  for (const at of times) writeFileSync(join(dir, `${at}.json`), JSON.stringify(hubSnapshot(at, [a])));
-  return cwd;
-}
+/** Coverage on the folder of missed-day-folder.ts, whose first snapshot is at 2024-09-01T00:01. */
+const coverageFolder = () => missedDayFolder('2024-09-01T00:01:00Z');
 
 const stats = (cwd: string, from: string, to: string, ...more: string[]) => run(['stats', '--from', from, '--to', to, ...more], { cwd });
 
