@@ -7,7 +7,7 @@ import { makeTestCertificates, type TestCertificates } from '../../src/fake/cert
 import { startFakeNomad, type FakeNomad, type FakeNomadOptions } from '../../src/fake/nomad-server.js';
 import { clusterStateAt, createCluster, rfc3339Nano, unixNanos, type SimAlloc } from '../../src/simulator/index.js';
 
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/nomad');
+const FIXTURES = join(import.meta.dirname, '../fixtures/nomad');
 const MIN = 60_000_000;
 
 // Busy enough to have lost, unknown, restarted and rescheduled allocations and queued jobs.
