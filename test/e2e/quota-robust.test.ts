@@ -1,6 +1,9 @@
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run } from '../helpers/cli.js';
-import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
+import { run, tempDir } from '../helpers/cli.js';
+import { hubSnapshot } from '../helpers/monthly-folder.js';
+import { QUOTA_FILE, QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
 /** Quota decisions that no reading path, instant, stale history or user name can bend. */
 
@@ -31,6 +34,76 @@ describe('quota --no-index', () => {
         'bob,gpu,gpu,1d,GPU-hours,18.00,20.00,2.00,90.00,policies,gpu-hours\n' +
         'alice,regular,memory,1d,GiB-hours,24.00,30.00,6.00,80.00,policies,regular-memory\n' +
         'carol,,cpu,1d,CPU-hours,0.00,1.00,1.00,0.00,default,default cpu/1d\n',
+    );
+  });
+});
+
+/**
+ * Three snapshots, the quota file of quota-folder.ts (alice regular, bob gpu, carol default):
+ * - 10-01 00:00: a1 (alice, 4 GiB) running since 09-30 12:00;
+ * - 10-01 06:00: a1 running; b1 (bob, 1 GPU) running since 05:00;
+ * - 10-01 12:00: a1 complete at 08:00; b1 running; c1 (carol, 1 core) running since 06:30.
+ * Only the files given by their capture time are written, so a copy holds a prefix.
+ */
+const REPLAY_FILES = ['2024-10-01T00:00:00Z', '2024-10-01T06:00:00Z', '2024-10-01T12:00:00Z'];
+function replayFolder(upTo = REPLAY_FILES.length): string {
+  const cwd = tempDir();
+  mkdirSync(join(cwd, 'snapshots'));
+  const alloc = (id: string, user: string, status: string, start: string, end: string | null, cores: number, gpu: number, memGiB: number) => ({
+    id, namespace: 'hub', job_id: `job-${id}`, job_name: `nb-${id}`, user, group: null, component: 'jupyter', node: 'n1', status,
+    created: null, start, end, modified: null, resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * 1024, disk_mib: 0, gpu },
+  });
+  const a1 = (status: string, end: string | null) => alloc('a1', 'alice', status, '2024-09-30T12:00:00Z', end, 0, 0, 4);
+  const b1 = alloc('b1', 'bob', 'running', '2024-10-01T05:00:00Z', null, 0, 1, 0);
+  const c1 = alloc('c1', 'carol', 'running', '2024-10-01T06:30:00Z', null, 1, 0, 0);
+  const contents = [[a1('running', null)], [a1('running', null), b1], [a1('complete', '2024-10-01T08:00:00Z'), b1, c1]];
+  REPLAY_FILES.slice(0, upTo).forEach((at, i) => writeFileSync(join(cwd, 'snapshots', `${at}.json`), JSON.stringify(hubSnapshot(at, contents[i]!))));
+  writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE);
+  return cwd;
+}
+
+describe('quota --now before the latest snapshot', () => {
+  const NOW = '2024-10-01T07:00:00Z'; // after the second file, before the third
+  const cases = [
+    ['report', '-o', 'json'],
+    ['report', '-o', 'csv'],
+    ['show', '--user', 'alice', '-o', 'json'],
+    ['check', '--user', 'alice', '--request', 'memory=1GiB', '-o', 'json'],
+    ['check', '--user', 'bob', '--request', 'gpu=1', '--hours', '2', '-o', 'json'],
+    ['check', '--user', 'carol', '-o', 'json'],
+  ];
+
+  it('a replay counts only what the files captured by then say: the run made at that time', () => {
+    const full = replayFolder();
+    const then = replayFolder(2);
+    for (const args of cases) {
+      for (const index of [[], ['--no-index']]) {
+        const replay = quota(full, [...args, ...index], NOW);
+        const atTheTime = quota(then, [...args, ...index], NOW);
+        expect({ args, index, stdout: replay.stdout, code: replay.code }).toEqual({ args, index, stdout: atTheTime.stdout, code: atTheTime.code });
+      }
+    }
+    // By hand, window [09-30 07:00, 10-01 07:00), latest snapshot 06:00: alice's a1 held 4 GiB
+    // from 09-30 12:00 and was running at 06:00 (18 h: 72 GiB-hours; its end at 08:00 is not
+    // known yet); bob's b1 from 05:00 to 06:00 (1 GPU-hour); carol's c1 was not seen yet.
+    expect(quota(full, ['report', '-o', 'csv'], NOW).stdout).toBe(
+      'user,groups,resource,window,unit,used,limit,remaining,percent,source,policies\n' +
+        'alice,regular,memory,1d,GiB-hours,72.00,30.00,0.00,240.00,policies,regular-memory\n' +
+        'bob,gpu,gpu,1d,GPU-hours,1.00,20.00,19.00,5.00,policies,gpu-hours\n',
+    );
+    const alice = JSON.parse(quota(full, cases[3]!, NOW).stdout) as Record<string, unknown>;
+    expect(alice).toMatchObject({ decision: 'denied', data: { latest_snapshot: '2024-10-01T06:00:00Z', age_seconds: 3600 }, policies: [{ used: 72, retry_at: null }] });
+  });
+
+  it('the index, kept up to date by the replay or not, still answers the present from every file', () => {
+    const cwd = replayFolder();
+    quota(cwd, ['report', '-o', 'csv'], NOW);
+    // At 12:00 (by hand): a1 from 09-30 12:00 to 10-01 08:00 = 20 h x 4 GiB; b1 7 GPU-hours; c1 5.5 CPU-hours.
+    expect(quota(cwd, ['report', '-o', 'csv'], '2024-10-01T12:00:00Z').stdout).toBe(
+      'user,groups,resource,window,unit,used,limit,remaining,percent,source,policies\n' +
+        'carol,,cpu,1d,CPU-hours,5.50,1.00,0.00,550.00,default,default cpu/1d\n' +
+        'alice,regular,memory,1d,GiB-hours,80.00,30.00,0.00,266.67,policies,regular-memory\n' +
+        'bob,gpu,gpu,1d,GPU-hours,7.00,20.00,13.00,35.00,policies,gpu-hours\n',
     );
   });
 });

@@ -6,8 +6,8 @@ import { renderDecisionTable, renderReportCsv, renderReportJson, renderReportTab
 import { parseHours, parseRequest } from '../../quota/request.js';
 import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
 import { issueToken, tokensPath } from '../../quota/tokens.js';
-import { listSnapshots } from '../../snapshots/files.js';
-import type { HistoryView } from '../../store/view.js';
+import { listSnapshots, statFiles } from '../../snapshots/files.js';
+import { filesView, type HistoryView } from '../../store/view.js';
 import { loadUserDb } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
@@ -163,11 +163,23 @@ function userOf(s: Settings): string {
   return user;
 }
 
-/** The history, or null when the folder holds no snapshot at all (the failure rule decides). */
-async function withHistory<T>(s: Settings, io: CliIO, use: (view: HistoryView | null) => T): Promise<T> {
+/**
+ * The history as it stood at now, or null when no snapshot had been captured by then (the
+ * failure rule decides). A replay (--now before the latest file) reads only the files
+ * captured by then: later ones change what the past looks like (an end learnt, an allocation
+ * first listed), so the index, which holds every file, cannot answer it. The usual case, now
+ * after the latest file, reads the index.
+ */
+async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view: HistoryView | null) => T): Promise<T> {
   const dir = s.string('snapshots', 'snapshots');
-  const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
-  if (files.length === 0) return use(null);
+  const listing = await listSnapshots(dir, '--snapshots', { stat: false });
+  const byThen = listing.files.filter((f) => f.timeUs <= nowUs);
+  if (byThen.length === 0) return use(null);
+  if (byThen.length < listing.files.length) {
+    statFiles(byThen);
+    const { loadHistory } = await import('../../snapshots/history.js');
+    return use(filesView(await loadHistory({ ...listing, files: byThen }, { strict: s.flag('strict'), warn: io.warn })));
+  }
   const opened = await openHistory(s, io, dir);
   try {
     return use(opened.view);
@@ -192,7 +204,7 @@ async function runCheck(s: Settings, io: CliIO, mode: 'check' | 'show'): Promise
   const nowUs = nowFrom(s) * 1000;
   const userdb = loadUserDb(s.string('userdb', 'userdb'));
   const maxGapUs = maxGapOf(s);
-  const d: QuotaAnswer = await withHistory(s, io, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs, maxGapUs }));
+  const d: QuotaAnswer = await withHistory(s, io, nowUs, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs, maxGapUs }));
   io.stdout(output === 'json' ? JSON.stringify(d, null, 2) + '\n' : renderDecisionTable(d, { request: mode === 'check' }));
   reportCoverage(s, io, d.coverage.warning, { printed: output === 'table' });
   if (d.decision === 'unable') throw new DataError(d.reason);
@@ -205,7 +217,7 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const nowUs = nowFrom(s) * 1000;
   const userdb = loadUserDb(s.string('userdb', 'userdb'));
   const maxGapUs = maxGapOf(s);
-  const r = await withHistory(s, io, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
+  const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${r.latest_snapshot}, is older than stale_after ${r.stale_after}: usage since then is missing`);
   io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r) : renderReportTable(r));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
