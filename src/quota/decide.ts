@@ -114,6 +114,12 @@ export interface PolicyDecision {
 
 export type Outcome = 'allowed' | 'denied' | 'unable';
 
+/**
+ * Why, for programs: a denial over a limit and one because the data is stale (or missing)
+ * call for different answers, so they are never told apart by parsing `reason`.
+ */
+export type ReasonCode = 'exempt' | 'no_limits' | 'within_limits' | 'over_limit' | 'stale' | 'no_data';
+
 export interface QuotaDecision {
   user: string;
   now: string;
@@ -121,6 +127,7 @@ export interface QuotaDecision {
   allowed: boolean;
   exit_code: 0 | 1 | 3;
   reason: string;
+  reason_code: ReasonCode;
   exempt: boolean;
   groups: string[];
   groups_from: GroupsFrom;
@@ -137,7 +144,10 @@ export interface QuotaDecision {
   policies: PolicyDecision[];
   /** When every denied policy allows the request again; null when allowed or never. */
   retry_at: string | null;
-  /** The deny message for people (the file's template, or the default text); null when allowed. */
+  /**
+   * The message for people; null when allowed. Over a limit: the file's template, or the
+   * default text. Stale or missing data: a fixed text saying so (the template speaks of limits).
+   */
   message: string | null;
 }
 
@@ -187,23 +197,27 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
     message: null as string | null,
   };
   // The verdict first: it is what a reader of the JSON looks for.
-  const verdict = (decision: Outcome, reason: string): QuotaDecision =>
-    Object.assign({ user, now: base.now, decision, allowed: decision === 'allowed', exit_code: decision === 'allowed' ? (0 as const) : decision === 'denied' ? (1 as const) : (3 as const), reason }, base);
+  const verdict = (decision: Outcome, reason: string, reason_code: ReasonCode): QuotaDecision =>
+    Object.assign({ user, now: base.now, decision, allowed: decision === 'allowed', exit_code: decision === 'allowed' ? (0 as const) : decision === 'denied' ? (1 as const) : (3 as const), reason, reason_code }, base);
 
-  if (exempt) return verdict('allowed', `${user} is exempt from quotas`);
+  if (exempt) return verdict('allowed', `${user} is exempt from quotas`, 'exempt');
   if (stale) {
+    const code = latestUs === null ? 'no_data' : 'stale';
     const why =
-      latestUs === null ? 'there is no usage data (no readable snapshot)' : `the usage data is stale: the latest snapshot, ${formatInstant(latestUs)}, is ${formatSpan(ageUs!)} old (stale_after ${config.staleAfter})`;
-    if (config.failure === null) return { ...verdict('unable', `unable to decide: ${why}, and the quota file sets no "failure: open|closed"`), message: `Unable to check the quota of ${user}: ${why}.` };
+      latestUs === null
+        ? 'there is no accounting data (no readable snapshot)'
+        : `the accounting data is stale: the latest snapshot, ${formatInstant(latestUs)}, is ${formatSpan(ageUs!)} old (stale_after ${config.staleAfter})`;
+    if (config.failure === null) return { ...verdict('unable', `unable to decide: ${why}, and the quota file sets no "failure: open|closed"`, code), message: `Unable to check the quota of ${user}: ${why}.` };
     base.data.failure_applied = config.failure;
-    if (config.failure === 'open') return verdict('allowed', `allowed because ${why} and the quota file says failure: open`);
-    const d = verdict('denied', `denied because ${why} and the quota file says failure: closed`);
-    d.message = renderMessage(config, user, d, null, `${why}, so quotas cannot be checked`);
+    if (config.failure === 'open') return verdict('allowed', `allowed because ${why} and the quota file says failure: open`, code);
+    const d = verdict('denied', `denied because ${why} and the quota file says failure: closed`, code);
+    const contact = config.contact ? ` ${config.contact}` : '';
+    d.message = `The quota of ${user} cannot be checked: ${why}; new requests are refused until it is up to date.${contact}`;
     return d;
   }
   const denied = policies.filter((p) => !p.allowed);
-  if (denied.length === 0) return verdict('allowed', limits.length === 0 ? `no quota applies to ${user}` : 'within every quota');
-  const d = verdict('denied', `quota exceeded: ${denied.map((p) => `${p.resource} over ${p.window}`).join(', ')}`);
+  if (denied.length === 0) return limits.length === 0 ? verdict('allowed', `no quota applies to ${user}`, 'no_limits') : verdict('allowed', 'within every quota', 'within_limits');
+  const d = verdict('denied', `quota exceeded: ${denied.map((p) => `${p.resource} over ${p.window}`).join(', ')}`, 'over_limit');
   // The request is possible again when every denied policy allows it: the latest retry time.
   const never = denied.some((p) => p.retry_at === null);
   const binding = never ? denied.find((p) => p.retry_at === null)! : denied.reduce((a, b) => (b.retry_at! > a.retry_at! ? b : a));
@@ -270,27 +284,27 @@ function describe(p: PolicyDecision): string {
   return `${p.resource} over the last ${p.window}: used ${n2(p.used)} of ${n2(p.limit)} ${p.unit}${need}: ${by}; it frees up ${retryText(p)}`;
 }
 
-function renderMessage(config: QuotaConfig, user: string, d: QuotaDecision, binding: PolicyDecision | null, details: string): string {
+function renderMessage(config: QuotaConfig, user: string, d: QuotaDecision, binding: PolicyDecision, details: string): string {
   const contact = config.contact ?? '';
   const template = config.message ?? `Quota exceeded for {user}: {details}.${contact ? ' {contact}' : ''}`;
-  const over = binding ? Math.max(0, binding.used + binding.requested - binding.limit) : 0;
-  const fields: Record<string, string> = {
-    user,
-    details,
-    contact,
-    retry: binding ? retryText(binding) : 'once the usage data is up to date',
-    retry_at: d.retry_at ?? '',
-    retry_in: binding?.retry_in_seconds != null ? formatSpan(binding.retry_in_seconds * 1e6) : '',
-    resource: binding?.resource ?? '',
-    window: binding?.window ?? '',
-    used: binding ? n2(binding.used) : '',
-    limit: binding ? n2(binding.limit) : '',
-    unit: binding?.unit ?? '',
-    requested: binding ? n2(binding.requested) : '',
-    over: binding ? n2(over) : '',
-    policy: binding?.policies.join(', ') ?? '',
-  };
-  return template.replace(/\{([a-z_]+)\}/g, (m, k: string) => fields[k] ?? m).trim();
+  const over = Math.max(0, binding.used + binding.requested - binding.limit);
+  const fields = new Map<string, string>([
+    ['user', user],
+    ['details', details],
+    ['contact', contact],
+    ['retry', retryText(binding)],
+    ['retry_at', d.retry_at ?? ''],
+    ['retry_in', binding.retry_in_seconds !== null ? formatSpan(binding.retry_in_seconds * 1e6) : ''],
+    ['resource', binding.resource],
+    ['window', binding.window],
+    ['used', n2(binding.used)],
+    ['limit', n2(binding.limit)],
+    ['unit', binding.unit],
+    ['requested', n2(binding.requested)],
+    ['over', n2(over)],
+    ['policy', binding.policies.join(', ')],
+  ]);
+  return template.replace(/\{([a-z_]+)\}/g, (m, k: string) => fields.get(k) ?? m).trim();
 }
 
 export interface ReportRow {

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, tempDir } from '../helpers/cli.js';
+import { run, startServe, tempDir } from '../helpers/cli.js';
 import { hubSnapshot } from '../helpers/monthly-folder.js';
 import { QUOTA_FILE, QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
@@ -105,5 +105,66 @@ describe('quota --now before the latest snapshot', () => {
         'alice,regular,memory,1d,GiB-hours,80.00,30.00,0.00,266.67,policies,regular-memory\n' +
         'bob,gpu,gpu,1d,GPU-hours,7.00,20.00,13.00,35.00,policies,gpu-hours\n',
     );
+  });
+});
+
+const ADMIN = 'admin-s3cret';
+async function serve(cwd: string, now = QUOTA_NOW): Promise<string> {
+  writeFileSync(join(cwd, 'token'), `${ADMIN}\n`);
+  return (await startServe(cwd, ['--token-file', 'token', '--quota', 'quota.yaml', '--now', now, '--workers', '1'])).url;
+}
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+const post = async (url: string, token: string, body: unknown) =>
+  (await fetch(`${url}/quota/check`, { method: 'POST', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
+
+describe('a denial for stale data is not a quota exceeded', () => {
+  const LATER = '2024-10-02T01:00:01Z'; // the 23:00 snapshot is just over 2h old
+  const STALE =
+    'The quota of alice cannot be checked: the accounting data is stale: the latest snapshot, 2024-10-01T23:00:00Z, is 2h 0m old (stale_after 2h); ' +
+    'new requests are refused until it is up to date. Ask for more in #hub-help.';
+
+  it('check says the accounting data is stale and how old, with reason_code "stale", whatever the deny template', () => {
+    const cwd = quotaFolder();
+    // alice would also be over her memory limit: the stale data decides, and says so.
+    const args = ['check', '--user', 'alice', '--request', 'memory=64GiB', '--hours', '10'];
+    const r = quota(cwd, [...args, '-o', 'json'], LATER);
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(d).toMatchObject({ decision: 'denied', reason_code: 'stale', data: { stale: true, age_seconds: 7201, failure_applied: 'closed' }, message: STALE });
+    expect(d.reason).toBe('denied because the accounting data is stale: the latest snapshot, 2024-10-01T23:00:00Z, is 2h 0m old (stale_after 2h) and the quota file says failure: closed');
+    const table = quota(cwd, args, LATER);
+    expect(table.stdout).not.toMatch(/exceeded/i);
+    expect(table.stdout.split('\n').at(-2)).toBe(STALE);
+    expect(table.stderr).toBe(`hourmeter: quota check: alice denied: ${d.reason as string}\n`);
+
+    // A template written for over-limit denials is not used for stale ones.
+    writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE + 'message: "Your {resource} quota ({limit} {unit} per {window}) is used up: {details}. {contact}"\n');
+    expect(JSON.parse(quota(cwd, [...args, '-o', 'json'], LATER).stdout)).toMatchObject({ reason_code: 'stale', message: STALE });
+    // The same request on fresh data is over the limit, and says that.
+    const over = JSON.parse(quota(cwd, [...args, '-o', 'json']).stdout) as Record<string, unknown>;
+    expect(over).toMatchObject({ decision: 'denied', reason_code: 'over_limit', reason: 'quota exceeded: memory over 1d' });
+    expect(over.message).toMatch(/^Your memory quota \(30\.00 GiB-hours per 1d\) is used up: /);
+  });
+
+  it('reason_code tells every verdict apart', () => {
+    const cwd = quotaFolder();
+    const code = (args: string[], now?: string) => (JSON.parse(quota(cwd, [...args, '-o', 'json'], now).stdout) as { reason_code: string }).reason_code;
+    expect(code(['check', '--user', 'alice'])).toBe('within_limits');
+    expect(code(['check', '--user', 'alice', '--request', 'memory=64GiB', '--hours', '10'])).toBe('over_limit');
+    expect(code(['check', '--user', 'alice'], LATER)).toBe('stale');
+    expect(code(['check', '--user', 'alice'], '2024-09-30T00:00:00Z')).toBe('no_data');
+    writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('default:\n  - { resource: cpu, limit: 1 CPU-hours, window: 1d }\n', '') + 'exempt: [bob]\n');
+    expect(code(['check', '--user', 'carol'])).toBe('no_limits');
+    expect(code(['check', '--user', 'bob'], LATER)).toBe('exempt');
+    const none = JSON.parse(quota(cwd, ['check', '--user', 'alice', '-o', 'json'], '2024-09-30T00:00:00Z').stdout) as Record<string, unknown>;
+    expect(none.message).toBe('The quota of alice cannot be checked: there is no accounting data (no readable snapshot); new requests are refused until it is up to date. Ask for more in #hub-help.');
+  });
+
+  it('POST /quota/check answers a stale denial as the CLI does', async () => {
+    const cwd = quotaFolder();
+    const url = await serve(cwd, LATER);
+    const d = await post(url, ADMIN, { user: 'alice', request: 'memory=64GiB', hours: 10 });
+    expect(d).toMatchObject({ decision: 'denied', reason_code: 'stale', message: STALE });
+    expect(d).toEqual(JSON.parse(quota(cwd, ['check', '--user', 'alice', '--request', 'memory=64GiB', '--hours', '10', '-o', 'json'], LATER).stdout));
   });
 });

@@ -73,14 +73,14 @@ describe('hourmeter quota check', () => {
     writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('failure: closed', 'failure: open'));
     const open = quota(cwd, ['check', '--user', 'alice', '--request', 'memory=64GiB', '--hours', '10'], later);
     expect(open.code).toBe(0);
-    expect(open.stdout).toContain('alice: ALLOWED: allowed because the usage data is stale');
+    expect(open.stdout).toContain('alice: ALLOWED: allowed because the accounting data is stale');
     expect(open.stdout).toContain('stale: failure: open applied');
     writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('failure: closed\n', ''));
     const unable = quota(cwd, ['check', '--user', 'alice', '-o', 'json'], later);
     expect(unable.code).toBe(3);
     expect(json(unable.stdout)).toMatchObject({ decision: 'unable', exit_code: 3, data: { failure: null, failure_applied: null } });
     expect(unable.stderr).toBe(
-      'hourmeter: unable to decide: the usage data is stale: the latest snapshot, 2024-10-01T23:00:00Z, is 2h 0m old (stale_after 2h), and the quota file sets no "failure: open|closed"\n',
+      'hourmeter: unable to decide: the accounting data is stale: the latest snapshot, 2024-10-01T23:00:00Z, is 2h 0m old (stale_after 2h), and the quota file sets no "failure: open|closed"\n',
     );
   });
 

@@ -223,8 +223,9 @@ describe('stale data is a decision', () => {
   it('failure: closed denies, and says so', () => {
     const d = check(config(BASE), [], NO_REQUEST, stale);
     expect(d).toMatchObject({ decision: 'denied', exit_code: 1, data: { stale: true, age_seconds: 10800, failure: 'closed', failure_applied: 'closed' } });
-    expect(d.reason).toBe('denied because the usage data is stale: the latest snapshot, 2024-10-01T21:00:00Z, is 3h 0m old (stale_after 2h) and the quota file says failure: closed');
-    expect(d.message).toContain('so quotas cannot be checked');
+    expect(d.reason).toBe('denied because the accounting data is stale: the latest snapshot, 2024-10-01T21:00:00Z, is 3h 0m old (stale_after 2h) and the quota file says failure: closed');
+    expect(d.reason_code).toBe('stale');
+    expect(d.message).toBe(`The quota of ${d.user} cannot be checked: the accounting data is stale: the latest snapshot, 2024-10-01T21:00:00Z, is 3h 0m old (stale_after 2h); new requests are refused until it is up to date.`);
   });
   it('failure: open allows, and says so', () => {
     const d = check(config(BASE.replace('failure: closed', 'failure: open')), [STRADDLING], request('memory=100GiB', '10'), stale);
