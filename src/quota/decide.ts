@@ -34,7 +34,7 @@ export interface Membership {
 
 export function membershipOf(config: QuotaConfig, user: string, caller: readonly string[] | null, userdb: readonly string[] | null): Membership {
   if (caller !== null) return { groups: [...new Set(caller)].sort(), from: 'caller' };
-  const inFile = Object.entries(config.members)
+  const inFile = [...config.members]
     .filter(([, members]) => members.includes(user))
     .map(([g]) => g)
     .sort();
@@ -72,7 +72,7 @@ export function limitsFor(config: QuotaConfig, user: string, groups: readonly st
       prev.from.push(s.name);
     }
   }
-  for (const s of config.overrides[user] ?? []) {
+  for (const s of config.overrides.get(user) ?? []) {
     byKey.set(key(s), { resource: s.resource, window: s.window, windowUs: s.windowUs, limit: s.limit, from: [s.name], source: 'override' });
   }
   const limits = [...byKey.values()].sort((a, b) => QUOTA_RESOURCES.indexOf(a.resource) - QUOTA_RESOURCES.indexOf(b.resource) || a.windowUs - b.windowUs);

@@ -62,10 +62,13 @@ export interface QuotaConfig {
   /** Limits for users that no policy matches. */
   defaults: LimitSpec[];
   combine: Combine;
-  /** Group → members, when the file says who is in which group. */
-  members: Record<string, string[]>;
+  /**
+   * Group → members, when the file says who is in which group. Maps, as every table keyed
+   * by a name: a group or user may be called `constructor` or `__proto__`.
+   */
+  members: Map<string, string[]>;
   /** User → limits that replace what the policies give for the same resource and window. */
-  overrides: Record<string, LimitSpec[]>;
+  overrides: Map<string, LimitSpec[]>;
   exempt: string[];
   staleAfterUs: Micros;
   staleAfter: string;
@@ -221,13 +224,13 @@ class Reader {
     };
     const defaults = top.has('default') ? limitList(get('default'), 'default', 'default ') : [];
 
-    const members: Record<string, string[]> = {};
+    const members = new Map<string, string[]>();
     if (top.has('groups')) {
-      for (const [group, { value }] of this.map(get('groups'), 'groups', [])) members[group] = this.names(value, `groups: ${group}`);
+      for (const [group, { value }] of this.map(get('groups'), 'groups', [])) members.set(group, this.names(value, `groups: ${group}`));
     }
-    const overrides: Record<string, LimitSpec[]> = {};
+    const overrides = new Map<string, LimitSpec[]>();
     if (top.has('overrides')) {
-      for (const [user, { value }] of this.map(get('overrides'), 'overrides', [])) overrides[user] = limitList(value, `overrides: ${user}`, `override ${user} `);
+      for (const [user, { value }] of this.map(get('overrides'), 'overrides', [])) overrides.set(user, limitList(value, `overrides: ${user}`, `override ${user} `));
     }
     const exempt = top.has('exempt') ? this.names(get('exempt'), 'exempt') : [];
 

@@ -1,7 +1,7 @@
 import { coverageJson, windowCoverage, type CoverageJson } from '../accounting/coverage.js';
 import type { Micros } from '../accounting/types.js';
 import type { HistoryView } from '../store/view.js';
-import type { UserDb } from '../userdb/store.js';
+import { groupsIn, type UserDb } from '../userdb/store.js';
 import { formatInstant } from '../util/time.js';
 import { decide, membershipOf, quotaReport, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';
 import type { QuotaConfig } from './policy.js';
@@ -14,7 +14,7 @@ import { readQuotaData, type QuotaData } from './source.js';
 
 export function longestWindowUs(config: QuotaConfig): Micros {
   let w = 0;
-  for (const l of [...config.policies, ...config.defaults, ...Object.values(config.overrides).flat()]) w = Math.max(w, l.windowUs);
+  for (const l of [...config.policies, ...config.defaults, ...[...config.overrides.values()].flat()]) w = Math.max(w, l.windowUs);
   return w;
 }
 
@@ -41,7 +41,7 @@ export type QuotaAnswer = QuotaDecision & { coverage: CoverageJson };
 
 export function checkQuota(view: HistoryView | null, config: QuotaConfig, userdb: UserDb, q: CheckQuery): QuotaAnswer {
   const data = view ? readQuotaData(view, q.nowUs, longestWindowUs(config), [q.user]) : NO_DATA;
-  const membership = membershipOf(config, q.user, q.groups, userdb[q.user]?.groups ?? null);
+  const membership = membershipOf(config, q.user, q.groups, groupsIn(userdb, q.user));
   const d = decide(config, { user: q.user, membership, request: q.request, nowUs: q.nowUs, latestUs: data.latestUs, intervals: data.byUser.get(q.user) ?? [] });
   return { ...d, coverage: windowCoverageOf(config, data, q.nowUs, q.maxGapUs) };
 }
@@ -64,14 +64,14 @@ export function reportQuota(view: HistoryView | null, config: QuotaConfig, userd
   const users = new Set<string>([
     ...Object.keys(userdb),
     ...data.byUser.keys(),
-    ...Object.values(config.members).flat(),
+    ...[...config.members.values()].flat(),
     ...config.policies.flatMap((p) => p.users),
-    ...Object.keys(config.overrides),
+    ...config.overrides.keys(),
   ]);
   const sorted = [...users].sort();
   const rows = quotaReport(
     config,
-    sorted.map((user) => ({ user, membership: membershipOf(config, user, null, userdb[user]?.groups ?? null), intervals: data.byUser.get(user) ?? [] })),
+    sorted.map((user) => ({ user, membership: membershipOf(config, user, null, groupsIn(userdb, user)), intervals: data.byUser.get(user) ?? [] })),
     nowUs,
   );
   return {

@@ -18,18 +18,20 @@ export interface TokenEntry {
   issued_at: string;
 }
 
-export type TokenStore = Record<string, TokenEntry>;
+/** User → entry; a Map, since a user may be called `__proto__` or `constructor`. */
+export type TokenStore = Map<string, TokenEntry>;
 
 export function tokensPath(userdbDir: string): string {
   return join(userdbDir, TOKENS_FILE);
 }
 
 export function loadTokens(path: string): TokenStore {
-  if (!existsSync(path)) return {};
+  if (!existsSync(path)) return new Map();
   try {
     const t = JSON.parse(readFileSync(path, 'utf8')) as unknown;
     if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new Error('expected an object of users');
-    return t as TokenStore;
+    // JSON.parse makes every key an own property, "__proto__" included.
+    return new Map(Object.entries(t as Record<string, TokenEntry>));
   } catch (e) {
     throw new DataError(`${path}: ${(e as Error).message}; fix or remove the file (then issue the tokens again)`);
   }
@@ -42,9 +44,10 @@ export function issueToken(userdbDir: string, user: string, nowIso: string): str
   const path = tokensPath(userdbDir);
   const store = loadTokens(path);
   const token = PREFIX + randomBytes(32).toString('base64url');
-  store[user] = { sha256: hash(token), issued_at: nowIso };
+  store.set(user, { sha256: hash(token), issued_at: nowIso });
   mkdirSync(userdbDir, { recursive: true });
-  const sorted = Object.fromEntries(Object.entries(store).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  // fromEntries defines own properties: a "__proto__" user is written as one.
+  const sorted = Object.fromEntries([...store].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   // Written owner-only from the start, then renamed over the old file.
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(sorted, null, 2) + '\n', { mode: 0o600 });
@@ -58,7 +61,7 @@ export function userOfToken(store: TokenStore, token: string): string | null {
   if (!token.startsWith(PREFIX)) return null;
   const given = Buffer.from(hash(token), 'hex');
   let found: string | null = null;
-  for (const [user, e] of Object.entries(store)) {
+  for (const [user, e] of store) {
     const expected = Buffer.from(typeof e?.sha256 === 'string' ? e.sha256 : '', 'hex');
     if (expected.length === given.length && timingSafeEqual(expected, given)) found = user;
   }
@@ -72,7 +75,7 @@ export class TokenFile {
   constructor(readonly path: string) {}
 
   current(): TokenStore {
-    if (!existsSync(this.path)) return {};
+    if (!existsSync(this.path)) return new Map();
     const st = statSync(this.path);
     if (!this.cached || this.cached.mtimeMs !== st.mtimeMs || this.cached.size !== st.size) this.cached = { mtimeMs: st.mtimeMs, size: st.size, store: loadTokens(this.path) };
     return this.cached.store;

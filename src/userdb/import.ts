@@ -1,4 +1,4 @@
-import type { UserDb } from './store.js';
+import { userDbOf, type UserDb } from './store.js';
 
 /**
  * Bringing an AI4OS user database along: `users/user-db.json`, written by its
@@ -61,12 +61,12 @@ export interface ImportResult {
  * unless `overwrite`. No entry is removed; first and last seen stay as snapshots set them.
  */
 export function importUsers(db: UserDb, users: Map<string, ImportedUser>, overwrite: boolean): ImportResult {
-  const out: UserDb = { ...db };
+  const out = userDbOf(Object.entries(db));
   let added = 0;
   let completed = 0;
   let conflicts = 0;
   for (const [id, u] of users) {
-    const prev = out[id];
+    const prev = Object.hasOwn(out, id) ? out[id] : undefined;
     if (!prev) {
       out[id] = { name: u.name, email: u.email, first_seen: null, last_seen: null, groups: [] };
       added++;

@@ -17,17 +17,36 @@ export interface UserRecord {
   groups: string[];
 }
 
+/**
+ * User id → record. Always without a prototype (see userDbOf): an id may be `constructor` or
+ * `__proto__`, which a plain object would answer with, or swallow into, its prototype.
+ * Readers that may get a copy (a worker's) look ids up with Object.hasOwn.
+ */
 export type UserDb = Record<string, UserRecord>;
+
+/** A database without a prototype holding these entries. */
+export function userDbOf(entries: Iterable<[string, UserRecord]> = []): UserDb {
+  const db = Object.create(null) as UserDb;
+  for (const [id, u] of entries) db[id] = u;
+  return db;
+}
+
+/** The user's groups in the database, or null when it has none for them. */
+export function groupsIn(db: UserDb, user: string): string[] | null {
+  if (!Object.hasOwn(db, user)) return null;
+  const groups = db[user]?.groups;
+  return Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : null;
+}
 
 export const USERDB_FILE = 'users.json';
 
 export function loadUserDb(dir: string): UserDb {
   const path = join(dir, USERDB_FILE);
-  if (!existsSync(path)) return {};
+  if (!existsSync(path)) return userDbOf();
   try {
     const db = JSON.parse(readFileSync(path, 'utf8')) as unknown;
     if (db === null || typeof db !== 'object' || Array.isArray(db)) throw new Error('expected an object of users');
-    return db as UserDb;
+    return userDbOf(Object.entries(db as UserDb));
   } catch (e) {
     throw new DataError(`${path}: ${(e as Error).message}; fix or move the file (it is never rewritten while unreadable)`);
   }
@@ -42,9 +61,9 @@ export interface Sighting {
 
 /** Pure merge: returns a new database with the sightings at time `at` folded in. */
 export function mergeSightings(db: UserDb, sightings: Sighting[], at: string): UserDb {
-  const out: UserDb = { ...db };
+  const out = userDbOf(Object.entries(db));
   for (const s of sightings) {
-    const prev = out[s.id];
+    const prev = Object.hasOwn(out, s.id) ? out[s.id] : undefined;
     const groups = new Set(prev?.groups ?? []);
     if (s.group) groups.add(s.group);
     out[s.id] = {

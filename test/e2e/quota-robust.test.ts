@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run, startServe, tempDir } from '../helpers/cli.js';
@@ -166,5 +166,120 @@ describe('a denial for stale data is not a quota exceeded', () => {
     const d = await post(url, ADMIN, { user: 'alice', request: 'memory=64GiB', hours: 10 });
     expect(d).toMatchObject({ decision: 'denied', reason_code: 'stale', message: STALE });
     expect(d).toEqual(JSON.parse(quota(cwd, ['check', '--user', 'alice', '--request', 'memory=64GiB', '--hours', '10', '-o', 'json'], LATER).stdout));
+  });
+});
+
+/**
+ * Users and groups named like the properties every plain object has, 1d windows, now
+ * 2024-10-02T00:00:00Z (window [10-01 00:00, 10-02 00:00)), snapshots 10-01 00:00, 12:00, 23:00:
+ * - __proto__: 4 GiB from 12:00 to 18:00: 24 GiB-hours; group constructor (file), an override
+ *   of 10 GiB-hours replaces the group's 30;
+ * - toString: 1 GPU from 12:00, still running at 23:00: 11 GPU-hours of its 20;
+ * - constructor: 1 core from 12:00 to 12:30: 0.5 CPU-hours; groups from the user database
+ *   (hasOwnProperty, which no policy names): the default 1 CPU-hour;
+ * - hasOwnProperty: group constructor, no usage; valueOf: exempt.
+ */
+const PROTO_QUOTA = `stale_after: 2h
+failure: closed
+groups:
+  constructor: [__proto__, hasOwnProperty]
+  toString: [toString]
+policies:
+  - name: constructor-memory
+    resource: memory
+    limit: 30 GiB-hours
+    window: 1d
+    scope: groups
+    groups: [constructor]
+  - name: tostring-gpu
+    resource: gpu
+    limit: 20 GPU-hours
+    window: 1d
+    scope: users
+    users: [toString]
+default:
+  - { resource: cpu, limit: 1 CPU-hours, window: 1d }
+overrides:
+  __proto__:
+    - { resource: memory, limit: 10 GiB-hours, window: 1d }
+exempt: [valueOf]
+`;
+
+function protoFolder(): string {
+  const cwd = tempDir();
+  mkdirSync(join(cwd, 'snapshots'));
+  const alloc = (id: string, user: string, status: string, end: string | null, cores: number, gpu: number, memGiB: number) => ({
+    id, namespace: 'hub', job_id: `job-${id}`, job_name: `nb-${id}`, user, group: null, component: 'jupyter', node: 'n1', status,
+    created: null, start: '2024-10-01T12:00:00Z', end, modified: null, resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * 1024, disk_mib: 0, gpu },
+  });
+  const files: [string, unknown[]][] = [
+    ['2024-10-01T00:00:00Z', []],
+    ['2024-10-01T12:00:00Z', [alloc('p1', '__proto__', 'running', null, 0, 0, 4), alloc('t1', 'toString', 'running', null, 0, 1, 0), alloc('c1', 'constructor', 'running', null, 1, 0, 0)]],
+    ['2024-10-01T23:00:00Z', [alloc('p1', '__proto__', 'complete', '2024-10-01T18:00:00Z', 0, 0, 4), alloc('t1', 'toString', 'running', null, 0, 1, 0), alloc('c1', 'constructor', 'complete', '2024-10-01T12:30:00Z', 1, 0, 0)]],
+  ];
+  for (const [at, allocations] of files) writeFileSync(join(cwd, 'snapshots', `${at}.json`), JSON.stringify(hubSnapshot(at, allocations)));
+  writeFileSync(join(cwd, 'quota.yaml'), PROTO_QUOTA);
+  mkdirSync(join(cwd, 'userdb'));
+  const user = (groups: string[]) => ({ name: null, email: null, first_seen: null, last_seen: null, groups });
+  // Written as text: an object literal's "__proto__" key would set a prototype, not a user.
+  writeFileSync(
+    join(cwd, 'userdb', 'users.json'),
+    `{"__proto__": ${JSON.stringify(user(['ignored']))}, "constructor": ${JSON.stringify(user(['hasOwnProperty']))}, "valueOf": ${JSON.stringify(user([]))}}`,
+  );
+  return cwd;
+}
+
+describe('user and group names that plain objects already have', () => {
+  it('groups, overrides, exemptions and the user database take __proto__, constructor, toString as names', () => {
+    const cwd = protoFolder();
+    for (const index of [[], ['--no-index']]) {
+      expect(quota(cwd, ['report', '-o', 'csv', ...index]).stdout).toBe(
+        'user,groups,resource,window,unit,used,limit,remaining,percent,source,policies\n' +
+          '__proto__,constructor,memory,1d,GiB-hours,24.00,10.00,0.00,240.00,override,override __proto__ memory/1d\n' +
+          'toString,toString,gpu,1d,GPU-hours,11.00,20.00,9.00,55.00,policies,tostring-gpu\n' +
+          'constructor,hasOwnProperty,cpu,1d,CPU-hours,0.50,1.00,0.50,50.00,default,default cpu/1d\n' +
+          'hasOwnProperty,constructor,memory,1d,GiB-hours,0.00,30.00,30.00,0.00,policies,constructor-memory\n',
+      );
+    }
+    expect(JSON.parse(quota(cwd, ['report', '-o', 'json']).stdout)).toMatchObject({ exempt: ['valueOf'] });
+    const check = (args: string[]) => {
+      const r = quota(cwd, ['check', ...args, '-o', 'json']);
+      return { code: r.code, ...(JSON.parse(r.stdout) as Record<string, unknown>) };
+    };
+    expect(check(['--user', '__proto__', '--request', 'memory=1GiB'])).toMatchObject({
+      code: 1, user: '__proto__', reason_code: 'over_limit', groups: ['constructor'], groups_from: 'file', policies: [{ resource: 'memory', source: 'override', used: 24, limit: 10 }],
+    });
+    expect(check(['--user', 'constructor'])).toMatchObject({ code: 0, groups: ['hasOwnProperty'], groups_from: 'userdb', policies: [{ resource: 'cpu', source: 'default', used: 0.5, limit: 1 }] });
+    expect(check(['--user', 'toString', '--request', 'gpu=1', '--hours', '9'])).toMatchObject({ code: 0, groups: ['toString'], policies: [{ resource: 'gpu', used: 11, requested: 9, limit: 20, allowed: true }] });
+    expect(check(['--user', 'hasOwnProperty'])).toMatchObject({ code: 0, groups: ['constructor'], groups_from: 'file', policies: [{ resource: 'memory', used: 0, limit: 30 }] });
+    expect(check(['--user', 'valueOf', '--request', 'gpu=8', '--hours', '100'])).toMatchObject({ code: 0, reason_code: 'exempt', exempt: true });
+    // A name no one has, that every plain object answers to.
+    expect(check(['--user', 'isPrototypeOf'])).toMatchObject({ code: 0, groups: [], groups_from: 'none', policies: [{ resource: 'cpu', used: 0, limit: 1 }] });
+  });
+
+  it('a token for __proto__ or constructor works with serve, for that user only', async () => {
+    const cwd = protoFolder();
+    const proto = quota(cwd, ['token', '--user', '__proto__']).stdout.trim();
+    const ctor = quota(cwd, ['token', '--user', 'constructor']).stdout.trim();
+    expect(Object.keys(JSON.parse(readFileSync(join(cwd, 'userdb', 'quota-tokens.json'), 'utf8')) as object)).toEqual(['__proto__', 'constructor']);
+    const url = await serve(cwd);
+    const own = await fetch(`${url}/quota/__proto__`, { headers: bearer(proto) });
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ user: '__proto__', groups: ['constructor'], policies: [{ source: 'override', used: 24, limit: 10 }] });
+    expect(await post(url, ctor, { user: 'constructor', request: 'cpu=1' })).toMatchObject({ user: 'constructor', decision: 'allowed', policies: [{ used: 0.5, limit: 1 }] });
+    expect((await fetch(`${url}/quota/constructor`, { headers: bearer(proto) })).status).toBe(403);
+    expect((await fetch(`${url}/quota/toString`, { headers: bearer(ctor) })).status).toBe(403);
+  });
+
+  it('userdb import keeps users named __proto__ and constructor', () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'user-db.json'), '{"__proto__": {"name": "Proto Type", "email": "p@example.org"}, "constructor": {"name": "Con Struct", "email": "c@example.org"}}');
+    const r = run(['userdb', 'import', 'user-db.json'], { cwd });
+    expect(r.code).toBe(0);
+    const db = JSON.parse(run(['userdb', 'export', '-o', 'json'], { cwd }).stdout) as Record<string, unknown>;
+    expect(Object.entries(db)).toEqual([
+      ['__proto__', { name: 'Proto Type', email: 'p@example.org', first_seen: null, last_seen: null, groups: [] }],
+      ['constructor', { name: 'Con Struct', email: 'c@example.org', first_seen: null, last_seen: null, groups: [] }],
+    ]);
   });
 });
