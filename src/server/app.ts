@@ -141,7 +141,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     // The same question asked again while it is being answered waits for that answer.
     let answer = inflight.get(key);
     if (!answer) {
-      const query: Record<string, string[]> = {};
+      // No prototype: a parameter named __proto__ or constructor is a name like any other.
+      const query: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
       for (const [k, v] of url.searchParams) (query[k] ??= []).push(v);
       const asked = generation;
       answer = pool.run({ path: url.pathname, query, unnamedFiles, nowMs: o.now() }).finally(() => inflight.delete(key));

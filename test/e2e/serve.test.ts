@@ -99,6 +99,7 @@ describe('hourmeter serve', () => {
     ['/report/monthly/2024/13', 400, 'month "2024-13" is not a month'],
     ['/report/monthly/2024', 404, 'no such path: /report/monthly/2024'],
     ['/nope', 404, 'no such path: /nope'],
+    ['/nope?__proto__=1&constructor=2', 404, 'no such path: /nope'],
   ])('GET %s: %i with a JSON error, never a stack trace', async (path, status, message) => {
     const { url } = await serve(monthlyFolder());
     const r = await fetch(`${url}${path}`, auth);
