@@ -132,3 +132,55 @@ describe('symbolic links in the snapshot folder', () => {
     bothWays(cwd, { stdout: { rows: [['alice', 48, 48], ['bob', 96, 24]], snapshots: 9 }, stderr: '' });
   });
 });
+
+/**
+ * Root reads any file whatever its mode, so the unreadable file is made real by running the
+ * CLI as `nobody` (with setpriv) on a folder open to it; a file of root's with mode 000 is
+ * then refused with EACCES, as on a production host.
+ */
+const asNobody = (args: string[], cwd: string): RunResult => {
+  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', COLUMNS: '200', NO_COLOR: '1', LANG: 'C.UTF-8' },
+    timeout: 120_000,
+  });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+};
+const canDropRoot = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+
+describe.skipIf(!canDropRoot)('a file that could not be read', () => {
+  it('is tried again on each ingest and read once it can be', () => {
+    const cwd = tempDir();
+    const dir = join(cwd, 'snapshots');
+    mkdirSync(dir);
+    // carol (4 cores, 1 GiB, from 09-01T07:00) is listed at 12:00 only. Gone at 18:00, she
+    // ended before 17:00 (native Nomad keeps an ended allocation listed for a 1 h GC
+    // window): at the midpoint of 12:00 and 17:00, 14:30, so 7.5 h.
+    for (const h of HOURS) writeFileSync(join(dir, fileAt(h)), snapshotText(h, { carol: h === 12 }));
+    chmodSync(cwd, 0o777);
+    chmodSync(dir, 0o777);
+    const hidden = join(dir, fileAt(12));
+    chmodSync(hidden, 0o000);
+    const stats = (extra: string[] = []) => asNobody(['stats', ...PERIOD, '-o', 'json', ...extra], cwd);
+
+    const first = stats();
+    expect(usage(first)).toEqual({ ...ALL, snapshots: 8 });
+    expect(first.stderr).toBe(
+      `hourmeter: warning: skipped ${fileAt(12)}: unreadable file (EACCES: permission denied, open 'snapshots/${fileAt(12)}'); it is recorded in the index and read again once it can be read\n`,
+    );
+    // Still refused: tried, and nothing to do.
+    expect(asNobody(['index', 'update'], cwd)).toMatchObject({ code: 0, stdout: 'index is up to date: no new snapshot files\n', stderr: '' });
+
+    chmodSync(hidden, 0o644);
+    const update = asNobody(['index', 'update'], cwd);
+    expect(update.stderr).toBe('');
+    expect(update.stdout).toMatch(new RegExp(`^read 9 snapshot files, .* \\(1 file readable again \\(${fileAt(12)}\\)\\)\\n$`));
+    const withCarol = { rows: [['alice', 48, 48], ['bob', 48, 24], ['carol', 30, 7.5]] as [string, number, number][], snapshots: 9 };
+    for (const extra of [[], ['--no-index']]) {
+      const r = stats(extra);
+      expect({ usage: usage(r), stderr: r.stderr }).toEqual({ usage: withCarol, stderr: '' });
+    }
+  });
+});
