@@ -184,3 +184,54 @@ describe.skipIf(!canDropRoot)('a file that could not be read', () => {
     }
   });
 });
+
+describe('temp files of a killed snapshot', () => {
+  const TOKEN = 'feed-temp-files';
+  const cluster = createCluster({ seed: 5, days: 2, intervalMinutes: 60, targetConcurrent: 40 });
+  const capturedAt = new Date(cluster.snapshots[10]!.timeUs / 1000).toISOString();
+  let fake: FakeNomad;
+  beforeAll(async () => {
+    fake = await startFakeNomad({ cluster, token: TOKEN, now: cluster.snapshots[10]!.timeUs });
+  });
+  afterAll(async () => fake.close());
+
+  it('the next snapshot removes those whose writer is gone; a report never reads them', async () => {
+    const cwd = withHistory();
+    const dir = join(cwd, 'snapshots');
+    const state = join(dir, '.hourmeter');
+    mkdirSync(state);
+    mkdirSync(join(cwd, 'userdb'));
+    // The pid of a process that has exited: a run killed with -9 leaves its temp files so.
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    const live = process.pid;
+    // Named as writeNewFile and replaceFile name them: .<final name>.<pid>.tmp, beside the final name.
+    const leftovers = [join(dir, `.${fileAt(54)}.${gone}.tmp`), join(dir, `.${fileAt(60)}.gz.${gone}.tmp`), join(state, `.nomad-meta-cache.json.${gone}.tmp`), join(cwd, 'userdb', `.users.json.${gone}.tmp`)];
+    // A complete snapshot file under a temp name: were it read, bob would have 9 cores.
+    for (const f of leftovers) writeFileSync(f, snapshotText(54, { bobCores: 9 }));
+    // Kept: a write of a live process, still recent; another program's temp file; a temp name hourmeter never writes there.
+    const kept = [join(dir, `.${fileAt(66)}.${live}.tmp`), join(dir, `.notes.txt.${gone}.tmp`), join(state, `.index.sqlite.${gone}.tmp`)];
+    for (const f of kept) writeFileSync(f, snapshotText(66, { bobCores: 9 }));
+    // A live pid's temp file older than an hour: the pid was reused; the file is left over too.
+    const stale = join(dir, `.${fileAt(72)}.${live}.tmp`);
+    writeFileSync(stale, '{');
+    utimesSync(stale, OLD, new Date(Date.now() - 2 * 3_600_000));
+
+    bothWays(cwd, { stdout: ALL, stderr: '' });
+
+    const r = await runAsync(['snapshot', '--now', capturedAt], { cwd, env: { NOMAD_ADDR: fake.url, NOMAD_TOKEN: TOKEN } });
+    expect(r.code).toBe(0);
+    const removed = [...leftovers, stale].map((f) => `hourmeter: warning: removed ${f.slice(cwd.length + 1)}, a temp file left by an interrupted run`);
+    expect(r.stderr.split('\n').filter(Boolean).sort()).toEqual(removed.sort());
+    for (const f of [...leftovers, stale]) expect(existsSync(f)).toBe(false);
+    for (const f of kept) expect(existsSync(f)).toBe(true);
+    expect(readdirSync(dir).filter((n) => n.startsWith('.') && n !== '.hourmeter').sort()).toEqual(kept.filter((f) => f.startsWith(`${dir}/.`) && !f.startsWith(state)).map((f) => f.slice(dir.length + 1)).sort());
+  });
+});
+
+/** The 9-file history in ./snapshots of a new temp folder. */
+function withHistory(): string {
+  const cwd = tempDir();
+  mkdirSync(join(cwd, 'snapshots'));
+  for (const h of HOURS) writeFileSync(join(cwd, 'snapshots', fileAt(h)), snapshotText(h));
+  return cwd;
+}
