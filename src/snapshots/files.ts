@@ -34,7 +34,7 @@ export interface Listing {
    * entries: a folder whose mtime has not moved had no file renamed into it since. A linked
    * folder is named by its link, with its target's mtime; the folder holding a linked file's
    * target is named by its absolute real path. A dangling link is there with mtime -1, never
-   * trusted: its target may appear without any folder moving.
+   * trusted: its target may appear without any folder moving; so is a folder that could not be listed.
    */
   folders: { name: string; mtimeMs: number }[];
   /** JSON files whose name carries no capture time; reported, never read. */
@@ -97,8 +97,8 @@ export async function checkFolder(dir: string, flag = '--snapshots'): Promise<vo
  *
  * Links are followed after the folders without links, so that a file reachable both ways
  * keeps its plain name; folders are known by device and inode, so that a link to an
- * ancestor or a second link to the same folder is not walked again. A dangling link is
- * skipped with a warning through `warn`.
+ * ancestor or a second link to the same folder is not walked again. A dangling link, and a
+ * sub-folder that cannot be listed, are skipped with a warning through `warn`.
  */
 export async function listSnapshots(dir: string, flag = '--snapshots', opts: { stat?: boolean; warn?: (line: string) => void } = {}): Promise<Listing> {
   await checkFolder(dir, flag);
@@ -122,10 +122,20 @@ export async function listSnapshots(dir: string, flag = '--snapshots', opts: { s
     const id = `${info.dev}:${info.ino}`;
     if (walked.has(id)) return;
     walked.add(id);
-    folders.push({ name: rel, mtimeMs: Math.trunc(info.mtimeMs) });
+    const seen = { name: rel, mtimeMs: Math.trunc(info.mtimeMs) };
+    folders.push(seen);
     const real = await realpath(folder);
     const nameOf = nameIn(rel);
-    const entries = await readdir(folder, { withFileTypes: true });
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (e) {
+      if (rel === '') throw e;
+      // A sub-folder closed to us (permissions): listed again each time, read once it opens.
+      seen.mtimeMs = -1;
+      opts.warn?.(`ignored the folder ${rel}: it cannot be listed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); its files are read once it can be`);
+      return;
+    }
     // In name order, so that which of two links to one folder is walked does not depend on the file system.
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {

@@ -183,6 +183,33 @@ describe.skipIf(!canDropRoot)('a file that could not be read', () => {
       expect({ usage: usage(r), stderr: r.stderr }).toEqual({ usage: withCarol, stderr: '' });
     }
   });
+
+  it('a sub-folder that could not be listed is listed again on each report and read once it can be', () => {
+    const cwd = tempDir();
+    const dir = join(cwd, 'snapshots');
+    const late = join(dir, 'late');
+    mkdirSync(late, { recursive: true });
+    for (const h of HOURS.slice(0, 8)) writeFileSync(join(dir, fileAt(h)), snapshotText(h));
+    writeFileSync(join(late, fileAt(48)), snapshotText(48));
+    chmodSync(cwd, 0o777);
+    chmodSync(dir, 0o777);
+    chmodSync(late, 0o700);
+    const warning = 'hourmeter: warning: ignored the folder late: it cannot be listed (EACCES); its files are read once it can be\n';
+    // Up to 09-02T18:00, as with the dangling link above.
+    const partial = { rows: [['alice', 42, 42], ['bob', 36, 18]] as [string, number, number][], snapshots: 8 };
+    for (const extra of [[], ['--no-index']]) {
+      const r = asNobody(['stats', ...PERIOD, '-o', 'json', ...extra], cwd);
+      expect({ usage: usage(r), stderr: r.stderr }).toEqual({ usage: partial, stderr: warning });
+    }
+    // Old mtimes, recorded by the index: nothing moves when the folder opens (chmod changes no mtime).
+    for (const f of [dir, late]) utimesSync(f, OLD, OLD);
+    expect(asNobody(['index', 'update'], cwd)).toMatchObject({ code: 0, stderr: warning });
+    chmodSync(late, 0o755);
+    for (const extra of [[], ['--no-index']]) {
+      const r = asNobody(['stats', ...PERIOD, '-o', 'json', ...extra], cwd);
+      expect({ usage: usage(r), stderr: r.stderr }).toEqual({ usage: ALL, stderr: '' });
+    }
+  });
 });
 
 describe('temp files of a killed snapshot', () => {
