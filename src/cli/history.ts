@@ -47,7 +47,7 @@ export interface OpenedHistory {
 }
 
 /** Lists the snapshot folder; a folder without snapshot files is a usage error. */
-export async function listFiles(dir: string, opts: { stat?: boolean } = {}): Promise<Listing> {
+export async function listFiles(dir: string, opts: { stat?: boolean; warn?: (line: string) => void } = {}): Promise<Listing> {
   const listing = await listSnapshots(dir, '--snapshots', opts);
   if (listing.files.length === 0) throw noFiles(dir);
   return listing;
@@ -62,7 +62,7 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
   const useIndex = s.has('index') ? s.flag('index') : true;
   const policy = { strict, warn: io.warn };
   // The index stats only the files it needs to (see ingest.ts); a full read wants sizes for all.
-  const list = () => listFiles(dir, { stat: !useIndex });
+  const list = () => listFiles(dir, { stat: !useIndex, warn: io.warn });
   const readFiles = async (listing: Listing): Promise<OpenedHistory> => {
     statFiles(listing.files);
     // Loaded here: a report from an index that is up to date needs none of the readers.

@@ -17,7 +17,8 @@ export interface LockOwner {
 
 export class LockBusy extends DataError {}
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (one of another user counts). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

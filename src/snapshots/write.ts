@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync, renameSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, statSync, unlinkSync, writeSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DataError } from '../util/errors.js';
+import { alive } from './lock.js';
 
 /**
  * Atomic, durable writes. The content goes to a temporary file in the same folder (named so
@@ -11,6 +12,44 @@ import { DataError } from '../util/errors.js';
 
 function tempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+}
+
+/** The final name and the writer's pid of a temp file named by tempPath; null for any other name. */
+export function parseTempName(base: string): { target: string; pid: number } | null {
+  const m = /^\.(.+)\.(\d+)\.tmp$/.exec(base);
+  return m ? { target: m[1]!, pid: Number(m[2]) } : null;
+}
+
+/** A temp file this old is left over whoever has its pid now: a write takes seconds. */
+const ABANDONED_MS = 3_600_000;
+
+/**
+ * Removes the temp files a killed writer left in `dir`: only those of final names that
+ * `ours` accepts, and only when their writer is gone (or they are older than an hour, since
+ * a pid is reused). The caller holds the lock under which such files are written. Returns
+ * the names removed; a folder that cannot be read has none.
+ */
+export function removeLeftoverTemps(dir: string, ours: (target: string) => boolean, nowMs: number): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names.sort()) {
+    const temp = parseTempName(name);
+    if (!temp || temp.pid === process.pid || !ours(temp.target)) continue;
+    const path = join(dir, name);
+    try {
+      if (alive(temp.pid) && nowMs - statSync(path).mtimeMs < ABANDONED_MS) continue;
+      unlinkSync(path);
+      removed.push(name);
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+  return removed;
 }
 
 function writeTemp(tmp: string, data: Buffer): void {

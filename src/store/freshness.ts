@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import type { Db } from './schema.js';
 
 /**
@@ -27,7 +27,8 @@ export async function unchangedSinceIngest(db: Db, dir: string): Promise<string[
   if (!nothingToRetry(db)) return null;
   for (const f of folders) {
     try {
-      if (Math.trunc((await stat(join(dir, f.name))).mtimeMs) !== f.mtimeMs) return null;
+      // Relative names, and the absolute ones of linked files' folders (see Listing); stat follows links.
+      if (Math.trunc((await stat(resolve(dir, f.name))).mtimeMs) !== f.mtimeMs) return null;
     } catch {
       return null;
     }

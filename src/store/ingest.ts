@@ -1,5 +1,6 @@
 import { Reconstructor } from '../accounting/reconstruct.js';
 import { countSkips } from '../snapshots/catalogue.js';
+import { closeSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
 import { describeRecordSkips } from '../snapshots/skips.js';
@@ -113,7 +114,7 @@ function beginWrite(db: Db, note?: (line: string) => void): void {
 }
 
 export function loadCatalogue(db: Db): Map<string, CatalogueEntry> {
-  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256, corrupt FROM snapshots').all() as CatalogueEntry[];
+  const rows = db.prepare('SELECT name, time_us AS timeUs, bytes, mtime_ms AS mtimeMs, sha256, corrupt, detail FROM snapshots').all() as CatalogueEntry[];
   return new Map(rows.map((r) => [r.name, r]));
 }
 
@@ -164,6 +165,34 @@ function rememberUnnamed(db: Db, unnamed: readonly string[] | undefined): void {
 }
 
 
+/** The reason the reader gives a file it could not open or read (see read.ts). */
+const UNREADABLE = 'unreadable file';
+
+/** Whether a file was skipped because it could not be opened: the error names the call. */
+const openFailed = (reason: string | null | undefined, detail: string | null | undefined) => reason === UNREADABLE && /, open '/.test(detail ?? '');
+
+/**
+ * Files skipped because they could not be opened (permissions, say) that open now: one
+ * open attempt each, on every ingest, so that a `chmod` is noticed although it changes
+ * neither size nor mtime. A file that opened but failed to read (an I/O error) is left
+ * until it changes: a failing disk must not rebuild the index on every report.
+ */
+function readableAgain(listed: readonly SnapshotFile[], catalogue: Map<string, CatalogueEntry>, changed: readonly string[]): string[] {
+  const out: string[] = [];
+  const already = new Set(changed);
+  for (const f of listed) {
+    const entry = catalogue.get(f.name);
+    if (!entry || !openFailed(entry.corrupt, entry.detail) || already.has(f.name)) continue;
+    try {
+      closeSync(openSync(f.path, 'r'));
+      out.push(f.name);
+    } catch {
+      // Still closed to us: tried again next time.
+    }
+  }
+  return out;
+}
+
 /**
  * Whether a report may skip the catalogue: no folder changed since the last ingest (so no
  * file was added, removed or renamed in), the same number of files is listed, and no
@@ -188,6 +217,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
   knowSizes(db, listed, catalogue, opts.folders);
   saveFolders(db, opts.folders, opts.unnamed);
   const plan = planIngest(listed, catalogue);
+  plan.readable = readableAgain(listed, catalogue, plan.changed);
   // Same size, new mtime: a `touch`, or an edit that kept the size. The checksum decides.
   const retouch = db.prepare('UPDATE snapshots SET mtime_ms = ? WHERE name = ?');
   for (const { file, entry } of plan.touched) {
@@ -225,7 +255,8 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     const base = { name: f.name, time_us: f.timeUs, bytes: f.bytes ?? 0, mtime_ms: f.mtimeMs ?? 0, sha256: out.sha256 ?? null };
     if (!out.ok) {
       corrupt++;
-      opts.warn(`skipped ${f.name}: ${out.reason} (${out.message}); it is recorded in the index and read again only when it changes`);
+      const again = openFailed(out.reason, out.message) ? 'read again once it can be read' : 'read again only when it changes';
+      opts.warn(`skipped ${f.name}: ${out.reason} (${out.message}); it is recorded in the index and ${again}`);
       insert.run({ ...base, captured_us: null, kind: null, corrupt: out.reason, detail: out.message, covered: null, failed: null, record_skips: null, allocations: null });
     } else {
       const delta = decoder.decode(out.value, f.name, f.timeUs);

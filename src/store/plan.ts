@@ -17,6 +17,8 @@ export interface CatalogueEntry {
   sha256: string | null;
   /** Why it could not be read, if so. */
   corrupt?: string | null;
+  /** The error met reading it, if so. */
+  detail?: string | null;
 }
 
 export interface IngestPlan {
@@ -30,6 +32,8 @@ export interface IngestPlan {
   removed: string[];
   /** New files that sort before the last catalogued one. */
   early: string[];
+  /** Catalogued files that could not be opened and can be now (filled in by the ingest, which tries). */
+  readable: string[];
 }
 
 /** Listing order: capture time, then name. */
@@ -40,7 +44,7 @@ export function compareFiles(a: { timeUs: number; name: string }, b: { timeUs: n
 export function planIngest(files: readonly SnapshotFile[], catalogue: ReadonlyMap<string, CatalogueEntry>): IngestPlan {
   let last: CatalogueEntry | null = null;
   for (const e of catalogue.values()) if (last === null || compareFiles(e, last) > 0) last = e;
-  const plan: IngestPlan = { fresh: [], changed: [], touched: [], removed: [], early: [] };
+  const plan: IngestPlan = { fresh: [], changed: [], touched: [], removed: [], early: [], readable: [] };
   const seen = new Set<string>();
   for (const f of files) {
     seen.add(f.name);
@@ -59,7 +63,7 @@ export function planIngest(files: readonly SnapshotFile[], catalogue: ReadonlyMa
 }
 
 /** Why the fold must start over, in words for the operator; null when appending is enough. */
-export function rebuildReason(plan: Pick<IngestPlan, 'changed' | 'removed' | 'early'>): string | null {
+export function rebuildReason(plan: Pick<IngestPlan, 'changed' | 'removed' | 'early'> & Partial<Pick<IngestPlan, 'readable'>>): string | null {
   const parts: string[] = [];
   const say = (names: string[], what: string) => {
     if (names.length === 0) return;
@@ -68,5 +72,6 @@ export function rebuildReason(plan: Pick<IngestPlan, 'changed' | 'removed' | 'ea
   say(plan.changed, 'changed');
   say(plan.removed, 'removed');
   say(plan.early, 'added before the last ingested snapshot');
+  say(plan.readable ?? [], 'readable again');
   return parts.length ? parts.join(', ') : null;
 }

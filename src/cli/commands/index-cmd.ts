@@ -47,7 +47,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
     const dir = s.string('snapshots', 'snapshots');
     const path = indexPath(s, dir);
     if (!create && !existsSync(path)) throw new UsageError(`no index at ${path} yet: run \`hourmeter index update\` (or any report) to build it`);
-    const listing = await listSnapshots(dir);
+    const listing = await listSnapshots(dir, '--snapshots', { warn: io.warn });
     return { s, dir, path, listing, db: openIndex(path, { create }) };
   };
 

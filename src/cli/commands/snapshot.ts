@@ -5,9 +5,10 @@ import type { MetaCache } from '../../sources/nomad/capture.js';
 import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
 import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
-import { replaceFile, writeNewFile } from '../../snapshots/write.js';
+import { parseSnapshotName } from '../../snapshots/files.js';
+import { removeLeftoverTemps, replaceFile, writeNewFile } from '../../snapshots/write.js';
 import type { NativeSnapshot } from '../../snapshots/format.js';
-import { loadUserDb, mergeSightings, saveUserDb, type Sighting } from '../../userdb/store.js';
+import { loadUserDb, mergeSightings, saveUserDb, USERDB_FILE, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
@@ -15,6 +16,7 @@ import { addKubernetesOptions, connectKubernetes, KUBERNETES_FLAGS, listOptions,
 import { addConfigOption, addSnapshotsOption, collect, Settings } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
+const META_CACHE = 'nomad-meta-cache.json';
 const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
 
 export function snapshotCommand(program: Command, io: CliIO): Command {
@@ -131,7 +133,7 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<P
   const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
   const perPage = s.positiveInt('per-page', 1000);
   const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts) });
-  const cachePath = join(stateDir, 'nomad-meta-cache.json');
+  const cachePath = join(stateDir, META_CACHE);
   return {
     requests: () => client.requests,
     close: () => client.close(),
@@ -192,6 +194,20 @@ async function prepareKubernetes(s: Settings, io: CliIO): Promise<PreparedSource
   };
 }
 
+/**
+ * Removes the temp files of the files a snapshot writes (the snapshot, the meta cache, the
+ * user database) that an interrupted run left behind; under the lock, no other run is writing them.
+ */
+function removeLeftovers(dir: string, stateDir: string, userdbDir: string, io: CliIO): void {
+  const now = Date.now();
+  const removed = [
+    ...removeLeftoverTemps(dir, (name) => parseSnapshotName(name) !== null, now).map((n) => join(dir, n)),
+    ...removeLeftoverTemps(stateDir, (name) => name === META_CACHE, now).map((n) => join(stateDir, n)),
+    ...removeLeftoverTemps(userdbDir, (name) => name === USERDB_FILE, now).map((n) => join(userdbDir, n)),
+  ];
+  for (const path of removed) io.warn(`removed ${path}, a temp file left by an interrupted run`);
+}
+
 async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   const kind = s.choice('source', ['nomad', 'kubernetes'] as const, 'nomad');
   if (kind === 'kubernetes') refuseFlags(s, NOMAD_FLAGS, 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
@@ -218,6 +234,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
     }
     release = await acquireLock(join(stateDir, 'snapshot.lock'), lockWait / 1000);
+    removeLeftovers(dir, stateDir, userdbDir, io);
     const started = Date.now();
     // With a fixed capture time (tests, simulations) the finish time keeps the real duration.
     let firstReading = true;

@@ -76,7 +76,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
 
   // The AI4OS method replays the original's walk over the files; it has no use for the index.
   const t0 = performance.now();
-  const listing = method === 'ai4os' ? await listFiles(dir) : null;
+  const listing = method === 'ai4os' ? await listFiles(dir, { warn: io.warn }) : null;
   const opened = listing ? null : await openHistory(s, io, dir);
   const t1 = performance.now();
   try {
