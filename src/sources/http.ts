@@ -11,6 +11,8 @@ export class ApiHttpError extends Error {
   constructor(
     message: string,
     readonly status: number | null,
+    /** The network error's code (ECONNREFUSED, a TLS verification code, ...), when there was no reply. */
+    readonly code: string | null = null,
   ) {
     super(message);
   }
@@ -25,7 +27,15 @@ export interface ClientOptions {
   timeoutMs: number;
   /** Connections kept to the server. */
   connections: number;
+  /** Aborts every request and wait once the capture's deadline passes (see DeadlineExceeded). */
+  signal?: AbortSignal;
 }
+
+/** The longest Retry-After honoured: a server asking for more gets asked again sooner. */
+export const MAX_RETRY_AFTER_MS = 30_000;
+
+/** The reason a deadline signal carries: not a failure of one scope, but of the whole capture. */
+export class DeadlineExceeded extends Error {}
 
 export const DEFAULT_CLIENT_OPTIONS: ClientOptions = { attempts: 4, backoffMs: 250, timeoutMs: 30_000, connections: 8 };
 
@@ -67,6 +77,7 @@ export interface GetJsonOptions {
   detail?: (text: string) => string;
   /** Called once per request sent, retries included. */
   onRequest?: () => void;
+  signal?: AbortSignal;
 }
 
 /**
@@ -88,8 +99,9 @@ export abstract class JsonApiClient {
   /** The API's base address (no trailing slash). */
   abstract get address(): string;
 
-  async close(): Promise<void> {
-    await this.dispatcher.close();
+  /** Waits for requests in flight, unless `now`: then they are cut (a deadline passed). */
+  async close(now = false): Promise<void> {
+    await (now ? this.dispatcher.destroy() : this.dispatcher.close());
   }
 
   /** GETs `path` with the query; the label in messages is the path alone. */
@@ -100,8 +112,15 @@ export abstract class JsonApiClient {
       backoffMs: this.opts.backoffMs,
       ...opts,
       onRequest: () => this.requests++,
+      ...(this.opts.signal ? { signal: this.opts.signal } : {}),
     });
   }
+}
+
+/** Whether a URL carries credentials before its host (`scheme://user:pass@host`). */
+export function hasUserInfo(url: string): boolean {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? '';
+  return authority.includes('@');
 }
 
 /** Query parameters in order, undefined values left out. */
@@ -111,29 +130,68 @@ export function queryParams(query: Record<string, string | number | boolean | un
   return params;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or until the signal aborts (then throws its reason). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+}
+
+/**
+ * How long a 429 or 503 asks the client to wait (RFC 9110 Retry-After: seconds or an HTTP
+ * date), at most MAX_RETRY_AFTER_MS; null when absent or unreadable.
+ */
+export function retryAfterMs(value: string | string[] | undefined, nowMs: number): number | null {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!v) return null;
+  let ms: number;
+  if (/^\d+$/.test(v)) ms = Number(v) * 1000;
+  else {
+    const when = Date.parse(v);
+    if (Number.isNaN(when)) return null;
+    ms = when - nowMs;
+  }
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
 
 /** GETs `url` and parses its JSON; `label` names the request in messages (no query, no secrets). */
 export async function getJson<T>(dispatcher: Dispatcher, url: string, label: string, headers: Record<string, string>, opts: GetJsonOptions): Promise<JsonResponse<T>> {
   const detail = opts.detail ?? brief;
+  const signal = opts.signal;
   let last: ApiHttpError | null = null;
+  let askedWait: number | null = null;
   for (let attempt = 1; attempt <= opts.attempts; attempt++) {
-    if (attempt > 1) await sleep(opts.backoffMs * 2 ** (attempt - 2) * (0.75 + Math.random() * 0.5));
+    if (attempt > 1) await sleep(askedWait ?? opts.backoffMs * 2 ** (attempt - 2) * (0.75 + Math.random() * 0.5), signal);
+    if (signal?.aborted) throw signal.reason;
+    askedWait = null;
     opts.onRequest?.();
     let status: number;
     let text: string;
     let resHeaders: JsonResponse<T>['headers'];
     try {
-      const res = await request(url, { method: 'GET', headers, dispatcher });
+      const res = await request(url, { method: 'GET', headers, dispatcher, ...(signal ? { signal } : {}) });
       status = res.statusCode;
       resHeaders = res.headers;
       text = await res.body.text();
     } catch (e) {
-      last = new ApiHttpError(`GET ${label}: ${describe(e)}`, null);
+      if (signal?.aborted) throw signal.reason;
+      last = new ApiHttpError(`GET ${label}: ${describe(e)}`, null, errorCode(e));
       continue; // connection reset, refused, timed out, truncated body: worth another try
     }
     if (status === 429 || status >= 500) {
       last = new ApiHttpError(`GET ${label}: HTTP ${status}${detail(text)}`, status);
+      // Rate limiters and servers in maintenance say when to come back.
+      if (status === 429 || status === 503) askedWait = retryAfterMs(resHeaders['retry-after'], Date.now());
       continue;
     }
     if (status >= 400) throw new ApiHttpError(`GET ${label}: HTTP ${status}${detail(text)}`, status);
@@ -143,13 +201,19 @@ export async function getJson<T>(dispatcher: Dispatcher, url: string, label: str
       last = new ApiHttpError(`GET ${label}: the response is not complete JSON`, status);
     }
   }
-  throw new ApiHttpError(`${last?.message ?? `GET ${label} failed`} (after ${opts.attempts} attempts)`, last?.status ?? null);
+  throw new ApiHttpError(`${last?.message ?? `GET ${label} failed`} (after ${opts.attempts} attempts)`, last?.status ?? null, last?.code ?? null);
 }
 
 /** An error body, whitespace folded and shortened, in parentheses. */
 export function brief(text: string): string {
   const t = text.trim().replace(/\s+/g, ' ');
   return t ? ` (${t.length > 120 ? t.slice(0, 117) + '...' : t})` : '';
+}
+
+function errorCode(e: unknown): string | null {
+  const err = e as { code?: unknown; cause?: { code?: unknown } };
+  const code = err?.cause?.code ?? err?.code;
+  return typeof code === 'string' ? code : null;
 }
 
 function describe(e: unknown): string {

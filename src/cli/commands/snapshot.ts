@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { MetaCache } from '../../sources/nomad/capture.js';
 import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
+import { DeadlineExceeded } from '../../sources/http.js';
 import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { replaceFile, writeNewFile } from '../../snapshots/write.js';
@@ -55,6 +56,7 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'))
     .addOption(new Option('--lock-wait <duration>', 'how long to wait for another running snapshot (default: 60s)'))
     .addOption(new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'))
+    .addOption(new Option('--timeout <duration>', 'give up on a capture that has not finished after this long, writing nothing (default: 2m)'))
     .addOption(new Option('--gzip', 'write the snapshot gzip-compressed (.json.gz)'))
     .addOption(new Option('--now <instant>', 'testing: record this RFC 3339 capture time instead of the clock').env('HOURMETER_NOW'))
     .addOption(new Option('-q, --quiet', 'print nothing on success'));
@@ -107,16 +109,20 @@ interface Captured {
 interface PreparedSource {
   capture: (now: () => Date) => Promise<Captured>;
   requests: () => number;
-  close: () => Promise<void>;
+  /** Cuts requests in flight when `now` (the deadline passed). */
+  close: (now: boolean) => Promise<void>;
+  /** Where the API server is, for messages (never a secret). */
+  address: string;
 }
 
-async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<PreparedSource> {
+async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: AbortSignal): Promise<PreparedSource> {
   // The HTTP client is loaded only here: reports start faster without it.
   const { DEFAULT_CLIENT_OPTIONS, NomadClient } = await import('../../sources/nomad/client.js');
   const { captureNomad } = await import('../../sources/nomad/capture.js');
   const settings = resolveNomadSettings(
     {
       address: s.string('address'),
+      addressFrom: s.source('address'),
       tokenFile: s.string('token-file'),
       region: s.string('region'),
       caCert: s.string('ca-cert'),
@@ -130,11 +136,12 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<P
   );
   const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
   const perPage = s.positiveInt('per-page', 1000);
-  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts) });
+  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts), signal });
   const cachePath = join(stateDir, 'nomad-meta-cache.json');
   return {
     requests: () => client.requests,
-    close: () => client.close(),
+    close: (now) => client.close(now),
+    address: settings.address,
     capture: async (now) => {
       const result = await captureNomad(
         client,
@@ -177,13 +184,14 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<P
   };
 }
 
-async function prepareKubernetes(s: Settings, io: CliIO): Promise<PreparedSource> {
+async function prepareKubernetes(s: Settings, io: CliIO, signal: AbortSignal): Promise<PreparedSource> {
   const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
   const list = listOptions(s);
-  const client = await connectKubernetes(s, io.env);
+  const client = await connectKubernetes(s, io.env, signal);
   return {
     requests: () => client.requests,
-    close: () => client.close(),
+    close: (now) => client.close(now),
+    address: client.address,
     capture: async (now) => {
       const result = await captureKubernetes(client, { ...list, now, source: { kind: 'kubernetes', address: client.address, region: null } });
       const note = result.restarts > 0 ? `, ${result.restarts} list${result.restarts > 1 ? 's' : ''} restarted after an expired continue token` : '';
@@ -208,7 +216,15 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   const userdbDir = s.string('userdb', 'userdb');
   const gzip = s.flag('gzip');
   const stateDir = join(dir, STATE_DIR);
-  const source = kind === 'kubernetes' ? await prepareKubernetes(s, io) : await prepareNomad(s, io, stateDir);
+  const timeoutText = s.string('timeout', '2m');
+  const timeoutUs = parseDuration(timeoutText);
+  if (timeoutUs === null || timeoutUs <= 0) throw new UsageError(`${s.source('timeout')} ${JSON.stringify(timeoutText)} is not a duration: use e.g. 90s or 2m`);
+  // setTimeout holds at most 2^31-1 ms (about 24 days).
+  const timeoutMs = Math.min(Math.ceil(timeoutUs / 1000), 2 ** 31 - 1);
+  // One deadline for the whole capture, retries and waits included: cron must not pile up runs.
+  const deadline = new AbortController();
+  const source = kind === 'kubernetes' ? await prepareKubernetes(s, io, deadline.signal) : await prepareNomad(s, io, stateDir, deadline.signal);
+  let timer: NodeJS.Timeout | undefined;
 
   let release: (() => void) | null = null;
   try {
@@ -229,7 +245,16 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
           return new Date(at);
         }
       : () => new Date();
-    const result = await source.capture(now);
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const message = `the capture did not finish within ${timeoutText} (${s.source('timeout')}); no snapshot written: the API server at ${source.address} is slow or does not answer; check it, or raise --timeout`;
+        deadline.abort(new DeadlineExceeded(message));
+        reject(new DataError(message));
+      }, timeoutMs);
+    });
+    const result = await Promise.race([source.capture(now), timedOut]);
+    // A scope that failed on the deadline is no reason to write a partial file.
+    if (deadline.signal.aborted) throw new DataError((deadline.signal.reason as Error).message);
     const snap = result.snapshot;
     for (const w of result.warnings) io.warn(w);
     for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
@@ -255,7 +280,8 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     }
     if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)`);
   } finally {
-    await source.close();
+    clearTimeout(timer);
+    await source.close(deadline.signal.aborted);
     release?.();
   }
 }

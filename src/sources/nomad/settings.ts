@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../util/errors.js';
+import { hasUserInfo } from '../http.js';
 
 /**
  * Connection settings, read as the `nomad` CLI reads them: a flag beats the environment,
@@ -23,6 +24,8 @@ export interface NomadSettings {
 export interface NomadSettingInputs {
   /** Values already resolved from flags and config (undefined when not given). */
   address?: string;
+  /** Where `address` came from, for messages (default --address). */
+  addressFrom?: string;
   tokenFile?: string;
   region?: string;
   caCert?: string;
@@ -50,6 +53,11 @@ export function parseBool(value: string, what: string): boolean {
 
 export function resolveNomadSettings(flags: NomadSettingInputs, env: NodeJS.ProcessEnv): NomadSettings {
   const address = (flags.address ?? env.NOMAD_ADDR ?? 'http://127.0.0.1:4646').replace(/\/+$/, '');
+  const addressFrom = flags.address !== undefined ? (flags.addressFrom ?? '--address') : 'NOMAD_ADDR';
+  // Checked before anything quotes the address: it would carry the password into messages and every snapshot.
+  if (hasUserInfo(address)) {
+    throw new UsageError(`${addressFrom} holds a user name or password (user:pass@host); remove it and give an ACL token instead (NOMAD_TOKEN or --token-file)`);
+  }
   if (!/^https?:\/\/[^/]+$/.test(address)) {
     throw new UsageError(`--address ${JSON.stringify(address)} is not an HTTP address: use e.g. http://127.0.0.1:4646 or https://nomad.example.org:4646`);
   }

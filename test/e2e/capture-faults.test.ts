@@ -1,0 +1,153 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestCertificates, type TestCertificates } from '../../src/fake/certs.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../../src/fake/kubernetes-server.js';
+import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
+import { createCluster } from '../../src/simulator/index.js';
+import type { NativeSnapshot } from '../../src/snapshots/format.js';
+import { runAsync, tempDir } from '../helpers/cli.js';
+import { fixturePods, writeKubeconfig } from '../helpers/k8s.js';
+
+/**
+ * `hourmeter snapshot` against fake Nomad and Kubernetes API servers on 127.0.0.1 that
+ * misbehave: credentials in addresses, page tokens that repeat, junk 200s, empty namespace
+ * lists, Retry-After, servers that never answer. Every run is bounded by a short --timeout.
+ */
+
+const TOKEN = 'c0ffee00-secret-token-4d1a';
+const K8S_TOKEN = 'k8s-reader-token-0a1b2c';
+const cluster = createCluster({ seed: 5, days: 2, intervalMinutes: 60, targetConcurrent: 40 });
+const at = (i: number) => cluster.snapshots[i]!.timeUs;
+const NOW = new Date(at(10) / 1000).toISOString();
+
+let nomad: FakeNomad;
+let k8s: FakeKubernetes;
+let certs: TestCertificates;
+beforeAll(async () => {
+  nomad = await startFakeNomad({ cluster, token: TOKEN, now: at(10) });
+  certs = await makeTestCertificates(tempDir());
+  k8s = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [K8S_TOKEN], pods: fixturePods() });
+}, 60_000);
+afterAll(async () => {
+  await nomad.close();
+  await k8s.close();
+});
+afterEach(() => {
+  nomad.faults.clear();
+  k8s.faults.clear();
+  k8s.requests.length = 0;
+});
+
+const env = (extra: Record<string, string> = {}) => ({ NOMAD_ADDR: nomad.url, NOMAD_TOKEN: TOKEN, ...extra });
+const snapshot = (...args: string[]) => ['snapshot', '--now', NOW, '--timeout', '20s', ...args];
+
+function snapshotsIn(cwd: string): string[] {
+  const dir = join(cwd, 'snapshots');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith('.')).sort() : [];
+}
+
+function onlySnapshot(cwd: string): NativeSnapshot {
+  const files = snapshotsIn(cwd);
+  expect(files).toHaveLength(1);
+  return JSON.parse(readFileSync(join(cwd, 'snapshots', files[0]!), 'utf8')) as NativeSnapshot;
+}
+
+function kubeconfig(dir: string, server = k8s.url): string {
+  return writeKubeconfig(join(dir, 'kubeconfig'), {
+    current: 'test',
+    clusters: [{ name: 'fake', server, certs }],
+    users: [{ name: 'reader', user: { token: K8S_TOKEN } }],
+    contexts: [{ name: 'test', cluster: 'fake', user: 'reader' }],
+  });
+}
+const K8S = (...args: string[]) => ['snapshot', '--source', 'kubernetes', '--now', '2025-03-12T10:00:00Z', '--timeout', '20s', ...args];
+
+/** Requests the fake Nomad received since `before` on `path`. */
+const nomadRequestsTo = (before: number, path: string) => nomad.requests.slice(before).filter((q) => q.path === path).length;
+
+describe('credentials in an address', () => {
+  it('refuses a user name and password in --address or NOMAD_ADDR, naming where it came from, without quoting it', async () => {
+    const withPassword = nomad.url.replace('http://', 'http://alice:hunter2@');
+    const cwd = tempDir();
+    const flag = await runAsync(snapshot('--address', withPassword), { cwd, env: env() });
+    expect(flag).toMatchObject({
+      code: 2,
+      stderr: 'hourmeter: --address holds a user name or password (user:pass@host); remove it and give an ACL token instead (NOMAD_TOKEN or --token-file)\n',
+    });
+    const variable = await runAsync(snapshot(), { cwd, env: env({ NOMAD_ADDR: withPassword }) });
+    expect(variable.code).toBe(2);
+    expect(variable.stderr).toContain('hourmeter: NOMAD_ADDR holds a user name or password');
+    expect(variable.stderr).not.toContain('hunter2');
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  it('refuses a kubeconfig server URL with user info, without quoting it', async () => {
+    const cwd = tempDir();
+    const r = await runAsync(K8S(), { cwd, env: { KUBECONFIG: kubeconfig(cwd, k8s.url.replace('https://', 'https://alice:hunter2@')) } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `hourmeter: context test of ${join(cwd, 'kubeconfig')}: the server URL of cluster fake holds a user name or password (user:pass@host); remove it and authenticate with a token or client certificate of the user instead\n`,
+    );
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+});
+
+describe('one deadline per capture', () => {
+  it('gives up on a server that never answers at --timeout, exit 3, writing nothing', async () => {
+    const cwd = tempDir();
+    nomad.faults.enqueue({ kind: 'hang', match: '/v1/allocations', times: 10 });
+    const started = Date.now();
+    const r = await runAsync([...snapshot(), '--timeout', '1s'], { cwd, env: env() });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(
+      `hourmeter: the capture did not finish within 1s (--timeout); no snapshot written: the API server at ${nomad.url} is slow or does not answer; check it, or raise --timeout\n`,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  it('gives up on a Kubernetes API server that never answers', async () => {
+    const cwd = tempDir();
+    k8s.faults.enqueue({ kind: 'hang', match: '/api/v1/pods', times: 10 });
+    const r = await runAsync([...K8S(), '--timeout', '1s'], { cwd, env: { KUBECONFIG: kubeconfig(cwd) } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('hourmeter: the capture did not finish within 1s (--timeout); no snapshot written');
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  it('refuses a --timeout that is not a duration', async () => {
+    const r = await runAsync([...snapshot(), '--timeout', 'soon'], { cwd: tempDir(), env: env() });
+    expect(r).toMatchObject({ code: 2, stderr: 'hourmeter: --timeout "soon" is not a duration: use e.g. 90s or 2m\n' });
+  });
+});
+
+describe('Retry-After', () => {
+  for (const [form, value] of [
+    ['seconds', () => '2'],
+    // An HTTP date has whole seconds: 3 s ahead is at least 2 s ahead.
+    ['an HTTP date', () => new Date(Date.now() + 3000).toUTCString()],
+  ] as const) {
+    it(`waits as long as a 429 or 503 asks (${form}) before trying again`, async () => {
+      const cwd = tempDir();
+      nomad.faults.enqueue({ kind: 'status', status: 503, retryAfter: value(), match: '/v1/namespaces' });
+      const before = nomad.requests.length;
+      const r = await runAsync(snapshot(), { cwd, env: env() });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const tries = nomad.requests.slice(before).filter((q) => q.path === '/v1/namespaces');
+      expect(tries.map((q) => q.status)).toEqual([503, 200]);
+      expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(2000);
+    });
+  }
+
+  it('waits as a Kubernetes 429 asks', async () => {
+    const cwd = tempDir();
+    k8s.faults.enqueue({ kind: 'status', status: 429, retryAfterSeconds: 2, match: '/api/v1/pods' });
+    const r = await runAsync(K8S(), { cwd, env: { KUBECONFIG: kubeconfig(cwd) } });
+    expect(r.code).toBe(0);
+    const tries = k8s.requests.filter((q) => q.path === '/api/v1/pods');
+    expect(tries.map((q) => q.status)).toEqual([429, 200]);
+    expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(2000);
+  });
+});
