@@ -123,6 +123,35 @@ export function hasUserInfo(url: string): boolean {
   return authority.includes('@');
 }
 
+/** Most pages one listing may take: with a page of 1000 items, a hundred million records. */
+export const MAX_PAGES = 100_000;
+
+/**
+ * Ends a paged listing that would never end, within a page or two: a next-page token
+ * handed out before, or a page that repeats the one before it (by its items' keys), means
+ * the server is going round in circles.
+ */
+export class PageGuard {
+  private readonly tokens = new Set<string>();
+  private previous: string | null = null;
+  private pages = 0;
+
+  constructor(private readonly label: string) {}
+
+  /** Checks one page (its items' keys) and the token it gives for the next one (none: the last page). */
+  check(keys: string[], next: string | undefined): void {
+    this.pages++;
+    const fail = (why: string) => new ApiHttpError(`GET ${this.label}: ${why} (page ${this.pages}); the listing would never end, so it was stopped`, null);
+    const signature = keys.join('\u0000');
+    if (keys.length > 0 && signature === this.previous) throw fail('the server sent the same page twice in a row');
+    this.previous = signature;
+    if (next === undefined) return;
+    if (this.tokens.has(next)) throw fail('the server handed out a next-page token it had handed out before');
+    this.tokens.add(next);
+    if (this.pages >= MAX_PAGES) throw fail(`more than ${MAX_PAGES} pages`);
+  }
+}
+
 /** Query parameters in order, undefined values left out. */
 export function queryParams(query: Record<string, string | number | boolean | undefined>): URLSearchParams {
   const params = new URLSearchParams();
@@ -157,7 +186,8 @@ export function retryAfterMs(value: string | string[] | undefined, nowMs: number
   let ms: number;
   if (/^\d+$/.test(v)) ms = Number(v) * 1000;
   else {
-    const when = Date.parse(v);
+    // An HTTP date names its weekday and month: "-5" or "2025" is not one.
+    const when = /[a-z]{3}/i.test(v) ? Date.parse(v) : NaN;
     if (Number.isNaN(when)) return null;
     ms = when - nowMs;
   }

@@ -151,3 +151,38 @@ describe('Retry-After', () => {
     expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(2000);
   });
 });
+
+describe('repeating page tokens', () => {
+  it('stops a Nomad listing whose next-page token comes back, records its scope as failed, and writes what succeeded (exit 3)', async () => {
+    const cwd = tempDir();
+    nomad.faults.enqueue({ kind: 'repeat-token', match: '/v1/jobs', times: 1000 });
+    const before = nomad.requests.length;
+    const r = await runAsync(snapshot('--per-page', '3'), { cwd, env: env() });
+    expect(r.code).toBe(3);
+    // The first page hands out a token, the second hands the same one back: stopped there.
+    expect(nomadRequestsTo(before, '/v1/jobs')).toBe(2);
+    const reason = 'listing jobs (owners are unknown for this snapshot): GET /v1/jobs: the server handed out a next-page token it had handed out before (page 2); the listing would never end, so it was stopped';
+    expect(r.stderr).toContain(`hourmeter: warning: namespace *: ${reason}\n`);
+    const snap = onlySnapshot(cwd);
+    expect(snap.scope.failed).toEqual([{ namespace: '*', reason }]);
+    expect(snap.scope.namespaces.length).toBeGreaterThan(0);
+    expect(snap.allocations.length).toBeGreaterThan(0);
+  });
+
+  it('stops a Kubernetes list whose continue token comes back; the other namespace is still captured (exit 3)', async () => {
+    const cwd = tempDir();
+    k8s.faults.enqueue({ kind: 'repeat-token', match: '/api/v1/namespaces/ml-batch/pods', times: 1000 });
+    const r = await runAsync(K8S('--namespace', 'ml-batch', '--namespace', 'hub', '--per-page', '1'), { cwd, env: { KUBECONFIG: kubeconfig(cwd) } });
+    expect(r.code).toBe(3);
+    expect(k8s.requests.filter((q) => q.path === '/api/v1/namespaces/ml-batch/pods')).toHaveLength(2);
+    const snap = onlySnapshot(cwd);
+    expect(snap.scope.namespaces).toEqual(['hub']);
+    expect(snap.scope.failed).toEqual([
+      {
+        namespace: 'ml-batch',
+        reason: 'listing pods: GET /api/v1/namespaces/ml-batch/pods: the server handed out a next-page token it had handed out before (page 2); the listing would never end, so it was stopped',
+      },
+    ]);
+    expect(snap.allocations.map((a) => a.raw && (a.raw as { pod: string }).pod)).toEqual(['jupyter-foo']);
+  });
+});

@@ -1,7 +1,7 @@
 import type { NativeAllocation, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
 import { nativeSnapshot } from '../../snapshots/format.js';
 import type { Sighting } from '../../userdb/store.js';
-import { ApiHttpError } from '../http.js';
+import { ApiHttpError, PageGuard } from '../http.js';
 import type { KubernetesClient } from './client.js';
 import { mapPod, PodResourceError, queuedJobs, type AttributionConfig } from './map.js';
 import type { NamespaceList, Pod, PodList } from './types.js';
@@ -63,8 +63,9 @@ export async function listAll<T>(
     const items: T[] = [];
     let token: string | undefined;
     let expired = false;
-    // Bounded: a server that kept returning a continue token would otherwise never end the loop.
-    for (let page = 0; page < 100_000 && !expired; page++) {
+    // Bounded: a server that repeats a continue token or a page would otherwise never end the loop.
+    const guard = new PageGuard(path);
+    while (!expired) {
       let body: ListBody<T>;
       try {
         body = (await client.get<ListBody<T>>(path, { ...query, limit: opts.limit, continue: token })).body;
@@ -79,14 +80,20 @@ export async function listAll<T>(
       items.push(...body.items);
       // Only the presence of a continue token means more: a page may hold fewer items than the limit.
       token = body.metadata?.continue || undefined;
+      guard.check(body.items.map(itemKey), token);
       if (token === undefined) return items;
     }
-    if (!expired) throw new ApiHttpError(`GET ${path}: too many pages`, null);
   }
   throw new ApiHttpError(
     `GET ${path}: the list's continue token expired (410 Gone) ${opts.maxRestarts + 1} times in a row; pages are read slower than the cluster keeps them: raise --per-page`,
     410,
   );
+}
+
+/** What tells items of a list apart: the uid, else namespace/name. */
+function itemKey(item: unknown): string {
+  const m = (item as { metadata?: { uid?: unknown; namespace?: unknown; name?: unknown } } | null)?.metadata;
+  return String(m?.uid ?? `${String(m?.namespace)}/${String(m?.name)}`);
 }
 
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));

@@ -1,5 +1,6 @@
 import type { NativeAllocation, NativeQueuedJob, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
 import { nativeSnapshot } from '../../snapshots/format.js';
+import { PageGuard } from '../http.js';
 import { NomadHttpError, type NomadClient } from './client.js';
 import { mapAllocation, mapQueuedJob, type MappingOptions } from './map.js';
 import type { NomadAllocStub, NomadJobStub, NomadNamespace } from './types.js';
@@ -55,16 +56,17 @@ export interface CaptureResult {
 async function allPages<T>(client: NomadClient, path: string, query: Record<string, string | number | boolean>, perPage: number): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
-  // Bounded: a server that keeps returning a token would otherwise never end the loop.
-  for (let page = 0; page < 100_000; page++) {
+  // Bounded: a server that repeats a token or a page would otherwise never end the loop.
+  const guard = new PageGuard(path);
+  for (;;) {
     const res = await client.get<T[]>(path, { ...query, per_page: perPage, next_token: token });
     if (!Array.isArray(res.body)) throw new NomadHttpError(`GET ${path}: expected a JSON list`, null);
     out.push(...res.body);
     const next = res.headers['x-nomad-nexttoken'];
-    token = Array.isArray(next) ? next[0] : next;
+    token = (Array.isArray(next) ? next[0] : next) || undefined;
+    guard.check(res.body.map((item) => String((item as { ID?: unknown })?.ID)), token);
     if (!token) return out;
   }
-  throw new NomadHttpError(`GET ${path}: too many pages`, null);
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
