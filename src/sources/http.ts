@@ -31,6 +31,34 @@ export interface ClientOptions {
   signal?: AbortSignal;
 }
 
+/** A 200 whose body is not what the API sends: junk from a proxy, a login page, a broken server. */
+export class MalformedReply extends ApiHttpError {
+  constructor(label: string, what: string) {
+    super(`GET ${label}: ${what}; that is not what the API sends (is another service or a proxy answering at that address?)`, 200);
+  }
+}
+
+/** Whether `value` is a JSON object (not null, not a list). */
+export const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Whether `value` is a non-empty string. */
+export const isName = (value: unknown): value is string => typeof value === 'string' && value !== '';
+
+/**
+ * The first record of a list page that lacks a field the capture needs, as "record N has
+ * no F"; null when every record has them. `fields` are dotted paths (metadata.uid).
+ */
+export function missingField(items: unknown[], fields: string[]): string | null {
+  for (let i = 0; i < items.length; i++) {
+    for (const f of fields) {
+      let v: unknown = items[i];
+      for (const part of f.split('.')) v = isObject(v) ? v[part] : undefined;
+      if (!isName(v)) return `record ${i + 1} has no ${f}`;
+    }
+  }
+  return null;
+}
+
 /** The longest Retry-After honoured: a server asking for more gets asked again sooner. */
 export const MAX_RETRY_AFTER_MS = 30_000;
 
@@ -228,6 +256,8 @@ export async function getJson<T>(dispatcher: Dispatcher, url: string, label: str
     try {
       return { body: opts.parse(text) as T, headers: resHeaders };
     } catch {
+      // A web page is not a body cut short: asking again brings the same page.
+      if (text.trimStart().startsWith('<')) throw new MalformedReply(label, 'the reply is an HTML page, not JSON');
       last = new ApiHttpError(`GET ${label}: the response is not complete JSON`, status);
     }
   }

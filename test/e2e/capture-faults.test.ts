@@ -186,3 +186,85 @@ describe('repeating page tokens', () => {
     expect(snap.allocations.map((a) => a.raw && (a.raw as { pod: string }).pod)).toEqual(['jupyter-foo']);
   });
 });
+
+const JUNK = 'that is not what the API sends (is another service or a proxy answering at that address?)';
+const HTML = '<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please sign in</body></html>';
+
+describe('malformed 200s', () => {
+  it('fails on an HTML page at once, without retrying it, and writes nothing (exit 3)', async () => {
+    const cwd = tempDir();
+    nomad.faults.enqueue({ kind: 'body', body: HTML, contentType: 'text/html', match: '/v1/namespaces', times: 10 });
+    const before = nomad.requests.length;
+    const r = await runAsync(snapshot(), { cwd, env: env() });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`hourmeter: warning: namespace *: listing namespaces: GET /v1/namespaces: the reply is an HTML page, not JSON; ${JUNK}\n`);
+    expect(nomadRequestsTo(before, '/v1/namespaces')).toBe(1);
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  it('fails the allocation listing when its records have no ID, in every namespace (exit 3, nothing written)', async () => {
+    const cwd = tempDir();
+    nomad.faults.enqueue({ kind: 'body', body: JSON.stringify([{ Namespace: 'default', JobID: 'x', ClientStatus: 'running' }]), match: '/v1/allocations', times: 100 });
+    const r = await runAsync(snapshot('--namespace', 'default'), { cwd, env: env() });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`hourmeter: warning: namespace default: listing allocations: GET /v1/allocations: record 1 has no ID; ${JUNK}\n`);
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  for (const [what, body, why] of [
+    ['job records without a status', JSON.stringify([{ ID: 'train', Namespace: 'default' }]), 'record 1 has no Status'],
+    ['a string instead of a list', JSON.stringify('no jobs today'), 'the reply is a string, not a list'],
+  ] as const) {
+    it(`records the job listing as failed on ${what}, and keeps the allocations (exit 3)`, async () => {
+      const cwd = tempDir();
+      nomad.faults.enqueue({ kind: 'body', body, match: '/v1/jobs', times: 10 });
+      const r = await runAsync(snapshot(), { cwd, env: env() });
+      expect(r.code).toBe(3);
+      const snap = onlySnapshot(cwd);
+      expect(snap.scope.failed).toEqual([{ namespace: '*', reason: `listing jobs (owners are unknown for this snapshot): GET /v1/jobs: ${why}; ${JUNK}` }]);
+      expect(snap.allocations.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('fails a Kubernetes pod list whose pods have no uid (exit 3, nothing written)', async () => {
+    const cwd = tempDir();
+    const body = JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [{ metadata: { name: 'p', namespace: 'hub' } }] });
+    k8s.faults.enqueue({ kind: 'body', body, match: '/api/v1/pods', times: 10 });
+    const r = await runAsync(K8S(), { cwd, env: { KUBECONFIG: kubeconfig(cwd) } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`hourmeter: warning: namespace *: listing pods: GET /api/v1/pods: record 1 has no metadata.uid; ${JUNK}\n`);
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  it('fails a Kubernetes list that is an HTML page, without retrying it', async () => {
+    const cwd = tempDir();
+    k8s.faults.enqueue({ kind: 'body', body: HTML, contentType: 'text/html', match: '/api/v1/pods', times: 10 });
+    const r = await runAsync(K8S(), { cwd, env: { KUBECONFIG: kubeconfig(cwd) } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`listing pods: GET /api/v1/pods: the reply is an HTML page, not JSON; ${JUNK}\n`);
+    expect(k8s.requests.filter((q) => q.path === '/api/v1/pods')).toHaveLength(1);
+  });
+});
+
+describe('an empty namespace list', () => {
+  it('is an error from Nomad, which always has default (exit 3, nothing written)', async () => {
+    const cwd = tempDir();
+    nomad.faults.enqueue({ kind: 'body', body: '[]', match: '/v1/namespaces' });
+    const r = await runAsync(snapshot(), { cwd, env: env() });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      `hourmeter: warning: namespace *: listing namespaces: GET /v1/namespaces: the server listed no namespace, not even default (a token without any namespace capability gets 403, not an empty list); ${JUNK}\n`,
+    );
+    expect(snapshotsIn(cwd)).toEqual([]);
+  });
+
+  it('is an error from Kubernetes: the scope fails, the pods are still captured (exit 3)', async () => {
+    const cwd = tempDir();
+    k8s.faults.enqueue({ kind: 'body', body: JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: [] }), match: '/api/v1/namespaces' });
+    const r = await runAsync(K8S(), { cwd, env: { KUBECONFIG: kubeconfig(cwd) } });
+    expect(r.code).toBe(3);
+    const snap = onlySnapshot(cwd);
+    expect(snap.scope.failed).toEqual([{ namespace: '*', reason: `listing namespaces: GET /api/v1/namespaces: the server listed no namespace, not even default; ${JUNK}` }]);
+    expect(snap.scope.namespaces).toEqual(['hub', 'jhub', 'ml-batch', 'research']);
+  });
+});

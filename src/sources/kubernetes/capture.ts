@@ -1,7 +1,7 @@
 import type { NativeAllocation, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
 import { nativeSnapshot } from '../../snapshots/format.js';
 import type { Sighting } from '../../userdb/store.js';
-import { ApiHttpError, PageGuard } from '../http.js';
+import { ApiHttpError, isObject, MalformedReply, missingField, PageGuard } from '../http.js';
 import type { KubernetesClient } from './client.js';
 import { mapPod, PodResourceError, queuedJobs, type AttributionConfig } from './map.js';
 import type { NamespaceList, Pod, PodList } from './types.js';
@@ -56,7 +56,7 @@ export async function listAll<T>(
   client: KubernetesClient,
   path: string,
   query: Record<string, string | undefined>,
-  opts: { limit: number; maxRestarts: number; onRestart?: () => void },
+  opts: { limit: number; maxRestarts: number; onRestart?: () => void; required?: string[] },
 ): Promise<T[]> {
   for (let attempt = 0; attempt <= opts.maxRestarts; attempt++) {
     if (attempt > 0) opts.onRestart?.();
@@ -76,7 +76,9 @@ export async function listAll<T>(
         }
         throw e;
       }
-      if (!body || !Array.isArray(body.items)) throw new ApiHttpError(`GET ${path}: expected a list with items`, null);
+      if (!isObject(body) || !Array.isArray(body.items)) throw new MalformedReply(path, 'the reply is not a list object with items');
+      const missing = missingField(body.items, opts.required ?? ['metadata.name']);
+      if (missing) throw new MalformedReply(path, missing);
       items.push(...body.items);
       // Only the presence of a continue token means more: a page may hold fewer items than the limit.
       token = body.metadata?.continue || undefined;
@@ -89,6 +91,9 @@ export async function listAll<T>(
     410,
   );
 }
+
+/** What a pod record must have to be accounted: its name and the uid its record is keyed by. */
+const POD_FIELDS = ['metadata.name', 'metadata.uid'];
 
 /** What tells items of a list apart: the uid, else namespace/name. */
 function itemKey(item: unknown): string {
@@ -112,13 +117,18 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
     const names = new Set<string>();
     try {
       const list = await listAll<NamespaceList['items'][number]>(client, '/api/v1/namespaces', {}, { limit: opts.limit, maxRestarts });
+      // Every cluster has `default`: an empty list is a broken reply, not an empty cluster.
+      if (list.length === 0) throw new MalformedReply('/api/v1/namespaces', 'the server listed no namespace, not even default');
       for (const n of list) names.add(n.metadata.name);
     } catch (e) {
-      warnings.push(`listing namespaces: ${reason(e)}; only namespaces with pods count as covered by this snapshot`);
+      // Refused (no RBAC to list namespaces) is common and only costs coverage; junk is a failure.
+      if (e instanceof MalformedReply) failed.push({ namespace: '*', reason: `listing namespaces: ${reason(e)}` });
+      else warnings.push(`listing namespaces: ${reason(e)}; only namespaces with pods count as covered by this snapshot`);
     }
     try {
       // A list started again is a newer view of the cluster: the snapshot takes its time.
       const pods = await listAll<Pod>(client, '/api/v1/pods', selectors, {
+        required: POD_FIELDS,
         limit: opts.limit,
         maxRestarts,
         onRestart: () => {
@@ -136,6 +146,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
     for (const ns of opts.namespaces.filter((n) => !excluded.has(n))) {
       try {
         const pods = await listAll<Pod>(client, `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, selectors, {
+          required: POD_FIELDS,
           limit: opts.limit,
           maxRestarts,
           onRestart: () => restarts++,
