@@ -112,10 +112,25 @@ export interface GetJsonOptions {
  * What the API clients share: one keep-alive agent, a count of requests sent, and a JSON
  * GET with bounded retries under the client's base address.
  */
+/** Kinds of failure whose fix is in the operator's settings, not in the server. */
+export type SettingsProblem = 'refused-credentials' | 'unreachable' | 'untrusted-certificate';
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** What an error says about the settings, if anything. */
+export function settingsProblem(e: ApiHttpError): SettingsProblem | null {
+  if (e.status === 401 || e.status === 403) return 'refused-credentials';
+  if (e.code !== null && UNREACHABLE.has(e.code)) return 'unreachable';
+  if (e.code !== null && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/.test(e.code)) return 'untrusted-certificate';
+  return null;
+}
+
 export abstract class JsonApiClient {
   protected readonly dispatcher: Dispatcher;
   /** Requests sent, retries included: the figure the benchmark reports. */
   requests = 0;
+  /** Failures seen whose fix is in the settings: the final message says how to fix them. */
+  readonly problems = new Set<SettingsProblem>();
 
   constructor(
     tls: TlsOptions,
@@ -133,15 +148,21 @@ export abstract class JsonApiClient {
   }
 
   /** GETs `path` with the query; the label in messages is the path alone. */
-  protected getJson<T>(path: string, params: URLSearchParams, headers: Record<string, string>, opts: Pick<GetJsonOptions, 'parse' | 'detail'>): Promise<JsonResponse<T>> {
+  protected async getJson<T>(path: string, params: URLSearchParams, headers: Record<string, string>, opts: Pick<GetJsonOptions, 'parse' | 'detail'>): Promise<JsonResponse<T>> {
     const qs = params.toString();
-    return getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
-      attempts: this.opts.attempts,
-      backoffMs: this.opts.backoffMs,
-      ...opts,
-      onRequest: () => this.requests++,
-      ...(this.opts.signal ? { signal: this.opts.signal } : {}),
-    });
+    try {
+      return await getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
+        attempts: this.opts.attempts,
+        backoffMs: this.opts.backoffMs,
+        ...opts,
+        onRequest: () => this.requests++,
+        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      });
+    } catch (e) {
+      const problem = e instanceof ApiHttpError ? settingsProblem(e) : null;
+      if (problem) this.problems.add(problem);
+      throw e;
+    }
   }
 }
 

@@ -268,3 +268,59 @@ describe('an empty namespace list', () => {
     expect(snap.scope.namespaces).toEqual(['hub', 'jhub', 'ml-batch', 'research']);
   });
 });
+
+describe('messages that say how to fix the problem', () => {
+  it('names NOMAD_TOKEN, --token-file and the ACL capabilities when the token is refused', async () => {
+    const r = await runAsync(snapshot(), { cwd: tempDir(), env: env({ NOMAD_TOKEN: 'wrong' }) });
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      'hourmeter: no snapshot written: nothing could be captured (1 failure above); the ACL token (NOMAD_TOKEN or --token-file) was refused: its policy must grant the namespace capabilities list-jobs and read-job on every namespace to capture (e.g. namespace "*" { policy = "read" })',
+    );
+  });
+
+  it('names the RBAC verbs when Kubernetes refuses the credentials', async () => {
+    const cwd = tempDir();
+    const kc = writeKubeconfig(join(cwd, 'kubeconfig'), {
+      current: 'test',
+      clusters: [{ name: 'fake', server: k8s.url, certs }],
+      users: [{ name: 'reader', user: { token: 'not-the-token' } }],
+      contexts: [{ name: 'test', cluster: 'fake', user: 'reader' }],
+    });
+    const r = await runAsync(K8S(), { cwd, env: { KUBECONFIG: kc } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`; the credentials of context test of ${kc} were refused: the user needs the RBAC verb list on pods (cluster-wide, or in each --namespace) and list on namespaces\n`);
+  });
+
+  it('names NOMAD_ADDR and --address when nothing answers there', async () => {
+    const closed = await startFakeNomad({ cluster, token: TOKEN, now: at(10) });
+    const url = closed.url;
+    await closed.close();
+    const r = await runAsync([...snapshot(), '--retries', '1'], { cwd: tempDir(), env: env({ NOMAD_ADDR: url }) });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`[ECONNREFUSED]`);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(`hourmeter: no snapshot written: nothing could be captured (1 failure above); nothing answered at ${url}: check NOMAD_ADDR or --address`);
+  });
+
+  it('names NOMAD_CACERT when the server certificate is not trusted', async () => {
+    const tls = await startFakeNomad({ cluster, token: TOKEN, now: at(10), tls: { key: certs.serverKey, cert: certs.serverCert } });
+    try {
+      const r = await runAsync([...snapshot(), '--retries', '1'], { cwd: tempDir(), env: env({ NOMAD_ADDR: tls.url }) });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(/; the server's certificate could not be verified: give the CA that signed it with NOMAD_CACERT or --ca-cert$/);
+    } finally {
+      await tls.close();
+    }
+  });
+
+  it('says a missing --token-file should hold a token, not a PEM file', async () => {
+    const r = await runAsync(snapshot('--token-file', 'no-such-token'), { cwd: tempDir(), env: env() });
+    expect(r).toMatchObject({ code: 2, stderr: "hourmeter: --token-file no-such-token: ENOENT; give a readable file holding the ACL token's secret ID\n" });
+  });
+});
+
+describe('hourmeter serve', () => {
+  it('says in one line that the port is taken, naming it and --port', async () => {
+    const r = await runAsync(['serve', '--port', String(nomad.port)], { cwd: tempDir() });
+    expect(r).toMatchObject({ code: 3, stderr: `hourmeter: cannot listen on 127.0.0.1:${nomad.port}: the port is already in use; stop what holds it, or give another --port\n` });
+  });
+});

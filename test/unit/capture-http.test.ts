@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { storageFailure } from '../../src/cli/main.js';
 import { hasUserInfo, MAX_RETRY_AFTER_MS, PageGuard, retryAfterMs } from '../../src/sources/http.js';
 
 /** The pure parts of the capture's HTTP layer: Retry-After, page guards, credentials in URLs. */
@@ -47,5 +48,17 @@ describe('hasUserInfo', () => {
     expect(hasUserInfo('https://alice@nomad')).toBe(true);
     expect(hasUserInfo('http://nomad:4646')).toBe(false);
     expect(hasUserInfo('https://nomad/path?x=a@b')).toBe(false);
+  });
+});
+
+describe('storageFailure', () => {
+  it('says plainly that a disk is full or read-only, naming the path', () => {
+    const fsError = (code: string) => Object.assign(new Error(`${code}: oops`), { code, path: '/srv/snapshots/x.json' });
+    expect(storageFailure(fsError('ENOSPC'))).toBe('cannot write /srv/snapshots/x.json: the disk is full (ENOSPC); free space there and run again');
+    expect(storageFailure(fsError('EROFS'))).toBe('cannot write /srv/snapshots/x.json: the file system is read-only (EROFS); mount it read-write, or point hourmeter at a writable folder');
+    expect(storageFailure(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(
+      'cannot write the index: the disk under it is full (SQLITE_FULL); free space there, or put the index elsewhere with --db',
+    );
+    expect(storageFailure(new Error('other'))).toBeNull();
   });
 });

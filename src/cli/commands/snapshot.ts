@@ -113,6 +113,8 @@ interface PreparedSource {
   close: (now: boolean) => Promise<void>;
   /** Where the API server is, for messages (never a secret). */
   address: string;
+  /** How to fix the failures seen whose cause is in the settings (a refused token, a wrong address). */
+  advice: () => string[];
 }
 
 async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: AbortSignal): Promise<PreparedSource> {
@@ -142,6 +144,16 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: Ab
     requests: () => client.requests,
     close: (now) => client.close(now),
     address: settings.address,
+    advice: () =>
+      [...client.problems].map((p) =>
+        p === 'refused-credentials'
+          ? settings.token === null
+            ? 'no ACL token was given: set NOMAD_TOKEN or give --token-file'
+            : 'the ACL token (NOMAD_TOKEN or --token-file) was refused: its policy must grant the namespace capabilities list-jobs and read-job on every namespace to capture (e.g. namespace "*" { policy = "read" })'
+          : p === 'unreachable'
+            ? `nothing answered at ${settings.address}: check NOMAD_ADDR or --address`
+            : "the server's certificate could not be verified: give the CA that signed it with NOMAD_CACERT or --ca-cert",
+      ),
     capture: async (now) => {
       const result = await captureNomad(
         client,
@@ -192,12 +204,26 @@ async function prepareKubernetes(s: Settings, io: CliIO, signal: AbortSignal): P
     requests: () => client.requests,
     close: (now) => client.close(now),
     address: client.address,
+    advice: () =>
+      [...client.problems].map((p) =>
+        p === 'refused-credentials'
+          ? `the credentials of ${client.origin} were refused: the user needs the RBAC verb list on pods (cluster-wide, or in each --namespace) and list on namespaces`
+          : p === 'unreachable'
+            ? `nothing answered at ${client.address}: check the server of the cluster in ${client.origin}`
+            : `the server's certificate could not be verified: check certificate-authority or certificate-authority-data of the cluster in ${client.origin}`,
+      ),
     capture: async (now) => {
       const result = await captureKubernetes(client, { ...list, now, source: { kind: 'kubernetes', address: client.address, region: null } });
       const note = result.restarts > 0 ? `, ${result.restarts} list${result.restarts > 1 ? 's' : ''} restarted after an expired continue token` : '';
       return { ...result, noun: 'pods', note, saved: () => {} };
     },
   };
+}
+
+/** The fixes for failures caused by the settings, as the end of the final message. */
+function howToFix(source: PreparedSource): string {
+  const advice = source.advice();
+  return advice.length > 0 ? `; ${advice.join('; ')}` : '';
 }
 
 async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
@@ -260,7 +286,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
     if (snap.scope.namespaces.length === 0 && snap.scope.failed.length > 0) {
       // Nothing was captured: a file would cover nothing, so none is written.
-      throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)`);
+      throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)${howToFix(source)}`);
     }
     const text = JSON.stringify(snap);
     const base = snap.captured_at.slice(0, 19) + 'Z';
@@ -278,7 +304,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
           `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${source.requests()} requests${result.note})\n`,
       );
     }
-    if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)`);
+    if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)${howToFix(source)}`);
   } finally {
     clearTimeout(timer);
     await source.close(deadline.signal.aborted);

@@ -63,7 +63,11 @@ export function resolveNomadSettings(flags: NomadSettingInputs, env: NodeJS.Proc
   }
   let token: string | null = null;
   if (flags.tokenFile !== undefined) {
-    token = readPem(flags.tokenFile, '--token-file').trim();
+    try {
+      token = readFileSync(flags.tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new UsageError(`--token-file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}; give a readable file holding the ACL token's secret ID`);
+    }
     if (token === '') throw new UsageError(`--token-file ${flags.tokenFile} is empty; put the ACL token's secret ID in it`);
   } else if (env.NOMAD_TOKEN) {
     token = env.NOMAD_TOKEN.trim();
