@@ -53,7 +53,7 @@ export function attributionConfig(s: Settings): AttributionConfig {
  * A client for the API server the settings name, credentials applied, with kubectl's
  * precedence for the kubeconfig: --kubeconfig, KUBECONFIG, the config file, ~/.kube/config.
  */
-export async function connectKubernetes(s: Settings, env: NodeJS.ProcessEnv): Promise<KubernetesClient> {
+export async function connectKubernetes(s: Settings, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<KubernetesClient> {
   // Loaded only here: the Kubernetes client library takes most of a second to import.
   const { resolveKubernetesSettings } = await import('../sources/kubernetes/settings.js');
   const { KubernetesClient } = await import('../sources/kubernetes/client.js');
@@ -70,7 +70,7 @@ export async function connectKubernetes(s: Settings, env: NodeJS.ProcessEnv): Pr
     },
     env,
   );
-  return new KubernetesClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts });
+  return new KubernetesClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts, ...(signal ? { signal } : {}) });
 }
 
 /** What to list and how to attribute it, from the shared options. */

@@ -87,8 +87,35 @@ export function exitCodeFor(e: unknown, debug: boolean): number {
     process.stderr.write(`hourmeter: ${e.message}\n`);
     return e.exitCode;
   }
+  const plain = storageFailure(e);
+  if (plain) {
+    process.stderr.write(`hourmeter: ${plain}\n`);
+    return 3;
+  }
   const err = e as Error;
   process.stderr.write(`hourmeter: unexpected error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
   if (debug && err?.stack) process.stderr.write(err.stack + '\n');
   return 3;
+}
+
+/**
+ * A full or read-only disk said plainly, with the path when the error has one (SQLite's
+ * errors do not: they name the index).
+ */
+export function storageFailure(e: unknown): string | null {
+  const err = e as { code?: unknown; path?: unknown };
+  const where = typeof err?.path === 'string' ? err.path : null;
+  switch (err?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `cannot write ${where ?? 'a file'}: the disk is full (${err.code}); free space there and run again`;
+    case 'EROFS':
+      return `cannot write ${where ?? 'a file'}: the file system is read-only (EROFS); mount it read-write, or point hourmeter at a writable folder`;
+    case 'SQLITE_FULL':
+      return 'cannot write the index: the disk under it is full (SQLITE_FULL); free space there, or put the index elsewhere with --db';
+    case 'SQLITE_READONLY':
+      return 'cannot write the index: its file or file system is read-only (SQLITE_READONLY); make it writable, or put the index elsewhere with --db';
+    default:
+      return null;
+  }
 }

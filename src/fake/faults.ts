@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 const MAX_FAULTS = 1000;
 const MAX_FAULT_TIMES = 1_000_000;
 /** Longest delay any option or fault may add, so a test can never hang on the server. */
-const MAX_DELAY_MS = 120_000;
+export const MAX_DELAY_MS = 120_000;
 
 export type FaultSpec =
   | {
@@ -18,6 +18,8 @@ export type FaultSpec =
       body?: string;
       /** Adds Retry-After (seconds), as rate limiters do on 429. */
       retryAfterSeconds?: number;
+      /** Adds Retry-After as given (an HTTP date, say); wins over retryAfterSeconds. */
+      retryAfter?: string;
       times?: number;
       match?: string;
     }
@@ -26,7 +28,19 @@ export type FaultSpec =
   /** Delay the normal response by `ms` (on top of latencyMs). */
   | { kind: 'slow'; ms: number; times?: number; match?: string }
   /** Send the status and the full Content-Length, then only half the body, then destroy. */
-  | { kind: 'truncate'; times?: number; match?: string };
+  | { kind: 'truncate'; times?: number; match?: string }
+  /** Answer 200 with this body instead of the real one (junk: an HTML page, a string, records without IDs). */
+  | { kind: 'body'; body: string; contentType?: string; headers?: Record<string, string>; times?: number; match?: string }
+  /** Answer normally, but hand back the page token the request carried as the next one: a listing that never ends. */
+  | { kind: 'repeat-token'; times?: number; match?: string }
+  /** Never answer: the request stays open until the client gives up or the server closes. */
+  | { kind: 'hang'; times?: number; match?: string };
+
+/** What a `status` fault sends as Retry-After, if anything. */
+export function retryAfterHeader(fault: FaultSpec & { kind: 'status' }): Record<string, string> {
+  if (fault.retryAfter !== undefined) return { 'Retry-After': fault.retryAfter };
+  return fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(fault.retryAfterSeconds) };
+}
 
 export interface FaultControl {
   /** Queue a fault for the next `times` (default 1) requests whose path starts with `match` (default any). */

@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Pod } from '../sources/kubernetes/types.js';
-import { clampDelay, Faults, sameToken, type FaultControl } from './faults.js';
+import { clampDelay, Faults, MAX_DELAY_MS, retryAfterHeader, sameToken, type FaultControl } from './faults.js';
 
 export interface FakeKubernetesOptions {
   tls: {
@@ -58,6 +58,8 @@ export interface FakeKubernetesRequest {
   clientCert: boolean;
   /** Response status; null while pending or when the connection was reset. */
   status: number | null;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
 }
 
 export interface FakeKubernetes {
@@ -280,11 +282,11 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   }
 
-  function send(res: ServerResponse, rec: FakeKubernetesRequest, status: number, body: unknown, text?: string): void {
+  function send(res: ServerResponse, rec: FakeKubernetesRequest, status: number, body: unknown, text?: string, headers: Record<string, string> = {}): void {
     if (res.destroyed) return;
     const payload = text ?? JSON.stringify(body);
     rec.status = status;
-    res.writeHead(status, { 'Content-Type': text === undefined ? 'application/json' : 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
+    res.writeHead(status, { 'Content-Type': text === undefined ? 'application/json' : 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(payload), ...headers });
     res.end(payload);
   }
 
@@ -303,6 +305,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
       bearer,
       clientCert: options.tls.ca !== undefined && socket.authorized === true,
       status: null,
+      at: Date.now(),
     };
     requests.push(rec);
     if (requests.length > MAX_LOGGED) requests.splice(0, requests.length - MAX_LOGGED);
@@ -312,13 +315,23 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
       req.socket.destroy();
       return;
     }
+    if (fault?.kind === 'hang') return; // never answered; close() ends the connection
     const delay = latencyMs + (fault?.kind === 'slow' ? clampDelay(fault.ms, 'slow fault ms') : 0);
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    if (fault?.kind === 'status') return send(res, rec, fault.status, null, fault.body ?? `injected fault: HTTP ${fault.status}`);
+    if (delay > 0) await new Promise((r) => setTimeout(r, Math.min(delay, MAX_DELAY_MS)));
+    if (fault?.kind === 'status') return send(res, rec, fault.status, null, fault.body ?? `injected fault: HTTP ${fault.status}`, retryAfterHeader(fault));
+    if (fault?.kind === 'body') {
+      if (res.destroyed) return;
+      rec.status = 200;
+      res.writeHead(200, { 'Content-Type': fault.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(fault.body), ...fault.headers });
+      res.end(fault.body);
+      return;
+    }
     // A presented bearer token that is wrong is refused even with a good certificate, as the API server does.
     const authenticated = (bearer && index >= 0) || (!bearer && rec.clientCert);
     try {
       const body = route(req, url, authenticated);
+      const given = url.searchParams.get('continue');
+      if (fault?.kind === 'repeat-token' && given) (body as { metadata: Record<string, unknown> }).metadata.continue = given;
       if (fault?.kind === 'truncate') {
         const text = JSON.stringify(body);
         rec.status = 200;

@@ -35,7 +35,7 @@ import {
   type JobStatusAt,
   type NomadIndex,
 } from './nomad-model.js';
-import { clampDelay, Faults, sameToken, type FaultControl, type FaultSpec } from './faults.js';
+import { clampDelay, Faults, MAX_DELAY_MS, retryAfterHeader, sameToken, type FaultControl, type FaultSpec } from './faults.js';
 
 export type { FaultControl, FaultSpec } from './faults.js';
 
@@ -95,6 +95,8 @@ export interface FakeNomadRequest {
   /** Response status; null while pending or when the connection was reset. */
   status: number | null;
   fault: FaultSpec['kind'] | null;
+  /** When the request arrived (ms since the epoch): how long a client waited between tries. */
+  at: number;
 }
 
 export interface FakeNomad {
@@ -529,6 +531,7 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
       clientCert: tls && (req.socket as TLSSocket).authorized === true,
       status: null,
       fault: null,
+      at: Date.now(),
     };
     requests.push(rec);
     if (requests.length > maxLogged) requests.splice(0, requests.length - maxLogged);
@@ -539,18 +542,15 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
       req.socket.destroy();
       return;
     }
-    const delay = latencyMs + (fault?.kind === 'slow' ? clampDelay(fault.ms, 'slow fault ms') : 0);
+    const delay = latencyMs + (fault?.kind === 'slow' ? clampDelay(fault.ms, 'slow fault ms') : 0) + (fault?.kind === 'hang' ? MAX_DELAY_MS : 0);
     if (delay > 0) await sleep(delay);
-    if (closed) return;
+    if (closed || fault?.kind === 'hang') return;
 
     let reply: Reply;
     if (fault?.kind === 'status') {
-      reply = {
-        status: fault.status,
-        body: fault.body ?? `injected fault: HTTP ${fault.status}`,
-        json: false,
-        headers: fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(fault.retryAfterSeconds) },
-      };
+      reply = { status: fault.status, body: fault.body ?? `injected fault: HTTP ${fault.status}`, json: false, headers: retryAfterHeader(fault) };
+    } else if (fault?.kind === 'body') {
+      reply = { status: 200, body: fault.body, json: true, headers: { ...(fault.contentType ? { 'Content-Type': fault.contentType } : {}), ...fault.headers } };
     } else {
       try {
         reply = route(req, url, token === undefined || matches === true);
@@ -558,6 +558,8 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
         if (!(err instanceof HttpError)) throw err;
         reply = { status: err.status, body: err.message, json: false };
       }
+      const given = url.searchParams.get('next_token');
+      if (fault?.kind === 'repeat-token' && given) reply.headers = { ...reply.headers, 'X-Nomad-NextToken': given };
     }
     send(req, res, reply, fault?.kind === 'truncate', rec);
   }

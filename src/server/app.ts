@@ -158,15 +158,25 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e: Error) => {
+      // A client that hung up mid-request is no fault of ours, and has nobody to answer.
+      if (req.destroyed || res.destroyed || (e as NodeJS.ErrnoException).code === 'ECONNRESET' || e.message === 'aborted') return;
       // Never a stack trace to the caller: the reason goes to the server's log.
       o.io.warn(`internal error answering ${req.url}: ${e.message}`);
       if (!res.headersSent) send(res, errorResponse(500, 'internal error; see the server log'));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.host, () => resolve());
+    });
+  } catch (e) {
+    // Port taken or not allowed: the workers and the timer must not keep the process alive.
+    clearInterval(timer);
+    await pool.close();
+    db.close();
+    throw e;
+  }
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`,

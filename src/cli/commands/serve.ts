@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { startServer } from '../../server/app.js';
-import { UsageError } from '../../util/errors.js';
+import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import { addDbOption, indexPath } from '../history.js';
 import type { CliIO } from '../io.js';
@@ -73,7 +73,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
     }
     const fixedNow = s.has('now') ? nowFrom(s) : null;
     const dir = s.string('snapshots', 'snapshots');
-    const server = await startServer({
+    const listening = startServer({
       host: s.string('host', '127.0.0.1'),
       port,
       token,
@@ -85,6 +85,13 @@ export function serveCommand(program: Command, io: CliIO): Command {
       now: () => fixedNow ?? Date.now(),
       maxAgeUs,
       quota,
+    });
+    const server = await listening.catch((e: NodeJS.ErrnoException) => {
+      const where = `${s.string('host', '127.0.0.1')}:${port}`;
+      if (e.code === 'EADDRINUSE') throw new DataError(`cannot listen on ${where}: the port is already in use; stop what holds it, or give another ${s.source('port')}`);
+      if (e.code === 'EACCES') throw new DataError(`cannot listen on ${where}: ports below 1024 need privileges; give ${s.source('port')} 1024 or above`);
+      if (e.code === 'EADDRNOTAVAIL') throw new DataError(`cannot listen on ${where}: this machine has no such address; fix ${s.source('host')}`);
+      throw e;
     });
     // Serve until told to stop; then finish what is in flight and return (exit 0). The
     // handlers are in place before the address is printed: a supervisor may stop us at once.

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { MetaCache } from '../../sources/nomad/capture.js';
 import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
+import { DeadlineExceeded } from '../../sources/http.js';
 import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { parseSnapshotName } from '../../snapshots/files.js';
@@ -57,6 +58,7 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'))
     .addOption(new Option('--lock-wait <duration>', 'how long to wait for another running snapshot (default: 60s)'))
     .addOption(new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'))
+    .addOption(new Option('--timeout <duration>', 'give up on a capture that has not finished after this long, writing nothing (default: 2m)'))
     .addOption(new Option('--gzip', 'write the snapshot gzip-compressed (.json.gz)'))
     .addOption(new Option('--now <instant>', 'testing: record this RFC 3339 capture time instead of the clock').env('HOURMETER_NOW'))
     .addOption(new Option('-q, --quiet', 'print nothing on success'));
@@ -109,16 +111,22 @@ interface Captured {
 interface PreparedSource {
   capture: (now: () => Date) => Promise<Captured>;
   requests: () => number;
-  close: () => Promise<void>;
+  /** Cuts requests in flight when `now` (the deadline passed). */
+  close: (now: boolean) => Promise<void>;
+  /** Where the API server is, for messages (never a secret). */
+  address: string;
+  /** How to fix the failures seen whose cause is in the settings (a refused token, a wrong address). */
+  advice: () => string[];
 }
 
-async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<PreparedSource> {
+async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: AbortSignal): Promise<PreparedSource> {
   // The HTTP client is loaded only here: reports start faster without it.
   const { DEFAULT_CLIENT_OPTIONS, NomadClient } = await import('../../sources/nomad/client.js');
   const { captureNomad } = await import('../../sources/nomad/capture.js');
   const settings = resolveNomadSettings(
     {
       address: s.string('address'),
+      addressFrom: s.source('address'),
       tokenFile: s.string('token-file'),
       region: s.string('region'),
       caCert: s.string('ca-cert'),
@@ -132,11 +140,22 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<P
   );
   const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
   const perPage = s.positiveInt('per-page', 1000);
-  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts) });
+  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts), signal });
   const cachePath = join(stateDir, META_CACHE);
   return {
     requests: () => client.requests,
-    close: () => client.close(),
+    close: (now) => client.close(now),
+    address: settings.address,
+    advice: () =>
+      [...client.problems].map((p) =>
+        p === 'refused-credentials'
+          ? settings.token === null
+            ? 'no ACL token was given: set NOMAD_TOKEN or give --token-file'
+            : 'the ACL token (NOMAD_TOKEN or --token-file) was refused: its policy must grant the namespace capabilities list-jobs and read-job on every namespace to capture (e.g. namespace "*" { policy = "read" })'
+          : p === 'unreachable'
+            ? `nothing answered at ${settings.address}: check NOMAD_ADDR or --address`
+            : "the server's certificate could not be verified: give the CA that signed it with NOMAD_CACERT or --ca-cert",
+      ),
     capture: async (now) => {
       const result = await captureNomad(
         client,
@@ -179,13 +198,22 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string): Promise<P
   };
 }
 
-async function prepareKubernetes(s: Settings, io: CliIO): Promise<PreparedSource> {
+async function prepareKubernetes(s: Settings, io: CliIO, signal: AbortSignal): Promise<PreparedSource> {
   const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
   const list = listOptions(s);
-  const client = await connectKubernetes(s, io.env);
+  const client = await connectKubernetes(s, io.env, signal);
   return {
     requests: () => client.requests,
-    close: () => client.close(),
+    close: (now) => client.close(now),
+    address: client.address,
+    advice: () =>
+      [...client.problems].map((p) =>
+        p === 'refused-credentials'
+          ? `the credentials of ${client.origin} were refused: the user needs the RBAC verb list on pods (cluster-wide, or in each --namespace) and list on namespaces`
+          : p === 'unreachable'
+            ? `nothing answered at ${client.address}: check the server of the cluster in ${client.origin}`
+            : `the server's certificate could not be verified: check certificate-authority or certificate-authority-data of the cluster in ${client.origin}`,
+      ),
     capture: async (now) => {
       const result = await captureKubernetes(client, { ...list, now, source: { kind: 'kubernetes', address: client.address, region: null } });
       const note = result.restarts > 0 ? `, ${result.restarts} list${result.restarts > 1 ? 's' : ''} restarted after an expired continue token` : '';
@@ -208,6 +236,12 @@ function removeLeftovers(dir: string, stateDir: string, userdbDir: string, io: C
   for (const path of removed) io.warn(`removed ${path}, a temp file left by an interrupted run`);
 }
 
+/** The fixes for failures caused by the settings, as the end of the final message. */
+function howToFix(source: PreparedSource): string {
+  const advice = source.advice();
+  return advice.length > 0 ? `; ${advice.join('; ')}` : '';
+}
+
 async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   const kind = s.choice('source', ['nomad', 'kubernetes'] as const, 'nomad');
   if (kind === 'kubernetes') refuseFlags(s, NOMAD_FLAGS, 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
@@ -224,7 +258,15 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   const userdbDir = s.string('userdb', 'userdb');
   const gzip = s.flag('gzip');
   const stateDir = join(dir, STATE_DIR);
-  const source = kind === 'kubernetes' ? await prepareKubernetes(s, io) : await prepareNomad(s, io, stateDir);
+  const timeoutText = s.string('timeout', '2m');
+  const timeoutUs = parseDuration(timeoutText);
+  if (timeoutUs === null || timeoutUs <= 0) throw new UsageError(`${s.source('timeout')} ${JSON.stringify(timeoutText)} is not a duration: use e.g. 90s or 2m`);
+  // setTimeout holds at most 2^31-1 ms (about 24 days).
+  const timeoutMs = Math.min(Math.ceil(timeoutUs / 1000), 2 ** 31 - 1);
+  // One deadline for the whole capture, retries and waits included: cron must not pile up runs.
+  const deadline = new AbortController();
+  const source = kind === 'kubernetes' ? await prepareKubernetes(s, io, deadline.signal) : await prepareNomad(s, io, stateDir, deadline.signal);
+  let timer: NodeJS.Timeout | undefined;
 
   let release: (() => void) | null = null;
   try {
@@ -246,13 +288,22 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
           return new Date(at);
         }
       : () => new Date();
-    const result = await source.capture(now);
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const message = `the capture did not finish within ${timeoutText} (${s.source('timeout')}); no snapshot written: the API server at ${source.address} is slow or does not answer; check it, or raise --timeout`;
+        deadline.abort(new DeadlineExceeded(message));
+        reject(new DataError(message));
+      }, timeoutMs);
+    });
+    const result = await Promise.race([source.capture(now), timedOut]);
+    // A scope that failed on the deadline is no reason to write a partial file.
+    if (deadline.signal.aborted) throw new DataError((deadline.signal.reason as Error).message);
     const snap = result.snapshot;
     for (const w of result.warnings) io.warn(w);
     for (const f of snap.scope.failed) io.warn(`namespace ${f.namespace}: ${f.reason}`);
     if (snap.scope.namespaces.length === 0 && snap.scope.failed.length > 0) {
       // Nothing was captured: a file would cover nothing, so none is written.
-      throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)`);
+      throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)${howToFix(source)}`);
     }
     const text = JSON.stringify(snap);
     const base = snap.captured_at.slice(0, 19) + 'Z';
@@ -270,9 +321,10 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
           `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${source.requests()} requests${result.note})\n`,
       );
     }
-    if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)`);
+    if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)${howToFix(source)}`);
   } finally {
-    await source.close();
+    clearTimeout(timer);
+    await source.close(deadline.signal.aborted);
     release?.();
   }
 }

@@ -1,7 +1,7 @@
 import type { NativeAllocation, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
 import { nativeSnapshot } from '../../snapshots/format.js';
 import type { Sighting } from '../../userdb/store.js';
-import { ApiHttpError } from '../http.js';
+import { ApiHttpError, isObject, MalformedReply, missingField, PageGuard } from '../http.js';
 import type { KubernetesClient } from './client.js';
 import { mapPod, PodResourceError, queuedJobs, type AttributionConfig } from './map.js';
 import type { NamespaceList, Pod, PodList } from './types.js';
@@ -56,15 +56,16 @@ export async function listAll<T>(
   client: KubernetesClient,
   path: string,
   query: Record<string, string | undefined>,
-  opts: { limit: number; maxRestarts: number; onRestart?: () => void },
+  opts: { limit: number; maxRestarts: number; onRestart?: () => void; required?: string[] },
 ): Promise<T[]> {
   for (let attempt = 0; attempt <= opts.maxRestarts; attempt++) {
     if (attempt > 0) opts.onRestart?.();
     const items: T[] = [];
     let token: string | undefined;
     let expired = false;
-    // Bounded: a server that kept returning a continue token would otherwise never end the loop.
-    for (let page = 0; page < 100_000 && !expired; page++) {
+    // Bounded: a server that repeats a continue token or a page would otherwise never end the loop.
+    const guard = new PageGuard(path);
+    while (!expired) {
       let body: ListBody<T>;
       try {
         body = (await client.get<ListBody<T>>(path, { ...query, limit: opts.limit, continue: token })).body;
@@ -75,18 +76,29 @@ export async function listAll<T>(
         }
         throw e;
       }
-      if (!body || !Array.isArray(body.items)) throw new ApiHttpError(`GET ${path}: expected a list with items`, null);
+      if (!isObject(body) || !Array.isArray(body.items)) throw new MalformedReply(path, 'the reply is not a list object with items');
+      const missing = missingField(body.items, opts.required ?? ['metadata.name']);
+      if (missing) throw new MalformedReply(path, missing);
       items.push(...body.items);
       // Only the presence of a continue token means more: a page may hold fewer items than the limit.
       token = body.metadata?.continue || undefined;
+      guard.check(body.items.map(itemKey), token);
       if (token === undefined) return items;
     }
-    if (!expired) throw new ApiHttpError(`GET ${path}: too many pages`, null);
   }
   throw new ApiHttpError(
     `GET ${path}: the list's continue token expired (410 Gone) ${opts.maxRestarts + 1} times in a row; pages are read slower than the cluster keeps them: raise --per-page`,
     410,
   );
+}
+
+/** What a pod record must have to be accounted: its name and the uid its record is keyed by. */
+const POD_FIELDS = ['metadata.name', 'metadata.uid'];
+
+/** What tells items of a list apart: the uid, else namespace/name. */
+function itemKey(item: unknown): string {
+  const m = (item as { metadata?: { uid?: unknown; namespace?: unknown; name?: unknown } } | null)?.metadata;
+  return String(m?.uid ?? `${String(m?.namespace)}/${String(m?.name)}`);
 }
 
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -105,13 +117,18 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
     const names = new Set<string>();
     try {
       const list = await listAll<NamespaceList['items'][number]>(client, '/api/v1/namespaces', {}, { limit: opts.limit, maxRestarts });
+      // Every cluster has `default`: an empty list is a broken reply, not an empty cluster.
+      if (list.length === 0) throw new MalformedReply('/api/v1/namespaces', 'the server listed no namespace, not even default');
       for (const n of list) names.add(n.metadata.name);
     } catch (e) {
-      warnings.push(`listing namespaces: ${reason(e)}; only namespaces with pods count as covered by this snapshot`);
+      // Refused (no RBAC to list namespaces) is common and only costs coverage; junk is a failure.
+      if (e instanceof MalformedReply) failed.push({ namespace: '*', reason: `listing namespaces: ${reason(e)}` });
+      else warnings.push(`listing namespaces: ${reason(e)}; only namespaces with pods count as covered by this snapshot`);
     }
     try {
       // A list started again is a newer view of the cluster: the snapshot takes its time.
       const pods = await listAll<Pod>(client, '/api/v1/pods', selectors, {
+        required: POD_FIELDS,
         limit: opts.limit,
         maxRestarts,
         onRestart: () => {
@@ -129,6 +146,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
     for (const ns of opts.namespaces.filter((n) => !excluded.has(n))) {
       try {
         const pods = await listAll<Pod>(client, `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, selectors, {
+          required: POD_FIELDS,
           limit: opts.limit,
           maxRestarts,
           onRestart: () => restarts++,

@@ -20,6 +20,11 @@ export class KubernetesClient extends JsonApiClient {
     return this.settings.server;
   }
 
+  /** Where the settings came from (context and kubeconfig), for messages. */
+  get origin(): string {
+    return this.settings.origin;
+  }
+
   /** GET a JSON endpoint; undefined query values are left out. */
   async get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<JsonResponse<T>> {
     return this.getJson<T>(path, queryParams(query), { accept: 'application/json', ...this.settings.headers }, {

@@ -4,7 +4,7 @@ import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Cluster, Context, KubeConfig, User } from '@kubernetes/client-node';
 import { DataError, UsageError } from '../../util/errors.js';
-import type { TlsOptions } from '../http.js';
+import { hasUserInfo, type TlsOptions } from '../http.js';
 
 /**
  * Where the Kubernetes API is and how to authenticate, found as kubectl finds it: the
@@ -165,6 +165,10 @@ export async function resolveKubernetesSettings(inputs: KubernetesSettingInputs,
   const user = kc.getCurrentUser();
   if (context.user && !user) throw new UsageError(`${where} names user ${context.user}, which is not defined; fix the kubeconfig`);
   if (cluster.proxyUrl) throw new UsageError(`${where}: cluster ${cluster.name} sets proxy-url, which hourmeter does not support; reach the API server directly`);
+  if (hasUserInfo(cluster.server)) {
+    // The server URL is never quoted here: it holds a password.
+    throw new UsageError(`${where}: the server URL of cluster ${cluster.name} holds a user name or password (user:pass@host); remove it and authenticate with a token or client certificate of the user instead`);
+  }
   if (!/^https:\/\/[^/]+/.test(cluster.server)) {
     throw new UsageError(`${where}: cluster ${cluster.name} has server ${JSON.stringify(cluster.server)}; hourmeter talks to the API server over https:// only`);
   }

@@ -1,5 +1,6 @@
 import type { NativeAllocation, NativeQueuedJob, NativeScopeFailure, NativeSnapshot } from '../../snapshots/format.js';
 import { nativeSnapshot } from '../../snapshots/format.js';
+import { isObject, MalformedReply, missingField, PageGuard } from '../http.js';
 import { NomadHttpError, type NomadClient } from './client.js';
 import { mapAllocation, mapQueuedJob, type MappingOptions } from './map.js';
 import type { NomadAllocStub, NomadJobStub, NomadNamespace } from './types.js';
@@ -52,19 +53,37 @@ export interface CaptureResult {
   cache: MetaCache;
 }
 
+/** What every record of a listing must have: a record without them cannot be accounted. */
+const REQUIRED: Record<string, string[]> = {
+  '/v1/allocations': ['ID', 'JobID', 'ClientStatus'],
+  '/v1/jobs': ['ID', 'Status'],
+};
+
 async function allPages<T>(client: NomadClient, path: string, query: Record<string, string | number | boolean>, perPage: number): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
-  // Bounded: a server that keeps returning a token would otherwise never end the loop.
-  for (let page = 0; page < 100_000; page++) {
+  // Bounded: a server that repeats a token or a page would otherwise never end the loop.
+  const guard = new PageGuard(path);
+  for (;;) {
     const res = await client.get<T[]>(path, { ...query, per_page: perPage, next_token: token });
-    if (!Array.isArray(res.body)) throw new NomadHttpError(`GET ${path}: expected a JSON list`, null);
+    if (!Array.isArray(res.body)) throw new MalformedReply(path, `the reply is ${kindOf(res.body)}, not a list`);
+    const missing = missingField(res.body, REQUIRED[path] ?? []);
+    if (missing) throw new MalformedReply(path, missing);
     out.push(...res.body);
     const next = res.headers['x-nomad-nexttoken'];
-    token = Array.isArray(next) ? next[0] : next;
+    token = (Array.isArray(next) ? next[0] : next) || undefined;
+    guard.check(res.body.map((item) => String((item as { ID?: unknown })?.ID)), token);
     if (!token) return out;
   }
-  throw new NomadHttpError(`GET ${path}: too many pages`, null);
+}
+
+/** What a JSON value is, for messages. */
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+/** A single object's reply (a job, an allocation), checked to be one. */
+function oneObject<T>(path: string, body: unknown): T {
+  if (!isObject(body)) throw new MalformedReply(path, `the reply is ${kindOf(body)}, not an object`);
+  return body as T;
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
@@ -93,6 +112,11 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   let readable: string[];
   try {
     const res = await client.get<NomadNamespace[]>('/v1/namespaces');
+    if (!Array.isArray(res.body)) throw new MalformedReply('/v1/namespaces', `the reply is ${kindOf(res.body)}, not a list`);
+    const missing = missingField(res.body, ['Name']);
+    if (missing) throw new MalformedReply('/v1/namespaces', missing);
+    // Nomad always has `default`, and any token that can read it sees it listed.
+    if (res.body.length === 0) throw new MalformedReply('/v1/namespaces', 'the server listed no namespace, not even default (a token without any namespace capability gets 403, not an empty list)');
     readable = res.body.map((n) => n.Name);
   } catch (e) {
     failed.push({ namespace: '*', reason: `listing namespaces: ${reason(e)}` });
@@ -160,8 +184,9 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
       const ns = j.Namespace ?? 'default';
       const key = jobKey(ns, j.ID);
       try {
-        const res = await client.get<{ Meta?: Record<string, string> | null }>(`/v1/job/${encodeURIComponent(j.ID)}`, { namespace: ns });
-        const meta = res.body.Meta ?? null;
+        const path = `/v1/job/${encodeURIComponent(j.ID)}`;
+        const res = await client.get<unknown>(path, { namespace: ns });
+        const meta = oneObject<{ Meta?: Record<string, string> | null }>(path, res.body).Meta ?? null;
         metaOf.set(key, meta);
         nextCache.jobs[key] = { index: j.JobModifyIndex ?? -1, meta };
       } catch (e) {
@@ -185,8 +210,9 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   }
   await bounded(unknown, opts.metaConcurrency, async (a) => {
     try {
-      const res = await client.get<NomadAllocStub>(`/v1/allocation/${encodeURIComponent(a.ID)}`, { namespace: a.Namespace ?? 'default' });
-      const meta = res.body.Job?.Meta ?? null;
+      const path = `/v1/allocation/${encodeURIComponent(a.ID)}`;
+      const res = await client.get<unknown>(path, { namespace: a.Namespace ?? 'default' });
+      const meta = oneObject<NomadAllocStub>(path, res.body).Job?.Meta ?? null;
       allocMeta.set(a.ID, meta);
       nextCache.allocs[a.ID] = meta;
     } catch (e) {

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../util/errors.js';
+import { hasUserInfo } from '../http.js';
 
 /**
  * Connection settings, read as the `nomad` CLI reads them: a flag beats the environment,
@@ -23,6 +24,8 @@ export interface NomadSettings {
 export interface NomadSettingInputs {
   /** Values already resolved from flags and config (undefined when not given). */
   address?: string;
+  /** Where `address` came from, for messages (default --address). */
+  addressFrom?: string;
   tokenFile?: string;
   region?: string;
   caCert?: string;
@@ -50,12 +53,21 @@ export function parseBool(value: string, what: string): boolean {
 
 export function resolveNomadSettings(flags: NomadSettingInputs, env: NodeJS.ProcessEnv): NomadSettings {
   const address = (flags.address ?? env.NOMAD_ADDR ?? 'http://127.0.0.1:4646').replace(/\/+$/, '');
+  const addressFrom = flags.address !== undefined ? (flags.addressFrom ?? '--address') : 'NOMAD_ADDR';
+  // Checked before anything quotes the address: it would carry the password into messages and every snapshot.
+  if (hasUserInfo(address)) {
+    throw new UsageError(`${addressFrom} holds a user name or password (user:pass@host); remove it and give an ACL token instead (NOMAD_TOKEN or --token-file)`);
+  }
   if (!/^https?:\/\/[^/]+$/.test(address)) {
     throw new UsageError(`--address ${JSON.stringify(address)} is not an HTTP address: use e.g. http://127.0.0.1:4646 or https://nomad.example.org:4646`);
   }
   let token: string | null = null;
   if (flags.tokenFile !== undefined) {
-    token = readPem(flags.tokenFile, '--token-file').trim();
+    try {
+      token = readFileSync(flags.tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new UsageError(`--token-file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}; give a readable file holding the ACL token's secret ID`);
+    }
     if (token === '') throw new UsageError(`--token-file ${flags.tokenFile} is empty; put the ACL token's secret ID in it`);
   } else if (env.NOMAD_TOKEN) {
     token = env.NOMAD_TOKEN.trim();
