@@ -20,6 +20,11 @@ export type FaultSpec =
       retryAfterSeconds?: number;
       /** Adds Retry-After as given (an HTTP date, say); wins over retryAfterSeconds. */
       retryAfter?: string;
+      /**
+       * Adds Retry-After as the HTTP date this many seconds after the answer, taken when the
+       * fault is answered (a date made earlier may have come closer, or passed, by then).
+       */
+      retryAfterDateSeconds?: number;
       times?: number;
       match?: string;
     }
@@ -39,6 +44,7 @@ export type FaultSpec =
 /** What a `status` fault sends as Retry-After, if anything. */
 export function retryAfterHeader(fault: FaultSpec & { kind: 'status' }): Record<string, string> {
   if (fault.retryAfter !== undefined) return { 'Retry-After': fault.retryAfter };
+  if (fault.retryAfterDateSeconds !== undefined) return { 'Retry-After': new Date(Date.now() + fault.retryAfterDateSeconds * 1000).toUTCString() };
   return fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(fault.retryAfterSeconds) };
 }
 

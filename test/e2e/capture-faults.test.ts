@@ -123,14 +123,14 @@ describe('one deadline per capture', () => {
 });
 
 describe('Retry-After', () => {
-  for (const [form, value] of [
-    ['seconds', () => '2'],
-    // An HTTP date has whole seconds: 3 s ahead is at least 2 s ahead.
-    ['an HTTP date', () => new Date(Date.now() + 3000).toUTCString()],
+  for (const [form, retry] of [
+    ['seconds', { retryAfter: '2' }],
+    // An HTTP date has whole seconds: 3 s after the answer is at least 2 s after it.
+    ['an HTTP date', { retryAfterDateSeconds: 3 }],
   ] as const) {
     it(`waits as long as a 429 or 503 asks (${form}) before trying again`, async () => {
       const cwd = tempDir();
-      nomad.faults.enqueue({ kind: 'status', status: 503, retryAfter: value(), match: '/v1/namespaces' });
+      nomad.faults.enqueue({ kind: 'status', status: 503, ...retry, match: '/v1/namespaces' });
       const before = nomad.requests.length;
       const r = await runAsync(snapshot(), { cwd, env: env() });
       expect(r.stderr).toBe('');
