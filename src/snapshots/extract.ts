@@ -42,8 +42,18 @@ function pickFields(rec: unknown, fields: readonly string[], resources: readonly
   const res = (r.resources !== null && typeof r.resources === 'object' ? r.resources : {}) as Record<string, unknown>;
   let out = '';
   for (const f of fields) out += (out ? ',' : '') + JSON.stringify(r[f] ?? null);
-  for (const f of resources) out += ',' + JSON.stringify(res[f] ?? null);
+  for (const f of resources) out += ',' + amountText(res[f]);
   return out;
+}
+
+/**
+ * An amount's JSON text. JSON.parse reads an overlong number such as 1e999 as Infinity,
+ * which JSON.stringify would turn into null (a missing field): it is kept as 1e999, which
+ * parses back to Infinity, so that the record is skipped as implausible, not as incomplete.
+ */
+function amountText(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return v > 0 ? '1e999' : '-1e999';
+  return JSON.stringify(v ?? null);
 }
 
 const field = (rec: unknown, name: string): string =>

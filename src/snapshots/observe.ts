@@ -1,5 +1,6 @@
 import type { Amounts, Observation, Phase, QueuedObservation, SnapshotDelta, SnapshotObservations } from '../accounting/types.js';
 import { BadTimeError, parseInstant } from '../util/time.js';
+import { amountProblem } from './limits.js';
 import { DeltaEncoder, extractFromDocument, KEY_END, type Extract, type NativeHeader, type WireSnapshot } from './extract.js';
 
 export { detectKind, FormatError, type SnapshotKind } from './detect.js';
@@ -27,18 +28,31 @@ export function phaseOf(status: string): Phase {
 /** What one tuple line becomes. */
 export type Outcome = { obs: Observation } | { queued: QueuedObservation } | { skip: string; detail: string };
 
-function isAmount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
-}
+type Skip = { skip: string; detail: string };
 
-function amounts(cores: unknown, mhz: unknown, memMib: unknown, diskMib: unknown, gpu: unknown): Amounts | null {
-  if (!isAmount(cores) || !isAmount(mhz) || !isAmount(memMib) || !isAmount(diskMib) || !isAmount(gpu)) return null;
+/** The resources of a tuple, in this order, as their limits name them. */
+const RESOURCES = ['cpu_cores', 'cpu_mhz', 'memory_mib', 'disk_mib', 'gpu'] as const;
+const NATIVE_NAMES = RESOURCES.map((r) => `resources.${r}`);
+const LEGACY_NAMES = ['resources.cpu_num', 'resources.cpu_MHz', 'resources.memory_MB', 'resources.disk_MB', 'resources.gpu_num'];
+
+/**
+ * Amounts in base units, or why the record is skipped, naming the field: a missing or
+ * non-numeric amount, or one that is non-finite, negative or above its maximum (limits.ts).
+ */
+function amounts(names: readonly string[], values: readonly unknown[]): Amounts | Skip {
+  for (let i = 0; i < RESOURCES.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number') return { skip: 'record missing fields', detail: `${names[i]} is ${v === null || v === undefined ? 'missing' : 'not a number'}` };
+    const problem = amountProblem(RESOURCES[i]!, v);
+    if (problem !== null) return { skip: 'implausible amount', detail: `${names[i]} ${problem}` };
+  }
+  const [cores, mhz, memMib, diskMib, gpu] = values as number[];
   return {
-    cpuMilli: Math.round(cores * 1000),
-    cpuMhz: Math.round(mhz),
-    memoryBytes: Math.round(memMib * MIB),
-    diskBytes: Math.round(diskMib * MIB),
-    gpu: Math.round(gpu),
+    cpuMilli: Math.round(cores! * 1000),
+    cpuMhz: Math.round(mhz!),
+    memoryBytes: Math.round(memMib! * MIB),
+    diskBytes: Math.round(diskMib! * MIB),
+    gpu: Math.round(gpu!),
   };
 }
 
@@ -47,32 +61,36 @@ function str(v: unknown): string | null {
 }
 
 /** Parses a time; a malformed one is reported as a string reason. */
-function time(v: unknown, field: string): number | null | string {
+function time(v: unknown, field: string): Time {
   try {
-    return parseInstant(v);
+    return { field, raw: v, us: parseInstant(v) };
   } catch (e) {
-    if (e instanceof BadTimeError) return `bad time in ${field}`;
+    if (e instanceof BadTimeError) return { field, raw: v, us: `bad time in ${field}` };
     throw e;
   }
 }
+
+/** A time as read, with the field it came from (for messages). */
+type Time = { field: string; raw: unknown; us: number | null | string };
 
 function finish(
   key: string,
   attrs: Omit<Observation, 'key' | 'phase' | 'startUs' | 'endUs' | 'amounts' | 'status'>,
   status: string,
-  start: number | null | string,
-  end: number | null | string,
-  res: Amounts | null,
+  start: Time,
+  end: Time,
+  res: Amounts | Skip,
   what: string,
 ): Outcome {
-  if (typeof start === 'string') return { skip: start, detail: `${what}: ${start}` };
-  if (typeof end === 'string') return { skip: end, detail: `${what}: ${end}` };
-  if (!res) return { skip: 'record missing fields', detail: `${what}: missing or invalid resources` };
+  if (typeof start.us === 'string') return { skip: start.us, detail: `${what}: ${start.us}` };
+  if (typeof end.us === 'string') return { skip: end.us, detail: `${what}: ${end.us}` };
+  if ('skip' in res) return { skip: res.skip, detail: `${what}: ${res.detail}` };
   let phase = phaseOf(status);
   // A holding status without a start cannot be placed on the time line: the workload has
   // not started (AI4OS lists jobs as running while the allocation is still pending).
-  if (phase === 'holding' && start === null) phase = 'none';
-  return { obs: { key, ...attrs, status, phase, startUs: start, endUs: phase === 'terminal' ? end : null, amounts: res } };
+  if (phase === 'holding' && start.us === null) phase = 'none';
+  const endUs = phase === 'terminal' ? end.us : null;
+  return { obs: { key, ...attrs, status, phase, startUs: start.us, endUs, amounts: res } };
 }
 
 /** [namespace, job_ID, name, status, owner, alloc_ID, alloc_start, alloc_end, cpu_num, cpu_MHz, gpu_num, memory_MB, disk_MB] */
@@ -93,7 +111,7 @@ export function observeLegacyTuple(t: unknown[]): Outcome {
     status,
     time(start, 'alloc_start'),
     time(end, 'alloc_end'),
-    amounts(cpu, mhz, mem, disk, gpu),
+    amounts(LEGACY_NAMES, [cpu, mhz, mem, disk, gpu]),
     `job ${jobId} in ${namespace}`,
   );
 }
@@ -110,14 +128,14 @@ export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
   }
   // A lost allocation's task states still say running: the server's ModifyTime, when it
   // declared it lost, bounds its end (design.md rule 2).
-  const end = status === 'lost' && (endRaw === null || endRaw === undefined) ? modified : endRaw;
+  const endFromModified = status === 'lost' && (endRaw === null || endRaw === undefined);
   return finish(
     `${idKind}:${id}`,
     { namespace, jobId, jobName: str(jobName), user: str(user), group: str(group), component: str(component), node: str(node) },
     status,
     time(start, 'start'),
-    time(end, 'end'),
-    amounts(cores, mhz, mem, disk, gpu),
+    endFromModified ? time(modified, 'modified') : time(endRaw, 'end'),
+    amounts(NATIVE_NAMES, [cores, mhz, mem, disk, gpu]),
     `allocation ${id}`,
   );
 }
@@ -138,15 +156,20 @@ function nativeScope(h: NativeHeader): { covered: Set<string>; failed: { namespa
   return { covered: new Set(scope.namespaces.filter((n): n is string => typeof n === 'string')), failed };
 }
 
-function nativeQueued(h: NativeHeader): QueuedObservation[] {
-  const out: QueuedObservation[] = [];
+/** The queued jobs of a native header; a count that cannot be one skips its job, with a reason. */
+function nativeQueued(h: NativeHeader): { queued: QueuedObservation[]; skips: Skip[] } {
+  const queued: QueuedObservation[] = [];
+  const skips: Skip[] = [];
   for (const q of Array.isArray(h.queued) ? (h.queued as Record<string, unknown>[]) : []) {
     const namespace = str(q?.namespace);
     const jobId = str(q?.job_id);
     if (!namespace || !jobId) continue;
-    out.push({ namespace, jobId, user: str(q.user), group: str(q.group), queued: typeof q.queued === 'number' ? q.queued : 1 });
+    const count = typeof q.queued === 'number' ? q.queued : 1;
+    const problem = amountProblem('queued', count);
+    if (problem !== null) skips.push({ skip: 'implausible amount', detail: `queued job ${jobId} in ${namespace}: queued ${problem}` });
+    else queued.push({ namespace, jobId, user: str(q.user), group: str(q.group), queued: count });
   }
-  return out;
+  return { queued, skips };
 }
 
 type Entry = { line: string; out: Outcome };
@@ -173,6 +196,7 @@ export class SnapshotDecoder {
     const queued: QueuedObservation[] = [];
     let observe: (t: unknown[]) => Outcome;
     let kindChanged = false;
+    let headerSkips: Skip[] = [];
     if (w.kind === 'native') {
       const captured = (() => {
         try {
@@ -183,7 +207,9 @@ export class SnapshotDecoder {
       })();
       timeUs = captured ?? nameTimeUs;
       ({ covered, failed: failedScopes } = nativeScope(w.header));
-      queued.push(...nativeQueued(w.header));
+      const fromHeader = nativeQueued(w.header);
+      queued.push(...fromHeader.queued);
+      headerSkips = fromHeader.skips;
       const idKind = idKindOf(w.header.source);
       observe = (t) => observeNativeTuple(t, idKind);
       kindChanged = this.idKind !== null && this.idKind !== idKind;
@@ -247,7 +273,7 @@ export class SnapshotDecoder {
       gone.push(k);
     }
     queued.push(...this.queuedJobs.values());
-    const skips = [...this.skipped.values()].map((k) => ({ reason: k.skip, file, detail: k.detail }));
+    const skips = [...this.skipped.values(), ...headerSkips].map((k) => ({ reason: k.skip, file, detail: k.detail }));
     return { file, timeUs, covered, failedScopes, changed, gone, queued, skips, kind: w.kind };
   }
 }

@@ -97,3 +97,29 @@ describe('format detection', () => {
     expect(parseSnapshotName('2024-02-30T00:00:00Z.json')).toBeNull();
   });
 });
+
+describe('amounts outside the plausible maxima', () => {
+  const native = (resources: Record<string, unknown>) => ({
+    id: 'z', namespace: 'a', job_id: 'j', status: 'running', start: '2026-11-23T05:00:00Z', end: null, modified: null,
+    resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 0, disk_mib: 0, gpu: 0, ...resources },
+  });
+  it('skip the record, naming the field, its value and the limit', () => {
+    const s = observeNative(nativeDoc([native({ cpu_cores: 10_001 }), native({ cpu_mhz: -1 }), native({ gpu: Infinity }), native({ disk_mib: '5' })]), 'f', 0);
+    expect(s.observations).toEqual([]);
+    expect(s.skips.map((k) => [k.reason, k.detail])).toEqual([
+      ['implausible amount', 'allocation z: resources.cpu_cores is 10001, above the maximum of 10,000 cores'],
+      ['implausible amount', 'allocation z: resources.cpu_mhz is -1, below zero'],
+      ['implausible amount', 'allocation z: resources.gpu is Infinity, not a finite number'],
+      ['record missing fields', 'allocation z: resources.disk_mib is not a number'],
+    ]);
+  });
+  it('name the legacy field', () => {
+    const s = observeLegacy({ ns: [legacyJob({ resources: { cpu_num: 4, cpu_MHz: 11200, gpu_num: 1, memory_MB: 1e300, disk_MB: 0 } })] }, 'f.json', 1);
+    expect(s.skips.map((k) => k.detail)).toEqual(['job job-1 in ns: resources.memory_MB is 1e+300, above the maximum of 67,108,864 MiB (64 TiB)']);
+  });
+  it('read amounts at the maxima as exact integers in base units', () => {
+    const [o] = observeNative(nativeDoc([native({ cpu_cores: 10_000, cpu_mhz: 1e8, memory_mib: 2 ** 26, disk_mib: 2 ** 30, gpu: 1024 })]), 'f', 0).observations;
+    expect(o!.amounts).toEqual({ cpuMilli: 10_000_000, cpuMhz: 100_000_000, memoryBytes: 2 ** 46, diskBytes: 2 ** 50, gpu: 1024 });
+    expect(Object.values(o!.amounts).every(Number.isSafeInteger)).toBe(true);
+  });
+});

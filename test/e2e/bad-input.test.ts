@@ -1,0 +1,148 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURE_GAP, run, tempDir, withAi4osFixture } from '../helpers/cli.js';
+import { hubSnapshot } from '../helpers/monthly-folder.js';
+
+/**
+ * Bad content in snapshot files: each is skipped with a warning naming the file, the
+ * record and the field (exit 0), fails the run under --strict (exit 3), and leaves the
+ * numbers of everything else as they are.
+ */
+
+const PERIOD = ['--from', '2024-09-03', '--to', '2024-09-10'];
+
+/** An allocation of namespace `hub` running since 2024-09-01 00:00 on 2 cores and 1 GiB. */
+const alloc = (id: string, resources: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  id, namespace: 'hub', job_id: `job-${id}`, job_name: null, user: 'foo', group: null, component: null, node: 'n1',
+  status: 'running', created: null, start: '2024-09-01T00:00:00Z', end: null, modified: null,
+  resources: { cpu_cores: 2, cpu_mhz: 0, memory_mib: 1024, disk_mib: 0, gpu: 0, ...resources }, ...extra,
+});
+
+const SIX_HOURLY = ['2024-09-01T00:00:00Z', '2024-09-01T06:00:00Z', '2024-09-01T12:00:00Z', '2024-09-01T18:00:00Z', '2024-09-02T00:00:00Z'];
+
+/**
+ * Native snapshots every 6 h of 2024-09-01, each listing `a` (so the day is 48 CPU-hours and
+ * 24 GiB-hours); the 12:00 one holds `text` instead when given.
+ */
+function nativeFolder(text?: string): string {
+  const cwd = tempDir();
+  mkdirSync(join(cwd, 'snapshots'));
+  for (const at of SIX_HOURLY) {
+    writeFileSync(join(cwd, 'snapshots', `${at}.json`), at === '2024-09-01T12:00:00Z' && text !== undefined ? text : JSON.stringify(hubSnapshot(at, [alloc('a')])));
+  }
+  return cwd;
+}
+
+const DAY = ['--from', '2024-09-01', '--to', '2024-09-01'];
+/** What stats says of the day when only `a` counts. */
+const A_ALONE = { namespace: 'hub', cpu_hours: 48, cpu_mhz_hours: 0, gpu_hours: 0, memory_gib_hours: 24, disk_gib_hours: 0, allocation_hours: 24, jobs: 1, users: 1, allocations: 1 };
+
+/** The stats of the day, as JSON, checking the one warning line and the skip count. */
+function dayStats(cwd: string, warning: string, extra: string[] = []) {
+  const r = run(['stats', ...DAY, '-o', 'json', ...extra], { cwd });
+  expect(r.stderr).toBe(`hourmeter: warning: ${warning}\n`);
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect(out.diagnostics.skipped).toHaveLength(1);
+  return out;
+}
+
+function expectStrictFailure(cwd: string, message: string, args: string[] = ['stats', ...DAY]): void {
+  const r = run([...args, '--strict'], { cwd });
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toBe(`hourmeter: ${message}\n`);
+  expect(r.code).toBe(3);
+}
+
+describe('a record with a non-finite, negative or absurd amount', () => {
+  it('an AI4OS record with 1e308 cores outside the period: stats and summarize still answer, with a warning', () => {
+    const cwd = withAi4osFixture();
+    const clean = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    const file = '2024-09-12T20:00:00.json';
+    writeFileSync(
+      join(cwd, 'snapshots', file),
+      '{"ai4eosc": [{"job_ID": "big", "status": "running", "alloc_start": "2024-09-12T00:00:00Z", "resources": {"cpu_num": 1e308, "cpu_MHz": 1, "gpu_num": 0, "memory_MB": 1, "disk_MB": 1}}]}',
+    );
+    const warning = `skipped 1 record in ${file}: job big in ai4eosc: resources.cpu_num is 1e+308, above the maximum of 10,000 cores`;
+    const r = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`hourmeter: warning: ${warning}\nhourmeter: warning: ${FIXTURE_GAP}\n`);
+    // The file lies outside the period: the numbers are those of the fixture alone.
+    expect(JSON.parse(r.stdout).rows).toEqual(JSON.parse(clean.stdout).rows);
+
+    const s = run(['summarize', ...PERIOD, '--namespace', 'ai4eosc'], { cwd });
+    expect(s.code).toBe(0);
+    expect(readFileSync(join(cwd, 'summaries', 'ai4eosc-full-agg.csv'), 'utf8')).not.toMatch(/Infinity|NaN|null/);
+
+    expectStrictFailure(cwd, `${file}: implausible amount; fix the file, or run without --strict to skip such records`, ['stats', ...PERIOD]);
+  });
+
+  it('the AI4OS method skips the record too, and fails under --strict', () => {
+    const cwd = withAi4osFixture();
+    const args = ['stats', '--method', 'ai4os', '--from', '2024-09-12', '--to', '2024-09-12'];
+    const file = '2024-09-12T20:00:00.json';
+    // Skipping the record must give what the file gives without it.
+    writeFileSync(join(cwd, 'snapshots', file), '{"ai4eosc": []}');
+    const without = run(args, { cwd });
+    writeFileSync(
+      join(cwd, 'snapshots', file),
+      '{"ai4eosc": [{"job_ID": "neg", "status": "running", "alloc_start": "2024-09-12T00:00:00Z", "resources": {"cpu_num": 1, "cpu_MHz": 1, "gpu_num": -4, "memory_MB": 1, "disk_MB": 1}}]}',
+    );
+    const r = run(args, { cwd });
+    const warning = `skipped 1 record in ${file}: job neg in ai4eosc: resources.gpu_num is -4, below zero`;
+    expect(r.stderr).toBe(`hourmeter: warning: ${warning}; use --strict to fail instead\n`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(without.stdout);
+    expect(r.stdout).not.toMatch(/Infinity|NaN/);
+    expectStrictFailure(cwd, `${file}: implausible amount: job neg in ai4eosc: resources.gpu_num is -4, below zero; fix the file, or run without --strict to skip such records`, args);
+  });
+
+  it('a native record with cpu_mhz 1e308 is left out: no null in JSON, no Infinity in the table', () => {
+    const cwd = nativeFolder(JSON.stringify(hubSnapshot('2024-09-01T12:00:00Z', [alloc('a'), alloc('z', { cpu_mhz: 1e308 })])));
+    const warning = 'skipped 1 record in 2024-09-01T12:00:00Z.json: allocation z: resources.cpu_mhz is 1e+308, above the maximum of 100,000,000 MHz';
+    const out = dayStats(cwd, warning);
+    expect(out.rows).toEqual([A_ALONE]);
+    expect(out.diagnostics.skipped).toEqual([{ reason: 'implausible amount', count: 1 }]);
+    const table = run(['stats', ...DAY], { cwd });
+    expect(table.stdout).not.toMatch(/Infinity|In,fin|NaN|null/);
+    expect(table.stdout).toMatch(/│ hub +│ +48\.00 │/);
+    expectStrictFailure(cwd, '2024-09-01T12:00:00Z.json: implausible amount; fix the file, or run without --strict to skip such records');
+  });
+
+  const natives: [string, Record<string, unknown>, string][] = [
+    ['an overlong number (1e999, read as Infinity)', { memory_mib: '1e999' }, 'resources.memory_mib is Infinity, not a finite number'],
+    ['negative cores', { cpu_cores: -2 }, 'resources.cpu_cores is -2, below zero'],
+    ['more than 64 TiB of memory', { memory_mib: 64 * 1024 * 1024 + 1 }, 'resources.memory_mib is 67108865, above the maximum of 67,108,864 MiB (64 TiB)'],
+    ['more than 1 PiB of disk', { disk_mib: 2 ** 30 + 1 }, 'resources.disk_mib is 1073741825, above the maximum of 1,073,741,824 MiB (1 PiB)'],
+    ['more than 1,024 GPUs', { gpu: 1025 }, 'resources.gpu is 1025, above the maximum of 1,024 GPUs'],
+  ];
+  for (const [name, resources, detail] of natives) {
+    it(`a native record with ${name}: skipped, the field named`, () => {
+      // 1e999 must reach the file as a number: JSON.stringify would write null.
+      const text = JSON.stringify(hubSnapshot('2024-09-01T12:00:00Z', [alloc('a'), alloc('z', resources)])).replace('"1e999"', '1e999');
+      const cwd = nativeFolder(text);
+      expect(dayStats(cwd, `skipped 1 record in 2024-09-01T12:00:00Z.json: allocation z: ${detail}`).rows).toEqual([A_ALONE]);
+      expectStrictFailure(cwd, '2024-09-01T12:00:00Z.json: implausible amount; fix the file, or run without --strict to skip such records');
+    });
+  }
+
+  it('amounts at the maxima are read', () => {
+    const max = { cpu_cores: 10_000, cpu_mhz: 1e8, memory_mib: 64 * 1024 * 1024, disk_mib: 2 ** 30, gpu: 1024 };
+    const cwd = nativeFolder(JSON.stringify(hubSnapshot('2024-09-01T12:00:00Z', [alloc('a'), alloc('m', max, { start: '2024-09-01T11:00:00Z', status: 'complete', end: '2024-09-01T12:00:00Z' })])));
+    const r = run(['stats', ...DAY, '-o', 'json', '--strict'], { cwd });
+    expect(r.stderr).toBe('');
+    // One hour of m on top of a's day.
+    expect(JSON.parse(r.stdout).total).toEqual({
+      cpu_hours: 48 + 10_000, cpu_mhz_hours: 1e8, gpu_hours: 1024, memory_gib_hours: 24 + 64 * 1024, disk_gib_hours: 1024 * 1024,
+      allocation_hours: 25, jobs: 2, users: 1, allocations: 2,
+    });
+  });
+
+  it('a native queued job with an absurd count is skipped', () => {
+    const doc = { ...hubSnapshot('2024-09-01T12:00:00Z', [alloc('a')]), queued: [{ namespace: 'hub', job_id: 'q', job_name: null, user: null, group: null, component: null, submitted: null, queued: 1e308, resources: null }] };
+    const cwd = nativeFolder(JSON.stringify(doc));
+    const out = dayStats(cwd, 'skipped 1 record in 2024-09-01T12:00:00Z.json: queued job q in hub: queued is 1e+308, above the maximum of 1,000,000 allocations');
+    expect(out.rows).toEqual([A_ALONE]);
+  });
+});
