@@ -46,3 +46,23 @@ export function amountProblem(resource: LimitedAmount, value: number): string | 
   if (value > max) return `is ${value}, above the maximum of ${max.toLocaleString('en-US')} ${UNITS[resource]}`;
   return null;
 }
+
+/**
+ * A gzip file may inflate to at most GZIP_MAX_RATIO times its own size, or GZIP_FLOOR_BYTES
+ * if that is more, and never beyond MAX_JSON_BYTES. JSON snapshots shrink about 5 to 30
+ * times; a ratio near deflate's limit (about 1000) is a "gzip bomb". The decompression
+ * stops at the cap, so such a file costs no more memory than the cap.
+ */
+export const GZIP_MAX_RATIO = 200;
+export const GZIP_FLOOR_BYTES = 16 * 1024 * 1024;
+/**
+ * The most JSON one snapshot file may hold, gzipped or not: 512 MiB, close to the longest
+ * string the JavaScript engine can make. The largest native snapshots seen are a few MB
+ * (about 2.5 MB for 2,000 allocations).
+ */
+export const MAX_JSON_BYTES = 512 * 1024 * 1024;
+
+/** The most bytes a gzip file of `compressedBytes` may inflate to. */
+export function gunzipCap(compressedBytes: number): number {
+  return Math.min(MAX_JSON_BYTES, Math.max(GZIP_FLOOR_BYTES, GZIP_MAX_RATIO * compressedBytes));
+}

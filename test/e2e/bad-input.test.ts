@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { FIXTURE_GAP, run, tempDir, withAi4osFixture } from '../helpers/cli.js';
 import { hubSnapshot } from '../helpers/monthly-folder.js';
@@ -144,5 +145,56 @@ describe('a record with a non-finite, negative or absurd amount', () => {
     const cwd = nativeFolder(JSON.stringify(doc));
     const out = dayStats(cwd, 'skipped 1 record in 2024-09-01T12:00:00Z.json: queued job q in hub: queued is 1e+308, above the maximum of 1,000,000 allocations');
     expect(out.rows).toEqual([A_ALONE]);
+  });
+});
+
+/**
+ * `mib` MiB of zeros inside a JSON string, gzipped as one member per MiB: the same member
+ * repeated, so the test never holds the inflated text.
+ */
+function gzipBomb(mib: number): Buffer {
+  const zeros = gzipSync(Buffer.alloc(1024 * 1024, '0'), { level: 9 });
+  return Buffer.concat([gzipSync('{"ai4eosc": [{"job_ID": "'), ...Array<Buffer>(mib).fill(zeros), gzipSync('", "status": "running"}]}')]);
+}
+
+describe('a gzip bomb', () => {
+  it('is skipped as corrupt once it unzips past its cap, without inflating it all; the other files count as before', () => {
+    const cwd = withAi4osFixture();
+    const clean = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    const bomb = gzipBomb(64);
+    // 64 MiB from about 65 KB: far over 200 times its size and over the 16 MiB floor.
+    expect(bomb.length).toBeLessThan(100 * 1024);
+    const file = '2024-09-05T12:00:11.json.gz';
+    writeFileSync(join(cwd, 'snapshots', file), bomb);
+    const r = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    expect(r.code).toBe(0);
+    const [warning, ...rest] = r.stderr.split('\n');
+    expect(warning).toMatch(
+      new RegExp(
+        `^hourmeter: warning: skipped ${file.replaceAll('.', '\\.')}: gzip bomb \\(it unzips to more than 16\\.0 MiB from \\d+\\.\\d KiB; ` +
+          'hourmeter unzips a file to at most 200 times its size \\(and always up to 16\\.0 MiB\\), as no snapshot shrinks that much\\); it is recorded in the index',
+      ),
+    );
+    expect(rest).toEqual([`hourmeter: warning: ${FIXTURE_GAP}`, '']);
+    const out = JSON.parse(r.stdout);
+    expect(out.rows).toEqual(JSON.parse(clean.stdout).rows);
+    expect(out.diagnostics.skipped).toEqual([{ reason: 'gzip bomb', count: 1 }]);
+
+    const strict = run(['stats', ...PERIOD, '--strict', '--no-index'], { cwd });
+    expect(strict.code).toBe(3);
+    expect(strict.stdout).toBe('');
+    expect(strict.stderr).toMatch(new RegExp(`^hourmeter: ${file.replaceAll('.', '\\.')}: gzip bomb \\(it unzips to more than 16\\.0 MiB from `));
+  });
+
+  it('a file that shrank more than 200 times but unzips to less than 16 MiB is read', () => {
+    const cwd = nativeFolder();
+    const at = '2024-09-01T12:00:00Z';
+    // 8 MiB of spaces in the raw block of a: about 1000 to 1.
+    const doc = hubSnapshot(at, [alloc('a', {}, { raw: { note: ' '.repeat(8 * 1024 * 1024) } })]);
+    rmSync(join(cwd, 'snapshots', `${at}.json`));
+    writeFileSync(join(cwd, 'snapshots', `${at}.json.gz`), gzipSync(JSON.stringify(doc)));
+    const r = run(['stats', ...DAY, '-o', 'json', '--strict'], { cwd });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).rows).toEqual([A_ALONE]);
   });
 });

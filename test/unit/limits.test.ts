@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Ai4osDecoder, ai4osSnapshotOf } from '../../src/snapshots/ai4os-input.js';
 import { DeltaEncoder, extractFromDocument, Extractor, type WireSnapshot } from '../../src/snapshots/extract.js';
-import { amountProblem, RESOURCE_MAXIMA } from '../../src/snapshots/limits.js';
+import { amountProblem, gunzipCap, RESOURCE_MAXIMA } from '../../src/snapshots/limits.js';
 
 describe('plausible amounts', () => {
   it('refuse non-finite, negative and above-maximum values, and accept the maximum itself', () => {
@@ -28,5 +28,13 @@ describe('the AI4OS method', () => {
     expect(snapshot.get('ns')).toEqual([['running', 'ok', 'u', '2024-09-01T00:00:00.000000000Z', null, 2, 0, 0, 0, 0]]);
     expect(skips).toEqual([{ reason: 'implausible amount', detail: 'job big in ns: resources.cpu_MHz is 1000000000, above the maximum of 100,000,000 MHz' }]);
     expect(ai4osSnapshotOf(doc).get('ns')).toHaveLength(1);
+  });
+});
+
+describe('the gzip cap', () => {
+  it('is 200 times the compressed size, at least 16 MiB, at most 512 MiB', () => {
+    expect(gunzipCap(1000)).toBe(16 * 2 ** 20);
+    expect(gunzipCap(1_000_000)).toBe(200_000_000);
+    expect(gunzipCap(10 * 2 ** 20)).toBe(512 * 2 ** 20);
   });
 });
