@@ -51,6 +51,8 @@ export function readBytes(file: Pick<SnapshotFile, 'path' | 'gzip'>, onBytes?: (
   } else if (bytes.length > MAX_JSON_BYTES) {
     throw tooLarge(bytes.length);
   }
+  // A UTF-8 byte order mark, as some editors write one: not part of the JSON.
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
   if (bytes.length === 0) throw new CorruptFileError('empty file', 'the file is empty');
   return bytes;
 }

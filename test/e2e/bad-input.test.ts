@@ -198,3 +198,30 @@ describe('a gzip bomb', () => {
     expect(JSON.parse(r.stdout).rows).toEqual([A_ALONE]);
   });
 });
+
+describe('a UTF-8 byte order mark', () => {
+  const BOM = '\ufeff';
+  it('at the start of a native file, plain or gzipped, is read past', () => {
+    for (const gzip of [false, true]) {
+      const cwd = nativeFolder();
+      const at = '2024-09-01T12:00:00Z';
+      // b runs 12:00 to 18:00 on 1 core: 6 CPU-hours more.
+      const b = alloc('b', { cpu_cores: 1 }, { start: at, status: 'complete', end: '2024-09-01T18:00:00Z' });
+      const text = BOM + JSON.stringify(hubSnapshot(at, [alloc('a'), b]));
+      rmSync(join(cwd, 'snapshots', `${at}.json`));
+      writeFileSync(join(cwd, 'snapshots', gzip ? `${at}.json.gz` : `${at}.json`), gzip ? gzipSync(text) : text);
+      const r = run(['stats', ...DAY, '-o', 'json', '--strict'], { cwd });
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout).total).toMatchObject({ cpu_hours: 54, memory_gib_hours: 30, allocations: 2 });
+    }
+  });
+  it('at the start of an AI4OS file, is read past', () => {
+    const cwd = withAi4osFixture();
+    const clean = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    const file = join(cwd, 'snapshots', '2024-09-05T12:00:11.json');
+    writeFileSync(file, BOM + readFileSync(file, 'utf8'));
+    const r = run(['stats', ...PERIOD, '-o', 'json', '--strict'], { cwd });
+    expect(r.stderr).toBe(`hourmeter: warning: ${FIXTURE_GAP}\n`);
+    expect(r.stdout).toBe(clean.stdout);
+  });
+});
