@@ -1,7 +1,7 @@
 import type { Amounts, Observation, Phase, QueuedObservation, SnapshotDelta, SnapshotObservations } from '../accounting/types.js';
 import { BadTimeError, parseInstant } from '../util/time.js';
 import { amountProblem } from './limits.js';
-import { DeltaEncoder, extractFromDocument, KEY_END, type Extract, type NativeHeader, type WireSnapshot } from './extract.js';
+import { DeltaEncoder, extractFromDocument, isRepeat, KEY_END, type Extract, type NativeHeader, type WireSnapshot } from './extract.js';
 
 export { detectKind, FormatError, type SnapshotKind } from './detect.js';
 import { FormatError } from './detect.js';
@@ -90,6 +90,10 @@ function finish(
   // not started (AI4OS lists jobs as running while the allocation is still pending).
   if (phase === 'holding' && start.us === null) phase = 'none';
   const endUs = phase === 'terminal' ? end.us : null;
+  // Only an end that is used can contradict the start.
+  if (endUs !== null && start.us !== null && endUs < start.us) {
+    return { skip: 'end before start', detail: `${what}: ${end.field} ${String(end.raw)} is before ${start.field} ${String(start.raw)}` };
+  }
   return { obs: { key, ...attrs, status, phase, startUs: start.us, endUs, amounts: res } };
 }
 
@@ -138,6 +142,11 @@ export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
     amounts(NATIVE_NAMES, [cores, mhz, mem, disk, gpu]),
     `allocation ${id}`,
   );
+}
+
+/** How messages name the record of a tuple. */
+function recordName(kind: 'native' | 'legacy', t: unknown[]): string {
+  return kind === 'native' ? `allocation ${String(t[0])}` : `job ${String(t[1])} in ${String(t[0])}`;
 }
 
 /** The source kind names the identity space; simulated clusters are Nomad-like. */
@@ -196,7 +205,8 @@ export class SnapshotDecoder {
     const queued: QueuedObservation[] = [];
     let observe: (t: unknown[]) => Outcome;
     let kindChanged = false;
-    let headerSkips: Skip[] = [];
+    /** Skips found in this file alone (its header, its repeated records), not kept for the next. */
+    let fileSkips: Skip[] = [];
     if (w.kind === 'native') {
       const captured = (() => {
         try {
@@ -209,7 +219,7 @@ export class SnapshotDecoder {
       ({ covered, failed: failedScopes } = nativeScope(w.header));
       const fromHeader = nativeQueued(w.header);
       queued.push(...fromHeader.queued);
-      headerSkips = fromHeader.skips;
+      fileSkips = fromHeader.skips;
       const idKind = idKindOf(w.header.source);
       observe = (t) => observeNativeTuple(t, idKind);
       kindChanged = this.idKind !== null && this.idKind !== idKind;
@@ -246,11 +256,13 @@ export class SnapshotDecoder {
     // The source changed identity space (say Nomad to Kubernetes): records listed unchanged
     // must not keep their old identity, so every listed record is decoded again.
     if (kindChanged) for (const [key, e] of this.current) this.current.set(key, take(key, e.line, { line: '', out: e.out }));
+    // A record listed again in the same file counts once: its first listing (see conflicts below).
     if (w.full) {
       // A whole file: compare it with what was listed before.
       const next = new Map<string, Entry>();
       for (const line of w.lines) {
         const key = line.slice(0, line.indexOf(KEY_END));
+        if (isRepeat(key)) continue;
         next.set(key, take(key, line, next.get(key) ?? this.current.get(key)));
       }
       for (const [key, old] of this.current) if (!next.has(key)) drop(key, old);
@@ -262,8 +274,14 @@ export class SnapshotDecoder {
       }
       for (const line of w.lines) {
         const key = line.slice(0, line.indexOf(KEY_END));
+        if (isRepeat(key)) continue;
         this.current.set(key, take(key, line, this.current.get(key)));
       }
+    }
+    for (const { key, times } of w.conflicts ?? []) {
+      const line = this.current.get(key)?.line;
+      const what = line === undefined ? key : recordName(w.kind, JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[]);
+      fileSkips.push({ skip: 'conflicting records', detail: `${what} is listed ${times} times with different content; the first listing is used` });
     }
     // An allocation is gone only when no record of this snapshot lists it any more.
     const gone: string[] = [];
@@ -273,7 +291,7 @@ export class SnapshotDecoder {
       gone.push(k);
     }
     queued.push(...this.queuedJobs.values());
-    const skips = [...this.skipped.values(), ...headerSkips].map((k) => ({ reason: k.skip, file, detail: k.detail }));
+    const skips = [...this.skipped.values(), ...fileSkips].map((k) => ({ reason: k.skip, file, detail: k.detail }));
     return { file, timeUs, covered, failedScopes, changed, gone, queued, skips, kind: w.kind };
   }
 }

@@ -225,3 +225,46 @@ describe('a UTF-8 byte order mark', () => {
     expect(r.stdout).toBe(clean.stdout);
   });
 });
+
+describe('records that contradict themselves or each other', () => {
+  it('one allocation id listed twice with different content: the first listing counts, with a warning', () => {
+    const at = '2024-09-01T12:00:00Z';
+    // The second listing of a claims 100 cores; the first (2 cores) is used.
+    const cwd = nativeFolder(JSON.stringify(hubSnapshot(at, [alloc('a'), alloc('a', { cpu_cores: 100 })])));
+    const out = dayStats(cwd, `skipped 1 record in ${at}.json: allocation a is listed 2 times with different content; the first listing is used`);
+    expect(out.rows).toEqual([A_ALONE]);
+    expect(out.diagnostics.skipped).toEqual([{ reason: 'conflicting records', count: 1 }]);
+    expectStrictFailure(cwd, `${at}.json: conflicting records; fix the file, or run without --strict to skip such records`);
+    // The same through a full read of the files.
+    expect(dayStats(cwd, `skipped 1 record in ${at}.json: allocation a is listed 2 times with different content; the first listing is used; use --strict to fail instead`, ['--no-index']).rows).toEqual([A_ALONE]);
+  });
+
+  it('the same record listed twice, identical, is counted once and says nothing', () => {
+    const cwd = nativeFolder(JSON.stringify(hubSnapshot('2024-09-01T12:00:00Z', [alloc('a'), alloc('a')])));
+    const r = run(['stats', ...DAY, '-o', 'json', '--strict'], { cwd });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).rows).toEqual([A_ALONE]);
+  });
+
+  it('a finished record whose end is before its start is skipped, naming both fields', () => {
+    const at = '2024-09-01T12:00:00Z';
+    const z = alloc('z', {}, { status: 'complete', start: '2024-09-01T10:00:00Z', end: '2024-09-01T09:00:00Z' });
+    const cwd = nativeFolder(JSON.stringify(hubSnapshot(at, [alloc('a'), z])));
+    const out = dayStats(cwd, `skipped 1 record in ${at}.json: allocation z: end 2024-09-01T09:00:00Z is before start 2024-09-01T10:00:00Z`);
+    expect(out.rows).toEqual([A_ALONE]);
+    expect(out.diagnostics.skipped).toEqual([{ reason: 'end before start', count: 1 }]);
+    expectStrictFailure(cwd, `${at}.json: end before start; fix the file, or run without --strict to skip such records`);
+  });
+
+  it('an AI4OS dead job whose alloc_end is before its alloc_start is skipped', () => {
+    const cwd = withAi4osFixture();
+    const clean = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    const file = '2024-09-05T12:00:11.json';
+    const doc = JSON.parse(readFileSync(join(cwd, 'snapshots', file), 'utf8')) as Record<string, unknown[]>;
+    doc.ai4eosc!.push({ job_ID: 'back', status: 'dead', alloc_start: '2024-09-05T10:00:00Z', alloc_end: '2024-09-05T08:00:00Z', resources: { cpu_num: 1, cpu_MHz: 0, gpu_num: 0, memory_MB: 0, disk_MB: 0 } });
+    writeFileSync(join(cwd, 'snapshots', file), JSON.stringify(doc));
+    const r = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    expect(r.stderr).toBe(`hourmeter: warning: skipped 1 record in ${file}: job back in ai4eosc: alloc_end 2024-09-05T08:00:00Z is before alloc_start 2024-09-05T10:00:00Z\nhourmeter: warning: ${FIXTURE_GAP}\n`);
+    expect(JSON.parse(r.stdout).rows).toEqual(JSON.parse(clean.stdout).rows);
+  });
+});
