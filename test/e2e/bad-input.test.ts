@@ -268,3 +268,28 @@ describe('records that contradict themselves or each other', () => {
     expect(JSON.parse(r.stdout).rows).toEqual(JSON.parse(clean.stdout).rows);
   });
 });
+
+describe('file names with control characters', () => {
+  it('are printed escaped in warnings and errors, one line each', () => {
+    const cwd = withAi4osFixture();
+    // A folder whose name holds an escape sequence and a newline, with a corrupt file in it.
+    const folder = 'bad\x1b[31mred\nline';
+    mkdirSync(join(cwd, 'snapshots', folder));
+    writeFileSync(join(cwd, 'snapshots', folder, '2024-09-05T12:00:11.json'), '{"ai4eosc": [');
+    // A file whose name is no capture time, with an escape that would retitle the terminal.
+    writeFileSync(join(cwd, 'snapshots', 'evil\x1b]0;owned\x07.json'), '{}');
+    const shown = 'bad\\x1b[31mred\\nline/2024-09-05T12:00:11.json';
+    const r = run(['stats', ...PERIOD, '-o', 'json'], { cwd });
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe('hourmeter: warning: ignored evil\\x1b]0;owned\\x07.json: its name is not a capture time (YYYY-MM-DDTHH:MM:SSZ.json or the AI4OS YYYY-MM-DDTHH:MM:SS.json)');
+    expect(lines[1]).toMatch(new RegExp(`^hourmeter: warning: skipped ${shown.replace(/[\\[.]/g, '\\$&')}: corrupt or truncated JSON \\(`));
+    expect(lines.slice(2)).toEqual([`hourmeter: warning: ${FIXTURE_GAP}`, '']);
+    expect(r.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
+
+    const strict = run(['stats', ...PERIOD, '--strict', '--no-index'], { cwd });
+    expect(strict.code).toBe(3);
+    expect(strict.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
+    expect(strict.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^hourmeter: ${shown.replace(/[\\[.]/g, '\\$&')}: corrupt or truncated JSON`));
+  });
+});
