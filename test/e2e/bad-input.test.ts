@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -77,6 +78,23 @@ describe('a record with a non-finite, negative or absurd amount', () => {
     expect(readFileSync(join(cwd, 'summaries', 'ai4eosc-full-agg.csv'), 'utf8')).not.toMatch(/Infinity|NaN|null/);
 
     expectStrictFailure(cwd, `${file}: implausible amount; fix the file, or run without --strict to skip such records`, ['stats', ...PERIOD]);
+  });
+
+  it('an index made before such records were skipped reads the files again', () => {
+    const cwd = withAi4osFixture();
+    const file = '2024-09-12T20:00:00.json';
+    writeFileSync(
+      join(cwd, 'snapshots', file),
+      '{"ai4eosc": [{"job_ID": "big", "status": "running", "alloc_start": "2024-09-12T00:00:00Z", "resources": {"cpu_num": 1e308, "cpu_MHz": 1, "gpu_num": 0, "memory_MB": 1, "disk_MB": 1}}]}',
+    );
+    const warning = `hourmeter: warning: skipped 1 record in ${file}: job big in ai4eosc: resources.cpu_num is 1e+308, above the maximum of 10,000 cores\n`;
+    expect(run(['stats', ...PERIOD, '-o', 'csv'], { cwd }).stderr).toBe(`${warning}hourmeter: warning: ${FIXTURE_GAP}\n`);
+    // The index's schema version as the hourmeter before this change left it: such an index
+    // may hold the record's amount, so the files are read (and the record reported) again.
+    const db = new Database(join(cwd, 'snapshots', '.hourmeter', 'index.sqlite'));
+    db.pragma('user_version = 6');
+    db.close();
+    expect(run(['stats', ...PERIOD, '-o', 'csv'], { cwd }).stderr).toBe(`${warning}hourmeter: warning: ${FIXTURE_GAP}\n`);
   });
 
   it('the AI4OS method skips the record too, and fails under --strict', () => {
