@@ -1,3 +1,5 @@
+import { printable } from '../util/printable.js';
+
 /** The process edges a command may touch, passed in so commands stay testable. */
 export interface CliIO {
   stdout: (text: string) => void;
@@ -8,9 +10,10 @@ export interface CliIO {
   debug: (line: string) => void;
 }
 
+/** Warnings and errors name files, and a file name may hold control characters: escaped. */
 export const processIO: CliIO = {
   stdout: (text) => process.stdout.write(text),
-  warn: (line) => process.stderr.write(`hourmeter: warning: ${line}\n`),
+  warn: (line) => process.stderr.write(`hourmeter: warning: ${printable(line)}\n`),
   env: process.env,
-  debug: (line) => process.stderr.write(`hourmeter: debug: ${line}\n`),
+  debug: (line) => process.stderr.write(`hourmeter: debug: ${printable(line)}\n`),
 };

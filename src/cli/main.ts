@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG } from './config.js';
 import { HourmeterError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
@@ -84,7 +85,7 @@ export function exitCodeFor(e: unknown, debug: boolean): number {
     return 2;
   }
   if (e instanceof HourmeterError) {
-    process.stderr.write(`hourmeter: ${e.message}\n`);
+    process.stderr.write(`hourmeter: ${printable(e.message)}\n`);
     return e.exitCode;
   }
   const plain = storageFailure(e);
@@ -93,7 +94,7 @@ export function exitCodeFor(e: unknown, debug: boolean): number {
     return 3;
   }
   const err = e as Error;
-  process.stderr.write(`hourmeter: unexpected error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
+  process.stderr.write(`hourmeter: unexpected error: ${printable(err?.message ?? String(e))}${debug ? '' : ' (run with --debug for details)'}\n`);
   if (debug && err?.stack) process.stderr.write(err.stack + '\n');
   return 3;
 }

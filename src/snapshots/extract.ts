@@ -42,8 +42,18 @@ function pickFields(rec: unknown, fields: readonly string[], resources: readonly
   const res = (r.resources !== null && typeof r.resources === 'object' ? r.resources : {}) as Record<string, unknown>;
   let out = '';
   for (const f of fields) out += (out ? ',' : '') + JSON.stringify(r[f] ?? null);
-  for (const f of resources) out += ',' + JSON.stringify(res[f] ?? null);
+  for (const f of resources) out += ',' + amountText(res[f]);
   return out;
+}
+
+/**
+ * An amount's JSON text. JSON.parse reads an overlong number such as 1e999 as Infinity,
+ * which JSON.stringify would turn into null (a missing field): it is kept as 1e999, which
+ * parses back to Infinity, so that the record is skipped as implausible, not as incomplete.
+ */
+function amountText(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return v > 0 ? '1e999' : '-1e999';
+  return JSON.stringify(v ?? null);
 }
 
 const field = (rec: unknown, name: string): string =>
@@ -461,7 +471,19 @@ export type WireSnapshot = (Omit<Extract & { kind: 'legacy' }, 'lines'> | Omit<E
   full: boolean;
   lines: string[];
   gone: string[];
+  /** Record keys listed more than once in this file with different content, and how often. */
+  conflicts?: { key: string; times: number }[];
 };
+
+/** The allocation id of a legacy tuple line, as JSON text; an empty one is none. */
+function legacyAllocation(line: string): string {
+  const alloc = (JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[])[5];
+  return JSON.stringify(alloc === '' ? null : (alloc ?? null));
+}
+
+/** A repeat of a record key in one file, numbered `key#2`, `key#3`…; only ids that are strings. */
+const REPEAT = /"#\d+$/;
+export const isRepeat = (key: string): boolean => REPEAT.test(key);
 
 export class DeltaEncoder {
   private previous: Map<string, string> | null = null;
@@ -475,11 +497,27 @@ export class DeltaEncoder {
     const prev = this.previous;
     const current = new Map<string, string>();
     const changed: string[] = [];
+    const repeats = new Map<string, { times: number; differ: boolean }>();
     for (let line of x.lines) {
       const sep = line.indexOf(KEY_END);
       let key = line.slice(0, sep);
-      if (current.has(key)) {
-        // The same record key twice in one file: number the repeats so each keeps its line.
+      let first = current.get(key);
+      // An AI4OS job listed again with another allocation is another allocation, keyed apart.
+      if (first !== undefined && x.kind === 'legacy') {
+        const alloc = legacyAllocation(line);
+        if (alloc !== legacyAllocation(first)) {
+          key = `${key}@${alloc}`;
+          line = key + line.slice(sep);
+          first = current.get(key);
+        }
+      }
+      if (first !== undefined) {
+        // The same record key twice in one file: number the repeats so each keeps its line
+        // (the AI4OS method counts each, as the original did; exact accounting uses the first).
+        const r = repeats.get(key) ?? { times: 1, differ: false };
+        r.times++;
+        r.differ ||= first.slice(first.indexOf(KEY_END)) !== line.slice(sep);
+        repeats.set(key, r);
         let n = 2;
         while (current.has(`${key}#${n}`)) n++;
         key = `${key}#${n}`;
@@ -492,6 +530,8 @@ export class DeltaEncoder {
     if (prev !== null) for (const key of prev.keys()) if (!current.has(key)) gone.push(key);
     this.previous = current;
     const { lines: _, ...head } = x;
-    return { ...head, full: prev === null, lines: changed, gone };
+    const conflicts: { key: string; times: number }[] = [];
+    for (const [key, r] of repeats) if (r.differ && key.endsWith('"')) conflicts.push({ key, times: r.times });
+    return { ...head, full: prev === null, lines: changed, gone, ...(conflicts.length > 0 && { conflicts }) };
   }
 }

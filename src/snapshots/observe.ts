@@ -1,6 +1,7 @@
 import type { Amounts, Observation, Phase, QueuedObservation, SnapshotDelta, SnapshotObservations } from '../accounting/types.js';
 import { BadTimeError, parseInstant } from '../util/time.js';
-import { DeltaEncoder, extractFromDocument, KEY_END, type Extract, type NativeHeader, type WireSnapshot } from './extract.js';
+import { amountProblem } from './limits.js';
+import { DeltaEncoder, extractFromDocument, isRepeat, KEY_END, type Extract, type NativeHeader, type WireSnapshot } from './extract.js';
 
 export { detectKind, FormatError, type SnapshotKind } from './detect.js';
 import { FormatError } from './detect.js';
@@ -27,18 +28,31 @@ export function phaseOf(status: string): Phase {
 /** What one tuple line becomes. */
 export type Outcome = { obs: Observation } | { queued: QueuedObservation } | { skip: string; detail: string };
 
-function isAmount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
-}
+type Skip = { skip: string; detail: string };
 
-function amounts(cores: unknown, mhz: unknown, memMib: unknown, diskMib: unknown, gpu: unknown): Amounts | null {
-  if (!isAmount(cores) || !isAmount(mhz) || !isAmount(memMib) || !isAmount(diskMib) || !isAmount(gpu)) return null;
+/** The resources of a tuple, in this order, as their limits name them. */
+const RESOURCES = ['cpu_cores', 'cpu_mhz', 'memory_mib', 'disk_mib', 'gpu'] as const;
+const NATIVE_NAMES = RESOURCES.map((r) => `resources.${r}`);
+const LEGACY_NAMES = ['resources.cpu_num', 'resources.cpu_MHz', 'resources.memory_MB', 'resources.disk_MB', 'resources.gpu_num'];
+
+/**
+ * Amounts in base units, or why the record is skipped, naming the field: a missing or
+ * non-numeric amount, or one that is non-finite, negative or above its maximum (limits.ts).
+ */
+function amounts(names: readonly string[], values: readonly unknown[]): Amounts | Skip {
+  for (let i = 0; i < RESOURCES.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number') return { skip: 'record missing fields', detail: `${names[i]} is ${v === null || v === undefined ? 'missing' : 'not a number'}` };
+    const problem = amountProblem(RESOURCES[i]!, v);
+    if (problem !== null) return { skip: 'implausible amount', detail: `${names[i]} ${problem}` };
+  }
+  const [cores, mhz, memMib, diskMib, gpu] = values as number[];
   return {
-    cpuMilli: Math.round(cores * 1000),
-    cpuMhz: Math.round(mhz),
-    memoryBytes: Math.round(memMib * MIB),
-    diskBytes: Math.round(diskMib * MIB),
-    gpu: Math.round(gpu),
+    cpuMilli: Math.round(cores! * 1000),
+    cpuMhz: Math.round(mhz!),
+    memoryBytes: Math.round(memMib! * MIB),
+    diskBytes: Math.round(diskMib! * MIB),
+    gpu: Math.round(gpu!),
   };
 }
 
@@ -47,32 +61,40 @@ function str(v: unknown): string | null {
 }
 
 /** Parses a time; a malformed one is reported as a string reason. */
-function time(v: unknown, field: string): number | null | string {
+function time(v: unknown, field: string): Time {
   try {
-    return parseInstant(v);
+    return { field, raw: v, us: parseInstant(v) };
   } catch (e) {
-    if (e instanceof BadTimeError) return `bad time in ${field}`;
+    if (e instanceof BadTimeError) return { field, raw: v, us: `bad time in ${field}` };
     throw e;
   }
 }
+
+/** A time as read, with the field it came from (for messages). */
+type Time = { field: string; raw: unknown; us: number | null | string };
 
 function finish(
   key: string,
   attrs: Omit<Observation, 'key' | 'phase' | 'startUs' | 'endUs' | 'amounts' | 'status'>,
   status: string,
-  start: number | null | string,
-  end: number | null | string,
-  res: Amounts | null,
+  start: Time,
+  end: Time,
+  res: Amounts | Skip,
   what: string,
 ): Outcome {
-  if (typeof start === 'string') return { skip: start, detail: `${what}: ${start}` };
-  if (typeof end === 'string') return { skip: end, detail: `${what}: ${end}` };
-  if (!res) return { skip: 'record missing fields', detail: `${what}: missing or invalid resources` };
+  if (typeof start.us === 'string') return { skip: start.us, detail: `${what}: ${start.us}` };
+  if (typeof end.us === 'string') return { skip: end.us, detail: `${what}: ${end.us}` };
+  if ('skip' in res) return { skip: res.skip, detail: `${what}: ${res.detail}` };
   let phase = phaseOf(status);
   // A holding status without a start cannot be placed on the time line: the workload has
   // not started (AI4OS lists jobs as running while the allocation is still pending).
-  if (phase === 'holding' && start === null) phase = 'none';
-  return { obs: { key, ...attrs, status, phase, startUs: start, endUs: phase === 'terminal' ? end : null, amounts: res } };
+  if (phase === 'holding' && start.us === null) phase = 'none';
+  const endUs = phase === 'terminal' ? end.us : null;
+  // Only an end that is used can contradict the start.
+  if (endUs !== null && start.us !== null && endUs < start.us) {
+    return { skip: 'end before start', detail: `${what}: ${end.field} ${String(end.raw)} is before ${start.field} ${String(start.raw)}` };
+  }
+  return { obs: { key, ...attrs, status, phase, startUs: start.us, endUs, amounts: res } };
 }
 
 /** [namespace, job_ID, name, status, owner, alloc_ID, alloc_start, alloc_end, cpu_num, cpu_MHz, gpu_num, memory_MB, disk_MB] */
@@ -93,7 +115,7 @@ export function observeLegacyTuple(t: unknown[]): Outcome {
     status,
     time(start, 'alloc_start'),
     time(end, 'alloc_end'),
-    amounts(cpu, mhz, mem, disk, gpu),
+    amounts(LEGACY_NAMES, [cpu, mhz, mem, disk, gpu]),
     `job ${jobId} in ${namespace}`,
   );
 }
@@ -110,16 +132,21 @@ export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
   }
   // A lost allocation's task states still say running: the server's ModifyTime, when it
   // declared it lost, bounds its end (design.md rule 2).
-  const end = status === 'lost' && (endRaw === null || endRaw === undefined) ? modified : endRaw;
+  const endFromModified = status === 'lost' && (endRaw === null || endRaw === undefined);
   return finish(
     `${idKind}:${id}`,
     { namespace, jobId, jobName: str(jobName), user: str(user), group: str(group), component: str(component), node: str(node) },
     status,
     time(start, 'start'),
-    time(end, 'end'),
-    amounts(cores, mhz, mem, disk, gpu),
+    endFromModified ? time(modified, 'modified') : time(endRaw, 'end'),
+    amounts(NATIVE_NAMES, [cores, mhz, mem, disk, gpu]),
     `allocation ${id}`,
   );
+}
+
+/** How messages name the record of a tuple. */
+function recordName(kind: 'native' | 'legacy', t: unknown[]): string {
+  return kind === 'native' ? `allocation ${String(t[0])}` : `job ${String(t[1])} in ${String(t[0])}`;
 }
 
 /** The source kind names the identity space; simulated clusters are Nomad-like. */
@@ -138,15 +165,20 @@ function nativeScope(h: NativeHeader): { covered: Set<string>; failed: { namespa
   return { covered: new Set(scope.namespaces.filter((n): n is string => typeof n === 'string')), failed };
 }
 
-function nativeQueued(h: NativeHeader): QueuedObservation[] {
-  const out: QueuedObservation[] = [];
+/** The queued jobs of a native header; a count that cannot be one skips its job, with a reason. */
+function nativeQueued(h: NativeHeader): { queued: QueuedObservation[]; skips: Skip[] } {
+  const queued: QueuedObservation[] = [];
+  const skips: Skip[] = [];
   for (const q of Array.isArray(h.queued) ? (h.queued as Record<string, unknown>[]) : []) {
     const namespace = str(q?.namespace);
     const jobId = str(q?.job_id);
     if (!namespace || !jobId) continue;
-    out.push({ namespace, jobId, user: str(q.user), group: str(q.group), queued: typeof q.queued === 'number' ? q.queued : 1 });
+    const count = typeof q.queued === 'number' ? q.queued : 1;
+    const problem = amountProblem('queued', count);
+    if (problem !== null) skips.push({ skip: 'implausible amount', detail: `queued job ${jobId} in ${namespace}: queued ${problem}` });
+    else queued.push({ namespace, jobId, user: str(q.user), group: str(q.group), queued: count });
   }
-  return out;
+  return { queued, skips };
 }
 
 type Entry = { line: string; out: Outcome };
@@ -173,6 +205,8 @@ export class SnapshotDecoder {
     const queued: QueuedObservation[] = [];
     let observe: (t: unknown[]) => Outcome;
     let kindChanged = false;
+    /** Skips found in this file alone (its header, its repeated records), not kept for the next. */
+    let fileSkips: Skip[] = [];
     if (w.kind === 'native') {
       const captured = (() => {
         try {
@@ -183,7 +217,9 @@ export class SnapshotDecoder {
       })();
       timeUs = captured ?? nameTimeUs;
       ({ covered, failed: failedScopes } = nativeScope(w.header));
-      queued.push(...nativeQueued(w.header));
+      const fromHeader = nativeQueued(w.header);
+      queued.push(...fromHeader.queued);
+      fileSkips = fromHeader.skips;
       const idKind = idKindOf(w.header.source);
       observe = (t) => observeNativeTuple(t, idKind);
       kindChanged = this.idKind !== null && this.idKind !== idKind;
@@ -220,11 +256,13 @@ export class SnapshotDecoder {
     // The source changed identity space (say Nomad to Kubernetes): records listed unchanged
     // must not keep their old identity, so every listed record is decoded again.
     if (kindChanged) for (const [key, e] of this.current) this.current.set(key, take(key, e.line, { line: '', out: e.out }));
+    // A record listed again in the same file counts once: its first listing (see conflicts below).
     if (w.full) {
       // A whole file: compare it with what was listed before.
       const next = new Map<string, Entry>();
       for (const line of w.lines) {
         const key = line.slice(0, line.indexOf(KEY_END));
+        if (isRepeat(key)) continue;
         next.set(key, take(key, line, next.get(key) ?? this.current.get(key)));
       }
       for (const [key, old] of this.current) if (!next.has(key)) drop(key, old);
@@ -236,8 +274,14 @@ export class SnapshotDecoder {
       }
       for (const line of w.lines) {
         const key = line.slice(0, line.indexOf(KEY_END));
+        if (isRepeat(key)) continue;
         this.current.set(key, take(key, line, this.current.get(key)));
       }
+    }
+    for (const { key, times } of w.conflicts ?? []) {
+      const line = this.current.get(key)?.line;
+      const what = line === undefined ? key : recordName(w.kind, JSON.parse(line.slice(line.indexOf(KEY_END) + 1)) as unknown[]);
+      fileSkips.push({ skip: 'conflicting records', detail: `${what} is listed ${times} times with different content; the first listing is used` });
     }
     // An allocation is gone only when no record of this snapshot lists it any more.
     const gone: string[] = [];
@@ -247,7 +291,7 @@ export class SnapshotDecoder {
       gone.push(k);
     }
     queued.push(...this.queuedJobs.values());
-    const skips = [...this.skipped.values()].map((k) => ({ reason: k.skip, file, detail: k.detail }));
+    const skips = [...this.skipped.values(), ...fileSkips].map((k) => ({ reason: k.skip, file, detail: k.detail }));
     return { file, timeUs, covered, failedScopes, changed, gone, queued, skips, kind: w.kind };
   }
 }

@@ -163,6 +163,20 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
     `,
   },
+  {
+    to: 7,
+    why: 'records with an implausible amount (say 1e308 cores) are skipped now: an older index may hold one that breaks every report',
+    sql: `
+      -- Read the files again, so that such records are skipped and reported.
+      DELETE FROM segments;
+      DELETE FROM names;
+      DELETE FROM flavours;
+      DELETE FROM allocations;
+      DELETE FROM snapshots;
+      DELETE FROM folders;
+      DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;

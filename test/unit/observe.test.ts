@@ -40,7 +40,7 @@ describe('legacy AI4OS records', () => {
     ]);
   });
   it('skip records missing fields or with bad times, with a reason', () => {
-    const s = observeLegacy({ ns: [{ status: 'running' }, legacyJob({ alloc_start: 'yesterday' }), legacyJob({ resources: { cpu_num: 1 } })] }, 'f.json', 1);
+    const s = observeLegacy({ ns: [{ status: 'running' }, legacyJob({ alloc_start: 'yesterday' }), legacyJob({ job_ID: 'job-2', alloc_ID: 'alloc-2', resources: { cpu_num: 1 } })] }, 'f.json', 1);
     expect(s.observations).toEqual([]);
     expect(s.skips.map((k) => k.reason)).toEqual(['record missing fields', 'bad time in alloc_start', 'record missing fields']);
   });
@@ -95,5 +95,60 @@ describe('format detection', () => {
     expect(parseSnapshotName('2024-09-01T00:01:01.json.gz')).toEqual({ timeUs: Date.UTC(2024, 8, 1, 0, 1, 1) * 1000, namedAs: 'legacy', gzip: true });
     expect(parseSnapshotName('user-db.json')).toBeNull();
     expect(parseSnapshotName('2024-02-30T00:00:00Z.json')).toBeNull();
+  });
+});
+
+describe('amounts outside the plausible maxima', () => {
+  const native = (id: string, resources: Record<string, unknown>) => ({
+    id, namespace: 'a', job_id: 'j', status: 'running', start: '2026-11-23T05:00:00Z', end: null, modified: null,
+    resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 0, disk_mib: 0, gpu: 0, ...resources },
+  });
+  it('skip the record, naming the field, its value and the limit', () => {
+    const s = observeNative(nativeDoc([native('z1', { cpu_cores: 10_001 }), native('z2', { cpu_mhz: -1 }), native('z3', { gpu: Infinity }), native('z4', { disk_mib: '5' })]), 'f', 0);
+    expect(s.observations).toEqual([]);
+    expect(s.skips.map((k) => [k.reason, k.detail])).toEqual([
+      ['implausible amount', 'allocation z1: resources.cpu_cores is 10001, above the maximum of 10,000 cores'],
+      ['implausible amount', 'allocation z2: resources.cpu_mhz is -1, below zero'],
+      ['implausible amount', 'allocation z3: resources.gpu is Infinity, not a finite number'],
+      ['record missing fields', 'allocation z4: resources.disk_mib is not a number'],
+    ]);
+  });
+  it('name the legacy field', () => {
+    const s = observeLegacy({ ns: [legacyJob({ resources: { cpu_num: 4, cpu_MHz: 11200, gpu_num: 1, memory_MB: 1e300, disk_MB: 0 } })] }, 'f.json', 1);
+    expect(s.skips.map((k) => k.detail)).toEqual(['job job-1 in ns: resources.memory_MB is 1e+300, above the maximum of 67,108,864 MiB (64 TiB)']);
+  });
+  it('read amounts at the maxima as exact integers in base units', () => {
+    const [o] = observeNative(nativeDoc([native('m', { cpu_cores: 10_000, cpu_mhz: 1e8, memory_mib: 2 ** 26, disk_mib: 2 ** 30, gpu: 1024 })]), 'f', 0).observations;
+    expect(o!.amounts).toEqual({ cpuMilli: 10_000_000, cpuMhz: 100_000_000, memoryBytes: 2 ** 46, diskBytes: 2 ** 50, gpu: 1024 });
+    expect(Object.values(o!.amounts).every(Number.isSafeInteger)).toBe(true);
+  });
+});
+
+describe('records that contradict themselves or each other', () => {
+  const rec = (id: string, over: Record<string, unknown> = {}) => ({
+    id, namespace: 'a', job_id: 'j', status: 'running', start: '2026-11-23T05:00:00Z', end: null, modified: null,
+    resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 0, disk_mib: 0, gpu: 0 }, ...over,
+  });
+  it('one id listed twice with different content: the first listing is used, the conflict reported', () => {
+    const s = observeNative(nativeDoc([rec('x', { status: 'complete', end: '2026-11-23T05:30:00Z' }), rec('y'), rec('x')]), 'f', 0);
+    expect(s.observations.map((o) => [o.key, o.phase])).toEqual([['nomad:x', 'terminal'], ['nomad:y', 'holding']]);
+    expect(s.skips).toEqual([{ reason: 'conflicting records', file: 'f', detail: 'allocation x is listed 2 times with different content; the first listing is used' }]);
+  });
+  it('an AI4OS job listed again with another allocation is two allocations, not a conflict', () => {
+    const s = observeLegacy({ ns: [legacyJob(), legacyJob({ alloc_ID: 'alloc-2' }), legacyJob({ status: 'dead', alloc_end: '2024-09-01T02:00:00Z' })] }, 'f.json', 1);
+    expect(s.observations.map((o) => [o.key, o.phase])).toEqual([['nomad:alloc-1', 'holding'], ['nomad:alloc-2', 'holding']]);
+    expect(s.skips.map((k) => k.detail)).toEqual(['job job-1 in ns is listed 2 times with different content; the first listing is used']);
+  });
+  it('a terminal record that ends before it starts is skipped, naming both fields; a running one ignores its end', () => {
+    const s = observeNative(nativeDoc([
+      rec('x', { status: 'failed', end: '2026-11-23T04:00:00Z' }),
+      rec('y', { status: 'lost', modified: '2026-11-23T04:30:00Z' }),
+      rec('z', { end: '2026-11-23T04:00:00Z' }),
+    ]), 'f', 0);
+    expect(s.observations.map((o) => o.key)).toEqual(['nomad:z']);
+    expect(s.skips.map((k) => [k.reason, k.detail])).toEqual([
+      ['end before start', 'allocation x: end 2026-11-23T04:00:00Z is before start 2026-11-23T05:00:00Z'],
+      ['end before start', 'allocation y: modified 2026-11-23T04:30:00Z is before start 2026-11-23T05:00:00Z'],
+    ]);
   });
 });

@@ -292,7 +292,7 @@ describe('schema', () => {
 
     db = openIndex(path);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(6);
+    expect(SCHEMA_VERSION).toBe(7);
     expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
     // Version 4 packs tracks into segments, which version 1 never kept: the derived tables
     // are emptied, and the next ingest reads every file again.

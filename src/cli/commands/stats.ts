@@ -163,7 +163,9 @@ async function runAi4os(
       ledger.file(out.file.name, out.reason, out.message);
       continue;
     }
-    acc.add(out.file.timeUs, decoder.decode(out.value as typeof out.value & { kind: 'legacy' }));
+    const { snapshot, skips } = decoder.decode(out.value as typeof out.value & { kind: 'legacy' });
+    ledger.records(out.file.name, skips);
+    acc.add(out.file.timeUs, snapshot);
   }
   return { period: { from: fromDay, to: toDay }, ...acc.result() };
 }
