@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { DataError } from '../util/errors.js';
+import { isStorageFailure } from '../util/folders.js';
 
 /**
  * A lock file so that two overlapping cron runs cannot interleave. It holds the owner's pid
@@ -47,6 +48,7 @@ function tryCreate(path: string): boolean {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (isStorageFailure(e)) throw e;
     throw new DataError(`cannot create the lock ${path}: ${(e as Error).message}`);
   }
 }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataError, UsageError } from '../util/errors.js';
+import { makeFolder } from '../util/folders.js';
 
 /**
  * The index's SQLite schema and its migrations. The version lives in `PRAGMA user_version`;
@@ -192,9 +192,10 @@ export interface OpenOptions {
 export function openIndex(path: string, opts: OpenOptions = { create: true }): Db {
   if (opts.create) {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      makeFolder(dirname(path));
     } catch (e) {
-      throw new UsageError(`cannot create the folder of the index ${path}: ${(e as Error).message}; use --db to keep the index elsewhere`);
+      const why = (e as NodeJS.ErrnoException).code === 'EROFS' ? 'the file system is read-only (EROFS)' : (e as Error).message;
+      throw new UsageError(`cannot create the folder of the index ${path}: ${why}; use --db to keep the index elsewhere`);
     }
   }
   let db: Db;

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run, startServe } from '../helpers/cli.js';
@@ -137,5 +138,33 @@ describe('hourmeter serve --quota', () => {
     const r = run(['serve', '--quota', 'quota.yaml', '--port', '0'], { cwd });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('hourmeter: --quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota\n');
+  });
+});
+
+describe('hourmeter serve: a client that hangs up', () => {
+  it('mid-body is not logged as an internal error, and the server goes on answering', async () => {
+    const cwd = quotaFolder();
+    writeFileSync(join(cwd, 'token'), `${ADMIN}\n`);
+    const { url, child } = await startServe(cwd, ['--token-file', 'token', '--quota', 'quota.yaml', '--now', QUOTA_NOW, '--workers', '1']);
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const { hostname, port } = new URL(url);
+    // Announce 1,000 bytes of body, send 10, and hang up: the server is left reading.
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: hostname, port: Number(port) }, () => {
+        socket.write(`POST /quota/check HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"user": "`);
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 200);
+      });
+      socket.on('error', reject);
+    });
+    // The next request is answered, after the server has seen the first one end.
+    const after = await post(url, ADMIN, { user: 'alice' });
+    expect(after.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stderr).not.toContain('internal error');
+    expect(stderr).toBe('');
   });
 });

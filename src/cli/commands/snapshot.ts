@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { MetaCache } from '../../sources/nomad/capture.js';
@@ -11,6 +11,7 @@ import { removeLeftoverTemps, replaceFile, writeNewFile } from '../../snapshots/
 import type { NativeSnapshot } from '../../snapshots/format.js';
 import { loadUserDb, mergeSightings, saveUserDb, USERDB_FILE, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
+import { isStorageFailure, makeFolder } from '../../util/folders.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_FLAGS, listOptions, refuseFlags } from '../kubernetes.js';
@@ -271,8 +272,10 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   let release: (() => void) | null = null;
   try {
     try {
-      mkdirSync(stateDir, { recursive: true });
+      makeFolder(stateDir);
     } catch (e) {
+      // A full or read-only disk is said plainly, naming the path (main.ts).
+      if (isStorageFailure(e)) throw e;
       throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
     }
     release = await acquireLock(join(stateDir, 'snapshot.lock'), lockWait / 1000);
