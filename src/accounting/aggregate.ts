@@ -3,7 +3,7 @@ import type { EstimateOptions } from './reconstruct.js';
 import type { Amounts, Lifetime, Period } from './types.js';
 
 /**
- * Resource-hours per group (design.md rules 5, 7, 8): Σ resource × |lifetime ∩ period|,
+ * Resource-hours per group (docs/accounting.md#resource-hours, #attribution, #counts): Σ resource × |lifetime ∩ period|,
  * summed exactly as integers (base units × microseconds, in BigInt) and divided once.
  */
 

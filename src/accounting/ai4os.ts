@@ -2,7 +2,7 @@ import type { Micros } from './types.js';
 
 /**
  * `--method ai4os`: reproduces the numbers of the original AI4OS `usage_stats`
- * (design.md rule 9), floating-point order and integer truncation included, without its
+ * (docs/accounting.md#ai4os-method), floating-point order and integer truncation included, without its
  * crashes. Pure: the caller feeds legacy snapshots in file-name order.
  */
 

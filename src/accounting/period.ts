@@ -3,7 +3,7 @@ import { UsageError } from '../util/errors.js';
 import type { Micros, Period } from './types.js';
 
 /**
- * Calendar periods (design.md rule 4): `--from D1 --to D2` are whole days in a time zone,
+ * Calendar periods (docs/accounting.md#period): `--from D1 --to D2` are whole days in a time zone,
  * both included, giving the half-open instant range [D1 00:00, (D2+1) 00:00).
  */
 

@@ -1,7 +1,7 @@
 import type { Amounts, Attribution, GapPolicy, Lifetime, Micros, Observation, SnapshotDelta, SnapshotObservations } from './types.js';
 
 /**
- * Reconstruction across snapshots (design.md rule 3). Snapshots are fed in capture order;
+ * Reconstruction across snapshots (docs/accounting.md#reconstruction). Snapshots are fed in capture order;
  * every observation of one allocation is merged into a track. Pure and incremental, so a
  * caller can stream a corpus through it without holding it in memory.
  *
@@ -268,7 +268,7 @@ export function* lifetimesOf(tracks: Iterable<Track>, opts: EstimateOptions): Ge
 export type EndEstimate = Pick<Lifetime, 'endUs' | 'lowEndUs' | 'highEndUs' | 'endKind'>;
 
 /**
- * A track's estimated end and sure bounds (design.md rule 3), written into `out`; false
+ * A track's estimated end and sure bounds (docs/accounting.md#reconstruction), written into `out`; false
  * for a track that held nothing. One function for objects and columns alike, so that the
  * index and the index-free path cannot disagree. `g` is the GC window that applies.
  */

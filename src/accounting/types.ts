@@ -5,7 +5,7 @@
 
 export type Micros = number;
 
-/** Whether an observed allocation holds resources (design.md rule 3). */
+/** Whether an observed allocation holds resources (docs/accounting.md#reconstruction). */
 export type Phase = 'holding' | 'terminal' | 'none';
 
 /**

@@ -7,7 +7,7 @@ import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
 
 /**
- * The program, and the only place that turns errors into exit codes (design.md):
+ * The program, and the only place that turns errors into exit codes (README "Exit codes"):
  * 0 ok, 1 a check failed, 2 usage error, 3 data/runtime/I-O failure.
  */
 

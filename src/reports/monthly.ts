@@ -10,7 +10,7 @@ import { decimal } from './table.js';
 
 /**
  * PrimeHub's monthly usage report: one row per component, group and user, exact per
- * design.md, under PrimeHub's own column names for its consumers. `memory_gb_hours` holds
+ * docs/accounting.md, under PrimeHub's own column names for its consumers. `memory_gb_hours` holds
  * GiB-hours and `total_hours` the allocations' wall-clock hours, as PrimeHub means them.
  * The details list every allocation clipped to the month; they sum to the summary rows.
  */
@@ -53,7 +53,7 @@ const GIB = 1_073_741_824n;
  * One row per allocation that held resources in the period, clipped to it, in start order.
  * `running`: it still held resources at the end of the period, or at the latest snapshot
  * (an open allocation). `end_estimated`: it vanished between snapshots, so its end is the
- * estimate every report uses (see design.md rule 3).
+ * estimate every report uses (see docs/accounting.md#reconstruction).
  */
 export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, 'startUs' | 'endUs'>, month: Month): CsvRow[] {
   const kept: { l: Lifetime; from: number; to: number }[] = [];

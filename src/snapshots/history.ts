@@ -8,7 +8,7 @@ import { SkipLedger, type ReadPolicy } from './skips.js';
 /**
  * The index-free path: streams every snapshot file through the reconstruction, as the
  * index's ingest does, so both give the same lifetimes. Reconstruction merges all of an
- * allocation's observations (design.md rule 3), so it reads the whole history; a report
+ * allocation's observations (docs/accounting.md#reconstruction), so it reads the whole history; a report
  * then takes its diagnostics from the files of its own period (see catalogue.ts).
  */
 

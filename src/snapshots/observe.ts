@@ -15,7 +15,7 @@ import { FormatError } from './detect.js';
 
 const MIB = 1_048_576;
 
-/** Statuses that hold resources, and terminal ones (design.md rule 3); anything else holds none. */
+/** Statuses that hold resources, and terminal ones (docs/accounting.md#reconstruction); anything else holds none. */
 const HOLDING = new Set(['running', 'unknown', 'down']);
 const TERMINAL = new Set(['dead', 'complete', 'failed', 'lost']);
 
@@ -108,7 +108,7 @@ export function observeLegacyTuple(t: unknown[]): Outcome {
   }
   const user = str(owner);
   if (status === 'queued') return { queued: { namespace, jobId, user, group: null, queued: 1 } };
-  // Identity is the allocation; AI4OS records without one fall back to the job (design.md rule 1).
+  // Identity is the allocation; AI4OS records without one fall back to the job (docs/accounting.md#allocation).
   return finish(
     `nomad:${str(allocId) ?? jobId}`,
     { namespace, jobId, jobName: str(name), user, group: null, component: null, node: null },
@@ -131,7 +131,7 @@ export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
     return { skip: 'record missing fields', detail: `allocation ${JSON.stringify(idRaw ?? null)} lacks id, namespace, job_id or status` };
   }
   // A lost allocation's task states still say running: the server's ModifyTime, when it
-  // declared it lost, bounds its end (design.md rule 2).
+  // declared it lost, bounds its end (docs/accounting.md#lifetime).
   const endFromModified = status === 'lost' && (endRaw === null || endRaw === undefined);
   return finish(
     `${idKind}:${id}`,

@@ -1,5 +1,5 @@
 /**
- * Typed errors carry their exit code (design.md "Exit codes"); only src/cli/main.ts turns
+ * Typed errors carry their exit code (README "Exit codes"); only src/cli/main.ts turns
  * them into a message and a process exit code.
  */
 export class HourmeterError extends Error {

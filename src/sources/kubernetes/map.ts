@@ -4,7 +4,7 @@ import { ceilMilli, ceilUnits, parseQuantity, QuantityError } from './quantity.j
 import type { Container, ObjectMeta, Pod, ResourceRequirements } from './types.js';
 
 /**
- * Kubernetes pods to native snapshot records (design.md rules 2, 6, 7). Pure: the capture
+ * Kubernetes pods to native snapshot records (docs/accounting.md#lifetime, #resources, #attribution). Pure: the capture
  * passes in the pods as the API listed them.
  *
  * - Lifetime: from the PodScheduled condition to the latest container `finishedAt`.

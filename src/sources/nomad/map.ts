@@ -3,7 +3,7 @@ import { formatInstant, instantText as instant, nanosToMicros, parseInstant } fr
 import type { NomadAllocStub, NomadJobStub, NomadTaskResources, NomadTaskState } from './types.js';
 
 /**
- * Nomad allocations to native snapshot records (design.md rules 2, 6, 7). Pure: the
+ * Nomad allocations to native snapshot records (docs/accounting.md#lifetime, #resources, #attribution). Pure: the
  * capture passes in the API payloads and the job meta it found.
  */
 
