@@ -72,12 +72,16 @@ export function dayOf(us: Micros, tz: string): string {
   return formatDay({ year: d.getFullYear(), month: d.getMonth() + 1, day: d.getDate() });
 }
 
-export function resolvePeriod(from: string, to: string, timezone: string): Period {
+/**
+ * The period of `from` to `to`, both included. `names` says where each date came from, for
+ * the errors: a flag by default, or a config file's key.
+ */
+export function resolvePeriod(from: string, to: string, timezone: string, names: { from: string; to: string } = { from: '--from', to: '--to' }): Period {
   checkTimeZone(timezone);
-  const d1 = parseDay(from, '--from');
-  const d2 = parseDay(to, '--to');
+  const d1 = parseDay(from, names.from);
+  const d2 = parseDay(to, names.to);
   if (formatDay(d1) > formatDay(d2)) {
-    throw new UsageError(`--from ${from} is after --to ${to}: the period runs from the first day to the last, both included`);
+    throw new UsageError(`${names.from} ${from} is after ${names.to} ${to}: the period runs from the first day to the last, both included`);
   }
   return {
     from: formatDay(d1),

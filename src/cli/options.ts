@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CheckFailed, UsageError } from '../util/errors.js';
 import { parseDuration } from '../util/time.js';
 import type { CliIO } from './io.js';
@@ -23,8 +23,15 @@ export function addPeriodOptions(cmd: Command): Command {
 }
 
 export function addOutputOptions(cmd: Command, formats: readonly string[] = ['table', 'json', 'csv']): Command {
+  const output = new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: ${formats[0]})`).choices(formats);
+  // A second -o would silently win over the first, as commander takes the last value.
+  output.argParser((value: string, previous: string | undefined) => {
+    if (!formats.includes(value)) throw new InvalidArgumentError(`Allowed choices are ${formats.join(', ')}.`);
+    if (previous !== undefined) throw new UsageError(`use just one of -o ${previous} and -o ${value}`);
+    return value;
+  });
   return cmd
-    .addOption(new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: ${formats[0]})`).choices(formats))
+    .addOption(output)
     .addOption(new Option('--json', 'alias of -o json'));
 }
 

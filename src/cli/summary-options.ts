@@ -53,11 +53,18 @@ export function delimiterOf(s: Settings): string {
   return c;
 }
 
+/** Where --from and --to came from (a flag, or a config file's key), as errors name them. */
+export function dateNames(s: Settings): { from: string; to: string } {
+  return { from: s.source('from'), to: s.source('to') };
+}
+
 /** Checks explicit dates before anything touches the disk, so that a typo fails fast. */
 export function checkDates(s: Settings, tz: string): void {
   const from = s.string('from');
   const to = s.string('to');
-  if (from !== undefined || to !== undefined) resolvePeriod(from ?? to!, to ?? from!, tz);
+  const names = dateNames(s);
+  // A date given alone is checked against itself, under its own name.
+  if (from !== undefined || to !== undefined) resolvePeriod(from ?? to!, to ?? from!, tz, { from: from !== undefined ? names.from : names.to, to: to !== undefined ? names.to : names.from });
 }
 
 /** The report period: --from and --to, each defaulting to the first or last snapshot day. */
@@ -66,7 +73,8 @@ export function periodOf(s: Settings, listing: Listing, tz: string): Period {
   const to = s.string('to');
   const firstDay = dayOf(listing.files[0]!.timeUs, tz);
   const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
-  if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
-  if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
-  return resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
+  const names = dateNames(s);
+  if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`${names.from} ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
+  if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`${names.to} ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
+  return resolvePeriod(from ?? firstDay, to ?? lastDay, tz, names);
 }

@@ -67,6 +67,8 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     expect(JSON.parse(run(['stats', '--to', '2024-09-04'], { cwd }).stdout).period.to).toBe('2024-09-04');
     expect(run(['stats', '-o', 'csv'], { cwd }).stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations');
     expect(run(['stats', '--json', '-o', 'csv'], { cwd })).toMatchObject({ code: 2, stderr: 'hourmeter: use just one of -o csv and --json\n' });
+    // Two -o flags are refused too: the second would otherwise win in silence.
+    expect(run(['stats', '-o', 'json', '-o', 'csv'], { cwd })).toMatchObject({ code: 2, stdout: '', stderr: 'hourmeter: use just one of -o json and -o csv\n' });
     writeFileSync(join(cwd, 'hourmeter.yaml'), 'from: 2024-09-03\nto: 2024-09-10\njson: true\n');
     expect(run(['stats', '-o', 'csv'], { cwd }).stdout.startsWith('namespace,')).toBe(true);
     // One file serves every command: a key only another command has is no error for stats
@@ -137,6 +139,16 @@ describe('errors: one line naming the flag or file, with the exit code', () => {
       });
     }
   }
+
+  it('a bad date in the config file is named by its key, not by the flag', () => {
+    const cwd = withAi4osFixture();
+    writeFileSync(join(cwd, 'hourmeter.yaml'), 'from: 2024-02-30\n');
+    expect(run(['stats'], { cwd })).toMatchObject({ code: 2, stdout: '', stderr: 'hourmeter: hourmeter.yaml: from 2024-02-30 is not a real calendar date (February has no day 30): pick an existing day\n' });
+    writeFileSync(join(cwd, 'hourmeter.yaml'), 'from: 2024-09-05\nto: 2024-09-04\n');
+    expect(run(['summarize'], { cwd }).stderr).toBe('hourmeter: hourmeter.yaml: from 2024-09-05 is after hourmeter.yaml: to 2024-09-04: the period runs from the first day to the last, both included\n');
+    // A flag still names the flag, and beats the file.
+    expect(run(['stats', '--to', '2024-09-40'], { cwd }).stderr).toBe('hourmeter: --to 2024-09-40 is not a real calendar date (September has no day 40): pick an existing day\n');
+  });
 
   it('an empty folder: exit 2', () => {
     const cwd = tempDir();

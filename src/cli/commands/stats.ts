@@ -10,7 +10,7 @@ import { SkipLedger } from '../../snapshots/skips.js';
 import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
 import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
-import { addEstimateOptions, estimateOptions } from '../summary-options.js';
+import { addEstimateOptions, checkDates, dateNames, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
@@ -70,9 +70,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
   // Validate explicit dates before touching the disk, so a typo fails fast.
   const from = s.string('from');
   const to = s.string('to');
-  if (from !== undefined && to !== undefined) resolvePeriod(from, to, tz);
-  else if (from !== undefined) resolvePeriod(from, from, tz);
-  else if (to !== undefined) resolvePeriod(to, to, tz);
+  checkDates(s, tz);
 
   // The AI4OS method replays the original's walk over the files; it has no use for the index.
   const t0 = performance.now();
@@ -84,9 +82,10 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     const firstDay = dayOf(span.firstUs, tz);
     const lastDay = dayOf(span.lastUs, tz);
     // A date given alone is paired with a snapshot day: say so when they cross.
-    if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`--from ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
-    if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`--to ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
-    const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz);
+    const names = dateNames(s);
+    if (from !== undefined && to === undefined && from > lastDay) throw new UsageError(`${names.from} ${from} is after the last snapshot day ${lastDay}: give --to as well, or an earlier --from`);
+    if (to !== undefined && from === undefined && to < firstDay) throw new UsageError(`${names.to} ${to} is before the first snapshot day ${firstDay}: give --from as well, or a later --to`);
+    const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz, names);
 
     if (listing) {
       const policy = { strict: s.flag('strict'), warn: io.warn };
