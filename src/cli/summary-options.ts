@@ -39,12 +39,13 @@ export function addSummariesOption(cmd: Command, what: string): Command {
   return cmd.addOption(new Option('--summaries <dir>', `${what} (default: ./summaries)`).env('HOURMETER_SUMMARIES'));
 }
 
-export function addDelimiterOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--delimiter <char>', 'CSV field separator (default: ";", as AI4OS)'));
+/** --delimiter: the summaries keep AI4OS's ";" by default, reports printed as CSV a ",". */
+export function addDelimiterOption(cmd: Command, fallback: ';' | ',' = ';'): Command {
+  return cmd.addOption(new Option('--delimiter <char>', `CSV field separator, or tab (default: "${fallback}"${fallback === ';' ? ', as AI4OS' : ''})`));
 }
 
-export function delimiterOf(s: Settings): string {
-  const d = s.string('delimiter', ';');
+export function delimiterOf(s: Settings, fallback: ';' | ',' = ';'): string {
+  const d = s.string('delimiter', fallback);
   const named: Record<string, string> = { tab: '\t', '\\t': '\t', semicolon: ';', comma: ',' };
   const c = named[d] ?? d;
   if ([...c].length !== 1 || c === '"' || c === '\n' || c === '\r' || c === '\uFEFF') {

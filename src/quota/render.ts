@@ -60,7 +60,7 @@ export function renderReportTable(r: QuotaReport): string {
   return head + withRules(t, { afterHeader: true, beforeLast: false }) + '\n' + coverage;
 }
 
-export function renderReportCsv(r: QuotaReport): string {
+export function renderReportCsv(r: QuotaReport, delimiter = ','): string {
   return toCsv(
     REPORT_COLUMNS,
     r.rows.map((row) => ({
@@ -72,6 +72,7 @@ export function renderReportCsv(r: QuotaReport): string {
       remaining: decimal(row.remaining),
       percent: row.percent === null ? 'inf' : decimal(row.percent),
     })),
+    delimiter,
   );
 }
 

@@ -112,10 +112,10 @@ export function monthlyReport(view: HistoryView, month: Month, tz: string, opts:
   });
 }
 
-export function monthlyCsv(rows: readonly CsvRow[]): string {
-  return toCsv(MONTHLY_COLUMNS, rows);
+export function monthlyCsv(rows: readonly CsvRow[], delimiter = ','): string {
+  return toCsv(MONTHLY_COLUMNS, rows, delimiter);
 }
 
-export function detailsCsv(rows: readonly CsvRow[]): string {
-  return toCsv(DETAIL_COLUMNS, rows);
+export function detailsCsv(rows: readonly CsvRow[], delimiter = ','): string {
+  return toCsv(DETAIL_COLUMNS, rows, delimiter);
 }

@@ -123,7 +123,9 @@ export function renderStatsTable(r: StatsReport, width: number): string {
   return lines.join('\n') + '\n';
 }
 
+/** Every row carries the period and its zone, so a CSV file says what it counts on its own. */
 export function renderStatsCsv(r: StatsReport, delimiter = ','): string {
-  const columns = [...r.group_by, ...HOUR_COLUMNS, ...COUNT_COLUMNS];
-  return toCsv(columns, r.rows as unknown as Record<string, unknown>[], delimiter);
+  const columns = [...r.group_by, ...HOUR_COLUMNS, ...COUNT_COLUMNS, 'period_start', 'period_end', 'tz'];
+  const period = { period_start: r.period.start, period_end: r.period.end, tz: r.period.timezone };
+  return toCsv(columns, r.rows.map((row) => ({ ...row, ...period })) as unknown as Record<string, unknown>[], delimiter);
 }

@@ -183,9 +183,10 @@ export const TOP_CSV_COLUMNS = ['user', 'namespace', 'job_id', 'job_name', 'allo
  * One row per allocation shown, numbers unrounded as in JSON; no total row (a spreadsheet
  * sums). A missing user is `(unattributed)`, as in the table; a missing node or job name is empty.
  */
-export function renderTopCsv(r: TopReport): string {
+export function renderTopCsv(r: TopReport, delimiter = ','): string {
   return toCsv(
     TOP_CSV_COLUMNS,
     r.allocations.map((a) => ({ ...a, user: a.user ?? UNATTRIBUTED })),
+    delimiter,
   );
 }

@@ -12,6 +12,7 @@ import { loadUserDb } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
+import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
@@ -111,6 +112,7 @@ export function quotaCommand(program: Command, io: CliIO): Command {
         '(groups from the quota file, then the user database), sorted by % used, highest first.',
     );
   addCommon(report, ['table', 'csv', 'json']);
+  addDelimiterOption(report, ',');
   addCoverageOptions(report);
   report.addHelpText('after', '\nExamples:\n  hourmeter quota report\n  hourmeter quota report -o csv > quota.csv');
   report.action(async () => runReport(Settings.of(report, program), io));
@@ -219,6 +221,6 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const maxGapUs = maxGapOf(s);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${r.latest_snapshot}, is older than stale_after ${r.stale_after}: usage since then is missing`);
-  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r) : renderReportTable(r));
+  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r, delimiterOf(s, ',')) : renderReportTable(r));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

@@ -9,6 +9,7 @@ import { replaceFile } from '../../snapshots/write.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
+import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
@@ -30,6 +31,7 @@ export function reportCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--out <dir>', 'folder for the files, or - for stdout (one month) (default: ./reports)'))
     .addOption(new Option('--tz <zone>', 'IANA time zone of the months (default: UTC)').env('HOURMETER_TZ'));
   addSnapshotsOption(monthly);
+  addDelimiterOption(monthly, ',');
   addCoverageOptions(monthly);
   addReadOptions(monthly);
   addIndexOptions(monthly);
@@ -62,6 +64,7 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
   }
   if (out === '-' && months.length > 1) throw new UsageError(`--out - prints one month: give --month as well`);
   const details = s.flag('details');
+  const delimiter = delimiterOf(s, ',');
   const dir = s.string('snapshots', 'snapshots');
   const opened = await openHistory(s, io, dir);
   const skipped: MonthlyReport[] = [];
@@ -78,16 +81,16 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
       }
       if (coverage.coverage.warning !== null) uncovered.push(`${r.month}: ${coverage.coverage.warning}`);
       if (out === '-') {
-        io.stdout(details ? detailsCsv(r.details!) : monthlyCsv(r.summary));
+        io.stdout(details ? detailsCsv(r.details!, delimiter) : monthlyCsv(r.summary, delimiter));
         continue;
       }
       const folder = join(out, 'monthly');
       mkdirSync(folder, { recursive: true });
       const written = [join(folder, `${reportDate(month)}.csv`)];
-      replaceFile(written[0]!, monthlyCsv(r.summary));
+      replaceFile(written[0]!, monthlyCsv(r.summary, delimiter));
       if (r.details) {
         written.push(join(folder, `${reportDate(month)}-details.csv`));
-        replaceFile(written[1]!, detailsCsv(r.details));
+        replaceFile(written[1]!, detailsCsv(r.details, delimiter));
       }
       // One per month, beside its CSV: months accumulate in the folder.
       replaceFile(join(folder, `${reportDate(month)}-coverage.json`), coverageFileText(coverage));

@@ -10,7 +10,7 @@ import { SkipLedger } from '../../snapshots/skips.js';
 import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
 import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
-import { addEstimateOptions, checkDates, dateNames, estimateOptions } from '../summary-options.js';
+import { addDelimiterOption, addEstimateOptions, checkDates, dateNames, delimiterOf, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
@@ -35,6 +35,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
   addCoverageOptions(cmd);
   addNowOption(cmd, 'take this instant as now: coverage of a period still running ends there');
   addOutputOptions(cmd, FORMATS);
+  addDelimiterOption(cmd, ',');
   addReadOptions(cmd);
   addIndexOptions(cmd);
   addConfigOption(cmd);
@@ -97,7 +98,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       }
       const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
       const { renderAi4osCsv, renderAi4osTable } = await import('../../reports/ai4os-report.js');
-      io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report) : renderAi4osTable(report));
+      io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report, delimiterOf(s, ',')) : renderAi4osTable(report));
       return;
     }
 
@@ -115,7 +116,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       nowUs: nowFrom(s) * 1000,
     });
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-    else if (output === 'csv') io.stdout(renderStatsCsv(report));
+    else if (output === 'csv') io.stdout(renderStatsCsv(report, delimiterOf(s, ',')));
     else io.stdout(renderStatsTable(report, terminalWidth()));
     // A table shows the line under it; JSON and CSV readers get it on stderr.
     reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });

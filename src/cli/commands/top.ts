@@ -5,6 +5,7 @@ import { readLatestReadable } from '../../snapshots/latest.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
+import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
@@ -26,6 +27,7 @@ export function topCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--limit <n>', `rows to show, 0 for all (default: ${TABLE_LIMIT} in a table, all in JSON and CSV)`))
     .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect));
   addOutputOptions(cmd, FORMATS);
+  addDelimiterOption(cmd, ',');
   addReadOptions(cmd);
   addNowOption(cmd, 'take this instant as now for the snapshot age');
   addConfigOption(cmd);
@@ -64,6 +66,6 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
   for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
   if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-  else if (output === 'csv') io.stdout(renderTopCsv(report));
+  else if (output === 'csv') io.stdout(renderTopCsv(report, delimiterOf(s, ',')));
   else io.stdout(renderTopTable(report));
 }

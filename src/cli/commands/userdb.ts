@@ -7,6 +7,7 @@ import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb } from '../../userdb/s
 import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, Settings } from '../options.js';
+import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 
 const COLUMNS = ['id', 'name', 'email', 'first_seen', 'last_seen', 'groups'] as const;
 
@@ -41,13 +42,14 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   const exp = new Command('export').summary('write the users as CSV or JSON').description('Writes every known user to stdout.');
   addDir(exp);
   addOutputOptions(exp, ['csv', 'json']);
+  addDelimiterOption(exp, ',');
   addConfigOption(exp);
   exp.addHelpText('after', '\nExamples:\n  hourmeter userdb export -o csv > users.csv\n  hourmeter userdb export --json');
   exp.action(() => {
     const s = Settings.of(exp, program);
     const db = loadUserDb(s.string('userdb', 'userdb'));
     const format = s.output(['csv', 'json'] as const);
-    io.stdout(format === 'json' ? JSON.stringify(db, null, 2) + '\n' : toCsv(COLUMNS, rows(db)));
+    io.stdout(format === 'json' ? JSON.stringify(db, null, 2) + '\n' : toCsv(COLUMNS, rows(db), delimiterOf(s, ',')));
   });
   const imp = new Command('import')
     .summary("merge an AI4OS users/user-db.json (user id -> name, e-mail) into the database")
