@@ -179,6 +179,8 @@ describe('hourmeter serve', () => {
       `hourmeter_allocated_memory_byte_seconds_total{namespace="hub"} ${174 * 3600 * 2 ** 30}`,
       'hourmeter_allocated_disk_byte_seconds_total{namespace="hub"} 0',
     ]);
+    expect(text).toContain('# HELP hourmeter_allocated_cpu_core_seconds_total CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).\n');
+    expect(text).not.toContain('design.md');
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     if (promtool.error && !process.env.CI) return; // promtool is installed by .ci/run; optional on a workstation
     expect(promtool.error).toBeUndefined();
