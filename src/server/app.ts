@@ -13,6 +13,7 @@ import { parseHours, parseRequest } from '../quota/request.js';
 import { userOfToken, type TokenFile } from '../quota/tokens.js';
 import { loadUserDb } from '../userdb/store.js';
 import { QueryPool } from './pool.js';
+import { ProcessMetrics } from './process-metrics.js';
 import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
 
 /**
@@ -78,6 +79,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   };
   await refresh();
   const pool = new QueryPool(o.dbPath, o.workers);
+  const processMetrics = new ProcessMetrics();
   let refreshing: Promise<void> | null = null;
   const timer = setInterval(() => {
     refreshing ??= refresh()
@@ -153,7 +155,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         cache.set(key, r);
       }
     }
-    send(res, await answer);
+    const r = await answer;
+    // The index's metrics come from a worker; the process's must be read here, where it runs.
+    if (url.pathname === '/metrics' && r.status === 200) return send(res, { ...r, body: r.body + (await processMetrics.text()) });
+    send(res, r);
   };
 
   const server = createServer((req, res) => {

@@ -199,7 +199,7 @@ export class Queries {
       const r = statsFromView(this.view, { period, groupBy: ['namespace'], filters: {}, estimate: { gapPolicy: 'midpoint', gcWindowUs: null }, unnamedFiles: 0 });
       const series = (pick: (h: (typeof r.rows)[number]) => number) => r.rows.map((row): Sample => [{ namespace: row.namespace! }, pick(row)]);
       const HOUR = 3600;
-      out.counter('hourmeter_allocated_cpu_core_seconds_total', 'CPU core-seconds allocated since the first snapshot (exact, see design.md).', series((h) => h.cpu_hours * HOUR));
+      out.counter('hourmeter_allocated_cpu_core_seconds_total', 'CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).', series((h) => h.cpu_hours * HOUR));
       out.counter('hourmeter_allocated_gpu_seconds_total', 'GPU-seconds allocated since the first snapshot.', series((h) => h.gpu_hours * HOUR));
       out.counter('hourmeter_allocated_memory_byte_seconds_total', 'Memory byte-seconds allocated since the first snapshot.', series((h) => h.memory_gib_hours * HOUR * 2 ** 30));
       out.counter('hourmeter_allocated_disk_byte_seconds_total', 'Disk byte-seconds allocated since the first snapshot.', series((h) => h.disk_gib_hours * HOUR * 2 ** 30));

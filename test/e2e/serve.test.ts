@@ -1,5 +1,5 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run, startServe, tempDir } from '../helpers/cli.js';
@@ -18,6 +18,14 @@ function serve(cwd: string, extra: string[] = []): Promise<{ url: string; child:
 }
 
 const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+
+function expectPromtoolAccepts(text: string): void {
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  if (promtool.error && !process.env.CI) return; // promtool is installed by .ci/run; optional on a workstation
+  expect(promtool.error).toBeUndefined();
+  expect(promtool.stdout + promtool.stderr).toBe('');
+  expect(promtool.status).toBe(0);
+}
 
 describe('hourmeter serve', () => {
   it('answers health without a token, and everything else only with the right one', async () => {
@@ -163,7 +171,8 @@ describe('hourmeter serve', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = await r.text();
-    const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    // The index's own metrics; the build and the process follow them (see the next test).
+    const lines = text.split('\n').filter((l) => l.startsWith('hourmeter_') && !l.startsWith('hourmeter_build_info'));
     // Now: B alone holds resources in the latest snapshot. History: 2 x 24 + 4 x 6 + 1 x 36 =
     // 108 core-hours = 388,800 core-seconds; A's GPU for 24 h = 86,400 GPU-seconds.
     expect(lines).toEqual([
@@ -179,11 +188,36 @@ describe('hourmeter serve', () => {
       `hourmeter_allocated_memory_byte_seconds_total{namespace="hub"} ${174 * 3600 * 2 ** 30}`,
       'hourmeter_allocated_disk_byte_seconds_total{namespace="hub"} 0',
     ]);
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    if (promtool.error && !process.env.CI) return; // promtool is installed by .ci/run; optional on a workstation
-    expect(promtool.error).toBeUndefined();
-    expect(promtool.stdout + promtool.stderr).toBe('');
-    expect(promtool.status).toBe(0);
+    expect(text).toContain('# HELP hourmeter_allocated_cpu_core_seconds_total CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).\n');
+    expect(text).not.toContain('design.md');
+    expectPromtoolAccepts(text);
+  });
+
+  it("exports the build's version and the serve process's own metrics, from the thread that listens", async () => {
+    const startedS = Math.floor(Date.now() / 1000);
+    const { url } = await serve(monthlyFolder());
+    const text = await (await fetch(`${url}/metrics`, auth)).text();
+    const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    // The server runs on the same node binary as this test.
+    expect(text).toContain('# TYPE hourmeter_build_info gauge\n');
+    expect(text.split('\n').filter((l) => l.startsWith('hourmeter_build_info'))).toEqual([`hourmeter_build_info{version="${version}",node="${process.version}"} 1`]);
+    const value = (sample: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+      expect(line, `${sample} in /metrics`).toBeDefined();
+      return Number(line!.slice(sample.length + 1));
+    };
+    for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'process_open_fds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) expect(value(name), name).toBeGreaterThan(0);
+    expect(text).toContain('# TYPE process_cpu_seconds_total counter\n');
+    // Started after this test began, and before it answered (rounded to the second).
+    expect(value('process_start_time_seconds')).toBeGreaterThanOrEqual(startedS - 1);
+    expect(value('process_start_time_seconds')).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 1);
+    // Only the main thread holds the listening socket: a query worker's metrics would show none.
+    expect(value('nodejs_active_handles{type="Server"}')).toBe(1);
+    // A second scrape measures again; the index's part stays the same.
+    const again = await (await fetch(`${url}/metrics`, auth)).text();
+    const own = (t: string) => t.split('\n').filter((l) => l.startsWith('hourmeter_'));
+    expect(own(again)).toEqual(own(text));
+    expectPromtoolAccepts(again);
   });
 
   it('stops cleanly on SIGTERM', async () => {
