@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG } from './config.js';
 import { HourmeterError } from '../util/errors.js';
@@ -54,17 +54,64 @@ export async function buildProgram(io: CliIO = processIO, argv?: readonly string
     .option('--debug', 'print stack traces of unexpected errors, and where a report spent its time')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+    .configureOutput(output(io))
+    .configureHelp({ boxWrap: wrapHelp });
   const named = argv && commandNamed(argv);
   const names = named ? [named] : Object.keys(COMMANDS);
   const makers = await Promise.all(names.map((n) => COMMANDS[n]!()));
   for (const make of makers) program.addCommand(make(program, io));
   const configure = (c: Command): void => {
-    c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => io.stdout(s) });
+    c.exitOverride().configureOutput(output(io)).configureHelp({ boxWrap: wrapHelp });
     c.commands.forEach(configure);
   };
   program.commands.forEach(configure);
   return program;
+}
+
+/** Where help and errors go, and how wide help is. */
+function output(io: CliIO): OutputConfiguration {
+  // Help fills the terminal; piped (to less, or a file), it takes COLUMNS, else 80.
+  const width = (stream: NodeJS.WriteStream) => () => {
+    if (stream.isTTY && stream.columns > 0) return stream.columns;
+    const columns = Number(io.env.COLUMNS);
+    return Number.isInteger(columns) && columns > 0 ? columns : 80;
+  };
+  return {
+    writeErr: (s) => process.stderr.write(s),
+    writeOut: (s) => io.stdout(s),
+    getOutHelpWidth: width(process.stdout),
+    getErrHelpWidth: width(process.stderr),
+  };
+}
+
+/** Below this width help is printed as written: wrapped, it would be a column of single words. */
+const MIN_WRAP_WIDTH = 40;
+/** A list item's text hangs under its start unless that leaves fewer columns than this. */
+const MIN_HANGING_TEXT = 20;
+
+/**
+ * Wraps help text at `width` columns. Descriptions are written as one line per paragraph or
+ * list item, so the terminal's width decides the breaks. A continued list item (a line that
+ * starts with spaces) hangs under its text: after the term and the gap that follows it.
+ */
+export function wrapHelp(text: string, width: number): string {
+  if (width < MIN_WRAP_WIDTH) return text;
+  return text
+    .split('\n')
+    .map((line) => {
+      const words = line.match(/\s*\S+/g);
+      if (!words) return line;
+      const indent = /^ */.exec(line)![0].length;
+      const term = indent > 0 ? /^ +\S+(?: \S+)*? {2,}(?=\S)/.exec(line) : null;
+      const hang = term && width - term[0].length >= MIN_HANGING_TEXT ? term[0].length : indent + (indent > 0 ? 4 : 0);
+      const lines = [words.shift()!];
+      for (const word of words) {
+        if (lines[lines.length - 1]!.length + word.length <= width) lines[lines.length - 1] += word;
+        else lines.push(' '.repeat(hang) + word.trimStart());
+      }
+      return lines.join('\n');
+    })
+    .join('\n');
 }
 
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {

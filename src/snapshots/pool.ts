@@ -30,7 +30,12 @@ export async function* readAll(task: TaskName, files: readonly SnapshotFile[], o
   const threads = Math.min(opts.threads ?? Math.min(availableParallelism(), 4), Math.ceil(files.length / batch));
   if (!CAN_USE_WORKERS || threads <= 1) {
     let i = 0;
-    for (const outcome of runBatch(task, files)) yield withFile(files[i++]!, outcome);
+    for (const outcome of runBatch(task, files)) {
+      // A turn of the event loop now and then: Ctrl-C is heard (and the terminal restored,
+      // see history.ts) during a long read, not after it.
+      if (i > 0 && i % batch === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      yield withFile(files[i++]!, outcome);
+    }
     return;
   }
   yield* readWithWorkers(task, files, threads, batch);

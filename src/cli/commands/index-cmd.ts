@@ -86,7 +86,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
     }
   });
 
-  const verify = addCommon(new Command('verify').summary('check every catalogued file against its checksum').description('Reads every catalogued snapshot file again and compares its SHA-256 with the one the index read.\nExits 1 when a file changed or is missing; the next ingest then reads it again.'));
+  const verify = addCommon(new Command('verify').summary('check every catalogued file against its checksum').description('Reads every catalogued snapshot file again and compares its SHA-256 with the one the index read. Exits 1 when a file changed or is missing; the next ingest then reads it again.'));
   verify.addHelpText('after', '\nExamples:\n  hourmeter index verify');
   verify.action(async () => {
     const { dir, listing, db } = await context(verify, false);

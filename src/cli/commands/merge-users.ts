@@ -12,8 +12,8 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('merge-users')
     .summary('join <ns>-users-agg.csv with the user database into <ns>-users-agg-merged.csv')
     .description(
-      'Joins each <ns>-users-agg.csv that `summarize` wrote with the user database, into\n' +
-        '<ns>-users-agg-merged.csv: user id, name, e-mail, then the usage columns. Users the database\n' +
+      'Joins each <ns>-users-agg.csv that `summarize` wrote with the user database, into ' +
+        '<ns>-users-agg-merged.csv: user id, name, e-mail, then the usage columns. Users the database ' +
         'does not know keep their row, with an empty name and e-mail, and a warning counts them.',
     );
   addSummariesOption(cmd, 'folder of the CSV files written by `summarize`');

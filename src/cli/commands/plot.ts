@@ -14,10 +14,10 @@ export function plotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('plot')
     .summary('write interactive HTML charts of the summaries, one page per namespace and an index')
     .description(
-      'Reads the CSV files `summarize` wrote and writes one self-contained HTML page per namespace,\n' +
-        'plus index.html, into the htmls folder: daily resource-hours for each resource, running and\n' +
-        'queued jobs, snapshots per day and the top users, with values on hover. The chart library is\n' +
-        'inlined, so the pages work offline. The coverage.json `summarize` wrote is copied beside the\n' +
+      'Reads the CSV files `summarize` wrote and writes one self-contained HTML page per namespace, ' +
+        'plus index.html, into the htmls folder: daily resource-hours for each resource, running and ' +
+        'queued jobs, snapshots per day and the top users, with values on hover. The chart library is ' +
+        'inlined, so the pages work offline. The coverage.json `summarize` wrote is copied beside the ' +
         'pages, and its warning shows on stderr and on the index page.',
     );
   addSummariesOption(cmd, 'folder of the CSV files written by `summarize`');

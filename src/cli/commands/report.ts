@@ -18,12 +18,12 @@ export function reportCommand(program: Command, io: CliIO): Command {
   const monthly = new Command('monthly')
     .summary("PrimeHub's monthly usage CSV: one row per component, group and user")
     .description(
-      "Writes PrimeHub's monthly usage report for a month: one row per component, group and user,\n" +
-        'with the columns component,group_name,user_name,gpu_hours,cpu_hours,memory_gb_hours,total_hours,report_date.\n' +
-        'As in PrimeHub, memory_gb_hours holds GiB-hours and total_hours the wall-clock hours of the allocations;\n' +
-        'missing attribution is an empty cell. Without --month it writes this month and last month, as PrimeHub does.\n' +
-        'Files: <out>/monthly/YYYYMM.csv, and with --details YYYYMM-details.csv (one row per allocation);\n' +
-        'YYYYMM-coverage.json says which stretches of the month the snapshots cover. A default month with\n' +
+      "Writes PrimeHub's monthly usage report for a month: one row per component, group and user, " +
+        'with the columns component, group_name, user_name, gpu_hours, cpu_hours, memory_gb_hours, total_hours and report_date. ' +
+        'As in PrimeHub, memory_gb_hours holds GiB-hours and total_hours the wall-clock hours of the allocations; ' +
+        'missing attribution is an empty cell. Without --month it writes this month and last month, as PrimeHub does. ' +
+        'Files: <out>/monthly/YYYYMM.csv, and with --details YYYYMM-details.csv (one row per allocation); ' +
+        'YYYYMM-coverage.json says which stretches of the month the snapshots cover. A default month with ' +
         'no snapshot and no usage is not written.',
     )
     .addOption(new Option('--month <YYYY-MM>', 'the month (default: this month and last month)'))

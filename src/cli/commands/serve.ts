@@ -17,19 +17,18 @@ export function serveCommand(program: Command, io: CliIO): Command {
     .summary('a read-only HTTP API: monthly reports, stats, health and Prometheus metrics')
     .description(
       'Serves the index over HTTP, read-only, on 127.0.0.1:8080 by default:\n' +
-        '  GET /report/monthly                      months with snapshots, ["2020/8","2020/9"]\n' +
-        '  GET /report/monthly/2020/9               the monthly CSV (see `hourmeter report monthly`)\n' +
-        '  GET /report/monthly/details/2020/9       one row per allocation\n' +
-        '  GET /stats?from=&to=&by=                 the JSON of `hourmeter stats -o json` (also tz, namespace, user, group)\n' +
-        '  GET /health                              the latest snapshot and its age: "ok", or "stale" past --max-age\n' +
-        '  GET /metrics                             Prometheus text format\n' +
+        '  GET /report/monthly                 months with snapshots, ["2020/8","2020/9"]\n' +
+        '  GET /report/monthly/2020/9          the monthly CSV (see `hourmeter report monthly`)\n' +
+        '  GET /report/monthly/details/2020/9  one row per allocation\n' +
+        '  GET /stats?from=&to=&by=            the JSON of `hourmeter stats -o json` (also tz, namespace, user, group)\n' +
+        '  GET /health                         the latest snapshot and its age: "ok", or "stale" past --max-age\n' +
+        '  GET /metrics                        Prometheus text format\n' +
         'With --quota FILE (needs --token-file):\n' +
-        '  GET /quota/<user>                        the JSON of `hourmeter quota show --user <user> -o json`\n' +
-        '  POST /quota/check                        {"user", "groups", "request", "hours"}: the JSON of `quota check`\n' +
-        'With --token-file every path but /health needs "Authorization: Bearer <token>". A token from\n' +
-        '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403).\n' +
-        'An unknown query parameter gets 400, naming it.\n' +
-        'New snapshot files are read into the index every --refresh.',
+        '  GET /quota/<user>                   the JSON of `hourmeter quota show --user <user> -o json`\n' +
+        '  POST /quota/check                   {"user", "groups", "request", "hours"}: the JSON of `quota check`\n' +
+        'With --token-file every path but /health needs "Authorization: Bearer <token>". A token from ' +
+        '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403). ' +
+        'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.',
     )
     .addOption(new Option('--host <address>', 'address to listen on (default: 127.0.0.1)'))
     .addOption(new Option('--port <port>', 'port to listen on, 0 for any free one (default: 8080)'))

@@ -10,8 +10,8 @@ export function simulateCommand(_program: Command, io: CliIO): Command {
   const cmd = new Command('simulate')
     .summary('write a simulated cluster history (for demos, tests and benchmarks)')
     .description(
-      'Writes the snapshots of a simulated Nomad-like cluster, deterministic from a seed: namespaces and\n' +
-        'users, jobs from minutes to weeks, GPU and CPU jobs, queued jobs, in-place restarts, rescheduled\n' +
+      'Writes the snapshots of a simulated Nomad-like cluster, deterministic from a seed: namespaces and ' +
+        'users, jobs from minutes to weeks, GPU and CPU jobs, queued jobs, in-place restarts, rescheduled ' +
         'allocations, disconnected nodes and garbage collection; optionally the exact ground truth.',
     )
     .requiredOption('--out <dir>', 'folder to write the snapshot files into (created; must not hold snapshots already)')

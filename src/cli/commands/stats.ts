@@ -20,7 +20,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('stats')
     .summary('resource-hours per namespace, user, group or job for a date range')
     .description(
-      'Exact CPU-, GPU-, memory- and disk-hours for an inclusive date range, from every allocation\'s\n' +
+      'Exact CPU-, GPU-, memory- and disk-hours for an inclusive date range, from every allocation\'s ' +
         'lifetime reconstructed across the snapshots and clipped to the period.',
     );
   addSnapshotsOption(cmd);

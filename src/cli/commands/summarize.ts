@@ -14,10 +14,10 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('summarize')
     .summary('write daily, per-user and per-namespace CSV summaries (AI4OS file names)')
     .description(
-      'Writes, for each namespace, <ns>-timeseries.csv (one row per day), <ns>-users-agg.csv (one row\n' +
-        'per user) and <ns>-full-agg.csv (the namespace) into the summaries folder. Resource-hours are\n' +
-        "exact, from the same lifetimes as `stats`, cut at each midnight of --tz; running and queued\n" +
-        "jobs are averaged over each day's snapshots, and the snapshot count shows the days without one.\n" +
+      'Writes, for each namespace, <ns>-timeseries.csv (one row per day), <ns>-users-agg.csv (one row ' +
+        'per user) and <ns>-full-agg.csv (the namespace) into the summaries folder. Resource-hours are ' +
+        "exact, from the same lifetimes as `stats`, cut at each midnight of --tz; running and queued " +
+        "jobs are averaged over each day's snapshots, and the snapshot count shows the days without one. " +
         'coverage.json says which stretches of the period the snapshots cover.',
     );
   addSnapshotsOption(cmd);

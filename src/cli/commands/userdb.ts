@@ -54,9 +54,9 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   const imp = new Command('import')
     .summary("merge an AI4OS users/user-db.json (user id -> name, e-mail) into the database")
     .description(
-      "Reads AI4OS's users/user-db.json, an object of user id -> {\"name\", \"email\"}, and merges it into\n" +
-        'the user database: new users are added, missing names and e-mails are filled in, and no entry\n' +
-        'is ever dropped. Names and e-mails the database already has (from job meta) are kept unless\n' +
+      "Reads AI4OS's users/user-db.json, an object of user id -> {\"name\", \"email\"}, and merges it into " +
+        'the user database: new users are added, missing names and e-mails are filled in, and no entry ' +
+        'is ever dropped. Names and e-mails the database already has (from job meta) are kept unless ' +
         '--overwrite.',
     )
     .argument('<file>', 'the AI4OS user database, e.g. users/user-db.json');
