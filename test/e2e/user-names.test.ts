@@ -59,17 +59,25 @@ describe('names, not hashes, in stats --by user', () => {
     expect(csv.find((l) => l.startsWith(UNNAMED))).toMatch(new RegExp(`^${UNNAMED},,4\\.115,`));
   });
 
-  it('--userdb points at another folder; a report not by user neither reads it nor changes', () => {
+  it('--userdb points at another folder; an unreadable one is warned about (users by id), fails under --strict, and is not read by namespace', () => {
     const cwd = namedFixture();
     const moved = run(['stats', ...DAY, '--by', 'user', '-o', 'csv', '--userdb', 'elsewhere'], { cwd });
     expect(moved.stdout.split('\n')[1]).toMatch(new RegExp(`^${LAURA},,14\\.`));
-    // An unreadable database fails a report by user, naming the file, and is not read for one by namespace.
     writeFileSync(join(cwd, 'userdb', 'users.json'), '{');
-    const byUser = run(['stats', ...DAY, '--by', 'user'], { cwd });
-    expect(byUser.code).toBe(3);
-    expect(byUser.stderr).toContain('userdb/users.json');
+    const byUser = run(['stats', ...DAY, '--by', 'user', '-o', 'csv'], { cwd });
+    expect(byUser.code).toBe(0);
+    expect(byUser.stderr).toMatch(/^hourmeter: warning: userdb\/users\.json: .*; fix or move the file .*; users show by id until then\n$/);
+    expect(byUser.stdout.split('\n')[1]).toMatch(new RegExp(`^${LAURA},,14\\.`));
+    const strict = run(['stats', ...DAY, '--by', 'user', '--strict'], { cwd });
+    expect(strict.code).toBe(3);
+    expect(strict.stderr).toContain('userdb/users.json');
+    const top = run(['top', '--now', '2024-09-12T19:00:00Z', '-o', 'csv'], { cwd });
+    expect(top.code).toBe(0);
+    expect(top.stderr).toContain('users show by id');
+    expect(top.stdout.split('\n')[1]).toMatch(new RegExp(`^${IVAN},,imagine,`));
     const byNamespace = run(['stats', ...DAY, '-o', 'csv'], { cwd });
     expect(byNamespace.code).toBe(0);
+    expect(byNamespace.stderr).toBe('');
     expect(byNamespace.stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations,period_start,period_end,tz');
   });
 });

@@ -5,7 +5,6 @@ import type { Ai4osReport } from '../../reports/ai4os-report.js';
 import { renderStatsCsv, renderStatsTable, withUserNames } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
-import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/skips.js';
 import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
@@ -13,6 +12,7 @@ import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
 import { addDelimiterOption, addEstimateOptions, checkDates, dateNames, delimiterOf, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
+import { userNames } from '../user-names.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
@@ -118,7 +118,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       nowUs: nowFrom(s) * 1000,
     });
     // Read only when rows are users: a report by namespace has no use for it.
-    const report = groupBy.includes('user') ? withUserNames(counted, namesIn(loadUserDb(s.string('userdb', 'userdb')))) : counted;
+    const report = groupBy.includes('user') ? withUserNames(counted, userNames(s, io)) : counted;
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report, delimiterOf(s, ',')));
     else io.stdout(renderStatsTable(report, terminalWidth()));

@@ -3,10 +3,10 @@ import { buildTopReport, renderTopCsv, renderTopTable, TOP_SORTS } from '../../r
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
-import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
+import { userNames } from '../user-names.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
 
@@ -63,7 +63,7 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
   const latest = readLatestReadable(files, { strict: s.flag('strict'), warn: io.warn });
-  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable, names: namesIn(loadUserDb(s.string('userdb', 'userdb'))) });
+  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable, names: userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
