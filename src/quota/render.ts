@@ -1,5 +1,6 @@
 import { toCsv } from '../reports/csv.js';
 import { decimal, fixed, plainTable, withRules } from '../reports/table.js';
+import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from '../reports/user-names.js';
 import { formatSpan } from '../util/time.js';
 import type { QuotaDecision } from './decide.js';
 import type { QuotaAnswer, QuotaReport } from './service.js';
@@ -51,11 +52,18 @@ export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }):
 
 const REPORT_COLUMNS = ['user', 'groups', 'resource', 'window', 'unit', 'used', 'limit', 'remaining', 'percent', 'source', 'policies'] as const;
 
-export function renderReportTable(r: QuotaReport): string {
+/** Users show by name where `names` knows one, their ids shortened as much as `width` needs. */
+export function renderReportTable(r: QuotaReport, width = Infinity, names: UserNames = NO_NAMES): string {
   const head = `Quota usage at ${r.now}; latest snapshot ${r.latest_snapshot ?? 'none'}${r.stale ? ` (STALE: older than ${r.stale_after})` : ''}; ${r.rows.length} rows${r.exempt.length ? `; exempt: ${r.exempt.join(', ')}` : ''}\n`;
-  const t = plainTable({ head: ['User', 'Groups', 'Resource', 'Window', 'Used', 'Limit', 'Unit', '% used'], colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'left', 'right'] });
-  for (const row of r.rows) t.push([row.user, row.groups.join(' '), row.resource, row.window, fixed(row.used), fixed(row.limit), row.unit, pct(row.percent)]);
-  if (r.rows.length === 0) t.push([{ colSpan: 8, content: 'no user has a quota' }]);
+  const draw = (users: string[]) => {
+    const t = plainTable({ head: ['User', 'Groups', 'Resource', 'Window', 'Used', 'Limit', 'Unit', '% used'], colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'left', 'right'] });
+    r.rows.forEach((row, i) => t.push([users[i]!, row.groups.join(' '), row.resource, row.window, fixed(row.used), fixed(row.limit), row.unit, pct(row.percent)]));
+    if (r.rows.length === 0) t.push([{ colSpan: 8, content: 'no user has a quota' }]);
+    return t;
+  };
+  // The room left for the user column is what the table takes without it.
+  const room = width - (drawnWidth(draw(r.rows.map(() => ''))) - 'User'.length);
+  const t = draw(new UserColumn(r.rows.map((row) => row.user), names).labels(room));
   const coverage = r.coverage.warning === null ? '' : `Coverage: ${r.coverage.warning}\n`;
   return head + withRules(t, { afterHeader: true, beforeLast: false }) + '\n' + coverage;
 }

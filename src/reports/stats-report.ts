@@ -6,11 +6,15 @@ import type { SkipCount } from '../snapshots/catalogue.js';
 import { formatInstant } from '../util/time.js';
 import { toCsv } from './csv.js';
 import { fixed, integer, plainTable, withRules } from './table.js';
+import { drawnWidth, UserColumn, type UserNames } from './user-names.js';
 
 /**
  * The `stats` report: one JSON shape (the same with or without data), and the table and
  * CSV renderings of it. Hours stay unrounded here; only the table rounds.
  */
+
+/** A row; grouped by user, it also carries the user's name from the user database (null when unknown). */
+export type StatsRow = Row & { user_name?: string | null };
 
 export interface StatsReport {
   period: { from: string; to: string; timezone: string; start: string; end: string };
@@ -18,9 +22,9 @@ export interface StatsReport {
   coverage: CoverageJson;
   method: 'exact';
   group_by: GroupKey[];
-  rows: Row[];
+  rows: StatsRow[];
   total: Hours;
-  bounds: { low: { rows: Row[]; total: Hours }; high: { rows: Row[]; total: Hours } };
+  bounds: { low: { rows: StatsRow[]; total: Hours }; high: { rows: StatsRow[]; total: Hours } };
   diagnostics: {
     snapshots: number;
     first_snapshot: string | null;
@@ -71,6 +75,22 @@ export function buildStatsReport(args: {
   };
 }
 
+/** Rows grouped by user gain `user_name`, right after `user`; other reports are returned as they are. */
+export function withUserNames<R extends StatsReport>(r: R, names: UserNames): R {
+  if (!r.group_by.includes('user')) return r;
+  const named = (rows: StatsRow[]): StatsRow[] =>
+    rows.map((row) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(row)) {
+        out[k] = v;
+        if (k === 'user') out.user_name = typeof v === 'string' ? names(v) : null;
+      }
+      return out as unknown as StatsRow;
+    });
+  const { low, high } = r.bounds;
+  return { ...r, rows: named(r.rows), bounds: { low: { ...low, rows: named(low.rows) }, high: { ...high, rows: named(high.rows) } } };
+}
+
 export const HOUR_COLUMNS = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const;
 const COUNT_COLUMNS = ['jobs', 'users', 'allocations'] as const;
 
@@ -91,21 +111,38 @@ function periodLine(r: StatsReport): string {
 
 /**
  * The table for people; below 100 columns it switches to compact headers and drops MHz-hours.
- * An uncovered stretch is told right under the table.
+ * Users show by name where the rows carry one (withUserNames), their ids shortened as much as
+ * the width needs. An uncovered stretch is told right under the table.
  */
 export function renderStatsTable(r: StatsReport, width: number): string {
   const compact = width < 100;
   const hourCols = compact ? HOUR_COLUMNS.filter((c) => c !== 'cpu_mhz_hours') : [...HOUR_COLUMNS];
   const cols = [...hourCols, 'jobs', 'users'] as const;
   const keyHeads = r.group_by.map((k) => k[0]!.toUpperCase() + k.slice(1));
-  const table = plainTable({
-    head: [...keyHeads, ...cols.map((c) => HEADERS[c]![compact ? 1 : 0])],
-    colAligns: [...keyHeads.map(() => 'left' as const), ...cols.map(() => 'right' as const)],
-  });
   const cells = (h: Hours) => cols.map((c) => ((COUNT_COLUMNS as readonly string[]).includes(c) ? integer(h[c as keyof Hours]) : fixed(h[c as keyof Hours])));
-  for (const row of r.rows) table.push([...r.group_by.map((k) => row[k] ?? ''), ...cells(row)]);
-  if (r.rows.length === 0) table.push([{ colSpan: keyHeads.length + cols.length, content: 'no allocation held resources in this period' }]);
-  table.push([...r.group_by.map((_, i) => (i === 0 ? 'Total' : '')), ...cells(r.total)]);
+  const draw = (users: string[] | null) => {
+    const table = plainTable({
+      head: [...keyHeads, ...cols.map((c) => HEADERS[c]![compact ? 1 : 0])],
+      colAligns: [...keyHeads.map(() => 'left' as const), ...cols.map(() => 'right' as const)],
+    });
+    r.rows.forEach((row, i) => table.push([...r.group_by.map((k) => (k === 'user' && users ? users[i]! : (row[k] ?? ''))), ...cells(row)]));
+    if (r.rows.length === 0) table.push([{ colSpan: keyHeads.length + cols.length, content: 'no allocation held resources in this period' }]);
+    table.push([...r.group_by.map((_, i) => (i === 0 ? 'Total' : '')), ...cells(r.total)]);
+    return table;
+  };
+  const userAt = r.group_by.indexOf('user');
+  let table;
+  if (userAt < 0 || r.rows.length === 0) table = draw(null);
+  else {
+    // The room left for the user column is what the table takes without it.
+    const names = new Map(r.rows.map((row) => [row.user ?? '', row.user_name ?? null]));
+    const column = new UserColumn(
+      r.rows.map((row) => row.user ?? ''),
+      (u) => names.get(u) ?? null,
+    );
+    const rest = drawnWidth(draw(r.rows.map(() => ''))) - Math.max(keyHeads[userAt]!.length, userAt === 0 ? 'Total'.length : 0);
+    table = draw(column.labels(width - rest));
+  }
 
   const d = r.diagnostics;
   const lines = [periodLine(r), withRules(table, { afterHeader: true, beforeLast: true })];
@@ -125,7 +162,8 @@ export function renderStatsTable(r: StatsReport, width: number): string {
 
 /** Every row carries the period and its zone, so a CSV file says what it counts on its own. */
 export function renderStatsCsv(r: StatsReport, delimiter = ','): string {
-  const columns = [...r.group_by, ...HOUR_COLUMNS, ...COUNT_COLUMNS, 'period_start', 'period_end', 'tz'];
+  const keys = r.group_by.flatMap((k) => (k === 'user' ? ['user', 'user_name'] : [k]));
+  const columns = [...keys, ...HOUR_COLUMNS, ...COUNT_COLUMNS, 'period_start', 'period_end', 'tz'];
   const period = { period_start: r.period.start, period_end: r.period.end, tz: r.period.timezone };
   return toCsv(columns, r.rows.map((row) => ({ ...row, ...period })) as unknown as Record<string, unknown>[], delimiter);
 }

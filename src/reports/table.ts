@@ -62,8 +62,7 @@ export class PlainTable {
   }
 
   private drawOwn(): string {
-    // Printable ASCII is one column a character; anything else is measured as cli-table3 does.
-    const width = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s.length : loadWidth()(s));
+    const width = textWidth;
     const spanning = (r: Cell[]): string | null => (typeof r[0] === 'object' ? r[0].content : null);
     const lines = [...(this.options.head ? [this.options.head] : []), ...(this.rows.filter((r) => spanning(r) === null) as string[][])];
     const columns = this.columns();
@@ -94,6 +93,11 @@ export class PlainTable {
     const all: Cell[][] = [...(this.options.head ? [this.options.head] : []), ...this.rows];
     return [rule('┌', '┬', '┐'), ...all.map(row), rule('└', '┴', '┘')].join('\n');
   }
+}
+
+/** Columns a text takes: printable ASCII is one a character; anything else is measured as cli-table3 does. */
+export function textWidth(s: string): number {
+  return /^[\x20-\x7e]*$/.test(s) ? s.length : loadWidth()(s);
 }
 
 export function plainTable(options: { head?: string[]; colAligns?: Align[] } = {}): PlainTable {

@@ -2,7 +2,8 @@ import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { Micros, Observation, SnapshotObservations } from '../accounting/types.js';
 import { formatInstant, formatSpan } from '../util/time.js';
 import { toCsv } from './csv.js';
-import { fixed, integer, plainTable, withRules } from './table.js';
+import { fixed, integer, plainTable, textWidth, withRules } from './table.js';
+import { drawnWidth, NO_NAMES, shortenId, UserColumn, type UserNames } from './user-names.js';
 
 /**
  * `hourmeter top`: who holds resources in one snapshot. Pure: a snapshot's observations in,
@@ -16,6 +17,8 @@ const GIB = 1024 ** 3;
 
 export interface TopRow {
   user: string | null;
+  /** From the user database; null when it has no name for the user. */
+  user_name: string | null;
   namespace: string;
   job_id: string;
   job_name: string | null;
@@ -85,7 +88,7 @@ function compare(sort: TopSort): (a: Sortable, b: Sortable) => number {
   };
 }
 
-function rowOf(o: Observation, capturedUs: Micros): Sortable {
+function rowOf(o: Observation, capturedUs: Micros, names: UserNames): Sortable {
   const startUs = o.startUs!;
   return {
     startUs,
@@ -93,6 +96,7 @@ function rowOf(o: Observation, capturedUs: Micros): Sortable {
     memoryBytes: o.amounts.memoryBytes,
     row: {
       user: o.user,
+      user_name: o.user === null ? null : names(o.user),
       namespace: o.namespace,
       job_id: o.jobId,
       job_name: o.jobName,
@@ -116,13 +120,15 @@ export interface TopOptions {
   /** Only these namespaces; empty for all. */
   namespaces: readonly string[];
   unreadableNewer?: { file: string; reason: string }[];
+  /** Names for the users, from the user database. */
+  names?: UserNames;
 }
 
 export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): TopReport {
   const only = new Set(opts.namespaces);
   const rows = snap.observations
     .filter((o) => o.phase === 'holding' && o.startUs !== null && (only.size === 0 || only.has(o.namespace)))
-    .map((o) => rowOf(o, snap.timeUs))
+    .map((o) => rowOf(o, snap.timeUs, opts.names ?? NO_NAMES))
     .sort(compare(opts.sort));
   const cpuMilli = rows.reduce((t, r) => t + r.cpuMilli, 0);
   const memoryBytes = rows.reduce((t, r) => t + r.memoryBytes, 0);
@@ -159,29 +165,78 @@ export function topHeadline(r: TopReport): string {
   return `Snapshot ${s.captured_at} (${s.file}), ${formatSpan(s.age_seconds * 1_000_000)} old: ${n} allocation${n === 1 ? '' : 's'} holding resources${filter}${shown}`;
 }
 
-export function renderTopTable(r: TopReport): string {
-  const lines = [topHeadline(r)];
-  const table = plainTable({
-    head: ['User', 'Namespace', 'Job', 'Node', 'GPU', 'CPU cores', 'Memory GiB', 'Since', 'For'],
-    colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'right'],
-  });
-  for (const a of r.allocations) {
-    table.push([a.user ?? UNATTRIBUTED, a.namespace, a.job_id, a.node ?? '-', integer(a.gpu), fixed(a.cpu_cores), fixed(a.memory_gib), a.since, formatSpan(a.held_seconds * 1_000_000)]);
-  }
+/** Job ids are shortened to no fewer columns than these: first while users keep their ids, then at all. */
+const JOB_MIN = 13;
+const JOB_FLOOR = 8;
+
+/**
+ * The table, fitted to `width` columns as far as it goes: first user ids are shortened, then
+ * job ids down to JOB_MIN; if that is not enough, a compact layout (short headers, no Since,
+ * no Node column when no allocation has a node), then users by name alone (a name two users
+ * share keeps the start of each id) and job ids down to JOB_FLOOR.
+ */
+export function renderTopTable(r: TopReport, width = Infinity): string {
+  const lines = wrap(topHeadline(r), width);
   const label = r.allocations.length < r.total.allocations ? `Total (all ${r.total.allocations})` : 'Total';
-  table.push([label, '', '', '', integer(r.total.gpu), fixed(r.total.cpu_cores), fixed(r.total.memory_gib), '', '']);
+  const names = new Map(r.allocations.map((a) => [a.user, a.user_name]));
+  const users = new UserColumn(
+    r.allocations.map((a) => a.user),
+    (u) => names.get(u) ?? null,
+  );
+  const jobFull = Math.max(0, ...r.allocations.map((a) => textWidth(a.job_id)));
+  const draw = (compact: boolean, userCells: string[], jobWidth: number) => {
+    const withNode = !compact || r.allocations.some((a) => a.node !== null);
+    const pick = <T>(cells: [user: T, ns: T, job: T, node: T, gpu: T, cpu: T, mem: T, since: T, held: T]): T[] =>
+      cells.filter((_, i) => (i !== 3 || withNode) && (i !== 7 || !compact));
+    const table = plainTable({
+      head: pick(['User', 'Namespace', 'Job', 'Node', 'GPU', compact ? 'CPU' : 'CPU cores', compact ? 'Mem GiB' : 'Memory GiB', 'Since', 'For']),
+      colAligns: pick(['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'right']),
+    });
+    r.allocations.forEach((a, i) => {
+      const job = jobWidth >= jobFull ? a.job_id : shortenId(a.job_id, jobWidth);
+      table.push(pick([userCells[i]!, a.namespace, job, a.node ?? '-', integer(a.gpu), fixed(a.cpu_cores), fixed(a.memory_gib), a.since, formatSpan(a.held_seconds * 1_000_000)]));
+    });
+    table.push(pick([label, '', '', '', integer(r.total.gpu), fixed(r.total.cpu_cores), fixed(r.total.memory_gib), '', '']));
+    return table;
+  };
+  const userHead = Math.max('User'.length, textWidth(label));
+  /**
+   * Users take the least their mode allows (or what jobs leave when whole), jobs the rest;
+   * null when jobs would get fewer than `jobMin` columns.
+   */
+  const fit = (compact: boolean, withIds: boolean, jobMin: number) => {
+    // The room for users and jobs together: the table's width without them.
+    const room = width - (drawnWidth(draw(compact, r.allocations.map(() => ''), 0)) - userHead - 'Job'.length);
+    const cells = users.labels(Math.max(withIds ? users.minWithIds : users.min, room - jobFull), withIds);
+    const jobWidth = room - Math.max(userHead, ...cells.map(textWidth));
+    return jobWidth >= Math.min(jobMin, jobFull) ? draw(compact, cells, jobWidth) : null;
+  };
+  const table = fit(false, true, JOB_MIN) ?? fit(true, true, JOB_MIN) ?? fit(true, false, JOB_FLOOR) ?? draw(true, users.labels(0, false), JOB_FLOOR);
   lines.push(withRules(table, { afterHeader: true, beforeLast: true }));
   if (r.snapshot.failed_scopes.length > 0) {
-    lines.push(`Not captured in this snapshot: ${r.snapshot.failed_scopes.map((f) => `${f.namespace} (${f.reason})`).join('; ')}`);
+    lines.push(...wrap(`Not captured in this snapshot: ${r.snapshot.failed_scopes.map((f) => `${f.namespace} (${f.reason})`).join('; ')}`, width));
   }
   return lines.join('\n') + '\n';
 }
 
-export const TOP_CSV_COLUMNS = ['user', 'namespace', 'job_id', 'job_name', 'allocation', 'node', 'status', 'gpu', 'cpu_cores', 'memory_gib', 'since', 'held_seconds'] as const;
+/** A line broken at spaces into lines of at most `width` columns (a word longer than that stays whole). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && textWidth(line) + 1 + textWidth(word) > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  return [...lines, line];
+}
+
+export const TOP_CSV_COLUMNS = ['user', 'user_name', 'namespace', 'job_id', 'job_name', 'allocation', 'node', 'status', 'gpu', 'cpu_cores', 'memory_gib', 'since', 'held_seconds'] as const;
 
 /**
  * One row per allocation shown, numbers unrounded as in JSON; no total row (a spreadsheet
- * sums). A missing user is `(unattributed)`, as in the table; a missing node or job name is empty.
+ * sums). A missing user is `(unattributed)`, as in the table; a missing name, node or job name is empty.
  */
 export function renderTopCsv(r: TopReport, delimiter = ','): string {
   return toCsv(

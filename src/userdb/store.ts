@@ -38,6 +38,11 @@ export function groupsIn(db: UserDb, user: string): string[] | null {
   return Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : null;
 }
 
+/** The lookup of names the reports take: a user's name, or null when the database has none. */
+export function namesIn(db: UserDb): (user: string) => string | null {
+  return (user) => (Object.hasOwn(db, user) && typeof db[user]?.name === 'string' && db[user].name !== '' ? db[user].name : null);
+}
+
 export const USERDB_FILE = 'users.json';
 
 export function loadUserDb(dir: string): UserDb {

@@ -17,7 +17,7 @@ describe('--delimiter on every command that writes CSV', () => {
     expect(header(monthly.stdout)).toBe('component;group_name;user_name;gpu_hours;cpu_hours;memory_gb_hours;total_hours;report_date');
     const top = run(['top', '-o', 'csv', '--delimiter', 'tab', '--now', '2024-10-01T12:00:00Z'], { cwd });
     expect(top.code).toBe(0);
-    expect(header(top.stdout)).toMatch(/^user\tnamespace\tjob_id\t/);
+    expect(header(top.stdout)).toMatch(/^user\tuser_name\tnamespace\tjob_id\t/);
     writeFileSync(join(cwd, 'users.json'), JSON.stringify({ foo: { name: 'Foo Bar', email: 'foo@example.org' } }));
     expect(run(['userdb', 'import', 'users.json'], { cwd }).code).toBe(0);
     const users = run(['userdb', 'export', '-o', 'csv', '--delimiter', ';'], { cwd });

@@ -4,11 +4,12 @@ import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
 import { renderDecisionTable, renderReportCsv, renderReportJson, renderReportTable } from '../../quota/render.js';
 import { parseHours, parseRequest } from '../../quota/request.js';
+import { terminalWidth } from '../../reports/table.js';
 import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
 import { issueToken, tokensPath } from '../../quota/tokens.js';
 import { listSnapshots, statFiles } from '../../snapshots/files.js';
 import { filesView, type HistoryView } from '../../store/view.js';
-import { loadUserDb } from '../../userdb/store.js';
+import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
@@ -23,7 +24,7 @@ export function addQuotaFileOption(cmd: Command): Command {
 }
 
 function addUserdbOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--userdb <dir>', 'user database folder: groups, and the hashes of quota tokens (default: ./userdb)'));
+  return cmd.addOption(new Option('--userdb <dir>', 'user database folder: groups, names for the report table, and the hashes of quota tokens (default: ./userdb)'));
 }
 
 /** Reads and validates the quota file; every problem is a usage error naming its line. */
@@ -221,6 +222,6 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const maxGapUs = maxGapOf(s);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${r.latest_snapshot}, is older than stale_after ${r.stale_after}: usage since then is missing`);
-  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r, delimiterOf(s, ',')) : renderReportTable(r));
+  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r, delimiterOf(s, ',')) : renderReportTable(r, terminalWidth(), namesIn(userdb)));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
 import type { Ai4osReport } from '../../reports/ai4os-report.js';
-import { renderStatsCsv, renderStatsTable } from '../../reports/stats-report.js';
+import { renderStatsCsv, renderStatsTable, withUserNames } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
@@ -12,6 +12,7 @@ import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
 import { UsageError } from '../../util/errors.js';
 import { addDelimiterOption, addEstimateOptions, checkDates, dateNames, delimiterOf, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
+import { userNames } from '../user-names.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
@@ -30,7 +31,8 @@ export function statsCommand(program: Command, io: CliIO): Command {
     .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
     .addOption(new Option('--user <id>', 'only this user (repeatable)').argParser(collect))
     .addOption(new Option('--group <name>', 'only this group (repeatable)').argParser(collect))
-    .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'));
+    .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'))
+    .addOption(new Option('--userdb <dir>', 'user database folder, for the names of users when grouping by user (default: ./userdb)'));
   addEstimateOptions(cmd);
   addCoverageOptions(cmd);
   addNowOption(cmd, 'take this instant as now: coverage of a period still running ends there');
@@ -105,7 +107,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
     warnUnmatchedFilters(opened!.view, filtersGiven(s, ['namespace', 'user', 'group']), io.warn);
     // Only JSON shows each row's low and high bounds; a table or CSV shows their totals.
-    const { tracks, files, ...report } = statsFromView(opened!.view, {
+    const { tracks, files, ...counted } = statsFromView(opened!.view, {
       period,
       groupBy,
       filters,
@@ -115,6 +117,8 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       maxGapUs,
       nowUs: nowFrom(s) * 1000,
     });
+    // Read only when rows are users: a report by namespace has no use for it.
+    const report = groupBy.includes('user') ? withUserNames(counted, userNames(s, io)) : counted;
     if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
     else if (output === 'csv') io.stdout(renderStatsCsv(report, delimiterOf(s, ',')));
     else io.stdout(renderStatsTable(report, terminalWidth()));

@@ -1,10 +1,12 @@
 import { Command, Option } from 'commander';
 import { buildTopReport, renderTopCsv, renderTopTable, TOP_SORTS } from '../../reports/top.js';
+import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
+import { userNames } from '../user-names.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
 
@@ -25,7 +27,8 @@ export function topCommand(program: Command, io: CliIO): Command {
   cmd
     .addOption(new Option('--sort <key>', `order: ${TOP_SORTS.join(', ')}; amounts largest first, since oldest first (default: gpu)`))
     .addOption(new Option('--limit <n>', `rows to show, 0 for all (default: ${TABLE_LIMIT} in a table, all in JSON and CSV)`))
-    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect));
+    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
+    .addOption(new Option('--userdb <dir>', 'user database folder, for the names of users (default: ./userdb)'));
   addOutputOptions(cmd, FORMATS);
   addDelimiterOption(cmd, ',');
   addReadOptions(cmd);
@@ -60,12 +63,12 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
   const latest = readLatestReadable(files, { strict: s.flag('strict'), warn: io.warn });
-  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable });
+  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable, names: userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
   for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
   if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
   else if (output === 'csv') io.stdout(renderTopCsv(report, delimiterOf(s, ',')));
-  else io.stdout(renderTopTable(report));
+  else io.stdout(renderTopTable(report, terminalWidth()));
 }
