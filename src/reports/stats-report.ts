@@ -5,8 +5,8 @@ import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { SkipCount } from '../snapshots/catalogue.js';
 import { formatInstant } from '../util/time.js';
 import { toCsv } from './csv.js';
-import { fixed, integer, plainTable, withRules } from './table.js';
-import { drawnWidth, UserColumn, type UserNames } from './user-names.js';
+import { fixed, integer, plainTable, textWidth, withRules } from './table.js';
+import { UserColumn, type UserNames } from './user-names.js';
 
 /**
  * The `stats` report: one JSON shape (the same with or without data), and the table and
@@ -120,29 +120,27 @@ export function renderStatsTable(r: StatsReport, width: number): string {
   const cols = [...hourCols, 'jobs', 'users'] as const;
   const keyHeads = r.group_by.map((k) => k[0]!.toUpperCase() + k.slice(1));
   const cells = (h: Hours) => cols.map((c) => ((COUNT_COLUMNS as readonly string[]).includes(c) ? integer(h[c as keyof Hours]) : fixed(h[c as keyof Hours])));
-  const draw = (users: string[] | null) => {
-    const table = plainTable({
-      head: [...keyHeads, ...cols.map((c) => HEADERS[c]![compact ? 1 : 0])],
-      colAligns: [...keyHeads.map(() => 'left' as const), ...cols.map(() => 'right' as const)],
-    });
-    r.rows.forEach((row, i) => table.push([...r.group_by.map((k) => (k === 'user' && users ? users[i]! : (row[k] ?? ''))), ...cells(row)]));
-    if (r.rows.length === 0) table.push([{ colSpan: keyHeads.length + cols.length, content: 'no allocation held resources in this period' }]);
-    table.push([...r.group_by.map((_, i) => (i === 0 ? 'Total' : '')), ...cells(r.total)]);
-    return table;
-  };
+  const heads = [...keyHeads, ...cols.map((c) => HEADERS[c]![compact ? 1 : 0]!)];
+  // Every cell but the users', made once: a report by user can have thousands of rows.
+  const body = r.rows.map((row) => [...r.group_by.map((k) => row[k] ?? ''), ...cells(row)]);
+  const totalRow = [...r.group_by.map((_, i) => (i === 0 ? 'Total' : '')), ...cells(r.total)];
   const userAt = r.group_by.indexOf('user');
-  let table;
-  if (userAt < 0 || r.rows.length === 0) table = draw(null);
-  else {
-    // The room left for the user column is what the table takes without it.
+  if (userAt >= 0 && r.rows.length > 0) {
     const names = new Map(r.rows.map((row) => [row.user ?? '', row.user_name ?? null]));
     const column = new UserColumn(
       r.rows.map((row) => row.user ?? ''),
       (u) => names.get(u) ?? null,
     );
-    const rest = drawnWidth(draw(r.rows.map(() => ''))) - Math.max(keyHeads[userAt]!.length, userAt === 0 ? 'Total'.length : 0);
-    table = draw(column.labels(width - rest));
+    // The room left for the user column is what the rest of the table takes: each other
+    // column's widest cell plus its padding and border, and the user column's own.
+    let rest = 1 + 3;
+    for (let c = 0; c < heads.length; c++) if (c !== userAt) rest += 3 + Math.max(textWidth(heads[c]!), textWidth(totalRow[c]!), ...body.map((cells) => textWidth(cells[c]!)));
+    column.labels(width - rest).forEach((label, i) => (body[i]![userAt] = label));
   }
+  const table = plainTable({ head: heads, colAligns: [...keyHeads.map(() => 'left' as const), ...cols.map(() => 'right' as const)] });
+  for (const cells of body) table.push(cells);
+  if (r.rows.length === 0) table.push([{ colSpan: keyHeads.length + cols.length, content: 'no allocation held resources in this period' }]);
+  table.push(totalRow);
 
   const d = r.diagnostics;
   const lines = [periodLine(r), withRules(table, { afterHeader: true, beforeLast: true })];
