@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../util/errors.js';
+import { makeFolder } from '../util/folders.js';
 
 /**
  * Per-user API tokens for the quota endpoints of `hourmeter serve`. Only a SHA-256 of each
@@ -45,7 +46,7 @@ export function issueToken(userdbDir: string, user: string, nowIso: string): str
   const store = loadTokens(path);
   const token = PREFIX + randomBytes(32).toString('base64url');
   store.set(user, { sha256: hash(token), issued_at: nowIso });
-  mkdirSync(userdbDir, { recursive: true });
+  makeFolder(userdbDir);
   // fromEntries defines own properties: a "__proto__" user is written as one.
   const sorted = Object.fromEntries([...store].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   // Written owner-only from the start, then renamed over the old file.

@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { DataError } from '../util/errors.js';
-import { isStorageFailure } from '../util/folders.js';
+import { isStorageFailure, makeFolder } from '../util/folders.js';
 
 /**
  * A lock file so that two overlapping cron runs cannot interleave. It holds the owner's pid
@@ -55,7 +55,7 @@ function tryCreate(path: string): boolean {
 
 /** Takes the lock, waiting up to `waitMs`; returns the release function. */
 export async function acquireLock(path: string, waitMs: number): Promise<() => void> {
-  mkdirSync(dirname(path), { recursive: true });
+  makeFolder(dirname(path));
   const deadline = Date.now() + waitMs;
   for (;;) {
     if (tryCreate(path)) {

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { replaceFile } from '../snapshots/write.js';
 import { DataError } from '../util/errors.js';
+import { makeFolder } from '../util/folders.js';
 
 /**
  * The user database, `userdb/users.json`: user id → name, e-mail, first and last seen,
@@ -83,7 +84,7 @@ export function mergeSightings(db: UserDb, sightings: Sighting[], at: string): U
 }
 
 export function saveUserDb(dir: string, db: UserDb): void {
-  mkdirSync(dir, { recursive: true });
+  makeFolder(dir);
   const sorted = Object.fromEntries(Object.entries(db).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   replaceFile(join(dir, USERDB_FILE), JSON.stringify(sorted, null, 2) + '\n');
 }

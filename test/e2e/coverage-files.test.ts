@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/cli.js';
-import { missedDayFolder } from '../helpers/missed-day-folder.js';
+import { MISSED_DAY_COVERAGE, MISSED_DAY_LINE, missedDayFolder } from '../helpers/missed-day-folder.js';
 
 /** Coverage files of the commands that write files, on the folder of missed-day-folder.ts from 2024-08-01. */
 const folder = () => missedDayFolder('2024-08-01T00:00:00Z');
@@ -12,7 +12,7 @@ const json = (cwd: string, path: string) => JSON.parse(read(cwd, path));
 
 const GAP = 'no snapshot between 2024-09-02T18:00:00Z and 2024-09-04T00:00:00Z (30 h)';
 /** summarize --from 2024-09-02 --to 2024-09-04: 30 h of the 72 are unknown. */
-const SUMMARY_LINE = `${GAP}: 1.25 of 3 days are unknown, not zero`;
+const SUMMARY_LINE = MISSED_DAY_LINE;
 /** September: the gap, and 09-05T18:00 to 10-01T00:00 (606 h): 636 h, 26.5 of 30 days. */
 const SEPTEMBER_LINE = `2024-09: ${GAP}; no snapshot after 2024-09-05T18:00:00Z: 26.5 of 30 days are unknown, not zero`;
 const MISSED_DAY = 'hourmeter: warning: hub: no snapshot on 1 day (2024-09-03): running and queued jobs are left empty there; resource-hours still come from the lifetimes\n';
@@ -28,18 +28,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
     expect(readdirSync(join(cwd, 'summaries')).sort()).toEqual(['coverage.json', 'hub-full-agg.csv', 'hub-timeseries.csv', 'hub-users-agg.csv']);
     expect(json(cwd, 'summaries/coverage.json')).toEqual({
       period: { from: '2024-09-02', to: '2024-09-04', timezone: 'UTC', start: '2024-09-02T00:00:00Z', end: '2024-09-05T00:00:00Z' },
-      coverage: {
-        // 18 h sampled on 09-02 and 24 h on 09-04, of 72 h.
-        covered_fraction: 42 / 72,
-        max_gap_hours: 18,
-        stretches: [
-          { start: '2024-09-02T00:00:00Z', end: '2024-09-02T18:00:00Z', kind: 'sampled' },
-          { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
-          { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
-        ],
-        until: null,
-        warning: SUMMARY_LINE,
-      },
+      coverage: MISSED_DAY_COVERAGE,
     });
   });
 

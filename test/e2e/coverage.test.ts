@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/cli.js';
-import { missedDayFolder } from '../helpers/missed-day-folder.js';
+import { MISSED_DAY_COVERAGE, MISSED_DAY_LINE, missedDayFolder } from '../helpers/missed-day-folder.js';
 import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
 /** Coverage on the folder of missed-day-folder.ts, whose first snapshot is at 2024-09-01T00:01. */
@@ -35,21 +35,11 @@ describe('coverage: every report says what its snapshots cover', () => {
 
   it('a missed day: the 30 h gap is uncovered, told under the table; --require-coverage exits 1', () => {
     const cwd = coverageFolder();
-    const line = 'no snapshot between 2024-09-02T18:00:00Z and 2024-09-04T00:00:00Z (30 h): 1.25 of 3 days are unknown, not zero';
+    const line = MISSED_DAY_LINE;
     const json = stats(cwd, '2024-09-02', '2024-09-04', '-o', 'json');
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout);
-    expect(report.coverage).toEqual({
-      covered_fraction: 42 / 72,
-      max_gap_hours: 18,
-      stretches: [
-        { start: '2024-09-02T00:00:00Z', end: '2024-09-02T18:00:00Z', kind: 'sampled' },
-        { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
-        { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
-      ],
-      until: null,
-      warning: line,
-    });
+    expect(report.coverage).toEqual(MISSED_DAY_COVERAGE);
     // Seen on both sides of the gap, the allocation counts through it: 72 core-hours.
     expect(report.total.cpu_hours).toBe(72);
     expect(json.stderr).toBe(`hourmeter: warning: ${line}\n`);

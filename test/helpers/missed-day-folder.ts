@@ -28,3 +28,20 @@ export function missedDayFolder(first: string): string {
   }
   return cwd;
 }
+
+/**
+ * The coverage of 2024-09-02 to 2024-09-04 in such a folder, worked out by hand: 18 h
+ * sampled on 09-02 and 24 h on 09-04, of 72 h; the 30 h gap between is uncovered.
+ */
+export const MISSED_DAY_LINE = 'no snapshot between 2024-09-02T18:00:00Z and 2024-09-04T00:00:00Z (30 h): 1.25 of 3 days are unknown, not zero';
+export const MISSED_DAY_COVERAGE = {
+  covered_fraction: 42 / 72,
+  max_gap_hours: 18,
+  stretches: [
+    { start: '2024-09-02T00:00:00Z', end: '2024-09-02T18:00:00Z', kind: 'sampled' },
+    { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
+    { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
+  ],
+  until: null,
+  warning: MISSED_DAY_LINE,
+};

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Assets, IndexEntry } from '../../reports/html.js';
@@ -9,6 +9,7 @@ import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addRequireCoverageOption, collect, reportCoverage, Settings } from '../options.js';
 import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
+import { makeFolder } from '../../util/folders.js';
 
 export function plotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('plot')
@@ -69,7 +70,7 @@ export function plotCommand(program: Command, io: CliIO): Command {
       }
     }
     try {
-      mkdirSync(out, { recursive: true });
+      makeFolder(out);
     } catch (e) {
       throw new UsageError(`${s.source('htmls')} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --htmls at a writable folder`);
     }

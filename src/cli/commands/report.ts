@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { mkdirSync } from 'node:fs';
+
 import { join } from 'node:path';
 import { checkTimeZone } from '../../accounting/period.js';
 import { formatMonth, monthOf, parseMonth, previousMonth, reportDate, type Month } from '../../accounting/months.js';
@@ -12,6 +12,7 @@ import { addIndexOptions, openHistory } from '../history.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
+import { makeFolder } from '../../util/folders.js';
 
 export function reportCommand(program: Command, io: CliIO): Command {
   const report = new Command('report').summary('periodic reports written as files (monthly)').description('Reports written as CSV files, for the consumers of the original tools.');
@@ -85,7 +86,7 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
         continue;
       }
       const folder = join(out, 'monthly');
-      mkdirSync(folder, { recursive: true });
+      makeFolder(folder);
       const written = [join(folder, `${reportDate(month)}.csv`)];
       replaceFile(written[0]!, monthlyCsv(r.summary, delimiter));
       if (r.details) {

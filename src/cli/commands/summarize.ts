@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { mkdirSync } from 'node:fs';
+
 import { dirname, join } from 'node:path';
 import { checkTimeZone } from '../../accounting/period.js';
 import { replaceFile } from '../../snapshots/write.js';
@@ -9,6 +9,7 @@ import { addIndexOptions, indexPath, openHistory } from '../history.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, SUMMARY_FORMATS } from '../summary-options.js';
+import { makeFolder } from '../../util/folders.js';
 
 export function summarizeCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('summarize')
@@ -95,7 +96,7 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
     const t3 = performance.now();
 
     try {
-      mkdirSync(out, { recursive: true });
+      makeFolder(out);
     } catch (e) {
       throw new UsageError(`${s.source('summaries')} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --summaries at a writable folder`);
     }
