@@ -1,5 +1,5 @@
 import type { Micros } from './types.js';
-import { formatInstant } from '../util/time.js';
+import { formatInstant, formatTimestamp } from '../util/time.js';
 
 /**
  * What a report's snapshots cover (docs/accounting.md, "Coverage"). A stretch of the period
@@ -120,8 +120,8 @@ export function coverageJson(c: Coverage): CoverageJson {
   return {
     covered_fraction: c.coveredFraction,
     max_gap_hours: c.maxGapUs === null ? null : c.maxGapUs / HOUR_US,
-    stretches: c.stretches.map((s) => ({ start: formatInstant(s.startUs), end: formatInstant(s.endUs), kind: s.kind })),
-    until: c.untilUs === null ? null : formatInstant(c.untilUs),
+    stretches: c.stretches.map((s) => ({ start: formatTimestamp(s.startUs), end: formatTimestamp(s.endUs), kind: s.kind })),
+    until: c.untilUs === null ? null : formatTimestamp(c.untilUs),
     warning: coverageWarning(c),
   };
 }

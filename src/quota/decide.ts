@@ -1,7 +1,7 @@
 import { divide } from '../accounting/aggregate.js';
 import type { Micros } from '../accounting/types.js';
 import { fixed } from '../reports/table.js';
-import { formatInstant, formatSpan } from '../util/time.js';
+import { formatInstant, formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
 import { DISPLAY_UNIT, QUOTA_RESOURCES, type Combine, type LimitSpec, type QuotaConfig, type QuotaResource } from './policy.js';
 import { retryTime, usedBetween, type UsageInterval } from './usage.js';
 
@@ -173,12 +173,12 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
   const policies = latestUs === null ? [] : limits.map((l) => decidePolicy(l, input));
   const base = {
     user,
-    now: formatInstant(nowUs),
+    now: formatTimestamp(nowUs),
     exempt,
     groups: membership.groups,
     groups_from: membership.from,
     data: {
-      latest_snapshot: latestUs === null ? null : formatInstant(latestUs),
+      latest_snapshot: latestUs === null ? null : formatTimestamp(latestUs),
       age_seconds: ageUs === null ? null : Math.round(ageUs / 1e6),
       stale_after: config.staleAfter,
       stale,
@@ -263,7 +263,7 @@ function decidePolicy(l: EffectiveLimit, input: DecideInput): PolicyDecision {
     remaining: toHours(l.resource, remaining),
     percent: l.limit === 0n ? (used === 0n ? 0 : null) : divide(used * 100n, l.limit),
     allowed,
-    retry_at: retryAt === null ? null : formatInstant(retryAt),
+    retry_at: retryAt === null ? null : formatTimestamp(retryAt),
     retry_in_seconds: retryAt === null ? null : Math.round((retryAt - nowUs) / 1e6),
     retry_note: note,
   };
@@ -272,7 +272,7 @@ function decidePolicy(l: EffectiveLimit, input: DecideInput): PolicyDecision {
 const n2 = (x: number) => fixed(x, 2);
 
 function retryText(p: PolicyDecision): string {
-  if (p.retry_at !== null) return `at ${p.retry_at} (in ${formatSpan(p.retry_in_seconds! * 1e6)})`;
+  if (p.retry_at !== null) return `at ${readableInstant(p.retry_at)} (in ${formatSpan(p.retry_in_seconds! * 1e6)})`;
   return p.retry_note === 'the request alone exceeds the limit' ? 'never for this request: it alone exceeds the limit' : 'only once your running servers stop';
 }
 
@@ -293,7 +293,7 @@ function renderMessage(config: QuotaConfig, user: string, d: QuotaDecision, bind
     ['details', details],
     ['contact', contact],
     ['retry', retryText(binding)],
-    ['retry_at', d.retry_at ?? ''],
+    ['retry_at', d.retry_at === null ? '' : readableInstant(d.retry_at)],
     ['retry_in', binding.retry_in_seconds !== null ? formatSpan(binding.retry_in_seconds * 1e6) : ''],
     ['resource', binding.resource],
     ['window', binding.window],

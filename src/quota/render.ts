@@ -1,7 +1,7 @@
 import { toCsv } from '../reports/csv.js';
 import { decimal, fixed, plainTable, withRules } from '../reports/table.js';
 import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from '../reports/user-names.js';
-import { formatSpan } from '../util/time.js';
+import { formatSpan, readableInstant } from '../util/time.js';
 import type { QuotaDecision } from './decide.js';
 import type { QuotaAnswer, QuotaReport } from './service.js';
 
@@ -10,7 +10,7 @@ import type { QuotaAnswer, QuotaReport } from './service.js';
 const pct = (p: number | null): string => (p === null ? '∞' : `${fixed(p, 1)}%`);
 
 function describeData(d: QuotaDecision): string {
-  const latest = d.data.latest_snapshot === null ? 'no snapshot' : `latest snapshot ${d.data.latest_snapshot} (${formatSpan(d.data.age_seconds! * 1e6)} old, stale after ${d.data.stale_after})`;
+  const latest = d.data.latest_snapshot === null ? 'no snapshot' : `latest snapshot ${readableInstant(d.data.latest_snapshot)} (${formatSpan(d.data.age_seconds! * 1e6)} old, stale after ${d.data.stale_after})`;
   const failure = d.data.failure_applied ? `; stale: failure: ${d.data.failure_applied} applied` : '';
   return `${latest}${failure}`;
 }
@@ -18,7 +18,7 @@ function describeData(d: QuotaDecision): string {
 /** `quota check` and `quota show` for people: the verdict, the limits, the message. */
 export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }): string {
   const groups = d.groups.length > 0 ? d.groups.join(', ') : '(none)';
-  const lines = [`${d.user}: ${d.decision.toUpperCase()}: ${d.reason}`, `groups: ${groups} (from ${d.groups_from}); ${describeData(d)}; now ${d.now}`];
+  const lines = [`${d.user}: ${d.decision.toUpperCase()}: ${d.reason}`, `groups: ${groups} (from ${d.groups_from}); ${describeData(d)}; now ${readableInstant(d.now)}`];
   if (opts.request) {
     const r = d.request;
     const parts = [r.cpu ? `cpu ${r.cpu}` : '', r.memory_gib ? `memory ${r.memory_gib} GiB` : '', r.gpu ? `gpu ${r.gpu}` : '', r.disk_gib ? `disk ${r.disk_gib} GiB` : ''].filter(Boolean);
@@ -39,7 +39,7 @@ export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }):
         fixed(p.remaining),
         pct(p.percent),
         p.allowed ? 'yes' : 'no',
-        p.retry_at ?? (p.allowed ? '' : 'never'),
+        p.retry_at !== null ? readableInstant(p.retry_at) : p.allowed ? '' : 'never',
         p.policies.join(', '),
       ]);
     }
@@ -54,7 +54,7 @@ const REPORT_COLUMNS = ['user', 'groups', 'resource', 'window', 'unit', 'used', 
 
 /** Users show by name where `names` knows one, their ids shortened as much as `width` needs. */
 export function renderReportTable(r: QuotaReport, width = Infinity, names: UserNames = NO_NAMES): string {
-  const head = `Quota usage at ${r.now}; latest snapshot ${r.latest_snapshot ?? 'none'}${r.stale ? ` (STALE: older than ${r.stale_after})` : ''}; ${r.rows.length} rows${r.exempt.length ? `; exempt: ${r.exempt.join(', ')}` : ''}\n`;
+  const head = `Quota usage at ${readableInstant(r.now)}; latest snapshot ${r.latest_snapshot === null ? 'none' : readableInstant(r.latest_snapshot)}${r.stale ? ` (STALE: older than ${r.stale_after})` : ''}; ${r.rows.length} rows${r.exempt.length ? `; exempt: ${r.exempt.join(', ')}` : ''}\n`;
   const draw = (users: string[]) => {
     const t = plainTable({ head: ['User', 'Groups', 'Resource', 'Window', 'Used', 'Limit', 'Unit', '% used'], colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'left', 'right'] });
     r.rows.forEach((row, i) => t.push([users[i]!, row.groups.join(' '), row.resource, row.window, fixed(row.used), fixed(row.limit), row.unit, pct(row.percent)]));

@@ -2,7 +2,7 @@ import { coverageJson, windowCoverage, type CoverageJson } from '../accounting/c
 import type { Micros } from '../accounting/types.js';
 import type { HistoryView } from '../store/view.js';
 import { groupsIn, type UserDb } from '../userdb/store.js';
-import { formatInstant } from '../util/time.js';
+import { formatTimestamp } from '../util/time.js';
 import { decide, membershipOf, quotaReport, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';
 import type { QuotaConfig } from './policy.js';
 import { readQuotaData, type QuotaData } from './source.js';
@@ -75,8 +75,8 @@ export function reportQuota(view: HistoryView | null, config: QuotaConfig, userd
     nowUs,
   );
   return {
-    now: formatInstant(nowUs),
-    latest_snapshot: data.latestUs === null ? null : formatInstant(data.latestUs),
+    now: formatTimestamp(nowUs),
+    latest_snapshot: data.latestUs === null ? null : formatTimestamp(data.latestUs),
     coverage: windowCoverageOf(config, data, nowUs, maxGapUs),
     stale: data.latestUs === null || nowUs - data.latestUs > config.staleAfterUs,
     stale_after: config.staleAfter,

@@ -1,7 +1,7 @@
 import { coverageJson, windowCoverage, type CoverageJson } from '../accounting/coverage.js';
 import type { Micros, Period } from '../accounting/types.js';
 import type { WindowFiles } from '../snapshots/catalogue.js';
-import { formatInstant } from '../util/time.js';
+import { formatTimestamp } from '../util/time.js';
 
 /**
  * The coverage file written beside the files of `summarize` and `report monthly` (and copied
@@ -23,7 +23,7 @@ export interface CoverageDocument {
  */
 export function periodCoverage(files: Pick<WindowFiles, 'capturedUs' | 'nearbyUs'>, period: Period, nowUs: Micros, maxGapUs?: Micros): CoverageDocument {
   return {
-    period: { from: period.from, to: period.to, timezone: period.timezone, start: formatInstant(period.startUs), end: formatInstant(period.endUs) },
+    period: { from: period.from, to: period.to, timezone: period.timezone, start: formatTimestamp(period.startUs), end: formatTimestamp(period.endUs) },
     coverage: coverageJson(windowCoverage(files, period, { maxGapUs, nowUs })),
   };
 }

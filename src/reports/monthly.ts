@@ -4,7 +4,7 @@ import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js'
 import type { Lifetime, Period } from '../accounting/types.js';
 import type { WindowFiles } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
-import { formatInstant } from '../util/time.js';
+import { formatTimestamp } from '../util/time.js';
 import { toCsv } from './csv.js';
 import { decimal } from './table.js';
 
@@ -74,8 +74,8 @@ export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, '
       component: cell(l.component),
       group_name: cell(l.group),
       user_name: cell(l.user),
-      start: formatInstant(from),
-      end: formatInstant(to),
+      start: formatTimestamp(from),
+      end: formatTimestamp(to),
       running: String(l.endKind === 'open' || l.endUs >= period.endUs),
       end_estimated: String(l.endKind === 'vanished'),
       cpu_cores: String(a.cpuMilli / 1000),

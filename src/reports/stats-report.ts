@@ -3,7 +3,7 @@ import { coverageJson, type Coverage, type CoverageJson } from '../accounting/co
 import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { SkipCount } from '../snapshots/catalogue.js';
-import { formatInstant } from '../util/time.js';
+import { formatTimestamp, parseInstant, readableInstant } from '../util/time.js';
 import { toCsv } from './csv.js';
 import { fixed, integer, plainTable, textWidth, withRules } from './table.js';
 import { UserColumn, type UserNames } from './user-names.js';
@@ -53,7 +53,7 @@ export function buildStatsReport(args: {
 }): StatsReport {
   const { result, period, diagnostics: d } = args;
   return {
-    period: { from: period.from, to: period.to, timezone: period.timezone, start: formatInstant(period.startUs), end: formatInstant(period.endUs) },
+    period: { from: period.from, to: period.to, timezone: period.timezone, start: formatTimestamp(period.startUs), end: formatTimestamp(period.endUs) },
     coverage: coverageJson(args.coverage),
     method: 'exact',
     group_by: args.groupBy,
@@ -62,8 +62,8 @@ export function buildStatsReport(args: {
     bounds: { low: { rows: result.low.rows, total: result.low.total }, high: { rows: result.high.rows, total: result.high.total } },
     diagnostics: {
       snapshots: d.snapshots,
-      first_snapshot: d.firstUs === null ? null : formatInstant(d.firstUs),
-      last_snapshot: d.lastUs === null ? null : formatInstant(d.lastUs),
+      first_snapshot: d.firstUs === null ? null : formatTimestamp(d.firstUs),
+      last_snapshot: d.lastUs === null ? null : formatTimestamp(d.lastUs),
       largest_gap_hours: d.largestGapUs / HOUR,
       gap_policy: args.gapPolicy,
       gc_window_hours: args.gcWindowUs === null ? null : args.gcWindowUs / HOUR,
@@ -105,8 +105,8 @@ const HEADERS: Record<string, [full: string, compact: string]> = {
 };
 
 function periodLine(r: StatsReport): string {
-  const hours = (Date.parse(r.period.end) - Date.parse(r.period.start)) / 3_600_000;
-  return `Period [${r.period.start}, ${r.period.end}) ${r.period.timezone}, ${integer(hours)} h (${r.period.from} to ${r.period.to}, both included)`;
+  const hours = (parseInstant(r.period.end)! - parseInstant(r.period.start)!) / 3_600_000_000;
+  return `Period [${readableInstant(r.period.start)}, ${readableInstant(r.period.end)}) ${r.period.timezone}, ${integer(hours)} h (${r.period.from} to ${r.period.to}, both included)`;
 }
 
 /**
@@ -151,7 +151,7 @@ export function renderStatsTable(r: StatsReport, width: number): string {
   lines.push(
     `Allocations: ${integer(d.open)} open (counted up to the latest snapshot of their namespace), ${integer(d.vanished)} vanished between snapshots (estimate: ${d.gap_policy}${d.gc_window_hours === null ? '' : `, GC window ${d.gc_window_hours} h`})`,
     `Sure band for the allocations the snapshots saw (low – high): ${band('cpu_hours', 'CPU-hours')}; ${band('gpu_hours', 'GPU-hours')}; ${band('memory_gib_hours', 'memory GiB-hours')}`,
-    `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${d.first_snapshot} to ${d.last_snapshot})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
+    `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${readableInstant(d.first_snapshot)} to ${readableInstant(d.last_snapshot!)})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
     `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
     `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,
   );

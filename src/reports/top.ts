@@ -1,6 +1,6 @@
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { Micros, Observation, SnapshotObservations } from '../accounting/types.js';
-import { formatInstant, formatSpan } from '../util/time.js';
+import { formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
 import { toCsv } from './csv.js';
 import { fixed, integer, plainTable, textWidth, withRules } from './table.js';
 import { drawnWidth, NO_NAMES, shortenId, UserColumn, type UserNames } from './user-names.js';
@@ -106,7 +106,7 @@ function rowOf(o: Observation, capturedUs: Micros, names: UserNames): Sortable {
       gpu: o.amounts.gpu,
       cpu_cores: o.amounts.cpuMilli / 1000,
       memory_gib: o.amounts.memoryBytes / GIB,
-      since: formatInstant(startUs),
+      since: formatTimestamp(startUs),
       held_seconds: Math.max(0, Math.floor((capturedUs - startUs) / 1_000_000)),
     },
   };
@@ -136,7 +136,7 @@ export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): To
     snapshot: {
       file: snap.file,
       kind: snap.kind,
-      captured_at: formatInstant(snap.timeUs),
+      captured_at: formatTimestamp(snap.timeUs),
       age_seconds: Math.floor((opts.nowUs - snap.timeUs) / 1_000_000),
       namespaces: [...snap.covered].sort(byText),
       failed_scopes: snap.failedScopes,
@@ -162,7 +162,7 @@ export function topHeadline(r: TopReport): string {
   const shown = r.allocations.length < r.total.allocations ? `, showing the first ${r.allocations.length} by ${r.sort}` : '';
   const filter = r.namespaces.length > 0 ? ` in ${r.namespaces.join(', ')}` : '';
   const n = r.total.allocations;
-  return `Snapshot ${s.captured_at} (${s.file}), ${formatSpan(s.age_seconds * 1_000_000)} old: ${n} allocation${n === 1 ? '' : 's'} holding resources${filter}${shown}`;
+  return `Snapshot ${readableInstant(s.captured_at)} (${s.file}), ${formatSpan(s.age_seconds * 1_000_000)} old: ${n} allocation${n === 1 ? '' : 's'} holding resources${filter}${shown}`;
 }
 
 /** Job ids are shortened to no fewer columns than these: first while users keep their ids, then at all. */
@@ -194,7 +194,7 @@ export function renderTopTable(r: TopReport, width = Infinity): string {
     });
     r.allocations.forEach((a, i) => {
       const job = jobWidth >= jobFull ? a.job_id : shortenId(a.job_id, jobWidth);
-      table.push(pick([userCells[i]!, a.namespace, job, a.node ?? '-', integer(a.gpu), fixed(a.cpu_cores), fixed(a.memory_gib), a.since, formatSpan(a.held_seconds * 1_000_000)]));
+      table.push(pick([userCells[i]!, a.namespace, job, a.node ?? '-', integer(a.gpu), fixed(a.cpu_cores), fixed(a.memory_gib), readableInstant(a.since), formatSpan(a.held_seconds * 1_000_000)]));
     });
     table.push(pick([label, '', '', '', integer(r.total.gpu), fixed(r.total.cpu_cores), fixed(r.total.memory_gib), '', '']));
     return table;

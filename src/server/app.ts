@@ -6,7 +6,7 @@ import { updateIndex } from '../cli/history.js';
 import { listSnapshots } from '../snapshots/files.js';
 import { openIndex, type Db } from '../store/schema.js';
 import { closest } from '../util/closest.js';
-import { formatInstant } from '../util/time.js';
+import { formatTimestamp } from '../util/time.js';
 import type { QuotaRequest } from '../quota/decide.js';
 import type { QuotaConfig } from '../quota/policy.js';
 import { parseHours, parseRequest } from '../quota/request.js';
@@ -305,7 +305,7 @@ function health(db: Db, nowMs: number, maxAgeUs: number): ApiResponse {
       status: ageUs === null || ageUs > maxAgeUs ? 'stale' : 'ok',
       index: 'readable',
       snapshots: latest.n,
-      latest_snapshot: latest.at === null ? null : formatInstant(latest.at),
+      latest_snapshot: latest.at === null ? null : formatTimestamp(latest.at),
       latest_snapshot_age_seconds: ageUs === null ? null : Math.max(0, Math.round(ageUs / 1e6)),
       max_age_seconds: maxAgeUs / 1e6,
     };

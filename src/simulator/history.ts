@@ -10,6 +10,7 @@ import type { SimulatorOptions, SnapshotFormat } from './options.js';
 import { createSerializer, snapshotFileName } from './render.js';
 import { StateCursor, gcWindowUs } from './state.js';
 import { buildTruth, emptyObserved, markObserved, type Truth } from './truth.js';
+import { formatTimestamp } from '../util/time.js';
 
 export interface WriteHistoryOptions extends SimulatorOptions {
   format: SnapshotFormat;
@@ -99,7 +100,7 @@ export async function writeHistory(dir: string, options: WriteHistoryOptions): P
         generator: 'hourmeter simulator',
         format,
         seed: cluster.options.seed,
-        horizon: new Date(truth.horizonUs / 1000).toISOString(),
+        horizon: formatTimestamp(truth.horizonUs),
         horizonUs: truth.horizonUs,
         // Each lifetime carries its own `observable` flag; the observable list is a filter of it.
         lifetimes: truth.all,

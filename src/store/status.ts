@@ -5,6 +5,7 @@ import { fileChecksum } from '../snapshots/read.js';
 import { loadCatalogue } from './ingest.js';
 import { planIngest } from './plan.js';
 import { SCHEMA_VERSION, type Db } from './schema.js';
+import { formatTimestamp, timestampText } from '../util/time.js';
 
 /** What `index status` and `index verify` report, read from the index and the folder. */
 
@@ -31,20 +32,22 @@ function fileSize(path: string): number {
 
 export function indexStatus(db: Db, path: string, listing: Listing): IndexStatus {
   const one = <T>(sql: string) => db.prepare(sql).get() as T;
-  const snap = one<{ n: number; corrupt: number; skips: number; bytes: number | null; first: string | null; last: string | null }>(
+  const snap = one<{ n: number; corrupt: number; skips: number; bytes: number | null; first: number | null; last: number | null }>(
     `SELECT count(*) AS n, count(corrupt) AS corrupt, count(record_skips) AS skips, sum(bytes) AS bytes,
-            strftime('%Y-%m-%dT%H:%M:%SZ', min(captured_us) / 1e6, 'unixepoch') AS first,
-            strftime('%Y-%m-%dT%H:%M:%SZ', max(captured_us) / 1e6, 'unixepoch') AS last FROM snapshots`,
+            min(captured_us) AS first, max(captured_us) AS last FROM snapshots`,
   );
+  const lastIngest = db.prepare('SELECT finished_at, mode, files, bytes, corrupt, seconds, reason FROM ingest_runs ORDER BY id DESC LIMIT 1').get() as IndexStatus['last_ingest'] | undefined;
+  const at = (us: number | null) => (us === null ? null : formatTimestamp(us));
   const plan = planIngest(listing.files, loadCatalogue(db));
   return {
     path,
     schema_version: SCHEMA_VERSION,
     bytes: fileSize(path) + fileSize(`${path}-wal`),
-    snapshots: { catalogued: snap.n, corrupt: snap.corrupt, with_skipped_records: snap.skips, bytes: snap.bytes ?? 0, first: snap.first, last: snap.last },
+    snapshots: { catalogued: snap.n, corrupt: snap.corrupt, with_skipped_records: snap.skips, bytes: snap.bytes ?? 0, first: at(snap.first), last: at(snap.last) },
     allocations: (db.prepare('SELECT count(*) FROM allocations').pluck().get() as number) ?? 0,
     pending: { new: plan.fresh.length, changed: plan.changed.length + plan.touched.length, removed: plan.removed.length, early: plan.early.length },
-    last_ingest: (db.prepare('SELECT finished_at, mode, files, bytes, corrupt, seconds, reason FROM ingest_runs ORDER BY id DESC LIMIT 1').get() as IndexStatus['last_ingest']) ?? null,
+    // ingest_runs keeps Date's millisecond form; status speaks the report form.
+    last_ingest: lastIngest ? { ...lastIngest, finished_at: timestampText(lastIngest.finished_at) ?? lastIngest.finished_at } : null,
     corrupt_files: db.prepare('SELECT name, corrupt AS reason, detail FROM snapshots WHERE corrupt IS NOT NULL ORDER BY time_us, name').all() as IndexStatus['corrupt_files'],
   };
 }

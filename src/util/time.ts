@@ -106,7 +106,36 @@ export function nanosToMicros(value: bigint | string | number): Micros {
   return Number(ns / 1000n);
 }
 
-/** Microseconds to RFC 3339 UTC; the fraction is printed only when non-zero. */
+/**
+ * Microseconds to the one timestamp form of every CSV and JSON report: RFC 3339 UTC with
+ * exactly six fraction digits, `2024-09-01T00:00:00.000000Z` (docs/accounting.md#report-timestamps).
+ * One fixed width lets pandas, spreadsheets and `sort` read a whole column alike.
+ */
+export function formatTimestamp(us: Micros): string {
+  const ms = Math.floor(us / 1000);
+  const micros = String(us - Math.floor(ms / 1000) * 1_000_000).padStart(6, '0');
+  return `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`;
+}
+
+/**
+ * An RFC 3339 text in any offset and precision, in the report form; null when unset
+ * (null, "" or Go's zero time). Throws BadTimeError on malformed text.
+ */
+export function timestampText(value: unknown): string | null {
+  const us = parseInstant(value);
+  return us === null ? null : formatTimestamp(us);
+}
+
+/** A report timestamp (or any RFC 3339 text) as people read it: formatInstant's form. */
+export function readableInstant(text: string): string {
+  const us = parseInstant(text);
+  return us === null ? text : formatInstant(us);
+}
+
+/**
+ * Microseconds to RFC 3339 UTC for people and for snapshot files: the fraction is printed
+ * only when non-zero (`2024-09-01T00:00:00Z`). Reports' CSV and JSON use formatTimestamp.
+ */
 export function formatInstant(us: Micros): string {
   const ms = Math.floor(us / 1000);
   const sub = us - ms * 1000;

@@ -27,7 +27,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
     expect(r.stderr).toBe(`${MISSED_DAY}hourmeter: warning: ${SUMMARY_LINE}\n`);
     expect(readdirSync(join(cwd, 'summaries')).sort()).toEqual(['coverage.json', 'hub-full-agg.csv', 'hub-timeseries.csv', 'hub-users-agg.csv']);
     expect(json(cwd, 'summaries/coverage.json')).toEqual({
-      period: { from: '2024-09-02', to: '2024-09-04', timezone: 'UTC', start: '2024-09-02T00:00:00Z', end: '2024-09-05T00:00:00Z' },
+      period: { from: '2024-09-02', to: '2024-09-04', timezone: 'UTC', start: '2024-09-02T00:00:00.000000Z', end: '2024-09-05T00:00:00.000000Z' },
       coverage: MISSED_DAY_COVERAGE,
     });
   });
@@ -44,7 +44,7 @@ describe('summarize writes coverage.json beside the summaries', () => {
     expect(json(cwd, 'august/coverage.json').coverage).toEqual({
       covered_fraction: 1,
       max_gap_hours: 18,
-      stretches: [{ start: '2024-08-10T00:00:00Z', end: '2024-08-21T00:00:00Z', kind: 'sampled' }],
+      stretches: [{ start: '2024-08-10T00:00:00.000000Z', end: '2024-08-21T00:00:00.000000Z', kind: 'sampled' }],
       until: null,
       warning: null,
     });
@@ -61,8 +61,8 @@ describe('summarize writes coverage.json beside the summaries', () => {
     const running = run(['summarize', '--from', '2024-09-04', '--to', '2024-09-06', '--now', '2024-09-05T20:00:00Z', '--require-coverage'], { cwd });
     expect(running).toMatchObject({ code: 0, stderr: '' });
     expect(json(cwd, 'summaries/coverage.json')).toEqual({
-      period: { from: '2024-09-04', to: '2024-09-06', timezone: 'UTC', start: '2024-09-04T00:00:00Z', end: '2024-09-07T00:00:00Z' },
-      coverage: { covered_fraction: 1, max_gap_hours: 18, stretches: [{ start: '2024-09-04T00:00:00Z', end: '2024-09-05T20:00:00Z', kind: 'sampled' }], until: '2024-09-05T20:00:00Z', warning: null },
+      period: { from: '2024-09-04', to: '2024-09-06', timezone: 'UTC', start: '2024-09-04T00:00:00.000000Z', end: '2024-09-07T00:00:00.000000Z' },
+      coverage: { covered_fraction: 1, max_gap_hours: 18, stretches: [{ start: '2024-09-04T00:00:00.000000Z', end: '2024-09-05T20:00:00.000000Z', kind: 'sampled' }], until: '2024-09-05T20:00:00.000000Z', warning: null },
     });
     // Long after: 09-05T18:00 to 09-07T00:00 (30 h) is unknown.
     const later = run(['summarize', '--from', '2024-09-04', '--to', '2024-09-06', '--now', '2026-01-01T00:00:00Z'], { cwd });
@@ -82,15 +82,15 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
     // Counted up to the last snapshot: 09-01T00:00 to 09-05T18:00, 114 h of 1 core and 1 GiB.
     expect(read(cwd, 'reports/monthly/202409.csv')).toBe(`${HEADER}\njupyter,,alice,0.00,114.00,114.00,114.00,202409\n`);
     expect(json(cwd, 'reports/monthly/202409-coverage.json')).toEqual({
-      period: { from: '2024-09-01', to: '2024-09-30', timezone: 'UTC', start: '2024-09-01T00:00:00Z', end: '2024-10-01T00:00:00Z' },
+      period: { from: '2024-09-01', to: '2024-09-30', timezone: 'UTC', start: '2024-09-01T00:00:00.000000Z', end: '2024-10-01T00:00:00.000000Z' },
       coverage: {
         covered_fraction: 84 / 720,
         max_gap_hours: 18,
         stretches: [
-          { start: '2024-09-01T00:00:00Z', end: '2024-09-02T18:00:00Z', kind: 'sampled' },
-          { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
-          { start: '2024-09-04T00:00:00Z', end: '2024-09-05T18:00:00Z', kind: 'sampled' },
-          { start: '2024-09-05T18:00:00Z', end: '2024-10-01T00:00:00Z', kind: 'uncovered' },
+          { start: '2024-09-01T00:00:00.000000Z', end: '2024-09-02T18:00:00.000000Z', kind: 'sampled' },
+          { start: '2024-09-02T18:00:00.000000Z', end: '2024-09-04T00:00:00.000000Z', kind: 'uncovered' },
+          { start: '2024-09-04T00:00:00.000000Z', end: '2024-09-05T18:00:00.000000Z', kind: 'sampled' },
+          { start: '2024-09-05T18:00:00.000000Z', end: '2024-10-01T00:00:00.000000Z', kind: 'uncovered' },
         ],
         until: null,
         warning: SEPTEMBER_LINE.slice('2024-09: '.length),
@@ -104,7 +104,7 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
     expect(json(cwd, 'reports/monthly/202408-coverage.json').coverage).toEqual({
       covered_fraction: 1,
       max_gap_hours: 18,
-      stretches: [{ start: '2024-08-01T00:00:00Z', end: '2024-09-01T00:00:00Z', kind: 'sampled' }],
+      stretches: [{ start: '2024-08-01T00:00:00.000000Z', end: '2024-09-01T00:00:00.000000Z', kind: 'sampled' }],
       until: null,
       warning: null,
     });
@@ -132,7 +132,7 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
     // September up to 09-04T12:00: 84 h, of which the gap's 30 h are unknown.
     expect(r.stderr).toBe(`hourmeter: warning: 2024-09: ${GAP}: 1.25 of 3.5 days so far are unknown, not zero\n`);
     const september = json(cwd, 'reports/monthly/202409-coverage.json');
-    expect(september.coverage.until).toBe('2024-09-04T12:00:00Z');
+    expect(september.coverage.until).toBe('2024-09-04T12:00:00.000000Z');
     expect(september.coverage.covered_fraction).toBe(54 / 84);
     expect(json(cwd, 'reports/monthly/202408-coverage.json').coverage.warning).toBe(null);
   });
@@ -173,7 +173,7 @@ describe('report monthly writes YYYYMM-coverage.json beside each month', () => {
     expect(read(cwd, 'reports/monthly/202411.csv').trim()).toBe(HEADER);
     expect(json(cwd, 'reports/monthly/202411-coverage.json').coverage).toMatchObject({
       covered_fraction: 0,
-      stretches: [{ start: '2024-11-01T00:00:00Z', end: '2024-12-01T00:00:00Z', kind: 'uncovered' }],
+      stretches: [{ start: '2024-11-01T00:00:00.000000Z', end: '2024-12-01T00:00:00.000000Z', kind: 'uncovered' }],
     });
   });
 });

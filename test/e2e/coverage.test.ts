@@ -23,7 +23,7 @@ describe('coverage: every report says what its snapshots cover', () => {
       expect(JSON.parse(r.stdout).coverage).toEqual({
         covered_fraction: 1,
         max_gap_hours: 18,
-        stretches: [{ start: `${from}T00:00:00Z`, end: `${nextDay}T00:00:00Z`, kind: 'sampled' }],
+        stretches: [{ start: `${from}T00:00:00.000000Z`, end: `${nextDay}T00:00:00.000000Z`, kind: 'sampled' }],
         until: null,
         warning: null,
       });
@@ -63,7 +63,7 @@ describe('coverage: every report says what its snapshots cover', () => {
     // A max gap of 30 h accepts the gap.
     const wide = stats(cwd, '2024-09-02', '2024-09-04', '-o', 'json', '--max-gap', '30h', '--require-coverage');
     expect(wide.code).toBe(0);
-    expect(JSON.parse(wide.stdout).coverage.stretches).toEqual([{ start: '2024-09-02T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' }]);
+    expect(JSON.parse(wide.stdout).coverage.stretches).toEqual([{ start: '2024-09-02T00:00:00.000000Z', end: '2024-09-05T00:00:00.000000Z', kind: 'sampled' }]);
     expect(stats(cwd, '2024-09-02', '2024-09-04', '--max-gap', 'soon').stderr).toContain('--max-gap "soon" is not a duration');
   });
 
@@ -74,8 +74,8 @@ describe('coverage: every report says what its snapshots cover', () => {
     const report = JSON.parse(r.stdout);
     expect(report.coverage.covered_fraction).toBe(18 / 120);
     expect(report.coverage.stretches).toEqual([
-      { start: '2024-09-05T00:00:00Z', end: '2024-09-05T18:00:00Z', kind: 'sampled' },
-      { start: '2024-09-05T18:00:00Z', end: '2024-09-10T00:00:00Z', kind: 'uncovered' },
+      { start: '2024-09-05T00:00:00.000000Z', end: '2024-09-05T18:00:00.000000Z', kind: 'sampled' },
+      { start: '2024-09-05T18:00:00.000000Z', end: '2024-09-10T00:00:00.000000Z', kind: 'uncovered' },
     ]);
     // Open at the last snapshot: counted up to it, 18 core-hours on 09-05.
     expect(report.total.cpu_hours).toBe(18);
@@ -91,8 +91,8 @@ describe('coverage: every report says what its snapshots cover', () => {
     expect(JSON.parse(r.stdout).coverage).toEqual({
       covered_fraction: 1,
       max_gap_hours: 18,
-      stretches: [{ start: '2024-09-05T00:00:00Z', end: '2024-09-05T20:00:00Z', kind: 'sampled' }],
-      until: '2024-09-05T20:00:00Z',
+      stretches: [{ start: '2024-09-05T00:00:00.000000Z', end: '2024-09-05T20:00:00.000000Z', kind: 'sampled' }],
+      until: '2024-09-05T20:00:00.000000Z',
       warning: null,
     });
     // A day later, 24 h of the 42 h so far have gone by without a snapshot.
@@ -108,8 +108,8 @@ describe('coverage: every report says what its snapshots cover', () => {
     // 48 h 1 min before the first snapshot, of 72 h.
     expect(report.coverage.covered_fraction).toBe((72 * 60 - 2881) / (72 * 60));
     expect(report.coverage.stretches).toEqual([
-      { start: '2024-08-30T00:00:00Z', end: '2024-09-01T00:01:00Z', kind: 'uncovered' },
-      { start: '2024-09-01T00:01:00Z', end: '2024-09-02T00:00:00Z', kind: 'sampled' },
+      { start: '2024-08-30T00:00:00.000000Z', end: '2024-09-01T00:01:00.000000Z', kind: 'uncovered' },
+      { start: '2024-09-01T00:01:00.000000Z', end: '2024-09-02T00:00:00.000000Z', kind: 'sampled' },
     ]);
     expect(r.stderr).toBe('hourmeter: warning: no snapshot before 2024-09-01T00:01:00Z: 2 of 3 days are unknown, not zero\n');
   });
@@ -131,9 +131,9 @@ describe('coverage of quota answers: the longest window, [now - window, now)', (
     covered_fraction: 7 / 24,
     max_gap_hours: 10,
     stretches: [
-      { start: '2024-10-01T00:00:00Z', end: '2024-10-01T06:00:00Z', kind: 'sampled' },
-      { start: '2024-10-01T06:00:00Z', end: '2024-10-01T23:00:00Z', kind: 'uncovered' },
-      { start: '2024-10-01T23:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' },
+      { start: '2024-10-01T00:00:00.000000Z', end: '2024-10-01T06:00:00.000000Z', kind: 'sampled' },
+      { start: '2024-10-01T06:00:00.000000Z', end: '2024-10-01T23:00:00.000000Z', kind: 'uncovered' },
+      { start: '2024-10-01T23:00:00.000000Z', end: '2024-10-02T00:00:00.000000Z', kind: 'sampled' },
     ],
     until: null,
     warning: 'no snapshot between 2024-10-01T06:00:00Z and 2024-10-01T23:00:00Z (17 h): 17 of 24 h are unknown, not zero',
@@ -141,7 +141,7 @@ describe('coverage of quota answers: the longest window, [now - window, now)', (
 
   it('check, show and report carry it in JSON; covered by default', () => {
     const cwd = quotaFolder();
-    const covered = { covered_fraction: 1, max_gap_hours: 34.5, stretches: [{ start: '2024-10-01T00:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' }], until: null, warning: null };
+    const covered = { covered_fraction: 1, max_gap_hours: 34.5, stretches: [{ start: '2024-10-01T00:00:00.000000Z', end: '2024-10-02T00:00:00.000000Z', kind: 'sampled' }], until: null, warning: null };
     for (const args of [['check', '--user', 'alice'], ['show', '--user', 'bob'], ['report']]) {
       const r = quota(cwd, ...args, '-o', 'json');
       expect(r.stderr).toBe('');

@@ -87,7 +87,7 @@ describe('hourmeter k8s unattributed', () => {
           pod: 'jupyter-alice-example-org---7a64adf2',
           uid: '4c9fdc6b-db48-49ee-a895-e49a4617f6dd',
           node: 'aks-user-18742263-vmss000004',
-          start: '2025-03-12T08:31:58Z',
+          start: '2025-03-12T08:31:58.000000Z',
           controller: null,
           resources: { cpu_cores: 0.05, cpu_mhz: 0, memory_mib: 1024, disk_mib: 0, gpu: 0 },
           group: null,

@@ -92,7 +92,7 @@ describe('quota --now before the latest snapshot', () => {
         'bob,gpu,gpu,1d,GPU-hours,1.00,20.00,19.00,5.00,policies,gpu-hours\n',
     );
     const alice = JSON.parse(quota(full, cases[3]!, NOW).stdout) as Record<string, unknown>;
-    expect(alice).toMatchObject({ decision: 'denied', data: { latest_snapshot: '2024-10-01T06:00:00Z', age_seconds: 3600 }, policies: [{ used: 72, retry_at: null }] });
+    expect(alice).toMatchObject({ decision: 'denied', data: { latest_snapshot: '2024-10-01T06:00:00.000000Z', age_seconds: 3600 }, policies: [{ used: 72, retry_at: null }] });
   });
 
   it('the index, kept up to date by the replay or not, still answers the present from every file', () => {
@@ -210,7 +210,7 @@ function protoFolder(): string {
   mkdirSync(join(cwd, 'snapshots'));
   const alloc = (id: string, user: string, status: string, end: string | null, cores: number, gpu: number, memGiB: number) => ({
     id, namespace: 'hub', job_id: `job-${id}`, job_name: `nb-${id}`, user, group: null, component: 'jupyter', node: 'n1', status,
-    created: null, start: '2024-10-01T12:00:00Z', end, modified: null, resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * 1024, disk_mib: 0, gpu },
+    created: null, start: '2024-10-01T12:00:00.000000Z', end, modified: null, resources: { cpu_cores: cores, cpu_mhz: 0, memory_mib: memGiB * 1024, disk_mib: 0, gpu },
   });
   const files: [string, unknown[]][] = [
     ['2024-10-01T00:00:00Z', []],

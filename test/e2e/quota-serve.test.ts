@@ -69,14 +69,14 @@ describe('hourmeter serve --quota', () => {
     const r = await post(url, alice, { user: 'alice', request: 'memory=4GiB', hours: 2 });
     expect(r.status).toBe(200);
     const d = (await r.json()) as Record<string, unknown>;
-    expect(d).toMatchObject({ decision: 'denied', exit_code: 1, retry_at: '2024-10-02T00:30:00Z', policies: [{ used: 24, requested: 8, limit: 30, allowed: false }] });
+    expect(d).toMatchObject({ decision: 'denied', exit_code: 1, retry_at: '2024-10-02T00:30:00.000000Z', policies: [{ used: 24, requested: 8, limit: 30, allowed: false }] });
     // The same JSON as the CLI, coverage of the 1d window included.
     const cli = run(['quota', 'check', '--user', 'alice', '--request', 'memory=4GiB', '--hours', '2', '--now', QUOTA_NOW, '-o', 'json'], { cwd });
     expect(d).toEqual(JSON.parse(cli.stdout));
     expect(d.coverage).toEqual({
       covered_fraction: 1,
       max_gap_hours: 34.5,
-      stretches: [{ start: '2024-10-01T00:00:00Z', end: '2024-10-02T00:00:00Z', kind: 'sampled' }],
+      stretches: [{ start: '2024-10-01T00:00:00.000000Z', end: '2024-10-02T00:00:00.000000Z', kind: 'sampled' }],
       until: null,
       warning: null,
     });

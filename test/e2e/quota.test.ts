@@ -107,7 +107,7 @@ describe('hourmeter quota show and report', () => {
     writeFileSync(join(cwd, 'quota.yaml'), QUOTA_FILE.replace('limit: 30 GiB-hours', 'limit: 20 GiB-hours'));
     const r = quota(cwd, ['show', '--user', 'alice', '-o', 'json']);
     expect(r.code).toBe(0);
-    expect(json(r.stdout)).toMatchObject({ user: 'alice', decision: 'denied', policies: [{ used: 24, limit: 20, remaining: 0, percent: 120, allowed: false, retry_at: '2024-10-02T01:00:00Z' }] });
+    expect(json(r.stdout)).toMatchObject({ user: 'alice', decision: 'denied', policies: [{ used: 24, limit: 20, remaining: 0, percent: 120, allowed: false, retry_at: '2024-10-02T01:00:00.000000Z' }] });
   });
 
   it('report: every user and limit by % used, as a table, CSV and JSON', () => {
@@ -121,7 +121,7 @@ describe('hourmeter quota show and report', () => {
         'carol,,cpu,1d,CPU-hours,0.00,1.00,1.00,0.00,default,default cpu/1d\n',
     );
     const j = JSON.parse(quota(cwd, ['report', '-o', 'json']).stdout) as { latest_snapshot: string; stale: boolean; rows: { user: string; percent: number }[] };
-    expect(j.latest_snapshot).toBe('2024-10-01T23:00:00Z');
+    expect(j.latest_snapshot).toBe('2024-10-01T23:00:00.000000Z');
     expect(j.stale).toBe(false);
     expect(j.rows.map((r) => [r.user, r.percent])).toEqual([
       ['bob', 90],
@@ -144,7 +144,7 @@ describe('hourmeter quota token', () => {
     const path = join(cwd, 'userdb', 'quota-tokens.json');
     const text = readFileSync(path, 'utf8');
     expect(text).not.toContain(token.slice(4));
-    expect(JSON.parse(text)).toEqual({ alice: { sha256: createHash('sha256').update(token).digest('hex'), issued_at: QUOTA_NOW } });
+    expect(JSON.parse(text)).toEqual({ alice: { sha256: createHash('sha256').update(token).digest('hex'), issued_at: QUOTA_NOW.replace('Z', '.000000Z') } });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     // A second token replaces the first.
     const again = quota(cwd, ['token', '--user', 'alice']).stdout.trim();

@@ -34,7 +34,7 @@ describe('hourmeter serve', () => {
     expect(health.status).toBe(200);
     expect(health.headers.get('content-type')).toBe('application/json; charset=utf-8');
     // The last snapshot is 2024-10-01 12:00, now is 14:00: 7,200 s old.
-    expect(await health.json()).toEqual({ status: 'ok', index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00Z', latest_snapshot_age_seconds: 7200, max_age_seconds: 43200 });
+    expect(await health.json()).toEqual({ status: 'ok', index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00.000000Z', latest_snapshot_age_seconds: 7200, max_age_seconds: 43200 });
     for (const headers of [{}, { Authorization: 'Bearer wrong' }, { Authorization: TOKEN }] as Record<string, string>[]) {
       const r = await fetch(`${url}/report/monthly`, { headers });
       expect(r.status).toBe(401);
@@ -48,7 +48,7 @@ describe('hourmeter serve', () => {
       const r = await fetch(`${(await startServe(cwd, ['--workers', '1', ...args])).url}/health`);
       return { code: r.status, body: (await r.json()) as Record<string, unknown> };
     };
-    const latest = { index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00Z' };
+    const latest = { index: 'readable', snapshots: 4, latest_snapshot: '2024-10-01T12:00:00.000000Z' };
     // 12 h after the last snapshot (2024-10-01 12:00) is still fresh; one second more is not.
     expect(await health(['--now', '2024-10-02T00:00:00Z'])).toEqual({ code: 200, body: { status: 'ok', ...latest, latest_snapshot_age_seconds: 43200, max_age_seconds: 43200 } });
     expect(await health(['--now', '2024-10-02T00:00:01Z'])).toEqual({ code: 200, body: { status: 'stale', ...latest, latest_snapshot_age_seconds: 43201, max_age_seconds: 43200 } });
@@ -142,14 +142,14 @@ describe('hourmeter serve', () => {
     // Snapshots 08-31T18:00, 09-01T06:00, 09-15T00:00, 10-01T12:00: every gap is over 4 h.
     expect(narrow.coverage.covered_fraction).toBe(0);
     expect(narrow.coverage.stretches).toEqual([
-      { start: '2024-09-01T00:00:00Z', end: '2024-09-01T06:00:00Z', kind: 'uncovered' },
-      { start: '2024-09-01T06:00:00Z', end: '2024-09-15T00:00:00Z', kind: 'uncovered' },
-      { start: '2024-09-15T00:00:00Z', end: '2024-10-01T00:00:00Z', kind: 'uncovered' },
+      { start: '2024-09-01T00:00:00.000000Z', end: '2024-09-01T06:00:00.000000Z', kind: 'uncovered' },
+      { start: '2024-09-01T06:00:00.000000Z', end: '2024-09-15T00:00:00.000000Z', kind: 'uncovered' },
+      { start: '2024-09-15T00:00:00.000000Z', end: '2024-10-01T00:00:00.000000Z', kind: 'uncovered' },
     ]);
     // By default 3 x the median interval (12 h, 330 h, 396 h): 990 h, and the month is covered.
     const wide = (await (await fetch(`${url}/stats?from=2024-09-01&to=2024-09-30`, auth)).json()) as Answer;
     expect(wide.coverage.max_gap_hours).toBe(990);
-    expect(wide.coverage.stretches).toEqual([{ start: '2024-09-01T00:00:00Z', end: '2024-10-01T00:00:00Z', kind: 'sampled' }]);
+    expect(wide.coverage.stretches).toEqual([{ start: '2024-09-01T00:00:00.000000Z', end: '2024-10-01T00:00:00.000000Z', kind: 'sampled' }]);
     expect((await fetch(`${url}/stats?max-gap=soon`, auth)).status).toBe(400);
     const csv = await fetch(`${url}/report/monthly/2024/9?tz=UTC`, auth);
     expect(csv.status).toBe(200);

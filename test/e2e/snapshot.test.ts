@@ -72,7 +72,11 @@ describe('hourmeter snapshot', () => {
     const lines = csv.stdout.trim().split('\n');
     expect(lines[0]).toBe('id,name,email,first_seen,last_seen,groups');
     expect(lines).toHaveLength(Object.keys(users).length + 1);
-    expect(JSON.parse((await runAsync(['userdb', 'export', '--json'], { cwd })).stdout)).toEqual(users);
+    // The export speaks the report form of instants: six fraction digits where users.json keeps Date's three.
+    const sixDigits = (t: string) => t.replace(/\.(\d{3})Z$/, '.$1000Z');
+    const exported = Object.fromEntries(Object.entries(users as Record<string, { first_seen: string; last_seen: string }>).map(([id, u]) => [id, { ...u, first_seen: sixDigits(u.first_seen), last_seen: sixDigits(u.last_seen) }]));
+    expect(exported[owner.user!]!.first_seen).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(JSON.parse((await runAsync(['userdb', 'export', '--json'], { cwd })).stdout)).toEqual(exported);
   });
 
   it('fails with exit 3 and writes nothing when the token is refused', async () => {

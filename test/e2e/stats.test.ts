@@ -21,7 +21,7 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     expectGolden('stats --from 2024-09-03 --to 2024-09-10 -o json', r.stdout);
     const j = JSON.parse(r.stdout);
     expect(Object.keys(j)).toEqual(['period', 'coverage', 'method', 'group_by', 'rows', 'total', 'bounds', 'diagnostics']);
-    expect(j.period).toEqual({ from: '2024-09-03', to: '2024-09-10', timezone: 'UTC', start: '2024-09-03T00:00:00Z', end: '2024-09-11T00:00:00Z' });
+    expect(j.period).toEqual({ from: '2024-09-03', to: '2024-09-10', timezone: 'UTC', start: '2024-09-03T00:00:00.000000Z', end: '2024-09-11T00:00:00.000000Z' });
     // The estimate lies inside the sure band.
     for (const k of ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours']) {
       expect(j.bounds.low.total[k]).toBeLessThanOrEqual(j.total[k]);
@@ -38,7 +38,7 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     const [head, first] = r.stdout.split('\n');
     expect(head).toBe('namespace;cpu_hours;gpu_hours;memory_gib_hours;disk_gib_hours;cpu_mhz_hours;jobs;users;allocations;period_start;period_end;tz');
     // Madrid is UTC+2 in September: the day runs from 22:00 UTC the day before.
-    expect(first!.split(';').slice(-3)).toEqual(['2024-09-03T22:00:00Z', '2024-09-04T22:00:00Z', 'Europe/Madrid']);
+    expect(first!.split(';').slice(-3)).toEqual(['2024-09-03T22:00:00.000000Z', '2024-09-04T22:00:00.000000Z', 'Europe/Madrid']);
   });
 
   it('nests groups in CSV', () => {

@@ -117,7 +117,7 @@ describe('hourmeter top', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
       snapshot: {
-        file: '2024-09-01T12:00:00Z.json', kind: 'native', captured_at: '2024-09-01T12:00:00Z', age_seconds: 7200,
+        file: '2024-09-01T12:00:00Z.json', kind: 'native', captured_at: '2024-09-01T12:00:00.000000Z', age_seconds: 7200,
         namespaces: ['ai', 'web'], failed_scopes: [{ namespace: 'ml', reason: '403 Forbidden' }], unreadable_newer: [],
       },
       sort: 'gpu',
@@ -125,8 +125,8 @@ describe('hourmeter top', () => {
       namespaces: ['web'],
       total: { allocations: 2, gpu: 1, cpu_cores: 4.5, memory_gib: 16.5 },
       allocations: [
-        { user: 'alice', user_name: null, namespace: 'web', job_id: 'infer', job_name: 'infer-name', allocation: 'a8', node: 'gpu-03', status: 'running', gpu: 1, cpu_cores: 4, memory_gib: 16, since: '2024-09-01T10:00:00Z', held_seconds: 7200 },
-        { user: null, user_name: null, namespace: 'web', job_id: 'api', job_name: 'api-name', allocation: 'a3', node: 'cpu-01', status: 'unknown', gpu: 0, cpu_cores: 0.5, memory_gib: 0.5, since: '2024-08-31T00:00:00Z', held_seconds: 129600 },
+        { user: 'alice', user_name: null, namespace: 'web', job_id: 'infer', job_name: 'infer-name', allocation: 'a8', node: 'gpu-03', status: 'running', gpu: 1, cpu_cores: 4, memory_gib: 16, since: '2024-09-01T10:00:00.000000Z', held_seconds: 7200 },
+        { user: null, user_name: null, namespace: 'web', job_id: 'api', job_name: 'api-name', allocation: 'a3', node: 'cpu-01', status: 'unknown', gpu: 0, cpu_cores: 0.5, memory_gib: 0.5, since: '2024-08-31T00:00:00.000000Z', held_seconds: 129600 },
       ],
     });
   });
@@ -160,8 +160,8 @@ describe('hourmeter top', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       'user,user_name,namespace,job_id,job_name,allocation,node,status,gpu,cpu_cores,memory_gib,since,held_seconds\n' +
-        '(unattributed),,web,api,api-name,a3,cpu-01,unknown,0,0.5,0.5,2024-08-31T00:00:00Z,129600\n' +
-        `mallory,,ai,"'=cmd","'=cmd-name",a9,,running,0,0.25,0.09765625,2024-09-01T11:59:30Z,30\n`,
+        '(unattributed),,web,api,api-name,a3,cpu-01,unknown,0,0.5,0.5,2024-08-31T00:00:00.000000Z,129600\n' +
+        `mallory,,ai,"'=cmd","'=cmd-name",a9,,running,0,0.25,0.09765625,2024-09-01T11:59:30.000000Z,30\n`,
     );
   });
 

@@ -55,7 +55,7 @@ describe('names, not hashes, in stats --by user', () => {
     expect(json.bounds.low.rows.find((r) => r.user === LAURA)!.user_name).toBe('Laura Lindqvist');
     const csv = run(['stats', ...DAY, '--by', 'user', '-o', 'csv'], { cwd }).stdout.split('\n');
     expect(csv[0]).toBe('user,user_name,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations,period_start,period_end,tz');
-    expect(csv[1]).toBe(`${LAURA},Laura Lindqvist,14.322273076666667,3.3233807691666666,419.4411508333333,52.54766376139323,32126.250768666665,2,1,2,2024-09-10T00:00:00Z,2024-09-11T00:00:00Z,UTC`);
+    expect(csv[1]).toBe(`${LAURA},Laura Lindqvist,14.322273076666667,3.3233807691666666,419.4411508333333,52.54766376139323,32126.250768666665,2,1,2,2024-09-10T00:00:00.000000Z,2024-09-11T00:00:00.000000Z,UTC`);
     expect(csv.find((l) => l.startsWith(UNNAMED))).toMatch(new RegExp(`^${UNNAMED},,4\\.115,`));
   });
 

@@ -38,9 +38,9 @@ export const MISSED_DAY_COVERAGE = {
   covered_fraction: 42 / 72,
   max_gap_hours: 18,
   stretches: [
-    { start: '2024-09-02T00:00:00Z', end: '2024-09-02T18:00:00Z', kind: 'sampled' },
-    { start: '2024-09-02T18:00:00Z', end: '2024-09-04T00:00:00Z', kind: 'uncovered' },
-    { start: '2024-09-04T00:00:00Z', end: '2024-09-05T00:00:00Z', kind: 'sampled' },
+    { start: '2024-09-02T00:00:00.000000Z', end: '2024-09-02T18:00:00.000000Z', kind: 'sampled' },
+    { start: '2024-09-02T18:00:00.000000Z', end: '2024-09-04T00:00:00.000000Z', kind: 'uncovered' },
+    { start: '2024-09-04T00:00:00.000000Z', end: '2024-09-05T00:00:00.000000Z', kind: 'sampled' },
   ],
   until: null,
   warning: MISSED_DAY_LINE,

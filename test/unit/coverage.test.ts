@@ -96,7 +96,7 @@ describe('windowCoverage and its JSON', () => {
     expect(coverageJson(c)).toEqual({
       covered_fraction: 0,
       max_gap_hours: 3,
-      stretches: [{ start: '2024-09-02T00:00:00Z', end: '2024-09-03T00:00:00Z', kind: 'uncovered' }],
+      stretches: [{ start: '2024-09-02T00:00:00.000000Z', end: '2024-09-03T00:00:00.000000Z', kind: 'uncovered' }],
       until: null,
       warning: 'no snapshot between 2024-09-01T23:00:00Z and 2024-09-04T00:00:00Z (49 h): all 24 h are unknown, not zero',
     });
@@ -112,8 +112,8 @@ describe('windowCoverage and its JSON', () => {
     expect(coverageJson(running)).toEqual({
       covered_fraction: 1,
       max_gap_hours: 3,
-      stretches: [{ start: '2024-09-02T00:00:00Z', end: '2024-09-02T09:30:00Z', kind: 'sampled' }],
-      until: '2024-09-02T09:30:00Z',
+      stretches: [{ start: '2024-09-02T00:00:00.000000Z', end: '2024-09-02T09:30:00.000000Z', kind: 'sampled' }],
+      until: '2024-09-02T09:30:00.000000Z',
       warning: null,
     });
     // At 14:00, five hours after the last snapshot, the stretch since is uncovered so far.

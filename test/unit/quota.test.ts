@@ -82,9 +82,9 @@ describe('quota check', () => {
     expect(d.decision).toBe('denied');
     expect(d.exit_code).toBe(1);
     const mem = d.policies.find((p) => p.resource === 'memory')!;
-    expect(mem).toMatchObject({ used: 24, limit: 30, requested: 8, remaining: 6, percent: 80, allowed: false, retry_at: '2024-10-02T00:30:00Z', retry_in_seconds: 1800 });
+    expect(mem).toMatchObject({ used: 24, limit: 30, requested: 8, remaining: 6, percent: 80, allowed: false, retry_at: '2024-10-02T00:30:00.000000Z', retry_in_seconds: 1800 });
     expect(d.policies.find((p) => p.resource === 'cpu')).toMatchObject({ used: 6, limit: 8, allowed: true, retry_at: null });
-    expect(d.retry_at).toBe('2024-10-02T00:30:00Z');
+    expect(d.retry_at).toBe('2024-10-02T00:30:00.000000Z');
     expect(d.message).toBe(
       'Quota exceeded for alice: memory over the last 1d: used 24.00 of 30.00 GiB-hours, this request needs 8.00 more: 2.00 GiB-hours over; it frees up at 2024-10-02T00:30:00Z (in 30m).',
     );
@@ -126,7 +126,7 @@ describe('quota check', () => {
     // then leaves at 2 CPU-hours per hour: 6 - 2x <= 8 - 3 at x = 0.5 h.
     const closed = { ...OPEN_CPU, open: false };
     const d = check(config(BASE), [closed], request('cpu=1', '3'));
-    expect(d.policies.find((p) => p.resource === 'cpu')!.retry_at).toBe('2024-10-02T20:30:00Z');
+    expect(d.policies.find((p) => p.resource === 'cpu')!.retry_at).toBe('2024-10-02T20:30:00.000000Z');
   });
 
   it('a request larger than the limit never fits', () => {

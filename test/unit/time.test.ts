@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDay, resolvePeriod } from '../../src/accounting/period.js';
 import { UsageError } from '../../src/util/errors.js';
-import { formatInstant, nanosToMicros, parseDuration, parseInstant } from '../../src/util/time.js';
+import { formatInstant, formatTimestamp, nanosToMicros, parseDuration, parseInstant, readableInstant, timestampText } from '../../src/util/time.js';
 
 describe('instants', () => {
   it('truncates nanosecond fractions to microseconds', () => {
@@ -30,6 +30,16 @@ describe('instants', () => {
   });
   it('formats whole seconds without a fraction', () => {
     expect(formatInstant(Date.UTC(2024, 8, 1) * 1000)).toBe('2024-09-01T00:00:00Z');
+  });
+  it('writes reports with exactly six fraction digits, whatever the precision it was given', () => {
+    const midnight = Date.UTC(2024, 8, 1) * 1000;
+    expect(formatTimestamp(midnight)).toBe('2024-09-01T00:00:00.000000Z');
+    expect(formatTimestamp(midnight + 1)).toBe('2024-09-01T00:00:00.000001Z');
+    expect(formatTimestamp(midnight + 250_000)).toBe('2024-09-01T00:00:00.250000Z');
+    expect(formatTimestamp(midnight - 1)).toBe('2024-08-31T23:59:59.999999Z');
+    expect(timestampText('2024-09-01T02:00:00.123456789+02:00')).toBe('2024-09-01T00:00:00.123456Z');
+    expect(timestampText('0001-01-01T00:00:00Z')).toBeNull();
+    expect(readableInstant('2024-09-01T00:00:00.000000Z')).toBe('2024-09-01T00:00:00Z');
   });
 });
 

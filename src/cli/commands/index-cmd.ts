@@ -6,6 +6,7 @@ import type { IngestResult } from '../../store/ingest.js';
 import { openIndex } from '../../store/schema.js';
 import { indexStatus, verifyIndex, type IndexStatus } from '../../store/status.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
+import { readableInstant } from '../../util/time.js';
 import { addDbOption, indexPath, updateIndex } from '../history.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, addSnapshotsOption, Settings } from '../options.js';
@@ -112,7 +113,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
 
 function renderStatus(st: IndexStatus): string {
   const t = plainTable({ head: ['Index', st.path] });
-  const when = (a: string | null, b: string | null) => (a ? `${a} to ${b}` : '-');
+  const when = (a: string | null, b: string | null) => (a && b ? `${readableInstant(a)} to ${readableInstant(b)}` : '-');
   t.push(['schema version', String(st.schema_version)]);
   t.push(['size', `${mb(st.bytes)} MB (${st.snapshots.bytes > 0 ? ((100 * st.bytes) / st.snapshots.bytes).toFixed(2) : '0'}% of the snapshot files as stored)`]);
   t.push(['snapshot files', `${st.snapshots.catalogued} (${mb(st.snapshots.bytes)} MB as stored), ${st.snapshots.corrupt} corrupt, ${st.snapshots.with_skipped_records} with skipped records`]);
@@ -121,7 +122,7 @@ function renderStatus(st: IndexStatus): string {
   const p = st.pending;
   t.push(['not read yet', `${p.new} new, ${p.changed} changed, ${p.removed} removed, ${p.early} out of order`]);
   const l = st.last_ingest;
-  t.push(['last ingest', l ? `${l.finished_at}: ${l.mode}, ${l.files} files, ${mb(l.bytes)} MB in ${l.seconds.toFixed(1)} s${l.reason ? ` (${l.reason})` : ''}` : '-']);
+  t.push(['last ingest', l ? `${readableInstant(l.finished_at)}: ${l.mode}, ${l.files} files, ${mb(l.bytes)} MB in ${l.seconds.toFixed(1)} s${l.reason ? ` (${l.reason})` : ''}` : '-']);
   for (const c of st.corrupt_files) t.push(['corrupt', `${c.name}: ${c.reason}${c.detail ? ` (${c.detail})` : ''}`]);
   return withRules(t, { afterHeader: true, beforeLast: false }) + '\n';
 }

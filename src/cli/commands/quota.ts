@@ -11,7 +11,7 @@ import { listSnapshots, statFiles } from '../../snapshots/files.js';
 import { filesView, type HistoryView } from '../../store/view.js';
 import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
-import { formatInstant } from '../../util/time.js';
+import { formatTimestamp, readableInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
@@ -134,7 +134,7 @@ export function quotaCommand(program: Command, io: CliIO): Command {
     const s = Settings.of(token, program);
     const user = userOf(s);
     const dir = s.string('userdb', 'userdb');
-    const t = issueToken(dir, user, formatInstant(nowFrom(s) * 1000));
+    const t = issueToken(dir, user, formatTimestamp(nowFrom(s) * 1000));
     io.stdout(t + '\n');
     io.warn(`issued a quota token for ${user}; only its hash is kept, in ${tokensPath(dir)}: this is the one time it is shown`);
   });
@@ -221,7 +221,7 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const userdb = loadUserDb(s.string('userdb', 'userdb'));
   const maxGapUs = maxGapOf(s);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
-  if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${r.latest_snapshot}, is older than stale_after ${r.stale_after}: usage since then is missing`);
+  if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${readableInstant(r.latest_snapshot)}, is older than stale_after ${r.stale_after}: usage since then is missing`);
   io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r, delimiterOf(s, ',')) : renderReportTable(r, terminalWidth(), namesIn(userdb)));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

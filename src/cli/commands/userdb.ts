@@ -5,11 +5,27 @@ import { toCsv } from '../../reports/csv.js';
 import { plainTable, withRules } from '../../reports/table.js';
 import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
+import { timestampText } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, Settings } from '../options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 
 const COLUMNS = ['id', 'name', 'email', 'first_seen', 'last_seen', 'groups'] as const;
+
+/** A sighting time in the report form; a hand-edited value that is not a time is shown as it is. */
+function seen(text: string | null | undefined): string | null {
+  if (text === null || text === undefined) return null;
+  try {
+    return timestampText(text) ?? text;
+  } catch {
+    return text;
+  }
+}
+
+/** The database with its sighting times in the one timestamp form of reports. */
+function exported(db: UserDb): UserDb {
+  return Object.fromEntries(Object.entries(db).map(([id, u]) => [id, { ...u, first_seen: seen(u.first_seen), last_seen: seen(u.last_seen) }]));
+}
 
 function rows(db: UserDb): Record<string, string>[] {
   return Object.entries(db).map(([id, u]) => ({
@@ -47,7 +63,7 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   exp.addHelpText('after', '\nExamples:\n  hourmeter userdb export -o csv > users.csv\n  hourmeter userdb export --json');
   exp.action(() => {
     const s = Settings.of(exp, program);
-    const db = loadUserDb(s.string('userdb', 'userdb'));
+    const db = exported(loadUserDb(s.string('userdb', 'userdb')));
     const format = s.output(['csv', 'json'] as const);
     io.stdout(format === 'json' ? JSON.stringify(db, null, 2) + '\n' : toCsv(COLUMNS, rows(db), delimiterOf(s, ',')));
   });

@@ -1,6 +1,7 @@
 import type { NativeAllocation } from '../../snapshots/format.js';
 import { controllerOf, formatAttributionSource, type AttributionConfig, type AttributionSource } from './map.js';
 import type { Pod } from './types.js';
+import { readableInstant, timestampText } from '../../util/time.js';
 
 /**
  * Running pods that no configured source attributes to a user, and the kubectl commands that
@@ -102,7 +103,7 @@ export function unattributedPods(pods: readonly Pod[], records: readonly NativeA
       pod: pod.metadata.name,
       uid: r.id,
       node: r.node,
-      start: r.start,
+      start: r.start === null ? null : timestampText(r.start),
       controller: owner ? { kind: owner.kind, name: owner.name } : null,
       resources: r.resources,
       group: r.group,
@@ -131,7 +132,7 @@ export function renderSuggestions({ checked, pods: list }: Unattributed, config:
   for (const s of list) {
     const r = s.resources;
     const what = [`${amount(r.cpu_cores)} CPU`, `${amount(r.memory_mib / 1024)} GiB`, ...(r.gpu > 0 ? [`${r.gpu} GPU`] : [])].join(', ');
-    lines.push('', `# ${s.namespace}/${s.pod}${s.controller ? ` (${s.controller.kind} ${s.controller.name})` : ''}${s.node ? ` on ${s.node}` : ''}${s.start ? ` since ${s.start}` : ''}: ${what}`);
+    lines.push('', `# ${s.namespace}/${s.pod}${s.controller ? ` (${s.controller.kind} ${s.controller.name})` : ''}${s.node ? ` on ${s.node}` : ''}${s.start ? ` since ${readableInstant(s.start)}` : ''}: ${what}`);
     if (s.hints.length > 0) lines.push(`# hints: ${s.hints.join(', ')}`);
     lines.push(...s.commands);
   }
