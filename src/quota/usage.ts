@@ -1,3 +1,4 @@
+import { heldUs, resourceUs } from '../accounting/reference.js';
 import type { Amounts, Micros } from '../accounting/types.js';
 import type { QuotaResource } from './policy.js';
 
@@ -22,13 +23,9 @@ export function amountOf(a: Amounts, resource: QuotaResource): number {
 
 /** Σ amount × |[start, end) ∩ [fromUs, toUs)|, counting recorded usage only. */
 export function usedBetween(intervals: readonly UsageInterval[], resource: QuotaResource, fromUs: Micros, toUs: Micros): bigint {
+  const window = { startUs: fromUs, endUs: toUs };
   let sum = 0n;
-  for (const iv of intervals) {
-    const a = amountOf(iv.amounts, resource);
-    if (a === 0) continue;
-    const us = Math.min(iv.endUs, toUs) - Math.max(iv.startUs, fromUs);
-    if (us > 0) sum += BigInt(a) * BigInt(us);
-  }
+  for (const iv of intervals) sum += resourceUs(amountOf(iv.amounts, resource), heldUs(iv.startUs, iv.endUs, window));
   return sum;
 }
 
@@ -45,14 +42,9 @@ export function usedBetween(intervals: readonly UsageInterval[], resource: Quota
 export function retryTime(intervals: readonly UsageInterval[], resource: QuotaResource, windowUs: Micros, nowUs: Micros, target: bigint): Micros | null {
   if (target < 0n) return null;
   const valueAt = (t: Micros): bigint => {
+    const window = { startUs: t - windowUs, endUs: t };
     let sum = 0n;
-    for (const iv of intervals) {
-      const a = amountOf(iv.amounts, resource);
-      if (a === 0) continue;
-      const end = iv.open ? Infinity : iv.endUs;
-      const us = Math.min(end, t) - Math.max(iv.startUs, t - windowUs);
-      if (us > 0) sum += BigInt(a) * BigInt(us);
-    }
+    for (const iv of intervals) sum += resourceUs(amountOf(iv.amounts, resource), heldUs(iv.startUs, iv.open ? Infinity : iv.endUs, window));
     return sum;
   };
   let value = valueAt(nowUs);

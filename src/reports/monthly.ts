@@ -1,6 +1,7 @@
 import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../accounting/aggregate.js';
 import { formatMonth, monthPeriod, reportDate, type Month } from '../accounting/months.js';
 import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js';
+import { heldUs, resourceUs } from '../accounting/reference.js';
 import type { Lifetime, Period } from '../accounting/types.js';
 import type { WindowFiles } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
@@ -56,15 +57,13 @@ const GIB = 1_073_741_824n;
  * estimate every report uses (see docs/accounting.md#reconstruction).
  */
 export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, 'startUs' | 'endUs'>, month: Month): CsvRow[] {
-  const kept: { l: Lifetime; from: number; to: number }[] = [];
+  const kept: { l: Lifetime; from: number; us: number }[] = [];
   for (const l of lifetimes) {
-    const from = Math.max(l.startUs, period.startUs);
-    const to = Math.min(l.endUs, period.endUs);
-    if (to > from) kept.push({ l, from, to });
+    const us = heldUs(l.startUs, l.endUs, period);
+    if (us > 0) kept.push({ l, from: Math.max(l.startUs, period.startUs), us });
   }
   kept.sort((a, b) => a.from - b.from || (a.l.key < b.l.key ? -1 : a.l.key > b.l.key ? 1 : 0));
-  return kept.map(({ l, from, to }) => {
-    const us = BigInt(to - from);
+  return kept.map(({ l, from, us }) => {
     const a = l.amounts;
     return {
       namespace: l.namespace,
@@ -75,7 +74,7 @@ export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, '
       group_name: cell(l.group),
       user_name: cell(l.user),
       start: formatTimestamp(from),
-      end: formatTimestamp(to),
+      end: formatTimestamp(from + us),
       running: String(l.endKind === 'open' || l.endUs >= period.endUs),
       end_estimated: String(l.endKind === 'vanished'),
       cpu_cores: String(a.cpuMilli / 1000),
@@ -83,10 +82,10 @@ export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, '
       gpu: String(a.gpu),
       memory_gib: String(a.memoryBytes / 1_073_741_824),
       disk_gib: String(a.diskBytes / 1_073_741_824),
-      gpu_hours: decimal(divide(BigInt(a.gpu) * us, HOUR)),
-      cpu_hours: decimal(divide(BigInt(a.cpuMilli) * us, 1000n * HOUR)),
-      memory_gb_hours: decimal(divide(BigInt(a.memoryBytes) * us, GIB * HOUR)),
-      total_hours: decimal(divide(us, HOUR)),
+      gpu_hours: decimal(divide(resourceUs(a.gpu, us), HOUR)),
+      cpu_hours: decimal(divide(resourceUs(a.cpuMilli, us), 1000n * HOUR)),
+      memory_gb_hours: decimal(divide(resourceUs(a.memoryBytes, us), GIB * HOUR)),
+      total_hours: decimal(divide(BigInt(us), HOUR)),
       report_date: reportDate(month),
     };
   });
