@@ -967,7 +967,9 @@ export class Aggregator {
       return { rows: k > 0 && !this.groupBounds ? [] : rows, total: hoursOf(bound.total, jobs, users, allocations) };
     });
     const est = aggregates[0]!;
-    return { ...est, low: aggregates[1] ?? est, high: aggregates[2] ?? est, open: this.open, vanished: this.vanishedInPeriod[0]! };
+    // Nothing vanished: the bounds are the estimate, their rows left empty as groupBounds says.
+    const same: Aggregate = this.groupBounds ? est : { rows: [], total: est.total };
+    return { ...est, low: aggregates[1] ?? same, high: aggregates[2] ?? same, open: this.open, vanished: this.vanishedInPeriod[0]! };
   }
 }
 
@@ -1151,7 +1153,11 @@ export function aggregate(lifetimes: Iterable<Lifetime>, period: Period, by: rea
   return agg.result();
 }
 
-/** Stats over tracks given as columns (what reports read from the index or the files). */
+/**
+ * Stats over tracks given as columns (what reports read from the index or the files).
+ * `names` must already hold every name the tracks use: filters are looked up in it once, at
+ * the start, so columns packed lazily while this runs would match no filter.
+ */
 export function aggregateTracks(
   tracks: Iterable<TrackColumns>,
   names: Names,
