@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CliIO } from '../cli/io.js';
-import { updateIndex } from '../cli/history.js';
+import { updateIndex } from '../cli/index-options.js';
 import { listSnapshots } from '../snapshots/files.js';
 import { openIndex, type Db } from '../store/schema.js';
 import { closest } from '../util/closest.js';
@@ -12,7 +12,7 @@ import type { QuotaConfig } from '../quota/policy.js';
 import { parseHours, parseRequest } from '../quota/request.js';
 import { userOfToken, type TokenFile } from '../quota/tokens.js';
 import { loadUserDb } from '../userdb/store.js';
-import { QueryPool } from './pool.js';
+import { QueryPool } from './query-pool.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
 

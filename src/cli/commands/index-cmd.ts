@@ -7,7 +7,7 @@ import { openIndex } from '../../store/schema.js';
 import { indexStatus, verifyIndex, type IndexStatus } from '../../store/status.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { readableInstant } from '../../util/time.js';
-import { addDbOption, indexPath, updateIndex } from '../history.js';
+import { addDbOption, indexPath, updateIndex } from '../index-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, addSnapshotsOption, Settings } from '../options.js';
 

@@ -12,7 +12,7 @@ import { filesView, type HistoryView } from '../../store/view.js';
 import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatTimestamp, readableInstant } from '../../util/time.js';
-import { addIndexOptions, openHistory } from '../history.js';
+import { addIndexOptions, openHistory } from '../index-options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
@@ -180,7 +180,7 @@ async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view:
   if (byThen.length === 0) return use(null);
   if (byThen.length < listing.files.length) {
     statFiles(byThen);
-    const { loadHistory } = await import('../../snapshots/history.js');
+    const { loadHistory } = await import('../../snapshots/full-read.js');
     return use(filesView(await loadHistory({ ...listing, files: byThen }, { strict: s.flag('strict'), warn: io.warn })));
   }
   const opened = await openHistory(s, io, dir);

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { startServer } from '../../server/app.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
-import { addDbOption, indexPath } from '../history.js';
+import { addDbOption, indexPath } from '../index-options.js';
 import type { CliIO } from '../io.js';
 import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';

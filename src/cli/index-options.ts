@@ -67,7 +67,7 @@ export async function openHistory(s: Settings, io: CliIO, dir: string): Promise<
   const readFiles = async (listing: Listing): Promise<OpenedHistory> => {
     statFiles(listing.files);
     // Loaded here: a report from an index that is up to date needs none of the readers.
-    const { loadHistory } = await import('../snapshots/history.js');
+    const { loadHistory } = await import('../snapshots/full-read.js');
     return { listing, span: spanOf(listing), unnamed: listing.unnamed, listed: true, view: filesView(await loadHistory(listing, policy)), close: () => {} };
   };
   if (!useIndex) return readFiles(await list());
