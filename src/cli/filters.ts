@@ -1,6 +1,6 @@
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { FilterKey } from '../accounting/known.js';
-import type { HistoryView } from '../store/view.js';
+import type { HistoryView } from '../history/store.js';
 import { closest } from '../util/closest.js';
 import type { Settings } from './options.js';
 

@@ -1,6 +1,6 @@
 import { coverageJson, windowCoverage, type CoverageJson } from '../accounting/coverage.js';
 import type { Micros } from '../accounting/types.js';
-import type { HistoryView } from '../store/view.js';
+import type { HistoryView } from '../history/store.js';
 import { groupsIn, type UserDb } from '../userdb/store.js';
 import { formatTimestamp } from '../util/time.js';
 import { decide, membershipOf, quotaReport, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';

@@ -2,7 +2,7 @@ import { END_KIND_CODES, estimateColumns, LifetimeColumns, NO_NAME } from '../ac
 import type { EstimateOptions } from '../accounting/reconstruct.js';
 import type { Amounts, Micros } from '../accounting/types.js';
 import type { WindowFiles } from '../snapshots/catalogue.js';
-import type { HistoryView } from '../store/view.js';
+import type { HistoryView } from '../history/store.js';
 import type { UsageInterval } from './usage.js';
 
 /**

@@ -1,10 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CliIO } from '../cli/io.js';
-import { updateIndex } from '../cli/history.js';
+import { openIndexStore } from '../history/sqlite.js';
+import type { HistoryCatalogue, HistoryStore, ProgressSink } from '../history/store.js';
 import { listSnapshots } from '../snapshots/files.js';
-import { openIndex, type Db } from '../store/schema.js';
 import { closest } from '../util/closest.js';
 import { formatTimestamp } from '../util/time.js';
 import type { QuotaRequest } from '../quota/decide.js';
@@ -12,7 +11,7 @@ import type { QuotaConfig } from '../quota/policy.js';
 import { parseHours, parseRequest } from '../quota/request.js';
 import { userOfToken, type TokenFile } from '../quota/tokens.js';
 import { loadUserDb } from '../userdb/store.js';
-import { QueryPool } from './pool.js';
+import { QueryPool } from './query-pool.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
 
@@ -31,7 +30,9 @@ export interface ServerOptions {
   dbPath: string;
   refreshMs: number;
   workers: number;
-  io: CliIO;
+  io: { warn: (line: string) => void };
+  /** Where an ingest reports its progress (a terminal's bar), if anywhere. */
+  progress?: () => ProgressSink | null;
   now: () => number;
   /** How old the latest snapshot may be before /health says "stale" (µs). */
   maxAgeUs: number;
@@ -60,7 +61,7 @@ export interface RunningServer {
 const CACHE_ENTRIES = 256;
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
-  const db = openIndex(o.dbPath);
+  const store: HistoryStore = openIndexStore(o.dbPath);
   let unnamedFiles = 0;
   /** Bumped when an ingest changed the index: cached answers of older generations are stale. */
   let generation = 0;
@@ -71,7 +72,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const listing = await listSnapshots(o.snapshots, '--snapshots', { stat: false }).catch(() => null);
     if (!listing) return;
     unnamedFiles = listing.unnamed.length;
-    const r = await updateIndex(db, listing, o.io);
+    const r = await store.append(listing, { warn: o.io.warn, note: o.io.warn, progress: o.progress?.() });
     if (r.mode !== 'none') {
       generation++;
       cache.clear();
@@ -130,7 +131,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       return isQuotaCheck ? send(res, errorResponse(405, 'use POST with a JSON body'), { Allow: 'POST' }) : send(res, errorResponse(405, 'the API is read-only: use GET'), { Allow: 'GET, HEAD' });
     }
     const unknown = unknownParameter(url, quotaPath);
-    if (url.pathname === '/health') return send(res, unknown ?? health(db, o.now(), o.maxAgeUs));
+    if (url.pathname === '/health') return send(res, unknown ?? health(store.catalogue, o.now(), o.maxAgeUs));
     const who = principal(req);
     if (who === null) return send(res, errorResponse(401, 'missing or wrong bearer token'), { 'WWW-Authenticate': 'Bearer' });
     if (quotaPath) return send(res, unknown ?? (await quota(req, url, who)));
@@ -179,7 +180,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     // Port taken or not allowed: the workers and the timer must not keep the process alive.
     clearInterval(timer);
     await pool.close();
-    db.close();
+    store.close();
     throw e;
   }
   const { port } = server.address() as AddressInfo;
@@ -191,7 +192,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       server.closeAllConnections();
       await refreshing;
       await pool.close();
-      db.close();
+      store.close();
     },
   };
 }
@@ -297,15 +298,15 @@ function checkBody(body: unknown): Omit<QuotaQuestion, 'config' | 'userdb'> | st
  * and a liveness probe must not restart it because the captures stopped; 503 only when the
  * index cannot be read.
  */
-function health(db: Db, nowMs: number, maxAgeUs: number): ApiResponse {
+function health(catalogue: HistoryCatalogue, nowMs: number, maxAgeUs: number): ApiResponse {
   try {
-    const latest = db.prepare('SELECT max(coalesce(captured_us, time_us)) AS at, count(*) AS n FROM snapshots WHERE corrupt IS NULL').get() as { at: number | null; n: number };
-    const ageUs = latest.at === null ? null : nowMs * 1000 - latest.at;
+    const readable = catalogue.readable();
+    const ageUs = readable.latestUs === null ? null : nowMs * 1000 - readable.latestUs;
     const body = {
       status: ageUs === null || ageUs > maxAgeUs ? 'stale' : 'ok',
       index: 'readable',
-      snapshots: latest.n,
-      latest_snapshot: latest.at === null ? null : formatTimestamp(latest.at),
+      snapshots: readable.count,
+      latest_snapshot: readable.latestUs === null ? null : formatTimestamp(readable.latestUs),
       latest_snapshot_age_seconds: ageUs === null ? null : Math.max(0, Math.round(ageUs / 1e6)),
       max_age_seconds: maxAgeUs / 1e6,
     };

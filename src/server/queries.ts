@@ -4,8 +4,7 @@ import { checkTimeZone, dayOf, resolvePeriod } from '../accounting/period.js';
 import type { GapPolicy } from '../accounting/types.js';
 import { detailsCsv, monthlyCsv, monthlyReport } from '../reports/monthly.js';
 import { statsFromView } from '../reports/stats-query.js';
-import type { Db } from '../store/schema.js';
-import { indexView } from '../store/view.js';
+import type { HistoryStore } from '../history/store.js';
 import { HourmeterError } from '../util/errors.js';
 import { NO_REQUEST, type QuotaRequest } from '../quota/decide.js';
 import type { QuotaConfig } from '../quota/policy.js';
@@ -14,7 +13,7 @@ import type { UserDb } from '../userdb/store.js';
 import { parseDuration } from '../util/time.js';
 
 /**
- * The read-only API's answers, from one index connection. Routing and auth live in app.ts;
+ * The read-only API's answers, from one history store (one index connection). Routing and auth live in app.ts;
  * these run in the query workers, so a long report does not hold up other requests. Which
  * query parameters each route takes is checked in app.ts as well (PARAMETERS), before any
  * cache or worker: a new parameter goes into that list.
@@ -71,12 +70,10 @@ function asParameters(message: string): string {
 
 export class Queries {
   private readonly view;
-  private readonly span;
-  private metricsCache: { lastUs: string | undefined; text: string } | null = null;
+  private metricsCache: { mark: string | undefined; text: string } | null = null;
 
-  constructor(private readonly db: Db) {
-    this.view = indexView(db);
-    this.span = db.prepare('SELECT min(time_us) AS first, max(time_us) AS last, count(*) AS n FROM snapshots');
+  constructor(private readonly store: HistoryStore) {
+    this.view = store.view;
   }
 
   answer(req: ApiRequest): ApiResponse {
@@ -122,18 +119,18 @@ export class Queries {
 
   /** Months with snapshots, as PrimeHub lists them: "2020/8". */
   private months(tz: string): string[] {
-    const s = this.span.get() as { first: number | null; last: number | null };
-    if (s.first === null || s.last === null) return [];
-    return monthsBetween(monthOf(s.first, tz), monthOf(s.last, tz)).map((m) => `${m.year}/${m.month}`);
+    const s = this.store.catalogue.span();
+    if (s === null) return [];
+    return monthsBetween(monthOf(s.firstUs, tz), monthOf(s.lastUs, tz)).map((m) => `${m.year}/${m.month}`);
   }
 
   private stats(req: ApiRequest): ApiResponse {
     const tz = this.tz(req);
-    const s = this.span.get() as { first: number | null; last: number | null };
+    const s = this.store.catalogue.span();
     const from = this.one(req, 'from');
     const to = this.one(req, 'to');
-    if ((from === undefined || to === undefined) && s.first === null) throw new ApiError(400, 'the index holds no snapshots yet: give from and to');
-    const period = resolvePeriod(from ?? dayOf(s.first!, tz), to ?? dayOf(s.last!, tz), tz);
+    if ((from === undefined || to === undefined) && s === null) throw new ApiError(400, 'the index holds no snapshots yet: give from and to');
+    const period = resolvePeriod(from ?? dayOf(s!.firstUs, tz), to ?? dayOf(s!.lastUs, tz), tz);
     const byText = this.one(req, 'by') ?? 'namespace';
     const groupBy = byText.split(',').map((k) => k.trim());
     for (const k of groupBy) if (!(GROUP_KEYS as readonly string[]).includes(k)) throw new ApiError(400, `by ${JSON.stringify(k)}: group by one of ${GROUP_KEYS.join(', ')}, or a comma list`);
@@ -167,18 +164,15 @@ export class Queries {
 
   /** Prometheus text format; names in base units (seconds, bytes), as Prometheus asks. */
   private metrics(nowMs: number): ApiResponse {
-    const lastUs = this.db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
-    if (!this.metricsCache || this.metricsCache.lastUs !== lastUs) this.metricsCache = { lastUs, text: this.historyMetrics() };
-    const latest = this.db.prepare('SELECT captured_us, time_us, failed FROM snapshots WHERE corrupt IS NULL ORDER BY time_us DESC LIMIT 1').get() as
-      | { captured_us: number | null; time_us: number; failed: string | null }
-      | undefined;
+    const mark = this.store.catalogue.mark();
+    if (!this.metricsCache || this.metricsCache.mark !== mark) this.metricsCache = { mark, text: this.historyMetrics() };
+    const latest = this.store.catalogue.latest();
     const out = new MetricsText();
     if (latest) {
-      const at = (latest.captured_us ?? latest.time_us) / 1e6;
+      const at = latest.capturedUs / 1e6;
       out.gauge('hourmeter_latest_snapshot_timestamp_seconds', 'Capture time of the latest readable snapshot in the index.', [[{}, at]]);
       out.gauge('hourmeter_latest_snapshot_age_seconds', 'Seconds since the latest readable snapshot was captured.', [[{}, Math.max(0, nowMs / 1000 - at)]]);
-      const failed = latest.failed ? (JSON.parse(latest.failed) as unknown[]).length : 0;
-      out.gauge('hourmeter_latest_snapshot_failed_scopes', 'Namespaces whose capture failed in the latest snapshot.', [[{}, failed]]);
+      out.gauge('hourmeter_latest_snapshot_failed_scopes', 'Namespaces whose capture failed in the latest snapshot.', [[{}, latest.failedScopes]]);
     }
     return { status: 200, type: METRICS_TYPE, body: out.text() + this.metricsCache.text };
   }
@@ -186,16 +180,13 @@ export class Queries {
   /** What changes only when an ingest adds snapshots: computed once per index state. */
   private historyMetrics(): string {
     const out = new MetricsText();
-    const failures = this.db.prepare('SELECT count(*) FROM snapshots WHERE failed IS NOT NULL OR corrupt IS NOT NULL').pluck().get() as number;
-    out.counter('hourmeter_snapshot_failures_total', 'Snapshot files that recorded a failed scope, or could not be read.', [[{}, failures]]);
-    const now = this.db
-      .prepare("SELECT namespace, count(*) AS n, sum(gpu) AS gpu FROM allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace")
-      .all() as { namespace: string; n: number; gpu: number }[];
-    out.gauge('hourmeter_allocations', 'Allocations holding resources in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.n]));
-    out.gauge('hourmeter_allocated_gpus', 'GPUs held by allocations in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.gpu]));
-    const s = this.span.get() as { first: number | null; last: number | null };
-    if (s.first !== null && s.last !== null) {
-      const period = resolvePeriod(dayOf(s.first, 'UTC'), dayOf(s.last, 'UTC'), 'UTC');
+    out.counter('hourmeter_snapshot_failures_total', 'Snapshot files that recorded a failed scope, or could not be read.', [[{}, this.store.catalogue.failures()]]);
+    const now = this.store.holdingByNamespace();
+    out.gauge('hourmeter_allocations', 'Allocations holding resources in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.allocations]));
+    out.gauge('hourmeter_allocated_gpus', 'GPUs held by allocations in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.gpus]));
+    const s = this.store.catalogue.span();
+    if (s !== null) {
+      const period = resolvePeriod(dayOf(s.firstUs, 'UTC'), dayOf(s.lastUs, 'UTC'), 'UTC');
       const r = statsFromView(this.view, { period, groupBy: ['namespace'], filters: {}, estimate: { gapPolicy: 'midpoint', gcWindowUs: null }, unnamedFiles: 0 });
       const series = (pick: (h: (typeof r.rows)[number]) => number) => r.rows.map((row): Sample => [{ namespace: row.namespace! }, pick(row)]);
       const HOUR = 3600;

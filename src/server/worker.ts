@@ -1,11 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { openIndex } from '../store/schema.js';
+import { openIndexStore } from '../history/sqlite.js';
 import { Queries, type ApiRequest } from './queries.js';
 
 /** A query worker: its own read connection to the index (WAL: readers never wait for each other). */
 
-const db = openIndex((workerData as { dbPath: string }).dbPath, { create: false });
-const queries = new Queries(db);
+const store = openIndexStore((workerData as { dbPath: string }).dbPath, { create: false });
+const queries = new Queries(store);
 
 parentPort!.on('message', (m: { id: number; req: ApiRequest }) => {
   try {

@@ -84,7 +84,7 @@ export {
   type TruthLifetime,
   type TruthOptions,
 } from './truth.js';
-export { writeHistory, type HistoryResult, type WriteHistoryOptions } from './history.js';
+export { writeHistory, type HistoryResult, type WriteHistoryOptions } from './write-snapshots.js';
 
 import type { Cluster, ScheduledSnapshot } from './model.js';
 

@@ -4,7 +4,7 @@ import { JobCounter, type SnapshotCounts } from '../accounting/job-counts.js';
 import type { Micros } from '../accounting/types.js';
 import { statFiles, type SnapshotFile } from './files.js';
 import { SnapshotDecoder } from './observe.js';
-import { readAll, type PoolOptions } from './pool.js';
+import { readAll, type PoolOptions } from './read-pool.js';
 import { replaceFile } from './write.js';
 
 /**

@@ -1,5 +1,5 @@
 import { DataError } from '../util/errors.js';
-import type { PoolOptions } from './pool.js';
+import type { PoolOptions } from './read-pool.js';
 
 /** How a read treats a corrupt file or a bad record, and where it says so. */
 export interface ReadPolicy extends PoolOptions {

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
 import { describeRecordSkips } from '../snapshots/skips.js';
 import { SnapshotDecoder } from '../snapshots/observe.js';
-import { readAll } from '../snapshots/pool.js';
+import { readAll } from '../snapshots/read-pool.js';
 import { fileChecksum } from '../snapshots/read.js';
 import { planIngest, rebuildReason, type CatalogueEntry } from './plan.js';
 import type { Db } from './schema.js';

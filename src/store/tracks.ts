@@ -148,3 +148,17 @@ export function* tracksOverlapping(db: Db, window: { startUs: number; endUs: num
     if (reach !== null && reach > window.startUs) yield t;
   }
 }
+
+export interface NamespaceHolding {
+  namespace: string;
+  /** Allocations holding resources in the latest snapshot. */
+  allocations: number;
+  gpus: number;
+}
+
+/** What the allocations listed in the latest snapshot hold, per namespace, sorted by namespace. */
+export function holdingByNamespace(db: Db): NamespaceHolding[] {
+  return db
+    .prepare("SELECT namespace, count(*) AS allocations, sum(gpu) AS gpus FROM allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace")
+    .all() as NamespaceHolding[];
+}

@@ -4,7 +4,7 @@ import { distinctValues, type FilterKey } from '../accounting/known.js';
 import type { Micros } from '../accounting/types.js';
 import { windowFiles, type FileSummary, type SkipCount, type WindowFiles } from '../snapshots/catalogue.js';
 import { reachUs, type Track } from '../accounting/reconstruct.js';
-import type { History } from '../snapshots/history.js';
+import type { History } from '../snapshots/full-read.js';
 import type { Db } from './schema.js';
 import { IndexNames, readSegments, segmentRows } from './segments.js';
 import { tracksOverlapping } from './tracks.js';

@@ -10,7 +10,7 @@ import { DEFAULT_CLIENT_OPTIONS, NomadClient } from '../../src/sources/nomad/cli
 import { DEFAULT_META_KEYS } from '../../src/sources/nomad/map.js';
 import { resolveNomadSettings } from '../../src/sources/nomad/settings.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
-import { loadHistory } from '../../src/snapshots/history.js';
+import { loadHistory } from '../../src/snapshots/full-read.js';
 import { windowDiagnostics, windowFiles } from '../../src/snapshots/catalogue.js';
 import { writeNewFile } from '../../src/snapshots/write.js';
 import { runAsync, tempDir } from '../helpers/cli.js';

@@ -8,7 +8,7 @@ import { reachUs, type Track } from '../../src/accounting/reconstruct.js';
 import { unmatchedFilterWarnings, type FilterGiven } from '../../src/cli/filters.js';
 import { writeHistory } from '../../src/simulator/index.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
-import { loadHistory } from '../../src/snapshots/history.js';
+import { loadHistory } from '../../src/snapshots/full-read.js';
 import { ingest } from '../../src/store/ingest.js';
 import { openIndex } from '../../src/store/schema.js';
 import { filesView, indexView } from '../../src/store/view.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { estimateLifetimes, Reconstructor } from '../../src/accounting/reconstruct.js';
 import { pyDumps } from '../../src/simulator/index.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
-import { loadHistory } from '../../src/snapshots/history.js';
+import { loadHistory } from '../../src/snapshots/full-read.js';
 import { observeLegacy } from '../../src/snapshots/observe.js';
 import { tempDir } from '../helpers/cli.js';
 

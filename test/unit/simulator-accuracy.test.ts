@@ -4,7 +4,7 @@ import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
 import type { Lifetime } from '../../src/accounting/types.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
-import { loadHistory } from '../../src/snapshots/history.js';
+import { loadHistory } from '../../src/snapshots/full-read.js';
 import { windowDiagnostics, windowFiles } from '../../src/snapshots/catalogue.js';
 import { writeHistory } from '../../src/simulator/index.js';
 import { tempDir } from '../helpers/cli.js';

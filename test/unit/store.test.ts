@@ -7,7 +7,7 @@ import type { GapPolicy } from '../../src/accounting/types.js';
 import { writeHistory } from '../../src/simulator/index.js';
 import { windowDiagnostics } from '../../src/snapshots/catalogue.js';
 import { listSnapshots } from '../../src/snapshots/files.js';
-import { loadHistory } from '../../src/snapshots/history.js';
+import { loadHistory } from '../../src/snapshots/full-read.js';
 import { unchangedSinceIngest } from '../../src/store/freshness.js';
 import { ingest, type IngestResult } from '../../src/store/ingest.js';
 import { planIngest } from '../../src/store/plan.js';

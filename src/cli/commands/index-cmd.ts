@@ -2,14 +2,14 @@ import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { plainTable, withRules } from '../../reports/table.js';
 import { listSnapshots } from '../../snapshots/files.js';
-import type { IngestResult } from '../../store/ingest.js';
-import { openIndex } from '../../store/schema.js';
-import { indexStatus, verifyIndex, type IndexStatus } from '../../store/status.js';
+import { openIndexStore, type IndexStatus } from '../../history/sqlite.js';
+import type { AppendResult } from '../../history/store.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { readableInstant } from '../../util/time.js';
-import { addDbOption, indexPath, updateIndex } from '../history.js';
+import { addDbOption, indexPath } from '../index-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, addSnapshotsOption, Settings } from '../options.js';
+import { progressBar } from '../progress-bar.js';
 
 /**
  * `hourmeter index`: the SQLite index beside the snapshots. Reports keep it up to date by
@@ -25,7 +25,7 @@ function addCommon(c: Command): Command {
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
-function ingestLine(r: IngestResult, verb: string): string {
+function ingestLine(r: AppendResult, verb: string): string {
   if (r.mode === 'none') return 'index is up to date: no new snapshot files\n';
   // Sizes are as stored: gzipped files count compressed.
   const rate = r.seconds > 0 ? `, ${mb(r.bytes / r.seconds)} MB/s` : '';
@@ -49,28 +49,28 @@ export function indexCommand(program: Command, io: CliIO): Command {
     const path = indexPath(s, dir);
     if (!create && !existsSync(path)) throw new UsageError(`no index at ${path} yet: run \`hourmeter index update\` (or any report) to build it`);
     const listing = await listSnapshots(dir, '--snapshots', { warn: io.warn });
-    return { s, dir, path, listing, db: openIndex(path, { create }) };
+    return { s, dir, listing, store: openIndexStore(path, { create }) };
   };
 
   const update = addCommon(new Command('update').summary('read new snapshot files into the index').description('Ingests the snapshot files the index has not read yet (a cron job can run it after each snapshot).'));
   update.addHelpText('after', '\nExamples:\n  hourmeter index update\n  hourmeter snapshot && hourmeter index update');
   update.action(async () => {
-    const { listing, db } = await context(update, true);
+    const { listing, store } = await context(update, true);
     try {
-      io.stdout(ingestLine(await updateIndex(db, listing, io), 'read'));
+      io.stdout(ingestLine(await store.append(listing, { warn: io.warn, note: io.warn, progress: progressBar() }), 'read'));
     } finally {
-      db.close();
+      store.close();
     }
   });
 
   const rebuild = addCommon(new Command('rebuild').summary('read every snapshot file again').description('Rebuilds the index from all snapshot files, in one transaction: reports keep seeing the old index until it is done.'));
   rebuild.addHelpText('after', '\nExamples:\n  hourmeter index rebuild\n  hourmeter index rebuild --snapshots /data/snapshots --db /var/cache/hourmeter/index.sqlite');
   rebuild.action(async () => {
-    const { listing, db } = await context(rebuild, true);
+    const { listing, store } = await context(rebuild, true);
     try {
-      io.stdout(ingestLine(await updateIndex(db, listing, io, { rebuild: true }), 'rebuilt from'));
+      io.stdout(ingestLine(await store.append(listing, { rebuild: true, warn: io.warn, note: io.warn, progress: progressBar() }), 'rebuilt from'));
     } finally {
-      db.close();
+      store.close();
     }
   });
 
@@ -78,21 +78,21 @@ export function indexCommand(program: Command, io: CliIO): Command {
   addOutputOptions(status, ['table', 'json']);
   status.addHelpText('after', '\nExamples:\n  hourmeter index status\n  hourmeter index status --json');
   status.action(async () => {
-    const { s, path, listing, db } = await context(status, false);
+    const { s, listing, store } = await context(status, false);
     try {
-      const st = indexStatus(db, path, listing);
+      const st = store.status(listing);
       io.stdout(s.output(['table', 'json'] as const) === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
     } finally {
-      db.close();
+      store.close();
     }
   });
 
   const verify = addCommon(new Command('verify').summary('check every catalogued file against its checksum').description('Reads every catalogued snapshot file again and compares its SHA-256 with the one the index read. Exits 1 when a file changed or is missing; the next ingest then reads it again.'));
   verify.addHelpText('after', '\nExamples:\n  hourmeter index verify');
   verify.action(async () => {
-    const { dir, listing, db } = await context(verify, false);
+    const { dir, listing, store } = await context(verify, false);
     try {
-      const v = verifyIndex(db, dir, listing);
+      const v = store.verify(dir, listing);
       const lines = [`checked ${v.checked} snapshot files: ${v.checked - v.mismatched.length - v.missing.length} match the index`];
       for (const n of v.mismatched) lines.push(`changed since it was indexed: ${n}`);
       for (const n of v.missing) lines.push(`missing: ${n}`);
@@ -102,7 +102,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
         throw new CheckFailed(`${v.mismatched.length} changed and ${v.missing.length} missing snapshot files; the next ingest re-reads what depends on them (or run \`hourmeter index rebuild\`)`);
       }
     } finally {
-      db.close();
+      store.close();
     }
   });
 

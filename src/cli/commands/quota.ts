@@ -7,12 +7,13 @@ import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';
 import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
 import { issueToken, tokensPath } from '../../quota/tokens.js';
-import { listSnapshots, statFiles } from '../../snapshots/files.js';
-import { filesView, type HistoryView } from '../../store/view.js';
+import { listSnapshots } from '../../snapshots/files.js';
+import { readWithoutStore } from '../../history/open.js';
+import type { HistoryView } from '../../history/store.js';
 import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatTimestamp, readableInstant } from '../../util/time.js';
-import { addIndexOptions, openHistory } from '../history.js';
+import { addIndexOptions, openHistory } from '../index-options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
@@ -179,9 +180,7 @@ async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view:
   const byThen = listing.files.filter((f) => f.timeUs <= nowUs);
   if (byThen.length === 0) return use(null);
   if (byThen.length < listing.files.length) {
-    statFiles(byThen);
-    const { loadHistory } = await import('../../snapshots/history.js');
-    return use(filesView(await loadHistory({ ...listing, files: byThen }, { strict: s.flag('strict'), warn: io.warn })));
+    return use(await readWithoutStore({ ...listing, files: byThen }, { strict: s.flag('strict'), warn: io.warn }));
   }
   const opened = await openHistory(s, io, dir);
   try {

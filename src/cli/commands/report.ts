@@ -8,7 +8,7 @@ import { detailsCsv, monthlyCsv, monthlyReport, type MonthlyReport } from '../..
 import { replaceFile } from '../../snapshots/write.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
-import { addIndexOptions, openHistory } from '../history.js';
+import { addIndexOptions, openHistory } from '../index-options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';

@@ -4,13 +4,14 @@ import { availableParallelism } from 'node:os';
 import { startServer } from '../../server/app.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
-import { addDbOption, indexPath } from '../history.js';
+import { addDbOption, indexPath } from '../index-options.js';
 import type { CliIO } from '../io.js';
 import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';
 import { DEFAULT_MAX_AGE } from './check.js';
 import { addQuotaFileOption, loadQuotaFile } from './quota.js';
 import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+import { progressBar } from '../progress-bar.js';
 
 export function serveCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('serve')
@@ -81,6 +82,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
       refreshMs: refresh / 1000,
       workers,
       io,
+      progress: progressBar,
       now: () => fixedNow ?? Date.now(),
       maxAgeUs,
       quota,

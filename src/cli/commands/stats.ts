@@ -8,7 +8,8 @@ import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/skips.js';
 import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
-import { addIndexOptions, listFiles, openHistory, spanOf } from '../history.js';
+import { listFiles, spanOf } from '../../history/open.js';
+import { addIndexOptions, openHistory } from '../index-options.js';
 import { UsageError } from '../../util/errors.js';
 import { addDelimiterOption, addEstimateOptions, checkDates, dateNames, delimiterOf, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
@@ -156,7 +157,7 @@ async function runAi4os(
   const [{ Ai4osAccumulator }, { Ai4osDecoder }, { readAll }] = await Promise.all([
     import('../../accounting/ai4os.js'),
     import('../../snapshots/ai4os-input.js'),
-    import('../../snapshots/pool.js'),
+    import('../../snapshots/read-pool.js'),
   ]);
   const acc = new Ai4osAccumulator(startUs, namespaces);
   const ledger = new SkipLedger(policy);

@@ -5,7 +5,7 @@ import { checkTimeZone } from '../../accounting/period.js';
 import { replaceFile } from '../../snapshots/write.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
-import { addIndexOptions, indexPath, openHistory } from '../history.js';
+import { addIndexOptions, indexPath, openHistory } from '../index-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
 import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, SUMMARY_FORMATS } from '../summary-options.js';

@@ -1,7 +1,7 @@
 import { Reconstructor, type Track } from '../accounting/reconstruct.js';
 import { countSkips, UNNAMED, type FileSummary } from './catalogue.js';
 import type { Listing } from './files.js';
-import { readAll } from './pool.js';
+import { readAll } from './read-pool.js';
 import { SnapshotDecoder } from './observe.js';
 import { SkipLedger, type ReadPolicy } from './skips.js';
 

@@ -32,7 +32,7 @@ export async function* readAll(task: TaskName, files: readonly SnapshotFile[], o
     let i = 0;
     for (const outcome of runBatch(task, files)) {
       // A turn of the event loop now and then: Ctrl-C is heard (and the terminal restored,
-      // see history.ts) during a long read, not after it.
+      // see cli/progress-bar.ts) during a long read, not after it.
       if (i > 0 && i % batch === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       yield withFile(files[i++]!, outcome);
     }

@@ -1,0 +1,138 @@
+import { basename, join } from 'node:path';
+import { checkFolder, listSnapshots, parseSnapshotName, statFiles, type Listing } from '../snapshots/files.js';
+import { SkipLedger, type ReadPolicy } from '../snapshots/skips.js';
+import { filesView } from '../store/view.js';
+import { UsageError } from '../util/errors.js';
+import { openIndexStore } from './sqlite.js';
+import type { HistoryCatalogue, HistoryStore, HistoryView, ProgressSink } from './store.js';
+
+/**
+ * Where reports get their history: the store (the index beside the snapshots, by default),
+ * brought up to date first, or a full read of the files. Both give the same numbers; the
+ * index answers in milliseconds once built.
+ */
+
+/** Where the index lives unless --db says otherwise. */
+export function defaultIndexPath(dir: string): string {
+  return join(dir, '.hourmeter', 'index.sqlite');
+}
+
+export interface OpenOptions {
+  /** The snapshot folder. */
+  dir: string;
+  /** The index, or null to read the files directly (--no-index). */
+  index: {
+    path: string;
+    /** Chosen by the operator (--db): an index that cannot be opened is then an error, not a reason to read the files. */
+    chosen: boolean;
+  } | null;
+  strict: boolean;
+  warn: (line: string) => void;
+  /** A sink for the progress of the append, if one is made. */
+  progress?: () => ProgressSink | null;
+}
+
+export interface OpenedHistory {
+  /**
+   * The snapshot files, oldest first. When no folder changed since the last ingest they
+   * come from the index's catalogue instead of a listing, built on first use.
+   */
+  readonly listing: Listing;
+  /** The capture times of the first and the last file. */
+  readonly span: { firstUs: number; lastUs: number };
+  /** JSON files whose name carries no capture time (see Listing). */
+  readonly unnamed: readonly string[];
+  /** False when no folder had moved since the last ingest, so the folder was not listed. */
+  readonly listed: boolean;
+  view: HistoryView;
+  close(): void;
+}
+
+/** Lists the snapshot folder; a folder without snapshot files is a usage error. */
+export async function listFiles(dir: string, opts: { stat?: boolean; warn?: (line: string) => void } = {}): Promise<Listing> {
+  const listing = await listSnapshots(dir, '--snapshots', opts);
+  if (listing.files.length === 0) throw noFiles(dir);
+  return listing;
+}
+
+const noFiles = (dir: string) =>
+  new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+
+/** Reads every listed file, without a store: the same view a store gives, only slower. */
+export async function readWithoutStore(listing: Listing, policy: ReadPolicy): Promise<HistoryView> {
+  statFiles(listing.files);
+  // Loaded here: a report from an index that is up to date needs none of the readers.
+  const { loadHistory } = await import('../snapshots/full-read.js');
+  return filesView(await loadHistory(listing, policy));
+}
+
+/** Lists the folder, then brings the store up to date (or reads the files) for a report. */
+export async function openHistory(o: OpenOptions): Promise<OpenedHistory> {
+  const policy = { strict: o.strict, warn: o.warn };
+  // The index stats only the files it needs to (see ingest.ts); a full read wants sizes for all.
+  const list = () => listFiles(o.dir, { stat: o.index === null, warn: o.warn });
+  const readFiles = async (listing: Listing): Promise<OpenedHistory> => ({
+    listing,
+    span: spanOf(listing),
+    unnamed: listing.unnamed,
+    listed: true,
+    view: await readWithoutStore(listing, policy),
+    close: () => {},
+  });
+  if (o.index === null) return readFiles(await list());
+  // Before the index, which would otherwise create the folder it lives in.
+  await checkFolder(o.dir);
+  let store: HistoryStore;
+  try {
+    store = openIndexStore(o.index.path);
+  } catch (e) {
+    // A read-only snapshot folder (say, a shared copy) still answers, only slower.
+    if (!(e instanceof UsageError) || o.index.chosen) throw e;
+    o.warn(`${e.message.split(';')[0]}; reading the files directly (slower). Use --db to keep an index elsewhere`);
+    return readFiles(await list());
+  }
+  try {
+    // No folder moved since the last ingest: the catalogue stands for the listing.
+    const remembered = await store.catalogue.unchangedSince(o.dir);
+    let listing = remembered === null ? await list() : null;
+    const unnamed = listing?.unnamed ?? remembered ?? [];
+    new SkipLedger(policy).unnamed(unnamed);
+    if (listing) await store.append(listing, { warn: o.warn, note: o.warn, progress: o.progress?.() });
+    if (o.strict) refuseProblems(store.catalogue);
+    const span = listing ? spanOf(listing) : store.catalogue.span();
+    if (!span) throw noFiles(o.dir);
+    return {
+      get listing() {
+        return (listing ??= catalogueListing(store.catalogue, o.dir, unnamed));
+      },
+      span,
+      unnamed,
+      listed: remembered === null,
+      view: store.view,
+      close: () => store.close(),
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+export function spanOf(listing: Listing): OpenedHistory['span'] {
+  return { firstUs: listing.files[0]!.timeUs, lastUs: listing.files[listing.files.length - 1]!.timeUs };
+}
+
+/** The listing the last ingest saw, rebuilt from the catalogue and the folders it recorded. */
+function catalogueListing(catalogue: HistoryCatalogue, dir: string, unnamed: readonly string[]): Listing {
+  // The catalogue holds only files whose names parsed when they were listed.
+  const files = catalogue.files().map((r) => ({ ...r, ...parseSnapshotName(basename(r.name))!, path: join(dir, r.name) }));
+  return { files, unnamed: [...unnamed], folders: catalogue.folders() };
+}
+
+/** Under --strict, a file or record the store skipped fails the report, as a direct read would. */
+function refuseProblems(catalogue: HistoryCatalogue): void {
+  const p = catalogue.firstProblem();
+  if (!p) return;
+  const ledger = new SkipLedger({ strict: true, warn: () => {} });
+  if (p.corrupt !== null) ledger.file(p.name, p.corrupt, p.detail ?? '');
+  ledger.records(p.name, JSON.parse(p.recordSkips ?? '[]') as { reason: string }[]);
+}
