@@ -1,8 +1,8 @@
-import { toCsv } from '../reports/csv.js';
+import { tableColumns, tableParts, type Column, type Output } from '../reports/output.js';
 import { decimal, fixed, plainTable, withRules } from '../reports/table.js';
 import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from '../reports/user-names.js';
 import { formatSpan, readableInstant } from '../util/time.js';
-import type { QuotaDecision } from './decide.js';
+import type { QuotaDecision, ReportRow } from './decide.js';
 import type { QuotaAnswer, QuotaReport } from './service.js';
 
 /** Tables and CSV for `hourmeter quota`; JSON is the objects themselves. */
@@ -50,15 +50,40 @@ export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }):
   return out;
 }
 
-const REPORT_COLUMNS = ['user', 'groups', 'resource', 'window', 'unit', 'used', 'limit', 'remaining', 'percent', 'source', 'policies'] as const;
+const NOT_IN_TABLE = 'in JSON and CSV only: too wide for a terminal';
+
+/** The rows of `quota report`: lists in CSV are space-separated, amounts unrounded to 2 decimals, an infinite % is `inf`. */
+export const QUOTA_REPORT_COLUMNS: readonly Column<ReportRow>[] = [
+  { key: 'user', table: { header: 'User', align: 'left', cell: (row) => row.user } },
+  { key: 'groups', csv: (row) => row.groups.join(' '), table: { header: 'Groups', align: 'left', cell: (row) => row.groups.join(' ') } },
+  { key: 'resource', table: { header: 'Resource', align: 'left', cell: (row) => row.resource } },
+  { key: 'window', table: { header: 'Window', align: 'left', cell: (row) => row.window } },
+  { key: 'unit', table: { header: 'Unit', align: 'left', cell: (row) => row.unit } },
+  { key: 'used', csv: (row) => decimal(row.used), table: { header: 'Used', align: 'right', cell: (row) => fixed(row.used) } },
+  { key: 'limit', csv: (row) => decimal(row.limit), table: { header: 'Limit', align: 'right', cell: (row) => fixed(row.limit) } },
+  { key: 'remaining', csv: (row) => decimal(row.remaining), table: { omitted: 'Limit less Used: in JSON and CSV only, for width' } },
+  { key: 'percent', csv: (row) => (row.percent === null ? 'inf' : decimal(row.percent)), table: { header: '% used', align: 'right', cell: (row) => pct(row.percent) } },
+  { key: 'source', table: { omitted: NOT_IN_TABLE } },
+  { key: 'policies', csv: (row) => row.policies.join(' '), table: { omitted: NOT_IN_TABLE } },
+];
+
+/** The table's order: the amounts next to each other, the unit after them. */
+const REPORT_TABLE_ORDER = ['user', 'groups', 'resource', 'window', 'used', 'limit', 'unit', 'percent'];
+
+/** `quota report` as one output; users show by name in the table where `names` knows one. */
+export function quotaReportOutput(r: QuotaReport, names: UserNames = NO_NAMES): Output<ReportRow> {
+  return { columns: QUOTA_REPORT_COLUMNS, rows: r.rows, json: r, table: (width) => renderReportTable(r, width, names) };
+}
 
 /** Users show by name where `names` knows one, their ids shortened as much as `width` needs. */
 export function renderReportTable(r: QuotaReport, width = Infinity, names: UserNames = NO_NAMES): string {
   const head = `Quota usage at ${readableInstant(r.now)}; latest snapshot ${r.latest_snapshot === null ? 'none' : readableInstant(r.latest_snapshot)}${r.stale ? ` (STALE: older than ${r.stale_after})` : ''}; ${r.rows.length} rows${r.exempt.length ? `; exempt: ${r.exempt.join(', ')}` : ''}\n`;
+  const shown = tableColumns(QUOTA_REPORT_COLUMNS, { order: REPORT_TABLE_ORDER });
+  const { head: heads, colAligns, body } = tableParts(shown, r.rows);
   const draw = (users: string[]) => {
-    const t = plainTable({ head: ['User', 'Groups', 'Resource', 'Window', 'Used', 'Limit', 'Unit', '% used'], colAligns: ['left', 'left', 'left', 'left', 'right', 'right', 'left', 'right'] });
-    r.rows.forEach((row, i) => t.push([users[i]!, row.groups.join(' '), row.resource, row.window, fixed(row.used), fixed(row.limit), row.unit, pct(row.percent)]));
-    if (r.rows.length === 0) t.push([{ colSpan: 8, content: 'no user has a quota' }]);
+    const t = plainTable({ head: heads, colAligns });
+    body.forEach((cells, i) => t.push([users[i]!, ...cells.slice(1)]));
+    if (r.rows.length === 0) t.push([{ colSpan: shown.length, content: 'no user has a quota' }]);
     return t;
   };
   // The room left for the user column is what the table takes without it.
@@ -66,24 +91,4 @@ export function renderReportTable(r: QuotaReport, width = Infinity, names: UserN
   const t = draw(new UserColumn(r.rows.map((row) => row.user), names).labels(room));
   const coverage = r.coverage.warning === null ? '' : `Coverage: ${r.coverage.warning}\n`;
   return head + withRules(t, { afterHeader: true, beforeLast: false }) + '\n' + coverage;
-}
-
-export function renderReportCsv(r: QuotaReport, delimiter = ','): string {
-  return toCsv(
-    REPORT_COLUMNS,
-    r.rows.map((row) => ({
-      ...row,
-      groups: row.groups.join(' '),
-      policies: row.policies.join(' '),
-      used: decimal(row.used),
-      limit: decimal(row.limit),
-      remaining: decimal(row.remaining),
-      percent: row.percent === null ? 'inf' : decimal(row.percent),
-    })),
-    delimiter,
-  );
-}
-
-export function renderReportJson(r: QuotaReport): string {
-  return JSON.stringify(r, null, 2) + '\n';
 }

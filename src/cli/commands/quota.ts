@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
-import { renderDecisionTable, renderReportCsv, renderReportJson, renderReportTable } from '../../quota/render.js';
+import { quotaReportOutput, renderDecisionTable } from '../../quota/render.js';
+import { renderOutput } from '../../reports/output.js';
 import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';
 import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
@@ -222,6 +223,6 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const maxGapUs = maxGapOf(s);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${readableInstant(r.latest_snapshot)}, is older than stale_after ${r.stale_after}: usage since then is missing`);
-  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r, delimiterOf(s, ',')) : renderReportTable(r, terminalWidth(), namesIn(userdb)));
+  io.stdout(renderOutput(quotaReportOutput(r, output === 'table' ? namesIn(userdb) : undefined), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

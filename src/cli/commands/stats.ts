@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
 import type { Ai4osReport } from '../../reports/ai4os-report.js';
-import { renderStatsCsv, renderStatsTable, withUserNames } from '../../reports/stats-report.js';
+import { renderOutput } from '../../reports/output.js';
+import { statsOutput, withUserNames } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
@@ -119,9 +120,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     });
     // Read only when rows are users: a report by namespace has no use for it.
     const report = groupBy.includes('user') ? withUserNames(counted, userNames(s, io)) : counted;
-    if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-    else if (output === 'csv') io.stdout(renderStatsCsv(report, delimiterOf(s, ',')));
-    else io.stdout(renderStatsTable(report, terminalWidth()));
+    io.stdout(renderOutput(statsOutput(report), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
     // A table shows the line under it; JSON and CSV readers get it on stderr.
     reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });
     const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { buildTopReport, renderTopCsv, renderTopTable, TOP_SORTS } from '../../reports/top.js';
+import { renderOutput } from '../../reports/output.js';
+import { buildTopReport, topOutput, TOP_SORTS } from '../../reports/top.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
@@ -68,7 +69,5 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
   for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
-  if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-  else if (output === 'csv') io.stdout(renderTopCsv(report, delimiterOf(s, ',')));
-  else io.stdout(renderTopTable(report, terminalWidth()));
+  io.stdout(renderOutput(topOutput(report), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
 }
