@@ -2,7 +2,7 @@ import { tableColumns, tableParts, type Column, type Output } from '../reports/o
 import { decimal, fixed, plainTable, withRules } from '../reports/table.js';
 import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from '../reports/user-names.js';
 import { formatSpan, readableInstant } from '../util/time.js';
-import type { QuotaDecision, ReportRow } from './decide.js';
+import type { PolicyDecision, QuotaDecision, ReportRow } from './decide.js';
 import type { QuotaAnswer, QuotaReport } from './service.js';
 
 /** Tables and CSV for `hourmeter quota`; JSON is the objects themselves. */
@@ -15,6 +15,24 @@ function describeData(d: QuotaDecision): string {
   return `${latest}${failure}`;
 }
 
+/** The limits of `quota check` and `quota show`: JSON's `policies`, and the table under the verdict. */
+export const POLICY_COLUMNS: readonly Column<PolicyDecision>[] = [
+  { key: 'resource', table: { header: 'Resource', align: 'left', cell: (p) => p.resource } },
+  { key: 'window', table: { header: 'Window', align: 'left', cell: (p) => p.window } },
+  { key: 'used', table: { header: 'Used', align: 'right', cell: (p) => fixed(p.used) } },
+  { key: 'limit', table: { header: 'Limit', align: 'right', cell: (p) => fixed(p.limit) } },
+  { key: 'unit', table: { header: 'Unit', align: 'left', cell: (p) => p.unit } },
+  { key: 'requested', table: { header: 'Requested', only: 'with a request (quota check)', align: 'right', cell: (p) => fixed(p.requested) } },
+  { key: 'remaining', table: { header: 'Remaining', align: 'right', cell: (p) => fixed(p.remaining) } },
+  { key: 'percent', table: { header: '% used', align: 'right', cell: (p) => pct(p.percent) } },
+  { key: 'allowed', table: { header: 'Allowed', align: 'left', cell: (p) => (p.allowed ? 'yes' : 'no') } },
+  { key: 'retry_at', table: { header: 'Frees up at', align: 'left', cell: (p) => (p.retry_at !== null ? readableInstant(p.retry_at) : p.allowed ? '' : 'never') } },
+  { key: 'retry_in_seconds', table: { omitted: 'Frees up at counted from now: for programs' } },
+  { key: 'retry_note', table: { omitted: 'why a denied limit never frees up: for programs; the table says never' } },
+  { key: 'source', table: { omitted: 'for programs: the Policies column names the limit' } },
+  { key: 'policies', table: { header: 'Policies', align: 'left', cell: (p) => p.policies.join(', ') } },
+];
+
 /** `quota check` and `quota show` for people: the verdict, the limits, the message. */
 export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }): string {
   const groups = d.groups.length > 0 ? d.groups.join(', ') : '(none)';
@@ -26,23 +44,10 @@ export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }):
   }
   let out = lines.join('\n') + '\n';
   if (d.policies.length > 0) {
-    const head = ['Resource', 'Window', 'Used', 'Limit', 'Unit', ...(opts.request ? ['Requested'] : []), 'Remaining', '% used', 'Allowed', 'Frees up at', 'Policies'];
-    const t = plainTable({ head, colAligns: ['left', 'left', 'right', 'right', 'left', ...(opts.request ? ['right' as const] : []), 'right', 'right', 'left', 'left', 'left'] });
-    for (const p of d.policies) {
-      t.push([
-        p.resource,
-        p.window,
-        fixed(p.used),
-        fixed(p.limit),
-        p.unit,
-        ...(opts.request ? [fixed(p.requested)] : []),
-        fixed(p.remaining),
-        pct(p.percent),
-        p.allowed ? 'yes' : 'no',
-        p.retry_at !== null ? readableInstant(p.retry_at) : p.allowed ? '' : 'never',
-        p.policies.join(', '),
-      ]);
-    }
+    const shown = tableColumns(POLICY_COLUMNS, { keep: (c) => c.key !== 'requested' || opts.request });
+    const { head, colAligns, body } = tableParts(shown, d.policies);
+    const t = plainTable({ head, colAligns });
+    for (const cells of body) t.push(cells);
     out += withRules(t, { afterHeader: true, beforeLast: false }) + '\n';
   }
   if (d.message) out += d.message + '\n';

@@ -15,6 +15,8 @@ export interface TableColumn<R> {
   header: string;
   /** The header of the compact layout (narrow terminals); null: that layout may leave the column out. Default: header. */
   compact?: string | null;
+  /** When the table shows the column only in some layouts: which, in words (e.g. "with a request"). */
+  only?: string;
   align: 'left' | 'right';
   /** The cell for people (rounded, with thousands separators...). */
   cell: (row: R) => string;
