@@ -16,7 +16,7 @@ import { formatTimestamp, readableInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../history.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT } from '../options.js';
 
 export const DEFAULT_QUOTA_FILE = 'quota.yaml';
 
@@ -175,14 +175,14 @@ function userOf(s: Settings): string {
  * after the latest file, reads the index.
  */
 async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view: HistoryView | null) => T): Promise<T> {
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   const listing = await listSnapshots(dir, '--snapshots', { stat: false });
   const byThen = listing.files.filter((f) => f.timeUs <= nowUs);
   if (byThen.length === 0) return use(null);
   if (byThen.length < listing.files.length) {
     statFiles(byThen);
     const { loadHistory } = await import('../../snapshots/history.js');
-    return use(filesView(await loadHistory({ ...listing, files: byThen }, { strict: s.flag('strict'), warn: io.warn })));
+    return use(filesView(await loadHistory({ ...listing, files: byThen }, { strict: s.get(STRICT), warn: io.warn })));
   }
   const opened = await openHistory(s, io, dir);
   try {

@@ -9,7 +9,7 @@ import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
-import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
+import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings, SNAPSHOTS, STRICT } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 /** Rows a table shows by default: a screen. JSON and CSV, read by programs, list every row. */
@@ -58,12 +58,12 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   const sort = s.choice('sort', TOP_SORTS, 'gpu');
   const limit = parseLimit(s, output);
   const nowUs = nowFrom(s) * 1000;
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
   if (files.length === 0) {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
-  const latest = readLatestReadable(files, { strict: s.flag('strict'), warn: io.warn });
+  const latest = readLatestReadable(files, { strict: s.get(STRICT), warn: io.warn });
   const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable, names: userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
