@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { defaultIndexPath, openHistory as openStore, type OpenedHistory } from '../history/open.js';
 import type { CliIO } from './io.js';
-import type { Settings } from './options.js';
+import { STRICT, type Settings } from './options.js';
 import { progressBar } from './progress-bar.js';
 
 /**
@@ -27,7 +27,7 @@ export function openHistory(s: Settings, io: CliIO, dir: string): Promise<Opened
   return openStore({
     dir,
     index: useIndex ? { path: indexPath(s, dir), chosen: s.has('db') } : null,
-    strict: s.flag('strict'),
+    strict: s.get(STRICT),
     warn: io.warn,
     progress: progressBar,
   });

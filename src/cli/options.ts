@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CheckFailed, UsageError } from '../util/errors.js';
+import { checkTimeZone } from '../accounting/period.js';
 import { parseDuration } from '../util/time.js';
 import type { CliIO } from './io.js';
 import { loadConfig, type ConfigValues } from './config.js';
@@ -11,15 +12,60 @@ import { loadConfig, type ConfigValues } from './config.js';
  * default given in `resolve()`, which keeps "flag > env > config > default" in one place.
  */
 
+/**
+ * A setting several commands share, declared once: its flag, help and environment variable,
+ * and how a run reads it (flag or environment, then config file, then its default, checked).
+ * The default is written once, here, and the help text says it from the same value.
+ */
+export interface SharedOption<T> {
+  /** The long flag's name, which a config file uses as its key. */
+  readonly name: string;
+  readonly option: () => Option;
+  readonly read: (s: Settings) => T;
+}
+
+const DEFAULT_SNAPSHOTS = 'snapshots';
+const DEFAULT_TZ = 'UTC';
+
+export const SNAPSHOTS: SharedOption<string> = {
+  name: 'snapshots',
+  option: () => new Option('--snapshots <dir>', `folder of snapshot files (default: ./${DEFAULT_SNAPSHOTS})`).env('HOURMETER_SNAPSHOTS'),
+  read: (s) => s.string('snapshots', DEFAULT_SNAPSHOTS),
+};
+
+/** --from: the first day, included; undefined for the first snapshot day. */
+export const FROM: SharedOption<string | undefined> = {
+  name: 'from',
+  option: () => new Option('--from <YYYY-MM-DD>', 'first day, included (default: the first snapshot day)'),
+  read: (s) => s.string('from'),
+};
+
+/** --to: the last day, included; undefined for the last snapshot day. */
+export const TO: SharedOption<string | undefined> = {
+  name: 'to',
+  option: () => new Option('--to <YYYY-MM-DD>', 'last day, included (default: the last snapshot day)'),
+  read: (s) => s.string('to'),
+};
+
+/** --tz, checked: an IANA zone the system knows. */
+export const TZ: SharedOption<string> = {
+  name: 'tz',
+  option: () => new Option('--tz <zone>', `IANA time zone of the days (default: ${DEFAULT_TZ})`).env('HOURMETER_TZ'),
+  read: (s) => checkTimeZone(s.string('tz', DEFAULT_TZ), s.source('tz')),
+};
+
+export const STRICT: SharedOption<boolean> = {
+  name: 'strict',
+  option: () => new Option('--strict', 'fail (exit 3) on a corrupt file or a record missing fields, instead of skipping it with a warning'),
+  read: (s) => s.flag('strict'),
+};
+
 export function addSnapshotsOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--snapshots <dir>', 'folder of snapshot files (default: ./snapshots)').env('HOURMETER_SNAPSHOTS'));
+  return cmd.addOption(SNAPSHOTS.option());
 }
 
 export function addPeriodOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--from <YYYY-MM-DD>', 'first day, included (default: the first snapshot day)'))
-    .addOption(new Option('--to <YYYY-MM-DD>', 'last day, included (default: the last snapshot day)'))
-    .addOption(new Option('--tz <zone>', 'IANA time zone of the days (default: UTC)').env('HOURMETER_TZ'));
+  return cmd.addOption(FROM.option()).addOption(TO.option()).addOption(TZ.option());
 }
 
 export function addOutputOptions(cmd: Command, formats: readonly string[] = ['table', 'json', 'csv']): Command {
@@ -36,7 +82,7 @@ export function addOutputOptions(cmd: Command, formats: readonly string[] = ['ta
 }
 
 export function addReadOptions(cmd: Command): Command {
-  return cmd.addOption(new Option('--strict', 'fail (exit 3) on a corrupt file or a record missing fields, instead of skipping it with a warning'));
+  return cmd.addOption(STRICT.option());
 }
 
 /** --max-gap: the gap between snapshots past which a report's period is uncovered. */
@@ -111,6 +157,11 @@ export class Settings {
     if (v !== undefined && this.cmd.getOptionValueSource(attr) !== 'default') return { value: v, from: this.cmd.getOptionValueSource(attr) === 'env' ? 'environment' : `--${flag}` };
     if (flag in this.config) return { value: this.config[flag], from: `${this.configFile}: ${flag}` };
     return { value: undefined, from: `--${flag}` };
+  }
+
+  /** A shared setting, typed (see SharedOption). */
+  get<T>(option: SharedOption<T>): T {
+    return option.read(this);
   }
 
   string(flag: string, fallback: string): string;

@@ -5,7 +5,7 @@ import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { Listing } from '../snapshots/files.js';
 import { UsageError } from '../util/errors.js';
 import { parseDuration } from '../util/time.js';
-import type { Settings } from './options.js';
+import { FROM, TO, type Settings } from './options.js';
 
 /**
  * Options of the summary commands (`summarize`, `merge-users`, `plot`), declared once: the
@@ -35,8 +35,13 @@ export function estimateOptions(s: Settings): EstimateOptions {
   return { gapPolicy, gcWindowUs };
 }
 
+const DEFAULT_SUMMARIES = 'summaries';
+
+/** --summaries: the folder `summarize` writes and `merge-users` and `plot` read. */
+export const summariesDir = (s: Settings): string => s.string('summaries', DEFAULT_SUMMARIES);
+
 export function addSummariesOption(cmd: Command, what: string): Command {
-  return cmd.addOption(new Option('--summaries <dir>', `${what} (default: ./summaries)`).env('HOURMETER_SUMMARIES'));
+  return cmd.addOption(new Option('--summaries <dir>', `${what} (default: ./${DEFAULT_SUMMARIES})`).env('HOURMETER_SUMMARIES'));
 }
 
 /** --delimiter: the summaries keep AI4OS's ";" by default, reports printed as CSV a ",". */
@@ -61,8 +66,8 @@ export function dateNames(s: Settings): { from: string; to: string } {
 
 /** Checks explicit dates before anything touches the disk, so that a typo fails fast. */
 export function checkDates(s: Settings, tz: string): void {
-  const from = s.string('from');
-  const to = s.string('to');
+  const from = s.get(FROM);
+  const to = s.get(TO);
   const names = dateNames(s);
   // A date given alone is checked against itself, under its own name.
   if (from !== undefined || to !== undefined) resolvePeriod(from ?? to!, to ?? from!, tz, { from: from !== undefined ? names.from : names.to, to: to !== undefined ? names.to : names.from });
@@ -70,8 +75,8 @@ export function checkDates(s: Settings, tz: string): void {
 
 /** The report period: --from and --to, each defaulting to the first or last snapshot day. */
 export function periodOf(s: Settings, listing: Listing, tz: string): Period {
-  const from = s.string('from');
-  const to = s.string('to');
+  const from = s.get(FROM);
+  const to = s.get(TO);
   const firstDay = dayOf(listing.files[0]!.timeUs, tz);
   const lastDay = dayOf(listing.files[listing.files.length - 1]!.timeUs, tz);
   const names = dateNames(s);

@@ -4,7 +4,7 @@ import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { SkipCount } from '../snapshots/catalogue.js';
 import { formatTimestamp, parseInstant, readableInstant } from '../util/time.js';
-import { toCsv } from './csv.js';
+import { tableColumns, tableParts, type Column, type Output } from './output.js';
 import { fixed, integer, plainTable, textWidth, withRules } from './table.js';
 import { UserColumn, type UserNames } from './user-names.js';
 
@@ -92,17 +92,56 @@ export function withUserNames<R extends StatsReport>(r: R, names: UserNames): R 
 }
 
 export const HOUR_COLUMNS = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const;
-const COUNT_COLUMNS = ['jobs', 'users', 'allocations'] as const;
 
-const HEADERS: Record<string, [full: string, compact: string]> = {
+const HEADERS: Record<string, [full: string, compact: string | null]> = {
   cpu_hours: ['CPU-hours', 'CPU h'],
   gpu_hours: ['GPU-hours', 'GPU h'],
   memory_gib_hours: ['Memory GiB-hours', 'Mem GiB h'],
   disk_gib_hours: ['Disk GiB-hours', 'Disk GiB h'],
-  cpu_mhz_hours: ['CPU MHz-hours', 'MHz h'],
+  // Below 100 columns the table drops MHz-hours.
+  cpu_mhz_hours: ['CPU MHz-hours', null],
   jobs: ['Jobs', 'Jobs'],
   users: ['Users', 'Users'],
 };
+
+const NOT_IN_TABLE = 'in JSON and CSV only: the table keeps to the resources, to fit a terminal';
+
+/**
+ * The columns of a report grouped by `groupBy`: the keys (a user's name after the user), the
+ * hours, the counts, then the period every row shares.
+ */
+export function statsColumns(r: Pick<StatsReport, 'group_by' | 'period'>): Column<StatsRow>[] {
+  const amount = (key: keyof Hours, show: (n: number) => string): Column<StatsRow> => {
+    const head = HEADERS[key];
+    return { key, table: head ? { header: head[0], compact: head[1], align: 'right', cell: (row) => show(row[key]) } : { omitted: NOT_IN_TABLE } };
+  };
+  const shared = (key: string, path: 'start' | 'end' | 'timezone'): Column<StatsRow> => ({
+    key,
+    json: { shared: `period.${path}` },
+    csv: () => r.period[path],
+    table: { omitted: 'in the Period line above the table' },
+  });
+  return [
+    ...r.group_by.flatMap((k): Column<StatsRow>[] => {
+      const key: Column<StatsRow> = { key: k, table: { header: k[0]!.toUpperCase() + k.slice(1), align: 'left', cell: (row) => row[k] ?? '' } };
+      return k === 'user' ? [key, { key: 'user_name', table: { omitted: 'in the User column: the name, else the id' } }] : [key];
+    }),
+    ...HOUR_COLUMNS.map((c) => amount(c, fixed)),
+    amount('allocation_hours', fixed),
+    amount('jobs', integer),
+    amount('users', integer),
+    amount('allocations', integer),
+    shared('period_start', 'start'),
+    shared('period_end', 'end'),
+    shared('tz', 'timezone'),
+  ];
+}
+
+/** The report as one output: table, CSV (every row carries the period and its zone) or JSON. */
+export function statsOutput(r: StatsReport): Output<StatsRow> {
+  const columns = statsColumns(r);
+  return { columns, rows: r.rows, json: r, table: (width) => renderStatsTable(r, width, columns) };
+}
 
 function periodLine(r: StatsReport): string {
   const hours = (parseInstant(r.period.end)! - parseInstant(r.period.start)!) / 3_600_000_000;
@@ -114,16 +153,12 @@ function periodLine(r: StatsReport): string {
  * Users show by name where the rows carry one (withUserNames), their ids shortened as much as
  * the width needs. An uncovered stretch is told right under the table.
  */
-export function renderStatsTable(r: StatsReport, width: number): string {
+export function renderStatsTable(r: StatsReport, width: number, columns = statsColumns(r)): string {
   const compact = width < 100;
-  const hourCols = compact ? HOUR_COLUMNS.filter((c) => c !== 'cpu_mhz_hours') : [...HOUR_COLUMNS];
-  const cols = [...hourCols, 'jobs', 'users'] as const;
-  const keyHeads = r.group_by.map((k) => k[0]!.toUpperCase() + k.slice(1));
-  const cells = (h: Hours) => cols.map((c) => ((COUNT_COLUMNS as readonly string[]).includes(c) ? integer(h[c as keyof Hours]) : fixed(h[c as keyof Hours])));
-  const heads = [...keyHeads, ...cols.map((c) => HEADERS[c]![compact ? 1 : 0]!)];
-  // Every cell but the users', made once: a report by user can have thousands of rows.
-  const body = r.rows.map((row) => [...r.group_by.map((k) => row[k] ?? ''), ...cells(row)]);
-  const totalRow = [...r.group_by.map((_, i) => (i === 0 ? 'Total' : '')), ...cells(r.total)];
+  const shown = tableColumns(columns, { compact });
+  const isKey = (key: string) => (r.group_by as string[]).includes(key);
+  const { head: heads, colAligns, body } = tableParts(shown, r.rows, compact);
+  const totalRow = shown.map((c, i) => (isKey(c.key) ? (i === 0 ? 'Total' : '') : c.table.cell(r.total as StatsRow)));
   const userAt = r.group_by.indexOf('user');
   if (userAt >= 0 && r.rows.length > 0) {
     const names = new Map(r.rows.map((row) => [row.user ?? '', row.user_name ?? null]));
@@ -137,9 +172,9 @@ export function renderStatsTable(r: StatsReport, width: number): string {
     for (let c = 0; c < heads.length; c++) if (c !== userAt) rest += 3 + Math.max(textWidth(heads[c]!), textWidth(totalRow[c]!), ...body.map((cells) => textWidth(cells[c]!)));
     column.labels(width - rest).forEach((label, i) => (body[i]![userAt] = label));
   }
-  const table = plainTable({ head: heads, colAligns: [...keyHeads.map(() => 'left' as const), ...cols.map(() => 'right' as const)] });
+  const table = plainTable({ head: heads, colAligns });
   for (const cells of body) table.push(cells);
-  if (r.rows.length === 0) table.push([{ colSpan: keyHeads.length + cols.length, content: 'no allocation held resources in this period' }]);
+  if (r.rows.length === 0) table.push([{ colSpan: shown.length, content: 'no allocation held resources in this period' }]);
   table.push(totalRow);
 
   const d = r.diagnostics;
@@ -156,12 +191,4 @@ export function renderStatsTable(r: StatsReport, width: number): string {
     `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,
   );
   return lines.join('\n') + '\n';
-}
-
-/** Every row carries the period and its zone, so a CSV file says what it counts on its own. */
-export function renderStatsCsv(r: StatsReport, delimiter = ','): string {
-  const keys = r.group_by.flatMap((k) => (k === 'user' ? ['user', 'user_name'] : [k]));
-  const columns = [...keys, ...HOUR_COLUMNS, ...COUNT_COLUMNS, 'period_start', 'period_end', 'tz'];
-  const period = { period_start: r.period.start, period_end: r.period.end, tz: r.period.timezone };
-  return toCsv(columns, r.rows.map((row) => ({ ...row, ...period })) as unknown as Record<string, unknown>[], delimiter);
 }

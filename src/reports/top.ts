@@ -1,7 +1,7 @@
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { Micros, Observation, SnapshotObservations } from '../accounting/types.js';
 import { formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
-import { toCsv } from './csv.js';
+import { tableColumns, tableParts, type Column, type Output } from './output.js';
 import { fixed, integer, plainTable, textWidth, withRules } from './table.js';
 import { drawnWidth, NO_NAMES, shortenId, UserColumn, type UserNames } from './user-names.js';
 
@@ -185,18 +185,20 @@ export function renderTopTable(r: TopReport, width = Infinity): string {
   );
   const jobFull = Math.max(0, ...r.allocations.map((a) => textWidth(a.job_id)));
   const draw = (compact: boolean, userCells: string[], jobWidth: number) => {
+    // The compact layout drops Since, and Node when no allocation has one.
     const withNode = !compact || r.allocations.some((a) => a.node !== null);
-    const pick = <T>(cells: [user: T, ns: T, job: T, node: T, gpu: T, cpu: T, mem: T, since: T, held: T]): T[] =>
-      cells.filter((_, i) => (i !== 3 || withNode) && (i !== 7 || !compact));
-    const table = plainTable({
-      head: pick(['User', 'Namespace', 'Job', 'Node', 'GPU', compact ? 'CPU' : 'CPU cores', compact ? 'Mem GiB' : 'Memory GiB', 'Since', 'For']),
-      colAligns: pick(['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'right']),
+    const shown = tableColumns(TOP_COLUMNS, { keep: (c) => !(compact && c.table.compact === null) || (c.key === 'node' && withNode) });
+    const { head, colAligns, body } = tableParts(shown, r.allocations, compact);
+    const userAt = shown.findIndex((c) => c.key === 'user');
+    const jobAt = shown.findIndex((c) => c.key === 'job_id');
+    const table = plainTable({ head, colAligns });
+    body.forEach((cells, i) => {
+      cells[userAt] = userCells[i]!;
+      if (jobWidth < jobFull) cells[jobAt] = shortenId(cells[jobAt]!, jobWidth);
+      table.push(cells);
     });
-    r.allocations.forEach((a, i) => {
-      const job = jobWidth >= jobFull ? a.job_id : shortenId(a.job_id, jobWidth);
-      table.push(pick([userCells[i]!, a.namespace, job, a.node ?? '-', integer(a.gpu), fixed(a.cpu_cores), fixed(a.memory_gib), readableInstant(a.since), formatSpan(a.held_seconds * 1_000_000)]));
-    });
-    table.push(pick([label, '', '', '', integer(r.total.gpu), fixed(r.total.cpu_cores), fixed(r.total.memory_gib), '', '']));
+    const total: Record<string, string> = { user: label, gpu: integer(r.total.gpu), cpu_cores: fixed(r.total.cpu_cores), memory_gib: fixed(r.total.memory_gib) };
+    table.push(shown.map((c) => total[c.key] ?? ''));
     return table;
   };
   const userHead = Math.max('User'.length, textWidth(label));
@@ -232,16 +234,29 @@ function wrap(text: string, width: number): string[] {
   return [...lines, line];
 }
 
-export const TOP_CSV_COLUMNS = ['user', 'user_name', 'namespace', 'job_id', 'job_name', 'allocation', 'node', 'status', 'gpu', 'cpu_cores', 'memory_gib', 'since', 'held_seconds'] as const;
+const NOT_IN_TABLE = 'in JSON and CSV only: too wide for a terminal';
 
 /**
- * One row per allocation shown, numbers unrounded as in JSON; no total row (a spreadsheet
- * sums). A missing user is `(unattributed)`, as in the table; a missing name, node or job name is empty.
+ * One row per allocation shown, numbers unrounded in JSON and CSV; no total row in CSV (a
+ * spreadsheet sums). A missing user is `(unattributed)` in CSV, as in the table; a missing
+ * name, node or job name is empty.
  */
-export function renderTopCsv(r: TopReport, delimiter = ','): string {
-  return toCsv(
-    TOP_CSV_COLUMNS,
-    r.allocations.map((a) => ({ ...a, user: a.user ?? UNATTRIBUTED })),
-    delimiter,
-  );
+export const TOP_COLUMNS: readonly Column<TopRow>[] = [
+  { key: 'user', csv: (a) => a.user ?? UNATTRIBUTED, table: { header: 'User', align: 'left', cell: (a) => a.user ?? UNATTRIBUTED } },
+  { key: 'user_name', table: { omitted: 'in the User column: the name, else the id' } },
+  { key: 'namespace', table: { header: 'Namespace', align: 'left', cell: (a) => a.namespace } },
+  { key: 'job_id', table: { header: 'Job', align: 'left', cell: (a) => a.job_id } },
+  { key: 'job_name', table: { omitted: NOT_IN_TABLE } },
+  { key: 'allocation', table: { omitted: NOT_IN_TABLE } },
+  { key: 'node', table: { header: 'Node', compact: null, align: 'left', cell: (a) => a.node ?? '-' } },
+  { key: 'status', table: { omitted: NOT_IN_TABLE } },
+  { key: 'gpu', table: { header: 'GPU', align: 'right', cell: (a) => integer(a.gpu) } },
+  { key: 'cpu_cores', table: { header: 'CPU cores', compact: 'CPU', align: 'right', cell: (a) => fixed(a.cpu_cores) } },
+  { key: 'memory_gib', table: { header: 'Memory GiB', compact: 'Mem GiB', align: 'right', cell: (a) => fixed(a.memory_gib) } },
+  { key: 'since', table: { header: 'Since', compact: null, align: 'left', cell: (a) => readableInstant(a.since) } },
+  { key: 'held_seconds', table: { header: 'For', align: 'right', cell: (a) => formatSpan(a.held_seconds * 1_000_000) } },
+];
+
+export function topOutput(r: TopReport): Output<TopRow> {
+  return { columns: TOP_COLUMNS, rows: r.allocations, json: r, table: (width) => renderTopTable(r, width) };
 }

@@ -36,7 +36,7 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     const r = run(['stats', '--from', '2024-09-04', '--to', '2024-09-04', '--tz', 'Europe/Madrid', '-o', 'csv', '--delimiter', ';'], { cwd });
     expect(r.code).toBe(0);
     const [head, first] = r.stdout.split('\n');
-    expect(head).toBe('namespace;cpu_hours;gpu_hours;memory_gib_hours;disk_gib_hours;cpu_mhz_hours;jobs;users;allocations;period_start;period_end;tz');
+    expect(head).toBe('namespace;cpu_hours;gpu_hours;memory_gib_hours;disk_gib_hours;cpu_mhz_hours;allocation_hours;jobs;users;allocations;period_start;period_end;tz');
     // Madrid is UTC+2 in September: the day runs from 22:00 UTC the day before.
     expect(first!.split(';').slice(-3)).toEqual(['2024-09-03T22:00:00.000000Z', '2024-09-04T22:00:00.000000Z', 'Europe/Madrid']);
   });
@@ -75,7 +75,7 @@ describe('hourmeter stats on the AI4OS fixture folder', () => {
     expect(viaConfig.period).toMatchObject({ from: '2024-09-03', to: '2024-09-10' });
     // a flag beats the config file, also between -o and its alias --json
     expect(JSON.parse(run(['stats', '--to', '2024-09-04'], { cwd }).stdout).period.to).toBe('2024-09-04');
-    expect(run(['stats', '-o', 'csv'], { cwd }).stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations,period_start,period_end,tz');
+    expect(run(['stats', '-o', 'csv'], { cwd }).stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,allocation_hours,jobs,users,allocations,period_start,period_end,tz');
     expect(run(['stats', '--json', '-o', 'csv'], { cwd })).toMatchObject({ code: 2, stderr: 'hourmeter: use just one of -o csv and --json\n' });
     // Two -o flags are refused too: the second would otherwise win in silence.
     expect(run(['stats', '-o', 'json', '-o', 'csv'], { cwd })).toMatchObject({ code: 2, stdout: '', stderr: 'hourmeter: use just one of -o json and -o csv\n' });

@@ -54,8 +54,8 @@ describe('names, not hashes, in stats --by user', () => {
     expect(json.rows.find((r) => r.user === UNNAMED)!.user_name).toBeNull();
     expect(json.bounds.low.rows.find((r) => r.user === LAURA)!.user_name).toBe('Laura Lindqvist');
     const csv = run(['stats', ...DAY, '--by', 'user', '-o', 'csv'], { cwd }).stdout.split('\n');
-    expect(csv[0]).toBe('user,user_name,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations,period_start,period_end,tz');
-    expect(csv[1]).toBe(`${LAURA},Laura Lindqvist,14.322273076666667,3.3233807691666666,419.4411508333333,52.54766376139323,32126.250768666665,2,1,2,2024-09-10T00:00:00.000000Z,2024-09-11T00:00:00.000000Z,UTC`);
+    expect(csv[0]).toBe('user,user_name,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,allocation_hours,jobs,users,allocations,period_start,period_end,tz');
+    expect(csv[1]).toBe(`${LAURA},Laura Lindqvist,14.322273076666667,3.3233807691666666,419.4411508333333,52.54766376139323,32126.250768666665,4.352130769166667,2,1,2,2024-09-10T00:00:00.000000Z,2024-09-11T00:00:00.000000Z,UTC`);
     expect(csv.find((l) => l.startsWith(UNNAMED))).toMatch(new RegExp(`^${UNNAMED},,4\\.115,`));
   });
 
@@ -78,7 +78,7 @@ describe('names, not hashes, in stats --by user', () => {
     const byNamespace = run(['stats', ...DAY, '-o', 'csv'], { cwd });
     expect(byNamespace.code).toBe(0);
     expect(byNamespace.stderr).toBe('');
-    expect(byNamespace.stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,jobs,users,allocations,period_start,period_end,tz');
+    expect(byNamespace.stdout.split('\n')[0]).toBe('namespace,cpu_hours,gpu_hours,memory_gib_hours,disk_gib_hours,cpu_mhz_hours,allocation_hours,jobs,users,allocations,period_start,period_end,tz');
   });
 });
 

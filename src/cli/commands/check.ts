@@ -6,7 +6,7 @@ import { tryReadSnapshot } from '../../snapshots/latest.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings, SNAPSHOTS } from '../options.js';
 
 /** Also how old the latest snapshot may be before `serve`'s /health says "stale". */
 export const DEFAULT_MAX_AGE = '12h';
@@ -39,7 +39,7 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
   const maxAgeUs = parseDuration(maxAgeText);
   if (maxAgeUs === null) throw new UsageError(`${s.source('max-age')} ${JSON.stringify(maxAgeText)} is not a duration: use e.g. 12h, 90m or 1d`);
   const nowUs = nowFrom(s) * 1000;
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
   const file = files[files.length - 1];
   if (file === undefined) throw new CheckFailed(`check failed: no snapshot files in ${dir}; is \`hourmeter snapshot\` running?`);

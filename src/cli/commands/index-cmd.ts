@@ -8,7 +8,7 @@ import { CheckFailed, UsageError } from '../../util/errors.js';
 import { readableInstant } from '../../util/time.js';
 import { addDbOption, indexPath } from '../index-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addOutputOptions, addSnapshotsOption, Settings } from '../options.js';
+import { addConfigOption, addOutputOptions, addSnapshotsOption, Settings, SNAPSHOTS } from '../options.js';
 import { progressBar } from '../progress-bar.js';
 
 /**
@@ -45,7 +45,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
 
   const context = async (c: Command, create: boolean) => {
     const s = Settings.of(c, program);
-    const dir = s.string('snapshots', 'snapshots');
+    const dir = s.get(SNAPSHOTS);
     const path = indexPath(s, dir);
     if (!create && !existsSync(path)) throw new UsageError(`no index at ${path} yet: run \`hourmeter index update\` (or any report) to build it`);
     const listing = await listSnapshots(dir, '--snapshots', { warn: io.warn });

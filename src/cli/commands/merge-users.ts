@@ -5,7 +5,7 @@ import { loadUserDb, USERDB_FILE } from '../../userdb/store.js';
 import { replaceFile } from '../../snapshots/write.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, collect, Settings } from '../options.js';
-import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
+import { addDelimiterOption, addSummariesOption, delimiterOf, summariesDir } from '../summary-options.js';
 import { DataError } from '../../util/errors.js';
 
 export function mergeUsersCommand(program: Command, io: CliIO): Command {
@@ -32,7 +32,7 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
       import('../summary-files.js'),
     ]);
     const s = Settings.of(cmd, program);
-    const dir = s.string('summaries', 'summaries');
+    const dir = summariesDir(s);
     const userdb = s.string('userdb', 'userdb');
     const delimiter = delimiterOf(s);
     const namespaces = summaryNamespaces(dir, SUFFIXES.users, s.list('namespace'), '--summaries');

@@ -8,7 +8,7 @@ import { loadUserDb } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addRequireCoverageOption, collect, reportCoverage, Settings } from '../options.js';
-import { addDelimiterOption, addSummariesOption, delimiterOf } from '../summary-options.js';
+import { addDelimiterOption, addSummariesOption, delimiterOf, summariesDir } from '../summary-options.js';
 import { makeFolder } from '../../util/folders.js';
 
 export function plotCommand(program: Command, io: CliIO): Command {
@@ -48,7 +48,7 @@ export function plotCommand(program: Command, io: CliIO): Command {
       return base === 'index' ? '%69ndex' : base;
     };
     const s = Settings.of(cmd, program);
-    const dir = s.string('summaries', 'summaries');
+    const dir = summariesDir(s);
     const out = s.string('htmls', 'htmls');
     const delimiter = delimiterOf(s);
     const topText = s.string('top', '10');

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
-import { renderDecisionTable, renderReportCsv, renderReportJson, renderReportTable } from '../../quota/render.js';
+import { quotaReportOutput, renderDecisionTable } from '../../quota/render.js';
+import { renderOutput } from '../../reports/output.js';
 import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';
 import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
@@ -16,7 +17,7 @@ import { formatTimestamp, readableInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT } from '../options.js';
 
 export const DEFAULT_QUOTA_FILE = 'quota.yaml';
 
@@ -175,12 +176,12 @@ function userOf(s: Settings): string {
  * after the latest file, reads the index.
  */
 async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view: HistoryView | null) => T): Promise<T> {
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   const listing = await listSnapshots(dir, '--snapshots', { stat: false });
   const byThen = listing.files.filter((f) => f.timeUs <= nowUs);
   if (byThen.length === 0) return use(null);
   if (byThen.length < listing.files.length) {
-    return use(await readWithoutStore({ ...listing, files: byThen }, { strict: s.flag('strict'), warn: io.warn }));
+    return use(await readWithoutStore({ ...listing, files: byThen }, { strict: s.get(STRICT), warn: io.warn }));
   }
   const opened = await openHistory(s, io, dir);
   try {
@@ -221,6 +222,6 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const maxGapUs = maxGapOf(s);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${readableInstant(r.latest_snapshot)}, is older than stale_after ${r.stale_after}: usage since then is missing`);
-  io.stdout(output === 'json' ? renderReportJson(r) : output === 'csv' ? renderReportCsv(r, delimiterOf(s, ',')) : renderReportTable(r, terminalWidth(), namesIn(userdb)));
+  io.stdout(renderOutput(quotaReportOutput(r, output === 'table' ? namesIn(userdb) : undefined), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

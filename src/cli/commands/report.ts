@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 
 import { join } from 'node:path';
-import { checkTimeZone } from '../../accounting/period.js';
 import { formatMonth, monthOf, parseMonth, previousMonth, reportDate, type Month } from '../../accounting/months.js';
 import { coverageFileText, hasSnapshotIn, neighboursOf, periodCoverage } from '../../reports/coverage-file.js';
 import { detailsCsv, monthlyCsv, monthlyReport, type MonthlyReport } from '../../reports/monthly.js';
@@ -11,7 +10,7 @@ import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, TZ } from '../options.js';
 import { makeFolder } from '../../util/folders.js';
 
 export function reportCommand(program: Command, io: CliIO): Command {
@@ -50,7 +49,7 @@ export function reportCommand(program: Command, io: CliIO): Command {
 }
 
 async function runMonthly(s: Settings, io: CliIO): Promise<void> {
-  const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
+  const tz = s.get(TZ);
   const monthText = s.string('month');
   const out = s.string('out', 'reports');
   const maxGapUs = maxGapOf(s);
@@ -66,7 +65,7 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
   if (out === '-' && months.length > 1) throw new UsageError(`--out - prints one month: give --month as well`);
   const details = s.flag('details');
   const delimiter = delimiterOf(s, ',');
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   const opened = await openHistory(s, io, dir);
   const skipped: MonthlyReport[] = [];
   const uncovered: string[] = [];

@@ -10,7 +10,7 @@ import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';
 import { DEFAULT_MAX_AGE } from './check.js';
 import { addQuotaFileOption, loadQuotaFile } from './quota.js';
-import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings } from '../options.js';
+import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings, SNAPSHOTS } from '../options.js';
 import { progressBar } from '../progress-bar.js';
 
 export function serveCommand(program: Command, io: CliIO): Command {
@@ -72,7 +72,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
       quota = { config: watchQuotaFile(s, io), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
     }
     const fixedNow = s.has('now') ? nowFrom(s) : null;
-    const dir = s.string('snapshots', 'snapshots');
+    const dir = s.get(SNAPSHOTS);
     const listening = startServer({
       host: s.string('host', '127.0.0.1'),
       port,

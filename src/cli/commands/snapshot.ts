@@ -15,7 +15,7 @@ import { isStorageFailure, makeFolder } from '../../util/folders.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_FLAGS, listOptions, refuseFlags } from '../kubernetes.js';
-import { addConfigOption, addSnapshotsOption, collect, Settings } from '../options.js';
+import { addConfigOption, addSnapshotsOption, collect, Settings, SNAPSHOTS } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
 const META_CACHE = 'nomad-meta-cache.json';
@@ -247,7 +247,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   const kind = s.choice('source', ['nomad', 'kubernetes'] as const, 'nomad');
   if (kind === 'kubernetes') refuseFlags(s, NOMAD_FLAGS, 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
   else refuseFlags(s, KUBERNETES_FLAGS, 'by the Nomad source: add --source kubernetes');
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   let fixedNow: Date | null = null;
   const nowText = s.string('now');
   if (nowText !== undefined) {

@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
-import { dayOf, resolvePeriod, checkTimeZone } from '../../accounting/period.js';
+import { dayOf, resolvePeriod } from '../../accounting/period.js';
 import type { Ai4osReport } from '../../reports/ai4os-report.js';
-import { renderStatsCsv, renderStatsTable, withUserNames } from '../../reports/stats-report.js';
+import { renderOutput } from '../../reports/output.js';
+import { statsOutput, withUserNames } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots, type Listing } from '../../snapshots/files.js';
@@ -14,7 +15,7 @@ import { UsageError } from '../../util/errors.js';
 import { addDelimiterOption, addEstimateOptions, checkDates, dateNames, delimiterOf, estimateOptions } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, FROM, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT, TO, TZ } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 
@@ -66,14 +67,14 @@ function parseGroupBy(s: Settings): GroupKey[] {
 async function runStats(s: Settings, io: CliIO): Promise<void> {
   const method = s.choice('method', ['exact', 'ai4os'] as const, 'exact');
   const output = s.output(FORMATS);
-  const dir = s.string('snapshots', 'snapshots');
-  const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
+  const dir = s.get(SNAPSHOTS);
+  const tz = s.get(TZ);
   const groupBy = parseGroupBy(s);
   const estimate = estimateOptions(s);
   const maxGapUs = maxGapOf(s);
   // Validate explicit dates before touching the disk, so a typo fails fast.
-  const from = s.string('from');
-  const to = s.string('to');
+  const from = s.get(FROM);
+  const to = s.get(TO);
   checkDates(s, tz);
 
   // The AI4OS method replays the original's walk over the files; it has no use for the index.
@@ -92,7 +93,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     const period = resolvePeriod(from ?? firstDay, to ?? lastDay, tz, names);
 
     if (listing) {
-      const policy = { strict: s.flag('strict'), warn: io.warn };
+      const policy = { strict: s.get(STRICT), warn: io.warn };
       if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
       if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
       if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
@@ -120,9 +121,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     });
     // Read only when rows are users: a report by namespace has no use for it.
     const report = groupBy.includes('user') ? withUserNames(counted, userNames(s, io)) : counted;
-    if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-    else if (output === 'csv') io.stdout(renderStatsCsv(report, delimiterOf(s, ',')));
-    else io.stdout(renderStatsTable(report, terminalWidth()));
+    io.stdout(renderOutput(statsOutput(report), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
     // A table shows the line under it; JSON and CSV readers get it on stderr.
     reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });
     const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;

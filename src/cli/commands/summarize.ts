@@ -1,14 +1,13 @@
 import { Command, Option } from 'commander';
 
 import { dirname, join } from 'node:path';
-import { checkTimeZone } from '../../accounting/period.js';
 import { replaceFile } from '../../snapshots/write.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import { addIndexOptions, indexPath, openHistory } from '../index-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings } from '../options.js';
-import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, SUMMARY_FORMATS } from '../summary-options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, TZ } from '../options.js';
+import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, summariesDir, SUMMARY_FORMATS } from '../summary-options.js';
 import { makeFolder } from '../../util/folders.js';
 
 export function summarizeCommand(program: Command, io: CliIO): Command {
@@ -47,9 +46,9 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
 }
 
 async function runSummarize(s: Settings, io: CliIO): Promise<void> {
-  const dir = s.string('snapshots', 'snapshots');
-  const out = s.string('summaries', 'summaries');
-  const tz = checkTimeZone(s.string('tz', 'UTC'), s.source('tz'));
+  const dir = s.get(SNAPSHOTS);
+  const out = summariesDir(s);
+  const tz = s.get(TZ);
   const format = s.choice('format', SUMMARY_FORMATS, 'hourmeter');
   if (format === 'ai4os' && tz !== 'UTC') throw new UsageError(`--format ai4os writes UTC days, as the original: drop ${s.source('tz')}`);
   const delimiter = delimiterOf(s);

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { buildTopReport, renderTopCsv, renderTopTable, TOP_SORTS } from '../../reports/top.js';
+import { renderOutput } from '../../reports/output.js';
+import { buildTopReport, topOutput, TOP_SORTS } from '../../reports/top.js';
 import { terminalWidth } from '../../reports/table.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
@@ -8,7 +9,7 @@ import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
-import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings } from '../options.js';
+import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings, SNAPSHOTS, STRICT } from '../options.js';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 /** Rows a table shows by default: a screen. JSON and CSV, read by programs, list every row. */
@@ -57,18 +58,16 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   const sort = s.choice('sort', TOP_SORTS, 'gpu');
   const limit = parseLimit(s, output);
   const nowUs = nowFrom(s) * 1000;
-  const dir = s.string('snapshots', 'snapshots');
+  const dir = s.get(SNAPSHOTS);
   const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
   if (files.length === 0) {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
-  const latest = readLatestReadable(files, { strict: s.flag('strict'), warn: io.warn });
+  const latest = readLatestReadable(files, { strict: s.get(STRICT), warn: io.warn });
   const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable, names: userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
   for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
-  if (output === 'json') io.stdout(JSON.stringify(report, null, 2) + '\n');
-  else if (output === 'csv') io.stdout(renderTopCsv(report, delimiterOf(s, ',')));
-  else io.stdout(renderTopTable(report, terminalWidth()));
+  io.stdout(renderOutput(topOutput(report), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
 }

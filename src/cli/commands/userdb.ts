@@ -1,16 +1,14 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toCsv } from '../../reports/csv.js';
+import { renderOutput, tableColumns, tableParts, type Column, type Output } from '../../reports/output.js';
 import { plainTable, withRules } from '../../reports/table.js';
-import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb } from '../../userdb/store.js';
+import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb, type UserRecord } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { timestampText } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, Settings } from '../options.js';
 import { addDelimiterOption, delimiterOf } from '../summary-options.js';
-
-const COLUMNS = ['id', 'name', 'email', 'first_seen', 'last_seen', 'groups'] as const;
 
 /** A sighting time in the report form; a hand-edited value that is not a time is shown as it is. */
 function seen(text: string | null | undefined): string | null {
@@ -27,15 +25,30 @@ function exported(db: UserDb): UserDb {
   return Object.fromEntries(Object.entries(db).map(([id, u]) => [id, { ...u, first_seen: seen(u.first_seen), last_seen: seen(u.last_seen) }]));
 }
 
-function rows(db: UserDb): Record<string, string>[] {
-  return Object.entries(db).map(([id, u]) => ({
-    id,
-    name: u.name ?? '',
-    email: u.email ?? '',
-    first_seen: u.first_seen ?? '',
-    last_seen: u.last_seen ?? '',
-    groups: (u.groups ?? []).join(' '),
-  }));
+type UserRow = UserRecord & { id: string };
+
+const text = (v: string | null) => v ?? '';
+
+/** JSON is the database itself, an object of user id → record; CSV and the table list its users. */
+export const USERDB_COLUMNS: readonly Column<UserRow>[] = [
+  { key: 'id', json: 'row name', table: { header: 'User', align: 'left', cell: (u) => u.id } },
+  { key: 'name', table: { header: 'Name', align: 'left', cell: (u) => text(u.name) } },
+  { key: 'email', table: { header: 'E-mail', align: 'left', cell: (u) => text(u.email) } },
+  { key: 'first_seen', table: { header: 'First seen', align: 'left', cell: (u) => text(u.first_seen) } },
+  { key: 'last_seen', table: { header: 'Last seen', align: 'left', cell: (u) => text(u.last_seen) } },
+  { key: 'groups', csv: (u) => (u.groups ?? []).join(' '), table: { header: 'Groups', align: 'left', cell: (u) => (u.groups ?? []).join(' ') } },
+];
+
+function userdbOutput(db: UserDb): Output<UserRow> {
+  const rows = Object.entries(db).map(([id, u]) => ({ ...u, id }));
+  const table = () => {
+    const { head, body } = tableParts(tableColumns(USERDB_COLUMNS), rows);
+    const t = plainTable({ head });
+    for (const cells of body) t.push(cells);
+    if (rows.length === 0) t.push([{ colSpan: head.length, content: 'no users yet: run `hourmeter snapshot`' }]);
+    return withRules(t, { afterHeader: true, beforeLast: false }) + '\n';
+  };
+  return { columns: USERDB_COLUMNS, rows, json: db, table };
 }
 
 export function userdbCommand(program: Command, io: CliIO): Command {
@@ -49,11 +62,7 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   show.addHelpText('after', '\nExamples:\n  hourmeter userdb show');
   show.action(() => {
     const s = Settings.of(show, program);
-    const list = rows(loadUserDb(s.string('userdb', 'userdb')));
-    const t = plainTable({ head: ['User', 'Name', 'E-mail', 'First seen', 'Last seen', 'Groups'] });
-    for (const r of list) t.push(COLUMNS.map((c) => r[c] ?? ''));
-    if (list.length === 0) t.push([{ colSpan: 6, content: 'no users yet: run `hourmeter snapshot`' }]);
-    io.stdout(withRules(t, { afterHeader: true, beforeLast: false }) + '\n');
+    io.stdout(renderOutput(userdbOutput(loadUserDb(s.string('userdb', 'userdb'))), 'table'));
   });
   const exp = new Command('export').summary('write the users as CSV or JSON').description('Writes every known user to stdout.');
   addDir(exp);
@@ -65,7 +74,7 @@ export function userdbCommand(program: Command, io: CliIO): Command {
     const s = Settings.of(exp, program);
     const db = exported(loadUserDb(s.string('userdb', 'userdb')));
     const format = s.output(['csv', 'json'] as const);
-    io.stdout(format === 'json' ? JSON.stringify(db, null, 2) + '\n' : toCsv(COLUMNS, rows(db), delimiterOf(s, ',')));
+    io.stdout(renderOutput(userdbOutput(db), format, { delimiter: format === 'csv' ? delimiterOf(s, ',') : undefined }));
   });
   const imp = new Command('import')
     .summary("merge an AI4OS users/user-db.json (user id -> name, e-mail) into the database")
