@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { aggregate } from '../dist/accounting/aggregate.js';
 import { resolvePeriod } from '../dist/accounting/period.js';
-import { startFakeNomad } from '../dist/fake/nomad-server.js';
+import { startFakeNomad } from '../dist-tools/fake/nomad-server.js';
 import { computeTruth, createCluster } from '../dist/simulator/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

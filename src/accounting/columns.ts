@@ -1,4 +1,4 @@
-import { DataError } from '../util/errors.js';
+import { UnreadableDataError } from './errors.js';
 import { estimateEnd, gcWindowFor, reachUs, type EndEstimate, type EstimateOptions, type Track } from './reconstruct.js';
 import type { Amounts, Lifetime } from './types.js';
 
@@ -39,7 +39,7 @@ export interface NameWriter extends Names {
 export const MAX_NAME_ID = 2 ** 26;
 
 export function checkNameId(id: number): number {
-  if (id >= MAX_NAME_ID) throw new DataError(`the index holds more than ${MAX_NAME_ID} distinct names; rebuild it with \`hourmeter index rebuild\``);
+  if (id >= MAX_NAME_ID) throw new UnreadableDataError(`the index holds more than ${MAX_NAME_ID} distinct names; rebuild it with \`hourmeter index rebuild\``);
   return id;
 }
 
@@ -97,7 +97,7 @@ export class FlavourTable {
   constructor(data: Float64Array = new Float64Array(64 * FIELDS)) {
     this.data = data;
     this.count = Math.floor(data.length / FIELDS);
-    if (data.length % FIELDS !== 0) throw new DataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
+    if (data.length % FIELDS !== 0) throw new UnreadableDataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
   }
 
   /** The amounts, f × 5 + k (see AMOUNT_FIELDS), for flavours 0 to count - 1. */
@@ -130,7 +130,7 @@ export class FlavourTable {
   }
 
   static decode(bytes: Uint8Array): FlavourTable {
-    if (bytes.byteLength % (8 * FIELDS) !== 0) throw new DataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
+    if (bytes.byteLength % (8 * FIELDS) !== 0) throw new UnreadableDataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
     // Typed views need aligned offsets: copied into a buffer of its own.
     const copy = new Float64Array(bytes.byteLength / 8);
     new Uint8Array(copy.buffer).set(bytes);
@@ -314,7 +314,7 @@ export class TrackColumns {
     const header = new DataView(buffer, 0, HEADER_BYTES);
     const n = header.getUint32(4);
     if (header.getUint32(0) !== FORMAT || buffer.byteLength !== TrackColumns.bytesFor(n)) {
-      throw new DataError('the index holds a segment in an unknown layout; rebuild it with `hourmeter index rebuild`');
+      throw new UnreadableDataError('the index holds a segment in an unknown layout; rebuild it with `hourmeter index rebuild`');
     }
     const c = new TrackColumns(n, buffer);
     c.length = n;

@@ -1,4 +1,4 @@
-import { UsageError } from '../util/errors.js';
+import { BadInputError } from './errors.js';
 import { dayOf, resolvePeriod } from './period.js';
 import type { Micros, Period } from './types.js';
 
@@ -13,8 +13,8 @@ export interface Month {
 export function parseMonth(text: string, what = '--month'): Month {
   const m = /^(\d{4})-(\d{2})$/.exec(text);
   const month = m ? Number(m[2]) : 0;
-  if (!m || month < 1 || month > 12) throw new UsageError(`${what} ${JSON.stringify(text)} is not a month: use YYYY-MM, e.g. 2024-09`);
-  if (Number(m[1]) < 1970) throw new UsageError(`${what} ${text} is before 1970: give a month of the snapshots' history`);
+  if (!m || month < 1 || month > 12) throw new BadInputError(`${what} ${JSON.stringify(text)} is not a month: use YYYY-MM, e.g. 2024-09`);
+  if (Number(m[1]) < 1970) throw new BadInputError(`${what} ${text} is before 1970: give a month of the snapshots' history`);
   return { year: Number(m[1]), month };
 }
 

@@ -1,5 +1,5 @@
 import { TZDate } from '@date-fns/tz';
-import { UsageError } from '../util/errors.js';
+import { BadInputError } from './errors.js';
 import type { Micros, Period } from './types.js';
 
 /**
@@ -18,14 +18,14 @@ export interface CalendarDay {
 /** Parses a strict, real calendar date; `what` names the flag in the error. */
 export function parseDay(text: string, what: string): CalendarDay {
   const m = DAY.exec(text);
-  if (!m) throw new UsageError(`${what} ${JSON.stringify(text)} is not a date: use YYYY-MM-DD, e.g. 2024-09-01`);
+  if (!m) throw new BadInputError(`${what} ${JSON.stringify(text)} is not a date: use YYYY-MM-DD, e.g. 2024-09-01`);
   const year = +m[1]!;
   const month = +m[2]!;
   const day = +m[3]!;
-  if (year < 1970) throw new UsageError(`${what} ${text} is before 1970: no snapshot can be that old; check the year`);
+  if (year < 1970) throw new BadInputError(`${what} ${text} is before 1970: no snapshot can be that old; check the year`);
   const check = new Date(Date.UTC(year, month - 1, day));
   if (month < 1 || month > 12 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
-    throw new UsageError(`${what} ${text} is not a real calendar date (${monthName(month)} has no day ${day}): pick an existing day`);
+    throw new BadInputError(`${what} ${text} is not a real calendar date (${monthName(month)} has no day ${day}): pick an existing day`);
   }
   return { year, month, day };
 }
@@ -35,14 +35,14 @@ function monthName(month: number): string {
   return new Date(Date.UTC(2000, month - 1, 1)).toLocaleString('en', { month: 'long', timeZone: 'UTC' });
 }
 
-/** Throws a usage error unless `tz` is an IANA zone this runtime knows. */
+/** Throws BadInputError unless `tz` is an IANA zone this runtime knows. */
 export function checkTimeZone(tz: string, what = '--tz'): string {
   // UTC needs no zone data; loading it is a noticeable part of a short report's run.
   if (tz === 'UTC') return tz;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
   } catch {
-    throw new UsageError(`${what} ${JSON.stringify(tz)} is not a known IANA time zone: use e.g. UTC or Europe/Madrid`);
+    throw new BadInputError(`${what} ${JSON.stringify(tz)} is not a known IANA time zone: use e.g. UTC or Europe/Madrid`);
   }
   return tz;
 }
@@ -81,7 +81,7 @@ export function resolvePeriod(from: string, to: string, timezone: string, names:
   const d1 = parseDay(from, names.from);
   const d2 = parseDay(to, names.to);
   if (formatDay(d1) > formatDay(d2)) {
-    throw new UsageError(`${names.from} ${from} is after ${names.to} ${to}: the period runs from the first day to the last, both included`);
+    throw new BadInputError(`${names.from} ${from} is after ${names.to} ${to}: the period runs from the first day to the last, both included`);
   }
   return {
     from: formatDay(d1),

@@ -1,7 +1,7 @@
 import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG } from './config.js';
-import { HourmeterError } from '../util/errors.js';
+import { exitCodeOf } from '../util/errors.js';
 import { printable } from '../util/printable.js';
 import { processIO, type CliIO } from './io.js';
 import { VERSION } from '../version.js';
@@ -131,9 +131,10 @@ export function exitCodeFor(e: unknown, debug: boolean): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return 2;
   }
-  if (e instanceof HourmeterError) {
-    process.stderr.write(`hourmeter: ${printable(e.message)}\n`);
-    return e.exitCode;
+  const code = exitCodeOf(e);
+  if (code !== null) {
+    process.stderr.write(`hourmeter: ${printable((e as Error).message)}\n`);
+    return code;
   }
   const plain = storageFailure(e);
   if (plain) {

@@ -1,6 +1,6 @@
 import { divide } from '../accounting/aggregate.js';
 import type { Micros } from '../accounting/types.js';
-import { fixed } from '../reports/table.js';
+import { fixed } from '../util/numbers.js';
 import { formatInstant, formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
 import { DISPLAY_UNIT, QUOTA_RESOURCES, type Combine, type LimitSpec, type QuotaConfig, type QuotaResource } from './policy.js';
 import { retryTime, usedBetween, type UsageInterval } from './usage.js';

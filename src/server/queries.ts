@@ -5,7 +5,7 @@ import type { GapPolicy } from '../accounting/types.js';
 import { detailsCsv, monthlyCsv, monthlyReport } from '../reports/monthly.js';
 import { statsFromView } from '../reports/stats-query.js';
 import type { HistoryStore } from '../history/store.js';
-import { HourmeterError } from '../util/errors.js';
+import { exitCodeOf } from '../util/errors.js';
 import { NO_REQUEST, type QuotaRequest } from '../quota/decide.js';
 import type { QuotaConfig } from '../quota/policy.js';
 import { checkQuota } from '../quota/service.js';
@@ -81,8 +81,8 @@ export class Queries {
       return this.route(req);
     } catch (e) {
       if (e instanceof ApiError) return errorResponse(e.status, e.message);
-      // Bad dates, zones and keys come from the core as usage errors.
-      if (e instanceof HourmeterError && e.exitCode === 2) return errorResponse(400, asParameters(e.message));
+      // Bad dates, zones and keys: the core's bad input and the edges' usage errors.
+      if (exitCodeOf(e) === 2) return errorResponse(400, asParameters((e as Error).message));
       throw e;
     }
   }

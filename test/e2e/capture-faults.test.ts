@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates, type TestCertificates } from '../../src/fake/certs.js';
-import { startFakeKubernetes, type FakeKubernetes } from '../../src/fake/kubernetes-server.js';
-import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../../fake/kubernetes-server.js';
+import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import type { NativeSnapshot } from '../../src/snapshots/format.js';
 import { runAsync, tempDir } from '../helpers/cli.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
+import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import { BIN, FIXTURE_GAP, run, runAsync, tempDir, withAi4osFixture } from '../helpers/cli.js';
 import { SCHEMA_VERSION } from '../../src/store/schema.js';

@@ -1,9 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates, type TestCertificates } from '../../src/fake/certs.js';
-import { simulatedPods } from '../../src/fake/kubernetes-pods.js';
-import { startFakeKubernetes, type FakeKubernetes } from '../../src/fake/kubernetes-server.js';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
+import { simulatedPods } from '../../fake/kubernetes-pods.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../../fake/kubernetes-server.js';
 import type { NativeSnapshot } from '../../src/snapshots/format.js';
 import { runAsync, tempDir } from '../helpers/cli.js';
 import { fixturePods, writeKubeconfig } from '../helpers/k8s.js';

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates } from '../../src/fake/certs.js';
-import { startFakeKubernetes } from '../../src/fake/kubernetes-server.js';
+import { makeTestCertificates } from '../../fake/certs.js';
+import { startFakeKubernetes } from '../../fake/kubernetes-server.js';
 import { run, runAsync } from '../helpers/cli.js';
 import { fixturePods, writeKubeconfig } from '../helpers/k8s.js';
 

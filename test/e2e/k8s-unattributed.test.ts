@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates, type TestCertificates } from '../../src/fake/certs.js';
-import { startFakeKubernetes, type FakeKubernetes } from '../../src/fake/kubernetes-server.js';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../../fake/kubernetes-server.js';
 import { runAsync, tempDir } from '../helpers/cli.js';
 import { fixturePods, writeKubeconfig } from '../helpers/k8s.js';
 

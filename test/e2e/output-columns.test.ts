@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { USERDB_COLUMNS } from '../../src/cli/commands/userdb.js';
-import { POLICY_COLUMNS, QUOTA_REPORT_COLUMNS } from '../../src/quota/render.js';
+import { POLICY_COLUMNS, QUOTA_REPORT_COLUMNS } from '../../src/reports/quota.js';
 import type { Column } from '../../src/reports/output.js';
 import { statsColumns } from '../../src/reports/stats-report.js';
 import { TOP_COLUMNS } from '../../src/reports/top.js';

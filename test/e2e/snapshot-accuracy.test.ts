@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
-import { startFakeNomad } from '../../src/fake/nomad-server.js';
+import { startFakeNomad } from '../../fake/nomad-server.js';
 import { createCluster, computeTruth } from '../../src/simulator/index.js';
 import { captureNomad, emptyMetaCache } from '../../src/sources/nomad/capture.js';
 import { DEFAULT_CLIENT_OPTIONS, NomadClient } from '../../src/sources/nomad/client.js';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
+import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import { BIN, run, runAsync, tempDir, type RunResult } from '../helpers/cli.js';
 import { hubSnapshot } from '../helpers/monthly-folder.js';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeNomad, type FakeNomad } from '../../src/fake/nomad-server.js';
+import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import { FIXTURES, run, runAsync, tempDir } from '../helpers/cli.js';
 

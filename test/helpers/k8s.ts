@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { TestCertificates } from '../../src/fake/certs.js';
+import type { TestCertificates } from '../../fake/certs.js';
 import type { Pod, PodList } from '../../src/sources/kubernetes/types.js';
 import { FIXTURES } from './cli.js';
 

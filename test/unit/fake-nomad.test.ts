@@ -3,8 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates, type TestCertificates } from '../../src/fake/certs.js';
-import { startFakeNomad, type FakeNomad, type FakeNomadOptions } from '../../src/fake/nomad-server.js';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
+import { startFakeNomad, type FakeNomad, type FakeNomadOptions } from '../../fake/nomad-server.js';
 import { clusterStateAt, createCluster, rfc3339Nano, unixNanos, type SimAlloc } from '../../src/simulator/index.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/nomad');

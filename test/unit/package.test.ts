@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
@@ -21,8 +21,11 @@ describe('the published package', () => {
     expect(files).toContain('docs/accounting.md');
   });
 
-  it('holds no fake servers and no bench code', () => {
-    expect(files.filter((f) => /(^|\/)(fake|bench)\//.test(f))).toEqual([]);
+  it('holds no fake servers and no bench code, though both are built', () => {
+    // Built beside the package (npm test, npm run demo and npm run bench use them), never in it.
+    expect(existsSync(join(ROOT, 'dist-tools/fake/nomad-server.js'))).toBe(true);
+    expect(existsSync(join(ROOT, 'dist-tools/bench/run.js'))).toBe(true);
+    expect(files.filter((f) => /(^|\/)(fake|bench|dist-tools)\//.test(f))).toEqual([]);
   });
 
   it('holds no source map whose sources it leaves out', () => {

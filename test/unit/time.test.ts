@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { BadInputError } from '../../src/accounting/errors.js';
 import { parseDay, resolvePeriod } from '../../src/accounting/period.js';
-import { UsageError } from '../../src/util/errors.js';
 import { formatInstant, formatTimestamp, nanosToMicros, parseDuration, parseInstant, readableInstant, timestampText } from '../../src/util/time.js';
 
 describe('instants', () => {
@@ -60,7 +60,7 @@ describe('durations', () => {
 describe('calendar days', () => {
   it('accepts 29 February in a leap year only', () => {
     expect(parseDay('2024-02-29', '--from')).toEqual({ year: 2024, month: 2, day: 29 });
-    expect(() => parseDay('2023-02-29', '--from')).toThrow(UsageError);
+    expect(() => parseDay('2023-02-29', '--from')).toThrow(BadInputError);
   });
   it('rejects impossible dates with the flag and a fix', () => {
     expect(() => parseDay('2025-02-30', '--to')).toThrow('--to 2025-02-30 is not a real calendar date (February has no day 30): pick an existing day');

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
-import { quotaReportOutput, renderDecisionTable } from '../../quota/render.js';
+import { quotaReportOutput, renderDecisionTable } from '../../reports/quota.js';
 import { renderOutput } from '../../reports/output.js';
 import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';

@@ -17,7 +17,7 @@ import { createServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Pod } from '../sources/kubernetes/types.js';
+import type { Pod } from '../src/sources/kubernetes/types.js';
 import { clampDelay, Faults, MAX_DELAY_MS, retryAfterHeader, sameToken, type FaultControl } from './faults.js';
 
 export interface FakeKubernetesOptions {

@@ -4,8 +4,8 @@
  * nobody claims), drawn from a seed so one seed always gives the same pods.
  */
 
-import { Prng } from '../simulator/prng.js';
-import type { Pod } from '../sources/kubernetes/types.js';
+import { Prng } from '../src/simulator/prng.js';
+import type { Pod } from '../src/sources/kubernetes/types.js';
 
 export interface SimulatedPodsOptions {
   seed?: string;

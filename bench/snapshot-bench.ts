@@ -4,11 +4,11 @@
  * about each job one by one (the job, then its allocations), sequentially.
  */
 import { startFakeNomad } from '../fake/nomad-server.js';
-import { createCluster } from '../simulator/index.js';
-import { captureNomad, emptyMetaCache } from '../sources/nomad/capture.js';
-import { DEFAULT_CLIENT_OPTIONS, NomadClient } from '../sources/nomad/client.js';
-import { DEFAULT_META_KEYS } from '../sources/nomad/map.js';
-import { resolveNomadSettings } from '../sources/nomad/settings.js';
+import { createCluster } from '../src/simulator/index.js';
+import { captureNomad, emptyMetaCache } from '../src/sources/nomad/capture.js';
+import { DEFAULT_CLIENT_OPTIONS, NomadClient } from '../src/sources/nomad/client.js';
+import { DEFAULT_META_KEYS } from '../src/sources/nomad/map.js';
+import { resolveNomadSettings } from '../src/sources/nomad/settings.js';
 
 export async function snapshotBench(opts: { concurrent: number; latencyMs: number }): Promise<void> {
   const cluster = createCluster({ seed: 9, days: 1, intervalMinutes: 360, targetConcurrent: opts.concurrent, fullFields: false });

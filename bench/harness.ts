@@ -8,8 +8,9 @@ import { readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { writeHistory, type WriteHistoryOptions } from '../simulator/index.js';
+import { writeHistory, type WriteHistoryOptions } from '../src/simulator/index.js';
 
+// The repository root, seen from the built file (dist-tools/bench/harness.js).
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BENCH = join(ROOT, '.bench');
 export const BIN = join(ROOT, 'bin/hourmeter.js');

@@ -9,10 +9,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import { SIDECAR } from '../simulator/catalog.js';
-import type { Cluster, SimAlloc, SimJob, SimNode } from '../simulator/model.js';
-import { nomadTaskResources, rfc3339Nano, unixNanos } from '../simulator/render.js';
-import { isTerminal, viewAt, type AllocView } from '../simulator/state.js';
+import { SIDECAR } from '../src/simulator/catalog.js';
+import type { Cluster, SimAlloc, SimJob, SimNode } from '../src/simulator/model.js';
+import { nomadTaskResources, rfc3339Nano, unixNanos } from '../src/simulator/render.js';
+import { isTerminal, viewAt, type AllocView } from '../src/simulator/state.js';
 
 // ---------------------------------------------------------------------------------------
 // Exact big integers in JSON text

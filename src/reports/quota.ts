@@ -1,9 +1,9 @@
-import { tableColumns, tableParts, type Column, type Output } from '../reports/output.js';
-import { decimal, fixed, plainTable, withRules } from '../reports/table.js';
-import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from '../reports/user-names.js';
+import type { PolicyDecision, QuotaDecision, ReportRow } from '../quota/decide.js';
+import type { QuotaAnswer, QuotaReport } from '../quota/service.js';
 import { formatSpan, readableInstant } from '../util/time.js';
-import type { PolicyDecision, QuotaDecision, ReportRow } from './decide.js';
-import type { QuotaAnswer, QuotaReport } from './service.js';
+import { tableColumns, tableParts, type Column, type Output } from './output.js';
+import { decimal, fixed, plainTable, withRules } from './table.js';
+import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from './user-names.js';
 
 /** Tables and CSV for `hourmeter quota`; JSON is the objects themselves. */
 

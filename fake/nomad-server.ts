@@ -17,10 +17,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
-import { createCluster } from '../simulator/cluster.js';
-import type { Cluster, SimJob } from '../simulator/model.js';
-import type { SimulatorOptions } from '../simulator/options.js';
-import { StateCursor, gcWindowUs, type AllocView, type ClusterState } from '../simulator/state.js';
+import { createCluster } from '../src/simulator/cluster.js';
+import type { Cluster, SimJob } from '../src/simulator/model.js';
+import type { SimulatorOptions } from '../src/simulator/options.js';
+import { StateCursor, gcWindowUs, type AllocView, type ClusterState } from '../src/simulator/state.js';
 import {
   allocStub,
   fullAllocation,
