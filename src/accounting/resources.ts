@@ -35,8 +35,9 @@ export interface Resource {
   readonly compact: string | null;
   /** The plot's title for its hours per day. */
   readonly perDay: string;
-  /** The column of an amount held, in reported units (top, monthly details). */
+  /** The column of an amount held, in reported units (top, monthly details), and top's full and compact headers for it. */
   readonly held: string;
+  readonly heldHeader: readonly [full: string, compact: string | null];
   /** PrimeHub's monthly column of its hours; null when PrimeHub has none. */
   readonly primehub: string | null;
   /** The average amount held over a day (accounting/daily.ts), and its summary column. */
@@ -64,6 +65,7 @@ export const RESOURCES = [
     compact: 'CPU h',
     perDay: 'CPU-hours per day',
     held: 'cpu_cores',
+    heldHeader: ['CPU cores', 'CPU'],
     primehub: 'cpu_hours',
     average: 'cpu_cores',
     averageColumn: 'cpu_cores_avg',
@@ -84,6 +86,7 @@ export const RESOURCES = [
     compact: null,
     perDay: 'CPU MHz-hours per day',
     held: 'cpu_mhz',
+    heldHeader: ['CPU MHz', null],
     primehub: null,
     average: 'cpu_mhz',
     averageColumn: 'cpu_mhz_avg',
@@ -104,6 +107,7 @@ export const RESOURCES = [
     compact: 'GPU h',
     perDay: 'GPU-hours per day',
     held: 'gpu',
+    heldHeader: ['GPU', 'GPU'],
     primehub: 'gpu_hours',
     average: 'gpus',
     averageColumn: 'gpus_avg',
@@ -124,6 +128,7 @@ export const RESOURCES = [
     compact: 'Mem GiB h',
     perDay: 'Memory GiB-hours per day',
     held: 'memory_gib',
+    heldHeader: ['Memory GiB', 'Mem GiB'],
     primehub: 'memory_gb_hours',
     average: 'memory_gib',
     averageColumn: 'memory_gib_avg',
@@ -144,6 +149,7 @@ export const RESOURCES = [
     compact: 'Disk GiB h',
     perDay: 'Disk GiB-hours per day',
     held: 'disk_gib',
+    heldHeader: ['Disk GiB', null],
     primehub: null,
     average: 'disk_gib',
     averageColumn: 'disk_gib_avg',
@@ -206,5 +212,7 @@ export const NATIVE_ORDER = inOrder(['cpu', 'cpu_mhz', 'memory', 'disk', 'gpu'])
 export const AI4OS_SUMMARY_ORDER = inOrder(['cpu', 'cpu_mhz', 'memory', 'disk', 'gpu']);
 /** PrimeHub's monthly columns, in its order. */
 export const PRIMEHUB_ORDER = inOrder(['gpu', 'cpu', 'memory']);
+/** The amounts `top` shows and sorts by, in its order. */
+export const TOP_ORDER = inOrder(['gpu', 'cpu', 'memory']);
 /** Quota resources, in the order quota output lists them. */
 export const QUOTA_ORDER = inOrder(['cpu', 'memory', 'gpu', 'disk']);
