@@ -47,8 +47,8 @@ export interface Resource {
   readonly ai4os: { readonly column: string; readonly perUnit: number };
   /** Quota unit as files and messages write it; null when quotas do not cover it. */
   readonly quota: { readonly unit: string } | null;
-  /** The /metrics counter of base unit-seconds allocated; null when none is exported. */
-  readonly metric: { readonly name: string; readonly help: string } | null;
+  /** The /metrics counter of unit-seconds allocated, and its units per reported unit (bytes per GiB); null when none is exported. */
+  readonly metric: { readonly name: string; readonly help: string; readonly perUnit: number } | null;
 }
 
 export const RESOURCES = [
@@ -71,7 +71,7 @@ export const RESOURCES = [
     averageColumn: 'cpu_cores_avg',
     ai4os: { column: 'cpu_num', perUnit: 1 },
     quota: { unit: 'CPU-hours' },
-    metric: { name: 'hourmeter_allocated_cpu_core_seconds_total', help: 'CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).' },
+    metric: { name: 'hourmeter_allocated_cpu_core_seconds_total', help: 'CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).', perUnit: 1 },
   },
   {
     name: 'cpu_mhz',
@@ -113,7 +113,7 @@ export const RESOURCES = [
     averageColumn: 'gpus_avg',
     ai4os: { column: 'gpu_num', perUnit: 1 },
     quota: { unit: 'GPU-hours' },
-    metric: { name: 'hourmeter_allocated_gpu_seconds_total', help: 'GPU-seconds allocated since the first snapshot.' },
+    metric: { name: 'hourmeter_allocated_gpu_seconds_total', help: 'GPU-seconds allocated since the first snapshot.', perUnit: 1 },
   },
   {
     name: 'memory',
@@ -134,7 +134,7 @@ export const RESOURCES = [
     averageColumn: 'memory_gib_avg',
     ai4os: { column: 'memory_MB', perUnit: 1024 },
     quota: { unit: 'GiB-hours' },
-    metric: { name: 'hourmeter_allocated_memory_byte_seconds_total', help: 'Memory byte-seconds allocated since the first snapshot.' },
+    metric: { name: 'hourmeter_allocated_memory_byte_seconds_total', help: 'Memory byte-seconds allocated since the first snapshot.', perUnit: 2 ** 30 },
   },
   {
     name: 'disk',
@@ -155,7 +155,7 @@ export const RESOURCES = [
     averageColumn: 'disk_gib_avg',
     ai4os: { column: 'disk_MB', perUnit: 1024 },
     quota: { unit: 'GiB-hours' },
-    metric: { name: 'hourmeter_allocated_disk_byte_seconds_total', help: 'Disk byte-seconds allocated since the first snapshot.' },
+    metric: { name: 'hourmeter_allocated_disk_byte_seconds_total', help: 'Disk byte-seconds allocated since the first snapshot.', perUnit: 2 ** 30 },
   },
 ] as const satisfies readonly Resource[];
 
