@@ -1,5 +1,6 @@
-import { AMOUNT_FIELDS, END_KIND_CODES, type FlavourTable, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
+import { END_KIND_CODES, type FlavourTable, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import type { EstimateOptions } from './reconstruct.js';
+import { HOUR_DIVISORS, RESOURCE_COUNT, RESOURCES, type ResourceHours } from './resources.js';
 import type { Amounts, Lifetime, Period } from './types.js';
 
 /**
@@ -18,12 +19,8 @@ export interface Filters {
   groups?: readonly string[];
 }
 
-export interface Hours {
-  cpu_hours: number;
-  cpu_mhz_hours: number;
-  gpu_hours: number;
-  memory_gib_hours: number;
-  disk_gib_hours: number;
+/** A group's resource-hours (one field per resource, see resources.ts), and its counts. */
+export interface Hours extends ResourceHours {
   /** Wall-clock hours the allocations held resources (Σ |lifetime ∩ period|). */
   allocation_hours: number;
   jobs: number;
@@ -49,29 +46,21 @@ export interface StatsResult extends Aggregate {
 }
 
 const MICROS_PER_HOUR = 3_600_000_000n;
-const GIB = 1_073_741_824n;
-/** Divisors from base units × µs to the reported unit-hours. */
-const DIVISORS = {
-  cpu_hours: 1000n * MICROS_PER_HOUR,
-  cpu_mhz_hours: MICROS_PER_HOUR,
-  gpu_hours: MICROS_PER_HOUR,
-  memory_gib_hours: GIB * MICROS_PER_HOUR,
-  disk_gib_hours: GIB * MICROS_PER_HOUR,
-};
 
-/** The hour fields of a row, in the order of Products. */
-const HOUR_FIELDS = ['cpu_hours', 'cpu_mhz_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'allocation_hours'] as const;
-const HOUR_DIVISORS = HOUR_FIELDS.map((f) => (f === 'allocation_hours' ? MICROS_PER_HOUR : DIVISORS[f]));
+/** The hour fields of a row, in the order of Products: each resource's, then the allocations'. */
+const HOUR_FIELDS: readonly (keyof Hours)[] = [...RESOURCES.map((r) => r.hours), 'allocation_hours'];
+/** Divisors from base units × µs (or µs) to the reported unit-hours, in the order of HOUR_FIELDS. */
+const PRODUCT_DIVISORS: readonly bigint[] = [...HOUR_DIVISORS, MICROS_PER_HOUR];
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 const TWO_53 = 2 ** 53;
 
-/** CPU millicore-, MHz-, GPU-, memory byte- and disk byte-microseconds, then allocation-microseconds. */
-type Products = [bigint, bigint, bigint, bigint, bigint, bigint];
-
-/** The order of Products: the order of a flavour table's amounts. */
-const RESOURCES = AMOUNT_FIELDS;
-const RESOURCE_COUNT = RESOURCES.length;
+/**
+ * Σ amount × µs per resource in base units × µs, in the order of the resource list (and of
+ * a flavour table's amounts), then the allocation-microseconds at ALLOCATION.
+ */
+type Products = bigint[];
+const ALLOCATION = RESOURCE_COUNT;
 
 /**
  * What the aggregation keeps of each allocation that holds time in the period, as columns:
@@ -376,7 +365,8 @@ class RankTable {
       high[k]! += settledHigh[x]!;
       low[k]! += settledLow[x]!;
     }
-    const out: Products = [0n, 0n, 0n, 0n, 0n, joinSplit(sums[0]! + settledAllocation[0]!, sums[1]! + settledAllocation[1]!)];
+    const out = zeroProducts();
+    out[ALLOCATION] = joinSplit(sums[0]! + settledAllocation[0]!, sums[1]! + settledAllocation[1]!);
     sums[0] = 0;
     sums[1] = 0;
     const { bucketSum, bucketCarry, bucketsTouched, bucketIsTouched } = this;
@@ -598,7 +588,7 @@ class Stamps {
 
 function hoursOf(p: Products, jobs: number, users: number, allocations: number): Hours {
   const hours: Partial<Hours> = {};
-  for (let f = 0; f < HOUR_FIELDS.length; f++) hours[HOUR_FIELDS[f]!] = divide(p[f]!, HOUR_DIVISORS[f]!);
+  for (let f = 0; f < HOUR_FIELDS.length; f++) hours[HOUR_FIELDS[f]!] = divide(p[f]!, PRODUCT_DIVISORS[f]!);
   return Object.assign(hours, { jobs, users, allocations }) as Hours;
 }
 
@@ -1076,7 +1066,7 @@ class GroupTally {
     bound.users[slot] = users;
     const at = slot * HOUR_FIELDS.length;
     for (let f = 0; f < HOUR_FIELDS.length; f++) {
-      bound.hours[at + f] = divide(p[f]!, HOUR_DIVISORS[f]!);
+      bound.hours[at + f] = divide(p[f]!, PRODUCT_DIVISORS[f]!);
       bound.total[f]! += p[f]!;
     }
   }
@@ -1132,7 +1122,7 @@ function slotsOfPartial(e: Entries, bounds: readonly Float64Array[], slots: numb
 }
 
 function zeroProducts(): Products {
-  return [0n, 0n, 0n, 0n, 0n, 0n];
+  return new Array<bigint>(RESOURCE_COUNT + 1).fill(0n);
 }
 
 /** Stats over lifetimes given as objects (tests, the simulator's truth). */

@@ -1,6 +1,7 @@
 import { UnreadableDataError } from './errors.js';
 import { estimateEnd, gcWindowFor, reachUs, type EndEstimate, type EstimateOptions, type Track } from './reconstruct.js';
-import type { Amounts, Lifetime } from './types.js';
+import { AMOUNT_FIELDS, RESOURCE_COUNT, type Amounts } from './resources.js';
+import type { Lifetime } from './types.js';
 
 /**
  * Tracks and lifetimes as columns of numbers, the form reports aggregate. Strings
@@ -82,12 +83,11 @@ export class MemoryNames implements NameWriter {
   }
 }
 
-/** The amounts of a flavour, in the order a FlavourTable keeps them. */
-export const AMOUNT_FIELDS = ['cpuMilli', 'cpuMhz', 'gpu', 'memoryBytes', 'diskBytes'] as const;
-const FIELDS = AMOUNT_FIELDS.length;
+/** A flavour's amounts, in the order of the resource list (AMOUNT_FIELDS). */
+const FIELDS = RESOURCE_COUNT;
 
 /**
- * Flavours' amounts packed in one array of numbers, flavour f's field k at f × 5 + k: the
+ * Flavours' amounts packed in one array of numbers, flavour f's field k at f × FIELDS + k (k: the resource's place in the list): the
  * index stores it as one blob, so a report has every flavour's amounts in one read.
  */
 export class FlavourTable {
@@ -100,7 +100,7 @@ export class FlavourTable {
     if (data.length % FIELDS !== 0) throw new UnreadableDataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
   }
 
-  /** The amounts, f × 5 + k (see AMOUNT_FIELDS), for flavours 0 to count - 1. */
+  /** The amounts, f × FIELDS + k (see AMOUNT_FIELDS), for flavours 0 to count - 1. */
   get values(): Float64Array {
     return this.data.subarray(0, this.count * FIELDS);
   }
@@ -109,7 +109,9 @@ export class FlavourTable {
     if (f < 0 || f >= this.count) throw new Error(`no flavour with id ${f}`);
     const d = this.data;
     const at = f * FIELDS;
-    return { cpuMilli: d[at]!, cpuMhz: d[at + 1]!, gpu: d[at + 2]!, memoryBytes: d[at + 3]!, diskBytes: d[at + 4]! };
+    const a = {} as Amounts;
+    for (let k = 0; k < FIELDS; k++) a[AMOUNT_FIELDS[k]!] = d[at + k]!;
+    return a;
   }
 
   /** Appends a flavour; returns its id. */
@@ -120,7 +122,7 @@ export class FlavourTable {
       this.data = grown;
     }
     const at = this.count * FIELDS;
-    AMOUNT_FIELDS.forEach((k, i) => (this.data[at + i] = a[k]));
+    for (let k = 0; k < FIELDS; k++) this.data[at + k] = a[AMOUNT_FIELDS[k]!];
     return this.count++;
   }
 
@@ -140,7 +142,8 @@ export class FlavourTable {
 
 /** The id of a flavour in a table, found by its amounts' key; appended when new. */
 export function flavourId(table: FlavourTable, ids: Map<string, number>, a: Amounts): number {
-  const key = `${a.cpuMilli},${a.cpuMhz},${a.gpu},${a.memoryBytes},${a.diskBytes}`;
+  let key = String(a[AMOUNT_FIELDS[0]!]);
+  for (let k = 1; k < FIELDS; k++) key += ',' + a[AMOUNT_FIELDS[k]!];
   let id = ids.get(key);
   if (id === undefined) ids.set(key, (id = table.push(a)));
   return id;

@@ -4,6 +4,7 @@ import { divide, UNATTRIBUTED } from './aggregate.js';
 import { estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';
 import type { EstimateOptions } from './reconstruct.js';
+import { AMOUNT_FIELDS, hourDivisor, RESOURCE_COUNT, RESOURCES, REPORT_ORDER, type AverageField, type ResourceHours } from './resources.js';
 import type { Amounts, Micros, Period } from './types.js';
 
 /**
@@ -58,22 +59,10 @@ export function dayIndexOf(grid: DayGrid, us: Micros): number {
   return lo;
 }
 
-export interface ResourceHours {
-  cpu_hours: number;
-  gpu_hours: number;
-  memory_gib_hours: number;
-  disk_gib_hours: number;
-  cpu_mhz_hours: number;
-}
+export type { ResourceHours };
 
-/** The amount held on average over a day: its resource-hours / the day's hours. */
-export interface AverageAmounts {
-  cpu_cores: number;
-  gpus: number;
-  memory_gib: number;
-  disk_gib: number;
-  cpu_mhz: number;
-}
+/** The amount held on average over a day: its resource-hours / the day's hours (one field per resource, see resources.ts). */
+export type AverageAmounts = Record<AverageField, number>;
 
 export interface DayUsage extends ResourceHours {
   day: string;
@@ -104,14 +93,11 @@ export interface NamespaceUsage {
   total: ResourceHours & { jobs: number; users: number; allocations: number; firstDay: string | null; lastDay: string | null };
 }
 
-/** The order of the five products below. */
-const RESOURCES = ['cpuMilli', 'gpu', 'memoryBytes', 'diskBytes', 'cpuMhz'] as const satisfies readonly (keyof Amounts)[];
-const MICROS_PER_HOUR = 3_600_000_000n;
-const GIB = 1_073_741_824n;
-/** From base units (millicores, devices, bytes, bytes, MHz) to the reported units. */
-const UNIT = [1000n, 1n, GIB, GIB, 1n] as const;
-
-type Products = [bigint, bigint, bigint, bigint, bigint];
+/** Σ amount × µs per resource, in the order of the resource list. */
+type Products = bigint[];
+const zeroProducts = (): Products => new Array<bigint>(RESOURCE_COUNT).fill(0n);
+/** Where each resource of the report order sits in the list (and in Products). */
+const REPORT_AT = REPORT_ORDER.map((r) => (RESOURCES as readonly unknown[]).indexOf(r));
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -134,12 +120,12 @@ class TimeSums {
    * only a handful of BigInt products remain.
    */
   products(amountsOf: (flavour: number) => Amounts): Products {
-    const perAmount = RESOURCES.map(() => new Map<number, { us: number; spilled: bigint }>());
+    const perAmount = AMOUNT_FIELDS.map(() => new Map<number, { us: number; spilled: bigint }>());
     for (const [flavour, us] of this.us) {
       const a = amountsOf(flavour);
       const spilled = this.spilled.get(flavour) ?? 0n;
-      for (let r = 0; r < RESOURCES.length; r++) {
-        const amount = a[RESOURCES[r]!];
+      for (let r = 0; r < RESOURCE_COUNT; r++) {
+        const amount = a[AMOUNT_FIELDS[r]!];
         if (amount === 0) continue;
         const sum = perAmount[r]!.get(amount);
         if (!sum) perAmount[r]!.set(amount, { us, spilled });
@@ -153,8 +139,8 @@ class TimeSums {
         }
       }
     }
-    const p: Products = [0n, 0n, 0n, 0n, 0n];
-    for (let r = 0; r < RESOURCES.length; r++) {
+    const p = zeroProducts();
+    for (let r = 0; r < RESOURCE_COUNT; r++) {
       for (const [amount, t] of perAmount[r]!) p[r]! += BigInt(amount) * (t.spilled + BigInt(t.us));
     }
     return p;
@@ -187,15 +173,18 @@ class NamespaceSums {
   }
 }
 
+/** Resource-hours in the report order (summarize's JSON keeps its keys in that order). */
 function hoursOf(p: Products): ResourceHours {
-  const h = (r: number) => divide(p[r]!, UNIT[r]! * MICROS_PER_HOUR);
-  return { cpu_hours: h(0), gpu_hours: h(1), memory_gib_hours: h(2), disk_gib_hours: h(3), cpu_mhz_hours: h(4) };
+  const hours = {} as ResourceHours;
+  REPORT_ORDER.forEach((r, i) => (hours[r.hours] = divide(p[REPORT_AT[i]!]!, hourDivisor(r))));
+  return hours;
 }
 
 function averageOf(p: Products, dayUs: number): AverageAmounts {
+  const average = {} as AverageAmounts;
   // A day a zone skipped (Pacific/Apia, 2011-12-30) has no hours, and held nothing.
-  const a = (r: number) => (dayUs === 0 ? 0 : divide(p[r]!, UNIT[r]! * BigInt(dayUs)));
-  return { cpu_cores: a(0), gpus: a(1), memory_gib: a(2), disk_gib: a(3), cpu_mhz: a(4) };
+  REPORT_ORDER.forEach((r, i) => (average[r.average] = dayUs === 0 ? 0 : divide(p[REPORT_AT[i]!]!, r.perUnit * BigInt(dayUs))));
+  return average;
 }
 
 /**
@@ -300,7 +289,7 @@ export class DailySplitter {
         namespace,
         days: days.map((day, d) => usageOfDay(day, boundsUs[d + 1]! - boundsUs[d]!, undefined, amountsOf)),
         users: [],
-        total: { ...hoursOf([0n, 0n, 0n, 0n, 0n]), jobs: 0, users: 0, allocations: 0, firstDay: null, lastDay: null },
+        total: { ...hoursOf(zeroProducts()), jobs: 0, users: 0, allocations: 0, firstDay: null, lastDay: null },
       });
     }
     return [...out.values()].sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0));
@@ -308,7 +297,7 @@ export class DailySplitter {
 }
 
 function usageOfDay(day: string, dayUs: number, u: Usage | undefined, amountsOf: (f: number) => Amounts): DayUsage {
-  const p = u ? u.time.products(amountsOf) : ([0n, 0n, 0n, 0n, 0n] as Products);
+  const p = u ? u.time.products(amountsOf) : zeroProducts();
   return { day, hours: dayUs / 3_600_000_000, ...hoursOf(p), average: averageOf(p, dayUs), jobs: u?.jobs.size ?? 0, users: u?.users.size ?? 0, allocations: u?.allocations ?? 0 };
 }
 

@@ -1,5 +1,6 @@
 import { divide, UNATTRIBUTED, type Aggregate, type Filters, type GroupKey, type Hours, type Row, type StatsResult } from './aggregate.js';
-import type { Amounts, Lifetime, Micros, Period } from './types.js';
+import { HOUR_DIVISORS, RESOURCES } from './resources.js';
+import type { Lifetime, Micros, Period } from './types.js';
 
 /**
  * The accounting rules written out plainly (docs/accounting.md#period, #resource-hours,
@@ -22,16 +23,6 @@ export function resourceUs(amount: number, us: Micros): bigint {
 }
 
 const HOUR = 3_600_000_000n;
-const GIB = 1_073_741_824n;
-
-/** Each reported resource: its amount, and the divisor from base units × µs to its unit-hours (docs/accounting.md#attribution). */
-const RESOURCES: readonly { field: keyof Hours; amount: keyof Amounts; divisor: bigint }[] = [
-  { field: 'cpu_hours', amount: 'cpuMilli', divisor: 1000n * HOUR },
-  { field: 'cpu_mhz_hours', amount: 'cpuMhz', divisor: HOUR },
-  { field: 'gpu_hours', amount: 'gpu', divisor: HOUR },
-  { field: 'memory_gib_hours', amount: 'memoryBytes', divisor: GIB * HOUR },
-  { field: 'disk_gib_hours', amount: 'diskBytes', divisor: GIB * HOUR },
-];
 
 /** Where a lifetime ends under the estimate and under each end of the sure band (docs/accounting.md#sure-band). */
 type End = 'endUs' | 'lowEndUs' | 'highEndUs';
@@ -39,7 +30,7 @@ type End = 'endUs' | 'lowEndUs' | 'highEndUs';
 /** One group's exact sums under one end, and what its counts count. */
 interface Sums {
   keys: string[];
-  /** Σ amount × µs per resource, in the order of RESOURCES. */
+  /** Σ amount × µs per resource, in the order of the resource list (resources.ts). */
   products: bigint[];
   /** Σ µs: the allocations' wall-clock time. */
   us: bigint;
@@ -117,7 +108,8 @@ function addTo(s: Sums, l: Lifetime, us: Micros): void {
 /** The exact sums divided once, at the end (docs/accounting.md#resource-hours). */
 function hoursOf(s: Sums): Hours {
   const hours = { allocation_hours: divide(s.us, HOUR), jobs: s.jobs.size, users: s.users.size, allocations: s.allocations } as Hours;
-  RESOURCES.forEach((r, i) => (hours[r.field] = divide(s.products[i]!, r.divisor)));
+  // Each resource's divisor: base units × µs in one of its unit-hours (docs/accounting.md#attribution).
+  RESOURCES.forEach((r, i) => (hours[r.hours] = divide(s.products[i]!, HOUR_DIVISORS[i]!)));
   return hours;
 }
 

@@ -1,3 +1,5 @@
+import type { Amounts } from './resources.js';
+
 /**
  * The accounting core's vocabulary. Everything here is plain data: no I/O, no clock.
  * Instants are integer microseconds since the Unix epoch (safe integers until year 2255).
@@ -8,17 +10,8 @@ export type Micros = number;
 /** Whether an observed allocation holds resources (docs/accounting.md#reconstruction). */
 export type Phase = 'holding' | 'terminal' | 'none';
 
-/**
- * Resources in integer base units, so that resource x duration can be summed exactly
- * with BigInt: CPU millicores, MHz, bytes, bytes, device count.
- */
-export interface Amounts {
-  cpuMilli: number;
-  cpuMhz: number;
-  memoryBytes: number;
-  diskBytes: number;
-  gpu: number;
-}
+/** Resources in integer base units, declared in resources.ts. */
+export type { Amounts };
 
 export interface Attribution {
   namespace: string;

@@ -1,5 +1,6 @@
 import type { Document, LineCounter, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { createRequire } from 'node:module';
+import { hourDivisor, QUOTA_ORDER } from '../accounting/resources.js';
 import type { Micros } from '../accounting/types.js';
 import { UsageError } from '../util/errors.js';
 import { parseDuration } from '../util/time.js';
@@ -10,8 +11,9 @@ import { parseDuration } from '../util/time.js';
  * file, line and column of the first problem.
  */
 
-export const QUOTA_RESOURCES = ['cpu', 'memory', 'gpu', 'disk'] as const;
-export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+/** The resources quotas cover (resources.ts), in the order quota output lists them. */
+export const QUOTA_RESOURCES = QUOTA_ORDER.map((r) => r.name);
+export type QuotaResource = (typeof QUOTA_ORDER)[number]['name'];
 export const COMBINES = ['max', 'min', 'sum'] as const;
 export type Combine = (typeof COMBINES)[number];
 export const SCOPES = ['groups', 'users', 'both'] as const;
@@ -30,12 +32,7 @@ const UNIT_FACTORS: Record<string, { resources: readonly QuotaResource[]; base: 
 };
 
 /** The unit a resource's hours are reported in. */
-export const DISPLAY_UNIT: Record<QuotaResource, { name: string; perHour: bigint }> = {
-  cpu: { name: 'CPU-hours', perHour: 1000n * MICROS_PER_HOUR },
-  memory: { name: 'GiB-hours', perHour: (1n << 30n) * MICROS_PER_HOUR },
-  disk: { name: 'GiB-hours', perHour: (1n << 30n) * MICROS_PER_HOUR },
-  gpu: { name: 'GPU-hours', perHour: MICROS_PER_HOUR },
-};
+export const DISPLAY_UNIT = Object.fromEntries(QUOTA_ORDER.map((r) => [r.name, { name: r.quota.unit, perHour: hourDivisor(r) }])) as Record<QuotaResource, { name: string; perHour: bigint }>;
 
 /** A limit as the quota file gives one. */
 export interface LimitSpec {

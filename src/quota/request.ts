@@ -1,4 +1,5 @@
 import type { Micros } from '../accounting/types.js';
+import { resource as declared } from '../accounting/resources.js';
 import { QUOTA_RESOURCES, scaleDecimal, type QuotaResource } from './policy.js';
 import type { QuotaRequest } from './decide.js';
 
@@ -13,7 +14,7 @@ const SIZE = /^(\d+(?:\.\d{1,6})?)\s*(MiB|GiB|TiB|Mi|Gi|Ti)$/i;
 const BYTES: Record<string, bigint> = { m: 1n << 20n, g: 1n << 30n, t: 1n << 40n };
 
 export function parseRequest(text: string): Record<QuotaResource, number> | string {
-  const out: Record<QuotaResource, number> = { cpu: 0, memory: 0, gpu: 0, disk: 0 };
+  const out = Object.fromEntries(QUOTA_RESOURCES.map((r) => [r, 0])) as Record<QuotaResource, number>;
   const seen = new Set<string>();
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const m = /^([a-z]+)\s*=\s*(.+)$/i.exec(part);
@@ -24,15 +25,17 @@ export function parseRequest(text: string): Record<QuotaResource, number> | stri
     if (seen.has(resource)) return `${resource} is given twice`;
     seen.add(resource);
     const r = resource as QuotaResource;
-    if (r === 'cpu') {
+    // How an amount is written follows the resource's base unit (resources.ts).
+    const unit = declared(r).baseUnit;
+    if (unit === 'millicores') {
       const c = /^(\d+(?:\.\d{1,3})?)$/.exec(value);
       const milli = /^(\d+)m$/.exec(value);
-      if (c) out.cpu = Number(scaleDecimal(c[1]!, 1000n));
-      else if (milli) out.cpu = Number(milli[1]);
-      else return `cpu=${value}: give cores (2, 0.5) or millicores (500m)`;
-    } else if (r === 'gpu') {
-      if (!/^\d+$/.test(value)) return `gpu=${value}: give a whole number of GPUs`;
-      out.gpu = Number(value);
+      if (c) out[r] = Number(scaleDecimal(c[1]!, 1000n));
+      else if (milli) out[r] = Number(milli[1]);
+      else return `${r}=${value}: give cores (2, 0.5) or millicores (500m)`;
+    } else if (unit === 'devices') {
+      if (!/^\d+$/.test(value)) return `${r}=${value}: give a whole number of GPUs`;
+      out[r] = Number(value);
     } else {
       const s = SIZE.exec(value);
       if (!s) return `${r}=${value}: give a size with its unit, e.g. ${r}=4GiB (MiB, GiB, TiB)`;

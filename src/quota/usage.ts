@@ -1,6 +1,7 @@
 import { heldUs, resourceUs } from '../accounting/reference.js';
 import type { Amounts, Micros } from '../accounting/types.js';
-import type { QuotaResource } from './policy.js';
+import { resource, type AmountField } from '../accounting/resources.js';
+import { QUOTA_RESOURCES, type QuotaResource } from './policy.js';
 
 /**
  * A user's usage over a rolling window, exactly: Σ amount × |lifetime ∩ [t − W, t)| in base
@@ -17,8 +18,11 @@ export interface UsageInterval {
   amounts: Amounts;
 }
 
-export function amountOf(a: Amounts, resource: QuotaResource): number {
-  return resource === 'cpu' ? a.cpuMilli : resource === 'memory' ? a.memoryBytes : resource === 'disk' ? a.diskBytes : a.gpu;
+/** Each quota resource's field in Amounts. */
+const AMOUNT_OF = Object.fromEntries(QUOTA_RESOURCES.map((n) => [n, resource(n).amount])) as Record<QuotaResource, AmountField>;
+
+export function amountOf(a: Amounts, name: QuotaResource): number {
+  return a[AMOUNT_OF[name]];
 }
 
 /** Σ amount × |[start, end) ∩ [fromUs, toUs)|, counting recorded usage only. */

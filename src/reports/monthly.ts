@@ -2,6 +2,7 @@ import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../acco
 import { formatMonth, monthPeriod, reportDate, type Month } from '../accounting/months.js';
 import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js';
 import { heldUs, resourceUs } from '../accounting/reference.js';
+import { hourDivisor, PRIMEHUB_ORDER, RESOURCES } from '../accounting/resources.js';
 import type { Lifetime, Period } from '../accounting/types.js';
 import type { WindowFiles } from '../snapshots/catalogue.js';
 import type { HistoryView } from '../store/view.js';
@@ -16,14 +17,17 @@ import { decimal } from './table.js';
  * The details list every allocation clipped to the month; they sum to the summary rows.
  */
 
-export const MONTHLY_COLUMNS = ['component', 'group_name', 'user_name', 'gpu_hours', 'cpu_hours', 'memory_gb_hours', 'total_hours', 'report_date'] as const;
+/** PrimeHub's hour columns: its own names, in its order (resources.ts). */
+const PRIMEHUB_HOURS = PRIMEHUB_ORDER.map((r) => r.primehub);
 
-export const DETAIL_COLUMNS = [
+export const MONTHLY_COLUMNS: readonly string[] = ['component', 'group_name', 'user_name', ...PRIMEHUB_HOURS, 'total_hours', 'report_date'];
+
+export const DETAIL_COLUMNS: readonly string[] = [
   'namespace', 'job_id', 'job_name', 'allocation', 'component', 'group_name', 'user_name',
   'start', 'end', 'running', 'end_estimated',
-  'cpu_cores', 'cpu_mhz', 'gpu', 'memory_gib', 'disk_gib',
-  'gpu_hours', 'cpu_hours', 'memory_gb_hours', 'total_hours', 'report_date',
-] as const;
+  ...RESOURCES.map((r) => r.held),
+  ...PRIMEHUB_HOURS, 'total_hours', 'report_date',
+];
 
 export type CsvRow = Record<string, string>;
 
@@ -39,16 +43,13 @@ export function monthlyRows(result: Pick<StatsResult, 'rows'>, month: Month): Cs
     component: cell(r.component),
     group_name: cell(r.group),
     user_name: cell(r.user),
-    gpu_hours: decimal(r.gpu_hours),
-    cpu_hours: decimal(r.cpu_hours),
-    memory_gb_hours: decimal(r.memory_gib_hours),
+    ...Object.fromEntries(PRIMEHUB_ORDER.map((c) => [c.primehub, decimal(r[c.hours])])),
     total_hours: decimal(r.allocation_hours),
     report_date: reportDate(month),
   }));
 }
 
 const HOUR = 3_600_000_000n;
-const GIB = 1_073_741_824n;
 
 /**
  * One row per allocation that held resources in the period, clipped to it, in start order.
@@ -77,14 +78,8 @@ export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, '
       end: formatTimestamp(from + us),
       running: String(l.endKind === 'open' || l.endUs >= period.endUs),
       end_estimated: String(l.endKind === 'vanished'),
-      cpu_cores: String(a.cpuMilli / 1000),
-      cpu_mhz: String(a.cpuMhz),
-      gpu: String(a.gpu),
-      memory_gib: String(a.memoryBytes / 1_073_741_824),
-      disk_gib: String(a.diskBytes / 1_073_741_824),
-      gpu_hours: decimal(divide(resourceUs(a.gpu, us), HOUR)),
-      cpu_hours: decimal(divide(resourceUs(a.cpuMilli, us), 1000n * HOUR)),
-      memory_gb_hours: decimal(divide(resourceUs(a.memoryBytes, us), GIB * HOUR)),
+      ...Object.fromEntries(RESOURCES.map((r) => [r.held, String(a[r.amount] / Number(r.perUnit))])),
+      ...Object.fromEntries(PRIMEHUB_ORDER.map((r) => [r.primehub, decimal(divide(resourceUs(a[r.amount], us), hourDivisor(r)))])),
       total_hours: decimal(divide(BigInt(us), HOUR)),
       report_date: reportDate(month),
     };

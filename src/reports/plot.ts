@@ -1,6 +1,7 @@
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { ParsedCsv } from './csv.js';
 import type { Chart, IndexEntry, NamespacePage } from './html.js';
+import { REPORT_ORDER, resource, type HoursField } from '../accounting/resources.js';
 import { AI4OS_TIMESERIES_COLUMNS, HOUR_COLUMNS } from './summaries.js';
 
 /**
@@ -9,18 +10,14 @@ import { AI4OS_TIMESERIES_COLUMNS, HOUR_COLUMNS } from './summaries.js';
  * users. Pure: parsed files in, page models out. Errors say which column of which row.
  */
 
-const RESOURCE_CHARTS: readonly [column: (typeof HOUR_COLUMNS)[number], title: string, label: string][] = [
-  ['cpu_hours', 'CPU-hours per day', 'CPU-hours'],
-  ['gpu_hours', 'GPU-hours per day', 'GPU-hours'],
-  ['memory_gib_hours', 'Memory GiB-hours per day', 'Memory GiB-hours'],
-  ['disk_gib_hours', 'Disk GiB-hours per day', 'Disk GiB-hours'],
-  ['cpu_mhz_hours', 'CPU MHz-hours per day', 'CPU MHz-hours'],
-];
+/** A chart of each resource's hours per day, in the report order. */
+const RESOURCE_CHARTS: readonly [column: HoursField, title: string, label: string][] = REPORT_ORDER.map((r) => [r.hours, r.perDay, r.header]);
 
-const TOP_BY: readonly [column: (typeof HOUR_COLUMNS)[number], label: string][] = [
-  ['cpu_hours', 'CPU-hours'],
-  ['gpu_hours', 'GPU-hours'],
-];
+/** The top-user charts: by CPU- and GPU-hours. */
+const TOP_BY: readonly [column: HoursField, label: string][] = (['cpu', 'gpu'] as const).map(resource).map((r) => [r.hours, r.header]);
+
+/** The top-users table leaves detail resources out, as compact tables do. */
+const TABLE_RESOURCES = REPORT_ORDER.filter((r) => r.compact !== null);
 
 const TIMESERIES_NEEDS = ['date', 'snapshots', ...HOUR_COLUMNS, 'running_jobs_avg', 'queued_jobs_avg'];
 const USERS_NEEDS = ['user', ...HOUR_COLUMNS, 'jobs'];
@@ -84,11 +81,11 @@ export function namespacePage(input: PlotInput): NamespacePage {
     needColumns(input.users, USERS_NEEDS);
     return input.users.rows.map((r, i) => ({
       user: r.user ?? '',
-      hours: Object.fromEntries([...HOUR_COLUMNS, 'jobs'].map((c) => [c, num(r, c, i + 2, false)!])) as Record<(typeof HOUR_COLUMNS)[number] | 'jobs', number>,
+      hours: Object.fromEntries([...HOUR_COLUMNS, 'jobs'].map((c) => [c, num(r, c, i + 2, false)!])) as Record<HoursField | 'jobs', number>,
     }));
   });
   const label = (user: string) => (user === UNATTRIBUTED ? user : (input.names(user) ?? user));
-  const ranked = (c: (typeof HOUR_COLUMNS)[number]) =>
+  const ranked = (c: HoursField) =>
     users
       .filter((u) => u.hours[c] > 0)
       .sort((a, b) => b.hours[c] - a.hours[c] || (a.user < b.user ? -1 : 1))
@@ -105,7 +102,7 @@ export function namespacePage(input: PlotInput): NamespacePage {
       series: [{ label: l, values: top.map((u) => u.hours[c]), bars: true }],
     });
   }
-  const byCpu = ranked('cpu_hours');
+  const byCpu = ranked(resource('cpu').hours);
   return {
     namespace: input.namespace,
     from: ts.rows[0]?.date ?? '',
@@ -114,13 +111,13 @@ export function namespacePage(input: PlotInput): NamespacePage {
     charts,
     tables: [
       {
-        title: `Top ${input.top} users by CPU-hours`,
-        columns: ['CPU-hours', 'GPU-hours', 'Memory GiB-hours', 'Disk GiB-hours', 'Jobs'],
+        title: `Top ${input.top} users by ${resource('cpu').header}`,
+        columns: [...TABLE_RESOURCES.map((r) => r.header), 'Jobs'],
         rows: byCpu.map((u, i) => ({
           rank: i + 1,
           user: u.user,
           name: u.user === UNATTRIBUTED ? '' : (input.names(u.user) ?? ''),
-          values: [u.hours.cpu_hours, u.hours.gpu_hours, u.hours.memory_gib_hours, u.hours.disk_gib_hours, u.hours.jobs],
+          values: [...TABLE_RESOURCES.map((r) => u.hours[r.hours]), u.hours.jobs],
         })),
       },
     ],
@@ -169,11 +166,7 @@ export function indexEntry(page: NamespacePage, href: string, full: ParsedCsv): 
     to: page.to,
     days: page.days,
     totals: [
-      { label: 'CPU-hours', value: v('cpu_hours') },
-      { label: 'GPU-hours', value: v('gpu_hours') },
-      { label: 'Memory GiB-hours', value: v('memory_gib_hours') },
-      { label: 'Disk GiB-hours', value: v('disk_gib_hours') },
-      { label: 'CPU MHz-hours', value: v('cpu_mhz_hours') },
+      ...REPORT_ORDER.map((r) => ({ label: r.header, value: v(r.hours) })),
       { label: 'Jobs', value: v('jobs') },
       { label: 'Users', value: v('users') },
     ],

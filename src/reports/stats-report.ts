@@ -1,4 +1,5 @@
 import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
+import { HOUR_COLUMNS, REPORT_ORDER, resource } from '../accounting/resources.js';
 import { coverageJson, type Coverage, type CoverageJson } from '../accounting/coverage.js';
 import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
@@ -91,18 +92,17 @@ export function withUserNames<R extends StatsReport>(r: R, names: UserNames): R 
   return { ...r, rows: named(r.rows), bounds: { low: { ...low, rows: named(low.rows) }, high: { ...high, rows: named(high.rows) } } };
 }
 
-export const HOUR_COLUMNS = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const;
-
+/** Each resource's headers (resources.ts); below 100 columns the table drops detail resources (MHz-hours). */
 const HEADERS: Record<string, [full: string, compact: string | null]> = {
-  cpu_hours: ['CPU-hours', 'CPU h'],
-  gpu_hours: ['GPU-hours', 'GPU h'],
-  memory_gib_hours: ['Memory GiB-hours', 'Mem GiB h'],
-  disk_gib_hours: ['Disk GiB-hours', 'Disk GiB h'],
-  // Below 100 columns the table drops MHz-hours.
-  cpu_mhz_hours: ['CPU MHz-hours', null],
+  ...Object.fromEntries(REPORT_ORDER.map((r) => [r.hours, [r.header, r.compact]])),
   jobs: ['Jobs', 'Jobs'],
   users: ['Users', 'Users'],
 };
+
+/** The sure band line under the table keeps to three resources, to fit one line. */
+const BAND = (['cpu', 'gpu', 'memory'] as const).map(resource);
+/** A header inside a sentence: "memory GiB-hours", but "CPU-hours". */
+const inSentence = (header: string) => (/^[A-Z][a-z]/.test(header) ? header[0]!.toLowerCase() + header.slice(1) : header);
 
 const NOT_IN_TABLE = 'in JSON and CSV only: the table keeps to the resources, to fit a terminal';
 
@@ -185,7 +185,7 @@ export function renderStatsTable(r: StatsReport, width: number, columns = statsC
   const band = (c: keyof Hours, label: string) => `${label} ${fixed(lo[c])} – ${fixed(hi[c])}`;
   lines.push(
     `Allocations: ${integer(d.open)} open (counted up to the latest snapshot of their namespace), ${integer(d.vanished)} vanished between snapshots (estimate: ${d.gap_policy}${d.gc_window_hours === null ? '' : `, GC window ${d.gc_window_hours} h`})`,
-    `Sure band for the allocations the snapshots saw (low – high): ${band('cpu_hours', 'CPU-hours')}; ${band('gpu_hours', 'GPU-hours')}; ${band('memory_gib_hours', 'memory GiB-hours')}`,
+    `Sure band for the allocations the snapshots saw (low – high): ${BAND.map((r) => band(r.hours, inSentence(r.header))).join('; ')}`,
     `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${readableInstant(d.first_snapshot)} to ${readableInstant(d.last_snapshot!)})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
     `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
     `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,

@@ -1,4 +1,5 @@
-import type { NamespaceUsage, ResourceHours } from '../accounting/daily.js';
+import type { DayUsage, NamespaceUsage, ResourceHours } from '../accounting/daily.js';
+import { AI4OS_SUMMARY_ORDER, HOUR_COLUMNS, REPORT_ORDER } from '../accounting/resources.js';
 import { noCounts, type DayCounts } from '../accounting/job-counts.js';
 import type { Period } from '../accounting/types.js';
 import { toCsv } from './csv.js';
@@ -14,16 +15,16 @@ import { toCsv } from './csv.js';
 
 export type SummaryFormat = 'hourmeter' | 'ai4os';
 
-export const HOUR_COLUMNS = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours', 'cpu_mhz_hours'] as const satisfies readonly (keyof ResourceHours)[];
+export { HOUR_COLUMNS };
 /** The average amount held at once over a day, per resource, in the order of HOUR_COLUMNS. */
-export const AVERAGE_COLUMNS = ['cpu_cores_avg', 'gpus_avg', 'memory_gib_avg', 'disk_gib_avg', 'cpu_mhz_avg'] as const;
+export const AVERAGE_COLUMNS: readonly string[] = REPORT_ORDER.map((r) => r.averageColumn);
 
 export const TIMESERIES_COLUMNS = ['date', 'hours', 'snapshots', ...HOUR_COLUMNS, ...AVERAGE_COLUMNS, 'running_jobs_avg', 'queued_jobs_avg', 'jobs', 'users'] as const;
 export const USERS_COLUMNS = ['user', ...HOUR_COLUMNS, 'jobs', 'allocations', 'first_day', 'last_day'] as const;
 export const FULL_COLUMNS = ['from', 'to', 'timezone', ...HOUR_COLUMNS, 'jobs', 'users', 'allocations', 'first_day', 'last_day'] as const;
 
 /** The original AI4OS `summarize.py` columns. */
-const AI4OS_RESOURCES = ['cpu_num', 'cpu_MHz', 'memory_MB', 'disk_MB', 'gpu_num'] as const;
+const AI4OS_RESOURCES: readonly string[] = AI4OS_SUMMARY_ORDER.map((r) => r.ai4os.column);
 export const AI4OS_TIMESERIES_COLUMNS = ['date', ...AI4OS_RESOURCES, 'queued', 'running'] as const;
 export const AI4OS_USERS_COLUMNS = ['owner', ...AI4OS_RESOURCES] as const;
 export const AI4OS_FULL_COLUMNS = [...AI4OS_RESOURCES] as const;
@@ -92,11 +93,7 @@ function hourmeterFiles(ns: NamespaceUsage, counts: DayCounts[], period: Period)
       hours: d.hours,
       snapshots: c.snapshots,
       ...pick(d),
-      cpu_cores_avg: a.cpu_cores,
-      gpus_avg: a.gpus,
-      memory_gib_avg: a.memory_gib,
-      disk_gib_avg: a.disk_gib,
-      cpu_mhz_avg: a.cpu_mhz,
+      ...averages(a),
       // Empty, not zero, on a day no snapshot saw: the count is unknown.
       running_jobs_avg: c.running ?? '',
       queued_jobs_avg: c.queued ?? '',
@@ -113,7 +110,11 @@ function hourmeterFiles(ns: NamespaceUsage, counts: DayCounts[], period: Period)
 }
 
 function pick(h: ResourceHours): ResourceHours {
-  return { cpu_hours: h.cpu_hours, gpu_hours: h.gpu_hours, memory_gib_hours: h.memory_gib_hours, disk_gib_hours: h.disk_gib_hours, cpu_mhz_hours: h.cpu_mhz_hours };
+  return Object.fromEntries(HOUR_COLUMNS.map((c) => [c, h[c]])) as ResourceHours;
+}
+
+function averages(a: DayUsage['average']): Record<string, number> {
+  return Object.fromEntries(REPORT_ORDER.map((r) => [r.averageColumn, a[r.average]]));
 }
 
 /** Whole numbers as pandas' `round(0)` gives them: halves go to the even neighbour. */
@@ -122,9 +123,9 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** AI4OS units from hourmeter's: cores, MHz, MB (Nomad's MB are MiB), MB, GPUs. */
-function ai4osAmounts(cores: number, mhz: number, memoryGib: number, diskGib: number, gpus: number): Record<(typeof AI4OS_RESOURCES)[number], number> {
-  return { cpu_num: roundHalfEven(cores), cpu_MHz: roundHalfEven(mhz), memory_MB: roundHalfEven(memoryGib * 1024), disk_MB: roundHalfEven(diskGib * 1024), gpu_num: roundHalfEven(gpus) };
+/** AI4OS units from hourmeter's (cores, MHz, MB: Nomad's MB are MiB, GPUs), rounded, per resource. */
+function ai4osAmounts(amountOf: (r: (typeof AI4OS_SUMMARY_ORDER)[number]) => number): Record<string, number> {
+  return Object.fromEntries(AI4OS_SUMMARY_ORDER.map((r) => [r.ai4os.column, roundHalfEven(amountOf(r) * r.ai4os.perUnit)]));
 }
 
 /**
@@ -137,10 +138,11 @@ function ai4osFiles(ns: NamespaceUsage, counts: DayCounts[]): { timeseries: Tabl
   const timeseries = ns.days.map((d, i) => {
     const a = d.average;
     const c = counts[i]!;
-    return { date: d.day, ...ai4osAmounts(a.cpu_cores, a.cpu_mhz, a.memory_gib, a.disk_gib, a.gpus), queued: c.queued === null ? '' : roundHalfEven(c.queued), running: c.running === null ? '' : roundHalfEven(c.running) };
+    return { date: d.day, ...ai4osAmounts((r) => a[r.average]), queued: c.queued === null ? '' : roundHalfEven(c.queued), running: c.running === null ? '' : roundHalfEven(c.running) };
   });
-  const users = ns.users.map((u) => ({ owner: u.user, ...ai4osAmounts(u.cpu_hours / 24, u.cpu_mhz_hours / 24, u.memory_gib_hours / 24, u.disk_gib_hours / 24, u.gpu_hours / 24) }));
+  const amounts = ns.users.map((u) => ai4osAmounts((r) => u[r.hours] / 24));
+  const users = ns.users.map((u, i) => ({ owner: u.user, ...amounts[i] }));
   const full: Record<string, number> = Object.fromEntries(AI4OS_RESOURCES.map((r) => [r, 0]));
-  for (const u of users) for (const r of AI4OS_RESOURCES) full[r]! += u[r];
+  for (const a of amounts) for (const r of AI4OS_RESOURCES) full[r]! += a[r]!;
   return { timeseries: { columns: AI4OS_TIMESERIES_COLUMNS, rows: timeseries }, users: { columns: AI4OS_USERS_COLUMNS, rows: users }, full: { columns: AI4OS_FULL_COLUMNS, rows: [full] } };
 }

@@ -1,4 +1,5 @@
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
+import { TOP_ORDER } from '../accounting/resources.js';
 import type { Micros, Observation, SnapshotObservations } from '../accounting/types.js';
 import { formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
 import { tableColumns, tableParts, type Column, type Output } from './output.js';
@@ -10,12 +11,18 @@ import { drawnWidth, NO_NAMES, shortenId, UserColumn, type UserNames } from './u
  * rows, totals and their renderings out.
  */
 
-export const TOP_SORTS = ['gpu', 'cpu', 'memory', 'since', 'user'] as const;
-export type TopSort = (typeof TOP_SORTS)[number];
+type Shown = (typeof TOP_ORDER)[number];
+export type TopSort = Shown['name'] | 'since' | 'user';
+/** The resources `top` shows, by name (resources.ts), then the start and the user. */
+export const TOP_SORTS: readonly TopSort[] = [...TOP_ORDER.map((r) => r.name), 'since', 'user'];
 
-const GIB = 1024 ** 3;
+/** An amount held in reported units (cores, GiB): base units summed first, so totals carry no floating-point residue. */
+const inUnits = (r: Shown, base: number) => base / Number(r.perUnit);
 
-export interface TopRow {
+/** Amounts held, by their column (gpu, cpu_cores, memory_gib). */
+type Held = Record<Shown['held'], number>;
+
+export interface TopRow extends Held {
   user: string | null;
   /** From the user database; null when it has no name for the user. */
   user_name: string | null;
@@ -25,9 +32,6 @@ export interface TopRow {
   allocation: string;
   node: string | null;
   status: string;
-  gpu: number;
-  cpu_cores: number;
-  memory_gib: number;
   since: string;
   /** From `since` to the snapshot's capture time. */
   held_seconds: number;
@@ -49,36 +53,32 @@ export interface TopReport {
   limit: number | null;
   namespaces: string[];
   /** Over every allocation that holds resources and passes the filter, shown or not. */
-  total: { allocations: number; gpu: number; cpu_cores: number; memory_gib: number };
+  total: { allocations: number } & Held;
   allocations: TopRow[];
 }
 
 interface Sortable {
   row: TopRow;
   startUs: Micros;
-  cpuMilli: number;
-  memoryBytes: number;
+  /** Amounts in base units, in the order of TOP_ORDER. */
+  amounts: number[];
 }
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Descending amounts, oldest first, then names: every order is total, so output is stable. */
 function compare(sort: TopSort): (a: Sortable, b: Sortable) => number {
-  const gpu = (a: Sortable, b: Sortable) => b.row.gpu - a.row.gpu;
-  const cpu = (a: Sortable, b: Sortable) => b.cpuMilli - a.cpuMilli;
-  const memory = (a: Sortable, b: Sortable) => b.memoryBytes - a.memoryBytes;
-  const since = (a: Sortable, b: Sortable) => a.startUs - b.startUs;
+  type Key = (a: Sortable, b: Sortable) => number;
+  const amounts: Key[] = TOP_ORDER.map((_, i) => (a, b) => b.amounts[i]! - a.amounts[i]!);
+  const since: Key = (a, b) => a.startUs - b.startUs;
   // Unattributed rows sort after every user.
-  const user = (a: Sortable, b: Sortable) => (a.row.user === null ? 1 : 0) - (b.row.user === null ? 1 : 0) || byText(a.row.user ?? '', b.row.user ?? '');
+  const user: Key = (a, b) => (a.row.user === null ? 1 : 0) - (b.row.user === null ? 1 : 0) || byText(a.row.user ?? '', b.row.user ?? '');
   const names = (a: Sortable, b: Sortable) =>
     byText(a.row.namespace, b.row.namespace) || byText(a.row.job_id, b.row.job_id) || byText(a.row.allocation, b.row.allocation);
-  const keys = {
-    gpu: [gpu, cpu, memory, since, user],
-    cpu: [cpu, gpu, memory, since, user],
-    memory: [memory, gpu, cpu, since, user],
-    since: [since, gpu, cpu, memory, user],
-    user: [user, gpu, cpu, memory, since],
-  }[sort];
+  // The key sorted by, then the amounts in TOP_ORDER, since and user.
+  const at = TOP_ORDER.findIndex((r) => r.name === sort);
+  const keys =
+    sort === 'since' ? [since, ...amounts, user] : sort === 'user' ? [user, ...amounts, since] : [amounts[at]!, ...amounts.filter((_, i) => i !== at), since, user];
   return (a, b) => {
     for (const k of keys) {
       const c = k(a, b);
@@ -88,12 +88,16 @@ function compare(sort: TopSort): (a: Sortable, b: Sortable) => number {
   };
 }
 
+/** The amounts held, by column, in TOP_ORDER. */
+function held(value: (r: Shown, i: number) => number): Held {
+  return Object.fromEntries(TOP_ORDER.map((r, i) => [r.held, value(r, i)])) as Held;
+}
+
 function rowOf(o: Observation, capturedUs: Micros, names: UserNames): Sortable {
   const startUs = o.startUs!;
   return {
     startUs,
-    cpuMilli: o.amounts.cpuMilli,
-    memoryBytes: o.amounts.memoryBytes,
+    amounts: TOP_ORDER.map((r) => o.amounts[r.amount]),
     row: {
       user: o.user,
       user_name: o.user === null ? null : names(o.user),
@@ -103,9 +107,7 @@ function rowOf(o: Observation, capturedUs: Micros, names: UserNames): Sortable {
       allocation: o.key.slice(o.key.indexOf(':') + 1),
       node: o.node,
       status: o.status,
-      gpu: o.amounts.gpu,
-      cpu_cores: o.amounts.cpuMilli / 1000,
-      memory_gib: o.amounts.memoryBytes / GIB,
+      ...held((r) => inUnits(r, o.amounts[r.amount])),
       since: formatTimestamp(startUs),
       held_seconds: Math.max(0, Math.floor((capturedUs - startUs) / 1_000_000)),
     },
@@ -130,8 +132,7 @@ export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): To
     .filter((o) => o.phase === 'holding' && o.startUs !== null && (only.size === 0 || only.has(o.namespace)))
     .map((o) => rowOf(o, snap.timeUs, opts.names ?? NO_NAMES))
     .sort(compare(opts.sort));
-  const cpuMilli = rows.reduce((t, r) => t + r.cpuMilli, 0);
-  const memoryBytes = rows.reduce((t, r) => t + r.memoryBytes, 0);
+  const sums = TOP_ORDER.map((_, i) => rows.reduce((t, r) => t + r.amounts[i]!, 0));
   return {
     snapshot: {
       file: snap.file,
@@ -147,10 +148,8 @@ export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): To
     namespaces: [...opts.namespaces],
     total: {
       allocations: rows.length,
-      gpu: rows.reduce((t, r) => t + r.row.gpu, 0),
       // Summed in integer base units, so totals carry no floating-point residue.
-      cpu_cores: cpuMilli / 1000,
-      memory_gib: memoryBytes / GIB,
+      ...held((r, i) => inUnits(r, sums[i]!)),
     },
     allocations: (opts.limit === null ? rows : rows.slice(0, opts.limit)).map((r) => r.row),
   };
@@ -197,7 +196,7 @@ export function renderTopTable(r: TopReport, width = Infinity): string {
       if (jobWidth < jobFull) cells[jobAt] = shortenId(cells[jobAt]!, jobWidth);
       table.push(cells);
     });
-    const total: Record<string, string> = { user: label, gpu: integer(r.total.gpu), cpu_cores: fixed(r.total.cpu_cores), memory_gib: fixed(r.total.memory_gib) };
+    const total: Record<string, string> = { user: label, ...Object.fromEntries(TOP_ORDER.map((x) => [x.held, shownAmount(x, r.total[x.held])])) };
     table.push(shown.map((c) => total[c.key] ?? ''));
     return table;
   };
@@ -236,6 +235,9 @@ function wrap(text: string, width: number): string[] {
 
 const NOT_IN_TABLE = 'in JSON and CSV only: too wide for a terminal';
 
+/** Devices are whole; cores and GiB show two decimals. */
+const shownAmount = (r: Shown, x: number) => (r.baseUnit === 'devices' ? integer(x) : fixed(x));
+
 /**
  * One row per allocation shown, numbers unrounded in JSON and CSV; no total row in CSV (a
  * spreadsheet sums). A missing user is `(unattributed)` in CSV, as in the table; a missing
@@ -250,9 +252,7 @@ export const TOP_COLUMNS: readonly Column<TopRow>[] = [
   { key: 'allocation', table: { omitted: NOT_IN_TABLE } },
   { key: 'node', table: { header: 'Node', compact: null, align: 'left', cell: (a) => a.node ?? '-' } },
   { key: 'status', table: { omitted: NOT_IN_TABLE } },
-  { key: 'gpu', table: { header: 'GPU', align: 'right', cell: (a) => integer(a.gpu) } },
-  { key: 'cpu_cores', table: { header: 'CPU cores', compact: 'CPU', align: 'right', cell: (a) => fixed(a.cpu_cores) } },
-  { key: 'memory_gib', table: { header: 'Memory GiB', compact: 'Mem GiB', align: 'right', cell: (a) => fixed(a.memory_gib) } },
+  ...TOP_ORDER.map((r): Column<TopRow> => ({ key: r.held, table: { header: r.heldHeader[0], compact: r.heldHeader[1], align: 'right', cell: (a) => shownAmount(r, a[r.held]) } })),
   { key: 'since', table: { header: 'Since', compact: null, align: 'left', cell: (a) => readableInstant(a.since) } },
   { key: 'held_seconds', table: { header: 'For', align: 'right', cell: (a) => formatSpan(a.held_seconds * 1_000_000) } },
 ];

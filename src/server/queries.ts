@@ -1,6 +1,7 @@
 import { GROUP_KEYS, type GroupKey } from '../accounting/aggregate.js';
 import { monthOf, monthsBetween, parseMonth } from '../accounting/months.js';
 import { checkTimeZone, dayOf, resolvePeriod } from '../accounting/period.js';
+import { REPORT_ORDER, type Resource } from '../accounting/resources.js';
 import type { GapPolicy } from '../accounting/types.js';
 import { detailsCsv, monthlyCsv, monthlyReport } from '../reports/monthly.js';
 import { statsFromView } from '../reports/stats-query.js';
@@ -190,10 +191,11 @@ export class Queries {
       const r = statsFromView(this.view, { period, groupBy: ['namespace'], filters: {}, estimate: { gapPolicy: 'midpoint', gcWindowUs: null }, unnamedFiles: 0 });
       const series = (pick: (h: (typeof r.rows)[number]) => number) => r.rows.map((row): Sample => [{ namespace: row.namespace! }, pick(row)]);
       const HOUR = 3600;
-      out.counter('hourmeter_allocated_cpu_core_seconds_total', 'CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).', series((h) => h.cpu_hours * HOUR));
-      out.counter('hourmeter_allocated_gpu_seconds_total', 'GPU-seconds allocated since the first snapshot.', series((h) => h.gpu_hours * HOUR));
-      out.counter('hourmeter_allocated_memory_byte_seconds_total', 'Memory byte-seconds allocated since the first snapshot.', series((h) => h.memory_gib_hours * HOUR * 2 ** 30));
-      out.counter('hourmeter_allocated_disk_byte_seconds_total', 'Disk byte-seconds allocated since the first snapshot.', series((h) => h.disk_gib_hours * HOUR * 2 ** 30));
+      // One counter per resource that declares one (resources.ts), in the report order.
+      for (const res of REPORT_ORDER) {
+        const m: Resource['metric'] = res.metric;
+        if (m !== null) out.counter(m.name, m.help, series((h) => h[res.hours] * HOUR * m.perUnit));
+      }
     }
     return out.text();
   }

@@ -1,4 +1,5 @@
 import { isAscii } from 'node:buffer';
+import { NATIVE_ORDER, RESOURCES } from '../accounting/resources.js';
 import { detectKind, FormatError } from './detect.js';
 import { NATIVE_FORMAT, NATIVE_VERSION } from './format.js';
 import { Scanner, ScanError } from './scan.js';
@@ -20,10 +21,10 @@ import { Scanner, ScanError } from './scan.js';
  */
 export const KEY_END = '\x01';
 export const LEGACY_FIELDS = ['job_ID', 'name', 'status', 'owner', 'alloc_ID', 'alloc_start', 'alloc_end'] as const;
-export const LEGACY_RESOURCES = ['cpu_num', 'cpu_MHz', 'gpu_num', 'memory_MB', 'disk_MB'] as const;
+export const LEGACY_RESOURCES = RESOURCES.map((r) => r.legacy);
 /** Native tuple: [...NATIVE_FIELDS, ...NATIVE_RESOURCES]. */
 export const NATIVE_FIELDS = ['id', 'namespace', 'job_id', 'job_name', 'user', 'group', 'component', 'node', 'status', 'start', 'end', 'modified'] as const;
-export const NATIVE_RESOURCES = ['cpu_cores', 'cpu_mhz', 'memory_mib', 'disk_mib', 'gpu'] as const;
+export const NATIVE_RESOURCES = NATIVE_ORDER.map((r) => r.native.field);
 
 export interface NativeHeader {
   captured_at: unknown;

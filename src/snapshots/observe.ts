@@ -1,3 +1,4 @@
+import { NATIVE_ORDER } from '../accounting/resources.js';
 import type { Amounts, Observation, Phase, QueuedObservation, SnapshotDelta, SnapshotObservations } from '../accounting/types.js';
 import { BadTimeError, parseInstant } from '../util/time.js';
 import { amountProblem } from './limits.js';
@@ -12,8 +13,6 @@ import { FormatError } from './detect.js';
  * FormatError. The decoder reuses the outcome of a tuple line it has seen in the previous
  * snapshot, so only new or changed records are parsed and checked.
  */
-
-const MIB = 1_048_576;
 
 /** Statuses that hold resources, and terminal ones (docs/accounting.md#reconstruction); anything else holds none. */
 const HOLDING = new Set(['running', 'unknown', 'down']);
@@ -30,10 +29,10 @@ export type Outcome = { obs: Observation } | { queued: QueuedObservation } | { s
 
 type Skip = { skip: string; detail: string };
 
-/** The resources of a tuple, in this order, as their limits name them. */
-const RESOURCES = ['cpu_cores', 'cpu_mhz', 'memory_mib', 'disk_mib', 'gpu'] as const;
+/** The resources of a tuple, in the native order (resources.ts), as their limits name them. */
+const RESOURCES = NATIVE_ORDER.map((r) => r.native.field);
 const NATIVE_NAMES = RESOURCES.map((r) => `resources.${r}`);
-const LEGACY_NAMES = ['resources.cpu_num', 'resources.cpu_MHz', 'resources.memory_MB', 'resources.disk_MB', 'resources.gpu_num'];
+const LEGACY_NAMES = NATIVE_ORDER.map((r) => `resources.${r.legacy}`);
 
 /**
  * Amounts in base units, or why the record is skipped, naming the field: a missing or
@@ -46,14 +45,10 @@ function amounts(names: readonly string[], values: readonly unknown[]): Amounts 
     const problem = amountProblem(RESOURCES[i]!, v);
     if (problem !== null) return { skip: 'implausible amount', detail: `${names[i]} ${problem}` };
   }
-  const [cores, mhz, memMib, diskMib, gpu] = values as number[];
-  return {
-    cpuMilli: Math.round(cores! * 1000),
-    cpuMhz: Math.round(mhz!),
-    memoryBytes: Math.round(memMib! * MIB),
-    diskBytes: Math.round(diskMib! * MIB),
-    gpu: Math.round(gpu!),
-  };
+  // Snapshot units (cores, MiB) to base units (millicores, bytes).
+  const a = {} as Amounts;
+  for (let i = 0; i < NATIVE_ORDER.length; i++) a[NATIVE_ORDER[i]!.amount] = Math.round((values[i] as number) * NATIVE_ORDER[i]!.native.perBase);
+  return a;
 }
 
 function str(v: unknown): string | null {

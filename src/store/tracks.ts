@@ -1,10 +1,14 @@
 import { reachUs, type StoredTrack, type Track } from '../accounting/reconstruct.js';
+import { resource, RESOURCES, type Amounts } from '../accounting/resources.js';
 import type { Db } from './schema.js';
 import { SegmentWriter, type Slot } from './segments.js';
 
 /** Allocation tracks in and out of the index's `allocations` table. */
 
-interface TrackRow {
+/** Each resource's column (resources.ts), e.g. cpu_milli: its amount in base units. */
+type AmountColumns = Record<(typeof RESOURCES)[number]['column'], number>;
+
+interface TrackRow extends AmountColumns {
   key: string;
   namespace: string;
   job_id: string;
@@ -13,11 +17,6 @@ interface TrackRow {
   grp: string | null;
   component: string | null;
   node: string | null;
-  cpu_milli: number;
-  cpu_mhz: number;
-  memory_bytes: number;
-  disk_bytes: number;
-  gpu: number;
   start_us: number | null;
   state: Track['state'];
   last_holding_us: number | null;
@@ -33,6 +32,8 @@ interface TrackRow {
 }
 
 function toTrack(r: TrackRow): StoredTrack {
+  const amounts = {} as Amounts;
+  for (const res of RESOURCES) amounts[res.amount] = r[res.column];
   return {
     key: r.key,
     namespace: r.namespace,
@@ -42,7 +43,7 @@ function toTrack(r: TrackRow): StoredTrack {
     group: r.grp,
     component: r.component,
     node: r.node,
-    amounts: { cpuMilli: r.cpu_milli, cpuMhz: r.cpu_mhz, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes, gpu: r.gpu },
+    amounts,
     startUs: r.start_us,
     state: r.state,
     lastHoldingUs: r.last_holding_us,
@@ -59,22 +60,22 @@ function toTrack(r: TrackRow): StoredTrack {
 
 /** A track's column values, in COLUMNS order (positional binding is the fast path). */
 function toValues(t: Track, f: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }, at: Slot | null): unknown[] {
-  const a = t.amounts;
-  return [
-    t.key, t.namespace, t.jobId, t.jobName, t.user, t.group, t.component, t.node,
-    a.cpuMilli, a.cpuMhz, a.memoryBytes, a.diskBytes, a.gpu,
+  const values: unknown[] = [t.key, t.namespace, t.jobId, t.jobName, t.user, t.group, t.component, t.node];
+  for (const r of RESOURCES) values.push(t.amounts[r.amount]);
+  values.push(
     t.startUs, t.state, f.lastHoldingUs, t.endUs, t.nextUs, t.listedTerminal ? 1 : 0, t.nextKind,
     t.listedHolding ? 1 : 0, f.listed ? 1 : 0, f.unlistedHolding ? 1 : 0,
     at?.segment ?? null, at?.slot ?? null,
-  ];
+  );
+  return values;
 }
 
-const COLUMNS = [
+const COLUMNS: readonly (keyof TrackRow)[] = [
   'key', 'namespace', 'job_id', 'job_name', 'user', 'grp', 'component', 'node',
-  'cpu_milli', 'cpu_mhz', 'memory_bytes', 'disk_bytes', 'gpu',
+  ...RESOURCES.map((r) => r.column),
   'start_us', 'state', 'last_holding_us', 'end_us', 'next_us', 'listed_terminal', 'next_kind',
   'listed_holding', 'listed', 'unlisted_holding', 'segment', 'slot',
-] as const satisfies readonly (keyof TrackRow)[];
+];
 
 /**
  * The `allocations` table: every track's reconstruction state, saved by the ingest and
@@ -159,6 +160,6 @@ export interface NamespaceHolding {
 /** What the allocations listed in the latest snapshot hold, per namespace, sorted by namespace. */
 export function holdingByNamespace(db: Db): NamespaceHolding[] {
   return db
-    .prepare("SELECT namespace, count(*) AS allocations, sum(gpu) AS gpus FROM allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace")
+    .prepare(`SELECT namespace, count(*) AS allocations, sum(${resource('gpu').column}) AS gpus FROM allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace`)
     .all() as NamespaceHolding[];
 }
