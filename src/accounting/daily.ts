@@ -1,6 +1,6 @@
 import { TZDate } from '@date-fns/tz';
 import { addDays } from 'date-fns/addDays';
-import { divide, UNATTRIBUTED } from './aggregate.js';
+import { divide, UNATTRIBUTED } from './kernel/aggregator.js';
 import { estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';
 import type { EstimateOptions } from './reconstruct.js';

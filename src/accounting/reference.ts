@@ -1,4 +1,4 @@
-import { divide, UNATTRIBUTED, type Aggregate, type Filters, type GroupKey, type Hours, type Row, type StatsResult } from './aggregate.js';
+import { divide, UNATTRIBUTED, type Aggregate, type Filters, type GroupKey, type Hours, type Row, type StatsResult } from './kernel/aggregator.js';
 import { HOUR_DIVISORS, RESOURCES } from './resources.js';
 import type { Lifetime, Micros, Period } from './types.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, Aggregator, divide, type GroupKey } from '../../src/accounting/aggregate.js';
+import { aggregate, Aggregator, divide, type GroupKey } from '../../src/accounting/kernel/aggregator.js';
 import { LifetimeColumns, MemoryNames } from '../../src/accounting/columns.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes, Reconstructor, type EstimateOptions } from '../../src/accounting/reconstruct.js';

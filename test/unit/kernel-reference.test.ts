@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aggregate, aggregateTracks, Aggregator, GROUP_KEYS, UNATTRIBUTED, type Filters, type GroupKey, type StatsResult } from '../../src/accounting/aggregate.js';
+import { aggregate, aggregateTracks, Aggregator, GROUP_KEYS, UNATTRIBUTED, type Filters, type GroupKey, type StatsResult } from '../../src/accounting/kernel/aggregator.js';
 import { MemoryNames, trackColumnsOf } from '../../src/accounting/columns.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { lifetimesOf, type EstimateOptions, type Track } from '../../src/accounting/reconstruct.js';

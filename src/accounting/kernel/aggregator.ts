@@ -1,7 +1,7 @@
-import { END_KIND_CODES, type FlavourTable, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from './columns.js';
-import type { EstimateOptions } from './reconstruct.js';
-import { HOUR_DIVISORS, RESOURCE_COUNT, RESOURCES, type ResourceHours } from './resources.js';
-import type { Amounts, Lifetime, Period } from './types.js';
+import { END_KIND_CODES, type FlavourTable, estimateColumns, LifetimeColumns, MAX_NAME_ID, MemoryNames, NO_NAME, type Names, type TrackColumns } from '../columns.js';
+import type { EstimateOptions } from '../reconstruct.js';
+import { HOUR_DIVISORS, RESOURCE_COUNT, RESOURCES, type ResourceHours } from '../resources.js';
+import type { Amounts, Lifetime, Period } from '../types.js';
 
 /**
  * Resource-hours per group (docs/accounting.md#resource-hours, #attribution, #counts): Σ resource × |lifetime ∩ period|,
