@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { aggregate } from '../dist/accounting/kernel/aggregator.js';
+import { aggregate } from '../dist/accounting/aggregate.js';
 import { resolvePeriod } from '../dist/accounting/period.js';
 import { startFakeNomad } from '../dist-tools/fake/nomad-server.js';
 import { computeTruth, createCluster } from '../dist/simulator/index.js';

@@ -1,6 +1,6 @@
 import { TZDate } from '@date-fns/tz';
 import { addDays } from 'date-fns/addDays';
-import { divide, UNATTRIBUTED } from './kernel/aggregator.js';
+import { divide, UNATTRIBUTED } from './aggregate.js';
 import { estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';
 import type { EstimateOptions } from './reconstruct.js';
@@ -12,7 +12,7 @@ import type { Amounts, Micros, Period } from './types.js';
  * the period, then cut at each midnight of the report's time zone, so a day holds exactly
  * the part of each allocation that fell in it, and a DST day has 23 or 25 hours. Sums are
  * integers (base units × microseconds, BigInt where they could overflow) divided once, as
- * in aggregate.ts, so the per-user and per-namespace totals equal `stats` to the last bit
+ * in the kernel (kernel/), so the per-user and per-namespace totals equal `stats` to the last bit
  * and the days add up to them exactly before rounding. Pure: data in, data out.
  */
 

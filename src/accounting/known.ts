@@ -1,4 +1,4 @@
-import { UNATTRIBUTED } from './kernel/aggregator.js';
+import { UNATTRIBUTED } from './aggregate.js';
 import { NO_NAME, type Names, type TrackColumns } from './columns.js';
 
 /** The keys reports filter on. */

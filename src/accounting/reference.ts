@@ -1,11 +1,11 @@
-import { divide, UNATTRIBUTED, type Aggregate, type Filters, type GroupKey, type Hours, type Row, type StatsResult } from './kernel/aggregator.js';
+import { divide, UNATTRIBUTED, type Aggregate, type Filters, type GroupKey, type Hours, type Row, type StatsResult } from './aggregate.js';
 import { HOUR_DIVISORS, RESOURCES } from './resources.js';
 import type { Lifetime, Micros, Period } from './types.js';
 
 /**
  * The accounting rules written out plainly (docs/accounting.md#period, #resource-hours,
  * #attribution, #counts, #sure-band): clip each lifetime to the period, multiply by its
- * amounts, sum per group. The fast kernel (aggregate.ts) is built for a year of a busy
+ * amounts, sum per group. The fast kernel (kernel/, behind aggregate.ts) is built for a year of a busy
  * cluster; this one is built to be read, and a property test holds the kernel to it exactly.
  */
 

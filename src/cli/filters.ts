@@ -1,4 +1,4 @@
-import { UNATTRIBUTED } from '../accounting/kernel/aggregator.js';
+import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { FilterKey } from '../accounting/known.js';
 import type { HistoryView } from '../history/store.js';
 import { closest } from '../util/closest.js';

@@ -1,4 +1,4 @@
-import { divide } from '../accounting/kernel/aggregator.js';
+import { divide } from '../accounting/aggregate.js';
 import type { Micros } from '../accounting/types.js';
 import { fixed } from '../util/numbers.js';
 import { formatInstant, formatSpan, formatTimestamp, readableInstant } from '../util/time.js';

@@ -1,4 +1,4 @@
-import { UNATTRIBUTED } from '../accounting/kernel/aggregator.js';
+import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { UserDb } from '../userdb/store.js';
 import type { ParsedCsv } from './csv.js';
 

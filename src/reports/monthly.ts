@@ -1,4 +1,4 @@
-import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../accounting/kernel/aggregator.js';
+import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../accounting/aggregate.js';
 import { formatMonth, monthPeriod, reportDate, type Month } from '../accounting/months.js';
 import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js';
 import { heldUs, resourceUs } from '../accounting/reference.js';

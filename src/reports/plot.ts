@@ -1,4 +1,4 @@
-import { UNATTRIBUTED } from '../accounting/kernel/aggregator.js';
+import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { ParsedCsv } from './csv.js';
 import type { Chart, IndexEntry, NamespacePage } from './html.js';
 import { REPORT_ORDER, resource, type HoursField } from '../accounting/resources.js';

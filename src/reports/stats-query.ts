@@ -1,4 +1,4 @@
-import { aggregateTracks, type Filters, type GroupKey } from '../accounting/kernel/aggregator.js';
+import { aggregateTracks, type Filters, type GroupKey } from '../accounting/aggregate.js';
 import type { EstimateOptions } from '../accounting/reconstruct.js';
 import { windowCoverage } from '../accounting/coverage.js';
 import type { Micros, Period } from '../accounting/types.js';

@@ -1,4 +1,4 @@
-import type { GroupKey, Hours, Row, StatsResult } from '../accounting/kernel/aggregator.js';
+import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
 import { HOUR_COLUMNS, REPORT_ORDER, resource } from '../accounting/resources.js';
 import { coverageJson, type Coverage, type CoverageJson } from '../accounting/coverage.js';
 import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';

@@ -1,4 +1,4 @@
-import { UNATTRIBUTED } from '../accounting/kernel/aggregator.js';
+import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import { TOP_ORDER } from '../accounting/resources.js';
 import type { Micros, Observation, SnapshotObservations } from '../accounting/types.js';
 import { formatSpan, formatTimestamp, readableInstant } from '../util/time.js';

@@ -1,4 +1,4 @@
-import { UNATTRIBUTED } from '../accounting/kernel/aggregator.js';
+import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import { textWidth as width, type PlainTable } from './table.js';
 
 /**

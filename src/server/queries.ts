@@ -1,4 +1,4 @@
-import { GROUP_KEYS, type GroupKey } from '../accounting/kernel/aggregator.js';
+import { GROUP_KEYS, type GroupKey } from '../accounting/aggregate.js';
 import { monthOf, monthsBetween, parseMonth } from '../accounting/months.js';
 import { checkTimeZone, dayOf, resolvePeriod } from '../accounting/period.js';
 import { REPORT_ORDER, type Resource } from '../accounting/resources.js';

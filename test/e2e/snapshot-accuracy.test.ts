@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aggregate, type Hours } from '../../src/accounting/kernel/aggregator.js';
+import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
 import { startFakeNomad } from '../../fake/nomad-server.js';

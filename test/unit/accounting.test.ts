@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, Aggregator, divide, type GroupKey } from '../../src/accounting/kernel/aggregator.js';
+import { aggregate, divide, type GroupKey } from '../../src/accounting/aggregate.js';
 import { LifetimeColumns, MemoryNames } from '../../src/accounting/columns.js';
+import { Aggregator } from '../../src/accounting/kernel/aggregator.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes, Reconstructor, type EstimateOptions } from '../../src/accounting/reconstruct.js';
 import type { GapPolicy, SnapshotObservations } from '../../src/accounting/types.js';

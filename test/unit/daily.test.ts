@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate } from '../../src/accounting/kernel/aggregator.js';
+import { aggregate } from '../../src/accounting/aggregate.js';
 import { LifetimeColumns, MemoryNames } from '../../src/accounting/columns.js';
 import { DailySplitter, dayGrid, dayIndexOf } from '../../src/accounting/daily.js';
 import { countsPerDay, JobCounter } from '../../src/accounting/job-counts.js';

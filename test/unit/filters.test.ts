@@ -1,7 +1,7 @@
 import { copyFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UNATTRIBUTED } from '../../src/accounting/kernel/aggregator.js';
+import { UNATTRIBUTED } from '../../src/accounting/aggregate.js';
 import { MemoryNames, TrackColumns } from '../../src/accounting/columns.js';
 import { distinctValues, type FilterKey } from '../../src/accounting/known.js';
 import { reachUs, type Track } from '../../src/accounting/reconstruct.js';

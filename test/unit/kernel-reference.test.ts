@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aggregate, aggregateTracks, Aggregator, GROUP_KEYS, UNATTRIBUTED, type Filters, type GroupKey, type StatsResult } from '../../src/accounting/kernel/aggregator.js';
+import { aggregate, aggregateTracks, GROUP_KEYS, UNATTRIBUTED, type Filters, type GroupKey, type StatsResult } from '../../src/accounting/aggregate.js';
 import { MemoryNames, trackColumnsOf } from '../../src/accounting/columns.js';
+import { Aggregator } from '../../src/accounting/kernel/aggregator.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { lifetimesOf, type EstimateOptions, type Track } from '../../src/accounting/reconstruct.js';
 import { referenceAggregate } from '../../src/accounting/reference.js';

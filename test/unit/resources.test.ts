@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate } from '../../src/accounting/kernel/aggregator.js';
+import { aggregate } from '../../src/accounting/aggregate.js';
 import { FlavourTable } from '../../src/accounting/columns.js';
 import { AI4OS_SUMMARY_ORDER, AMOUNT_FIELDS, HOUR_COLUMNS, NATIVE_ORDER, PRIMEHUB_ORDER, QUOTA_ORDER, RESOURCES, TOP_ORDER } from '../../src/accounting/resources.js';
 import type { Lifetime } from '../../src/accounting/types.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, type Hours } from '../../src/accounting/kernel/aggregator.js';
+import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { estimateLifetimes } from '../../src/accounting/reconstruct.js';
 import type { Lifetime } from '../../src/accounting/types.js';

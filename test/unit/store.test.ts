@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aggregateTracks } from '../../src/accounting/kernel/aggregator.js';
+import { aggregateTracks } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import type { GapPolicy } from '../../src/accounting/types.js';
 import { writeHistory } from '../../src/simulator/index.js';

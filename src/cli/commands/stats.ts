@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { GROUP_KEYS, type GroupKey } from '../../accounting/kernel/aggregator.js';
+import { GROUP_KEYS, type GroupKey } from '../../accounting/aggregate.js';
 import { dayOf, resolvePeriod } from '../../accounting/period.js';
 import type { Ai4osReport } from '../../reports/ai4os-report.js';
 import { renderOutput } from '../../reports/output.js';
