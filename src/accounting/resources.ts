@@ -45,8 +45,14 @@ export interface Resource {
   readonly averageColumn: string;
   /** The AI4OS `summarize.py` column, and AI4OS units per reported unit (MB per GiB). */
   readonly ai4os: { readonly column: string; readonly perUnit: number };
-  /** Quota unit as files and messages write it; null when quotas do not cover it. */
-  readonly quota: { readonly unit: string } | null;
+  /** Its reported unit as messages write it, plural (a request's "whole number of GPUs", "memory 4 GiB"). */
+  readonly unitName: string;
+  /**
+   * Quotas; null when they do not cover it. `unit`: limits' unit as files and messages write
+   * it; `request`: its field in a decision's `request` (JSON, in reported units), and whether
+   * people read the amount with its unitName after it.
+   */
+  readonly quota: { readonly unit: string; readonly request: { readonly key: string; readonly withUnit: boolean } } | null;
   /** The /metrics counter of unit-seconds allocated, and its units per reported unit (bytes per GiB); null when none is exported. */
   readonly metric: { readonly name: string; readonly help: string; readonly perUnit: number } | null;
 }
@@ -70,7 +76,8 @@ export const RESOURCES = [
     average: 'cpu_cores',
     averageColumn: 'cpu_cores_avg',
     ai4os: { column: 'cpu_num', perUnit: 1 },
-    quota: { unit: 'CPU-hours' },
+    unitName: 'cores',
+    quota: { unit: 'CPU-hours', request: { key: 'cpu', withUnit: false } },
     metric: { name: 'hourmeter_allocated_cpu_core_seconds_total', help: 'CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).', perUnit: 1 },
   },
   {
@@ -91,6 +98,7 @@ export const RESOURCES = [
     average: 'cpu_mhz',
     averageColumn: 'cpu_mhz_avg',
     ai4os: { column: 'cpu_MHz', perUnit: 1 },
+    unitName: 'MHz',
     quota: null,
     metric: null,
   },
@@ -112,7 +120,8 @@ export const RESOURCES = [
     average: 'gpus',
     averageColumn: 'gpus_avg',
     ai4os: { column: 'gpu_num', perUnit: 1 },
-    quota: { unit: 'GPU-hours' },
+    unitName: 'GPUs',
+    quota: { unit: 'GPU-hours', request: { key: 'gpu', withUnit: false } },
     metric: { name: 'hourmeter_allocated_gpu_seconds_total', help: 'GPU-seconds allocated since the first snapshot.', perUnit: 1 },
   },
   {
@@ -133,7 +142,8 @@ export const RESOURCES = [
     average: 'memory_gib',
     averageColumn: 'memory_gib_avg',
     ai4os: { column: 'memory_MB', perUnit: 1024 },
-    quota: { unit: 'GiB-hours' },
+    unitName: 'GiB',
+    quota: { unit: 'GiB-hours', request: { key: 'memory_gib', withUnit: true } },
     metric: { name: 'hourmeter_allocated_memory_byte_seconds_total', help: 'Memory byte-seconds allocated since the first snapshot.', perUnit: 2 ** 30 },
   },
   {
@@ -154,7 +164,8 @@ export const RESOURCES = [
     average: 'disk_gib',
     averageColumn: 'disk_gib_avg',
     ai4os: { column: 'disk_MB', perUnit: 1024 },
-    quota: { unit: 'GiB-hours' },
+    unitName: 'GiB',
+    quota: { unit: 'GiB-hours', request: { key: 'disk_gib', withUnit: true } },
     metric: { name: 'hourmeter_allocated_disk_byte_seconds_total', help: 'Disk byte-seconds allocated since the first snapshot.', perUnit: 2 ** 30 },
   },
 ] as const satisfies readonly Resource[];

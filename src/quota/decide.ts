@@ -1,8 +1,9 @@
 import { divide } from '../accounting/aggregate.js';
+import { QUOTA_ORDER } from '../accounting/resources.js';
 import type { Micros } from '../accounting/types.js';
 import { fixed } from '../util/numbers.js';
 import { formatInstant, formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
-import { DISPLAY_UNIT, QUOTA_RESOURCES, type Combine, type LimitSpec, type QuotaConfig, type QuotaResource } from './policy.js';
+import { DISPLAY_UNIT, QUOTA_RESOURCES, type Combine, type LimitSpec, type QuotaConfig, type QuotaResource, type RequestKey } from './policy.js';
 import { retryTime, usedBetween, type UsageInterval } from './usage.js';
 
 /**
@@ -89,7 +90,7 @@ export interface QuotaRequest {
   hoursUs: Micros | null;
 }
 
-export const NO_REQUEST: QuotaRequest = { amounts: { cpu: 0, memory: 0, gpu: 0, disk: 0 }, hoursUs: null };
+export const NO_REQUEST: QuotaRequest = { amounts: Object.fromEntries(QUOTA_RESOURCES.map((r) => [r, 0])) as Record<QuotaResource, number>, hoursUs: null };
 
 export interface PolicyDecision {
   resource: QuotaResource;
@@ -140,7 +141,8 @@ export interface QuotaDecision {
     /** The failure rule that decided, when the data was stale. */
     failure_applied: 'open' | 'closed' | null;
   };
-  request: { cpu: number; memory_gib: number; gpu: number; disk_gib: number; hours: number | null };
+  /** The request in reported units (cores, GiB, GPUs), one field per quota resource in quota order, and its hours. */
+  request: Record<RequestKey, number> & { hours: number | null };
   policies: PolicyDecision[];
   /** When every denied policy allows the request again; null when allowed or never. */
   retry_at: string | null;
@@ -162,8 +164,12 @@ export interface DecideInput {
   intervals: readonly UsageInterval[];
 }
 
-const GIB = 2 ** 30;
 const US_PER_HOUR = 3_600_000_000;
+
+/** Base units → reported units, under each resource's request key, in quota order (JSON keeps it). */
+function inReportedUnits(amounts: Record<QuotaResource, number>): Record<RequestKey, number> {
+  return Object.fromEntries(QUOTA_ORDER.map((r) => [r.quota.request.key, amounts[r.name] / Number(r.perUnit)])) as Record<RequestKey, number>;
+}
 
 export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
   const { user, membership, request, nowUs, latestUs } = input;
@@ -185,13 +191,7 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
       failure: config.failure,
       failure_applied: null as 'open' | 'closed' | null,
     },
-    request: {
-      cpu: request.amounts.cpu / 1000,
-      memory_gib: request.amounts.memory / GIB,
-      gpu: request.amounts.gpu,
-      disk_gib: request.amounts.disk / GIB,
-      hours: request.hoursUs === null ? null : request.hoursUs / US_PER_HOUR,
-    },
+    request: { ...inReportedUnits(request.amounts), hours: request.hoursUs === null ? null : request.hoursUs / US_PER_HOUR },
     policies,
     retry_at: null as string | null,
     message: null as string | null,

@@ -14,6 +14,8 @@ import { parseDuration } from '../util/time.js';
 /** The resources quotas cover (resources.ts), in the order quota output lists them. */
 export const QUOTA_RESOURCES = QUOTA_ORDER.map((r) => r.name);
 export type QuotaResource = (typeof QUOTA_ORDER)[number]['name'];
+/** Each quota resource's field in a decision's `request`. */
+export type RequestKey = (typeof QUOTA_ORDER)[number]['quota']['request']['key'];
 export const COMBINES = ['max', 'min', 'sum'] as const;
 export type Combine = (typeof COMBINES)[number];
 export const SCOPES = ['groups', 'users', 'both'] as const;

@@ -26,20 +26,21 @@ export function parseRequest(text: string): Record<QuotaResource, number> | stri
     seen.add(resource);
     const r = resource as QuotaResource;
     // How an amount is written follows the resource's base unit (resources.ts).
-    const unit = declared(r).baseUnit;
-    if (unit === 'millicores') {
+    const { baseUnit, unitName, perUnit } = declared(r);
+    if (baseUnit === 'millicores') {
       const c = /^(\d+(?:\.\d{1,3})?)$/.exec(value);
       const milli = /^(\d+)m$/.exec(value);
-      if (c) out[r] = Number(scaleDecimal(c[1]!, 1000n));
+      if (c) out[r] = Number(scaleDecimal(c[1]!, perUnit));
       else if (milli) out[r] = Number(milli[1]);
-      else return `${r}=${value}: give cores (2, 0.5) or millicores (500m)`;
-    } else if (unit === 'devices') {
-      if (!/^\d+$/.test(value)) return `${r}=${value}: give a whole number of GPUs`;
-      out[r] = Number(value);
-    } else {
+      else return `${r}=${value}: give ${unitName} (2, 0.5) or ${baseUnit} (500m)`;
+    } else if (baseUnit === 'bytes') {
       const s = SIZE.exec(value);
       if (!s) return `${r}=${value}: give a size with its unit, e.g. ${r}=4GiB (MiB, GiB, TiB)`;
       out[r] = Number(scaleDecimal(s[1]!, BYTES[s[2]![0]!.toLowerCase()]!));
+    } else {
+      // Counted whole, in the reported unit (GPUs).
+      if (!/^\d+$/.test(value)) return `${r}=${value}: give a whole number of ${unitName}`;
+      out[r] = Number(BigInt(value) * perUnit);
     }
     if (!Number.isSafeInteger(out[r])) return `${r}=${value} is too large`;
   }

@@ -1,3 +1,4 @@
+import { QUOTA_ORDER } from '../accounting/resources.js';
 import type { PolicyDecision, QuotaDecision, ReportRow } from '../quota/decide.js';
 import type { QuotaAnswer, QuotaReport } from '../quota/service.js';
 import { formatSpan, readableInstant } from '../util/time.js';
@@ -39,7 +40,8 @@ export function renderDecisionTable(d: QuotaAnswer, opts: { request: boolean }):
   const lines = [`${d.user}: ${d.decision.toUpperCase()}: ${d.reason}`, `groups: ${groups} (from ${d.groups_from}); ${describeData(d)}; now ${readableInstant(d.now)}`];
   if (opts.request) {
     const r = d.request;
-    const parts = [r.cpu ? `cpu ${r.cpu}` : '', r.memory_gib ? `memory ${r.memory_gib} GiB` : '', r.gpu ? `gpu ${r.gpu}` : '', r.disk_gib ? `disk ${r.disk_gib} GiB` : ''].filter(Boolean);
+    // "cpu 2, memory 4 GiB": the resources asked for, in quota order.
+    const parts = QUOTA_ORDER.filter((res) => r[res.quota.request.key]).map((res) => `${res.name} ${r[res.quota.request.key]}${res.quota.request.withUnit ? ` ${res.unitName}` : ''}`);
     lines.push(`request: ${parts.length ? parts.join(', ') : 'nothing'}${r.hours === null ? '' : ` for ${r.hours} h`}`);
   }
   let out = lines.join('\n') + '\n';

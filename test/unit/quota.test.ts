@@ -5,6 +5,8 @@ import { EXAMPLE_FILE } from '../../src/cli/commands/quota.js';
 import { decide, limitsFor, membershipOf, NO_REQUEST, quotaReport, type QuotaRequest } from '../../src/quota/decide.js';
 import { parseLimit, parseQuotaFile, type QuotaConfig } from '../../src/quota/policy.js';
 import { parseHours, parseRequest } from '../../src/quota/request.js';
+import type { QuotaAnswer } from '../../src/quota/service.js';
+import { renderDecisionTable } from '../../src/reports/quota.js';
 import { retryTime, usedBetween, type UsageInterval } from '../../src/quota/usage.js';
 import { amounts, us } from '../helpers/builders.js';
 
@@ -328,8 +330,18 @@ describe('requests', () => {
     expect(parseRequest('memory=4GB')).toBe('memory=4GB: give a size with its unit, e.g. memory=4GiB (MiB, GiB, TiB)');
     expect(parseRequest('tpu=1')).toBe('"tpu" is not one of cpu, memory, gpu, disk');
     expect(parseRequest('gpu=0.5')).toBe('gpu=0.5: give a whole number of GPUs');
+    expect(parseRequest('cpu=2c')).toBe('cpu=2c: give cores (2, 0.5) or millicores (500m)');
     expect(parseHours('1.5')).toBe(1.5 * HOUR);
     expect(parseHours('0')).toContain('give more than 0 hours');
+  });
+
+  it("keeps the decision's request fields, their order and the table's request line", () => {
+    const d = check(config(BASE), [], request('disk=10GiB,gpu=2,memory=512MiB,cpu=1500m', '2'));
+    expect(JSON.stringify(d.request)).toBe('{"cpu":1.5,"memory_gib":0.5,"gpu":2,"disk_gib":10,"hours":2}');
+    const table = renderDecisionTable({ ...d, coverage: { warning: null } } as QuotaAnswer, { request: true });
+    expect(table.split('\n')[2]).toBe('request: cpu 1.5, memory 0.5 GiB, gpu 2, disk 10 GiB for 2 h');
+    const none = renderDecisionTable({ ...check(config(BASE), [], NO_REQUEST), coverage: { warning: null } } as QuotaAnswer, { request: true });
+    expect(none.split('\n')[2]).toBe('request: nothing');
   });
 });
 
