@@ -49,10 +49,17 @@ export interface Resource {
   readonly unitName: string;
   /**
    * Quotas; null when they do not cover it. `unit`: limits' unit as files and messages write
-   * it; `request`: its field in a decision's `request` (JSON, in reported units), and whether
-   * people read the amount with its unitName after it.
+   * it; `words`: how a limit may spell its unit before "-hours", any case (a resource in bytes
+   * takes MiB, GiB and TiB instead); `example`: a limit for messages; `request`: its field in a
+   * decision's `request` (JSON, in reported units), and whether people read the amount with its
+   * unitName after it.
    */
-  readonly quota: { readonly unit: string; readonly request: { readonly key: string; readonly withUnit: boolean } } | null;
+  readonly quota: {
+    readonly unit: string;
+    readonly words: readonly string[];
+    readonly example: string;
+    readonly request: { readonly key: string; readonly withUnit: boolean };
+  } | null;
   /** The /metrics counter of unit-seconds allocated, and its units per reported unit (bytes per GiB); null when none is exported. */
   readonly metric: { readonly name: string; readonly help: string; readonly perUnit: number } | null;
 }
@@ -77,7 +84,7 @@ export const RESOURCES = [
     averageColumn: 'cpu_cores_avg',
     ai4os: { column: 'cpu_num', perUnit: 1 },
     unitName: 'cores',
-    quota: { unit: 'CPU-hours', request: { key: 'cpu', withUnit: false } },
+    quota: { unit: 'CPU-hours', words: ['cpu', 'core'], example: '120 CPU-hours', request: { key: 'cpu', withUnit: false } },
     metric: { name: 'hourmeter_allocated_cpu_core_seconds_total', help: 'CPU core-seconds allocated since the first snapshot (exact, see docs/accounting.md#resource-hours).', perUnit: 1 },
   },
   {
@@ -121,7 +128,7 @@ export const RESOURCES = [
     averageColumn: 'gpus_avg',
     ai4os: { column: 'gpu_num', perUnit: 1 },
     unitName: 'GPUs',
-    quota: { unit: 'GPU-hours', request: { key: 'gpu', withUnit: false } },
+    quota: { unit: 'GPU-hours', words: ['gpu'], example: '40 GPU-hours', request: { key: 'gpu', withUnit: false } },
     metric: { name: 'hourmeter_allocated_gpu_seconds_total', help: 'GPU-seconds allocated since the first snapshot.', perUnit: 1 },
   },
   {
@@ -143,7 +150,7 @@ export const RESOURCES = [
     averageColumn: 'memory_gib_avg',
     ai4os: { column: 'memory_MB', perUnit: 1024 },
     unitName: 'GiB',
-    quota: { unit: 'GiB-hours', request: { key: 'memory_gib', withUnit: true } },
+    quota: { unit: 'GiB-hours', words: [], example: '500 GiB-hours', request: { key: 'memory_gib', withUnit: true } },
     metric: { name: 'hourmeter_allocated_memory_byte_seconds_total', help: 'Memory byte-seconds allocated since the first snapshot.', perUnit: 2 ** 30 },
   },
   {
@@ -165,7 +172,7 @@ export const RESOURCES = [
     averageColumn: 'disk_gib_avg',
     ai4os: { column: 'disk_MB', perUnit: 1024 },
     unitName: 'GiB',
-    quota: { unit: 'GiB-hours', request: { key: 'disk_gib', withUnit: true } },
+    quota: { unit: 'GiB-hours', words: [], example: '500 GiB-hours', request: { key: 'disk_gib', withUnit: true } },
     metric: { name: 'hourmeter_allocated_disk_byte_seconds_total', help: 'Disk byte-seconds allocated since the first snapshot.', perUnit: 2 ** 30 },
   },
 ] as const satisfies readonly Resource[];
@@ -225,5 +232,9 @@ export const AI4OS_SUMMARY_ORDER = inOrder(['cpu', 'cpu_mhz', 'memory', 'disk', 
 export const PRIMEHUB_ORDER = inOrder(['gpu', 'cpu', 'memory']);
 /** The amounts `top` shows and sorts by, in its order. */
 export const TOP_ORDER = inOrder(['gpu', 'cpu', 'memory']);
+/** The resources `plot` draws top-user charts by, in its order. */
+export const PLOT_TOP_ORDER = inOrder(['cpu', 'gpu']);
+/** The resources of the sure band line under a stats table: three, to fit one line. */
+export const STATS_BAND_ORDER = inOrder(['cpu', 'gpu', 'memory']);
 /** Quota resources, in the order quota output lists them. */
 export const QUOTA_ORDER = inOrder(['cpu', 'memory', 'gpu', 'disk']);

@@ -23,15 +23,23 @@ export type Scope = (typeof SCOPES)[number];
 export type Failure = 'open' | 'closed';
 
 const MICROS_PER_HOUR = 3_600_000_000n;
-/** Base units (see Amounts): CPU millicores, bytes, device count. */
-const UNIT_FACTORS: Record<string, { resources: readonly QuotaResource[]; base: bigint; name: string }> = {
-  cpu: { resources: ['cpu'], base: 1000n, name: 'CPU-hours' },
-  core: { resources: ['cpu'], base: 1000n, name: 'CPU-hours' },
-  gpu: { resources: ['gpu'], base: 1n, name: 'GPU-hours' },
-  mib: { resources: ['memory', 'disk'], base: 1n << 20n, name: 'MiB-hours' },
-  gib: { resources: ['memory', 'disk'], base: 1n << 30n, name: 'GiB-hours' },
-  tib: { resources: ['memory', 'disk'], base: 1n << 40n, name: 'TiB-hours' },
-};
+/** The sizes a limit on a resource in bytes is written in. */
+const SIZES = [
+  ['MiB', 1n << 20n],
+  ['GiB', 1n << 30n],
+  ['TiB', 1n << 40n],
+] as const;
+/** A limit's unit as written, lower case → the resources it measures, base units (see Amounts) per unit, and its name. */
+const UNIT_FACTORS = new Map<string, { resources: QuotaResource[]; base: bigint; name: string }>();
+for (const r of QUOTA_ORDER) {
+  const units = r.baseUnit === 'bytes' ? SIZES.map(([size, base]) => [size.toLowerCase(), base, `${size}-hours`] as const) : r.quota.words.map((w) => [w, r.perUnit, r.quota.unit] as const);
+  for (const [word, base, name] of units) {
+    const known = UNIT_FACTORS.get(word);
+    if (known) known.resources.push(r.name);
+    else UNIT_FACTORS.set(word, { resources: [r.name], base, name });
+  }
+}
+const LIMIT = new RegExp(`^(\\d+(?:\\.\\d{1,6})?)\\s*(${[...UNIT_FACTORS.keys()].join('|')})[- ]?hours?$`, 'i');
 
 /** The unit a resource's hours are reported in. */
 export const DISPLAY_UNIT = Object.fromEntries(QUOTA_ORDER.map((r) => [r.name, { name: r.quota.unit, perHour: hourDivisor(r) }])) as Record<QuotaResource, { name: string; perHour: bigint }>;
@@ -267,10 +275,12 @@ class Reader {
 
 /** "500 GiB-hours", "120 CPU-hours", "0.5 TiB-hours" → base units × µs; or why not. */
 export function parseLimit(text: string, resource: QuotaResource): { value: bigint; text: string } | string {
-  const m = /^(\d+(?:\.\d{1,6})?)\s*(cpu|core|gpu|mib|gib|tib)[- ]?hours?$/i.exec(text.trim());
-  const examples = resource === 'cpu' ? '120 CPU-hours' : resource === 'gpu' ? '40 GPU-hours' : '500 GiB-hours (or MiB-hours, TiB-hours)';
+  const m = LIMIT.exec(text.trim());
+  const r = QUOTA_ORDER.find((q) => q.name === resource)!;
+  const others = SIZES.map(([size]) => `${size}-hours`).filter((u) => !r.quota.example.endsWith(` ${u}`));
+  const examples = r.baseUnit === 'bytes' ? `${r.quota.example} (or ${others.join(', ')})` : r.quota.example;
   if (!m) return `"${text}" is not an amount of resource-hours: write e.g. ${examples}`;
-  const unit = UNIT_FACTORS[m[2]!.toLowerCase()]!;
+  const unit = UNIT_FACTORS.get(m[2]!.toLowerCase())!;
   if (!unit.resources.includes(resource)) return `"${text}": ${unit.name} do not measure ${resource}; write e.g. ${examples}`;
   return { value: scaleDecimal(m[1]!, unit.base * MICROS_PER_HOUR), text: `${m[1]} ${unit.name}` };
 }

@@ -1,7 +1,7 @@
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { ParsedCsv } from './csv.js';
 import type { Chart, IndexEntry, NamespacePage } from './html.js';
-import { REPORT_ORDER, resource, type HoursField } from '../accounting/resources.js';
+import { PLOT_TOP_ORDER, REPORT_ORDER, resource, type HoursField } from '../accounting/resources.js';
 import { AI4OS_TIMESERIES_COLUMNS, HOUR_COLUMNS } from './summaries.js';
 
 /**
@@ -14,7 +14,7 @@ import { AI4OS_TIMESERIES_COLUMNS, HOUR_COLUMNS } from './summaries.js';
 const RESOURCE_CHARTS: readonly [column: HoursField, title: string, label: string][] = REPORT_ORDER.map((r) => [r.hours, r.perDay, r.header]);
 
 /** The top-user charts: by CPU- and GPU-hours. */
-const TOP_BY: readonly [column: HoursField, label: string][] = (['cpu', 'gpu'] as const).map(resource).map((r) => [r.hours, r.header]);
+const TOP_BY: readonly [column: HoursField, label: string][] = PLOT_TOP_ORDER.map((r) => [r.hours, r.header]);
 
 /** The top-users table leaves detail resources out, as compact tables do. */
 const TABLE_RESOURCES = REPORT_ORDER.filter((r) => r.compact !== null);

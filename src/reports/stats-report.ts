@@ -1,5 +1,5 @@
 import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
-import { HOUR_COLUMNS, REPORT_ORDER, resource } from '../accounting/resources.js';
+import { HOUR_COLUMNS, REPORT_ORDER, STATS_BAND_ORDER } from '../accounting/resources.js';
 import { coverageJson, type Coverage, type CoverageJson } from '../accounting/coverage.js';
 import type { SnapshotDiagnostics } from '../snapshots/catalogue.js';
 import type { GapPolicy, Micros, Period } from '../accounting/types.js';
@@ -99,8 +99,6 @@ const HEADERS: Record<string, [full: string, compact: string | null]> = {
   users: ['Users', 'Users'],
 };
 
-/** The sure band line under the table keeps to three resources, to fit one line. */
-const BAND = (['cpu', 'gpu', 'memory'] as const).map(resource);
 /** A header inside a sentence: "memory GiB-hours", but "CPU-hours". */
 const inSentence = (header: string) => (/^[A-Z][a-z]/.test(header) ? header[0]!.toLowerCase() + header.slice(1) : header);
 
@@ -185,7 +183,7 @@ export function renderStatsTable(r: StatsReport, width: number, columns = statsC
   const band = (c: keyof Hours, label: string) => `${label} ${fixed(lo[c])} – ${fixed(hi[c])}`;
   lines.push(
     `Allocations: ${integer(d.open)} open (counted up to the latest snapshot of their namespace), ${integer(d.vanished)} vanished between snapshots (estimate: ${d.gap_policy}${d.gc_window_hours === null ? '' : `, GC window ${d.gc_window_hours} h`})`,
-    `Sure band for the allocations the snapshots saw (low – high): ${BAND.map((r) => band(r.hours, inSentence(r.header))).join('; ')}`,
+    `Sure band for the allocations the snapshots saw (low – high): ${STATS_BAND_ORDER.map((r) => band(r.hours, inSentence(r.header))).join('; ')}`,
     `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${readableInstant(d.first_snapshot)} to ${readableInstant(d.last_snapshot!)})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
     `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
     `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,

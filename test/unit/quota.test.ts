@@ -299,6 +299,11 @@ describe('the quota file', () => {
     expect(parseLimit('1.5 MiB-hours', 'disk')).toEqual({ value: 1_572_864n * 3_600_000_000n, text: '1.5 MiB-hours' });
     expect(parseLimit('500 GPU-hours', 'memory')).toBe('"500 GPU-hours": GPU-hours do not measure memory; write e.g. 500 GiB-hours (or MiB-hours, TiB-hours)');
     expect(parseLimit('500', 'cpu')).toBe('"500" is not an amount of resource-hours: write e.g. 120 CPU-hours');
+    expect(parseLimit('2 core-hours', 'cpu')).toEqual({ value: 2n * 1000n * 3_600_000_000n, text: '2 CPU-hours' });
+    expect(parseLimit('0.5 tib hours', 'disk')).toEqual({ value: (1n << 39n) * 3_600_000_000n, text: '0.5 TiB-hours' });
+    expect(parseLimit('1 GiB-hours', 'cpu')).toBe('"1 GiB-hours": GiB-hours do not measure cpu; write e.g. 120 CPU-hours');
+    expect(parseLimit('1 core-hours', 'gpu')).toBe('"1 core-hours": CPU-hours do not measure gpu; write e.g. 40 GPU-hours');
+    expect(parseLimit('1 TB-hours', 'disk')).toBe('"1 TB-hours" is not an amount of resource-hours: write e.g. 500 GiB-hours (or MiB-hours, TiB-hours)');
   });
 
   it.each([
