@@ -7,6 +7,8 @@ import type { Lifetime, Micros, Period } from './types.js';
  * #attribution, #counts, #sure-band): clip each lifetime to the period, multiply by its
  * amounts, sum per group. The fast kernel (kernel/, behind aggregate.ts) is built for a year of a busy
  * cluster; this one is built to be read, and a property test holds the kernel to it exactly.
+ * Daily splits, monthly details and quota usage clip and multiply with its heldUs and
+ * resourceUs; a second property test holds each day of a daily split to it.
  */
 
 type Span = Pick<Period, 'startUs' | 'endUs'>;
