@@ -4,16 +4,18 @@ import { divide, UNATTRIBUTED } from './aggregate.js';
 import { estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';
 import type { EstimateOptions } from './reconstruct.js';
+import { heldBetweenUs, resourceUs } from './reference.js';
 import { AMOUNT_FIELDS, hourDivisor, RESOURCE_COUNT, RESOURCES, REPORT_ORDER, type AverageField, type ResourceHours } from './resources.js';
 import type { Amounts, Micros, Period } from './types.js';
 
 /**
  * Resource-hours per calendar day (what `summarize` writes): every lifetime is clipped to
- * the period, then cut at each midnight of the report's time zone, so a day holds exactly
- * the part of each allocation that fell in it, and a DST day has 23 or 25 hours. Sums are
- * integers (base units × microseconds, BigInt where they could overflow) divided once, as
- * in the kernel (kernel/), so the per-user and per-namespace totals equal `stats` to the last bit
- * and the days add up to them exactly before rounding. Pure: data in, data out.
+ * the period and to each day of the report's time zone, so a day holds exactly the part of
+ * each allocation that fell in it, and a DST day has 23 or 25 hours. Clips and products are
+ * the reference's (reference.ts: heldUs, resourceUs), so each day equals the reference over
+ * that day, and the per-user and per-namespace totals equal it (and `stats`) over the period,
+ * to the last bit; the days add up to the totals exactly before the one division.
+ * Pure: data in, data out.
  */
 
 /** The days of a period and the instants that separate them. */
@@ -141,7 +143,7 @@ class TimeSums {
     }
     const p = zeroProducts();
     for (let r = 0; r < RESOURCE_COUNT; r++) {
-      for (const [amount, t] of perAmount[r]!) p[r]! += BigInt(amount) * (t.spilled + BigInt(t.us));
+      for (const [amount, t] of perAmount[r]!) p[r]! += resourceUs(amount, t.spilled + BigInt(t.us));
     }
     return p;
   }
@@ -217,26 +219,25 @@ export class DailySplitter {
       if (this.only && !this.only.has(ns)) continue;
       const start = b.start[i]!;
       const end = b.end[i]!;
-      const from = start > p0 ? start : p0;
-      const to = end < p1 ? end : p1;
-      if (to <= from) continue;
+      const held = heldBetweenUs(start, end, p0, p1);
+      if (held === 0) continue;
       let s = this.sums.get(ns);
       if (!s) this.sums.set(ns, (s = new NamespaceSums(n)));
       const flavour = b.flavour[i]!;
       const job = b.job[i]!;
       const user = b.user[i]!;
-      s.total.add(flavour, to - from, job, user);
+      s.total.add(flavour, held, job, user);
       let u = s.users.get(user);
       if (!u) s.users.set(user, (u = new Usage()));
-      u.add(flavour, to - from, job, user);
-      let d = dayIndexOf(this.grid, from);
+      u.add(flavour, held, job, user);
+      // Days from the one holding the clipped start, while they begin before the lifetime ends.
+      let d = dayIndexOf(this.grid, start > p0 ? start : p0);
       if (d < u.first) u.first = d;
       if (d < s.total.first) s.total.first = d;
-      for (; d < n && bounds[d]! < to; d++) {
-        const a = bounds[d]! > from ? bounds[d]! : from;
-        const z = bounds[d + 1]! < to ? bounds[d + 1]! : to;
-        if (z <= a) continue;
-        (s.days[d] ??= new Usage()).add(flavour, z - a, job, user);
+      for (; d < n && bounds[d]! < end; d++) {
+        const us = heldBetweenUs(start, end, bounds[d]!, bounds[d + 1]!);
+        if (us === 0) continue;
+        (s.days[d] ??= new Usage()).add(flavour, us, job, user);
         if (d > u.last) u.last = d;
         if (d > s.total.last) s.total.last = d;
       }

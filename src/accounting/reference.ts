@@ -7,18 +7,28 @@ import type { Lifetime, Micros, Period } from './types.js';
  * #attribution, #counts, #sure-band): clip each lifetime to the period, multiply by its
  * amounts, sum per group. The fast kernel (kernel/, behind aggregate.ts) is built for a year of a busy
  * cluster; this one is built to be read, and a property test holds the kernel to it exactly.
+ * Daily splits, monthly details and quota usage clip and multiply with its heldUs and
+ * resourceUs; a second property test holds each day of a daily split to it.
  */
 
 type Span = Pick<Period, 'startUs' | 'endUs'>;
 
 /** |[startUs, endUs) ∩ span| in microseconds, 0 when they do not overlap (docs/accounting.md#period). */
 export function heldUs(startUs: Micros, endUs: Micros, span: Span): Micros {
-  const us = Math.min(endUs, span.endUs) - Math.max(startUs, span.startUs);
+  return heldBetweenUs(startUs, endUs, span.startUs, span.endUs);
+}
+
+/** heldUs with the span as two instants, for loops over many spans (the days of a grid) that make no object per span. */
+export function heldBetweenUs(startUs: Micros, endUs: Micros, spanStartUs: Micros, spanEndUs: Micros): Micros {
+  const us = Math.min(endUs, spanEndUs) - Math.max(startUs, spanStartUs);
   return us > 0 ? us : 0;
 }
 
-/** amount × held time, exactly: base units × microseconds as a BigInt (docs/accounting.md#resource-hours). */
-export function resourceUs(amount: number, us: Micros): bigint {
+/**
+ * amount × held time, exactly: base units × microseconds as a BigInt (docs/accounting.md#resource-hours).
+ * The time may be a sum of held times (a BigInt once past 2^53): amount × Σ µs = Σ amount × µs.
+ */
+export function resourceUs(amount: number, us: Micros | bigint): bigint {
   return BigInt(amount) * BigInt(us);
 }
 
