@@ -129,7 +129,10 @@ function rowOf(s: Sums, by: readonly GroupKey[]): Row {
   return { ...row, ...hoursOf(s) };
 }
 
-/** Rows sort by their keys in order, as text; the unattributed row goes last within its level. */
+/**
+ * Rows sort by their keys in order, as text; the unattributed row goes last within its level.
+ * Written again here, not imported from the kernel: the property test compares the two orders.
+ */
 function compareKeys(a: readonly string[], b: readonly string[]): number {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;

@@ -9,6 +9,7 @@ import { heldUs, referenceAggregate, resourceUs } from '../../src/accounting/ref
 import { hourDivisor, REPORT_ORDER, type ResourceHours } from '../../src/accounting/resources.js';
 import type { Amounts, Lifetime, Period } from '../../src/accounting/types.js';
 import { amounts, us } from '../helpers/builders.js';
+import { estimateArbitrary, trackArbitrary } from '../helpers/track-arbitraries.js';
 
 /**
  * The daily split against the plain reference: each day of each namespace equals the
@@ -75,34 +76,9 @@ const instantArb = (p: Period, grid: DayGrid) => {
   );
 };
 
-/** Tracks as the history layer hands them over: ended, still holding at the last snapshot (open), or vanished. */
-const trackArb = (p: Period, grid: DayGrid): fc.Arbitrary<Track> =>
-  fc
-    .record({
-      a: attributionArb,
-      kubernetes: fc.boolean(),
-      state: fc.constantFrom('none' as const, 'holding' as const, 'ended' as const, 'vanished' as const),
-      startUs: fc.option(instantArb(p, grid), { freq: 8 }),
-      toLastHolding: fc.option(lengthArb, { freq: 6 }),
-      toEnd: fc.option(lengthArb, { freq: 6 }),
-      toNext: fc.option(lengthArb, { freq: 6 }),
-      listedTerminal: fc.boolean(),
-      nextKind: fc.constantFrom(null, 'native' as const, 'legacy' as const),
-    })
-    .map(({ a, kubernetes, state, startUs, toLastHolding, toEnd, toNext, listedTerminal, nextKind }) => {
-      const at = startUs ?? p.startUs;
-      const lastHoldingUs = toLastHolding === null ? null : at + toLastHolding;
-      return {
-        key: kubernetes ? 'kubernetes:x' : 'nomad:x', jobName: null, node: null, ...a, startUs, state,
-        lastHoldingUs, endUs: toEnd === null ? null : at + toEnd, nextUs: toNext === null ? null : (lastHoldingUs ?? at) + toNext,
-        listedTerminal, nextKind, listedHolding: false, last: null,
-      };
-    });
-
-const estimateArb: fc.Arbitrary<EstimateOptions> = fc.record({
-  gapPolicy: fc.constantFrom('midpoint' as const, 'last-seen' as const, 'next' as const),
-  gcWindowUs: fc.oneof(fc.constant(null), fc.constantFrom(0, HOUR, 4 * HOUR), fc.integer({ min: 0, max: 10 * DAY })),
-});
+/** Tracks as the history layer hands them over, starting near the period's and its days' edges. */
+const trackArb = (p: Period, grid: DayGrid): fc.Arbitrary<Track> => trackArbitrary(attributionArb, instantArb(p, grid), lengthArb, p.startUs);
+const estimateArb = estimateArbitrary;
 
 /** The namespace filter (the only one a daily split takes): none, or names that occur, and one that never does. */
 const namespacesArb = fc.oneof(fc.constant([]), fc.subarray([...NAMESPACES, 'nobody'], { minLength: 1 }));

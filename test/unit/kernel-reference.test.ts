@@ -8,6 +8,7 @@ import { lifetimesOf, type EstimateOptions, type Track } from '../../src/account
 import { referenceAggregate } from '../../src/accounting/reference.js';
 import type { Amounts, Lifetime, Period } from '../../src/accounting/types.js';
 import { amounts, us } from '../helpers/builders.js';
+import { estimateArbitrary, trackArbitrary } from '../helpers/track-arbitraries.js';
 
 /**
  * The fast kernel against the plain reference: for any lifetimes, period, grouping and
@@ -128,32 +129,8 @@ describe('the kernel against the reference', () => {
   });
 
   it('aggregateTracks() equals the reference on the lifetimes of the same tracks, under any estimate', () => {
-    const trackArb = (p: Period): fc.Arbitrary<Track> =>
-      fc
-        .record({
-          a: attributionArb,
-          kubernetes: fc.boolean(),
-          state: fc.constantFrom('none' as const, 'holding' as const, 'ended' as const, 'vanished' as const),
-          startUs: fc.option(startArb(p), { freq: 8 }),
-          toLastHolding: fc.option(lengthArb, { freq: 6 }),
-          toEnd: fc.option(lengthArb, { freq: 6 }),
-          toNext: fc.option(lengthArb, { freq: 6 }),
-          listedTerminal: fc.boolean(),
-          nextKind: fc.constantFrom(null, 'native' as const, 'legacy' as const),
-        })
-        .map(({ a, kubernetes, state, startUs, toLastHolding, toEnd, toNext, listedTerminal, nextKind }) => {
-          const at = startUs ?? p.startUs;
-          const lastHoldingUs = toLastHolding === null ? null : at + toLastHolding;
-          return {
-            key: kubernetes ? 'kubernetes:x' : 'nomad:x', jobName: null, node: null, ...a, startUs, state,
-            lastHoldingUs, endUs: toEnd === null ? null : at + toEnd, nextUs: toNext === null ? null : (lastHoldingUs ?? at) + toNext,
-            listedTerminal, nextKind, listedHolding: false, last: null,
-          };
-        });
-    const estimateArb: fc.Arbitrary<EstimateOptions> = fc.record({
-      gapPolicy: fc.constantFrom('midpoint' as const, 'last-seen' as const, 'next' as const),
-      gcWindowUs: fc.oneof(fc.constant(null), fc.constantFrom(0, HOUR, 4 * HOUR), fc.integer({ min: 0, max: 10 * DAY })),
-    });
+    const trackArb = (p: Period): fc.Arbitrary<Track> => trackArbitrary(attributionArb, startArb(p), lengthArb, p.startUs);
+    const estimateArb = estimateArbitrary;
     const caseArb = periodArb.chain((period) =>
       fc.record({
         period: fc.constant(period),
