@@ -2,7 +2,7 @@ import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { FilterKey } from '../accounting/known.js';
 import type { HistoryView } from '../history/store.js';
 import { closest } from '../util/closest.js';
-import type { Settings } from './options.js';
+import { GROUP, NAMESPACE, USER, type Settings, type SharedOption } from './options.js';
 
 /**
  * A filter value nothing carries is most often a typo: the report, empty, would look like
@@ -17,9 +17,12 @@ export interface FilterGiven {
   values: readonly string[];
 }
 
+/** The option of each filter key. */
+const FILTER_OPTIONS: Record<FilterKey, SharedOption<string[]>> = { namespace: NAMESPACE, user: USER, group: GROUP };
+
 /** The filters a command was given, for the keys it has. */
 export function filtersGiven(s: Settings, keys: readonly FilterKey[]): FilterGiven[] {
-  return keys.map((key) => ({ key, source: s.source(key), values: s.list(key) })).filter((f) => f.values.length > 0);
+  return keys.map((key) => ({ key, source: s.sourceOf(FILTER_OPTIONS[key]), values: s.get(FILTER_OPTIONS[key]) })).filter((f) => f.values.length > 0);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { defaultIndexPath, openHistory as openStore, type OpenedHistory } from '../history/open.js';
 import type { CliIO } from './io.js';
-import { STRICT, type Settings } from './options.js';
+import { STRICT, type Settings, type SharedOption } from './options.js';
 import { progressBar } from './progress-bar.js';
 
 /**
@@ -9,24 +9,38 @@ import { progressBar } from './progress-bar.js';
  * as they say; the history layer (src/history) does the rest.
  */
 
+/** --db: the index file; undefined for the default beside the snapshots (see indexPath). */
+export const DB: SharedOption<string | undefined> = {
+  name: 'db',
+  option: () => new Option('--db <file>', 'the index (default: <snapshots>/.hourmeter/index.sqlite)').env('HOURMETER_DB'),
+  read: (s) => s.string('db'),
+};
+
+/** --no-index: whether to read through the index (the default) or the files directly. */
+export const INDEX: SharedOption<boolean> = {
+  name: 'index',
+  option: () => new Option('--no-index', 'read the snapshot files directly instead of the index (slower; same numbers)'),
+  read: (s) => (s.has('index') ? s.flag('index') : true),
+};
+
 export function addDbOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--db <file>', 'the index (default: <snapshots>/.hourmeter/index.sqlite)').env('HOURMETER_DB'));
+  return cmd.addOption(DB.option());
 }
 
 export function addIndexOptions(cmd: Command): Command {
-  return addDbOption(cmd).addOption(new Option('--no-index', 'read the snapshot files directly instead of the index (slower; same numbers)'));
+  return addDbOption(cmd).addOption(INDEX.option());
 }
 
 export function indexPath(s: Settings, dir: string): string {
-  return s.string('db') ?? defaultIndexPath(dir);
+  return s.get(DB) ?? defaultIndexPath(dir);
 }
 
 /** The history for a report: the index brought up to date first (the default), with a progress bar on a terminal, or the files with `--no-index`. */
 export function openHistory(s: Settings, io: CliIO, dir: string): Promise<OpenedHistory> {
-  const useIndex = s.has('index') ? s.flag('index') : true;
+  const useIndex = s.get(INDEX);
   return openStore({
     dir,
-    index: useIndex ? { path: indexPath(s, dir), chosen: s.has('db') } : null,
+    index: useIndex ? { path: indexPath(s, dir), chosen: s.given(DB) } : null,
     strict: s.get(STRICT),
     warn: io.warn,
     progress: progressBar,

@@ -13,14 +13,16 @@ import { loadConfig, type ConfigValues } from './config.js';
  */
 
 /**
- * A setting several commands share, declared once: its flag, help and environment variable,
- * and how a run reads it (flag or environment, then config file, then its default, checked).
- * The default is written once, here, and the help text says it from the same value.
+ * A setting, declared once: its flag, help and environment variable, and how a run reads it
+ * (flag or environment, then config file, then its default, checked). The default is written
+ * once, here, and the help text says it from the same value. Options several commands share
+ * live in this module (or a neighbour); a single command's own options at the top of its file.
  */
 export interface SharedOption<T> {
   /** The long flag's name, which a config file uses as its key. */
   readonly name: string;
-  readonly option: () => Option;
+  /** The commander option; some take a phrase that tailors the help text to the command. */
+  readonly option: (help?: string) => Option;
   readonly read: (s: Settings) => T;
 }
 
@@ -47,10 +49,10 @@ export const TO: SharedOption<string | undefined> = {
   read: (s) => s.string('to'),
 };
 
-/** --tz, checked: an IANA zone the system knows. */
+/** --tz, checked: an IANA zone the system knows; `help` says what it cuts. */
 export const TZ: SharedOption<string> = {
   name: 'tz',
-  option: () => new Option('--tz <zone>', `IANA time zone of the days (default: ${DEFAULT_TZ})`).env('HOURMETER_TZ'),
+  option: (help = 'IANA time zone of the days') => new Option('--tz <zone>', `${help} (default: ${DEFAULT_TZ})`).env('HOURMETER_TZ'),
   read: (s) => checkTimeZone(s.string('tz', DEFAULT_TZ), s.source('tz')),
 };
 
@@ -68,45 +70,87 @@ export function addPeriodOptions(cmd: Command): Command {
   return cmd.addOption(FROM.option()).addOption(TO.option()).addOption(TZ.option());
 }
 
-export function addOutputOptions(cmd: Command, formats: readonly string[] = ['table', 'json', 'csv']): Command {
-  const output = new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: ${formats[0]})`).choices(formats);
-  // A second -o would silently win over the first, as commander takes the last value.
-  output.argParser((value: string, previous: string | undefined) => {
-    if (!formats.includes(value)) throw new InvalidArgumentError(`Allowed choices are ${formats.join(', ')}.`);
-    if (previous !== undefined) throw new UsageError(`use just one of -o ${previous} and -o ${value}`);
-    return value;
-  });
-  return cmd
-    .addOption(output)
-    .addOption(new Option('--json', 'alias of -o json'));
+/** --json: the alias of `-o json` (see outputFormat). */
+export const JSON_ALIAS: SharedOption<boolean> = {
+  name: 'json',
+  option: () => new Option('--json', 'alias of -o json'),
+  read: (s) => s.flag('json'),
+};
+
+/**
+ * `-o FORMAT` of a command printing these formats (the first is the default), with `--json`
+ * as an alias. When both are set, the stronger source wins (a flag beats the config file);
+ * set at the same level and disagreeing, they fail explicitly.
+ */
+export function outputFormat<T extends string>(formats: readonly T[]): SharedOption<T> {
+  return {
+    name: 'output',
+    option: () => {
+      const output = new Option('-o, --output <format>', `output format: ${formats.join(', ')} (default: ${formats[0]})`).choices(formats);
+      // A second -o would silently win over the first, as commander takes the last value.
+      output.argParser((value: string, previous: string | undefined) => {
+        if (!(formats as readonly string[]).includes(value)) throw new InvalidArgumentError(`Allowed choices are ${formats.join(', ')}.`);
+        if (previous !== undefined) throw new UsageError(`use just one of -o ${previous} and -o ${value}`);
+        return value;
+      });
+      return output;
+    },
+    read: (s) => {
+      const o = s.string('output');
+      const json = s.get(JSON_ALIAS);
+      if (json && o !== undefined && o !== 'json') {
+        const [ro, rj] = [s.strength('output'), s.strength('json')];
+        if (ro === rj) throw new UsageError(`use just one of -o ${o} and --json`);
+        if (rj > ro) return 'json' as T;
+        return s.choice('output', formats, formats[0]!);
+      }
+      if (json) return 'json' as T;
+      return s.choice('output', formats, formats[0]!);
+    },
+  };
+}
+
+/** `-o` of the given formats (see outputFormat) and its alias `--json`. */
+export function addOutputOptions(cmd: Command, output: SharedOption<string>): Command {
+  return cmd.addOption(output.option()).addOption(JSON_ALIAS.option());
 }
 
 export function addReadOptions(cmd: Command): Command {
   return cmd.addOption(STRICT.option());
 }
 
+/** --max-gap in microseconds, or undefined for the default (3x the median interval). */
+export const MAX_GAP: SharedOption<number | undefined> = {
+  name: 'max-gap',
+  option: () => new Option('--max-gap <duration>', 'a gap between snapshots longer than this leaves the period uncovered, e.g. 30m, 18h (default: 3x the median interval)'),
+  read: (s) => {
+    const text = s.string('max-gap');
+    if (text === undefined) return undefined;
+    const us = parseDuration(text);
+    if (us === null) throw new UsageError(`${s.source('max-gap')} ${JSON.stringify(text)} is not a duration: use e.g. 30m, 18h or 2d`);
+    return us;
+  },
+};
+
+export const REQUIRE_COVERAGE: SharedOption<boolean> = {
+  name: 'require-coverage',
+  option: () => new Option('--require-coverage', 'exit 1 when part of the period has no snapshot (for cron), after printing or writing the report'),
+  read: (s) => s.flag('require-coverage'),
+};
+
 /** --max-gap: the gap between snapshots past which a report's period is uncovered. */
 export function addMaxGapOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--max-gap <duration>', 'a gap between snapshots longer than this leaves the period uncovered, e.g. 30m, 18h (default: 3x the median interval)'));
+  return cmd.addOption(MAX_GAP.option());
 }
 
 /** --require-coverage alone, for `plot`, which reads what `summarize` found instead of snapshots. */
 export function addRequireCoverageOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--require-coverage', 'exit 1 when part of the period has no snapshot (for cron), after printing or writing the report'));
+  return cmd.addOption(REQUIRE_COVERAGE.option());
 }
 
 /** --max-gap and --require-coverage, for reports that say what their snapshots cover. */
 export function addCoverageOptions(cmd: Command): Command {
   return addRequireCoverageOption(addMaxGapOption(cmd));
-}
-
-/** --max-gap in microseconds, or undefined for the default. */
-export function maxGapOf(s: Settings): number | undefined {
-  const text = s.string('max-gap');
-  if (text === undefined) return undefined;
-  const us = parseDuration(text);
-  if (us === null) throw new UsageError(`${s.source('max-gap')} ${JSON.stringify(text)} is not a duration: use e.g. 30m, 18h or 2d`);
-  return us;
 }
 
 /**
@@ -116,9 +160,60 @@ export function maxGapOf(s: Settings): number | undefined {
  */
 export function reportCoverage(s: Settings, io: CliIO, line: string | null, opts: { printed?: boolean } = {}): void {
   if (line === null) return;
-  if (s.flag('require-coverage')) throw new CheckFailed(`--require-coverage: ${line}`);
+  if (s.get(REQUIRE_COVERAGE)) throw new CheckFailed(`--require-coverage: ${line}`);
   if (!opts.printed) io.warn(line);
 }
+
+const DEFAULT_USERDB = 'userdb';
+
+/** --userdb: the user database folder; `help` says what the command reads there. */
+export const USERDB: SharedOption<string> = {
+  name: 'userdb',
+  option: (help = 'user database folder') => new Option('--userdb <dir>', `${help} (default: ./${DEFAULT_USERDB})`),
+  read: (s) => s.string('userdb', DEFAULT_USERDB),
+};
+
+/** --namespace, repeatable or a comma list; empty for every namespace. */
+export const NAMESPACE: SharedOption<string[]> = {
+  name: 'namespace',
+  option: (help = 'only this namespace (repeatable)') => new Option('--namespace <name>', help).argParser(collect),
+  read: (s) => s.list('namespace'),
+};
+
+export const EXCLUDE_NAMESPACE: SharedOption<string[]> = {
+  name: 'exclude-namespace',
+  option: () => new Option('--exclude-namespace <name>', 'leave this namespace out (repeatable)').argParser(collect),
+  read: (s) => s.list('exclude-namespace'),
+};
+
+export const USER: SharedOption<string[]> = {
+  name: 'user',
+  option: () => new Option('--user <id>', 'only this user (repeatable)').argParser(collect),
+  read: (s) => s.list('user'),
+};
+
+export const GROUP: SharedOption<string[]> = {
+  name: 'group',
+  option: () => new Option('--group <name>', 'only this group (repeatable)').argParser(collect),
+  read: (s) => s.list('group'),
+};
+
+/** --quiet; `help` says what it leaves out. */
+export const QUIET: SharedOption<boolean> = {
+  name: 'quiet',
+  option: (help = 'do not list the files written') => new Option('--quiet', help),
+  read: (s) => s.flag('quiet'),
+};
+
+/**
+ * --retries: attempts per request to a cluster's API server; undefined for the HTTP client's
+ * default (sources/http.ts, loaded only by the commands that connect, hence not imported here).
+ */
+export const RETRIES: SharedOption<number | undefined> = {
+  name: 'retries',
+  option: () => new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'),
+  read: (s) => s.positiveInt('retries'),
+};
 
 export function addConfigOption(cmd: Command): Command {
   return cmd.addOption(new Option('--config <file>', 'YAML settings whose keys mirror the long flags (default: ./hourmeter.yaml if present)'));
@@ -159,9 +254,19 @@ export class Settings {
     return { value: undefined, from: `--${flag}` };
   }
 
-  /** A shared setting, typed (see SharedOption). */
+  /** A declared setting, typed (see SharedOption). */
   get<T>(option: SharedOption<T>): T {
     return option.read(this);
+  }
+
+  /** Whether a declared setting was given at all (flag, environment or config file). */
+  given(option: SharedOption<unknown>): boolean {
+    return this.has(option.name);
+  }
+
+  /** Where a declared setting came from, as messages name it: `--flag`, environment, or a config file's key. */
+  sourceOf(option: SharedOption<unknown>): string {
+    return this.source(option.name);
   }
 
   string(flag: string, fallback: string): string;
@@ -198,7 +303,9 @@ export class Settings {
   }
 
   /** A whole number of at least 1. */
-  positiveInt(flag: string, fallback: number): number {
+  positiveInt(flag: string, fallback: number): number;
+  positiveInt(flag: string): number | undefined;
+  positiveInt(flag: string, fallback?: number): number | undefined {
     const v = this.string(flag);
     if (v === undefined) return fallback;
     const n = Number(v);
@@ -216,28 +323,11 @@ export class Settings {
   }
 
   /** How strong a setting's source is: flag, then environment, then config file. */
-  private rank(flag: string): number {
+  strength(flag: string): number {
     const attr = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const src = this.cmd.getOptionValueSource(attr);
     if (this.cmd.opts()[attr] !== undefined && src !== 'default') return src === 'env' ? 2 : 3;
     return flag in this.config ? 1 : 0;
-  }
-
-  /**
-   * `-o FORMAT`, with `--json` as an alias. When both are set, the stronger source wins (a
-   * flag beats the config file); set at the same level and disagreeing, they fail explicitly.
-   */
-  output<T extends string>(formats: readonly T[]): T {
-    const o = this.string('output');
-    const json = this.flag('json');
-    if (json && o !== undefined && o !== 'json') {
-      const [ro, rj] = [this.rank('output'), this.rank('json')];
-      if (ro === rj) throw new UsageError(`use just one of -o ${o} and --json`);
-      if (rj > ro) return 'json' as T;
-      return this.choice('output', formats, formats[0]!);
-    }
-    if (json) return 'json' as T;
-    return this.choice('output', formats, formats[0]!);
   }
 }
 
@@ -245,16 +335,27 @@ export function collect(value: string, previous: string[] | undefined): string[]
   return [...(previous ?? []), value];
 }
 
-/** `--now`: a fixed clock for tests and simulations (reports that default to "this month"). */
+/**
+ * `--now`: a fixed clock for tests and simulations (reports that default to "this month"),
+ * in ms; undefined for the clock. `help` is the whole help text (see addNowOption).
+ */
+export const NOW: SharedOption<number | undefined> = {
+  name: 'now',
+  option: (help = 'testing: take this instant as now instead of the clock (RFC 3339)') => new Option('--now <instant>', help).env('HOURMETER_NOW'),
+  read: (s) => {
+    const text = s.string('now');
+    if (text === undefined) return undefined;
+    const ms = Date.parse(text);
+    if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(text)) throw new UsageError(`${s.source('now')} ${JSON.stringify(text)} is not an RFC 3339 instant such as 2024-09-01T06:00:00Z`);
+    return ms;
+  },
+};
+
 export function addNowOption(cmd: Command, purpose: string): Command {
-  return cmd.addOption(new Option('--now <instant>', `testing: ${purpose} instead of the clock (RFC 3339)`).env('HOURMETER_NOW'));
+  return cmd.addOption(NOW.option(`testing: ${purpose} instead of the clock (RFC 3339)`));
 }
 
 /** The current time in ms: `--now` if given, else the clock. Read once, at the edge. */
 export function nowFrom(s: Settings): number {
-  const text = s.string('now');
-  if (text === undefined) return Date.now();
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(text)) throw new UsageError(`${s.source('now')} ${JSON.stringify(text)} is not an RFC 3339 instant such as 2024-09-01T06:00:00Z`);
-  return ms;
+  return s.get(NOW) ?? Date.now();
 }

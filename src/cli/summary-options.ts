@@ -5,7 +5,7 @@ import type { GapPolicy, Micros, Period } from '../accounting/types.js';
 import type { Listing } from '../snapshots/files.js';
 import { UsageError } from '../util/errors.js';
 import { parseDuration } from '../util/time.js';
-import { FROM, TO, type Settings } from './options.js';
+import { FROM, TO, type Settings, type SharedOption } from './options.js';
 
 /**
  * Options of the summary commands (`summarize`, `merge-users`, `plot`), declared once: the
@@ -17,51 +17,70 @@ import { FROM, TO, type Settings } from './options.js';
 export const SUMMARY_FORMATS = ['hourmeter', 'ai4os'] as const;
 
 export const GAP_POLICIES: readonly GapPolicy[] = ['midpoint', 'last-seen', 'next'];
+const DEFAULT_GAP_POLICY: GapPolicy = 'midpoint';
+
+/** --gap-policy: where a lifetime that vanished between snapshots ends. */
+export const GAP_POLICY: SharedOption<GapPolicy> = {
+  name: 'gap-policy',
+  option: () => new Option('--gap-policy <policy>', `end of an allocation that vanished between snapshots: ${GAP_POLICIES.join(', ')} (default: ${DEFAULT_GAP_POLICY})`),
+  read: (s) => s.choice('gap-policy', GAP_POLICIES, DEFAULT_GAP_POLICY),
+};
+
+/** --gc-window in microseconds, or null for the default of the snapshots' kind. */
+export const GC_WINDOW: SharedOption<Micros | null> = {
+  name: 'gc-window',
+  option: () => new Option('--gc-window <duration>', "the scheduler's GC window, e.g. 4h, 90m, 0 (default: 4h for AI4OS files, 1h for native Nomad, 0 for Kubernetes)"),
+  read: (s) => {
+    const gc = s.string('gc-window');
+    if (gc === undefined) return null;
+    const us = parseDuration(gc);
+    if (us === null) throw new UsageError(`${s.source('gc-window')} ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
+    return us;
+  },
+};
 
 export function addEstimateOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--gap-policy <policy>', `end of an allocation that vanished between snapshots: ${GAP_POLICIES.join(', ')} (default: midpoint)`))
-    .addOption(new Option('--gc-window <duration>', "the scheduler's GC window, e.g. 4h, 90m, 0 (default: 4h for AI4OS files, 1h for native Nomad, 0 for Kubernetes)"));
+  return cmd.addOption(GAP_POLICY.option()).addOption(GC_WINDOW.option());
 }
 
 export function estimateOptions(s: Settings): EstimateOptions {
-  const gapPolicy = s.choice('gap-policy', GAP_POLICIES, 'midpoint');
-  let gcWindowUs: Micros | null = null;
-  const gc = s.string('gc-window');
-  if (gc !== undefined) {
-    gcWindowUs = parseDuration(gc);
-    if (gcWindowUs === null) throw new UsageError(`${s.source('gc-window')} ${JSON.stringify(gc)} is not a duration: use e.g. 4h, 90m or 0`);
-  }
-  return { gapPolicy, gcWindowUs };
+  const gapPolicy = s.get(GAP_POLICY);
+  return { gapPolicy, gcWindowUs: s.get(GC_WINDOW) };
 }
 
 const DEFAULT_SUMMARIES = 'summaries';
 
-/** --summaries: the folder `summarize` writes and `merge-users` and `plot` read. */
-export const summariesDir = (s: Settings): string => s.string('summaries', DEFAULT_SUMMARIES);
+/** --summaries: the folder `summarize` writes and `merge-users` and `plot` read; `help` says which. */
+export const SUMMARIES: SharedOption<string> = {
+  name: 'summaries',
+  option: (help = 'folder of the CSV files written by `summarize`') => new Option('--summaries <dir>', `${help} (default: ./${DEFAULT_SUMMARIES})`).env('HOURMETER_SUMMARIES'),
+  read: (s) => s.string('summaries', DEFAULT_SUMMARIES),
+};
 
-export function addSummariesOption(cmd: Command, what: string): Command {
-  return cmd.addOption(new Option('--summaries <dir>', `${what} (default: ./${DEFAULT_SUMMARIES})`).env('HOURMETER_SUMMARIES'));
+/** --delimiter, checked and with its names resolved: one character. */
+function delimiterOption(fallback: ';' | ','): SharedOption<string> {
+  return {
+    name: 'delimiter',
+    option: () => new Option('--delimiter <char>', `CSV field separator, or tab (default: "${fallback}"${fallback === ';' ? ', as AI4OS' : ''})`),
+    read: (s) => {
+      const d = s.string('delimiter', fallback);
+      const named: Record<string, string> = { tab: '\t', '\\t': '\t', semicolon: ';', comma: ',' };
+      const c = named[d] ?? d;
+      if ([...c].length !== 1 || c === '"' || c === '\n' || c === '\r' || c === '\uFEFF') {
+        throw new UsageError(`${s.source('delimiter')} ${JSON.stringify(d)}: the separator is one character other than a quote or a line break, e.g. ";" or "," (or "tab")`);
+      }
+      return c;
+    },
+  };
 }
 
-/** --delimiter: the summaries keep AI4OS's ";" by default, reports printed as CSV a ",". */
-export function addDelimiterOption(cmd: Command, fallback: ';' | ',' = ';'): Command {
-  return cmd.addOption(new Option('--delimiter <char>', `CSV field separator, or tab (default: "${fallback}"${fallback === ';' ? ', as AI4OS' : ''})`));
-}
-
-export function delimiterOf(s: Settings, fallback: ';' | ',' = ';'): string {
-  const d = s.string('delimiter', fallback);
-  const named: Record<string, string> = { tab: '\t', '\\t': '\t', semicolon: ';', comma: ',' };
-  const c = named[d] ?? d;
-  if ([...c].length !== 1 || c === '"' || c === '\n' || c === '\r' || c === '\uFEFF') {
-    throw new UsageError(`${s.source('delimiter')} ${JSON.stringify(d)}: the separator is one character other than a quote or a line break, e.g. ";" or "," (or "tab")`);
-  }
-  return c;
-}
+/** The summaries keep AI4OS's ";" by default; reports printed as CSV a ",". */
+export const SUMMARY_DELIMITER = delimiterOption(';');
+export const CSV_DELIMITER = delimiterOption(',');
 
 /** Where --from and --to came from (a flag, or a config file's key), as errors name them. */
 export function dateNames(s: Settings): { from: string; to: string } {
-  return { from: s.source('from'), to: s.source('to') };
+  return { from: s.sourceOf(FROM), to: s.sourceOf(TO) };
 }
 
 /** Checks explicit dates before anything touches the disk, so that a typo fails fast. */

@@ -6,10 +6,22 @@ import { tryReadSnapshot } from '../../snapshots/latest.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings, SNAPSHOTS } from '../options.js';
+import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings, SNAPSHOTS, type SharedOption } from '../options.js';
 
 /** Also how old the latest snapshot may be before `serve`'s /health says "stale". */
-export const DEFAULT_MAX_AGE = '12h';
+const DEFAULT_MAX_AGE = '12h';
+
+/** --max-age, as given (for messages) and in microseconds; `help` says what it bounds. */
+export const MAX_AGE: SharedOption<{ text: string; us: number }> = {
+  name: 'max-age',
+  option: (help = 'oldest acceptable latest snapshot, e.g. 12h, 90m, 1d') => new Option('--max-age <duration>', `${help} (default: ${DEFAULT_MAX_AGE})`),
+  read: (s) => {
+    const text = s.string('max-age', DEFAULT_MAX_AGE);
+    const us = parseDuration(text);
+    if (us === null) throw new UsageError(`${s.source('max-age')} ${JSON.stringify(text)} is not a duration: use e.g. 12h, 90m or 1d`);
+    return { text, us };
+  },
+};
 
 export function checkCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('check')
@@ -21,7 +33,7 @@ export function checkCommand(program: Command, io: CliIO): Command {
         'files fails too. Its age is from its capture time (its content, else its file name) to now.',
     );
   addSnapshotsOption(cmd);
-  cmd.addOption(new Option('--max-age <duration>', `oldest acceptable latest snapshot, e.g. 12h, 90m, 1d (default: ${DEFAULT_MAX_AGE})`));
+  cmd.addOption(MAX_AGE.option());
   addNowOption(cmd, 'take this instant as now');
   addConfigOption(cmd);
   cmd.addHelpText(
@@ -35,9 +47,7 @@ export function checkCommand(program: Command, io: CliIO): Command {
 }
 
 async function runCheck(s: Settings, io: CliIO): Promise<void> {
-  const maxAgeText = s.string('max-age', DEFAULT_MAX_AGE);
-  const maxAgeUs = parseDuration(maxAgeText);
-  if (maxAgeUs === null) throw new UsageError(`${s.source('max-age')} ${JSON.stringify(maxAgeText)} is not a duration: use e.g. 12h, 90m or 1d`);
+  const { text: maxAgeText, us: maxAgeUs } = s.get(MAX_AGE);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
   const { files } = await listSnapshots(dir, '--snapshots', { stat: false });

@@ -8,7 +8,7 @@ import { CheckFailed, UsageError } from '../../util/errors.js';
 import { readableInstant } from '../../util/time.js';
 import { addDbOption, indexPath } from '../index-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addOutputOptions, addSnapshotsOption, Settings, SNAPSHOTS } from '../options.js';
+import { addConfigOption, addOutputOptions, addSnapshotsOption, outputFormat, Settings, SNAPSHOTS } from '../options.js';
 import { progressBar } from '../progress-bar.js';
 
 /**
@@ -22,6 +22,8 @@ function addCommon(c: Command): Command {
   addConfigOption(c);
   return c;
 }
+
+const STATUS_OUTPUT = outputFormat(['table', 'json'] as const);
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
@@ -75,13 +77,13 @@ export function indexCommand(program: Command, io: CliIO): Command {
   });
 
   const status = addCommon(new Command('status').summary('what the index holds and what it has not read yet').description('Prints the catalogue\'s size and span, pending files, the last ingest and the corrupt files.'));
-  addOutputOptions(status, ['table', 'json']);
+  addOutputOptions(status, STATUS_OUTPUT);
   status.addHelpText('after', '\nExamples:\n  hourmeter index status\n  hourmeter index status --json');
   status.action(async () => {
     const { s, listing, store } = await context(status, false);
     try {
       const st = store.status(listing);
-      io.stdout(s.output(['table', 'json'] as const) === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
+      io.stdout(s.get(STATUS_OUTPUT) === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
     } finally {
       store.close();
     }

@@ -1,10 +1,12 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { DataError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, connectKubernetes, listOptions } from '../kubernetes.js';
-import { addConfigOption, addOutputOptions, collect, Settings } from '../options.js';
+import { addKubernetesOptions, connectKubernetes, listOptions, PODS_PER_PAGE } from '../kubernetes.js';
+import { addConfigOption, addOutputOptions, outputFormat, EXCLUDE_NAMESPACE, NAMESPACE, RETRIES, Settings } from '../options.js';
 
 /** `hourmeter k8s ...`: Kubernetes helpers that read the live cluster and change nothing. */
+
+const OUTPUT = outputFormat(['text', 'json'] as const);
 
 export function k8sCommand(program: Command, io: CliIO): Command {
   const k8s = new Command('k8s')
@@ -22,11 +24,11 @@ export function k8sCommand(program: Command, io: CliIO): Command {
     );
   addKubernetesOptions(cmd);
   cmd
-    .addOption(new Option('--namespace <name>', 'look only in this namespace (repeatable; default: every namespace)').argParser(collect))
-    .addOption(new Option('--exclude-namespace <name>', 'leave this namespace out (repeatable)').argParser(collect))
-    .addOption(new Option('--per-page <n>', 'pods per API page (default: 500)'))
-    .addOption(new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'));
-  addOutputOptions(cmd, ['text', 'json']);
+    .addOption(NAMESPACE.option('look only in this namespace (repeatable; default: every namespace)'))
+    .addOption(EXCLUDE_NAMESPACE.option())
+    .addOption(PODS_PER_PAGE.option())
+    .addOption(RETRIES.option());
+  addOutputOptions(cmd, OUTPUT);
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
@@ -44,7 +46,7 @@ export function k8sCommand(program: Command, io: CliIO): Command {
 async function runUnattributed(s: Settings, io: CliIO): Promise<void> {
   const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
   const { renderSuggestions, unattributedPods } = await import('../../sources/kubernetes/unattributed.js');
-  const output = s.output(['text', 'json'] as const);
+  const output = s.get(OUTPUT);
   const list = listOptions(s);
   const client = await connectKubernetes(s, io.env);
   try {

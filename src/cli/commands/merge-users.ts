@@ -1,11 +1,11 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { join } from 'node:path';
 import { toCsv } from '../../reports/csv.js';
 import { loadUserDb, USERDB_FILE } from '../../userdb/store.js';
 import { replaceFile } from '../../snapshots/write.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, collect, Settings } from '../options.js';
-import { addDelimiterOption, addSummariesOption, delimiterOf, summariesDir } from '../summary-options.js';
+import { addConfigOption, NAMESPACE, QUIET, Settings, USERDB } from '../options.js';
+import { SUMMARIES, SUMMARY_DELIMITER } from '../summary-options.js';
 import { DataError } from '../../util/errors.js';
 
 export function mergeUsersCommand(program: Command, io: CliIO): Command {
@@ -16,13 +16,13 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
         '<ns>-users-agg-merged.csv: user id, name, e-mail, then the usage columns. Users the database ' +
         'does not know keep their row, with an empty name and e-mail, and a warning counts them.',
     );
-  addSummariesOption(cmd, 'folder of the CSV files written by `summarize`');
+  cmd.addOption(SUMMARIES.option());
   cmd
-    .addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'))
-    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect));
-  addDelimiterOption(cmd);
+    .addOption(USERDB.option())
+    .addOption(NAMESPACE.option());
+  cmd.addOption(SUMMARY_DELIMITER.option());
   addConfigOption(cmd);
-  cmd.addOption(new Option('--quiet', 'do not list the files written'));
+  cmd.addOption(QUIET.option());
   cmd.addHelpText('after', '\nExamples:\n  hourmeter merge-users\n  hourmeter userdb import users/user-db.json && hourmeter merge-users --namespace ai4eosc');
   cmd.action(async () => {
     // Loaded here, not at start-up: other commands do not need them.
@@ -32,10 +32,10 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
       import('../summary-files.js'),
     ]);
     const s = Settings.of(cmd, program);
-    const dir = summariesDir(s);
-    const userdb = s.string('userdb', 'userdb');
-    const delimiter = delimiterOf(s);
-    const namespaces = summaryNamespaces(dir, SUFFIXES.users, s.list('namespace'), '--summaries');
+    const dir = s.get(SUMMARIES);
+    const userdb = s.get(USERDB);
+    const delimiter = s.get(SUMMARY_DELIMITER);
+    const namespaces = summaryNamespaces(dir, SUFFIXES.users, s.get(NAMESPACE), '--summaries');
     const db = loadUserDb(userdb);
     for (const ns of namespaces) {
       const { path, csv } = readSummaryCsv(dir, ns.file, delimiter);
@@ -47,7 +47,7 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
       }
       const out = join(dir, ns.file.slice(0, -SUFFIXES.users.length) + SUFFIXES.merged);
       replaceFile(out, toCsv(merged.columns, merged.rows, delimiter));
-      if (!s.flag('quiet')) io.stdout(`wrote ${out}\n`);
+      if (!s.get(QUIET)) io.stdout(`wrote ${out}\n`);
       const n = merged.missing.length;
       if (n > 0) {
         io.warn(

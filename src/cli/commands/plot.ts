@@ -7,9 +7,30 @@ import { replaceFile } from '../../snapshots/write.js';
 import { loadUserDb } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addRequireCoverageOption, collect, reportCoverage, Settings } from '../options.js';
-import { addDelimiterOption, addSummariesOption, delimiterOf, summariesDir } from '../summary-options.js';
+import { addConfigOption, addRequireCoverageOption, NAMESPACE, QUIET, REQUIRE_COVERAGE, reportCoverage, Settings, USERDB, type SharedOption } from '../options.js';
+import { SUMMARIES, SUMMARY_DELIMITER } from '../summary-options.js';
 import { makeFolder } from '../../util/folders.js';
+
+const DEFAULT_HTMLS = 'htmls';
+const DEFAULT_TOP = 10;
+
+const HTMLS: SharedOption<string> = {
+  name: 'htmls',
+  option: () => new Option('--htmls <dir>', `folder the HTML pages are written to (default: ./${DEFAULT_HTMLS})`).env('HOURMETER_HTMLS'),
+  read: (s) => s.string('htmls', DEFAULT_HTMLS),
+};
+
+/** --top: users in the top-user charts. */
+const TOP: SharedOption<number> = {
+  name: 'top',
+  option: () => new Option('--top <n>', `how many users the top-user charts show (default: ${DEFAULT_TOP})`).argParser(positiveInt),
+  read: (s) => {
+    const text = s.string('top', String(DEFAULT_TOP));
+    const top = Number(text);
+    if (!Number.isInteger(top) || top < 1 || top > 1000) throw new UsageError(`${s.source('top')} ${JSON.stringify(text)}: give a whole number of users from 1 to 1000`);
+    return top;
+  },
+};
 
 export function plotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('plot')
@@ -21,16 +42,16 @@ export function plotCommand(program: Command, io: CliIO): Command {
         'inlined, so the pages work offline. The coverage.json `summarize` wrote is copied beside the ' +
         'pages, and its warning shows on stderr and on the index page.',
     );
-  addSummariesOption(cmd, 'folder of the CSV files written by `summarize`');
+  cmd.addOption(SUMMARIES.option());
   cmd
-    .addOption(new Option('--htmls <dir>', 'folder the HTML pages are written to (default: ./htmls)').env('HOURMETER_HTMLS'))
-    .addOption(new Option('--userdb <dir>', 'user database folder, for the names of the top users (default: ./userdb)'))
-    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
-    .addOption(new Option('--top <n>', 'how many users the top-user charts show (default: 10)').argParser(positiveInt));
-  addDelimiterOption(cmd);
+    .addOption(HTMLS.option())
+    .addOption(USERDB.option('user database folder, for the names of the top users'))
+    .addOption(NAMESPACE.option())
+    .addOption(TOP.option());
+  cmd.addOption(SUMMARY_DELIMITER.option());
   addRequireCoverageOption(cmd);
   addConfigOption(cmd);
-  cmd.addOption(new Option('--quiet', 'do not list the files written'));
+  cmd.addOption(QUIET.option());
   cmd.addHelpText('after', '\nExamples:\n  hourmeter summarize && hourmeter plot\n  hourmeter plot --summaries /srv/summaries --htmls /var/www/usage --top 20');
   cmd.action(async () => {
     // Loaded here, not at start-up: other commands do not need them.
@@ -48,14 +69,12 @@ export function plotCommand(program: Command, io: CliIO): Command {
       return base === 'index' ? '%69ndex' : base;
     };
     const s = Settings.of(cmd, program);
-    const dir = summariesDir(s);
-    const out = s.string('htmls', 'htmls');
-    const delimiter = delimiterOf(s);
-    const topText = s.string('top', '10');
-    const top = Number(topText);
-    if (!Number.isInteger(top) || top < 1 || top > 1000) throw new UsageError(`${s.source('top')} ${JSON.stringify(topText)}: give a whole number of users from 1 to 1000`);
-    const namespaces = summaryNamespaces(dir, SUFFIXES.timeseries, s.list('namespace'), '--summaries');
-    const db = loadUserDb(s.string('userdb', 'userdb'));
+    const dir = s.get(SUMMARIES);
+    const out = s.get(HTMLS);
+    const delimiter = s.get(SUMMARY_DELIMITER);
+    const top = s.get(TOP);
+    const namespaces = summaryNamespaces(dir, SUFFIXES.timeseries, s.get(NAMESPACE), '--summaries');
+    const db = loadUserDb(s.get(USERDB));
     const names = (user: string) => (Object.hasOwn(db, user) ? (db[user]!.name ?? null) : null);
     const assets = loadAssets();
     // Summaries written before coverage.json existed have none: then nothing is said.
@@ -72,7 +91,7 @@ export function plotCommand(program: Command, io: CliIO): Command {
     try {
       makeFolder(out);
     } catch (e) {
-      throw new UsageError(`${s.source('htmls')} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --htmls at a writable folder`);
+      throw new UsageError(`${s.sourceOf(HTMLS)} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --htmls at a writable folder`);
     }
     const entries: IndexEntry[] = [];
     for (const ns of namespaces) {
@@ -93,19 +112,19 @@ export function plotCommand(program: Command, io: CliIO): Command {
       }
       replaceFile(join(out, file), namespacePageHtml(page, assets));
       entries.push(entry);
-      if (!s.flag('quiet')) io.stdout(`wrote ${join(out, file)}\n`);
+      if (!s.get(QUIET)) io.stdout(`wrote ${join(out, file)}\n`);
     }
     replaceFile(join(out, 'index.html'), indexPageHtml(entries, coverage?.warning ?? null));
-    if (!s.flag('quiet')) io.stdout(`wrote ${join(out, 'index.html')}\n`);
+    if (!s.get(QUIET)) io.stdout(`wrote ${join(out, 'index.html')}\n`);
     const copied = join(out, COVERAGE_FILE);
     if (coverage) {
       replaceFile(copied, coverage.text);
-      if (!s.flag('quiet')) io.stdout(`wrote ${copied}\n`);
+      if (!s.get(QUIET)) io.stdout(`wrote ${copied}\n`);
     } else if (existsSync(copied)) {
       // From an earlier plot of other summaries: it would describe data these pages do not show.
       unlinkSync(copied);
     }
-    if (!coverage && s.flag('require-coverage')) {
+    if (!coverage && s.get(REQUIRE_COVERAGE)) {
       throw new CheckFailed(`--require-coverage: ${coveragePath} does not exist, so what the snapshots cover is unknown; run \`hourmeter summarize\` again to write it`);
     }
     reportCoverage(s, io, coverage?.warning ?? null);

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { NO_REQUEST, type QuotaDecision } from '../../quota/decide.js';
+import { NO_REQUEST, type QuotaDecision, type QuotaRequest } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
 import { quotaReportOutput, renderDecisionTable } from '../../reports/quota.js';
 import { renderOutput } from '../../reports/output.js';
@@ -14,30 +14,74 @@ import type { HistoryView } from '../../history/store.js';
 import { loadUserDb, namesIn } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatTimestamp, readableInstant } from '../../util/time.js';
+import type { Micros } from '../../accounting/types.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
-import { addDelimiterOption, delimiterOf } from '../summary-options.js';
+import { CSV_DELIMITER } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT } from '../options.js';
+import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, outputFormat, addReadOptions, addSnapshotsOption, MAX_GAP, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT, USERDB, type SharedOption } from '../options.js';
 
 export const DEFAULT_QUOTA_FILE = 'quota.yaml';
 
-export function addQuotaFileOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--quota <file>', `the quota file (default: ./${DEFAULT_QUOTA_FILE})`).env('HOURMETER_QUOTA'));
-}
+/** --quota: the quota file (also read by `serve`). */
+export const QUOTA_FILE: SharedOption<string> = {
+  name: 'quota',
+  option: () => new Option('--quota <file>', `the quota file (default: ./${DEFAULT_QUOTA_FILE})`).env('HOURMETER_QUOTA'),
+  read: (s) => s.string('quota', DEFAULT_QUOTA_FILE),
+};
 
-function addUserdbOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--userdb <dir>', 'user database folder: groups, names for the report table, and the hashes of quota tokens (default: ./userdb)'));
-}
+/** --user of check, show and token: one user, named. */
+const QUOTA_USER: SharedOption<string> = {
+  name: 'user',
+  option: () => new Option('--user <name>', 'the user').makeOptionMandatory(),
+  read: (s) => {
+    const user = (s.string('user') ?? '').trim();
+    if (user === '') throw new UsageError('--user: give a user name');
+    return user;
+  },
+};
+
+/** --groups: the user's groups as the caller knows them, or null to look them up. */
+const GROUPS: SharedOption<string[] | null> = {
+  name: 'groups',
+  option: (help = "the user's groups (default: the quota file's groups:, then the user database)") => new Option('--groups <a,b>', help),
+  read: (s) => (s.has('groups') ? s.list('groups') : null),
+};
+
+const REQUEST: SharedOption<QuotaRequest['amounts']> = {
+  name: 'request',
+  option: () => new Option('--request <list>', 'what the user asks for, e.g. cpu=2,memory=4GiB,gpu=1,disk=10GiB'),
+  read: (s) => {
+    const amounts = s.has('request') ? parseRequest(s.string('request')!) : NO_REQUEST.amounts;
+    if (typeof amounts === 'string') throw new UsageError(`${s.source('request')}: ${amounts}`);
+    return amounts;
+  },
+};
+
+/** --hours in microseconds, or null for "just starting". */
+const HOURS: SharedOption<Micros | null> = {
+  name: 'hours',
+  option: () => new Option('--hours <h>', 'count the request for this many hours (default: just starting)'),
+  read: (s) => {
+    const hours = s.has('hours') ? parseHours(s.string('hours')!) : null;
+    if (typeof hours === 'string') throw new UsageError(`${s.source('hours')}: ${hours}`);
+    return hours;
+  },
+};
+
+const DECISION_OUTPUT = outputFormat(['table', 'json'] as const);
+const REPORT_OUTPUT = outputFormat(['table', 'csv', 'json'] as const);
+
+const USERDB_HELP = 'user database folder: groups, names for the report table, and the hashes of quota tokens';
 
 /** Reads and validates the quota file; every problem is a usage error naming its line. */
 export function loadQuotaFile(s: Settings): QuotaConfig {
-  const file = s.string('quota', DEFAULT_QUOTA_FILE);
-  if (!existsSync(file)) throw new UsageError(`${s.source('quota')} ${file}: no such file; write a quota file (see \`hourmeter quota --help\`) or point --quota at one`);
+  const file = s.get(QUOTA_FILE);
+  if (!existsSync(file)) throw new UsageError(`${s.sourceOf(QUOTA_FILE)} ${file}: no such file; write a quota file (see \`hourmeter quota --help\`) or point --quota at one`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`${s.source('quota')} ${file}: ${(e as Error).message}`);
+    throw new UsageError(`${s.sourceOf(QUOTA_FILE)} ${file}: ${(e as Error).message}`);
   }
   return parseQuotaFile(text, file);
 }
@@ -83,11 +127,11 @@ export function quotaCommand(program: Command, io: CliIO): Command {
         "When the latest snapshot is older than stale_after, the file's failure rule decides (open: allow, " +
         'closed: deny); with no rule, exit 3. Denied prints the deny message (the file\'s template).',
     )
-    .addOption(new Option('--user <name>', 'the user').makeOptionMandatory())
-    .addOption(new Option('--groups <a,b>', "the user's groups, as the caller knows them (default: the quota file's groups:, then the user database)"))
-    .addOption(new Option('--request <list>', 'what the user asks for, e.g. cpu=2,memory=4GiB,gpu=1,disk=10GiB'))
-    .addOption(new Option('--hours <h>', 'count the request for this many hours (default: just starting)'));
-  addCommon(check, ['table', 'json']);
+    .addOption(QUOTA_USER.option())
+    .addOption(GROUPS.option("the user's groups, as the caller knows them (default: the quota file's groups:, then the user database)"))
+    .addOption(REQUEST.option())
+    .addOption(HOURS.option());
+  addCommon(check, DECISION_OUTPUT);
   // No --require-coverage: exit 1 means "denied" here, and stale data has the file's failure rule.
   addMaxGapOption(check);
   check.addHelpText(
@@ -101,9 +145,9 @@ export function quotaCommand(program: Command, io: CliIO): Command {
   const show = new Command('show')
     .summary("one user's limits, usage and what remains (what the user may see)")
     .description("Like `quota check` without a request, and always exit 0 when it can answer: the user's own limits, used, remaining and % used.")
-    .addOption(new Option('--user <name>', 'the user').makeOptionMandatory())
-    .addOption(new Option('--groups <a,b>', "the user's groups (default: the quota file's groups:, then the user database)"));
-  addCommon(show, ['table', 'json']);
+    .addOption(QUOTA_USER.option())
+    .addOption(GROUPS.option());
+  addCommon(show, DECISION_OUTPUT);
   addMaxGapOption(show);
   show.addHelpText('after', '\nExamples:\n  hourmeter quota show --user alice\n  hourmeter quota show --user alice -o json');
   show.action(async () => runCheck(Settings.of(show, program), io, 'show'));
@@ -114,8 +158,8 @@ export function quotaCommand(program: Command, io: CliIO): Command {
       'Every user the user database, the quota file or the usage names, with each limit that applies ' +
         '(groups from the quota file, then the user database), sorted by % used, highest first.',
     );
-  addCommon(report, ['table', 'csv', 'json']);
-  addDelimiterOption(report, ',');
+  addCommon(report, REPORT_OUTPUT);
+  report.addOption(CSV_DELIMITER.option());
   addCoverageOptions(report);
   report.addHelpText('after', '\nExamples:\n  hourmeter quota report\n  hourmeter quota report -o csv > quota.csv');
   report.action(async () => runReport(Settings.of(report, program), io));
@@ -127,15 +171,15 @@ export function quotaCommand(program: Command, io: CliIO): Command {
         'user; it is shown once. Only its SHA-256 is kept, in <userdb>/quota-tokens.json (mode 0600); ' +
         'issuing again replaces (revokes) the previous token of the user.',
     )
-    .addOption(new Option('--user <name>', 'the user').makeOptionMandatory());
-  addUserdbOption(token);
+    .addOption(QUOTA_USER.option())
+    .addOption(USERDB.option(USERDB_HELP));
   addNowOption(token, 'take this instant as the issue time');
   addConfigOption(token);
   token.addHelpText('after', '\nExamples:\n  hourmeter quota token --user alice > alice.token');
   token.action(() => {
     const s = Settings.of(token, program);
-    const user = userOf(s);
-    const dir = s.string('userdb', 'userdb');
+    const user = s.get(QUOTA_USER);
+    const dir = s.get(USERDB);
     const t = issueToken(dir, user, formatTimestamp(nowFrom(s) * 1000));
     io.stdout(t + '\n');
     io.warn(`issued a quota token for ${user}; only its hash is kept, in ${tokensPath(dir)}: this is the one time it is shown`);
@@ -151,21 +195,15 @@ export function quotaCommand(program: Command, io: CliIO): Command {
   return quota;
 }
 
-function addCommon(cmd: Command, formats: readonly string[]): void {
-  addQuotaFileOption(cmd);
-  addUserdbOption(cmd);
+function addCommon(cmd: Command, output: SharedOption<string>): void {
+  cmd.addOption(QUOTA_FILE.option());
+  cmd.addOption(USERDB.option(USERDB_HELP));
   addSnapshotsOption(cmd);
-  addOutputOptions(cmd, formats);
+  addOutputOptions(cmd, output);
   addReadOptions(cmd);
   addIndexOptions(cmd);
   addNowOption(cmd, 'take this instant as now');
   addConfigOption(cmd);
-}
-
-function userOf(s: Settings): string {
-  const user = (s.string('user') ?? '').trim();
-  if (user === '') throw new UsageError('--user: give a user name');
-  return user;
 }
 
 /**
@@ -192,21 +230,18 @@ async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view:
 }
 
 async function runCheck(s: Settings, io: CliIO, mode: 'check' | 'show'): Promise<void> {
-  const output = s.output(['table', 'json'] as const);
+  const output = s.get(DECISION_OUTPUT);
   const config = loadQuotaFile(s);
-  const user = userOf(s);
-  const groups = s.has('groups') ? s.list('groups') : null;
+  const user = s.get(QUOTA_USER);
+  const groups = s.get(GROUPS);
   let request = NO_REQUEST;
   if (mode === 'check') {
-    const amounts = s.has('request') ? parseRequest(s.string('request')!) : NO_REQUEST.amounts;
-    if (typeof amounts === 'string') throw new UsageError(`${s.source('request')}: ${amounts}`);
-    const hours = s.has('hours') ? parseHours(s.string('hours')!) : null;
-    if (typeof hours === 'string') throw new UsageError(`${s.source('hours')}: ${hours}`);
-    request = { amounts, hoursUs: hours };
+    const amounts = s.get(REQUEST);
+    request = { amounts, hoursUs: s.get(HOURS) };
   }
   const nowUs = nowFrom(s) * 1000;
-  const userdb = loadUserDb(s.string('userdb', 'userdb'));
-  const maxGapUs = maxGapOf(s);
+  const userdb = loadUserDb(s.get(USERDB));
+  const maxGapUs = s.get(MAX_GAP);
   const d: QuotaAnswer = await withHistory(s, io, nowUs, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs, maxGapUs }));
   io.stdout(output === 'json' ? JSON.stringify(d, null, 2) + '\n' : renderDecisionTable(d, { request: mode === 'check' }));
   reportCoverage(s, io, d.coverage.warning, { printed: output === 'table' });
@@ -215,13 +250,13 @@ async function runCheck(s: Settings, io: CliIO, mode: 'check' | 'show'): Promise
 }
 
 async function runReport(s: Settings, io: CliIO): Promise<void> {
-  const output = s.output(['table', 'csv', 'json'] as const);
+  const output = s.get(REPORT_OUTPUT);
   const config = loadQuotaFile(s);
   const nowUs = nowFrom(s) * 1000;
-  const userdb = loadUserDb(s.string('userdb', 'userdb'));
-  const maxGapUs = maxGapOf(s);
+  const userdb = loadUserDb(s.get(USERDB));
+  const maxGapUs = s.get(MAX_GAP);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${readableInstant(r.latest_snapshot)}, is older than stale_after ${r.stale_after}: usage since then is missing`);
-  io.stdout(renderOutput(quotaReportOutput(r, output === 'table' ? namesIn(userdb) : undefined), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
+  io.stdout(renderOutput(quotaReportOutput(r, output === 'table' ? namesIn(userdb) : undefined), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
 }

@@ -8,10 +8,35 @@ import { replaceFile } from '../../snapshots/write.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
 import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
-import { addDelimiterOption, delimiterOf } from '../summary-options.js';
+import { CSV_DELIMITER } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, TZ } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, MAX_GAP, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
 import { makeFolder } from '../../util/folders.js';
+
+const DEFAULT_OUT = 'reports';
+
+/** --month, checked; undefined for this month and last month. */
+const MONTH: SharedOption<Month | undefined> = {
+  name: 'month',
+  option: () => new Option('--month <YYYY-MM>', 'the month (default: this month and last month)'),
+  read: (s) => {
+    const text = s.string('month');
+    return text === undefined ? undefined : parseMonth(text, s.source('month'));
+  },
+};
+
+const DETAILS: SharedOption<boolean> = {
+  name: 'details',
+  option: () => new Option('--details', 'also write one row per allocation, clipped to the month'),
+  read: (s) => s.flag('details'),
+};
+
+/** --out: the folder, or "-" for stdout. */
+const OUT: SharedOption<string> = {
+  name: 'out',
+  option: () => new Option('--out <dir>', `folder for the files, or - for stdout (one month) (default: ./${DEFAULT_OUT})`),
+  read: (s) => s.string('out', DEFAULT_OUT),
+};
 
 export function reportCommand(program: Command, io: CliIO): Command {
   const report = new Command('report').summary('periodic reports written as files (monthly)').description('Reports written as CSV files, for the consumers of the original tools.');
@@ -26,12 +51,12 @@ export function reportCommand(program: Command, io: CliIO): Command {
         'YYYYMM-coverage.json says which stretches of the month the snapshots cover. A default month with ' +
         'no snapshot and no usage is not written.',
     )
-    .addOption(new Option('--month <YYYY-MM>', 'the month (default: this month and last month)'))
-    .addOption(new Option('--details', 'also write one row per allocation, clipped to the month'))
-    .addOption(new Option('--out <dir>', 'folder for the files, or - for stdout (one month) (default: ./reports)'))
-    .addOption(new Option('--tz <zone>', 'IANA time zone of the months (default: UTC)').env('HOURMETER_TZ'));
+    .addOption(MONTH.option())
+    .addOption(DETAILS.option())
+    .addOption(OUT.option())
+    .addOption(TZ.option('IANA time zone of the months'));
   addSnapshotsOption(monthly);
-  addDelimiterOption(monthly, ',');
+  monthly.addOption(CSV_DELIMITER.option());
   addCoverageOptions(monthly);
   addReadOptions(monthly);
   addIndexOptions(monthly);
@@ -50,21 +75,21 @@ export function reportCommand(program: Command, io: CliIO): Command {
 
 async function runMonthly(s: Settings, io: CliIO): Promise<void> {
   const tz = s.get(TZ);
-  const monthText = s.string('month');
-  const out = s.string('out', 'reports');
-  const maxGapUs = maxGapOf(s);
+  const out = s.get(OUT);
+  const maxGapUs = s.get(MAX_GAP);
   const nowMs = nowFrom(s);
   // Whole seconds: the instant is written into the coverage files.
   const nowUs = Math.floor(nowMs / 1000) * 1_000_000;
   let months: Month[];
-  if (monthText !== undefined) months = [parseMonth(monthText, s.source('month'))];
+  const asked = s.get(MONTH);
+  if (asked !== undefined) months = [asked];
   else {
     const now = monthOf(nowMs * 1000, tz);
     months = [previousMonth(now), now];
   }
   if (out === '-' && months.length > 1) throw new UsageError(`--out - prints one month: give --month as well`);
-  const details = s.flag('details');
-  const delimiter = delimiterOf(s, ',');
+  const details = s.get(DETAILS);
+  const delimiter = s.get(CSV_DELIMITER);
   const dir = s.get(SNAPSHOTS);
   const opened = await openHistory(s, io, dir);
   const skipped: MonthlyReport[] = [];
@@ -75,7 +100,7 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
       const coverage = periodCoverage(r.files, r.period, nowUs, maxGapUs);
       // A default month the snapshots never reached is unknown, not empty: an empty file
       // would read as a month without usage. A month asked for by name is written.
-      if (monthText === undefined && r.summary.length === 0 && coverage.coverage.warning !== null && !hasSnapshotIn(r.files.capturedUs, r.period)) {
+      if (asked === undefined && r.summary.length === 0 && coverage.coverage.warning !== null && !hasSnapshotIn(r.files.capturedUs, r.period)) {
         skipped.push(r);
         continue;
       }
@@ -121,6 +146,6 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
     io.warn(`${first.month}: no snapshot in this month (${nearest}); not written. ${hint}`);
   }
   // Under --require-coverage the months' lines make one error; else each is a warning.
-  if (s.flag('require-coverage')) reportCoverage(s, io, uncovered.length > 0 ? uncovered.join('; ') : null);
+  if (s.get(REQUIRE_COVERAGE)) reportCoverage(s, io, uncovered.length > 0 ? uncovered.join('; ') : null);
   else for (const line of uncovered) reportCoverage(s, io, line);
 }

@@ -8,10 +8,61 @@ import { addDbOption, indexPath } from '../index-options.js';
 import type { CliIO } from '../io.js';
 import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';
-import { DEFAULT_MAX_AGE } from './check.js';
-import { addQuotaFileOption, loadQuotaFile } from './quota.js';
-import { addConfigOption, addNowOption, addSnapshotsOption, nowFrom, Settings, SNAPSHOTS } from '../options.js';
+import { MAX_AGE } from './check.js';
+import { loadQuotaFile, QUOTA_FILE } from './quota.js';
+import { addConfigOption, addNowOption, addSnapshotsOption, NOW, nowFrom, Settings, SNAPSHOTS, USERDB, type SharedOption } from '../options.js';
 import { progressBar } from '../progress-bar.js';
+
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 8080;
+const DEFAULT_REFRESH = '60s';
+/** Query workers by default: one per CPU, up to this many. */
+const DEFAULT_WORKERS_AT_MOST = 4;
+
+const HOST: SharedOption<string> = {
+  name: 'host',
+  option: () => new Option('--host <address>', `address to listen on (default: ${DEFAULT_HOST})`),
+  read: (s) => s.string('host', DEFAULT_HOST),
+};
+
+const PORT: SharedOption<number> = {
+  name: 'port',
+  option: () => new Option('--port <port>', `port to listen on, 0 for any free one (default: ${DEFAULT_PORT})`),
+  read: (s) => {
+    const text = s.string('port', String(DEFAULT_PORT));
+    const port = Number(text);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${s.source('port')} ${JSON.stringify(text)}: give a port number from 0 to 65535`);
+    return port;
+  },
+};
+
+/** --token-file: the file holding the bearer token every path but /health needs; undefined for none. */
+const TOKEN_FILE: SharedOption<string | undefined> = {
+  name: 'token-file',
+  option: () => new Option('--token-file <file>', 'require this bearer token (the file holds it) on everything but /health').env('HOURMETER_TOKEN_FILE'),
+  read: (s) => s.string('token-file'),
+};
+
+/** --refresh in microseconds. */
+const REFRESH: SharedOption<number> = {
+  name: 'refresh',
+  option: () => new Option('--refresh <duration>', `how often to read new snapshot files into the index (default: ${DEFAULT_REFRESH})`),
+  read: (s) => {
+    const refresh = parseDuration(s.string('refresh', DEFAULT_REFRESH));
+    if (refresh === null || refresh < 1_000_000) throw new UsageError(`${s.source('refresh')}: give a duration of at least 1s, e.g. 60s or 5m`);
+    return refresh;
+  },
+};
+
+const WORKERS: SharedOption<number> = {
+  name: 'workers',
+  option: () => new Option('--workers <n>', `query workers answering in parallel (default: the CPU count, at most ${DEFAULT_WORKERS_AT_MOST})`),
+  read: (s) => {
+    const workers = Number(s.string('workers', String(Math.min(DEFAULT_WORKERS_AT_MOST, availableParallelism()))));
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`${s.source('workers')}: give a number of workers from 1 to 64`);
+    return workers;
+  },
+};
 
 export function serveCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('serve')
@@ -31,14 +82,14 @@ export function serveCommand(program: Command, io: CliIO): Command {
         '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403). ' +
         'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.',
     )
-    .addOption(new Option('--host <address>', 'address to listen on (default: 127.0.0.1)'))
-    .addOption(new Option('--port <port>', 'port to listen on, 0 for any free one (default: 8080)'))
-    .addOption(new Option('--token-file <file>', 'require this bearer token (the file holds it) on everything but /health').env('HOURMETER_TOKEN_FILE'))
-    .addOption(new Option('--refresh <duration>', 'how often to read new snapshot files into the index (default: 60s)'))
-    .addOption(new Option('--max-age <duration>', `how old the latest snapshot may be before /health says "stale", as for check (default: ${DEFAULT_MAX_AGE})`))
-    .addOption(new Option('--workers <n>', 'query workers answering in parallel (default: the CPU count, at most 4)'))
-    .addOption(new Option('--userdb <dir>', 'user database folder: groups, and the hashes of quota tokens (default: ./userdb)'));
-  addQuotaFileOption(cmd);
+    .addOption(HOST.option())
+    .addOption(PORT.option())
+    .addOption(TOKEN_FILE.option())
+    .addOption(REFRESH.option())
+    .addOption(MAX_AGE.option('how old the latest snapshot may be before /health says "stale", as for check'))
+    .addOption(WORKERS.option())
+    .addOption(USERDB.option('user database folder: groups, and the hashes of quota tokens'))
+    .addOption(QUOTA_FILE.option());
   addSnapshotsOption(cmd);
   addDbOption(cmd);
   addNowOption(cmd, 'take this instant as now for ages in /health and /metrics');
@@ -46,35 +97,31 @@ export function serveCommand(program: Command, io: CliIO): Command {
   cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  hourmeter serve --token-file /etc/hourmeter/api-token --quota /etc/hourmeter/quota.yaml\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
-    const port = Number(s.string('port', '8080'));
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${s.source('port')} ${JSON.stringify(s.string('port'))}: give a port number from 0 to 65535`);
-    const refresh = parseDuration(s.string('refresh', '60s'));
-    if (refresh === null || refresh < 1_000_000) throw new UsageError(`${s.source('refresh')}: give a duration of at least 1s, e.g. 60s or 5m`);
-    const maxAgeText = s.string('max-age', DEFAULT_MAX_AGE);
-    const maxAgeUs = parseDuration(maxAgeText);
-    if (maxAgeUs === null) throw new UsageError(`${s.source('max-age')} ${JSON.stringify(maxAgeText)} is not a duration: use e.g. 12h, 90m or 1d`);
-    const workers = Number(s.string('workers', String(Math.min(4, availableParallelism()))));
-    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`${s.source('workers')}: give a number of workers from 1 to 64`);
+    const port = s.get(PORT);
+    const refresh = s.get(REFRESH);
+    const maxAgeUs = s.get(MAX_AGE).us;
+    const workers = s.get(WORKERS);
     let token: string | null = null;
-    const tokenFile = s.string('token-file');
+    const tokenFile = s.get(TOKEN_FILE);
     if (tokenFile !== undefined) {
       try {
         token = readFileSync(tokenFile, 'utf8').trim();
       } catch (e) {
-        throw new UsageError(`${s.source('token-file')} ${tokenFile}: ${(e as Error).message}`);
+        throw new UsageError(`${s.sourceOf(TOKEN_FILE)} ${tokenFile}: ${(e as Error).message}`);
       }
-      if (token === '') throw new UsageError(`${s.source('token-file')} ${tokenFile} is empty: put the token in it`);
+      if (token === '') throw new UsageError(`${s.sourceOf(TOKEN_FILE)} ${tokenFile} is empty: put the token in it`);
     }
     let quota = null;
-    if (s.has('quota')) {
+    if (s.given(QUOTA_FILE)) {
       if (token === null) throw new UsageError(`--quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota`);
-      const userdbDir = s.string('userdb', 'userdb');
+      const userdbDir = s.get(USERDB);
       quota = { config: watchQuotaFile(s, io), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
     }
-    const fixedNow = s.has('now') ? nowFrom(s) : null;
+    const fixedNow = s.given(NOW) ? nowFrom(s) : null;
     const dir = s.get(SNAPSHOTS);
+    const host = s.get(HOST);
     const listening = startServer({
-      host: s.string('host', '127.0.0.1'),
+      host,
       port,
       token,
       snapshots: dir,
@@ -88,10 +135,10 @@ export function serveCommand(program: Command, io: CliIO): Command {
       quota,
     });
     const server = await listening.catch((e: NodeJS.ErrnoException) => {
-      const where = `${s.string('host', '127.0.0.1')}:${port}`;
-      if (e.code === 'EADDRINUSE') throw new DataError(`cannot listen on ${where}: the port is already in use; stop what holds it, or give another ${s.source('port')}`);
-      if (e.code === 'EACCES') throw new DataError(`cannot listen on ${where}: ports below 1024 need privileges; give ${s.source('port')} 1024 or above`);
-      if (e.code === 'EADDRNOTAVAIL') throw new DataError(`cannot listen on ${where}: this machine has no such address; fix ${s.source('host')}`);
+      const where = `${host}:${port}`;
+      if (e.code === 'EADDRINUSE') throw new DataError(`cannot listen on ${where}: the port is already in use; stop what holds it, or give another ${s.sourceOf(PORT)}`);
+      if (e.code === 'EACCES') throw new DataError(`cannot listen on ${where}: ports below 1024 need privileges; give ${s.sourceOf(PORT)} 1024 or above`);
+      if (e.code === 'EADDRNOTAVAIL') throw new DataError(`cannot listen on ${where}: this machine has no such address; fix ${s.sourceOf(HOST)}`);
       throw e;
     });
     // Serve until told to stop; then finish what is in flight and return (exit 0). The
@@ -112,7 +159,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
  * it changes; a changed file with a mistake is reported and the last good one kept.
  */
 function watchQuotaFile(s: Settings, io: CliIO): () => QuotaConfig {
-  const file = s.string('quota')!;
+  const file = s.get(QUOTA_FILE);
   const stamp = (): string => {
     try {
       const st = statSync(file);

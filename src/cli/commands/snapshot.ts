@@ -14,12 +14,125 @@ import { DataError, UsageError } from '../../util/errors.js';
 import { isStorageFailure, makeFolder } from '../../util/folders.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, connectKubernetes, KUBERNETES_FLAGS, listOptions, refuseFlags } from '../kubernetes.js';
-import { addConfigOption, addSnapshotsOption, collect, Settings, SNAPSHOTS } from '../options.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
+import { addConfigOption, addSnapshotsOption, collect, EXCLUDE_NAMESPACE, NAMESPACE, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, USERDB, type SharedOption } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
 const META_CACHE = 'nomad-meta-cache.json';
 const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
+
+const SOURCES = ['nomad', 'kubernetes'] as const;
+
+const SOURCE: SharedOption<(typeof SOURCES)[number]> = {
+  name: 'source',
+  option: () => new Option('--source <kind>', `cluster kind: ${SOURCES.join(' or ')} (default: ${SOURCES[0]})`),
+  read: (s) => s.choice('source', SOURCES, SOURCES[0]),
+};
+
+/** A Nomad setting passed on as given; unset, the NOMAD_* variable or the client's default applies. */
+function nomadSetting(flag: string, arg: string, help: string): SharedOption<string | undefined> {
+  return { name: flag, option: () => new Option(`--${flag} <${arg}>`, help), read: (s) => s.string(flag) };
+}
+
+const ADDRESS = nomadSetting('address', 'url', 'Nomad HTTP API address (NOMAD_ADDR; default http://127.0.0.1:4646)');
+const TOKEN_FILE = nomadSetting('token-file', 'file', 'file holding the ACL token (otherwise NOMAD_TOKEN)');
+const REGION = nomadSetting('region', 'region', 'Nomad region (NOMAD_REGION)');
+const CA_CERT = nomadSetting('ca-cert', 'file', 'CA certificate (NOMAD_CACERT)');
+const CA_PATH = nomadSetting('ca-path', 'dir', 'folder of CA certificates (NOMAD_CAPATH)');
+const CLIENT_CERT = nomadSetting('client-cert', 'file', 'client certificate for mutual TLS (NOMAD_CLIENT_CERT)');
+const CLIENT_KEY = nomadSetting('client-key', 'file', 'client key for mutual TLS (NOMAD_CLIENT_KEY)');
+const TLS_SERVER_NAME = nomadSetting('tls-server-name', 'name', 'server name to verify (NOMAD_TLS_SERVER_NAME)');
+
+/** --tls-skip-verify; undefined leaves it to NOMAD_SKIP_VERIFY. */
+const TLS_SKIP_VERIFY: SharedOption<boolean | undefined> = {
+  name: 'tls-skip-verify',
+  option: () => new Option('--tls-skip-verify', 'do not verify the server certificate (NOMAD_SKIP_VERIFY)'),
+  read: (s) => (s.has('tls-skip-verify') ? s.flag('tls-skip-verify') : undefined),
+};
+
+const JOB_PREFIX: SharedOption<string[]> = {
+  name: 'job-prefix',
+  option: () => new Option('--job-prefix <prefix>', 'keep only jobs whose name starts with this (repeatable; default: keep all)').argParser(collect),
+  read: (s) => s.list('job-prefix'),
+};
+
+const DEFAULT_MAIN_TASK = 'main';
+
+const MAIN_TASK: SharedOption<string> = {
+  name: 'main-task',
+  option: () => new Option('--main-task <name>', `task whose start and end are the allocation's (default: ${DEFAULT_MAIN_TASK}, else the earliest task)`),
+  read: (s) => s.string('main-task', DEFAULT_MAIN_TASK),
+};
+
+/** A job meta key to read an owner's field from. */
+function metaKey(flag: string, what: string, fallback: string): SharedOption<string> {
+  return { name: flag, option: () => new Option(`--${flag} <key>`, `job meta key of ${what} (default: ${fallback})`), read: (s) => s.string(flag, fallback) };
+}
+
+const META_USER = metaKey('meta-user', 'the owner', DEFAULT_META_KEYS.user);
+const META_USER_NAME = metaKey('meta-user-name', "the owner's name", DEFAULT_META_KEYS.userName);
+const META_USER_EMAIL = metaKey('meta-user-email', "the owner's e-mail", DEFAULT_META_KEYS.userEmail);
+const META_GROUP = metaKey('meta-group', 'the group', DEFAULT_META_KEYS.group);
+const META_COMPONENT = metaKey('meta-component', 'the component', DEFAULT_META_KEYS.component);
+
+const META_MODES = ['auto', 'list', 'per-job'] as const;
+
+const META_MODE: SharedOption<(typeof META_MODES)[number]> = {
+  name: 'meta-mode',
+  option: () => new Option('--meta-mode <mode>', `auto (detect servers before 1.5), list (meta=true) or per-job (default: ${META_MODES[0]})`),
+  read: (s) => s.choice('meta-mode', META_MODES, META_MODES[0]),
+};
+
+const NOMAD_PER_PAGE = 1000;
+
+/** --per-page of a Nomad capture; a Kubernetes one reads it as PODS_PER_PAGE. */
+const PER_PAGE: SharedOption<number> = {
+  name: 'per-page',
+  option: () => new Option('--per-page <n>', `items per API page (default: ${NOMAD_PER_PAGE} for Nomad, ${KUBERNETES_PER_PAGE} for Kubernetes)`),
+  read: (s) => s.positiveInt('per-page', NOMAD_PER_PAGE),
+};
+
+const DEFAULT_LOCK_WAIT = '60s';
+
+/** --lock-wait in microseconds. */
+const LOCK_WAIT: SharedOption<number> = {
+  name: 'lock-wait',
+  option: () => new Option('--lock-wait <duration>', `how long to wait for another running snapshot (default: ${DEFAULT_LOCK_WAIT})`),
+  read: (s) => {
+    const us = parseDuration(s.string('lock-wait', DEFAULT_LOCK_WAIT));
+    if (us === null) throw new UsageError(`${s.source('lock-wait')}: not a duration, use e.g. 60s or 5m`);
+    return us;
+  },
+};
+
+const DEFAULT_TIMEOUT = '2m';
+
+/** --timeout, as given (for messages) and in microseconds. */
+const TIMEOUT: SharedOption<{ text: string; us: number }> = {
+  name: 'timeout',
+  option: () => new Option('--timeout <duration>', `give up on a capture that has not finished after this long, writing nothing (default: ${DEFAULT_TIMEOUT})`),
+  read: (s) => {
+    const text = s.string('timeout', DEFAULT_TIMEOUT);
+    const us = parseDuration(text);
+    if (us === null || us <= 0) throw new UsageError(`${s.source('timeout')} ${JSON.stringify(text)} is not a duration: use e.g. 90s or 2m`);
+    return { text, us };
+  },
+};
+
+const GZIP: SharedOption<boolean> = {
+  name: 'gzip',
+  option: () => new Option('--gzip', 'write the snapshot gzip-compressed (.json.gz)'),
+  read: (s) => s.flag('gzip'),
+};
+
+/** --quiet, with -q too: cron lines are short. */
+const QUIET_Q: SharedOption<boolean> = { ...QUIET, option: () => new Option('-q, --quiet', 'print nothing on success') };
+
+/** Options only the Nomad source reads. */
+const NOMAD_OPTIONS: readonly SharedOption<unknown>[] = [
+  ADDRESS, TOKEN_FILE, REGION, JOB_PREFIX, MAIN_TASK, META_USER, META_USER_NAME, META_USER_EMAIL, META_GROUP,
+  META_COMPONENT, META_MODE, CA_CERT, CA_PATH, CLIENT_CERT, CLIENT_KEY, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+];
 
 export function snapshotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('snapshot')
@@ -33,36 +146,36 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     );
   addSnapshotsOption(cmd);
   cmd
-    .addOption(new Option('--source <kind>', 'cluster kind: nomad or kubernetes (default: nomad)'))
-    .addOption(new Option('--address <url>', 'Nomad HTTP API address (NOMAD_ADDR; default http://127.0.0.1:4646)'))
-    .addOption(new Option('--token-file <file>', 'file holding the ACL token (otherwise NOMAD_TOKEN)'))
-    .addOption(new Option('--region <region>', 'Nomad region (NOMAD_REGION)'))
-    .addOption(new Option('--namespace <name>', 'capture only this namespace (repeatable; default: every readable namespace)').argParser(collect))
-    .addOption(new Option('--exclude-namespace <name>', 'leave this namespace out (repeatable)').argParser(collect))
-    .addOption(new Option('--job-prefix <prefix>', 'keep only jobs whose name starts with this (repeatable; default: keep all)').argParser(collect))
-    .addOption(new Option('--main-task <name>', 'task whose start and end are the allocation\'s (default: main, else the earliest task)'))
-    .addOption(new Option('--meta-user <key>', 'job meta key of the owner (default: owner)'))
-    .addOption(new Option('--meta-user-name <key>', 'job meta key of the owner\'s name (default: owner_name)'))
-    .addOption(new Option('--meta-user-email <key>', 'job meta key of the owner\'s e-mail (default: owner_email)'))
-    .addOption(new Option('--meta-group <key>', 'job meta key of the group (default: group)'))
-    .addOption(new Option('--meta-component <key>', 'job meta key of the component (default: component)'))
-    .addOption(new Option('--meta-mode <mode>', 'auto (detect servers before 1.5), list (meta=true) or per-job (default: auto)'))
-    .addOption(new Option('--per-page <n>', 'items per API page (default: 1000 for Nomad, 500 for Kubernetes)'))
-    .addOption(new Option('--ca-cert <file>', 'CA certificate (NOMAD_CACERT)'))
-    .addOption(new Option('--ca-path <dir>', 'folder of CA certificates (NOMAD_CAPATH)'))
-    .addOption(new Option('--client-cert <file>', 'client certificate for mutual TLS (NOMAD_CLIENT_CERT)'))
-    .addOption(new Option('--client-key <file>', 'client key for mutual TLS (NOMAD_CLIENT_KEY)'))
-    .addOption(new Option('--tls-server-name <name>', 'server name to verify (NOMAD_TLS_SERVER_NAME)'))
-    .addOption(new Option('--tls-skip-verify', 'do not verify the server certificate (NOMAD_SKIP_VERIFY)'));
+    .addOption(SOURCE.option())
+    .addOption(ADDRESS.option())
+    .addOption(TOKEN_FILE.option())
+    .addOption(REGION.option())
+    .addOption(NAMESPACE.option('capture only this namespace (repeatable; default: every readable namespace)'))
+    .addOption(EXCLUDE_NAMESPACE.option())
+    .addOption(JOB_PREFIX.option())
+    .addOption(MAIN_TASK.option())
+    .addOption(META_USER.option())
+    .addOption(META_USER_NAME.option())
+    .addOption(META_USER_EMAIL.option())
+    .addOption(META_GROUP.option())
+    .addOption(META_COMPONENT.option())
+    .addOption(META_MODE.option())
+    .addOption(PER_PAGE.option())
+    .addOption(CA_CERT.option())
+    .addOption(CA_PATH.option())
+    .addOption(CLIENT_CERT.option())
+    .addOption(CLIENT_KEY.option())
+    .addOption(TLS_SERVER_NAME.option())
+    .addOption(TLS_SKIP_VERIFY.option());
   addKubernetesOptions(cmd);
   cmd
-    .addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'))
-    .addOption(new Option('--lock-wait <duration>', 'how long to wait for another running snapshot (default: 60s)'))
-    .addOption(new Option('--retries <n>', 'attempts per request on connection errors, 429 and 5xx (default: 4)'))
-    .addOption(new Option('--timeout <duration>', 'give up on a capture that has not finished after this long, writing nothing (default: 2m)'))
-    .addOption(new Option('--gzip', 'write the snapshot gzip-compressed (.json.gz)'))
-    .addOption(new Option('--now <instant>', 'testing: record this RFC 3339 capture time instead of the clock').env('HOURMETER_NOW'))
-    .addOption(new Option('-q, --quiet', 'print nothing on success'));
+    .addOption(USERDB.option())
+    .addOption(LOCK_WAIT.option())
+    .addOption(RETRIES.option())
+    .addOption(TIMEOUT.option())
+    .addOption(GZIP.option())
+    .addOption(NOW.option('testing: record this RFC 3339 capture time instead of the clock'))
+    .addOption(QUIET_Q.option());
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
@@ -87,12 +200,6 @@ function loadCache(path: string): MetaCache {
     return emptyMetaCache(); // a cache: losing it costs requests, never data
   }
 }
-
-/** Flags only the Nomad source reads. */
-const NOMAD_FLAGS = [
-  'address', 'token-file', 'region', 'job-prefix', 'main-task', 'meta-user', 'meta-user-name', 'meta-user-email', 'meta-group',
-  'meta-component', 'meta-mode', 'ca-cert', 'ca-path', 'client-cert', 'client-key', 'tls-server-name', 'tls-skip-verify',
-] as const;
 
 /** What a source's capture hands to the writer. */
 interface Captured {
@@ -126,22 +233,22 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: Ab
   const { captureNomad } = await import('../../sources/nomad/capture.js');
   const settings = resolveNomadSettings(
     {
-      address: s.string('address'),
-      addressFrom: s.source('address'),
-      tokenFile: s.string('token-file'),
-      region: s.string('region'),
-      caCert: s.string('ca-cert'),
-      caPath: s.string('ca-path'),
-      clientCert: s.string('client-cert'),
-      clientKey: s.string('client-key'),
-      tlsServerName: s.string('tls-server-name'),
-      tlsSkipVerify: s.has('tls-skip-verify') ? s.flag('tls-skip-verify') : undefined,
+      address: s.get(ADDRESS),
+      addressFrom: s.sourceOf(ADDRESS),
+      tokenFile: s.get(TOKEN_FILE),
+      region: s.get(REGION),
+      caCert: s.get(CA_CERT),
+      caPath: s.get(CA_PATH),
+      clientCert: s.get(CLIENT_CERT),
+      clientKey: s.get(CLIENT_KEY),
+      tlsServerName: s.get(TLS_SERVER_NAME),
+      tlsSkipVerify: s.get(TLS_SKIP_VERIFY),
     },
     io.env,
   );
-  const metaMode = s.choice('meta-mode', ['auto', 'list', 'per-job'] as const, 'auto');
-  const perPage = s.positiveInt('per-page', 1000);
-  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.positiveInt('retries', DEFAULT_CLIENT_OPTIONS.attempts), signal });
+  const metaMode = s.get(META_MODE);
+  const perPage = s.get(PER_PAGE);
+  const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.get(RETRIES) ?? DEFAULT_CLIENT_OPTIONS.attempts, signal });
   const cachePath = join(stateDir, META_CACHE);
   return {
     requests: () => client.requests,
@@ -161,20 +268,20 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: Ab
       const result = await captureNomad(
         client,
         {
-          namespaces: s.list('namespace').length > 0 ? s.list('namespace') : null,
-          excludeNamespaces: s.list('exclude-namespace'),
-          jobPrefixes: s.list('job-prefix'),
+          namespaces: s.get(NAMESPACE).length > 0 ? s.get(NAMESPACE) : null,
+          excludeNamespaces: s.get(EXCLUDE_NAMESPACE),
+          jobPrefixes: s.get(JOB_PREFIX),
           perPage,
           metaMode,
           metaConcurrency: 8,
           mapping: {
-            mainTask: s.string('main-task', 'main'),
+            mainTask: s.get(MAIN_TASK),
             meta: {
-              user: s.string('meta-user', DEFAULT_META_KEYS.user),
-              userName: s.string('meta-user-name', DEFAULT_META_KEYS.userName),
-              userEmail: s.string('meta-user-email', DEFAULT_META_KEYS.userEmail),
-              group: s.string('meta-group', DEFAULT_META_KEYS.group),
-              component: s.string('meta-component', DEFAULT_META_KEYS.component),
+              user: s.get(META_USER),
+              userName: s.get(META_USER_NAME),
+              userEmail: s.get(META_USER_EMAIL),
+              group: s.get(META_GROUP),
+              component: s.get(META_COMPONENT),
             },
           },
           now,
@@ -244,24 +351,17 @@ function howToFix(source: PreparedSource): string {
 }
 
 async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
-  const kind = s.choice('source', ['nomad', 'kubernetes'] as const, 'nomad');
-  if (kind === 'kubernetes') refuseFlags(s, NOMAD_FLAGS, 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
-  else refuseFlags(s, KUBERNETES_FLAGS, 'by the Nomad source: add --source kubernetes');
+  const kind = s.get(SOURCE);
+  if (kind === 'kubernetes') refuseFlags(s, NOMAD_OPTIONS, 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
+  else refuseFlags(s, KUBERNETES_OPTIONS, 'by the Nomad source: add --source kubernetes');
   const dir = s.get(SNAPSHOTS);
-  let fixedNow: Date | null = null;
-  const nowText = s.string('now');
-  if (nowText !== undefined) {
-    fixedNow = new Date(nowText);
-    if (Number.isNaN(fixedNow.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(nowText)) throw new UsageError(`${s.source('now')} ${JSON.stringify(nowText)} is not an RFC 3339 instant such as 2024-09-01T06:00:00Z`);
-  }
-  const lockWait = parseDuration(s.string('lock-wait', '60s'));
-  if (lockWait === null) throw new UsageError(`${s.source('lock-wait')}: not a duration, use e.g. 60s or 5m`);
-  const userdbDir = s.string('userdb', 'userdb');
-  const gzip = s.flag('gzip');
+  const nowMs = s.get(NOW);
+  const fixedNow = nowMs === undefined ? null : new Date(nowMs);
+  const lockWait = s.get(LOCK_WAIT);
+  const userdbDir = s.get(USERDB);
+  const gzip = s.get(GZIP);
   const stateDir = join(dir, STATE_DIR);
-  const timeoutText = s.string('timeout', '2m');
-  const timeoutUs = parseDuration(timeoutText);
-  if (timeoutUs === null || timeoutUs <= 0) throw new UsageError(`${s.source('timeout')} ${JSON.stringify(timeoutText)} is not a duration: use e.g. 90s or 2m`);
+  const { text: timeoutText, us: timeoutUs } = s.get(TIMEOUT);
   // setTimeout holds at most 2^31-1 ms (about 24 days).
   const timeoutMs = Math.min(Math.ceil(timeoutUs / 1000), 2 ** 31 - 1);
   // One deadline for the whole capture, retries and waits included: cron must not pile up runs.
@@ -293,7 +393,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       : () => new Date();
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const message = `the capture did not finish within ${timeoutText} (${s.source('timeout')}); no snapshot written: the API server at ${source.address} is slow or does not answer; check it, or raise --timeout`;
+        const message = `the capture did not finish within ${timeoutText} (${s.sourceOf(TIMEOUT)}); no snapshot written: the API server at ${source.address} is slow or does not answer; check it, or raise --timeout`;
         deadline.abort(new DeadlineExceeded(message));
         reject(new DataError(message));
       }, timeoutMs);
@@ -318,7 +418,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     }
     result.saved();
     if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, snap.captured_at));
-    if (!s.flag('quiet')) {
+    if (!s.get(QUIET_Q)) {
       io.stdout(
         `wrote ${join(dir, name)}: ${snap.allocations.length} ${result.noun}, ${snap.queued.length} queued jobs, ` +
           `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${source.requests()} requests${result.note})\n`,

@@ -12,12 +12,36 @@ import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
 import { listFiles, spanOf } from '../../history/open.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
 import { UsageError } from '../../util/errors.js';
-import { addDelimiterOption, addEstimateOptions, checkDates, dateNames, delimiterOf, estimateOptions } from '../summary-options.js';
+import { addEstimateOptions, checkDates, CSV_DELIMITER, dateNames, estimateOptions, GAP_POLICY, GC_WINDOW } from '../summary-options.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, FROM, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT, TO, TZ } from '../options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, outputFormat, addPeriodOptions, addReadOptions, addSnapshotsOption, FROM, GROUP, MAX_GAP, NAMESPACE, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, STRICT, TO, TZ, USER, USERDB, type SharedOption } from '../options.js';
 
-const FORMATS = ['table', 'json', 'csv'] as const;
+const OUTPUT = outputFormat(['table', 'json', 'csv'] as const);
+const DEFAULT_BY: readonly GroupKey[] = ['namespace'];
+
+/** --by: the group keys, checked, each once. */
+const BY: SharedOption<GroupKey[]> = {
+  name: 'by',
+  option: () => new Option('--by <keys>', `group rows by ${GROUP_KEYS.join('|')}, or a comma list such as namespace,user (default: ${DEFAULT_BY.join(',')})`),
+  read: (s) => {
+    const keys = s.list('by');
+    if (keys.length === 0) return [...DEFAULT_BY];
+    for (const k of keys) {
+      if (!(GROUP_KEYS as readonly string[]).includes(k)) throw new UsageError(`${s.source('by')} ${JSON.stringify(k)}: group by one of ${GROUP_KEYS.join(', ')}, or a comma list`);
+    }
+    if (new Set(keys).size !== keys.length) throw new UsageError(`${s.source('by')}: each key may appear once`);
+    return keys as GroupKey[];
+  },
+};
+
+const METHODS = ['exact', 'ai4os'] as const;
+
+const METHOD: SharedOption<(typeof METHODS)[number]> = {
+  name: 'method',
+  option: () => new Option('--method <method>', `exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: ${METHODS[0]})`),
+  read: (s) => s.choice('method', METHODS, METHODS[0]),
+};
 
 export function statsCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('stats')
@@ -29,17 +53,17 @@ export function statsCommand(program: Command, io: CliIO): Command {
   addSnapshotsOption(cmd);
   addPeriodOptions(cmd);
   cmd
-    .addOption(new Option('--by <keys>', `group rows by ${GROUP_KEYS.join('|')}, or a comma list such as namespace,user (default: namespace)`))
-    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
-    .addOption(new Option('--user <id>', 'only this user (repeatable)').argParser(collect))
-    .addOption(new Option('--group <name>', 'only this group (repeatable)').argParser(collect))
-    .addOption(new Option('--method <method>', 'exact, or ai4os to reproduce the original AI4OS usage_stats numbers (default: exact)'))
-    .addOption(new Option('--userdb <dir>', 'user database folder, for the names of users when grouping by user (default: ./userdb)'));
+    .addOption(BY.option())
+    .addOption(NAMESPACE.option())
+    .addOption(USER.option())
+    .addOption(GROUP.option())
+    .addOption(METHOD.option())
+    .addOption(USERDB.option('user database folder, for the names of users when grouping by user'));
   addEstimateOptions(cmd);
   addCoverageOptions(cmd);
   addNowOption(cmd, 'take this instant as now: coverage of a period still running ends there');
-  addOutputOptions(cmd, FORMATS);
-  addDelimiterOption(cmd, ',');
+  addOutputOptions(cmd, OUTPUT);
+  cmd.addOption(CSV_DELIMITER.option());
   addReadOptions(cmd);
   addIndexOptions(cmd);
   addConfigOption(cmd);
@@ -54,24 +78,14 @@ export function statsCommand(program: Command, io: CliIO): Command {
   return cmd;
 }
 
-function parseGroupBy(s: Settings): GroupKey[] {
-  const keys = s.list('by');
-  if (keys.length === 0) return ['namespace'];
-  for (const k of keys) {
-    if (!(GROUP_KEYS as readonly string[]).includes(k)) throw new UsageError(`${s.source('by')} ${JSON.stringify(k)}: group by one of ${GROUP_KEYS.join(', ')}, or a comma list`);
-  }
-  if (new Set(keys).size !== keys.length) throw new UsageError(`${s.source('by')}: each key may appear once`);
-  return keys as GroupKey[];
-}
-
 async function runStats(s: Settings, io: CliIO): Promise<void> {
-  const method = s.choice('method', ['exact', 'ai4os'] as const, 'exact');
-  const output = s.output(FORMATS);
+  const method = s.get(METHOD);
+  const output = s.get(OUTPUT);
   const dir = s.get(SNAPSHOTS);
   const tz = s.get(TZ);
-  const groupBy = parseGroupBy(s);
+  const groupBy = s.get(BY);
   const estimate = estimateOptions(s);
-  const maxGapUs = maxGapOf(s);
+  const maxGapUs = s.get(MAX_GAP);
   // Validate explicit dates before touching the disk, so a typo fails fast.
   const from = s.get(FROM);
   const to = s.get(TO);
@@ -94,19 +108,19 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
 
     if (listing) {
       const policy = { strict: s.get(STRICT), warn: io.warn };
-      if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.source('tz')}`);
+      if (tz !== 'UTC') throw new UsageError(`--method ai4os is UTC only (as the original): drop ${s.sourceOf(TZ)}`);
       if (groupBy.length !== 1 || groupBy[0] !== 'namespace') throw new UsageError('--method ai4os reports per namespace only: drop --by');
-      if (s.list('user').length || s.list('group').length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
-      for (const flag of ['gap-policy', 'gc-window', 'max-gap', 'require-coverage'] as const) {
-        if (s.has(flag)) throw new UsageError(`--method ai4os has no ${flag}: it counts only what the snapshots list; drop ${s.source(flag)}`);
+      if (s.get(USER).length || s.get(GROUP).length) throw new UsageError('--method ai4os has no user or group filters: drop --user/--group');
+      for (const option of [GAP_POLICY, GC_WINDOW, MAX_GAP, REQUIRE_COVERAGE]) {
+        if (s.given(option)) throw new UsageError(`--method ai4os has no ${option.name}: it counts only what the snapshots list; drop ${s.sourceOf(option)}`);
       }
-      const report = await runAi4os(listing, from, period.from, period.to, s.list('namespace'), policy);
+      const report = await runAi4os(listing, from, period.from, period.to, s.get(NAMESPACE), policy);
       const { renderAi4osCsv, renderAi4osTable } = await import('../../reports/ai4os-report.js');
-      io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report, delimiterOf(s, ',')) : renderAi4osTable(report));
+      io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report, s.get(CSV_DELIMITER)) : renderAi4osTable(report));
       return;
     }
 
-    const filters = { namespaces: s.list('namespace'), users: s.list('user'), groups: s.list('group') };
+    const filters = { namespaces: s.get(NAMESPACE), users: s.get(USER), groups: s.get(GROUP) };
     warnUnmatchedFilters(opened!.view, filtersGiven(s, ['namespace', 'user', 'group']), io.warn);
     // Only JSON shows each row's low and high bounds; a table or CSV shows their totals.
     const { tracks, files, ...counted } = statsFromView(opened!.view, {
@@ -121,7 +135,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     });
     // Read only when rows are users: a report by namespace has no use for it.
     const report = groupBy.includes('user') ? withUserNames(counted, userNames(s, io)) : counted;
-    io.stdout(renderOutput(statsOutput(report), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
+    io.stdout(renderOutput(statsOutput(report), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
     // A table shows the line under it; JSON and CSV readers get it on stderr.
     reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });
     const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;

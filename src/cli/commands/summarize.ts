@@ -4,11 +4,19 @@ import { dirname, join } from 'node:path';
 import { replaceFile } from '../../snapshots/write.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
-import { addIndexOptions, indexPath, openHistory } from '../index-options.js';
+import { addIndexOptions, INDEX, indexPath, openHistory } from '../index-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, collect, maxGapOf, nowFrom, reportCoverage, Settings, SNAPSHOTS, TZ } from '../options.js';
-import { addDelimiterOption, addEstimateOptions, addSummariesOption, checkDates, delimiterOf, estimateOptions, periodOf, summariesDir, SUMMARY_FORMATS } from '../summary-options.js';
+import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, MAX_GAP, NAMESPACE, nowFrom, QUIET, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
+import { addEstimateOptions, checkDates, estimateOptions, periodOf, SUMMARIES, SUMMARY_DELIMITER, SUMMARY_FORMATS } from '../summary-options.js';
 import { makeFolder } from '../../util/folders.js';
+
+const DEFAULT_FORMAT: (typeof SUMMARY_FORMATS)[number] = 'hourmeter';
+
+const FORMAT: SharedOption<(typeof SUMMARY_FORMATS)[number]> = {
+  name: 'format',
+  option: () => new Option('--format <format>', `${SUMMARY_FORMATS.join(' or ')}: ai4os writes the original AI4OS columns and units (UTC only) (default: ${DEFAULT_FORMAT})`),
+  read: (s) => s.choice('format', SUMMARY_FORMATS, DEFAULT_FORMAT),
+};
 
 export function summarizeCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('summarize')
@@ -22,18 +30,18 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
     );
   addSnapshotsOption(cmd);
   addPeriodOptions(cmd);
-  addSummariesOption(cmd, 'folder the CSV files are written to');
+  cmd.addOption(SUMMARIES.option('folder the CSV files are written to'));
   cmd
-    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
-    .addOption(new Option('--format <format>', `${SUMMARY_FORMATS.join(' or ')}: ai4os writes the original AI4OS columns and units (UTC only) (default: hourmeter)`));
-  addDelimiterOption(cmd);
+    .addOption(NAMESPACE.option())
+    .addOption(FORMAT.option());
+  cmd.addOption(SUMMARY_DELIMITER.option());
   addEstimateOptions(cmd);
   addCoverageOptions(cmd);
   addReadOptions(cmd);
   addIndexOptions(cmd);
   addNowOption(cmd, 'judge the coverage of a period still running up to this instant');
   addConfigOption(cmd);
-  cmd.addOption(new Option('--quiet', 'do not list the files written'));
+  cmd.addOption(QUIET.option());
   cmd.addHelpText(
     'after',
     '\nExamples:\n  hourmeter summarize\n  hourmeter summarize --from 2024-09-01 --to 2025-02-28 --tz Europe/Madrid\n  hourmeter summarize --format ai4os --delimiter , --summaries /srv/dashboards/summaries',
@@ -47,14 +55,14 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
 
 async function runSummarize(s: Settings, io: CliIO): Promise<void> {
   const dir = s.get(SNAPSHOTS);
-  const out = summariesDir(s);
+  const out = s.get(SUMMARIES);
   const tz = s.get(TZ);
-  const format = s.choice('format', SUMMARY_FORMATS, 'hourmeter');
-  if (format === 'ai4os' && tz !== 'UTC') throw new UsageError(`--format ai4os writes UTC days, as the original: drop ${s.source('tz')}`);
-  const delimiter = delimiterOf(s);
+  const format = s.get(FORMAT);
+  if (format === 'ai4os' && tz !== 'UTC') throw new UsageError(`--format ai4os writes UTC days, as the original: drop ${s.sourceOf(TZ)}`);
+  const delimiter = s.get(SUMMARY_DELIMITER);
   const estimate = estimateOptions(s);
-  const namespaces = s.list('namespace');
-  const maxGapUs = maxGapOf(s);
+  const namespaces = s.get(NAMESPACE);
+  const maxGapUs = s.get(MAX_GAP);
   // Whole seconds: the instant is written into coverage.json.
   const nowUs = Math.floor(nowFrom(s) / 1000) * 1_000_000;
   checkDates(s, tz);
@@ -72,7 +80,7 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
   try {
     const period = periodOf(s, opened.listing, tz);
     const grid = dayGrid(period);
-    const useIndex = s.has('index') ? s.flag('index') : true;
+    const useIndex = s.get(INDEX);
     const window = filesInWindow(opened.listing.files, period);
     const t1 = performance.now();
     const counted = await snapshotCounts(window, { folder: dir, cachePath: useIndex ? join(dirname(indexPath(s, dir)), 'summary-counts.json') : null });
@@ -97,11 +105,11 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
     try {
       makeFolder(out);
     } catch (e) {
-      throw new UsageError(`${s.source('summaries')} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --summaries at a writable folder`);
+      throw new UsageError(`${s.sourceOf(SUMMARIES)} ${out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point --summaries at a writable folder`);
     }
     for (const f of files) {
       replaceFile(join(out, f.name), f.content);
-      if (!s.flag('quiet')) io.stdout(`wrote ${join(out, f.name)}\n`);
+      if (!s.get(QUIET)) io.stdout(`wrote ${join(out, f.name)}\n`);
     }
     unmatched.forEach((line) => io.warn(line));
     if (usage.length === 0) io.warn(`no namespace had usage or snapshots in ${period.from} to ${period.to}: nothing written`);

@@ -8,12 +8,32 @@ import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
-import { addDelimiterOption, delimiterOf } from '../summary-options.js';
-import { addConfigOption, addNowOption, addOutputOptions, addReadOptions, addSnapshotsOption, collect, nowFrom, Settings, SNAPSHOTS, STRICT } from '../options.js';
+import { CSV_DELIMITER } from '../summary-options.js';
+import { addConfigOption, addNowOption, addOutputOptions, outputFormat, addReadOptions, addSnapshotsOption, NAMESPACE, nowFrom, Settings, SNAPSHOTS, STRICT, USERDB, type SharedOption } from '../options.js';
 
-const FORMATS = ['table', 'json', 'csv'] as const;
+const OUTPUT = outputFormat(['table', 'json', 'csv'] as const);
 /** Rows a table shows by default: a screen. JSON and CSV, read by programs, list every row. */
 const TABLE_LIMIT = 20;
+
+const DEFAULT_SORT: (typeof TOP_SORTS)[number] = 'gpu';
+
+const SORT: SharedOption<(typeof TOP_SORTS)[number]> = {
+  name: 'sort',
+  option: () => new Option('--sort <key>', `order: ${TOP_SORTS.join(', ')}; amounts largest first, since oldest first (default: ${DEFAULT_SORT})`),
+  read: (s) => s.choice('sort', TOP_SORTS, DEFAULT_SORT),
+};
+
+/** --limit: rows to show, 0 for all; undefined for the default of the output format. */
+const LIMIT: SharedOption<number | undefined> = {
+  name: 'limit',
+  option: () => new Option('--limit <n>', `rows to show, 0 for all (default: ${TABLE_LIMIT} in a table, all in JSON and CSV)`),
+  read: (s) => {
+    const text = s.string('limit');
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text.trim())) throw new UsageError(`${s.source('limit')} ${JSON.stringify(text)} is not a number of rows: use e.g. 20, or 0 for all`);
+    return Number(text);
+  },
+};
 
 export function topCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('top')
@@ -26,12 +46,12 @@ export function topCommand(program: Command, io: CliIO): Command {
     );
   addSnapshotsOption(cmd);
   cmd
-    .addOption(new Option('--sort <key>', `order: ${TOP_SORTS.join(', ')}; amounts largest first, since oldest first (default: gpu)`))
-    .addOption(new Option('--limit <n>', `rows to show, 0 for all (default: ${TABLE_LIMIT} in a table, all in JSON and CSV)`))
-    .addOption(new Option('--namespace <name>', 'only this namespace (repeatable)').argParser(collect))
-    .addOption(new Option('--userdb <dir>', 'user database folder, for the names of users (default: ./userdb)'));
-  addOutputOptions(cmd, FORMATS);
-  addDelimiterOption(cmd, ',');
+    .addOption(SORT.option())
+    .addOption(LIMIT.option())
+    .addOption(NAMESPACE.option())
+    .addOption(USERDB.option('user database folder, for the names of users'));
+  addOutputOptions(cmd, OUTPUT);
+  cmd.addOption(CSV_DELIMITER.option());
   addReadOptions(cmd);
   addNowOption(cmd, 'take this instant as now for the snapshot age');
   addConfigOption(cmd);
@@ -45,17 +65,15 @@ export function topCommand(program: Command, io: CliIO): Command {
   return cmd;
 }
 
-function parseLimit(s: Settings, output: (typeof FORMATS)[number]): number | null {
-  const text = s.string('limit');
-  if (text === undefined) return output === 'table' ? TABLE_LIMIT : null;
-  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${s.source('limit')} ${JSON.stringify(text)} is not a number of rows: use e.g. 20, or 0 for all`);
-  const n = Number(text);
+function parseLimit(s: Settings, output: 'table' | 'json' | 'csv'): number | null {
+  const n = s.get(LIMIT);
+  if (n === undefined) return output === 'table' ? TABLE_LIMIT : null;
   return n === 0 ? null : n;
 }
 
 async function runTop(s: Settings, io: CliIO): Promise<void> {
-  const output = s.output(FORMATS);
-  const sort = s.choice('sort', TOP_SORTS, 'gpu');
+  const output = s.get(OUTPUT);
+  const sort = s.get(SORT);
   const limit = parseLimit(s, output);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
@@ -64,10 +82,10 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
   const latest = readLatestReadable(files, { strict: s.get(STRICT), warn: io.warn });
-  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.list('namespace'), unreadableNewer: latest.unreadable, names: userNames(s, io) });
+  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
   for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
-  io.stdout(renderOutput(topOutput(report), output, { delimiter: output === 'csv' ? delimiterOf(s, ',') : undefined, width: terminalWidth() }));
+  io.stdout(renderOutput(topOutput(report), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
 }

@@ -7,8 +7,8 @@ import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb, type UserRecord } fro
 import { DataError, UsageError } from '../../util/errors.js';
 import { timestampText } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addOutputOptions, Settings } from '../options.js';
-import { addDelimiterOption, delimiterOf } from '../summary-options.js';
+import { addConfigOption, addOutputOptions, outputFormat, QUIET, Settings, USERDB, type SharedOption } from '../options.js';
+import { CSV_DELIMITER } from '../summary-options.js';
 
 /** A sighting time in the report form; a hand-edited value that is not a time is shown as it is. */
 function seen(text: string | null | undefined): string | null {
@@ -51,30 +51,38 @@ function userdbOutput(db: UserDb): Output<UserRow> {
   return { columns: USERDB_COLUMNS, rows, json: db, table };
 }
 
+const EXPORT_OUTPUT = outputFormat(['csv', 'json'] as const);
+
+const OVERWRITE: SharedOption<boolean> = {
+  name: 'overwrite',
+  option: () => new Option('--overwrite', "replace names and e-mails the database already has with the file's"),
+  read: (s) => s.flag('overwrite'),
+};
+
 export function userdbCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('userdb')
     .summary('show, export or import the user database (ids, names, e-mails)')
     .description('The user database, userdb/users.json, collects owners from job meta at every snapshot and never drops one.');
-  const addDir = (c: Command) => c.addOption(new Option('--userdb <dir>', 'user database folder (default: ./userdb)'));
+  const addDir = (c: Command) => c.addOption(USERDB.option());
   const show = new Command('show').summary('print the users as a table').description('Prints every known user.');
   addDir(show);
   addConfigOption(show);
   show.addHelpText('after', '\nExamples:\n  hourmeter userdb show');
   show.action(() => {
     const s = Settings.of(show, program);
-    io.stdout(renderOutput(userdbOutput(loadUserDb(s.string('userdb', 'userdb'))), 'table'));
+    io.stdout(renderOutput(userdbOutput(loadUserDb(s.get(USERDB))), 'table'));
   });
   const exp = new Command('export').summary('write the users as CSV or JSON').description('Writes every known user to stdout.');
   addDir(exp);
-  addOutputOptions(exp, ['csv', 'json']);
-  addDelimiterOption(exp, ',');
+  addOutputOptions(exp, EXPORT_OUTPUT);
+  exp.addOption(CSV_DELIMITER.option());
   addConfigOption(exp);
   exp.addHelpText('after', '\nExamples:\n  hourmeter userdb export -o csv > users.csv\n  hourmeter userdb export --json');
   exp.action(() => {
     const s = Settings.of(exp, program);
-    const db = exported(loadUserDb(s.string('userdb', 'userdb')));
-    const format = s.output(['csv', 'json'] as const);
-    io.stdout(renderOutput(userdbOutput(db), format, { delimiter: format === 'csv' ? delimiterOf(s, ',') : undefined }));
+    const db = exported(loadUserDb(s.get(USERDB)));
+    const format = s.get(EXPORT_OUTPUT);
+    io.stdout(renderOutput(userdbOutput(db), format, { delimiter: format === 'csv' ? s.get(CSV_DELIMITER) : undefined }));
   });
   const imp = new Command('import')
     .summary("merge an AI4OS users/user-db.json (user id -> name, e-mail) into the database")
@@ -86,14 +94,14 @@ export function userdbCommand(program: Command, io: CliIO): Command {
     )
     .argument('<file>', 'the AI4OS user database, e.g. users/user-db.json');
   addDir(imp);
-  imp.addOption(new Option('--overwrite', "replace names and e-mails the database already has with the file's"));
-  imp.addOption(new Option('--quiet', 'print nothing when all went well'));
+  imp.addOption(OVERWRITE.option());
+  imp.addOption(QUIET.option('print nothing when all went well'));
   addConfigOption(imp);
   imp.addHelpText('after', '\nExamples:\n  hourmeter userdb import ../ai4-accounting/users/user-db.json\n  hourmeter userdb import user-db.json --userdb /srv/hourmeter/userdb --overwrite');
   imp.action(async (file: string) => {
     const { ImportError, importUsers, parseAi4osUserDb } = await import('../../userdb/import.js');
     const s = Settings.of(imp, program);
-    const dir = s.string('userdb', 'userdb');
+    const dir = s.get(USERDB);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -108,13 +116,13 @@ export function userdbCommand(program: Command, io: CliIO): Command {
       if (!(e instanceof ImportError)) throw e;
       throw new DataError(`${file}: ${e.message}; expected AI4OS's users/user-db.json, an object such as {"<user id>": {"name": "...", "email": "..."}}. Nothing was imported`);
     }
-    const r = importUsers(loadUserDb(dir), users, s.flag('overwrite'));
+    const r = importUsers(loadUserDb(dir), users, s.get(OVERWRITE));
     saveUserDb(dir, r.db);
     if (users.size === 0) io.warn(`${file} holds no users: nothing to import`);
     const n = r.conflicts;
     const some = `${n} name${n > 1 ? 's' : ''} or e-mail${n > 1 ? 's' : ''}`;
-    const kept = n === 0 ? '' : s.flag('overwrite') ? `, ${some} replaced` : `; ${some} ${n > 1 ? 'differ' : 'differs'} from the database's and ${n > 1 ? 'were' : 'was'} kept (--overwrite takes the file's)`;
-    if (!s.flag('quiet')) io.stdout(`imported ${users.size} users from ${file} into ${join(dir, USERDB_FILE)}: ${r.added} new, ${r.completed} completed${kept}\n`);
+    const kept = n === 0 ? '' : s.get(OVERWRITE) ? `, ${some} replaced` : `; ${some} ${n > 1 ? 'differ' : 'differs'} from the database's and ${n > 1 ? 'were' : 'was'} kept (--overwrite takes the file's)`;
+    if (!s.get(QUIET)) io.stdout(`imported ${users.size} users from ${file} into ${join(dir, USERDB_FILE)}: ${r.added} new, ${r.completed} completed${kept}\n`);
   });
   cmd.addCommand(show);
   cmd.addCommand(exp);
