@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { NO_REQUEST, type QuotaDecision, type QuotaRequest } from '../../quota/decide.js';
+import { NO_REQUEST, type QuotaRequest } from '../../quota/decide.js';
 import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
 import { quotaReportOutput, renderDecisionTable } from '../../reports/quota.js';
 import { renderOutput } from '../../reports/output.js';

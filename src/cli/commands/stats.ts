@@ -6,7 +6,7 @@ import { renderOutput } from '../../reports/output.js';
 import { statsOutput, withUserNames } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
-import { listSnapshots, type Listing } from '../../snapshots/files.js';
+import type { Listing } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/skips.js';
 import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
 import { listFiles, spanOf } from '../../history/open.js';
