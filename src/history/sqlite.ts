@@ -2,7 +2,7 @@ import type { Listing } from '../snapshots/files.js';
 import { catalogueFiles, catalogueFolders, catalogueSpan, failedFiles, lastIngestedMark, latestReadableFile, readableFiles } from '../store/catalogue.js';
 import { unchangedSinceIngest } from '../store/freshness.js';
 import { openIndex, type Db, type OpenOptions } from '../store/schema.js';
-import { indexStatus, verifyIndex, type IndexStatus, type Verification } from '../store/status.js';
+import type { IndexStatus, Verification } from '../store/status.js';
 import { holdingByNamespace } from '../store/tracks.js';
 import { firstProblem, indexView, type HistoryView } from '../store/view.js';
 import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore } from './store.js';
@@ -61,12 +61,15 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   /** What `index status` prints: the catalogue, the file's size, what the next append would do. */
-  status(listing: Listing): IndexStatus {
+  // Loaded when asked: status plans an ingest, and the ingest's modules would slow every report's start.
+  async status(listing: Listing): Promise<IndexStatus> {
+    const { indexStatus } = await import('../store/status.js');
     return indexStatus(this.db, this.path, listing);
   }
 
   /** Reads every catalogued file again and compares checksums (see verifyIndex). */
-  verify(dir: string, listing: Listing): Verification {
+  async verify(dir: string, listing: Listing): Promise<Verification> {
+    const { verifyIndex } = await import('../store/status.js');
     return verifyIndex(this.db, dir, listing);
   }
 

@@ -82,7 +82,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
   status.action(async () => {
     const { s, listing, store } = await context(status, false);
     try {
-      const st = store.status(listing);
+      const st = await store.status(listing);
       io.stdout(s.get(STATUS_OUTPUT) === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
     } finally {
       store.close();
@@ -94,7 +94,7 @@ export function indexCommand(program: Command, io: CliIO): Command {
   verify.action(async () => {
     const { dir, listing, store } = await context(verify, false);
     try {
-      const v = store.verify(dir, listing);
+      const v = await store.verify(dir, listing);
       const lines = [`checked ${v.checked} snapshot files: ${v.checked - v.mismatched.length - v.missing.length} match the index`];
       for (const n of v.mismatched) lines.push(`changed since it was indexed: ${n}`);
       for (const n of v.missing) lines.push(`missing: ${n}`);
