@@ -38,6 +38,19 @@ export function trackArbitrary(attribution: fc.Arbitrary<Attributed>, start: fc.
     });
 }
 
+/** An amount in base units: zero, small, or large (a power-of-two multiple of `small`). */
+const amountArbitrary = (small: number, large: number) =>
+  fc.oneof(fc.constant(0), fc.integer({ min: 1, max: small }), fc.integer({ min: 1, max: large }), fc.integer({ min: 0, max: 8 }).map((k) => small * 2 ** k));
+
+/** Amounts in base units, memory up to 2^41 bytes and disk 2^42: over days of µs, products pass 2^53. */
+export const amountsArbitrary: fc.Arbitrary<Amounts> = fc.record({
+  cpuMilli: amountArbitrary(4000, 512_000),
+  cpuMhz: amountArbitrary(2000, 200_000),
+  gpu: amountArbitrary(2, 16),
+  memoryBytes: amountArbitrary(1 << 20, 2 ** 41),
+  diskBytes: amountArbitrary(1 << 30, 2 ** 42),
+});
+
 /** Any way of estimating a vanished allocation's end. */
 export const estimateArbitrary: fc.Arbitrary<EstimateOptions> = fc.record({
   gapPolicy: fc.constantFrom('midpoint' as const, 'last-seen' as const, 'next' as const),

@@ -7,9 +7,9 @@ import { resolvePeriod } from '../../src/accounting/period.js';
 import { lifetimesOf, type EstimateOptions, type Track } from '../../src/accounting/reconstruct.js';
 import { heldUs, referenceAggregate, resourceUs } from '../../src/accounting/reference.js';
 import { hourDivisor, REPORT_ORDER, type ResourceHours } from '../../src/accounting/resources.js';
-import type { Amounts, Lifetime, Period } from '../../src/accounting/types.js';
+import type { Lifetime, Period } from '../../src/accounting/types.js';
 import { amounts, us } from '../helpers/builders.js';
-import { estimateArbitrary, trackArbitrary } from '../helpers/track-arbitraries.js';
+import { amountsArbitrary, estimateArbitrary, trackArbitrary } from '../helpers/track-arbitraries.js';
 
 /**
  * The daily split against the plain reference: each day of each namespace equals the
@@ -43,16 +43,7 @@ const periodArb: fc.Arbitrary<Period> = fc
 const shiftArb = fc.oneof(fc.constant(0), fc.integer({ min: -5, max: 5 }), fc.integer({ min: -HOUR, max: HOUR }), fc.integer({ min: -YEAR, max: YEAR }));
 const lengthArb = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 3 * DAY }), fc.integer({ min: 0, max: 90 * DAY }));
 
-/** Zero, small, or large enough (memory near 2^41 bytes) that amount × days of µs passes 2^53. */
-const amountArb = (small: number, large: number) =>
-  fc.oneof(fc.constant(0), fc.integer({ min: 1, max: small }), fc.integer({ min: 1, max: large }), fc.integer({ min: 0, max: 8 }).map((k) => small * 2 ** k));
-const amountsArb: fc.Arbitrary<Amounts> = fc.record({
-  cpuMilli: amountArb(4000, 512_000),
-  cpuMhz: amountArb(2000, 200_000),
-  gpu: amountArb(2, 16),
-  memoryBytes: amountArb(1 << 20, 2 ** 41),
-  diskBytes: amountArb(1 << 30, 2 ** 42),
-});
+const amountsArb = amountsArbitrary;
 
 /** Few names, so that days, users and jobs collide; job ids reuse namespace names. */
 const NAMESPACES = ['ns1', 'ns2', 'a'];

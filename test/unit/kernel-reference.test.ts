@@ -6,9 +6,9 @@ import { Aggregator } from '../../src/accounting/kernel/aggregator.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { lifetimesOf, type EstimateOptions, type Track } from '../../src/accounting/reconstruct.js';
 import { referenceAggregate } from '../../src/accounting/reference.js';
-import type { Amounts, Lifetime, Period } from '../../src/accounting/types.js';
+import type { Lifetime, Period } from '../../src/accounting/types.js';
 import { amounts, us } from '../helpers/builders.js';
-import { estimateArbitrary, trackArbitrary } from '../helpers/track-arbitraries.js';
+import { amountsArbitrary, estimateArbitrary, trackArbitrary } from '../helpers/track-arbitraries.js';
 
 /**
  * The fast kernel against the plain reference: for any lifetimes, period, grouping and
@@ -38,16 +38,7 @@ const shiftArb = fc.oneof(
 );
 const lengthArb = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 40 * DAY }), fc.integer({ min: 0, max: 3 * YEAR }));
 
-/** Amounts in base units: zero, small, or large enough (memory near 2^40 bytes) that amount × years of µs passes 2^53. */
-const amountArb = (small: number, large: number) =>
-  fc.oneof(fc.constant(0), fc.integer({ min: 1, max: small }), fc.integer({ min: 1, max: large }), fc.integer({ min: 0, max: 8 }).map((k) => small * 2 ** k));
-const amountsArb: fc.Arbitrary<Amounts> = fc.record({
-  cpuMilli: amountArb(4000, 512_000),
-  cpuMhz: amountArb(2000, 200_000),
-  gpu: amountArb(2, 16),
-  memoryBytes: amountArb(1 << 20, 2 ** 41),
-  diskBytes: amountArb(1 << 30, 2 ** 42),
-});
+const amountsArb = amountsArbitrary;
 
 /** Small pools of names, so that groups and counts collide; job ids reuse namespace names (a job is namespace and id). */
 const NAMESPACES = ['ns1', 'ns2', 'a'];
