@@ -200,6 +200,46 @@ function logUniformMean(a: number, b: number): number {
   return a === b ? a : (b - a) / Math.log(b / a);
 }
 
+/** Standard normal distribution function (Abramowitz-Stegun 7.1.26, error below 2e-7). */
+function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erf = 1 - poly * Math.exp(-z * z);
+  return x >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
+
+/** Mean of a lognormal (median m, log spread s) clamped to [a, b]: the clamped tails count as a and b. */
+function clampedLogNormalMean(m: number, s: number, a: number, b: number): number {
+  const mu = Math.log(m);
+  const below = normalCdf((Math.log(a) - mu) / s);
+  const above = 1 - normalCdf((Math.log(b) - mu) / s);
+  const inside = Math.exp(mu + (s * s) / 2) * (normalCdf((Math.log(b) - mu - s * s) / s) - normalCdf((Math.log(a) - mu - s * s) / s));
+  return a * below + inside + b * above;
+}
+
+/** How long an early failure runs before it fails. */
+const EARLY_FAIL_MIN_US = 1 * MIN;
+const EARLY_FAIL_MAX_US = 2 * MIN;
+
+/** Mean planned run time, early failures included, for Little's law. */
+function meanRunUs(o: ResolvedOptions, minD: number, maxD: number): number {
+  const planned =
+    o.durationDistribution === 'lognormal'
+      ? clampedLogNormalMean(o.medianDurationMinutes * MIN, o.durationSigma, minD, maxD)
+      : logUniformMean(minD, maxD);
+  if (o.earlyFailFraction === 0) return planned;
+  return (1 - o.earlyFailFraction) * planned + (o.earlyFailFraction * (EARLY_FAIL_MIN_US + EARLY_FAIL_MAX_US)) / 2;
+}
+
+function plannedRunUs(o: ResolvedOptions, minD: number, maxD: number, rng: Prng): number {
+  if (o.durationDistribution === 'lognormal') {
+    const d = rng.logNormal(o.medianDurationMinutes * MIN, o.durationSigma);
+    return Math.round(Math.min(maxD, Math.max(minD, d)));
+  }
+  return Math.round(rng.logUniform(minD, maxD));
+}
+
 function unavailable(node: SimNode, t: number): SimDisconnect | null {
   for (const ev of node.disconnects) {
     if (ev.atUs > t) break;
@@ -251,7 +291,7 @@ export function makeJobs(
   // Little's law: mean concurrency = arrival rate x mean holding time.
   // Jobs whose image never starts hold nothing, so arrive a little more often to make up
   // (bounded, so a test setting every job to fail does not flood the cluster).
-  const meanGap = (logUniformMean(minD, maxD) * (1 - Math.min(o.pullFailFraction, 0.5))) / o.targetConcurrent;
+  const meanGap = (meanRunUs(o, minD, maxD) * (1 - Math.min(o.pullFailFraction, 0.5))) / o.targetConcurrent;
   // Start early enough that the cluster is in steady state at the first snapshot.
   const warmupUs = maxD + MAX_QUEUE_US + DAY;
 
@@ -301,10 +341,13 @@ export function makeJobs(
 
     const queued = rng.chance(gpu ? o.queueProbabilityGpu : o.queueProbabilityCpu);
     const wait = queued ? Math.round(rng.logUniform(2 * MIN, MAX_QUEUE_US)) : rng.int(1 * SEC, 5 * SEC);
-    const duration = Math.round(rng.logUniform(minD, maxD));
+    // Drawn only when asked for, so histories without early failures stay as they were.
+    const earlyFail = o.earlyFailFraction > 0 && rng.chance(o.earlyFailFraction);
+    const duration = earlyFail ? rng.int(EARLY_FAIL_MIN_US, EARLY_FAIL_MAX_US) : plannedRunUs(o, minD, maxD, rng);
     const pullFail = rng.chance(o.pullFailFraction);
-    const reschedule = !pullFail && rng.chance(o.rescheduleFraction);
-    const failed = rng.chance(o.failFraction);
+    // An early failure is the job's end: nothing replaces it.
+    const reschedule = !pullFail && !earlyFail && rng.chance(o.rescheduleFraction);
+    const failed = earlyFail || rng.chance(o.failFraction);
     const candidates = pools.get(`${namespace}/${gpu ? 'gpu' : 'cpu'}`) ?? nodes;
 
     const first = place(candidates, t + wait, null, rng);

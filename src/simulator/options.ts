@@ -2,6 +2,8 @@
 
 export type SnapshotFormat = 'native' | 'legacy';
 
+export type DurationDistribution = 'log-uniform' | 'lognormal';
+
 export interface MissedSpec {
   /** Probability that any one scheduled snapshot is not written. */
   probability?: number;
@@ -30,9 +32,20 @@ export interface SimulatorOptions {
   usersPerNamespace?: number;
   /** Share of GPU jobs. Default 0.2. */
   gpuFraction?: number;
-  /** Planned job run time bounds (log-uniform). Defaults 10 min and 21 days. */
+  /**
+   * How planned run times are drawn: log-uniform between the bounds (default), or lognormal
+   * (medianDurationMinutes, durationSigma) clamped to the bounds, as real runs are.
+   */
+  durationDistribution?: DurationDistribution;
+  /** Planned job run time bounds. Defaults 10 min and 21 days. */
   minDurationMinutes?: number;
   maxDurationMinutes?: number;
+  /** Median planned run time of the lognormal distribution. Default 240 (4 h). */
+  medianDurationMinutes?: number;
+  /** Standard deviation of the natural log of the lognormal run time. Default 1.9. */
+  durationSigma?: number;
+  /** Share of jobs whose run fails 1-2 minutes after it starts. Default 0. */
+  earlyFailFraction?: number;
   /** Probability that a job waits in the queue before placement. Defaults 0.05 CPU, 0.3 GPU. */
   queueProbabilityCpu?: number;
   queueProbabilityGpu?: number;
@@ -69,8 +82,12 @@ export interface ResolvedOptions {
   namespaceWeights: number[];
   usersPerNamespace: number | null;
   gpuFraction: number;
+  durationDistribution: DurationDistribution;
   minDurationMinutes: number;
   maxDurationMinutes: number;
+  medianDurationMinutes: number;
+  durationSigma: number;
+  earlyFailFraction: number;
   queueProbabilityCpu: number;
   queueProbabilityGpu: number;
   restartFraction: number;
@@ -130,6 +147,10 @@ export function resolveOptions(o: SimulatorOptions = {}): ResolvedOptions {
   const minD = positive(o.minDurationMinutes, 10, 'minDurationMinutes');
   const maxD = positive(o.maxDurationMinutes, 21 * 24 * 60, 'maxDurationMinutes');
   if (maxD < minD) throw new RangeError('maxDurationMinutes must not be below minDurationMinutes');
+  const distribution = o.durationDistribution ?? 'log-uniform';
+  if (distribution !== 'log-uniform' && distribution !== 'lognormal') {
+    throw new RangeError(`durationDistribution must be "log-uniform" or "lognormal", got "${String(distribution)}"`);
+  }
   const gc = o.gcMinutes;
   if (gc !== undefined && !(gc >= 0)) throw new RangeError(`gcMinutes must be >= 0, got ${gc}`);
   const jitter = o.jitterSeconds ?? 120;
@@ -147,8 +168,12 @@ export function resolveOptions(o: SimulatorOptions = {}): ResolvedOptions {
     namespaceWeights: [...weights],
     usersPerNamespace: o.usersPerNamespace === undefined ? null : Math.max(1, Math.floor(o.usersPerNamespace)),
     gpuFraction: fraction(o.gpuFraction, 0.2, 'gpuFraction'),
+    durationDistribution: distribution,
     minDurationMinutes: minD,
     maxDurationMinutes: maxD,
+    medianDurationMinutes: positive(o.medianDurationMinutes, 240, 'medianDurationMinutes'),
+    durationSigma: positive(o.durationSigma, 1.9, 'durationSigma'),
+    earlyFailFraction: fraction(o.earlyFailFraction, 0, 'earlyFailFraction'),
     queueProbabilityCpu: fraction(o.queueProbabilityCpu, 0.05, 'queueProbabilityCpu'),
     queueProbabilityGpu: fraction(o.queueProbabilityGpu, 0.3, 'queueProbabilityGpu'),
     restartFraction: fraction(o.restartFraction, 0.05, 'restartFraction'),

@@ -94,6 +94,16 @@ export class Prng {
     return lo * Math.exp(this.float() * Math.log(hi / lo));
   }
 
+  /** Standard normal (Box-Muller; draws two floats). */
+  normal(): number {
+    return Math.sqrt(-2 * Math.log(1 - this.float())) * Math.cos(2 * Math.PI * this.float());
+  }
+
+  /** Lognormal: half the values below `median`; sigma is the spread of their natural log. */
+  logNormal(median: number, sigma: number): number {
+    return median * Math.exp(sigma * this.normal());
+  }
+
   /** Exponential with the given mean (gaps of a Poisson process). */
   exponential(mean: number): number {
     return -mean * Math.log(1 - this.float());

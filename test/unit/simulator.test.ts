@@ -410,3 +410,77 @@ describe('truth', () => {
     expect(truth.seen.every((l, i) => l.endUs === truth.observable[i]?.endUs)).toBe(true);
   });
 });
+
+describe('planned run times', () => {
+  // No disconnections, reschedules or failed pulls, so each job has one allocation that runs
+  // exactly its planned time (end - start).
+  const plain = { disconnectsPerWeek: 0, rescheduleFraction: 0, pullFailFraction: 0 } as const;
+  const runMinutes = (c: Cluster) =>
+    c.jobs.map((j) => {
+      const a = j.allocs[0] as SimAlloc;
+      return { minutes: ((a.endUs as number) - (a.startUs as number)) / MIN, failed: a.finalStatus === 'failed' };
+    });
+
+  it('lognormal: median, floor and cap as asked, early failures at their share', () => {
+    const week = 7 * 24 * 60;
+    const c = createCluster({
+      ...plain,
+      seed: 5,
+      days: 14,
+      targetConcurrent: 1000,
+      durationDistribution: 'lognormal',
+      medianDurationMinutes: 240,
+      durationSigma: 1.9,
+      minDurationMinutes: 10,
+      maxDurationMinutes: week,
+      earlyFailFraction: 0.07,
+    });
+    const runs = runMinutes(c);
+    expect(runs.length).toBeGreaterThan(30_000);
+    // Early failures run 1-2 minutes and fail; every other run is at least the 10-minute floor.
+    const early = runs.filter((r) => r.minutes < 10);
+    expect(early.every((r) => r.failed && r.minutes >= 1 && r.minutes <= 2)).toBe(true);
+    expect(early.length / runs.length).toBeGreaterThan(0.065);
+    expect(early.length / runs.length).toBeLessThan(0.075);
+    const rest = runs.filter((r) => r.minutes >= 10).map((r) => r.minutes).sort((a, b) => a - b);
+    const median = rest[Math.floor(rest.length / 2)] as number;
+    expect(median).toBeGreaterThan(240 * 0.97);
+    expect(median).toBeLessThan(240 * 1.03);
+    // P(X < 10 min) = Φ(ln(10/240) / 1.9) = Φ(-1.673) = 4.7%, clamped to the floor;
+    // P(X > 1 week) = 1 - Φ(ln(10080/240) / 1.9) = 1 - Φ(1.967) = 2.5%, clamped to the cap.
+    const share = (x: number) => rest.filter((m) => m === x).length / rest.length;
+    expect(share(10)).toBeGreaterThan(0.042);
+    expect(share(10)).toBeLessThan(0.052);
+    expect(share(week)).toBeGreaterThan(0.021);
+    expect(share(week)).toBeLessThan(0.029);
+    expect(rest[rest.length - 1]).toBe(week);
+  });
+
+  it('lognormal with early failures keeps the mean number of holding allocations near the target', () => {
+    const c = createCluster({ seed: 2, days: 30, targetConcurrent: 300, durationDistribution: 'lognormal', earlyFailFraction: 0.07 });
+    const truth = computeTruth(c);
+    const times = snapshotTimes(c);
+    let sum = 0;
+    for (const s of times) sum += truth.all.filter((l) => l.startUs <= s.timeUs && s.timeUs < l.endUs).length;
+    const mean = sum / times.length;
+    expect(mean).toBeGreaterThan(270);
+    expect(mean).toBeLessThan(330);
+  });
+
+  it('log-uniform by default: runs spread between the bounds, no early failures', () => {
+    const c = createCluster({ ...plain, seed: 5, days: 14, targetConcurrent: 600 });
+    const runs = runMinutes(c).map((r) => r.minutes);
+    expect(runs.length).toBeGreaterThan(5_000);
+    expect(runs.every((m) => m >= 10 && m <= 21 * 24 * 60)).toBe(true);
+    // Log-uniform on [10 min, 21 days]: the median is the geometric mean, sqrt(10 x 30240) = 550 min.
+    const sorted = [...runs].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] as number;
+    expect(median).toBeGreaterThan(550 * 0.9);
+    expect(median).toBeLessThan(550 * 1.1);
+  });
+
+  it('rejects an unknown distribution and a share outside 0..1', () => {
+    expect(() => createCluster({ durationDistribution: 'normal' as 'lognormal' })).toThrow(/durationDistribution must be "log-uniform" or "lognormal"/);
+    expect(() => createCluster({ earlyFailFraction: 1.5 })).toThrow(/earlyFailFraction must be between 0 and 1/);
+  });
+});
