@@ -131,7 +131,7 @@ export interface Corpus {
   generated: boolean;
 }
 
-type CorpusParams = Omit<WriteHistoryOptions, 'cluster' | 'onProgress' | 'truthPath'>;
+export type CorpusParams = Omit<WriteHistoryOptions, 'cluster' | 'onProgress' | 'truthPath'>;
 
 /**
  * Generates a corpus once; a marker file remembers the parameters it was made with, and a

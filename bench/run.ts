@@ -15,7 +15,8 @@ import { serveBench } from './serve-bench.js';
 import { snapshotBench } from './snapshot-bench.js';
 
 const PARTS = {
-  // A year of 6-hourly AI4OS snapshots of a busy cluster: cold index, warm stats, --no-index.
+  // A year of 6-hourly AI4OS snapshots of a busy cluster, twice (the simulator's default run
+  // lengths, then the real history's churn): cold index, warm stats, --no-index.
   legacy: legacyBench,
   // 90 days of 10-minute gzipped native snapshots of a ~2,000-allocation cluster.
   native: nativeBench,
