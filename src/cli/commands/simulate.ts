@@ -22,29 +22,48 @@ export function simulateCommand(_program: Command, io: CliIO): Command {
     .option('--concurrent <n>', 'mean number of allocations holding resources at once', '60')
     .option('--seed <seed>', 'everything random follows from it', '1')
     .option('--missed <probability>', 'share of snapshots that are not written, 0..1', '0')
+    .addOption(
+      new Option('--run-lengths <distribution>', 'how planned run times are drawn: log-uniform from 10m to --run-max, or lognormal around --run-median')
+        .choices(['log-uniform', 'lognormal'])
+        .default('log-uniform'),
+    )
+    .option('--run-median <duration>', 'median run time of the lognormal run lengths', '4h')
+    .option('--run-sigma <n>', 'spread of the natural log of the lognormal run lengths', '1.9')
+    .option('--run-max <duration>', 'longest planned run', '21d')
+    .option('--early-fail <share>', 'share of jobs that fail 1-2 minutes after they start, 0..1', '0')
     .option('--gc-window <duration>', 'how long finished allocations stay listed (default: 1h native, 4h legacy)')
     .option('--truth <file>', 'also write the ground truth (every allocation\'s true lifetime) as JSON')
     .option('--lean', 'leave out the long descriptive fields (smaller files)')
-    .addHelpText('after', '\nExamples:\n  hourmeter simulate --out demo/snapshots --days 30 --interval 15m --seed 7\n  hourmeter simulate --out legacy --format legacy --days 365 --concurrent 800 --truth truth.json');
+    .addHelpText('after', '\nExamples:\n  hourmeter simulate --out demo/snapshots --days 30 --interval 15m --seed 7\n  hourmeter simulate --out legacy --format legacy --days 365 --concurrent 800 --truth truth.json\n' +
+        '  hourmeter simulate --out churn --format legacy --days 365 --concurrent 800 --run-lengths lognormal --run-max 90d --early-fail 0.07');
   cmd.action(async (o: Record<string, string | boolean | undefined>) => {
     const out = String(o.out);
     if (existsSync(out) && readdirSync(out).some((f) => f.endsWith('.json') || f.endsWith('.json.gz'))) {
       throw new UsageError(`--out ${out} already holds snapshot files; pick an empty folder so simulated and real history never mix`);
     }
+    // Commander keys options in camelCase (--gc-window is o.gcWindow); messages name the flag.
+    const value = (flag: string) => o[flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
     const num = (flag: string, min: number, max = Infinity): number => {
-      const v = Number(o[flag]);
-      if (!Number.isFinite(v) || v < min || v > max) throw new UsageError(`--${flag} ${JSON.stringify(o[flag])} must be a number from ${min}${max === Infinity ? '' : ` to ${max}`}`);
+      const v = Number(value(flag));
+      if (!Number.isFinite(v) || v < min || v > max) throw new UsageError(`--${flag} ${JSON.stringify(value(flag))} must be a number from ${min}${max === Infinity ? '' : ` to ${max}`}`);
       return v;
     };
     const duration = (flag: string): number | undefined => {
-      if (o[flag] === undefined) return undefined;
-      const us = parseDuration(String(o[flag]));
-      if (us === null) throw new UsageError(`--${flag} ${JSON.stringify(o[flag])} is not a duration: use e.g. 15m or 6h`);
+      if (value(flag) === undefined) return undefined;
+      const us = parseDuration(String(value(flag)));
+      if (us === null) throw new UsageError(`--${flag} ${JSON.stringify(value(flag))} is not a duration: use e.g. 15m or 6h`);
       return us / MICROS_PER_MINUTE;
     };
     parseDay(String(o.start), '--start');
     const intervalMinutes = duration('interval')!;
     if (!(intervalMinutes > 0)) throw new UsageError('--interval must be longer than 0');
+    const lognormal = o.runLengths === 'lognormal';
+    const runMedian = duration('run-median')!;
+    const runMax = duration('run-max')!;
+    // Log-uniform runs start at 10 minutes; lognormal ones may be as short as a minute.
+    const runMin = lognormal ? 1 : 10;
+    if (!(runMax >= runMin)) throw new UsageError(`--run-max ${String(o.runMax)} must be at least ${runMin}m; use e.g. 21d`);
+    if (lognormal && !(runMedian > 0)) throw new UsageError('--run-median must be longer than 0');
     const showProgress = process.stderr.isTTY === true;
     const result = await writeHistory(out, {
       format: o.format as 'native' | 'legacy',
@@ -55,6 +74,12 @@ export function simulateCommand(_program: Command, io: CliIO): Command {
       seed: String(o.seed),
       missed: num('missed', 0, 1),
       gcMinutes: duration('gc-window'),
+      durationDistribution: lognormal ? 'lognormal' : 'log-uniform',
+      minDurationMinutes: runMin,
+      maxDurationMinutes: runMax,
+      medianDurationMinutes: runMedian,
+      durationSigma: num('run-sigma', 0.01, 10),
+      earlyFailFraction: num('early-fail', 0, 1),
       fullFields: !o.lean,
       truthPath: o.truth === undefined ? undefined : String(o.truth),
       onProgress: showProgress ? (done, total) => process.stderr.write(`\rsimulating: ${done}/${total} snapshots`) : undefined,
