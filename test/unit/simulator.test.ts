@@ -345,14 +345,18 @@ describe('writeHistory', () => {
   });
 });
 
+/** The mean number of allocations holding resources at the scheduled snapshot times, from the truth. */
+function meanHolding(c: ReturnType<typeof createCluster>): number {
+  const truth = computeTruth(c);
+  const times = snapshotTimes(c);
+  let sum = 0;
+  for (const s of times) sum += truth.all.filter((l) => l.startUs <= s.timeUs && s.timeUs < l.endUs).length;
+  return sum / times.length;
+}
+
 describe('truth', () => {
   it('keeps the mean number of holding allocations near the target', () => {
-    const c = createCluster({ seed: 1, days: 60, targetConcurrent: 200 });
-    const truth = computeTruth(c);
-    const times = snapshotTimes(c);
-    let sum = 0;
-    for (const s of times) sum += truth.all.filter((l) => l.startUs <= s.timeUs && s.timeUs < l.endUs).length;
-    const mean = sum / times.length;
+    const mean = meanHolding(createCluster({ seed: 1, days: 60, targetConcurrent: 200 }));
     expect(mean).toBeGreaterThan(160);
     expect(mean).toBeLessThan(240);
   });
@@ -457,12 +461,7 @@ describe('planned run times', () => {
   });
 
   it('lognormal with early failures keeps the mean number of holding allocations near the target', () => {
-    const c = createCluster({ seed: 2, days: 30, targetConcurrent: 300, durationDistribution: 'lognormal', earlyFailFraction: 0.07 });
-    const truth = computeTruth(c);
-    const times = snapshotTimes(c);
-    let sum = 0;
-    for (const s of times) sum += truth.all.filter((l) => l.startUs <= s.timeUs && s.timeUs < l.endUs).length;
-    const mean = sum / times.length;
+    const mean = meanHolding(createCluster({ seed: 2, days: 30, targetConcurrent: 300, durationDistribution: 'lognormal', earlyFailFraction: 0.07 }));
     expect(mean).toBeGreaterThan(270);
     expect(mean).toBeLessThan(330);
   });
