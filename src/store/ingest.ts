@@ -239,6 +239,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     const lastUs = db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
     if (lastUs !== undefined) rec.resume(tracks.liveTracks(), Number(lastUs));
   }
+  tracks.bulkLoad();
 
   const insert = db.prepare(
     `INSERT OR REPLACE INTO snapshots (name, time_us, captured_us, kind, bytes, mtime_ms, sha256, corrupt, detail, covered, failed, record_skips, allocations)

@@ -177,7 +177,65 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
     `,
   },
+  {
+    to: 8,
+    why: 'allocations and names keep their rows in insertion order, with the lookup by key or value as an index a rebuild makes once at the end',
+    sql: `
+      -- Keys are random (allocation ids): a table ordered by them takes every insert at a
+      -- random page. Rows now go in the order they are saved; a rebuild drops the lookup
+      -- indexes and makes them again from sorted keys (see store/ingest.ts, bulkLoad).
+      DROP TABLE allocations;
+      CREATE TABLE allocations (
+        key TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        job_name TEXT,
+        user TEXT,
+        grp TEXT,
+        component TEXT,
+        node TEXT,
+        cpu_milli INTEGER NOT NULL,
+        cpu_mhz INTEGER NOT NULL,
+        memory_bytes INTEGER NOT NULL,
+        disk_bytes INTEGER NOT NULL,
+        gpu INTEGER NOT NULL,
+        start_us INTEGER,
+        state TEXT NOT NULL,
+        last_holding_us INTEGER,
+        end_us INTEGER,
+        next_us INTEGER,
+        listed_terminal INTEGER NOT NULL,
+        next_kind TEXT,
+        listed_holding INTEGER NOT NULL,
+        listed INTEGER NOT NULL,
+        unlisted_holding INTEGER NOT NULL,
+        segment INTEGER,
+        slot INTEGER
+      );
+      CREATE UNIQUE INDEX allocations_by_key ON allocations (key);
+      CREATE INDEX allocations_live ON allocations (listed, unlisted_holding) WHERE listed = 1 OR unlisted_holding = 1;
+      DROP TABLE names;
+      CREATE TABLE names (id INTEGER PRIMARY KEY, value TEXT NOT NULL);
+      CREATE UNIQUE INDEX names_by_value ON names (value);
+      -- The tables were emptied: read the files again.
+      DELETE FROM segments;
+      DELETE FROM flavours;
+      DELETE FROM snapshots;
+      DELETE FROM folders;
+      DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
+    `,
+  },
 ];
+
+/**
+ * The lookup indexes a rebuild drops while it fills the tables and makes again at the end:
+ * an index built from all its keys at once is a sort, where one kept up to date is a write
+ * at a random page per row.
+ */
+export const BULK_INDEXES = [
+  { name: 'allocations_by_key', sql: 'CREATE UNIQUE INDEX allocations_by_key ON allocations (key)' },
+  { name: 'names_by_value', sql: 'CREATE UNIQUE INDEX names_by_value ON names (value)' },
+] as const;
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.to;
 

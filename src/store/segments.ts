@@ -2,6 +2,7 @@ import { checkNameId, FlavourTable, flavourId, TrackColumns, type NameWriter } f
 import type { Amounts } from '../accounting/types.js';
 import type { Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
+import { HashedKeys } from './hashed-keys.js';
 
 /**
  * What reports read from the index: tracks packed as columns, a few thousand per segment
@@ -24,6 +25,8 @@ export class IndexNames implements NameWriter {
   private readonly values = new Map<number, string>();
   /** The cache holds every name in the table: a miss is a new name. */
   private complete: boolean;
+  /** Every name inserted, by hash, during a bulk load (the table then has no index by value). */
+  private hashed: HashedKeys | null = null;
   private readonly select;
   private readonly insert;
   private readonly byId;
@@ -52,6 +55,7 @@ export class IndexNames implements NameWriter {
     let id = this.lookup(value);
     if (id === undefined) {
       id = checkNameId(Number(this.insert.run(value).lastInsertRowid));
+      this.hashed?.add(value, id);
       this.remember(value, id);
     }
     return id;
@@ -59,10 +63,18 @@ export class IndexNames implements NameWriter {
 
   lookup(value: string): number | undefined {
     let id = this.ids.get(value);
-    if (id === undefined && !this.complete) {
+    if (id !== undefined) return id;
+    if (this.hashed) {
+      for (const candidate of this.hashed.candidates(value)) {
+        if (this.byId.get(candidate) === value) {
+          id = candidate;
+          break;
+        }
+      }
+    } else if (!this.complete) {
       id = this.select.get(value) as number | undefined;
-      if (id !== undefined) this.remember(value, id);
     }
+    if (id !== undefined) this.remember(value, id);
     return id;
   }
 
@@ -123,9 +135,18 @@ export class IndexNames implements NameWriter {
     this.savedFlavours = 0;
   }
 
-  /** Job ids are many: the cache is bounded, and past its size the table answers misses. */
+  /** For a bulk load into the emptied table (see TrackTable.bulkLoad): names are then found by their hashes. */
+  keepAll(): boolean {
+    if (this.complete) this.hashed ??= new HashedKeys();
+    return this.hashed !== null;
+  }
+
+  /**
+   * Job ids are many: the cache is bounded, and past its size the table (or during a bulk
+   * load, the hashes) answers misses.
+   */
   private remember(value: string, id: number): void {
-    if (this.ids.size >= 200_000) {
+    if (this.ids.size >= 65_536) {
       this.ids.clear();
       this.complete = false;
     }

@@ -1,6 +1,7 @@
 import { reachUs, type StoredTrack, type Track } from '../accounting/reconstruct.js';
 import { resource, RESOURCES, type Amounts } from '../accounting/resources.js';
-import type { Db } from './schema.js';
+import { BULK_INDEXES, type Db } from './schema.js';
+import { HashedKeys } from './hashed-keys.js';
 import { SegmentWriter, type Slot } from './segments.js';
 
 /** Allocation tracks in and out of the index's `allocations` table. */
@@ -86,19 +87,27 @@ export class TrackTable {
   private readonly upsert;
   private readonly byKey;
   private readonly live;
+  private readonly byRowid;
   private readonly segments: SegmentWriter;
-  /** Every key in the table, when tracked; null means ask the table. */
-  private known: Set<string> | null;
+  /** Every key in the table with its row, when tracked (from an empty table on); null means ask the table. */
+  private known: HashedKeys | null;
+  /** The rows of the tracks loaded back and not saved since: saving one replaces its row. */
+  private readonly reloaded = new Map<string, number>();
+  /** Filling an empty table without its lookup indexes (see bulkLoad). */
+  private bulk = false;
 
   constructor(
     private readonly db: Db,
     segmentTracks?: number,
   ) {
-    this.upsert = db.prepare(`INSERT OR REPLACE INTO allocations (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
+    // The row id is given when known, else new: a key saved again replaces its row, by the
+    // row id while filling in bulk, by the unique key index otherwise.
+    this.upsert = db.prepare(`INSERT OR REPLACE INTO allocations (rowid, ${COLUMNS.join(', ')}) VALUES (?, ${COLUMNS.map(() => '?').join(', ')})`);
     // An empty table stays known in memory: a cold ingest then never asks SQLite about
     // allocations it has not saved (most of them are simply new).
-    this.known = db.prepare('SELECT 1 FROM allocations LIMIT 1').get() === undefined ? new Set() : null;
+    this.known = db.prepare('SELECT 1 FROM allocations LIMIT 1').get() === undefined ? new HashedKeys() : null;
     this.byKey = db.prepare('SELECT * FROM allocations WHERE key = ?');
+    this.byRowid = db.prepare('SELECT * FROM allocations WHERE rowid = ?');
     this.live = db.prepare('SELECT * FROM allocations WHERE listed = 1 OR unlisted_holding = 1');
     this.segments = new SegmentWriter(db, segmentTracks);
   }
@@ -108,13 +117,27 @@ export class TrackTable {
     let at: Slot | null = null;
     if (flags.listed || flags.unlistedHolding) this.segments.liveTrack(t, flags.lastHoldingUs);
     else at = this.segments.sealed(t, flags.lastHoldingUs);
-    this.upsert.run(toValues(t, flags, at));
-    this.known?.add(t.key);
+    const values = toValues(t, flags, at);
+    const row = this.reloaded.get(t.key);
+    values.unshift(row ?? null);
+    const rowid = Number(this.upsert.run(values).lastInsertRowid);
+    if (row !== undefined) this.reloaded.delete(t.key);
+    else this.known?.add(t.key, rowid);
   };
 
   load(key: string): StoredTrack | undefined {
-    if (this.known && !this.known.has(key)) return undefined;
-    const r = this.byKey.get(key) as TrackRow | undefined;
+    let r: TrackRow | undefined;
+    if (this.known) {
+      for (const rowid of this.known.candidates(key)) {
+        const row = this.byRowid.get(rowid) as TrackRow | undefined;
+        if (row?.key !== key) continue;
+        r = row;
+        this.reloaded.set(key, rowid);
+        break;
+      }
+    } else {
+      r = this.byKey.get(key) as TrackRow | undefined;
+    }
     if (!r) return undefined;
     if (r.segment !== null && r.slot !== null) this.segments.reopened({ segment: r.segment, slot: r.slot });
     return toTrack(r);
@@ -125,15 +148,29 @@ export class TrackTable {
     return (this.live.all() as TrackRow[]).map(toTrack);
   }
 
-  /** After the ingest's final flush: writes the segments that changed. */
+  /**
+   * When the table is empty (a first ingest, a rebuild): drops the lookup indexes of the
+   * allocations and the names, which finish() makes again. Every key and name is then
+   * known in memory, so nothing is looked up in the table meanwhile.
+   */
+  bulkLoad(): void {
+    if (!this.known || this.bulk || !this.segments.names.keepAll()) return;
+    for (const index of BULK_INDEXES) this.db.exec(`DROP INDEX IF EXISTS ${index.name}`);
+    this.bulk = true;
+  }
+
+  /** After the ingest's final flush: writes the segments that changed, and the indexes a bulk load dropped. */
   finish(): void {
     this.segments.finish();
+    if (this.bulk) for (const index of BULK_INDEXES) this.db.exec(index.sql);
+    this.bulk = false;
   }
 
   clear(): void {
     this.db.exec('DELETE FROM allocations');
     this.segments.clear();
-    this.known = new Set();
+    this.known = new HashedKeys();
+    this.reloaded.clear();
   }
 }
 

@@ -16,6 +16,7 @@ import { indexStatus, verifyIndex } from '../../src/store/status.js';
 import { filesView, indexView, type HistoryView } from '../../src/store/view.js';
 import { IndexNames } from '../../src/store/segments.js';
 import { TrackTable } from '../../src/store/tracks.js';
+import { HashedKeys, hash64 } from '../../src/store/hashed-keys.js';
 import { TrackColumns } from '../../src/accounting/columns.js';
 import type { Track } from '../../src/accounting/reconstruct.js';
 import { tempDir } from '../helpers/cli.js';
@@ -292,7 +293,7 @@ describe('schema', () => {
 
     db = openIndex(path);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(7);
+    expect(SCHEMA_VERSION).toBe(8);
     expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
     // Version 4 packs tracks into segments, which version 1 never kept: the derived tables
     // are emptied, and the next ingest reads every file again.
@@ -437,5 +438,43 @@ describe('segments', () => {
     table.save(track('i', 8, 12), sealed);
     table.finish();
     expect(contents(db)[3]).toEqual(['(blank)', 'i:8-12']);
+  });
+
+  it('a bulk load fills the emptied tables without their lookup indexes, finds keys saved earlier by their hashes, and makes the indexes at the end', () => {
+    const db = freshDb();
+    const indexes = () => (db.prepare("SELECT name FROM sqlite_master WHERE name IN ('allocations_by_key', 'names_by_value') ORDER BY name").pluck().all() as string[]);
+    const table = new TrackTable(db, 4);
+    table.bulkLoad();
+    expect(indexes()).toEqual([]);
+    for (const [i, job] of ['a', 'b', 'c', 'd', 'e'].entries()) table.save(track(job, i, i + 1), sealed);
+    // b is listed again in a later file of the same ingest: its row is found, then replaced.
+    expect(table.load('nomad:b')!.endUs).toBe(2 * HOUR);
+    expect(table.load('nomad:never')).toBeUndefined();
+    table.save({ ...track('b', 1, null), lastHoldingUs: null }, live);
+    table.finish();
+    expect(indexes()).toEqual(['allocations_by_key', 'names_by_value']);
+    expect(db.prepare('SELECT key, segment, slot FROM allocations ORDER BY key').all()).toEqual([
+      ['a', 1, 0], ['b', null, null], ['c', 1, 2], ['d', 1, 3], ['e', 2, 0],
+    ].map(([k, segment, slot]) => ({ key: `nomad:${k}`, segment, slot })));
+    expect(contents(db)).toEqual({ [-1]: ['b:1-10'], 1: ['a:0-1', '(blank)', 'c:2-3', 'd:3-4'], 2: ['e:4-5'] });
+    // Each name once, found again through the hashes while the index was gone.
+    expect(db.prepare('SELECT value FROM names ORDER BY id').pluck().all()).toEqual(['ns', 'u', 'a', 'b', 'c', 'd', 'e']);
+    // The next ingest finds b through the index again.
+    expect(new TrackTable(db, 4).load('nomad:b')!.state).toBe('holding');
+  });
+});
+
+describe('HashedKeys', () => {
+  it('gives back every number stored under a hash, in the order added, across growth', () => {
+    const keys = new HashedKeys(2);
+    for (let i = 0; i < 1000; i++) keys.add(`key-${i}`, i * 3);
+    expect(keys.size).toBe(1000);
+    for (let i = 0; i < 1000; i++) expect(keys.candidates(`key-${i}`)).toContain(i * 3);
+    expect(keys.candidates('key-1000')).toEqual([]);
+    // A hash every key shares: each lookup lists all of them, for the caller to check.
+    const colliding = new HashedKeys(2, () => [5, 9]);
+    for (const [i, k] of ['x', 'y', 'z'].entries()) colliding.add(k, i);
+    expect(colliding.candidates('anything')).toEqual([0, 1, 2]);
+    expect(hash64('nomad:a')).not.toEqual(hash64('nomad:b'));
   });
 });
