@@ -48,10 +48,10 @@ export class MemoryNames implements NameWriter {
   private readonly ids = new Map<string, number>();
   private readonly values: string[] = [];
   private readonly table = new FlavourTable();
-  private readonly flavourIds = new Map<string, number>();
+  private readonly flavourIds = new FlavourIds();
 
   flavour(a: Amounts): number {
-    return flavourId(this.table, this.flavourIds, a);
+    return this.flavourIds.idOf(this.table, a);
   }
 
   flavours(): FlavourTable {
@@ -85,6 +85,7 @@ export class MemoryNames implements NameWriter {
 
 /** A flavour's amounts, in the order of the resource list (AMOUNT_FIELDS). */
 const FIELDS = RESOURCE_COUNT;
+const LAST_FIELD = AMOUNT_FIELDS[FIELDS - 1]!;
 
 /**
  * Flavours' amounts packed in one array of numbers, flavour f's field k at f × FIELDS + k (k: the resource's place in the list): the
@@ -94,10 +95,11 @@ export class FlavourTable {
   count = 0;
   private data: Float64Array;
 
-  constructor(data: Float64Array = new Float64Array(64 * FIELDS)) {
-    this.data = data;
-    this.count = Math.floor(data.length / FIELDS);
-    if (data.length % FIELDS !== 0) throw new UnreadableDataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
+  /** `data`: a stored table, every flavour in use; none makes an empty table. */
+  constructor(data?: Float64Array) {
+    this.data = data ?? new Float64Array(64 * FIELDS);
+    this.count = data ? Math.floor(data.length / FIELDS) : 0;
+    if (this.data.length % FIELDS !== 0) throw new UnreadableDataError('the index holds a flavour table in an unknown layout; rebuild it with `hourmeter index rebuild`');
   }
 
   /** The amounts, f × FIELDS + k (see AMOUNT_FIELDS), for flavours 0 to count - 1. */
@@ -140,13 +142,42 @@ export class FlavourTable {
   }
 }
 
-/** The id of a flavour in a table, found by its amounts' key; appended when new. */
-export function flavourId(table: FlavourTable, ids: Map<string, number>, a: Amounts): number {
-  let key = String(a[AMOUNT_FIELDS[0]!]);
-  for (let k = 1; k < FIELDS; k++) key += ',' + a[AMOUNT_FIELDS[k]!];
-  let id = ids.get(key);
-  if (id === undefined) ids.set(key, (id = table.push(a)));
-  return id;
+/**
+ * Flavour ids by their amounts, one nested map per resource keyed by the amount itself:
+ * a cold ingest asks once per track, and building a text key cost more than the lookups.
+ */
+export class FlavourIds {
+  private readonly root = new Map<number, unknown>();
+
+  /** Every flavour of a table read back from the index. */
+  static of(table: FlavourTable): FlavourIds {
+    const ids = new FlavourIds();
+    for (let f = 0; f < table.count; f++) {
+      const a = table.amounts(f);
+      ids.leaf(a).set(a[LAST_FIELD], f);
+    }
+    return ids;
+  }
+
+  /** The id of a flavour in `table`; appended when new. */
+  idOf(table: FlavourTable, a: Amounts): number {
+    const level = this.leaf(a);
+    let id = level.get(a[LAST_FIELD]) as number | undefined;
+    if (id === undefined) level.set(a[LAST_FIELD], (id = table.push(a)));
+    return id;
+  }
+
+  /** The map of the flavours that share all amounts but the last, keyed by that one. */
+  private leaf(a: Amounts): Map<number, unknown> {
+    let level = this.root;
+    for (let k = 0; k < FIELDS - 1; k++) {
+      const v = a[AMOUNT_FIELDS[k]!];
+      let next = level.get(v) as Map<number, unknown> | undefined;
+      if (next === undefined) level.set(v, (next = new Map()));
+      level = next;
+    }
+    return level;
+  }
 }
 
 /** No user or group: the column holds this instead of an id. */

@@ -13,7 +13,7 @@ export class HashedKeys {
 
   /** `hash`: tests give one that collides, to see every candidate come back. */
   constructor(
-    capacity = 1024,
+    capacity = 65_536,
     private readonly hash: (key: string) => [number, number] = hash64,
   ) {
     const size = 2 ** Math.ceil(Math.log2(Math.max(16, capacity * 2)));

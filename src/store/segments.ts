@@ -1,4 +1,4 @@
-import { checkNameId, FlavourTable, flavourId, TrackColumns, type NameWriter } from '../accounting/columns.js';
+import { checkNameId, FlavourIds, FlavourTable, TrackColumns, type NameWriter } from '../accounting/columns.js';
 import type { Amounts } from '../accounting/types.js';
 import type { Track } from '../accounting/reconstruct.js';
 import type { Db } from './schema.js';
@@ -34,7 +34,7 @@ export class IndexNames implements NameWriter {
 
   /** Flavours: the whole table, read on first use; written back by saveFlavours when it grew. */
   private table: FlavourTable | null = null;
-  private flavourIds: Map<string, number> | null = null;
+  private flavourIds: FlavourIds | null = null;
   private savedFlavours = 0;
   private readonly readFlavours;
   private readonly maxId;
@@ -108,10 +108,9 @@ export class IndexNames implements NameWriter {
   flavour(a: Amounts): number {
     const table = this.flavours();
     if (!this.flavourIds) {
-      this.flavourIds = new Map();
-      for (let f = 0; f < table.count; f++) flavourId(table, this.flavourIds, table.amounts(f));
+      this.flavourIds = FlavourIds.of(table);
     }
-    return flavourId(table, this.flavourIds, a);
+    return this.flavourIds.idOf(table, a);
   }
 
   size(): number {
@@ -131,7 +130,7 @@ export class IndexNames implements NameWriter {
     this.values.clear();
     this.complete = true;
     this.table = new FlavourTable();
-    this.flavourIds = new Map();
+    this.flavourIds = new FlavourIds();
     this.savedFlavours = 0;
   }
 

@@ -17,7 +17,7 @@ import { filesView, indexView, type HistoryView } from '../../src/store/view.js'
 import { IndexNames } from '../../src/store/segments.js';
 import { TrackTable } from '../../src/store/tracks.js';
 import { HashedKeys, hash64 } from '../../src/store/hashed-keys.js';
-import { TrackColumns } from '../../src/accounting/columns.js';
+import { FlavourTable, TrackColumns } from '../../src/accounting/columns.js';
 import type { Track } from '../../src/accounting/reconstruct.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -102,6 +102,11 @@ describe('ingest', () => {
       }
       expect(tracksTable(byFile)).toEqual(tracksTable(once));
       expect(reports(indexView(byFile))).toEqual(direct);
+      // Each mix of amounts is stored once, however many ingests met it.
+      const flavours = (db: Db) => FlavourTable.decode(db.prepare('SELECT amounts FROM flavours').pluck().get() as Buffer);
+      const mixes = (t: FlavourTable) => Array.from({ length: t.count }, (_, f) => JSON.stringify(t.amounts(f)));
+      expect(mixes(flavours(byFile)).sort()).toEqual(mixes(flavours(once)).sort());
+      expect(new Set(mixes(flavours(byFile))).size).toBe(flavours(byFile).count);
 
       // Uneven chunks, and an ingest with nothing new.
       const dst2 = tempDir();
