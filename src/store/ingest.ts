@@ -237,7 +237,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     toRead = plan.fresh;
     if (toRead.length === 0) return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
     const lastUs = db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
-    if (lastUs !== undefined) rec.resume(tracks.liveTracks(), Number(lastUs));
+    if (lastUs !== undefined) rec.resume(tracks.takeLiveTracks(), Number(lastUs));
   }
   tracks.bulkLoad();
 

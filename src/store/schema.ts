@@ -179,7 +179,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     to: 8,
-    why: 'allocations and names keep their rows in insertion order, with the lookup by key or value as an index a rebuild makes once at the end',
+    why: 'allocations and names keep their rows in insertion order, with the lookup by key or value as an index a rebuild makes once at the end; live tracks in a table of their own',
     sql: `
       -- Keys are random (allocation ids): a table ordered by them takes every insert at a
       -- random page. Rows now go in the order they are saved; a rebuild drops the lookup
@@ -213,7 +213,36 @@ export const MIGRATIONS: readonly Migration[] = [
         slot INTEGER
       );
       CREATE UNIQUE INDEX allocations_by_key ON allocations (key);
-      CREATE INDEX allocations_live ON allocations (listed, unlisted_holding) WHERE listed = 1 OR unlisted_holding = 1;
+      -- The tracks still live (listed, or holding resources unlisted) apart: every ingest
+      -- reads them all and writes them all again, a few hundred rows on a few pages, where
+      -- rewriting their rows in place would touch a page of allocations each.
+      CREATE TABLE live_allocations (
+        key TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        job_name TEXT,
+        user TEXT,
+        grp TEXT,
+        component TEXT,
+        node TEXT,
+        cpu_milli INTEGER NOT NULL,
+        cpu_mhz INTEGER NOT NULL,
+        memory_bytes INTEGER NOT NULL,
+        disk_bytes INTEGER NOT NULL,
+        gpu INTEGER NOT NULL,
+        start_us INTEGER,
+        state TEXT NOT NULL,
+        last_holding_us INTEGER,
+        end_us INTEGER,
+        next_us INTEGER,
+        listed_terminal INTEGER NOT NULL,
+        next_kind TEXT,
+        listed_holding INTEGER NOT NULL,
+        listed INTEGER NOT NULL,
+        unlisted_holding INTEGER NOT NULL,
+        segment INTEGER,
+        slot INTEGER
+      );
       DROP TABLE names;
       CREATE TABLE names (id INTEGER PRIMARY KEY, value TEXT NOT NULL);
       CREATE UNIQUE INDEX names_by_value ON names (value);

@@ -44,7 +44,7 @@ export function indexStatus(db: Db, path: string, listing: Listing): IndexStatus
     schema_version: SCHEMA_VERSION,
     bytes: fileSize(path) + fileSize(`${path}-wal`),
     snapshots: { catalogued: snap.n, corrupt: snap.corrupt, with_skipped_records: snap.skips, bytes: snap.bytes ?? 0, first: at(snap.first), last: at(snap.last) },
-    allocations: (db.prepare('SELECT count(*) FROM allocations').pluck().get() as number) ?? 0,
+    allocations: (db.prepare('SELECT (SELECT count(*) FROM allocations) + (SELECT count(*) FROM live_allocations)').pluck().get() as number) ?? 0,
     pending: { new: plan.fresh.length, changed: plan.changed.length + plan.touched.length, removed: plan.removed.length, early: plan.early.length },
     // ingest_runs keeps Date's millisecond form; status speaks the report form.
     last_ingest: lastIngest ? { ...lastIngest, finished_at: timestampText(lastIngest.finished_at) ?? lastIngest.finished_at } : null,

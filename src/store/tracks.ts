@@ -4,12 +4,17 @@ import { BULK_INDEXES, type Db } from './schema.js';
 import { HashedKeys } from './hashed-keys.js';
 import { SegmentWriter, type Slot } from './segments.js';
 
-/** Allocation tracks in and out of the index's `allocations` table. */
+/**
+ * Allocation tracks in and out of the index: `allocations` holds the sealed ones (out of
+ * memory, changed only if listed again), `live_allocations` the ones still live, which
+ * every ingest takes back into memory and writes again.
+ */
 
 /** Each resource's column (resources.ts), e.g. cpu_milli: its amount in base units. */
 type AmountColumns = Record<(typeof RESOURCES)[number]['column'], number>;
 
 interface TrackRow extends AmountColumns {
+  row_id: number;
   key: string;
   namespace: string;
   job_id: string;
@@ -32,7 +37,7 @@ interface TrackRow extends AmountColumns {
   slot: number | null;
 }
 
-function toTrack(r: TrackRow): StoredTrack {
+function toTrack(r: Omit<TrackRow, 'row_id'>): StoredTrack {
   const amounts = {} as Amounts;
   for (const res of RESOURCES) amounts[res.amount] = r[res.column];
   return {
@@ -85,13 +90,14 @@ const COLUMNS: readonly (keyof TrackRow)[] = [
  */
 export class TrackTable {
   private readonly upsert;
+  private readonly putLive;
+  private readonly dropSealed;
   private readonly byKey;
-  private readonly live;
   private readonly byRowid;
   private readonly segments: SegmentWriter;
-  /** Every key in the table with its row, when tracked (from an empty table on); null means ask the table. */
+  /** Every key in `allocations` with its row, when tracked (from an empty table on); null means ask the table. */
   private known: HashedKeys | null;
-  /** The rows of the tracks loaded back and not saved since: saving one replaces its row. */
+  /** The rows of the sealed tracks loaded back and not saved since: saving one replaces (or, live, deletes) its row. */
   private readonly reloaded = new Map<string, number>();
   /** Filling an empty table without its lookup indexes (see bulkLoad). */
   private bulk = false;
@@ -103,28 +109,35 @@ export class TrackTable {
     // The row id is given when known, else new: a key saved again replaces its row, by the
     // row id while filling in bulk, by the unique key index otherwise.
     this.upsert = db.prepare(`INSERT OR REPLACE INTO allocations (rowid, ${COLUMNS.join(', ')}) VALUES (?, ${COLUMNS.map(() => '?').join(', ')})`);
+    this.putLive = db.prepare(`INSERT INTO live_allocations (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
+    this.dropSealed = db.prepare('DELETE FROM allocations WHERE rowid = ?');
     // An empty table stays known in memory: a cold ingest then never asks SQLite about
     // allocations it has not saved (most of them are simply new).
-    this.known = db.prepare('SELECT 1 FROM allocations LIMIT 1').get() === undefined ? new HashedKeys() : null;
-    this.byKey = db.prepare('SELECT * FROM allocations WHERE key = ?');
-    this.byRowid = db.prepare('SELECT * FROM allocations WHERE rowid = ?');
-    this.live = db.prepare('SELECT * FROM allocations WHERE listed = 1 OR unlisted_holding = 1');
+    const empty = db.prepare('SELECT 1 FROM allocations UNION ALL SELECT 1 FROM live_allocations LIMIT 1').get() === undefined;
+    this.known = empty ? new HashedKeys() : null;
+    this.byKey = db.prepare('SELECT rowid AS row_id, * FROM allocations WHERE key = ?');
+    this.byRowid = db.prepare('SELECT rowid AS row_id, * FROM allocations WHERE rowid = ?');
     this.segments = new SegmentWriter(db, segmentTracks);
   }
 
   /** Saves one track; a Reconstructor's flush() feeds it. */
   readonly save = (t: Track, flags: { listed: boolean; unlistedHolding: boolean; lastHoldingUs: number | null }): void => {
-    let at: Slot | null = null;
-    if (flags.listed || flags.unlistedHolding) this.segments.liveTrack(t, flags.lastHoldingUs);
-    else at = this.segments.sealed(t, flags.lastHoldingUs);
-    const values = toValues(t, flags, at);
     const row = this.reloaded.get(t.key);
+    if (row !== undefined) this.reloaded.delete(t.key);
+    if (flags.listed || flags.unlistedHolding) {
+      this.segments.liveTrack(t, flags.lastHoldingUs);
+      this.putLive.run(toValues(t, flags, null));
+      // Listed again after it was sealed: it is live now, and only there.
+      if (row !== undefined) this.dropSealed.run(row);
+      return;
+    }
+    const values = toValues(t, flags, this.segments.sealed(t, flags.lastHoldingUs));
     values.unshift(row ?? null);
     const rowid = Number(this.upsert.run(values).lastInsertRowid);
-    if (row !== undefined) this.reloaded.delete(t.key);
-    else this.known?.add(t.key, rowid);
+    if (row === undefined) this.known?.add(t.key, rowid);
   };
 
+  /** A sealed track, by its key (live ones are in the reconstruction's memory already). */
   load(key: string): StoredTrack | undefined {
     let r: TrackRow | undefined;
     if (this.known) {
@@ -132,20 +145,25 @@ export class TrackTable {
         const row = this.byRowid.get(rowid) as TrackRow | undefined;
         if (row?.key !== key) continue;
         r = row;
-        this.reloaded.set(key, rowid);
         break;
       }
     } else {
       r = this.byKey.get(key) as TrackRow | undefined;
     }
     if (!r) return undefined;
+    this.reloaded.set(key, r.row_id);
     if (r.segment !== null && r.slot !== null) this.segments.reopened({ segment: r.segment, slot: r.slot });
     return toTrack(r);
   }
 
-  /** The tracks a resumed reconstruction keeps in memory. */
-  liveTracks(): StoredTrack[] {
-    return (this.live.all() as TrackRow[]).map(toTrack);
+  /**
+   * The tracks a resumed reconstruction keeps in memory, taken out of the table: the
+   * ingest's last flush writes every one of them again, live or sealed.
+   */
+  takeLiveTracks(): StoredTrack[] {
+    const rows = this.db.prepare('SELECT rowid AS row_id, * FROM live_allocations').all() as TrackRow[];
+    this.db.exec('DELETE FROM live_allocations');
+    return rows.map(toTrack);
   }
 
   /**
@@ -167,7 +185,7 @@ export class TrackTable {
   }
 
   clear(): void {
-    this.db.exec('DELETE FROM allocations');
+    this.db.exec('DELETE FROM allocations; DELETE FROM live_allocations');
     this.segments.clear();
     this.known = new HashedKeys();
     this.reloaded.clear();
@@ -179,7 +197,9 @@ export class TrackTable {
  * row at a time: for reports that need each allocation's identity (monthly details).
  */
 export function* tracksOverlapping(db: Db, window: { startUs: number; endUs: number }): Generator<StoredTrack> {
-  const rows = db.prepare('SELECT * FROM allocations WHERE start_us IS NOT NULL AND start_us < ?').iterate(window.endUs) as IterableIterator<TrackRow>;
+  const rows = db
+    .prepare('SELECT * FROM allocations WHERE start_us IS NOT NULL AND start_us < @end UNION ALL SELECT * FROM live_allocations WHERE start_us IS NOT NULL AND start_us < @end')
+    .iterate({ end: window.endUs }) as IterableIterator<Omit<TrackRow, 'row_id'>>;
   for (const r of rows) {
     const t = toTrack(r);
     const reach = reachUs(t);
@@ -197,6 +217,6 @@ export interface NamespaceHolding {
 /** What the allocations listed in the latest snapshot hold, per namespace, sorted by namespace. */
 export function holdingByNamespace(db: Db): NamespaceHolding[] {
   return db
-    .prepare(`SELECT namespace, count(*) AS allocations, sum(${resource('gpu').column}) AS gpus FROM allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace`)
+    .prepare(`SELECT namespace, count(*) AS allocations, sum(${resource('gpu').column}) AS gpus FROM live_allocations WHERE listed = 1 AND state = 'holding' GROUP BY namespace ORDER BY namespace`)
     .all() as NamespaceHolding[];
 }

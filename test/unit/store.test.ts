@@ -76,7 +76,7 @@ async function directReports(dir: string) {
 
 /** The allocation table as data, for comparing two indexes row by row (segments aside). */
 const tracksTable = (db: Db) =>
-  (db.prepare('SELECT * FROM allocations ORDER BY key').all() as { segment?: number; slot?: number }[]).map(({ segment: _, slot: __, ...row }) => row);
+  (db.prepare('SELECT * FROM allocations UNION ALL SELECT * FROM live_allocations ORDER BY key').all() as { segment?: number; slot?: number }[]).map(({ segment: _, slot: __, ...row }) => row);
 
 describe('ingest', () => {
   for (const [format, gzip] of [['native', false], ['legacy', false], ['native', true]] as const) {
@@ -292,7 +292,7 @@ describe('schema', () => {
     db.exec(`DROP TABLE ingest_runs; DROP TABLE folders; ALTER TABLE allocations ADD COLUMN reach_us INTEGER;
       CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
       DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;
-      DROP TABLE flavours; DROP INDEX snapshots_read; DROP INDEX snapshots_problems;`);
+      DROP TABLE flavours; DROP INDEX snapshots_read; DROP INDEX snapshots_problems; DROP TABLE live_allocations;`);
     db.pragma('user_version = 1');
     db.close();
 
@@ -422,8 +422,10 @@ describe('segments', () => {
     const bounds = db.prepare('SELECT id, min_start_us / 3600000000 AS lo, max_reach_us / 3600000000 AS hi FROM segments ORDER BY id').all();
     expect(bounds).toEqual([{ id: -1, lo: 2, hi: 10 }, { id: 1, lo: 0, hi: 4 }, { id: 2, lo: 4, hi: 6 }]);
 
-    // The next ingest: b is listed again and runs on; g ends; h is new and ends.
+    // The next ingest takes the live tracks back; b is listed again and runs on; g ends; h is new and ends.
     table = new TrackTable(db, 4);
+    expect(table.takeLiveTracks().map((t) => t.key)).toEqual(['nomad:g']);
+    expect(table.load('nomad:g')).toBeUndefined();
     const b = table.load('nomad:b')!;
     expect(b.endUs).toBe(2 * HOUR);
     table.save({ ...track('b', 1, null), lastHoldingUs: null }, live);
@@ -432,7 +434,7 @@ describe('segments', () => {
     table.finish();
     expect(contents(db)).toEqual({ [-1]: ['b:1-10'], 1: ['a:0-1', '(blank)', 'c:2-3', 'd:3-4'], 2: ['e:4-5', 'f:5-6', 'g:2-9', 'h:7-8'] });
     // Every track counts once: where the table says it is packed.
-    expect(db.prepare('SELECT key, segment, slot FROM allocations ORDER BY key').all()).toEqual([
+    expect(db.prepare('SELECT key, segment, slot FROM allocations UNION ALL SELECT key, segment, slot FROM live_allocations ORDER BY key').all()).toEqual([
       ['a', 1, 0], ['b', null, null], ['c', 1, 2], ['d', 1, 3], ['e', 2, 0], ['f', 2, 1], ['g', 2, 2], ['h', 2, 3],
     ].map(([k, segment, slot]) => ({ key: `nomad:${k}`, segment, slot })));
 
@@ -458,14 +460,16 @@ describe('segments', () => {
     table.save({ ...track('b', 1, null), lastHoldingUs: null }, live);
     table.finish();
     expect(indexes()).toEqual(['allocations_by_key', 'names_by_value']);
-    expect(db.prepare('SELECT key, segment, slot FROM allocations ORDER BY key').all()).toEqual([
+    expect(db.prepare('SELECT key, segment, slot FROM allocations UNION ALL SELECT key, segment, slot FROM live_allocations ORDER BY key').all()).toEqual([
       ['a', 1, 0], ['b', null, null], ['c', 1, 2], ['d', 1, 3], ['e', 2, 0],
     ].map(([k, segment, slot]) => ({ key: `nomad:${k}`, segment, slot })));
     expect(contents(db)).toEqual({ [-1]: ['b:1-10'], 1: ['a:0-1', '(blank)', 'c:2-3', 'd:3-4'], 2: ['e:4-5'] });
     // Each name once, found again through the hashes while the index was gone.
     expect(db.prepare('SELECT value FROM names ORDER BY id').pluck().all()).toEqual(['ns', 'u', 'a', 'b', 'c', 'd', 'e']);
-    // The next ingest finds b through the index again.
-    expect(new TrackTable(db, 4).load('nomad:b')!.state).toBe('holding');
+    // The next ingest takes b back as live, and finds a through the index again.
+    const next = new TrackTable(db, 4);
+    expect(next.takeLiveTracks().map((t) => [t.key, t.state])).toEqual([['nomad:b', 'holding']]);
+    expect(next.load('nomad:a')!.endUs).toBe(HOUR);
   });
 });
 
