@@ -1,6 +1,11 @@
-import { TZDate } from '@date-fns/tz';
+import type { TZDate } from '@date-fns/tz';
+import { createRequire } from 'node:module';
 import { BadInputError } from './errors.js';
 import type { Micros, Period } from './types.js';
+
+/** Loaded on first use: UTC, the default zone, needs no zone data, and loading it is a noticeable part of start-up. */
+let TZDateClass: typeof TZDate | null = null;
+const zoned = (): typeof TZDate => (TZDateClass ??= (createRequire(import.meta.url)('@date-fns/tz') as typeof import('@date-fns/tz')).TZDate);
 
 /**
  * Calendar periods (docs/accounting.md#period): `--from D1 --to D2` are whole days in a time zone,
@@ -50,7 +55,7 @@ export function checkTimeZone(tz: string, what = '--tz'): string {
 /** The instant at which `day` begins in `tz` (the first existing instant of that day). */
 export function dayStartUs(day: CalendarDay, tz: string): Micros {
   if (tz === 'UTC') return Date.UTC(day.year, day.month - 1, day.day) * 1000;
-  return new TZDate(day.year, day.month - 1, day.day, 0, 0, 0, 0, tz).getTime() * 1000;
+  return new (zoned())(day.year, day.month - 1, day.day, 0, 0, 0, 0, tz).getTime() * 1000;
 }
 
 export function formatDay(day: CalendarDay): string {
@@ -68,7 +73,7 @@ export function dayOf(us: Micros, tz: string): string {
     const u = new Date(Math.floor(us / 1000));
     return formatDay({ year: u.getUTCFullYear(), month: u.getUTCMonth() + 1, day: u.getUTCDate() });
   }
-  const d = new TZDate(Math.floor(us / 1000), tz);
+  const d = new (zoned())(Math.floor(us / 1000), tz);
   return formatDay({ year: d.getFullYear(), month: d.getMonth() + 1, day: d.getDate() });
 }
 

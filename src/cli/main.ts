@@ -57,7 +57,9 @@ export async function buildProgram(io: CliIO = processIO, argv?: readonly string
     .configureOutput(output(io))
     .configureHelp({ boxWrap: wrapHelp });
   const named = argv && commandNamed(argv);
-  const names = named ? [named] : Object.keys(COMMANDS);
+  // `hourmeter --version` alone prints the version and needs no command at all.
+  const versionOnly = argv?.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
+  const names = named ? [named] : versionOnly ? [] : Object.keys(COMMANDS);
   const makers = await Promise.all(names.map((n) => COMMANDS[n]!()));
   for (const make of makers) program.addCommand(make(program, io));
   const configure = (c: Command): void => {

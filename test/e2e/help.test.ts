@@ -34,6 +34,10 @@ describe('every command is documented', () => {
     expect(r.code).toBe(0);
     for (const name of commands) expect(r.stdout).toMatch(new RegExp(`\\n  ${name} .*\\S`));
   });
+  it('--version prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(run([flag], { cwd: tempDir() })).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
   it('an unknown command or option is a usage error (exit 2)', () => {
     expect(run(['frobnicate'], { cwd: tempDir() }).code).toBe(2);
     const r = run(['stats', '--frobnicate'], { cwd: tempDir() });

@@ -14,7 +14,6 @@ import { addIndexOptions, openHistory } from '../index-options.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, checkDates, CSV_DELIMITER, dateNames, estimateOptions, GAP_POLICY, GC_WINDOW } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { userNames } from '../user-names.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, outputFormat, addPeriodOptions, addReadOptions, addSnapshotsOption, FROM, GROUP, MAX_GAP, NAMESPACE, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, STRICT, TO, TZ, USER, USERDB, type SharedOption } from '../options.js';
 
 const OUTPUT = outputFormat(['table', 'json', 'csv'] as const);
@@ -133,8 +132,8 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       maxGapUs,
       nowUs: nowFrom(s) * 1000,
     });
-    // Read only when rows are users: a report by namespace has no use for it.
-    const report = groupBy.includes('user') ? withUserNames(counted, userNames(s, io)) : counted;
+    // Read (and its code loaded) only when rows are users: a report by namespace has no use for it.
+    const report = groupBy.includes('user') ? withUserNames(counted, (await import('../user-names.js')).userNames(s, io)) : counted;
     io.stdout(renderOutput(statsOutput(report), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
     // A table shows the line under it; JSON and CSV readers get it on stderr.
     reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });
