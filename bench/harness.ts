@@ -18,6 +18,8 @@ export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 
 export interface Measured {
   seconds: number;
+  /** User + system CPU seconds of the child and the descendants it waited for. */
+  cpuSeconds: number;
   peakRssMb: number;
   code: number;
   stdout: string;
@@ -25,16 +27,44 @@ export interface Measured {
   debug: string[];
 }
 
-/** Runs the CLI and samples the child's peak RSS (VmHWM) from /proc while it runs. */
-export function measure(args: string[]): Promise<Measured> {
+export interface ProcessMeasure {
+  seconds: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// USER_HZ: the unit of /proc CPU times, 100 on every Linux the bench runs on.
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds of this process's reaped children (cutime + cstime in /proc/self/stat). The
+ * kernel adds a child's time, its own reaped descendants included, when it is waited for, so
+ * the difference across one run is that child's, as long as no other child exits meanwhile.
+ */
+function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command name (which may hold spaces): cutime and cstime are the 16th and 17th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
+/**
+ * Runs a command to its end: wall time, CPU time and peak RSS (VmHWM, sampled from /proc
+ * every 20 ms while it runs). Run one at a time, for the CPU time to be this command's.
+ */
+export function measureProcess(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessMeasure> {
   return new Promise((done, fail) => {
+    const cpu0 = reapedChildrenCpuSeconds();
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     let peakKb = 0;
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     const sample = async () => {
       try {
         const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
@@ -45,15 +75,26 @@ export function measure(args: string[]): Promise<Measured> {
       }
     };
     const timer = setInterval(() => void sample(), 20);
-    child.on('error', fail);
-    child.on('exit', (code) => {
+    child.on('error', (e) => {
       clearInterval(timer);
-      const lines = stderr.split('\n').filter((l) => l !== '');
-      const debug = lines.filter((l) => l.startsWith('hourmeter: debug: '));
-      for (const l of lines) if (!debug.includes(l)) process.stderr.write(`${l}\n`);
-      done({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: peakKb / 1024, code: code ?? -1, stdout, debug });
+      fail(e);
+    });
+    // 'close' comes after the exit and the end of both pipes: the output is complete.
+    child.on('close', (code) => {
+      clearInterval(timer);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      done({ seconds, cpuSeconds: reapedChildrenCpuSeconds() - cpu0, peakRssMb: peakKb / 1024, code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+/** Runs the CLI and samples the child's peak RSS (VmHWM) from /proc while it runs. */
+export async function measure(args: string[]): Promise<Measured> {
+  const m = await measureProcess(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+  const lines = m.stderr.split('\n').filter((l) => l !== '');
+  const debug = lines.filter((l) => l.startsWith('hourmeter: debug: '));
+  for (const l of lines) if (!debug.includes(l)) process.stderr.write(`${l}\n`);
+  return { seconds: m.seconds, cpuSeconds: m.cpuSeconds, peakRssMb: m.peakRssMb, code: m.code, stdout: m.stdout, debug };
 }
 
 /** measure(), failing with the command line when the CLI exits non-zero. */
