@@ -135,13 +135,13 @@ function sameReport(a: string, b: string): string {
 }
 
 /** A year of 6-hourly AI4OS files (~800 allocations at once, full AI4OS record fields). */
-const LEGACY_YEAR: CorpusParams = { format: 'legacy', days: 365, intervalMinutes: 360, targetConcurrent: 800, seed: 42, fullFields: true };
+export const LEGACY_YEAR: CorpusParams = { format: 'legacy', days: 365, intervalMinutes: 360, targetConcurrent: 800, seed: 42, fullFields: true };
 
 /**
  * The same year churning as the real one does: lognormal runs (median 4 h, log spread 1.9,
  * capped at 90 days, mean about 24 h), 7% failing within a minute or two.
  */
-const LEGACY_YEAR_CHURN: CorpusParams = {
+export const LEGACY_YEAR_CHURN: CorpusParams = {
   ...LEGACY_YEAR,
   durationDistribution: 'lognormal',
   medianDurationMinutes: 240,
