@@ -11,6 +11,7 @@ import type { QuotaConfig } from '../quota/policy.js';
 import { parseHours, parseRequest } from '../quota/request.js';
 import { userOfToken, type TokenFile } from '../quota/tokens.js';
 import { loadUserDb } from '../userdb/store.js';
+import { AnswerCache } from './answer-cache.js';
 import { QueryPool } from './query-pool.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
@@ -58,14 +59,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const CACHE_ENTRIES = 256;
-
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const store: HistoryStore = openIndexStore(o.dbPath);
   let unnamedFiles = 0;
   /** Bumped when an ingest changed the index: cached answers of older generations are stale. */
   let generation = 0;
-  const cache = new Map<string, ApiResponse>();
+  const cache = new AnswerCache();
   const inflight = new Map<string, Promise<ApiResponse>>();
 
   const refresh = async (): Promise<void> => {
@@ -152,7 +151,6 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       inflight.set(key, answer);
       const r = await answer;
       if (r.status === 200 && url.pathname !== '/metrics' && asked === generation) {
-        if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
         cache.set(key, r);
       }
     }
