@@ -14,11 +14,16 @@ import { writeHistory, type WriteHistoryOptions } from '../src/simulator/index.j
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BENCH = join(ROOT, '.bench');
 export const BIN = join(ROOT, 'bin/hourmeter.js');
-export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+/** Rounds of the timed commands; the targets call for at least 7. */
+export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 7));
+export const MIN_RUNS = 7;
+/** Said beside every figure taken from fewer than MIN_RUNS runs. */
+export const fewRuns = (n: number) => (n < MIN_RUNS ? ' (fewer than 7 runs: indicative)' : '');
 
 export interface Measured {
+  /** Wall time of the child process, from its fork to its exit. */
   seconds: number;
-  /** User + system CPU seconds of the child and the descendants it waited for. */
+  /** User + system CPU time of the child and all its threads (and any processes it waited for). */
   cpuSeconds: number;
   peakRssMb: number;
   code: number;
@@ -27,74 +32,87 @@ export interface Measured {
   debug: string[];
 }
 
-export interface ProcessMeasure {
-  seconds: number;
-  cpuSeconds: number;
-  peakRssMb: number;
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-// USER_HZ: the unit of /proc CPU times, 100 on every Linux the bench runs on.
-const CLOCK_TICKS = 100;
-
-/**
- * CPU seconds of this process's reaped children (cutime + cstime in /proc/self/stat). The
- * kernel adds a child's time, its own reaped descendants included, when it is waited for, so
- * the difference across one run is that child's, as long as no other child exits meanwhile.
+/*
+ * The child runs under bash, which starts it in the background, hands its pid on fd 3 (so its
+ * VmHWM can be sampled), waits for it, and then reports on fd 3 the wall clock around it
+ * ($EPOCHREALTIME, microseconds) and `times`: bash's own and its waited-for children's user and
+ * system CPU (getrusage(RUSAGE_CHILDREN), which covers every thread of the child). Bash's own
+ * start-up stays outside both figures, so `node -e 0` measured the same way is a fair baseline.
  */
-function reapedChildrenCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  // Fields after the command name (which may hold spaces): cutime and cstime are the 16th and 17th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+const TIMED = 't0=$EPOCHREALTIME; "$@" 3>&- & pid=$!; echo "pid $pid" >&3; wait "$pid"; rc=$?; t1=$EPOCHREALTIME; echo "wall $t0 $t1" >&3; times >&3; exit $rc';
+
+const realtime = (s: string) => Number(s.replace(',', '.'));
+/** `times` prints "0m1.618s 0m0.033s" (user, system). */
+function timesCpu(line: string): number {
+  const parts = [...line.matchAll(/(\d+)m([\d.,]+)s/g)];
+  if (parts.length !== 2) throw new Error(`unexpected output of bash's times: ${JSON.stringify(line)}`);
+  return parts.reduce((sum, p) => sum + Number(p[1]) * 60 + realtime(p[2]!), 0);
 }
 
 /**
- * Runs a command to its end: wall time, CPU time and peak RSS (VmHWM, sampled from /proc
- * every 20 ms while it runs). Run one at a time, for the CPU time to be this command's.
+ * Runs a command (argv[0] found on PATH) with wall time, user+sys CPU time and peak RSS (VmHWM,
+ * sampled from /proc every 20 ms while it runs).
  */
-export function measureProcess(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessMeasure> {
+export function measureCommand(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Measured> {
   return new Promise((done, fail) => {
-    const cpu0 = reapedChildrenCpuSeconds();
-    const t0 = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: opts.env ?? process.env });
+    const child = spawn('bash', ['-c', TIMED, 'bash', ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      cwd: opts.cwd,
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    let report = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    let pid: number | null = null;
     let peakKb = 0;
     const sample = async () => {
+      if (pid === null) return;
       try {
-        const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+        const status = await readFile(`/proc/${pid}/status`, 'utf8');
         const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
         if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]));
       } catch {
         // the child has exited
       }
     };
-    const timer = setInterval(() => void sample(), 20);
-    child.on('error', (e) => {
-      clearInterval(timer);
-      fail(e);
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => {
+      report += b.toString();
+      const p = /^pid (\d+)$/m.exec(report);
+      if (pid === null && p) {
+        pid = Number(p[1]);
+        void sample();
+      }
     });
-    // 'close' comes after the exit and the end of both pipes: the output is complete.
+    const timer = setInterval(() => void sample(), 20);
+    child.on('error', fail);
     child.on('close', (code) => {
       clearInterval(timer);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      done({ seconds, cpuSeconds: reapedChildrenCpuSeconds() - cpu0, peakRssMb: peakKb / 1024, code: code ?? -1, stdout, stderr });
+      const lines = stderr.split('\n').filter((l) => l !== '');
+      const debug = lines.filter((l) => l.startsWith('hourmeter: debug: '));
+      for (const l of lines) if (!debug.includes(l)) process.stderr.write(`${l}\n`);
+      const wall = /^wall (\S+) (\S+)$/m.exec(report);
+      const times = report.split('\n').filter((l) => /^\d+m/.test(l));
+      if (!wall || times.length !== 2) {
+        fail(new Error(`no timing from bash for ${argv.join(' ')} (exit ${code}); it reported ${JSON.stringify(report)}`));
+        return;
+      }
+      done({
+        seconds: realtime(wall[2]!) - realtime(wall[1]!),
+        cpuSeconds: timesCpu(times[1]!),
+        peakRssMb: peakKb / 1024,
+        code: code ?? -1,
+        stdout,
+        debug,
+      });
     });
   });
 }
 
-/** Runs the CLI and samples the child's peak RSS (VmHWM) from /proc while it runs. */
-export async function measure(args: string[]): Promise<Measured> {
-  const m = await measureProcess(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
-  const lines = m.stderr.split('\n').filter((l) => l !== '');
-  const debug = lines.filter((l) => l.startsWith('hourmeter: debug: '));
-  for (const l of lines) if (!debug.includes(l)) process.stderr.write(`${l}\n`);
-  return { seconds: m.seconds, cpuSeconds: m.cpuSeconds, peakRssMb: m.peakRssMb, code: m.code, stdout: m.stdout, debug };
+/** Runs the CLI (see measureCommand). */
+export function measure(args: string[]): Promise<Measured> {
+  return measureCommand([process.execPath, BIN, ...args]);
 }
 
 /** measure(), failing with the command line when the CLI exits non-zero. */
@@ -103,6 +121,16 @@ export async function run(args: string[]): Promise<Measured> {
   if (m.code !== 0) throw new Error(`hourmeter ${args.join(' ')} exited ${m.code}${m.stdout ? `; stdout:\n${m.stdout}` : ''}`);
   return m;
 }
+
+/** measureCommand(), failing when the command exits non-zero. */
+export async function runCommand(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Measured> {
+  const m = await measureCommand(argv, opts);
+  if (m.code !== 0) throw new Error(`${argv.join(' ')} exited ${m.code}`);
+  return m;
+}
+
+/** The bare start-up of Node, the yardstick of the warm targets. */
+export const nodeBaseline = () => runCommand([process.execPath, '-e', '0']);
 
 /** `n` runs of the same command (at least one). */
 export async function runs(args: string[], n = RUNS): Promise<Measured[]> {
@@ -117,16 +145,26 @@ export function median(xs: number[]): number {
 }
 
 export interface Summary {
+  /** Wall seconds. */
   median: number;
   best: number;
   worst: number;
+  /** User + system CPU seconds. */
+  cpuMedian: number;
   peakRssMb: number;
   n: number;
 }
 
 export function summarize(ms: Measured[]): Summary {
   const secs = ms.map((m) => m.seconds);
-  return { median: median(secs), best: Math.min(...secs), worst: Math.max(...secs), peakRssMb: Math.max(...ms.map((m) => m.peakRssMb)), n: ms.length };
+  return {
+    median: median(secs),
+    best: Math.min(...secs),
+    worst: Math.max(...secs),
+    cpuMedian: median(ms.map((m) => m.cpuSeconds)),
+    peakRssMb: Math.max(...ms.map((m) => m.peakRssMb)),
+    n: ms.length,
+  };
 }
 
 export async function folderBytes(dir: string): Promise<{ files: number; bytes: number }> {
@@ -226,7 +264,74 @@ export function target(met: boolean, text: string): string {
   return `[target ${text}: ${met ? 'ok' : 'MISSED'}]`;
 }
 
+export const secondsText = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} ms` : `${x.toFixed(2)} s`);
+
+/** Wall time (median, best, worst) and CPU time (median). */
 export function timeText(s: Summary): string {
-  const f = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} ms` : `${x.toFixed(2)} s`);
-  return s.n > 1 ? `median ${f(s.median).padStart(8)} (best ${f(s.best)}, worst ${f(s.worst)}, ${s.n} runs)` : `once   ${f(s.median).padStart(8)}`;
+  const f = secondsText;
+  return s.n > 1
+    ? `wall median ${f(s.median).padStart(8)} (best ${f(s.best)}, worst ${f(s.worst)}, ${s.n} runs), cpu ${f(s.cpuMedian).padStart(8)}`
+    : `wall once   ${f(s.median).padStart(8)}, cpu ${f(s.cpuMedian).padStart(8)}`;
+}
+
+// The targets' verdicts, gathered as the parts run and printed together at the end.
+
+export interface Goal {
+  /** What is measured, e.g. "warm year stats / node -e 0". */
+  label: string;
+  /** The limit, e.g. 2 for "≤ 2x". */
+  limit: number;
+  /** Whether the figure must stay at or under the limit (else at or over it). */
+  atMost: boolean;
+  /** How a figure is shown, e.g. (x) => `${x.toFixed(2)}x`. */
+  format: (x: number) => string;
+}
+
+interface Verdict {
+  goal: Goal;
+  /** Per corpus: the figure, or why there is none. */
+  figures: Map<string, number | string>;
+  runs: number;
+}
+
+const verdicts = new Map<Goal, Verdict>();
+
+/** Records a target's figure on one corpus (a string: not measured, and why). */
+export function record(goal: Goal, corpusName: string, figure: number | string, runsTaken: number): void {
+  const v = verdicts.get(goal) ?? { goal, figures: new Map(), runs: runsTaken };
+  v.figures.set(corpusName, figure);
+  v.runs = Math.min(v.runs, runsTaken);
+  verdicts.set(goal, v);
+}
+
+export const goalText = (g: Goal) => `${g.atMost ? '≤' : '≥'} ${g.format(g.limit)}`;
+export const meets = (g: Goal, x: number) => (g.atMost ? x <= g.limit : x >= g.limit);
+
+/** One table: each target, its figure on each corpus, the worse one and whether that holds. */
+export function printVerdicts(): void {
+  if (verdicts.size === 0) return;
+  const corpora = [...new Set([...verdicts.values()].flatMap((v) => [...v.figures.keys()]))];
+  const width = Math.max(...[...verdicts.keys()].map((g) => `${g.label} ${goalText(g)}`.length)) + 2;
+  const cell = (s: string) => s.padStart(Math.max(12, ...corpora.map((c) => c.length)) + 2);
+  console.log('\ntargets (each must hold on the worse corpus):');
+  console.log(`  ${''.padEnd(width)}${corpora.map(cell).join('')}${cell('worse')}  verdict`);
+  for (const v of verdicts.values()) {
+    const g = v.goal;
+    const shown = corpora.map((c) => {
+      const f = v.figures.get(c);
+      return f === undefined ? '-' : typeof f === 'number' ? g.format(f) : 'not timed';
+    });
+    const numbers = corpora.map((c) => v.figures.get(c));
+    let worse = '-';
+    let verdict: string;
+    if (numbers.every((f): f is number => typeof f === 'number')) {
+      const w = g.atMost ? Math.max(...numbers) : Math.min(...numbers);
+      worse = g.format(w);
+      verdict = (meets(g, w) ? 'ok' : 'MISSED') + fewRuns(v.runs);
+    } else {
+      const why = numbers.find((f): f is string => typeof f === 'string');
+      verdict = why ? `not timed (${why})` : 'not measured on every corpus';
+    }
+    console.log(`  ${`${g.label} ${goalText(g)}`.padEnd(width)}${shown.map(cell).join('')}${cell(worse)}  ${verdict}`);
+  }
 }

@@ -14,7 +14,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureProcess, run } from './harness.js';
+import { measureCommand, run } from './harness.js';
 
 export const ORIGINAL_ENV = 'HOURMETER_BENCH_AI4OS_ACCOUNTING';
 /** Debian's interpreter, where apt puts the packages; another python3 on PATH may lack them. */
@@ -41,7 +41,6 @@ export interface OriginalRun {
   /** Dead jobs and others the original reports it left out. */
   ignoredLines: number;
   report: OriginalReport | null;
-  stderr: string;
 }
 
 export type OriginalResult = { skipped: string } | OriginalRun;
@@ -105,10 +104,11 @@ export async function timeOriginal(corpusDir: string): Promise<OriginalResult> {
     await writeFile(join(work, 'conf.py'), `# Written by the hourmeter bench in place of the one that asks Nomad.\nNAMESPACES = ${pyList(namespaces)}\n`);
     await mkdir(join(work, 'snapshots'));
     for (const name of files) await symlink(join(dir, name), join(work, 'snapshots', name));
-    const m = await measureProcess(PYTHON3, ['usage_stats.py'], {
+    // Its error output, if any, goes to the bench's as it comes.
+    const m = await measureCommand([PYTHON3, 'usage_stats.py'], {
       cwd: work,
       // No bytecode next to the stub; plain tables (rich drops colour without a terminal too).
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', NO_COLOR: '1', TERM: 'dumb' },
+      env: { PYTHONDONTWRITEBYTECODE: '1', NO_COLOR: '1', TERM: 'dumb' },
     });
     return {
       seconds: m.seconds,
@@ -119,7 +119,6 @@ export async function timeOriginal(corpusDir: string): Promise<OriginalResult> {
       namespaces,
       ignoredLines: m.stdout.split('\n').filter((l) => / Ignoring: /.test(l)).length,
       report: m.code === 0 ? parseOriginal(m.stdout) : null,
-      stderr: m.stderr,
     };
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -200,7 +199,6 @@ async function main(dir: string): Promise<void> {
     `original usage_stats on ${dir} (namespaces ${r.namespaces.join(', ')}): exit ${r.code}, wall ${r.seconds.toFixed(2)} s, ` +
       `CPU ${r.cpuSeconds.toFixed(2)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB, ${r.ignoredLines} jobs reported as ignored`,
   );
-  if (r.code !== 0) console.log(r.stderr.trim());
   if (!r.report) return;
   const ours = await run(['stats', '--method', 'ai4os', '-o', 'json', '--snapshots', dir]);
   console.log(`ours (stats --method ai4os): wall ${ours.seconds.toFixed(2)} s, CPU ${ours.cpuSeconds.toFixed(2)} s, peak RSS ${ours.peakRssMb.toFixed(0)} MB`);
