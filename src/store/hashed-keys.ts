@@ -1,14 +1,14 @@
 /**
- * A set of strings kept as 64-bit hashes, each with a number (a row id): a bulk load's
- * memory of the keys it saved, at 12 bytes a key where a Map of the strings takes about
- * two hundred. A hash names candidates only: the caller checks each against the row it
+ * A set of strings kept as 64-bit hashes, each with a number (a row id, below 2^31): a bulk
+ * load's memory of the keys it saved, at 12 bytes a slot (at most four slots for three keys)
+ * where a Map of the strings takes about two hundred bytes a key. A hash names candidates only: the caller checks each against the row it
  * points to, so two keys that share a hash cost a read, never a wrong answer.
  */
 export class HashedKeys {
   private low: Int32Array;
   private high: Int32Array;
   /** The number stored with each hash; 0 marks an empty slot, so numbers are kept plus one. */
-  private values: Float64Array;
+  private values: Int32Array;
   private count = 0;
 
   /** `hash`: tests give one that collides, to see every candidate come back. */
@@ -16,10 +16,10 @@ export class HashedKeys {
     capacity = 65_536,
     private readonly hash: (key: string) => [number, number] = hash64,
   ) {
-    const size = 2 ** Math.ceil(Math.log2(Math.max(16, capacity * 2)));
+    const size = 2 ** Math.ceil(Math.log2(Math.max(16, (capacity * 4) / 3)));
     this.low = new Int32Array(size);
     this.high = new Int32Array(size);
-    this.values = new Float64Array(size);
+    this.values = new Int32Array(size);
   }
 
   get size(): number {
@@ -27,7 +27,8 @@ export class HashedKeys {
   }
 
   add(key: string, value: number): void {
-    if (2 * (this.count + 1) > this.values.length) this.grow();
+    if (!Number.isInteger(value) || value < 0 || value >= 2 ** 31 - 1) throw new RangeError(`HashedKeys holds numbers from 0 to 2^31 - 2, not ${value}`);
+    if (4 * (this.count + 1) > 3 * this.values.length) this.grow();
     const [lo, hi] = this.hash(key);
     this.place(lo, hi, value);
     this.count++;
@@ -57,7 +58,7 @@ export class HashedKeys {
     const { low, high, values } = this;
     this.low = new Int32Array(2 * values.length);
     this.high = new Int32Array(2 * values.length);
-    this.values = new Float64Array(2 * values.length);
+    this.values = new Int32Array(2 * values.length);
     for (let i = 0; i < values.length; i++) if (values[i] !== 0) this.place(low[i]!, high[i]!, values[i]! - 1);
   }
 }
