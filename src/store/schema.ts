@@ -216,6 +216,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The tracks still live (listed, or holding resources unlisted) apart: every ingest
       -- reads them all and writes them all again, a few hundred rows on a few pages, where
       -- rewriting their rows in place would touch a page of allocations each.
+      DROP TABLE IF EXISTS live_allocations;
       CREATE TABLE live_allocations (
         key TEXT NOT NULL,
         namespace TEXT NOT NULL,
