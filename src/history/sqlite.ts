@@ -21,6 +21,8 @@ export class SqliteHistoryStore implements HistoryStore {
   constructor(
     private readonly db: Db,
     readonly path: string,
+    /** Keep segments decoded between reports (a long-lived reader; see SegmentCache). */
+    private readonly keepSegments = false,
   ) {
     this.catalogue = {
       span: () => catalogueSpan(db),
@@ -36,7 +38,7 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   get view(): HistoryView {
-    return (this.viewOnce ??= indexView(this.db));
+    return (this.viewOnce ??= indexView(this.db, { keepSegments: this.keepSegments }));
   }
 
   async append(listing: Listing, o: AppendOptions): Promise<AppendResult> {
@@ -79,6 +81,6 @@ export class SqliteHistoryStore implements HistoryStore {
 }
 
 /** Opens (or creates, by default) the index at `path`, migrated to the current schema. */
-export function openIndexStore(path: string, opts: OpenOptions = { create: true }): SqliteHistoryStore {
-  return new SqliteHistoryStore(openIndex(path, opts), path);
+export function openIndexStore(path: string, opts: OpenOptions & { keepSegments?: boolean } = { create: true }): SqliteHistoryStore {
+  return new SqliteHistoryStore(openIndex(path, opts), path, opts.keepSegments);
 }

@@ -4,7 +4,8 @@ import { Queries, type ApiRequest } from './queries.js';
 
 /** A query worker: its own read connection to the index (WAL: readers never wait for each other). */
 
-const store = openIndexStore((workerData as { dbPath: string }).dbPath, { create: false });
+// Long-lived: segments stay decoded between questions until an ingest changes the index.
+const store = openIndexStore((workerData as { dbPath: string }).dbPath, { create: false, keepSegments: true });
 const queries = new Queries(store);
 
 parentPort!.on('message', (m: { id: number; req: ApiRequest }) => {

@@ -260,6 +260,64 @@ export function* readSegments(db: Db, window: { startUs: number; endUs: number }
   for (const data of rows as IterableIterator<Buffer>) yield TrackColumns.decode(data);
 }
 
+/**
+ * Segments and the dictionary kept decoded between reports, for a long-lived reader (a
+ * query worker of `serve`): a report reads only the segments it has not seen. An ingest
+ * by another connection changes `PRAGMA data_version`, which empties the cache, so a report
+ * never mixes two states. Up to `maxBytes` of segments are kept; past that they are read as
+ * usual.
+ */
+export class SegmentCache {
+  private version: number | null = null;
+  private readonly decoded = new Map<number, TrackColumns>();
+  private bytes = 0;
+  private dictionary: IndexNames | null = null;
+  private readonly idsIn;
+  private readonly allIds;
+  private readonly data;
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {
+    this.idsIn = db.prepare(`SELECT id FROM segments WHERE ${OVERLAPS} ORDER BY id`).pluck();
+    this.allIds = db.prepare('SELECT id FROM segments ORDER BY id').pluck();
+    this.data = db.prepare('SELECT data FROM segments WHERE id = ?').pluck();
+  }
+
+  /** The segments readSegments would read, in the same order; call inside the report's read transaction. */
+  segments(window: { startUs: number; endUs: number } | null): TrackColumns[] {
+    this.checkVersion();
+    const ids = (window ? this.idsIn.all(window.startUs, window.endUs) : this.allIds.all()) as number[];
+    return ids.map((id) => {
+      const kept = this.decoded.get(id);
+      if (kept) return kept;
+      const bytes = this.data.get(id) as Buffer;
+      const c = TrackColumns.decode(bytes);
+      if (this.bytes + bytes.length <= this.maxBytes) {
+        this.decoded.set(id, c);
+        this.bytes += bytes.length;
+      }
+      return c;
+    });
+  }
+
+  /** The dictionary, kept with the segments it belongs to. */
+  names(): IndexNames {
+    this.checkVersion();
+    return (this.dictionary ??= new IndexNames(this.db));
+  }
+
+  private checkVersion(): void {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.version) return;
+    this.version = version;
+    this.decoded.clear();
+    this.bytes = 0;
+    this.dictionary = null;
+  }
+}
+
 /** How many rows the segments readSegments reads hold (blanked ones included). */
 export function segmentRows(db: Db, window: { startUs: number; endUs: number } | null): number {
   const rows = window

@@ -6,7 +6,7 @@ import { windowFiles, type FileSummary, type SkipCount, type WindowFiles } from 
 import { reachUs, type Track } from '../accounting/reconstruct.js';
 import type { History } from '../snapshots/full-read.js';
 import type { Db } from './schema.js';
-import { IndexNames, readSegments, segmentRows } from './segments.js';
+import { IndexNames, readSegments, SegmentCache, segmentRows } from './segments.js';
 import { tracksOverlapping } from './tracks.js';
 
 /**
@@ -97,8 +97,12 @@ const SUMMARY = 'SELECT name, time_us, captured_us, corrupt, failed, record_skip
 /** (time, name) is the order of files; a window's files lie between two of them (see selectFiles). */
 const IN_WINDOW = '(time_us, name) >= (@loUs, @loName) AND (time_us, name) <= (@hiUs, @hiName)';
 
-/** The view over the index; every read is one SQLite read transaction. */
-export function indexView(db: Db): HistoryView {
+/**
+ * The view over the index; every read is one SQLite read transaction. `keepSegments`: keep
+ * segments and names decoded between reads (a long-lived reader; see SegmentCache).
+ */
+export function indexView(db: Db, opts: { keepSegments?: boolean } = {}): HistoryView {
+  const kept = opts.keepSegments ? new SegmentCache(db) : null;
   // From the last file at or before the window's start to the first at or after its end.
   const before = db.prepare('SELECT time_us, name FROM snapshots WHERE time_us <= ? ORDER BY time_us DESC, name DESC LIMIT 1').raw();
   const after = db.prepare('SELECT time_us, name FROM snapshots WHERE time_us >= ? ORDER BY time_us, name LIMIT 1').raw();
@@ -128,7 +132,12 @@ export function indexView(db: Db): HistoryView {
     }
   };
   return {
-    read: (w) => ({ files: files(w), tracks: readSegments(db, w), names: new IndexNames(db), rows: segmentRows(db, w) }),
+    read: (w) => ({
+      files: files(w),
+      tracks: kept ? kept.segments(w) : readSegments(db, w),
+      names: kept ? kept.names() : new IndexNames(db),
+      rows: segmentRows(db, w),
+    }),
     allocations: (w) => tracksOverlapping(db, w),
     consistently,
     // Every segment, ids only: the names table alone cannot tell a namespace from a user or

@@ -387,6 +387,31 @@ describe('reading', () => {
     expect(report(view).rows.map((r) => r.namespace)).toEqual(before.rows.map((r) => `${r.namespace}-x`));
     b.close();
   });
+
+  it('a reader that keeps segments decoded gives the same reports, and drops them when another connection commits', async () => {
+    const src = await simulated('legacy', 23, 4);
+    const all = names(src);
+    const dir = tempDir();
+    const half = Math.floor(all.length / 2);
+    for (const n of all.slice(0, half)) copyFileSync(join(src, n), join(dir, n));
+    const path = join(tempDir(), 'index.sqlite');
+    const writer = openIndex(path);
+    await ingestDir(writer, dir);
+    const reader = openIndex(path, { create: false });
+    const kept = indexView(reader, { keepSegments: true });
+    const consistent = (view: HistoryView) => view.consistently(() => reports(view));
+    expect(consistent(kept)).toEqual(reports(indexView(writer)));
+    // Asked again, from what it kept: the same.
+    expect(consistent(kept)).toEqual(reports(indexView(writer)));
+    // Another connection ingests the rest (segments rewritten, names added): the kept reader sees it.
+    for (const n of all.slice(half)) copyFileSync(join(src, n), join(dir, n));
+    expect((await ingestDir(writer, dir)).files).toBe(all.length - half);
+    const after = consistent(kept);
+    expect(after).toEqual(reports(indexView(writer)));
+    expect(after).toEqual(await directReports(dir));
+    reader.close();
+    writer.close();
+  });
 });
 
 describe('segments', () => {
