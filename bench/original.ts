@@ -14,6 +14,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Ai4osRow } from '../src/accounting/ai4os.js';
 import { measureCommand, run } from './harness.js';
 
 export const ORIGINAL_ENV = 'HOURMETER_BENCH_AI4OS_ACCOUNTING';
@@ -143,15 +144,8 @@ export function parseOriginal(stdout: string): OriginalReport {
   return report;
 }
 
-interface OursRow {
-  cpu_num_hours: number;
-  cpu_MHz_hours: number;
-  gpu_num_hours: number;
-  memory_MB_hours: number;
-  disk_MB_hours: number;
-  jobs: number;
-  users: number;
-}
+/** A row of `stats --method ai4os -o json`. */
+type OursRow = Ai4osRow;
 
 // The original's row names, and ours in `stats --method ai4os -o json`.
 const ROWS: [string, keyof OursRow][] = [
