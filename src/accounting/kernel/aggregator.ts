@@ -60,7 +60,13 @@ export class Aggregator {
   private readonly only: { namespace: Set<number> | null; user: Set<number> | null; group: Set<number> | null };
   /** Group slots: by key id (one key), or by the ids joined (several); 0 = none yet, else slot + 1. */
   private slotById = new Int32Array(1024);
-  private readonly slotByIds = new Map<string, number>();
+  /**
+   * Three keys or more: per level, the ids so far (a number: the first id, then each level's
+   * entry) joined with the next id, packed into one number; the last level gives the slot.
+   */
+  private readonly levels: Map<number, number>[] = [];
+  /** No key (the total alone): one slot for every row. */
+  private onlySlot = -1;
   /** Two keys: both ids (offset past the negative sentinels) packed into one number. */
   private readonly slotByPair = new Map<number, number>();
   /** Two keys: per first key id + 2, its table of slots (index + 1, 0: none; see newPairSlot). */
@@ -117,11 +123,26 @@ export class Aggregator {
     return slot;
   }
 
-  private slotOfIds(ids: number[]): number {
-    const joined = ids.join(',');
-    let slot = this.slotByIds.get(joined);
-    if (slot === undefined) this.slotByIds.set(joined, (slot = this.newSlot(ids)));
-    return slot;
+  /** The slot of row i for no key, or three keys or more (ids offset past the negative sentinels, as in newPairSlot). */
+  private slotOfKeys(cols: readonly { col: Int32Array; nullable: boolean }[], i: number): number {
+    if (cols.length === 0) return this.onlySlot >= 0 ? this.onlySlot : (this.onlySlot = this.newSlot([]));
+    const un = this.unattributed;
+    const idAt = (k: number) => {
+      const id = cols[k]!.col[i]!;
+      return cols[k]!.nullable && id === NO_NAME ? un : id;
+    };
+    let sofar = idAt(0) + 2;
+    for (let k = 1; k < cols.length; k++) {
+      const level = (this.levels[k - 1] ??= new Map());
+      const packed = sofar * (MAX_NAME_ID + 2) + (idAt(k) + 2);
+      let next = level.get(packed);
+      if (next === undefined) {
+        next = k === cols.length - 1 ? this.newSlot(cols.map((_, j) => idAt(j))) : level.size;
+        level.set(packed, next);
+      }
+      sofar = next;
+    }
+    return sofar;
   }
 
   private slotOfPair(a: number, b: number): number {
@@ -234,7 +255,7 @@ export class Aggregator {
         const c = y.col[i]!;
         out[i] = this.slotOfPair(x.nullable && a === NO_NAME ? un : a, y.nullable && c === NO_NAME ? un : c);
       } else {
-        out[i] = this.slotOfIds(cols.map(({ col, nullable }) => (nullable && col[i] === NO_NAME ? un : col[i]!)));
+        out[i] = this.slotOfKeys(cols, i);
       }
     }
   }
