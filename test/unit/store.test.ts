@@ -498,6 +498,26 @@ describe('segments', () => {
     expect(next.takeLiveTracks().map((t) => [t.key, t.state])).toEqual([['nomad:b', 'holding']]);
     expect(next.load('nomad:a')!.endUs).toBe(HOUR);
   });
+  it('in a bulk load, a key whose row went live leaves its row id to the next new key; neither is mistaken for the other', () => {
+    const db = freshDb();
+    const table = new TrackTable(db, 4);
+    table.bulkLoad();
+    table.save(track('a', 0, 1), sealed);
+    table.save(track('b', 1, 2), sealed);
+    table.load('nomad:b');
+    table.save({ ...track('b', 1, null), lastHoldingUs: null }, live);
+    // b's row (the last) is gone: c takes its row id.
+    table.save(track('c', 2, 3), sealed);
+    expect(db.prepare("SELECT rowid FROM allocations WHERE key = 'nomad:c'").pluck().get()).toBe(2);
+    expect(table.load('nomad:b')).toBeUndefined();
+    expect(table.load('nomad:c')!.endUs).toBe(3 * HOUR);
+    table.save(track('c', 2, 4), sealed);
+    table.finish();
+    expect(db.prepare('SELECT key, end_us / 3600000000 AS h FROM allocations UNION ALL SELECT key, end_us FROM live_allocations ORDER BY key').all()).toEqual([
+      { key: 'nomad:a', h: 1 }, { key: 'nomad:b', h: null }, { key: 'nomad:c', h: 4 },
+    ]);
+    expect(contents(db)).toEqual({ [-1]: ['b:1-10'], 1: ['a:0-1', '(blank)', '(blank)', 'c:2-4'] });
+  });
 });
 
 describe('HashedKeys', () => {
