@@ -34,7 +34,7 @@ export class HashedKeys {
     this.count++;
   }
 
-  /** The numbers stored under keys with the same hash as `key`, in the order added. */
+  /** The numbers stored under keys with the same hash as `key`, in no set order (growth moves them). */
   candidates(key: string): number[] {
     const [lo, hi] = this.hash(key);
     const mask = this.values.length - 1;
