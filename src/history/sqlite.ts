@@ -55,6 +55,9 @@ export class SqliteHistoryStore implements HistoryStore {
       });
     } finally {
       o.progress?.done();
+      // PRAGMA data_version does not move for this connection's own writes: segments kept
+      // decoded (see SegmentCache) are dropped with the view.
+      if (this.keepSegments) this.viewOnce = null;
     }
   }
 

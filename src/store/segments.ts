@@ -265,7 +265,8 @@ export function* readSegments(db: Db, window: { startUs: number; endUs: number }
  * query worker of `serve`): a report reads only the segments it has not seen. An ingest
  * by another connection changes `PRAGMA data_version`, which empties the cache, so a report
  * never mixes two states. Up to `maxBytes` of segments are kept; past that they are read as
- * usual.
+ * usual. The connection must not write meanwhile: its own commits leave data_version as it
+ * was (SqliteHistoryStore drops the cache after an append).
  */
 export class SegmentCache {
   private version: number | null = null;
@@ -285,8 +286,11 @@ export class SegmentCache {
     this.data = db.prepare('SELECT data FROM segments WHERE id = ?').pluck();
   }
 
-  /** The segments readSegments would read, in the same order; call inside the report's read transaction. */
+  /** The segments readSegments would read, in the same order, all from one state of the index. */
   segments(window: { startUs: number; endUs: number } | null): TrackColumns[] {
+    // Outside a report's read transaction, one of its own: a commit between the version
+    // check and the reads would otherwise mix two states.
+    if (!this.db.inTransaction) return this.db.transaction(() => this.segments(window))();
     this.checkVersion();
     const ids = (window ? this.idsIn.all(window.startUs, window.endUs) : this.allIds.all()) as number[];
     return ids.map((id) => {

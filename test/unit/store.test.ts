@@ -18,6 +18,7 @@ import { indexStatus, verifyIndex } from '../../src/store/status.js';
 import { filesView, indexView, type HistoryView } from '../../src/store/view.js';
 import { IndexNames } from '../../src/store/segments.js';
 import { TrackTable } from '../../src/store/tracks.js';
+import { openIndexStore } from '../../src/history/sqlite.js';
 import { HashedKeys, hash64 } from '../../src/store/hashed-keys.js';
 import { FlavourTable, TrackColumns } from '../../src/accounting/columns.js';
 import type { Track } from '../../src/accounting/reconstruct.js';
@@ -388,6 +389,27 @@ describe('reading', () => {
     // Outside, the next report sees the change.
     expect(report(view).rows.map((r) => r.namespace)).toEqual(before.rows.map((r) => `${r.namespace}-x`));
     b.close();
+  });
+
+  it('a store that keeps segments decoded and appends on its own connection reads what it appended', async () => {
+    const src = await simulated('legacy', 29, 4);
+    const all = names(src);
+    const dir = tempDir();
+    const half = Math.floor(all.length / 2);
+    for (const n of all.slice(0, half)) copyFileSync(join(src, n), join(dir, n));
+    const store = openIndexStore(join(tempDir(), 'index.sqlite'), { create: true, keepSegments: true });
+    const quiet = { warn: () => {}, note: () => {} };
+    await store.append(await listSnapshots(dir), quiet);
+    const consistent = () => store.view.consistently(() => reports(store.view));
+    const before = consistent();
+    expect(before).toEqual(await directReports(dir));
+    for (const n of all.slice(half)) copyFileSync(join(src, n), join(dir, n));
+    expect((await store.append(await listSnapshots(dir), quiet)).files).toBe(all.length - half);
+    // Its own commit leaves data_version as it was: the kept segments must go with the append.
+    const after = consistent();
+    expect(after).not.toEqual(before);
+    expect(after).toEqual(await directReports(dir));
+    store.close();
   });
 
   it('a reader that keeps segments decoded gives the same reports, and drops them when another connection commits', async () => {
