@@ -30,15 +30,15 @@ export class RankTable {
   /** Per flavour, the rank of each resource's amount (flavour × RESOURCE_COUNT + resource). */
   private readonly ranks: Int32Array;
   /** Per rank: its amount (also as a BigInt), and which resource it is. */
-  private readonly amount: number[] = [];
-  private readonly amountBig: bigint[] = [];
-  private readonly resource: number[] = [];
+  private readonly amount: readonly number[];
+  private readonly amountBig: readonly bigint[];
+  private readonly resource: readonly number[];
   /**
    * Per rank: its amount as scaled × 2^shift (scaled odd), and the bucket its products add
    * into (see products): resource × 64 + shift.
    */
-  private readonly scaled: number[] = [];
-  private readonly bucket: number[] = [];
+  private readonly scaled: readonly number[];
+  private readonly bucket: readonly number[];
   /**
    * Scratch for one group, zero between uses: µs per flavour and per rank, each split in a
    * high part (units of 2^26 µs) and a low part (see sumRange), and the flavours and ranks
@@ -69,34 +69,14 @@ export class RankTable {
   private readonly bucketIsTouched = new Uint8Array(RESOURCE_COUNT * 64);
 
   constructor(flavours: FlavourTable) {
-    const rankOf = RESOURCES.map(() => new Map<number, number>());
+    const ranking = rankingOf(flavours);
+    this.ranks = ranking.ranks;
+    this.amount = ranking.amount;
+    this.amountBig = ranking.amountBig;
+    this.resource = ranking.resource;
+    this.scaled = ranking.scaled;
+    this.bucket = ranking.bucket;
     const amounts = flavours.values;
-    const ranks = (this.ranks = new Int32Array(amounts.length));
-    for (let r = 0; r < RESOURCE_COUNT; r++) {
-      const seen = rankOf[r]!;
-      for (let at = r; at < amounts.length; at += RESOURCE_COUNT) {
-        const amount = amounts[at]!;
-        let k = -1;
-        if (amount !== 0) {
-          k = seen.get(amount) ?? -1;
-          if (k < 0) {
-            k = this.amount.push(amount) - 1;
-            this.amountBig.push(BigInt(amount));
-            this.resource.push(r);
-            let scaled = amount;
-            let shift = 0;
-            while (scaled % 2 === 0 && shift < 63) {
-              scaled /= 2;
-              shift++;
-            }
-            this.scaled.push(scaled);
-            this.bucket.push(r * 64 + shift);
-            seen.set(amount, k);
-          }
-        }
-        ranks[at] = k;
-      }
-    }
     const flavourCount = amounts.length / RESOURCE_COUNT;
     this.flavourHigh = new Float64Array(flavourCount);
     this.flavourLow = new Float64Array(flavourCount);
@@ -238,6 +218,59 @@ export class RankTable {
     }
     return out;
   }
+}
+
+/** The ranks of a flavour table's amounts (see RankTable), with what each rank stands for. */
+interface Ranking {
+  /** How many flavours the table held when ranked: flavours are only ever appended. */
+  flavours: number;
+  ranks: Int32Array;
+  amount: number[];
+  amountBig: bigint[];
+  resource: number[];
+  scaled: number[];
+  bucket: number[];
+}
+
+/**
+ * Rankings by flavour table: a long-lived reader (a query worker of `serve`) keeps its
+ * dictionary, and with it its flavour table, between reports, so each report need not rank
+ * the same thousands of flavours again. A table that grew since is ranked afresh.
+ */
+const rankings = new WeakMap<FlavourTable, Ranking>();
+
+function rankingOf(flavours: FlavourTable): Ranking {
+  const kept = rankings.get(flavours);
+  if (kept && kept.flavours === flavours.count) return kept;
+  const r: Ranking = { flavours: flavours.count, ranks: new Int32Array(flavours.values.length), amount: [], amountBig: [], resource: [], scaled: [], bucket: [] };
+  const amounts = flavours.values;
+  for (let res = 0; res < RESOURCE_COUNT; res++) {
+    const seen = new Map<number, number>();
+    for (let at = res; at < amounts.length; at += RESOURCE_COUNT) {
+      const amount = amounts[at]!;
+      let k = -1;
+      if (amount !== 0) {
+        k = seen.get(amount) ?? -1;
+        if (k < 0) {
+          k = r.amount.push(amount) - 1;
+          r.amountBig.push(BigInt(amount));
+          r.resource.push(res);
+          let scaled = amount;
+          let shift = 0;
+          while (scaled % 2 === 0 && shift < 63) {
+            scaled /= 2;
+            shift++;
+          }
+          r.scaled.push(scaled);
+          r.bucket.push(res * 64 + shift);
+          seen.set(amount, k);
+        }
+      }
+      r.ranks[at] = k;
+    }
+  }
+  rankings.set(flavours, r);
+  return r;
 }
 
 /**
