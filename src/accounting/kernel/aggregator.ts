@@ -337,6 +337,7 @@ export class Aggregator {
     const jobsDisjoint = this.by.every((k) => k === 'namespace' || k === 'job');
     const usersDisjoint = this.by.every((k) => k === 'user');
     const overAll = !jobsDisjoint || !usersDisjoint || !perGroup ? groups.countOverAll(jobsDisjoint && perGroup) : null;
+    groups.release();
 
     const aggregates: Aggregate[] = groups.bounds.map((bound, k) => {
       if (!perGroup && k > 0) {

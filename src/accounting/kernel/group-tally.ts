@@ -51,8 +51,8 @@ export class GroupTally {
     /** Whether each group gets its low and high bounds, or only the totals do. */
     private readonly groupBounds: boolean,
   ) {
-    this.jobs = new Stamps(names);
-    this.users = new Stamps(names);
+    this.jobs = Stamps.lend(names);
+    this.users = Stamps.lend(names);
     this.times = [unsettled.us, unsettled.usLow, unsettled.usHigh];
     this.partial = unsettled.partial > 0 ? slotsOfPartial(unsettled, this.times, slots) : null;
     const results = unsettled.n > 0 ? 3 : 1;
@@ -63,6 +63,12 @@ export class GroupTally {
       hours: new Float64Array(slots * HOUR_FIELDS.length),
       total: zeroProducts(),
     }));
+  }
+
+  /** After the last count: the stamp tables go back for the next report (see Stamps.lend). */
+  release(): void {
+    this.jobs.giveBack();
+    this.users.giveBack();
   }
 
   tallyAll(slots: readonly number[]): void {
