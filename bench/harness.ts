@@ -18,7 +18,7 @@ export const BIN = join(ROOT, 'bin/hourmeter.js');
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 7));
 export const MIN_RUNS = 7;
 /** Said beside every figure taken from fewer than MIN_RUNS runs. */
-export const fewRuns = (n: number) => (n < MIN_RUNS ? ' (fewer than 7 runs: indicative)' : '');
+export const fewRuns = (n: number) => (n < MIN_RUNS ? ` (fewer than ${MIN_RUNS} runs: indicative)` : '');
 
 export interface Measured {
   /** Wall time of the child process, from its fork to its exit. */

@@ -161,7 +161,7 @@ export class TrackTable {
    * ingest's last flush writes every one of them again, live or sealed.
    */
   takeLiveTracks(): StoredTrack[] {
-    const rows = this.db.prepare('SELECT rowid AS row_id, * FROM live_allocations').all() as TrackRow[];
+    const rows = this.db.prepare('SELECT * FROM live_allocations').all() as Omit<TrackRow, 'row_id'>[];
     this.db.exec('DELETE FROM live_allocations');
     return rows.map(toTrack);
   }
