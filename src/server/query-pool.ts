@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { workerFile } from '../util/program-files.js';
 import type { ApiRequest, ApiResponse } from './queries.js';
 
 /**
@@ -14,7 +15,7 @@ export class QueryPool {
 
   constructor(dbPath: string, size: number) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dbPath } });
+      const w = new Worker(workerFile('server/worker.js'), { workerData: { dbPath } });
       w.on('message', (m: { id: number; res?: ApiResponse; error?: string }) => {
         const p = this.pending.get(m.id);
         if (!p) return;

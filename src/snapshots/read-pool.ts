@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { COMPILED, workerFile } from '../util/program-files.js';
 import type { WireSnapshot } from './extract.js';
 import type { SnapshotFile } from './files.js';
 import { runBatch, type TaskName, type TaskOutcome } from './tasks.js';
@@ -20,9 +21,9 @@ export interface PoolOptions {
   batch?: number;
 }
 
-const WORKER_URL = new URL('./read-worker.js', import.meta.url);
-/** Worker threads need the compiled .js worker; from TypeScript sources (tests) read in-process. */
-const CAN_USE_WORKERS = import.meta.url.endsWith('.js');
+const WORKER_URL = workerFile('snapshots/read-worker.js');
+/** From TypeScript sources (tests) there is no compiled worker: read in-process. */
+const CAN_USE_WORKERS = COMPILED;
 const DEFAULT_BATCH = 32;
 
 export async function* readAll(task: TaskName, files: readonly SnapshotFile[], opts: PoolOptions = {}): AsyncGenerator<ReadOutcome> {
