@@ -17,6 +17,9 @@ describe('the published package', () => {
     expect(pack.status, pack.stderr).toBe(0);
     expect(files).toContain('bin/hourmeter.js');
     expect(files).toContain('dist/cli/main.js');
+    // What bin/hourmeter.js loads first; workers still run the modules beside it.
+    expect(files).toContain('dist/bundle/main.cjs');
+    expect(files).toContain('dist/snapshots/read-worker.js');
     expect(files).toContain('LICENSE');
     expect(files).toContain('docs/accounting.md');
   });
