@@ -152,9 +152,13 @@ export class FlavourIds {
   /** Every flavour of a table read back from the index. */
   static of(table: FlavourTable): FlavourIds {
     const ids = new FlavourIds();
+    // Straight from the packed values: a year holds thousands of flavours, and every
+    // ingest that packs a track reads them all.
+    const v = table.values;
     for (let f = 0; f < table.count; f++) {
-      const a = table.amounts(f);
-      ids.leaf(a).set(a[LAST_FIELD], f);
+      let level = ids.root;
+      for (let k = 0; k < FIELDS - 1; k++) level = ids.next(level, v[f * FIELDS + k]!);
+      level.set(v[f * FIELDS + FIELDS - 1]!, f);
     }
     return ids;
   }
@@ -170,13 +174,15 @@ export class FlavourIds {
   /** The map of the flavours that share all amounts but the last, keyed by that one. */
   private leaf(a: Amounts): Map<number, unknown> {
     let level = this.root;
-    for (let k = 0; k < FIELDS - 1; k++) {
-      const v = a[AMOUNT_FIELDS[k]!];
-      let next = level.get(v) as Map<number, unknown> | undefined;
-      if (next === undefined) level.set(v, (next = new Map()));
-      level = next;
-    }
+    for (let k = 0; k < FIELDS - 1; k++) level = this.next(level, a[AMOUNT_FIELDS[k]!]);
     return level;
+  }
+
+  /** The map below `level` for one amount, made when missing. */
+  private next(level: Map<number, unknown>, amount: number): Map<number, unknown> {
+    let next = level.get(amount) as Map<number, unknown> | undefined;
+    if (next === undefined) level.set(amount, (next = new Map()));
+    return next;
   }
 }
 
@@ -304,25 +310,32 @@ export class TrackColumns {
     this.defaultKind[i] = NOT_HELD;
   }
 
-  /** Appends row i of another set of columns with the same dictionary. */
-  copyRow(from: TrackColumns, i: number): void {
-    const j = this.length++;
-    this.start[j] = from.start[i]!;
-    this.lastHolding[j] = from.lastHolding[i]!;
-    this.end[j] = from.end[i]!;
-    this.next[j] = from.next[i]!;
-    this.namespace[j] = from.namespace[i]!;
-    this.user[j] = from.user[i]!;
-    this.group[j] = from.group[i]!;
-    this.job[j] = from.job[i]!;
-    this.component[j] = from.component[i]!;
-    this.flavour[j] = from.flavour[i]!;
-    this.state[j] = from.state[i]!;
-    this.flags[j] = from.flags[i]!;
-    this.defaultEnd[j] = from.defaultEnd[i]!;
-    this.defaultLow[j] = from.defaultLow[i]!;
-    this.defaultHigh[j] = from.defaultHigh[i]!;
-    this.defaultKind[j] = from.defaultKind[i]!;
+  /**
+   * Appends every row of another set of columns with the same dictionary, column by column
+   * (an ingest continues the last segment, thousands of rows, and encodes it again).
+   */
+  copyRows(from: TrackColumns): void {
+    const n = from.length;
+    if (n === 0) return;
+    const j = this.length;
+    const copy = <T extends Float64Array | Int32Array | Uint8Array>(to: T, source: T) => to.set(source.subarray(0, n), j);
+    copy(this.start, from.start);
+    copy(this.lastHolding, from.lastHolding);
+    copy(this.end, from.end);
+    copy(this.next, from.next);
+    copy(this.namespace, from.namespace);
+    copy(this.user, from.user);
+    copy(this.group, from.group);
+    copy(this.job, from.job);
+    copy(this.component, from.component);
+    copy(this.flavour, from.flavour);
+    copy(this.state, from.state);
+    copy(this.flags, from.flags);
+    copy(this.defaultEnd, from.defaultEnd);
+    copy(this.defaultLow, from.defaultLow);
+    copy(this.defaultHigh, from.defaultHigh);
+    copy(this.defaultKind, from.defaultKind);
+    this.length += n;
     this.minStartUs = Math.min(this.minStartUs, from.minStartUs);
     this.maxReachUs = Math.max(this.maxReachUs, from.maxReachUs);
   }
@@ -330,7 +343,7 @@ export class TrackColumns {
   /** The columns as bytes (only the used rows); `decode` reads them back. */
   encode(): Buffer {
     const out = new TrackColumns(this.length);
-    for (let i = 0; i < this.length; i++) out.copyRow(this, i);
+    out.copyRows(this);
     const header = new DataView(out.buffer, 0, HEADER_BYTES);
     header.setUint32(0, FORMAT);
     header.setUint32(4, this.length);
