@@ -85,7 +85,6 @@ export class MemoryNames implements NameWriter {
 
 /** A flavour's amounts, in the order of the resource list (AMOUNT_FIELDS). */
 const FIELDS = RESOURCE_COUNT;
-const LAST_FIELD = AMOUNT_FIELDS[FIELDS - 1]!;
 
 /**
  * Flavours' amounts packed in one array of numbers, flavour f's field k at f × FIELDS + k (k: the resource's place in the list): the
@@ -105,6 +104,16 @@ export class FlavourTable {
   /** The amounts, f × FIELDS + k (see AMOUNT_FIELDS), for flavours 0 to count - 1. */
   get values(): Float64Array {
     return this.data.subarray(0, this.count * FIELDS);
+  }
+
+  /** Whether flavour f holds these amounts (in table order), matched as a Map's keys are: 0 and -0 alike, NaN as NaN. */
+  holds(f: number, amounts: Float64Array): boolean {
+    for (let k = 0; k < FIELDS; k++) {
+      const x = this.data[f * FIELDS + k]!;
+      const y = amounts[k]!;
+      if (x !== y && !(Number.isNaN(x) && Number.isNaN(y))) return false;
+    }
+    return true;
   }
 
   amounts(f: number): Amounts {
@@ -143,40 +152,63 @@ export class FlavourTable {
 }
 
 /**
- * Flavour ids by their amounts, one nested map per resource keyed by the amount itself:
- * a cold ingest asks once per track, and building a text key cost more than the lookups.
+ * Flavour ids by their amounts, found by a hash of the amounts: an ingest asks once per
+ * track (building a text key cost more than the lookups), and the ids of a table read back
+ * from the index are one map of numbers, quick to fill with a year's thousands of flavours.
+ * Amounts match as a Map's keys do: 0 and -0 alike, NaN as NaN.
  */
 export class FlavourIds {
-  private readonly root = new Map<number, unknown>();
+  /** Ids by hash; the rare hash two flavours share holds both, in an array. */
+  private readonly byHash = new Map<number, number | number[]>();
+  /** The amounts asked for, in table order: each is read from its object once. */
+  private readonly asked = new Float64Array(FIELDS);
 
   /** Every flavour of a table read back from the index. */
   static of(table: FlavourTable): FlavourIds {
     const ids = new FlavourIds();
+    const v = table.values;
     for (let f = 0; f < table.count; f++) {
-      const a = table.amounts(f);
-      ids.leaf(a).set(a[LAST_FIELD], f);
+      for (let k = 0; k < FIELDS; k++) ids.asked[k] = v[f * FIELDS + k]!;
+      ids.add(ids.hashAsked(), f);
     }
     return ids;
   }
 
   /** The id of a flavour in `table`; appended when new. */
   idOf(table: FlavourTable, a: Amounts): number {
-    const level = this.leaf(a);
-    let id = level.get(a[LAST_FIELD]) as number | undefined;
-    if (id === undefined) level.set(a[LAST_FIELD], (id = table.push(a)));
+    const asked = this.asked;
+    for (let k = 0; k < FIELDS; k++) asked[k] = a[AMOUNT_FIELDS[k]!];
+    const h = this.hashAsked();
+    const found = this.byHash.get(h);
+    if (typeof found === 'number') {
+      if (table.holds(found, asked)) return found;
+    } else if (found !== undefined) {
+      for (const f of found) if (table.holds(f, asked)) return f;
+    }
+    const id = table.push(a);
+    this.add(h, id);
     return id;
   }
 
-  /** The map of the flavours that share all amounts but the last, keyed by that one. */
-  private leaf(a: Amounts): Map<number, unknown> {
-    let level = this.root;
-    for (let k = 0; k < FIELDS - 1; k++) {
-      const v = a[AMOUNT_FIELDS[k]!];
-      let next = level.get(v) as Map<number, unknown> | undefined;
-      if (next === undefined) level.set(v, (next = new Map()));
-      level = next;
+  /**
+   * A hash of the amounts in `asked`, by each value's low and high 32 bits: amounts that
+   * match hash alike (0 and -0 give 0, so does NaN), and a fraction only makes a rare shared
+   * hash. Kept to 30 bits: V8 keeps such numbers unboxed, and a map finds them faster.
+   */
+  private hashAsked(): number {
+    let h = 0x811c9dc5;
+    for (let k = 0; k < FIELDS; k++) {
+      const x = this.asked[k]!;
+      h = Math.imul(Math.imul(h ^ (x | 0), 0x01000193) ^ ((x / 4294967296) | 0), 0x01000193);
     }
-    return level;
+    return h & 0x3fffffff;
+  }
+
+  private add(h: number, f: number): void {
+    const found = this.byHash.get(h);
+    if (found === undefined) this.byHash.set(h, f);
+    else if (typeof found === 'number') this.byHash.set(h, [found, f]);
+    else found.push(f);
   }
 }
 
@@ -304,25 +336,32 @@ export class TrackColumns {
     this.defaultKind[i] = NOT_HELD;
   }
 
-  /** Appends row i of another set of columns with the same dictionary. */
-  copyRow(from: TrackColumns, i: number): void {
-    const j = this.length++;
-    this.start[j] = from.start[i]!;
-    this.lastHolding[j] = from.lastHolding[i]!;
-    this.end[j] = from.end[i]!;
-    this.next[j] = from.next[i]!;
-    this.namespace[j] = from.namespace[i]!;
-    this.user[j] = from.user[i]!;
-    this.group[j] = from.group[i]!;
-    this.job[j] = from.job[i]!;
-    this.component[j] = from.component[i]!;
-    this.flavour[j] = from.flavour[i]!;
-    this.state[j] = from.state[i]!;
-    this.flags[j] = from.flags[i]!;
-    this.defaultEnd[j] = from.defaultEnd[i]!;
-    this.defaultLow[j] = from.defaultLow[i]!;
-    this.defaultHigh[j] = from.defaultHigh[i]!;
-    this.defaultKind[j] = from.defaultKind[i]!;
+  /**
+   * Appends every row of another set of columns with the same dictionary, column by column
+   * (an ingest continues the last segment, thousands of rows, and encodes it again).
+   */
+  copyRows(from: TrackColumns): void {
+    const n = from.length;
+    if (n === 0) return;
+    const j = this.length;
+    const copy = <T extends Float64Array | Int32Array | Uint8Array>(to: T, source: T) => to.set(source.subarray(0, n), j);
+    copy(this.start, from.start);
+    copy(this.lastHolding, from.lastHolding);
+    copy(this.end, from.end);
+    copy(this.next, from.next);
+    copy(this.namespace, from.namespace);
+    copy(this.user, from.user);
+    copy(this.group, from.group);
+    copy(this.job, from.job);
+    copy(this.component, from.component);
+    copy(this.flavour, from.flavour);
+    copy(this.state, from.state);
+    copy(this.flags, from.flags);
+    copy(this.defaultEnd, from.defaultEnd);
+    copy(this.defaultLow, from.defaultLow);
+    copy(this.defaultHigh, from.defaultHigh);
+    copy(this.defaultKind, from.defaultKind);
+    this.length += n;
     this.minStartUs = Math.min(this.minStartUs, from.minStartUs);
     this.maxReachUs = Math.max(this.maxReachUs, from.maxReachUs);
   }
@@ -330,7 +369,7 @@ export class TrackColumns {
   /** The columns as bytes (only the used rows); `decode` reads them back. */
   encode(): Buffer {
     const out = new TrackColumns(this.length);
-    for (let i = 0; i < this.length; i++) out.copyRow(this, i);
+    out.copyRows(this);
     const header = new DataView(out.buffer, 0, HEADER_BYTES);
     header.setUint32(0, FORMAT);
     header.setUint32(4, this.length);

@@ -58,6 +58,11 @@ export function parseSnapshotName(base: string): Pick<SnapshotFile, 'timeUs' | '
 
 const JSON_FILE = /\.json(\.gz)?$/;
 
+/** What join(folder, name) puts before name, for any name without a separator. */
+function joinedPrefix(folder: string): string {
+  return join(folder, 'x').slice(0, -1);
+}
+
 function isSkippable(base: string): boolean {
   return base.startsWith('.') || base.endsWith('.tmp') || base.endsWith('~');
 }
@@ -126,6 +131,10 @@ export async function listSnapshots(dir: string, flag = '--snapshots', opts: { s
     folders.push(seen);
     const real = await realpath(folder);
     const nameOf = nameIn(rel);
+    // join() normalizes its whole result: per file of a year that costs more than the
+    // readdir. An entry's name has no separator, so the folder's joined prefix will do.
+    const inFolder = joinedPrefix(folder);
+    const inReal = joinedPrefix(real);
     let entries;
     try {
       entries = await readdir(folder, { withFileTypes: true });
@@ -140,12 +149,12 @@ export async function listSnapshots(dir: string, flag = '--snapshots', opts: { s
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       if (isSkippable(entry.name)) continue;
-      const path = join(folder, entry.name);
+      const path = inFolder + entry.name;
       if (entry.isDirectory()) {
         await walk(path, nameOf(entry.name));
       } else if (entry.isFile() && JSON_FILE.test(entry.name)) {
         add(path, nameOf(entry.name), entry.name);
-        realFiles.add(join(real, entry.name));
+        realFiles.add(inReal + entry.name);
       } else if (entry.isSymbolicLink()) {
         links.push({ path, name: nameOf(entry.name), base: entry.name });
       }

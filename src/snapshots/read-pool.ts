@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { COMPILED, workerFile } from '../util/program-files.js';
 import type { WireSnapshot } from './extract.js';
 import type { SnapshotFile } from './files.js';
@@ -62,6 +62,8 @@ async function* readWithWorkers(task: TaskName, files: readonly SnapshotFile[], 
   // sized to the largest file, leaves room for those while keeping their garbage bounded.
   const largestMb = Math.max(...files.map((f) => f.bytes ?? 0)) / 1_048_576;
   const resourceLimits = { maxOldGenerationSizeMb: Math.ceil(64 + 24 * largestMb * (files.some((f) => f.gzip) ? 8 : 1)), maxYoungGenerationSizeMb: 4 };
+  // Loaded here: an ingest of a few files reads them in-process and has no use for it.
+  const { Worker } = await import('node:worker_threads');
   const workers = Array.from({ length: threads }, () => new Worker(WORKER_URL, { resourceLimits }));
   const idle: Worker[] = [...workers];
   /** Replies still owed per worker: a worker is idle again when its batch is all answered. */

@@ -128,18 +128,24 @@ function knowSizes(db: Db, listed: readonly SnapshotFile[], catalogue: Map<strin
   if (folders) {
     const seen = new Map((db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[]).map((f) => [f.name, f.mtimeMs]));
     const unchanged = new Set(folders.filter((f) => seen.get(f.name) === f.mtimeMs).map((f) => f.name));
-    for (const f of listed) {
-      if (f.bytes !== undefined) continue;
-      const entry = catalogue.get(f.name);
-      const folder = dirname(f.name) === '.' ? '' : dirname(f.name);
-      // A file `index verify` found changed has no checksum left: stat it.
-      if (entry && !entry.corrupt && entry.sha256 !== null && unchanged.has(folder)) {
-        f.bytes = entry.bytes;
-        f.mtimeMs = entry.mtimeMs;
-      }
-    }
+    // When every folder moved (the usual case: one folder, a new file in it), all are statted.
+    if (unchanged.size > 0) sizesFromCatalogue(listed, catalogue, unchanged);
   }
   statFiles(listed as SnapshotFile[]);
+}
+
+/** Sizes and mtimes from the catalogue, for the files read before in folders that did not move. */
+function sizesFromCatalogue(listed: readonly SnapshotFile[], catalogue: Map<string, CatalogueEntry>, unchanged: Set<string>): void {
+  for (const f of listed) {
+    if (f.bytes !== undefined) continue;
+    const entry = catalogue.get(f.name);
+    const folder = dirname(f.name) === '.' ? '' : dirname(f.name);
+    // A file `index verify` found changed has no checksum left: stat it.
+    if (entry && !entry.corrupt && entry.sha256 !== null && unchanged.has(folder)) {
+      f.bytes = entry.bytes;
+      f.mtimeMs = entry.mtimeMs;
+    }
+  }
 }
 
 /**

@@ -239,7 +239,7 @@ export class SegmentWriter {
     const columns = new TrackColumns(this.capacity);
     if (last && last.tracks < this.capacity) {
       const saved = TrackColumns.decode(last.data);
-      for (let i = 0; i < saved.length; i++) columns.copyRow(saved, i);
+      columns.copyRows(saved);
       this.open = { id: last.id, columns };
     } else {
       this.open = { id: (last?.id ?? 0) + 1, columns };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimateColumns, LifetimeColumns, MemoryNames, TrackColumns } from '../../src/accounting/columns.js';
+import { estimateColumns, FlavourIds, FlavourTable, LifetimeColumns, MemoryNames, TrackColumns } from '../../src/accounting/columns.js';
 import { lifetimesOf, type Track } from '../../src/accounting/reconstruct.js';
 import type { GapPolicy } from '../../src/accounting/types.js';
 
@@ -86,5 +86,47 @@ describe('track columns', () => {
     expect(l.length).toBe(2);
     expect([...l.user.subarray(0, 2)]).toEqual([names.lookup('u'), names.lookup('u')]);
     expect([l.kind[0], l.kind[1]]).toEqual([0, 2]);
+  });
+
+  it('a segment continued with copyRows encodes as the same tracks pushed one by one', () => {
+    const names = new MemoryNames();
+    const first = new TrackColumns(16);
+    for (const t of tracks.slice(0, 3)) first.push(t, t.lastHoldingUs, names);
+    const continued = new TrackColumns(16);
+    continued.copyRows(TrackColumns.decode(first.encode()));
+    for (const t of tracks.slice(3)) continued.push(t, t.lastHoldingUs, names);
+    const direct = new TrackColumns(16);
+    for (const t of tracks) direct.push(t, t.lastHoldingUs, names);
+    expect(continued.length).toBe(5);
+    expect(continued.encode().equals(direct.encode())).toBe(true);
+  });
+});
+
+describe('FlavourIds', () => {
+  const a = { cpuMilli: 1500, cpuMhz: 2400, memoryBytes: 2 ** 31, diskBytes: 10 ** 9, gpu: 1 };
+
+  it('gives the same amounts the same id, 0 and -0 alike, NaN as NaN, and new amounts the next id', () => {
+    const table = new FlavourTable();
+    const ids = new FlavourIds();
+    expect(ids.idOf(table, a)).toBe(0);
+    expect(ids.idOf(table, { ...a, gpu: 2 })).toBe(1);
+    expect(ids.idOf(table, { ...a })).toBe(0);
+    expect(ids.idOf(table, { ...a, gpu: 0 })).toBe(2);
+    expect(ids.idOf(table, { ...a, gpu: -0 })).toBe(2);
+    expect(ids.idOf(table, { ...a, diskBytes: NaN })).toBe(3);
+    expect(ids.idOf(table, { ...a, diskBytes: NaN })).toBe(3);
+    expect(table.count).toBe(4);
+  });
+
+  it('read back from a stored table, finds every flavour in it and numbers new ones after', () => {
+    const table = new FlavourTable();
+    const ids = new FlavourIds();
+    for (let gpu = 0; gpu < 100; gpu++) ids.idOf(table, { ...a, gpu });
+    const stored = FlavourTable.decode(table.encode());
+    const back = FlavourIds.of(stored);
+    expect(back.idOf(stored, { ...a, gpu: 42 })).toBe(42);
+    expect(back.idOf(stored, { ...a, gpu: 0 })).toBe(0);
+    expect(back.idOf(stored, { ...a, gpu: 100 })).toBe(100);
+    expect(stored.count).toBe(101);
   });
 });
