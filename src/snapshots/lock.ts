@@ -53,8 +53,11 @@ function tryCreate(path: string): boolean {
   }
 }
 
-/** Takes the lock, waiting up to `waitMs`; returns the release function. */
-export async function acquireLock(path: string, waitMs: number): Promise<() => void> {
+/**
+ * Takes the lock, waiting up to `waitMs`; returns the release function. `holder` says what
+ * the owner of a busy lock is doing, for the message.
+ */
+export async function acquireLock(path: string, waitMs: number, holder = 'another snapshot is running'): Promise<() => void> {
   makeFolder(dirname(path));
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -87,7 +90,7 @@ export async function acquireLock(path: string, waitMs: number): Promise<() => v
         }
         continue;
       }
-      throw new LockBusy(`another snapshot is running (pid ${owner.pid} on ${owner.host} since ${owner.since}); waited ${Math.round(waitMs / 1000)} s for ${path}. If no such process exists, delete the lock file`);
+      throw new LockBusy(`${holder} (pid ${owner.pid} on ${owner.host} since ${owner.since}); waited ${Math.round(waitMs / 1000)} s for ${path}. If no such process exists, delete the lock file`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
