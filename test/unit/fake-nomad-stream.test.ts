@@ -259,10 +259,19 @@ describe('fake Nomad event stream', () => {
     const server = await start({ now: j.submitUs - 1 });
     server.restart();
     const r = new StreamReader(server, `?topic=Job:${j.id}&namespace=${j.namespace}`);
-    await r.waitLines(1);
+    // What a watcher asks for: both topics, every namespace.
+    const both = new StreamReader(server, `?topic=Allocation&topic=Job&namespace=*`);
+    await Promise.all([r.waitLines(1), both.waitLines(1)]);
     server.setNow(j.submitUs);
     server.setNow(j.allocs[0]!.createUs);
     await r.waitLines(3);
+    await both.waitLines(3);
+    const placement = both.events().find((l) => l.Events.some((e: any) => e.Key === j.allocs[0]!.id));
+    // The placement and the job's new status are one write: one line, one index.
+    expect(placement.Events.map((e: any) => [e.Topic, e.Type, e.Key, e.Index])).toEqual([
+      ['Allocation', 'PlanResult', j.allocs[0]!.id, placement.Index],
+      ['Job', 'PlanResult', j.id, placement.Index],
+    ]);
     const [registered, placed] = r.events().flatMap((l) => l.Events);
     expect([registered.Topic, registered.Type, registered.Key, registered.Namespace, registered.FilterKeys]).toEqual(['Job', 'JobRegistered', j.id, j.namespace, null]);
     expect(registered.Payload.Job.Meta).toEqual({ description: j.description, owner: j.user.id, owner_email: j.user.email, owner_name: j.user.name, title: j.title });
@@ -335,6 +344,10 @@ describe('fake Nomad event stream', () => {
     expect(after.lines[0]).toBe('{}');
     expect(parseLine(after.lines[1]!).Events[0].Key).toBe(firstChange.alloc.id);
     expect(after.lines).toHaveLength(2);
+
+    // close() ends open streams too.
+    await server.close();
+    await after.waitEnded();
   });
 
   it('dropStreams() cuts streams but keeps the buffer; silenceStreams() stops heartbeats and events', async () => {
@@ -396,6 +409,22 @@ describe('fake Nomad event stream', () => {
     const namespaces = new Set(leaky.events().flatMap((l) => l.Events.map((e: any) => e.Namespace)));
     expect(namespaces).toEqual(new Set(expected.map((e) => e.alloc.job.namespace)));
     expect(namespaces.has(cluster.namespaces[0]!)).toBe(true);
+  });
+
+  it('rejects an unparsable index, and sends an event once per matching key as Nomad does', async () => {
+    const server = await start({ now: T0 });
+    const bad = new StreamReader(server, '?topic=Allocation&index=abc');
+    await bad.waitEnded();
+    expect([bad.status, bad.body]).toEqual([400, 'Unable to parse index: strconv.Atoi: parsing "abc": invalid syntax']);
+
+    const a = expectedAllocChanges(T0, T1)[0]!;
+    server.restart();
+    const twice = new StreamReader(server, `?topic=Allocation:${a.alloc.job.id}&topic=Allocation:${a.alloc.id}&namespace=*`);
+    await twice.waitLines(1);
+    server.setNow(a.us);
+    await twice.waitLines(2);
+    const line = parseLine(twice.lines[1]!);
+    expect(line.Events.map((e: any) => e.Key)).toEqual([a.alloc.id, a.alloc.id]);
   });
 
   it('filters by namespace and by topic key', async () => {
