@@ -49,7 +49,7 @@ const MS = 1000;
 /** Lookups built once per cluster: raft indexes, ids, and the parts of an allocation that never change. */
 export interface NomadIndex {
   cluster: Cluster;
-  /** Sorted instants of job registrations and allocation placements (the raft writes we model). */
+  /** Sorted instants of job registrations, allocation placements and allocation changes (the raft writes we model). */
   times: Float64Array;
   jobCreateIndex: Map<SimJob, number>;
   allocCreateIndex: Map<SimAlloc, number>;
@@ -60,6 +60,8 @@ export interface NomadIndex {
   nextAlloc: Map<SimAlloc, SimAlloc>;
   statics: Map<SimAlloc, AllocStatic>;
   nodeIps: Map<SimNode, string>;
+  /** Every change in time order, built on first use by the event stream. */
+  changes: ChangeTable | null;
 }
 
 interface AllocStatic {
@@ -88,21 +90,69 @@ export function nomadIndex(cluster: Cluster): NomadIndex {
   return ix;
 }
 
+/**
+ * Every change the server records for an allocation, in time order: placement, start,
+ * restarts, disconnects and reconnects, the terminal status, and the stop that comes with
+ * a replacement's placement. Each change instant is a raft write with its own index.
+ */
+export function allocChanges(a: SimAlloc, next: SimAlloc | null): AllocChange[] {
+  const out: AllocChange[] = [{ us: a.createUs, type: 'PlanResult' }];
+  if (a.startUs !== null) out.push({ us: a.startUs, type: 'AllocationUpdated' });
+  for (const r of a.restarts) {
+    out.push({ us: r.atUs, type: 'AllocationUpdated' }, { us: r.startedUs, type: 'AllocationUpdated' });
+  }
+  for (const u of a.unknown) {
+    // The scheduler marks allocations of a disconnected node unknown; the client reports back.
+    out.push({ us: u.fromUs, type: 'PlanResult' });
+    if (!(a.finalStatus === 'lost' && u.toUs === a.terminalUs)) out.push({ us: u.toUs, type: 'AllocationUpdated' });
+  }
+  out.push({ us: a.terminalUs, type: a.finalStatus === 'lost' ? 'PlanResult' : 'AllocationUpdated' });
+  if (next) out.push({ us: next.createUs, type: 'PlanResult' });
+  const seen = new Set<number>();
+  return out
+    .filter((c) => c.us >= a.createUs)
+    .sort((x, y) => x.us - y.us)
+    .filter((c) => (seen.has(c.us) ? false : (seen.add(c.us), true)));
+}
+
+export interface AllocChange {
+  us: number;
+  /** The event Type of the raft write behind it. */
+  type: 'PlanResult' | 'AllocationUpdated';
+}
+
 function buildIndex(cluster: Cluster): NomadIndex {
   const jobs = [...cluster.jobs].sort((a, b) => a.submitUs - b.submitUs || a.index - b.index);
   const allocs = cluster.allocations;
-  const times = new Float64Array(jobs.length + allocs.length);
+  const allocById = new Map<string, SimAlloc>();
+  const nextAlloc = new Map<SimAlloc, SimAlloc>();
+  for (const a of allocs) {
+    allocById.set(a.id, a);
+    if (a.previous) nextAlloc.set(a.previous, a);
+  }
+  // Changes after placement are raft writes too: they take index slots after the creations
+  // at the same instant, so ModifyIndex and event indexes move with every change.
+  const later: number[] = [];
+  for (const a of allocs) {
+    for (const c of allocChanges(a, nextAlloc.get(a) ?? null)) if (c.us !== a.createUs) later.push(c.us);
+  }
+  const laterSorted = Float64Array.from(later).sort();
+  const times = new Float64Array(jobs.length + allocs.length + laterSorted.length);
   const jobCreateIndex = new Map<SimJob, number>();
   const allocCreateIndex = new Map<SimAlloc, number>();
-  // Merge registrations and placements in time order: create indexes then grow with time,
-  // as raft indexes do, and allocations keep their creation order.
+  // Merge registrations, placements and later changes in time order: create indexes then
+  // grow with time, as raft indexes do, and allocations keep their creation order.
   let i = 0;
   let j = 0;
+  let k = 0;
   let pos = 0;
-  while (i < jobs.length || j < allocs.length) {
+  while (i < jobs.length || j < allocs.length || k < laterSorted.length) {
     const job = jobs[i];
     const alloc = allocs[j];
-    if (job && (!alloc || job.submitUs <= alloc.createUs)) {
+    const creation = job ? (alloc ? Math.min(job.submitUs, alloc.createUs) : job.submitUs) : alloc ? alloc.createUs : Infinity;
+    if (k < laterSorted.length && (laterSorted[k] as number) < creation) {
+      times[pos++] = laterSorted[k++] as number;
+    } else if (job && (!alloc || job.submitUs <= alloc.createUs)) {
       jobCreateIndex.set(job, INDEX_BASE + INDEX_STEP * pos);
       times[pos++] = job.submitUs;
       i++;
@@ -111,12 +161,6 @@ function buildIndex(cluster: Cluster): NomadIndex {
       times[pos++] = alloc.createUs;
       j++;
     }
-  }
-  const allocById = new Map<string, SimAlloc>();
-  const nextAlloc = new Map<SimAlloc, SimAlloc>();
-  for (const a of allocs) {
-    allocById.set(a.id, a);
-    if (a.previous) nextAlloc.set(a.previous, a);
   }
   const jobByKey = new Map<string, SimJob>();
   for (const job of cluster.jobs) jobByKey.set(`${job.namespace}\u0000${job.id}`, job);
@@ -130,6 +174,7 @@ function buildIndex(cluster: Cluster): NomadIndex {
     nextAlloc,
     statics: new Map(),
     nodeIps: new Map(),
+    changes: null,
   };
 }
 
@@ -496,9 +541,12 @@ export function allocStub(ix: NomadIndex, v: AllocView, t: number, opts: StubOpt
   const s = allocStatic(ix, a);
   const createIndex = ix.allocCreateIndex.get(a) ?? INDEX_BASE;
   const next = placedNext(ix, a, t);
-  // NextAllocation bumps ModifyIndex but not ModifyTime.
-  let modifyIndex = Math.max(createIndex + 1, indexAt(ix, v.modifyUs));
-  if (next) modifyIndex = Math.max(modifyIndex, (ix.allocCreateIndex.get(next) ?? 0) + 1);
+  // ModifyIndex is the index of the allocation's last change; a task restart and the
+  // replacement's placement (NextAllocation) bump it but not ModifyTime.
+  let lastChangeUs = v.modifyUs;
+  for (const r of a.restarts) if (r.atUs <= t) lastChangeUs = Math.max(lastChangeUs, r.atUs);
+  if (next) lastChangeUs = Math.max(lastChangeUs, next.createUs);
+  const modifyIndex = indexAt(ix, lastChangeUs);
 
   let desiredStatus = 'run';
   let desiredDescription = '';
@@ -870,4 +918,145 @@ export function namespaceObject(cluster: Cluster, name: string): Record<string, 
     RequiredExtraClaims: null,
     VaultConfiguration: null,
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// Event stream (`/v1/event/stream`)
+
+/** One change behind an event: a job registration, or an allocation change. */
+interface Change {
+  us: number;
+  job: SimJob;
+  alloc: SimAlloc | null;
+  type: string;
+}
+
+interface ChangeTable {
+  /** Distinct change instants, ascending: one event-buffer item (one raft index) each. */
+  instants: Float64Array;
+  /** Changes in time order; `first[p]` is where instant p's changes start. */
+  changes: Change[];
+  first: Uint32Array;
+}
+
+function changeTable(ix: NomadIndex): ChangeTable {
+  if (ix.changes) return ix.changes;
+  const changes: Change[] = [];
+  for (const job of ix.cluster.jobs) changes.push({ us: job.submitUs, job, alloc: null, type: 'JobRegistered' });
+  for (const a of ix.cluster.allocations) {
+    for (const c of allocChanges(a, ix.nextAlloc.get(a) ?? null)) changes.push({ us: c.us, job: a.job, alloc: a, type: c.type });
+  }
+  // Registrations first, then allocations in creation order.
+  changes.sort(
+    (x, y) =>
+      x.us - y.us ||
+      (x.alloc === null ? -1 : 0) - (y.alloc === null ? -1 : 0) ||
+      (x.alloc && y.alloc ? (ix.allocCreateIndex.get(x.alloc) ?? 0) - (ix.allocCreateIndex.get(y.alloc) ?? 0) : 0) ||
+      (ix.jobCreateIndex.get(x.job) ?? 0) - (ix.jobCreateIndex.get(y.job) ?? 0),
+  );
+  const instants: number[] = [];
+  const first: number[] = [];
+  changes.forEach((c, i) => {
+    if (instants.length === 0 || instants[instants.length - 1] !== c.us) {
+      instants.push(c.us);
+      first.push(i);
+    }
+  });
+  first.push(changes.length);
+  ix.changes = { instants: Float64Array.from(instants), changes, first: Uint32Array.from(first) };
+  return ix.changes;
+}
+
+/** How many event-buffer items (distinct change instants) the server has published up to t. */
+export function eventCountAt(ix: NomadIndex, t: number): number {
+  const { instants } = changeTable(ix);
+  let lo = 0;
+  let hi = instants.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((instants[mid] as number) <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The raft index of item `pos` (the `pos`-th change instant). */
+export function eventIndexOf(ix: NomadIndex, pos: number): number {
+  return indexAt(ix, changeTable(ix).instants[pos] as number);
+}
+
+export interface StreamEvent {
+  Topic: 'Allocation' | 'Job';
+  Type: string;
+  Key: string;
+  Namespace: string;
+  FilterKeys: string[] | null;
+  Index: number;
+  Payload: { Allocation: Record<string, unknown> } | { Job: Record<string, unknown> };
+}
+
+export interface StreamItem {
+  index: number;
+  us: number;
+  events: StreamEvent[];
+}
+
+/**
+ * The events of item `pos`, as Nomad's state store publishes them (nomad/state/events.go):
+ * an Allocation event per changed allocation, with the allocation as the server shows it
+ * then and its Job left out; a Job event per registration and per job whose status changed,
+ * typed after the write that changed it.
+ */
+export function eventItem(ix: NomadIndex, pos: number): StreamItem {
+  const table = changeTable(ix);
+  const us = table.instants[pos] as number;
+  const index = indexAt(ix, us);
+  const events: StreamEvent[] = [];
+  const registered = new Set<SimJob>();
+  const touched = new Map<SimJob, string>();
+  for (let i = table.first[pos] as number; i < (table.first[pos + 1] as number); i++) {
+    const c = table.changes[i] as Change;
+    if (c.alloc === null) {
+      registered.add(c.job);
+      events.push(jobEvent(ix, c.job, us, c.type, index));
+      continue;
+    }
+    const allocation = fullAllocation(ix, viewAt(c.alloc, us), us);
+    delete allocation.Job;
+    const deploymentId = (allocation.DeploymentID as string | undefined) ?? '';
+    events.push({
+      Topic: 'Allocation',
+      Type: c.type,
+      Key: c.alloc.id,
+      Namespace: c.alloc.job.namespace,
+      FilterKeys: [c.alloc.job.id, deploymentId],
+      Index: index,
+      Payload: { Allocation: allocation },
+    });
+    if (!touched.has(c.job)) touched.set(c.job, c.type);
+  }
+  // A write that changes a job's status rewrites the job too.
+  for (const [job, type] of touched) {
+    if (registered.has(job)) continue;
+    if (jobStatusAt(job, us).status !== jobStatusAt(job, us - 1).status) events.push(jobEvent(ix, job, us, type, index));
+  }
+  return { index, us, events };
+}
+
+function jobEvent(ix: NomadIndex, job: SimJob, us: number, type: string, index: number): StreamEvent {
+  return { Topic: 'Job', Type: type, Key: job.id, Namespace: job.namespace, FilterKeys: null, Index: index, Payload: { Job: fullJob(ix, job, us) } };
+}
+
+/** One NDJSON line of the stream: Nomad's encoder writes the fields sorted. */
+export function eventLine(index: number, events: StreamEvent[]): string {
+  const sorted = events.map((e) => ({
+    FilterKeys: e.FilterKeys,
+    Index: e.Index,
+    Key: e.Key,
+    Namespace: e.Namespace,
+    Payload: e.Payload,
+    Topic: e.Topic,
+    Type: e.Type,
+  }));
+  return toNomadJson({ Events: sorted, Index: index });
 }

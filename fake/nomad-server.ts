@@ -10,6 +10,41 @@
  * Responses use Nomad's real shapes at the simulated instant `now` (nomad-model.ts); the
  * server adds routing, ACLs, pagination, version quirks, TLS and fault injection. It listens
  * on 127.0.0.1 only.
+ *
+ * Event stream. `GET /v1/event/stream?topic=Allocation&topic=Job:<id>&namespace=*&index=N`
+ * answers 200 and holds the connection open, writing NDJSON: `{}` at once and then every
+ * `heartbeatMs` (option, default 30000), and `{"Events":[...],"Index":N}` per raft write,
+ * in index order, with the events of one write on one line. Every change of the simulator
+ * is a write: job registrations (JobRegistered), placements, disconnects, lost and the stop
+ * of a rescheduled allocation (PlanResult), and starts, restarts, reconnects and ends
+ * (AllocationUpdated). An Allocation event carries `Payload.Allocation`, the allocation as
+ * `GET /v1/allocation/:id` shows it at that instant but without its Job; a Job event carries
+ * `Payload.Job` (Meta included), sent on registration and whenever the job's status changes.
+ * Event indexes are the ModifyIndex values of the payloads, and X-Nomad-Index at an instant
+ * is just above the last event up to it.
+ *
+ *   nomad.setNow(t) / nomad.advance(dUs)  moving forward publishes every change in between
+ *                                         (going back is another history: streams are cut
+ *                                         and the buffer is emptied)
+ *   nomad.restart()         a restarted server: open streams are cut, the buffer is lost
+ *   nomad.dropStreams()     a network cut: open streams are cut, the buffer stays
+ *   nomad.silenceStreams()  open streams stay connected but get nothing, not even heartbeats
+ *   nomad.openStreams       how many streams are open
+ *
+ * As Nomad (nomad/stream/event_buffer.go, event_broker.go, subscription.go):
+ *   - The buffer keeps the last `eventBufferSize` writes (option, default 100), plus one once
+ *     it has overflowed (Nomad drops its empty sentinel head first). A new server starts
+ *     with a full buffer; after restart() it is empty.
+ *   - `index=0` or none starts at the oldest buffered write; `index=N` at the write with
+ *     index N, else the first after it; an N that left the buffer starts silently at the
+ *     oldest; an N past every write sends the newest write again.
+ *   - `topic=T` is `T:*`; no topic means every topic. An event matching several of the
+ *     given keys is sent once per key.
+ *   - ACL: a wrong token gets 403 "Permission denied". Allocation and Job need the namespace
+ *     readable; `namespace=*` needs one readable namespace before 1.10.0 (and then streams
+ *     every namespace, denied ones included), and every namespace from 1.10.0. Other topics,
+ *     `*` included, need a management token: one without `namespacesDenied`.
+ * A reader more than 64 MiB behind is cut, as Nomad cuts readers that fall out of the buffer.
  */
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -23,6 +58,10 @@ import type { SimulatorOptions } from '../src/simulator/options.js';
 import { StateCursor, gcWindowUs, type AllocView, type ClusterState } from '../src/simulator/state.js';
 import {
   allocStub,
+  eventCountAt,
+  eventIndexOf,
+  eventItem,
+  eventLine,
   fullAllocation,
   fullJob,
   jobStatusAt,
@@ -34,6 +73,7 @@ import {
   toNomadJson,
   type JobStatusAt,
   type NomadIndex,
+  type StreamEvent,
 } from './nomad-model.js';
 import { clampDelay, Faults, MAX_DELAY_MS, retryAfterHeader, sameToken, type FaultControl, type FaultSpec } from './faults.js';
 
@@ -76,6 +116,10 @@ export interface FakeNomadOptions {
   port?: number;
   /** How many requests the log keeps (oldest dropped first). Default 10000. */
   maxLoggedRequests?: number;
+  /** Interval of the `{}` heartbeat on `/v1/event/stream`. Default 30000, as Nomad. */
+  heartbeatMs?: number;
+  /** Nomad's event_buffer_size: how many raft writes the event buffer keeps. Default 100. */
+  eventBufferSize?: number;
 }
 
 export interface FakeNomadRequest {
@@ -106,7 +150,18 @@ export interface FakeNomad {
   readonly version: string;
   /** The simulated instant served (µs). */
   readonly now: number;
+  /** Moves the served instant; moving forward publishes every change in between as events. */
   setNow(tUs: number): void;
+  /** setNow(now + dUs). */
+  advance(dUs: number): void;
+  /** Open `/v1/event/stream` responses. */
+  readonly openStreams: number;
+  /** A server restart: open streams are cut and the event buffer is lost; serving goes on. */
+  restart(): void;
+  /** A network cut: open streams are cut, the buffer stays. Returns how many were cut. */
+  dropStreams(): number;
+  /** Open streams stay connected but receive nothing more, not even heartbeats. Returns how many. */
+  silenceStreams(): number;
   /** Every request received, oldest first (bounded). Reset with `requests.length = 0`. */
   readonly requests: FakeNomadRequest[];
   readonly faults: FaultControl;
@@ -291,6 +346,193 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     const jobByKey = new Map(jobs.map((e) => [`${e.job.namespace}\u0000${e.job.id}`, e]));
     snap = { t, state, allocById, jobs, jobByKey };
     return snap;
+  }
+
+  // ---- Event stream -------------------------------------------------------------------
+  // The buffer is a window over the change instants (one item per raft write): items
+  // [bufferStart(), published) of the model's list. A running server has been publishing all
+  // along, so it starts full; restart() empties it.
+  const heartbeatMs = options.heartbeatMs ?? 30_000;
+  if (!(Number.isInteger(heartbeatMs) && heartbeatMs > 0)) throw new RangeError(`heartbeatMs must be a positive integer, got ${heartbeatMs}`);
+  const bufferSize = options.eventBufferSize ?? 100;
+  if (!(Number.isInteger(bufferSize) && bufferSize > 0)) throw new RangeError(`eventBufferSize must be a positive integer, got ${bufferSize}`);
+  // Nomad 1.10 fixed the wildcard bypass: `namespace=*` needs every namespace readable.
+  const wildcardNeedsEveryNamespace = atLeast(ver, 1, 10, 0);
+  // Counted on first use, so that a server nobody streams from never builds the change list.
+  let publishedCount: number | null = null;
+  let restartedAt = 0;
+  function publishedNow(): number {
+    publishedCount ??= eventCountAt(ix, now);
+    return publishedCount;
+  }
+
+  /**
+   * Nomad's buffer drops its empty sentinel head first, so once it has overflowed it holds
+   * eventBufferSize + 1 items (nomad/stream/event_buffer.go, appendItem/advanceHead).
+   */
+  function bufferStart(): number {
+    const published = publishedNow();
+    const held = published - restartedAt;
+    return held > bufferSize ? published - (bufferSize + 1) : restartedAt;
+  }
+
+  interface CachedItem {
+    index: number;
+    events: { event: StreamEvent; json: string }[];
+  }
+  const itemCache = new Map<number, CachedItem>();
+  function itemAt(pos: number): CachedItem {
+    let item = itemCache.get(pos);
+    if (!item) {
+      const built = eventItem(ix, pos);
+      item = { index: built.index, events: built.events.map((event) => ({ event, json: eventLine(built.index, [event]) })) };
+      itemCache.set(pos, item);
+      // Bounded: enough for every subscriber reading the buffer at once.
+      if (itemCache.size > 4 * (bufferSize + 1) + 64) itemCache.delete(itemCache.keys().next().value as number);
+    }
+    return item;
+  }
+
+  interface Stream {
+    res: ServerResponse;
+    nextPos: number;
+    silent: boolean;
+    timer: NodeJS.Timeout;
+    /** How many times Nomad's filter appends the event (0: left out). */
+    copies: (e: StreamEvent) => number;
+  }
+  const streams = new Set<Stream>();
+  /** A reader this far behind is cut, as Nomad cuts readers whose next item left the buffer. */
+  const MAX_STREAM_BACKLOG = 64 * 1024 * 1024;
+
+  function cutStream(st: Stream): void {
+    clearInterval(st.timer);
+    streams.delete(st);
+    st.res.destroy();
+  }
+
+  function deliver(st: Stream): void {
+    const published = publishedNow();
+    while (st.nextPos < published && streams.has(st)) {
+      const item = itemAt(st.nextPos++);
+      const parts: string[] = [];
+      for (const { event, json } of item.events) {
+        const n = st.copies(event);
+        // The event's own JSON sits inside its one-event line: `{"Events":[...],"Index":N}`.
+        const inner = json.slice('{"Events":['.length, json.lastIndexOf('],"Index":'));
+        for (let k = 0; k < n; k++) parts.push(inner);
+      }
+      if (parts.length > 0) st.res.write(`{"Events":[${parts.join(',')}],"Index":${item.index}}\n`);
+      if (st.res.writableLength > MAX_STREAM_BACKLOG) cutStream(st);
+    }
+  }
+
+  function publishTo(t: number): void {
+    if (publishedCount === null) return;
+    const count = eventCountAt(ix, t);
+    if (count < publishedCount) {
+      // Going back in time is another history: as after a restart, nothing is buffered.
+      for (const st of [...streams]) cutStream(st);
+      itemCache.clear();
+      publishedCount = count;
+      restartedAt = count;
+      return;
+    }
+    publishedCount = count;
+    for (const st of [...streams]) if (!st.silent) deliver(st);
+  }
+
+  const STREAM_TOPICS_IN_NAMESPACES = new Set(['Deployment', 'Evaluation', 'Allocation', 'Job', 'Service']);
+
+  /** command/agent/event_endpoint.go: parseEventTopics / parseTopic. */
+  function parseTopics(q: URLSearchParams): Map<string, string[]> {
+    const raw = q.getAll('topic');
+    const topics = new Map<string, string[]>();
+    if (raw.length === 0) return new Map([['*', ['*']]]);
+    for (const topic of raw) {
+      const parts = topic.split(':');
+      if (parts.length > 2) throw new HttpError(400, `Invalid topic query: error parsing topics: Invalid key value pair for topic, topic: ${topic}`);
+      const [name, key] = parts.length === 1 ? [topic, '*'] : [parts[0] as string, parts[1] as string];
+      topics.set(name, [...(topics.get(name) ?? []), key]);
+    }
+    return topics;
+  }
+
+  /** nomad/stream/subscription.go: filter, including its quirk of adding an event once per matching key. */
+  function topicFilter(namespace: string, topics: Map<string, string[]>): (e: StreamEvent) => number {
+    const allKeys = topics.get('*') ?? [];
+    return (e) => {
+      if (namespace !== '*' && e.Namespace !== '' && e.Namespace !== namespace) return 0;
+      if (allKeys.length === 1 && allKeys[0] === '*') return 1;
+      const keys = [...allKeys, ...(topics.get(e.Topic) ?? [])];
+      if (keys.length === 1 && keys[0] === '*') return 1;
+      let n = 0;
+      for (const key of keys) if (e.Key === key || (e.FilterKeys ?? []).includes(key)) n++;
+      return n;
+    };
+  }
+
+  /** Validates a stream request as Nomad does (parameters, then token, then ACL) and opens it. */
+  function openStream(req: IncomingMessage, res: ServerResponse, q: URLSearchParams, authorized: boolean, rec: FakeNomadRequest): void {
+    if (req.method !== 'GET') throw new HttpError(405, 'Invalid method');
+    const rawIndex = q.get('index') || '0';
+    if (!/^[+-]?\d+$/.test(rawIndex)) throw new HttpError(400, `Unable to parse index: strconv.Atoi: parsing "${rawIndex}": invalid syntax`);
+    // A negative index wraps to a huge uint64 in Nomad: past every item.
+    const index = Number(rawIndex) < 0 ? Infinity : Number(rawIndex);
+    const topics = parseTopics(q);
+    const region = q.get('region');
+    if (region && region !== 'global') throw new HttpError(500, 'No path to region');
+    if (!authorized) throw new HttpError(403, 'Permission denied');
+    const namespace = namespaceParam(q);
+    const names = namespaceNames(cluster);
+    const readable = (ns: string): boolean => !denied.has(ns);
+    for (const topic of topics.keys()) {
+      let ok: boolean;
+      if (STREAM_TOPICS_IN_NAMESPACES.has(topic)) {
+        if (namespace !== '*') ok = readable(namespace);
+        else ok = wildcardNeedsEveryNamespace ? names.every(readable) : names.some(readable);
+      } else {
+        // Every other topic, `*` included, needs a management token: one with no denied namespace.
+        ok = denied.size === 0;
+      }
+      if (!ok) throw new HttpError(403, 'Permission denied');
+    }
+
+    // nomad/stream/event_buffer.go StartAtClosest: the item at the index, else the first
+    // after it (silently, when the index left the buffer), else the newest item again.
+    const lo = bufferStart();
+    const published = publishedNow();
+    let start = lo;
+    if (index !== 0) {
+      start = published;
+      for (let p = lo; p < published; p++) {
+        if (eventIndexOf(ix, p) >= index) {
+          start = p;
+          break;
+        }
+      }
+      if (start === published && published > lo) start = published - 1;
+    }
+
+    rec.status = 200;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+    const st: Stream = {
+      res,
+      nextPos: start,
+      silent: false,
+      copies: topicFilter(namespace, topics),
+      timer: setInterval(() => {
+        if (!st.silent) res.write('{}\n');
+      }, heartbeatMs),
+    };
+    streams.add(st);
+    res.on('close', () => {
+      clearInterval(st.timer);
+      streams.delete(st);
+    });
+    // Nomad greets every new stream with a heartbeat.
+    res.write('{}\n');
+    deliver(st);
   }
 
   const faults = new Faults();
@@ -546,6 +788,17 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     if (delay > 0) await sleep(delay);
     if (closed || fault?.kind === 'hang') return;
 
+    if (url.pathname === '/v1/event/stream' && (fault === undefined || fault === null || fault.kind === 'slow')) {
+      try {
+        openStream(req, res, url.searchParams, token === undefined || matches === true, rec);
+        return;
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        send(req, res, { status: err.status, body: err.message, json: false }, false, rec);
+        return;
+      }
+    }
+
     let reply: Reply;
     if (fault?.kind === 'status') {
       reply = { status: fault.status, body: fault.body ?? `injected fault: HTTP ${fault.status}`, json: false, headers: retryAfterHeader(fault) };
@@ -601,6 +854,11 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     });
   });
   const port = (server.address() as AddressInfo).port;
+  function setNow(tUs: number): void {
+    checkNow(tUs);
+    now = tUs;
+    publishTo(tUs);
+  }
   const url = `${tlsOptions ? 'https' : 'http'}://127.0.0.1:${port}`;
 
   return {
@@ -611,15 +869,32 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     get now() {
       return now;
     },
-    setNow(tUs: number): void {
-      checkNow(tUs);
-      now = tUs;
+    setNow,
+    advance(dUs: number): void {
+      setNow(now + dUs);
+    },
+    get openStreams() {
+      return streams.size;
+    },
+    restart(): void {
+      for (const st of [...streams]) cutStream(st);
+      restartedAt = publishedNow();
+    },
+    dropStreams(): number {
+      const open = [...streams];
+      for (const st of open) cutStream(st);
+      return open.length;
+    },
+    silenceStreams(): number {
+      for (const st of streams) st.silent = true;
+      return streams.size;
     },
     requests,
     faults,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      for (const st of [...streams]) cutStream(st);
       for (const wake of [...waiting]) wake();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
