@@ -21,6 +21,7 @@ type CommandMaker = (program: Command, io: CliIO) => Command;
  */
 const COMMANDS: Record<string, () => Promise<CommandMaker>> = {
   snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommand,
+  watch: async () => (await import('./commands/watch.js')).watchCommand,
   stats: async () => (await import('./commands/stats.js')).statsCommand,
   summarize: async () => (await import('./commands/summarize.js')).summarizeCommand,
   'merge-users': async () => (await import('./commands/merge-users.js')).mergeUsersCommand,

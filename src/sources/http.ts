@@ -291,7 +291,7 @@ export function brief(text: string): string {
   return t ? ` (${t.length > 120 ? t.slice(0, 117) + '...' : t})` : '';
 }
 
-function errorCode(e: unknown): string | null {
+export function errorCode(e: unknown): string | null {
   const err = e as { code?: unknown; cause?: { code?: unknown } };
   const code = err?.cause?.code ?? err?.code;
   return typeof code === 'string' ? code : null;

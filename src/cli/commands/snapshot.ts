@@ -2,12 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { MetaCache } from '../../sources/nomad/capture.js';
-import { DEFAULT_META_KEYS } from '../../sources/nomad/map.js';
 import { DeadlineExceeded } from '../../sources/http.js';
-import { resolveNomadSettings } from '../../sources/nomad/settings.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { parseSnapshotName } from '../../snapshots/files.js';
-import { removeLeftoverTemps, replaceFile, writeNewFile } from '../../snapshots/write.js';
+import { removeLeftoverTemps, replaceFile, writeSnapshotFile } from '../../snapshots/write.js';
 import type { NativeSnapshot } from '../../snapshots/format.js';
 import { loadUserDb, mergeSightings, saveUserDb, USERDB_FILE, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
@@ -15,7 +13,8 @@ import { isStorageFailure, makeFolder } from '../../util/folders.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
-import { addConfigOption, addSnapshotsOption, collect, EXCLUDE_NAMESPACE, NAMESPACE, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, USERDB, type SharedOption } from '../options.js';
+import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
+import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, USERDB, type SharedOption } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
 const META_CACHE = 'nomad-meta-cache.json';
@@ -27,69 +26,6 @@ const SOURCE: SharedOption<(typeof SOURCES)[number]> = {
   name: 'source',
   option: () => new Option('--source <kind>', `cluster kind: ${SOURCES.join(' or ')} (default: ${SOURCES[0]})`),
   read: (s) => s.choice('source', SOURCES, SOURCES[0]),
-};
-
-/** A Nomad setting passed on as given; unset, the NOMAD_* variable or the client's default applies. */
-function nomadSetting(flag: string, arg: string, help: string): SharedOption<string | undefined> {
-  return { name: flag, option: () => new Option(`--${flag} <${arg}>`, help), read: (s) => s.string(flag) };
-}
-
-const ADDRESS = nomadSetting('address', 'url', 'Nomad HTTP API address (NOMAD_ADDR; default http://127.0.0.1:4646)');
-const TOKEN_FILE = nomadSetting('token-file', 'file', 'file holding the ACL token (otherwise NOMAD_TOKEN)');
-const REGION = nomadSetting('region', 'region', 'Nomad region (NOMAD_REGION)');
-const CA_CERT = nomadSetting('ca-cert', 'file', 'CA certificate (NOMAD_CACERT)');
-const CA_PATH = nomadSetting('ca-path', 'dir', 'folder of CA certificates (NOMAD_CAPATH)');
-const CLIENT_CERT = nomadSetting('client-cert', 'file', 'client certificate for mutual TLS (NOMAD_CLIENT_CERT)');
-const CLIENT_KEY = nomadSetting('client-key', 'file', 'client key for mutual TLS (NOMAD_CLIENT_KEY)');
-const TLS_SERVER_NAME = nomadSetting('tls-server-name', 'name', 'server name to verify (NOMAD_TLS_SERVER_NAME)');
-
-/** --tls-skip-verify; undefined leaves it to NOMAD_SKIP_VERIFY. */
-const TLS_SKIP_VERIFY: SharedOption<boolean | undefined> = {
-  name: 'tls-skip-verify',
-  option: () => new Option('--tls-skip-verify', 'do not verify the server certificate (NOMAD_SKIP_VERIFY)'),
-  read: (s) => (s.has('tls-skip-verify') ? s.flag('tls-skip-verify') : undefined),
-};
-
-const JOB_PREFIX: SharedOption<string[]> = {
-  name: 'job-prefix',
-  option: () => new Option('--job-prefix <prefix>', 'keep only jobs whose name starts with this (repeatable; default: keep all)').argParser(collect),
-  read: (s) => s.list('job-prefix'),
-};
-
-const DEFAULT_MAIN_TASK = 'main';
-
-const MAIN_TASK: SharedOption<string> = {
-  name: 'main-task',
-  option: () => new Option('--main-task <name>', `task whose start and end are the allocation's (default: ${DEFAULT_MAIN_TASK}, else the earliest task)`),
-  read: (s) => s.string('main-task', DEFAULT_MAIN_TASK),
-};
-
-/** A job meta key to read an owner's field from. */
-function metaKey(flag: string, what: string, fallback: string): SharedOption<string> {
-  return { name: flag, option: () => new Option(`--${flag} <key>`, `job meta key of ${what} (default: ${fallback})`), read: (s) => s.string(flag, fallback) };
-}
-
-const META_USER = metaKey('meta-user', 'the owner', DEFAULT_META_KEYS.user);
-const META_USER_NAME = metaKey('meta-user-name', "the owner's name", DEFAULT_META_KEYS.userName);
-const META_USER_EMAIL = metaKey('meta-user-email', "the owner's e-mail", DEFAULT_META_KEYS.userEmail);
-const META_GROUP = metaKey('meta-group', 'the group', DEFAULT_META_KEYS.group);
-const META_COMPONENT = metaKey('meta-component', 'the component', DEFAULT_META_KEYS.component);
-
-const META_MODES = ['auto', 'list', 'per-job'] as const;
-
-const META_MODE: SharedOption<(typeof META_MODES)[number]> = {
-  name: 'meta-mode',
-  option: () => new Option('--meta-mode <mode>', `auto (detect servers before 1.5), list (meta=true) or per-job (default: ${META_MODES[0]})`),
-  read: (s) => s.choice('meta-mode', META_MODES, META_MODES[0]),
-};
-
-const NOMAD_PER_PAGE = 1000;
-
-/** --per-page of a Nomad capture; a Kubernetes one reads it as PODS_PER_PAGE. */
-const PER_PAGE: SharedOption<number> = {
-  name: 'per-page',
-  option: () => new Option('--per-page <n>', `items per API page (default: ${NOMAD_PER_PAGE} for Nomad, ${KUBERNETES_PER_PAGE} for Kubernetes)`),
-  read: (s) => s.positiveInt('per-page', NOMAD_PER_PAGE),
 };
 
 const DEFAULT_LOCK_WAIT = '60s';
@@ -128,12 +64,6 @@ const GZIP: SharedOption<boolean> = {
 /** --quiet, with -q too: cron lines are short. */
 const QUIET_Q: SharedOption<boolean> = { ...QUIET, option: () => new Option('-q, --quiet', 'print nothing on success') };
 
-/** Options only the Nomad source reads. */
-const NOMAD_OPTIONS: readonly SharedOption<unknown>[] = [
-  ADDRESS, TOKEN_FILE, REGION, JOB_PREFIX, MAIN_TASK, META_USER, META_USER_NAME, META_USER_EMAIL, META_GROUP,
-  META_COMPONENT, META_MODE, CA_CERT, CA_PATH, CLIENT_CERT, CLIENT_KEY, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
-];
-
 export function snapshotCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('snapshot')
     .summary('capture the cluster\'s allocations into a new snapshot file (run it from cron)')
@@ -146,27 +76,10 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     );
   addSnapshotsOption(cmd);
   cmd
-    .addOption(SOURCE.option())
-    .addOption(ADDRESS.option())
-    .addOption(TOKEN_FILE.option())
-    .addOption(REGION.option())
-    .addOption(NAMESPACE.option('capture only this namespace (repeatable; default: every readable namespace)'))
-    .addOption(EXCLUDE_NAMESPACE.option())
-    .addOption(JOB_PREFIX.option())
-    .addOption(MAIN_TASK.option())
-    .addOption(META_USER.option())
-    .addOption(META_USER_NAME.option())
-    .addOption(META_USER_EMAIL.option())
-    .addOption(META_GROUP.option())
-    .addOption(META_COMPONENT.option())
-    .addOption(META_MODE.option())
-    .addOption(PER_PAGE.option())
-    .addOption(CA_CERT.option())
-    .addOption(CA_PATH.option())
-    .addOption(CLIENT_CERT.option())
-    .addOption(CLIENT_KEY.option())
-    .addOption(TLS_SERVER_NAME.option())
-    .addOption(TLS_SKIP_VERIFY.option());
+    .addOption(SOURCE.option());
+  addNomadOptions(cmd);
+  cmd.addOption(PER_PAGE.option());
+  addNomadTlsOptions(cmd);
   addKubernetesOptions(cmd);
   cmd
     .addOption(USERDB.option())
@@ -231,64 +144,16 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: Ab
   // The HTTP client is loaded only here: reports start faster without it.
   const { DEFAULT_CLIENT_OPTIONS, NomadClient } = await import('../../sources/nomad/client.js');
   const { captureNomad } = await import('../../sources/nomad/capture.js');
-  const settings = resolveNomadSettings(
-    {
-      address: s.get(ADDRESS),
-      addressFrom: s.sourceOf(ADDRESS),
-      tokenFile: s.get(TOKEN_FILE),
-      region: s.get(REGION),
-      caCert: s.get(CA_CERT),
-      caPath: s.get(CA_PATH),
-      clientCert: s.get(CLIENT_CERT),
-      clientKey: s.get(CLIENT_KEY),
-      tlsServerName: s.get(TLS_SERVER_NAME),
-      tlsSkipVerify: s.get(TLS_SKIP_VERIFY),
-    },
-    io.env,
-  );
-  const metaMode = s.get(META_MODE);
-  const perPage = s.get(PER_PAGE);
+  const settings = nomadSettings(s, io);
   const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.get(RETRIES) ?? DEFAULT_CLIENT_OPTIONS.attempts, signal });
   const cachePath = join(stateDir, META_CACHE);
   return {
     requests: () => client.requests,
     close: (now) => client.close(now),
     address: settings.address,
-    advice: () =>
-      [...client.problems].map((p) =>
-        p === 'refused-credentials'
-          ? settings.token === null
-            ? 'no ACL token was given: set NOMAD_TOKEN or give --token-file'
-            : 'the ACL token (NOMAD_TOKEN or --token-file) was refused: its policy must grant the namespace capabilities list-jobs and read-job on every namespace to capture (e.g. namespace "*" { policy = "read" })'
-          : p === 'unreachable'
-            ? `nothing answered at ${settings.address}: check NOMAD_ADDR or --address`
-            : "the server's certificate could not be verified: give the CA that signed it with NOMAD_CACERT or --ca-cert",
-      ),
+    advice: () => nomadAdvice(settings, client.problems),
     capture: async (now) => {
-      const result = await captureNomad(
-        client,
-        {
-          namespaces: s.get(NAMESPACE).length > 0 ? s.get(NAMESPACE) : null,
-          excludeNamespaces: s.get(EXCLUDE_NAMESPACE),
-          jobPrefixes: s.get(JOB_PREFIX),
-          perPage,
-          metaMode,
-          metaConcurrency: 8,
-          mapping: {
-            mainTask: s.get(MAIN_TASK),
-            meta: {
-              user: s.get(META_USER),
-              userName: s.get(META_USER_NAME),
-              userEmail: s.get(META_USER_EMAIL),
-              group: s.get(META_GROUP),
-              component: s.get(META_COMPONENT),
-            },
-          },
-          now,
-          source: { kind: 'nomad', address: settings.address, region: settings.region },
-        },
-        existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache(),
-      );
+      const result = await captureNomad(client, nomadCaptureOptions(s, settings, now), existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache());
       return {
         ...result,
         warnings: [],
@@ -408,14 +273,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       // Nothing was captured: a file would cover nothing, so none is written.
       throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)${howToFix(source)}`);
     }
-    const text = JSON.stringify(snap);
-    const base = snap.captured_at.slice(0, 19) + 'Z';
-    let name = `${base}.json${gzip ? '.gz' : ''}`;
-    // Two runs in the same second: the second keeps its milliseconds rather than overwrite.
-    if (!writeNewFile(join(dir, name), text, { gzip })) {
-      name = `${snap.captured_at.slice(0, 23)}Z.json${gzip ? '.gz' : ''}`;
-      if (!writeNewFile(join(dir, name), text, { gzip })) throw new DataError(`${join(dir, name)} already exists; snapshots are never overwritten`);
-    }
+    const name = writeSnapshotFile(dir, snap, { gzip });
     result.saved();
     if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, snap.captured_at));
     if (!s.get(QUIET_Q)) {

@@ -51,7 +51,17 @@ export interface CaptureResult {
   complete: boolean;
   /** Meta cache to keep for the next run: only entries still in use. */
   cache: MetaCache;
+  /**
+   * The Raft index the allocation listing reflects (the lowest of its pages' X-Nomad-Index):
+   * every change up to it is in the snapshot. Null when the server sent none.
+   */
+  index: number | null;
+  /** The jobs listed, by namespace and ID, with their meta: what a watcher attributes later allocations with. */
+  jobs: Map<string, { name: string | null; meta: Record<string, string> | null }>;
 }
+
+/** A job's key in CaptureResult.jobs. */
+export const jobKey = (namespace: string, id: string): string => `${namespace}\u0000${id}`;
 
 /** What every record of a listing must have: a record without them cannot be accounted. */
 const REQUIRED: Record<string, string[]> = {
@@ -59,7 +69,15 @@ const REQUIRED: Record<string, string[]> = {
   '/v1/jobs': ['ID', 'Status'],
 };
 
-async function allPages<T>(client: NomadClient, path: string, query: Record<string, string | number | boolean>, perPage: number): Promise<T[]> {
+/** The Raft index a reply reflects (X-Nomad-Index), or null when absent or unreadable. */
+function replyIndex(headers: Record<string, string | string[] | undefined>): number | null {
+  const v = headers['x-nomad-index'];
+  const n = Number(Array.isArray(v) ? v[0] : v);
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+/** Every page of a listing; `indexes` gets the X-Nomad-Index of each page. */
+async function allPages<T>(client: NomadClient, path: string, query: Record<string, string | number | boolean>, perPage: number, indexes: number[] = []): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
   // Bounded: a server that repeats a token or a page would otherwise never end the loop.
@@ -70,6 +88,8 @@ async function allPages<T>(client: NomadClient, path: string, query: Record<stri
     const missing = missingField(res.body, REQUIRED[path] ?? []);
     if (missing) throw new MalformedReply(path, missing);
     out.push(...res.body);
+    const index = replyIndex(res.headers);
+    if (index !== null) indexes.push(index);
     const next = res.headers['x-nomad-nexttoken'];
     token = (Array.isArray(next) ? next[0] : next) || undefined;
     guard.check(res.body.map((item) => String((item as { ID?: unknown })?.ID)), token);
@@ -101,11 +121,15 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   const capturedAt = opts.now();
   const failed: NativeScopeFailure[] = [];
   const nextCache = emptyMetaCache();
+  const indexes: number[] = [];
+  const jobsSeen = new Map<string, { name: string | null; meta: Record<string, string> | null }>();
   const finish = (covered: string[], allocations: NativeAllocation[], queued: NativeQueuedJob[], users: UserSighting[]): CaptureResult => ({
     snapshot: nativeSnapshot({ capturedAt, finishedAt: opts.now(), source: opts.source, requested: opts.namespaces ?? null, covered, failed, allocations, queued }),
     users,
     complete: failed.length === 0,
     cache: nextCache,
+    index: indexes.length > 0 ? Math.min(...indexes) : null,
+    jobs: jobsSeen,
   });
 
   // 1. Which namespaces the token can read.
@@ -139,17 +163,18 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   let listedAll = false;
   if (!perNamespace) {
     try {
-      allocs = (await allPages<NomadAllocStub>(client, '/v1/allocations', { namespace: '*', ...allocQuery }, opts.perPage)).filter((a) => targetSet.has(a.Namespace ?? 'default'));
+      allocs = (await allPages<NomadAllocStub>(client, '/v1/allocations', { namespace: '*', ...allocQuery }, opts.perPage, indexes)).filter((a) => targetSet.has(a.Namespace ?? 'default'));
       covered.push(...targets);
       listedAll = true;
     } catch {
       allocs = [];
+      indexes.length = 0;
     }
   }
   if (!listedAll) {
     for (const ns of targets) {
       try {
-        allocs.push(...(await allPages<NomadAllocStub>(client, '/v1/allocations', { namespace: ns, ...allocQuery }, opts.perPage)));
+        allocs.push(...(await allPages<NomadAllocStub>(client, '/v1/allocations', { namespace: ns, ...allocQuery }, opts.perPage, indexes)));
         covered.push(ns);
       } catch (e) {
         failed.push({ namespace: ns, reason: `listing allocations: ${reason(e)}` });
@@ -165,7 +190,6 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   } catch (e) {
     failed.push({ namespace: '*', reason: `listing jobs (owners are unknown for this snapshot): ${reason(e)}` });
   }
-  const jobKey = (ns: string, id: string) => `${ns}\u0000${id}`;
   const jobsByKey = new Map(jobs.map((j) => [jobKey(j.Namespace ?? 'default', j.ID), j]));
   const metaOf = new Map<string, Record<string, string> | null>();
   // A server before 1.5 ignores meta=true: no stub carries a Meta key, even for jobs that have meta.
@@ -196,6 +220,10 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
     });
   } else {
     for (const j of jobs) metaOf.set(jobKey(j.Namespace ?? 'default', j.ID), j.Meta ?? null);
+  }
+  for (const j of jobs) {
+    const key = jobKey(j.Namespace ?? 'default', j.ID);
+    jobsSeen.set(key, { name: j.Name ?? null, meta: metaOf.get(key) ?? null });
   }
 
   // 4. Allocations whose job is gone: the allocation keeps a copy of its job, meta included.

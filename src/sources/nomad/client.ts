@@ -1,4 +1,5 @@
-import { ApiHttpError, DEFAULT_CLIENT_OPTIONS, JsonApiClient, queryParams, type ClientOptions, type JsonResponse } from '../http.js';
+import { request } from 'undici';
+import { ApiHttpError, brief, DEFAULT_CLIENT_OPTIONS, errorCode, JsonApiClient, queryParams, settingsProblem, type ClientOptions, type JsonResponse } from '../http.js';
 import { parseNomadJson } from './json.js';
 import type { NomadSettings } from './settings.js';
 
@@ -30,5 +31,41 @@ export class NomadClient extends JsonApiClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.settings.token) headers['x-nomad-token'] = this.settings.token;
     return this.getJson<T>(path, params, headers, { parse: parseNomadJson });
+  }
+
+  /**
+   * Opens a streaming GET (the event stream) and hands over its body as it arrives. `query`
+   * values that are lists repeat their key (topic=Allocation&topic=Job). No body timeout:
+   * the caller watches for silence. A refusal or any other non-200 reply rejects.
+   */
+  async stream(path: string, query: Record<string, string | number | string[]>, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) for (const one of Array.isArray(v) ? v : [v]) params.append(k, String(one));
+    if (this.settings.region && !params.has('region')) params.set('region', this.settings.region);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.settings.token) headers['x-nomad-token'] = this.settings.token;
+    this.requests++;
+    let res;
+    try {
+      res = await request(`${this.address}${path}?${params}`, { method: 'GET', headers, dispatcher: this.dispatcher, signal, bodyTimeout: 0 });
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      const err = new ApiHttpError(`GET ${path}: ${(e as Error).message}`, null, errorCode(e));
+      this.note(err);
+      throw err;
+    }
+    if (res.statusCode !== 200) {
+      const text = await res.body.text().catch(() => '');
+      const err = new ApiHttpError(`GET ${path}: HTTP ${res.statusCode}${brief(text)}`, res.statusCode);
+      this.note(err);
+      throw err;
+    }
+    return res.body;
+  }
+
+  /** Remembers a failure whose fix is in the settings. */
+  private note(e: ApiHttpError): void {
+    const problem = settingsProblem(e);
+    if (problem) this.problems.add(problem);
   }
 }

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
+import { createCluster } from '../../src/simulator/index.js';
+import type { NativeAllocation } from '../../src/snapshots/format.js';
+import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
+import { parseInstant } from '../../src/util/time.js';
+import { BIN, tempDir, type RunResult } from '../helpers/cli.js';
+
+/**
+ * `hourmeter watch` as a process, against the fake Nomad's event stream on 127.0.0.1: what
+ * it journals, and how it lives through drops, refusals, SIGTERM and kill -9.
+ */
+
+const TOKEN = 'b0a710ad-watch-token-77e1';
+const MIN = 60_000_000;
+// Short runs, many restarts and reschedules: about 50 starts and 50 ends in six hours.
+const cluster = createCluster({ seed: 31, days: 1, intervalMinutes: 60, durationDistribution: 'lognormal', targetConcurrent: 20, medianDurationMinutes: 30, restartFraction: 0.3, rescheduleFraction: 0.2 });
+const T0 = cluster.startUs + 2 * 60 * MIN;
+
+const fakes: FakeNomad[] = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+
+async function fake(opts: { token?: string } = {}): Promise<FakeNomad> {
+  const f = await startFakeNomad({ cluster, token: opts.token ?? TOKEN, now: T0, heartbeatMs: 200 });
+  fakes.push(f);
+  return f;
+}
+
+/** Starts the watcher; `done` settles when it exits. */
+function watch(cwd: string, nomad: FakeNomad, args: string[] = [], token = TOKEN): { child: ChildProcess; done: Promise<RunResult> } {
+  const child = spawn(process.execPath, [BIN, 'watch', '--heartbeat', '1s', '--max-backoff', '1s', ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: token },
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr })));
+  return { child, done };
+}
+
+/** Every line of every journal in the folder, in order. */
+function journal(cwd: string): JournalLine[] {
+  const lines: JournalLine[] = [];
+  for (const read of readJournals(join(cwd, 'snapshots'))) {
+    expect(read.problems).toEqual([]);
+    lines.push(...read.entries.map((e) => e.line));
+  }
+  return lines;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded) until the journal holds `n` lines of a type. */
+async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).filter((l) => l.type === type).length >= n) return;
+    await sleep(50);
+  }
+  throw new Error(`no ${n} ${type} line(s) in the journal after 15 s`);
+}
+
+/** Moves the simulated clock forward in steps, letting the stream deliver. */
+async function play(nomad: FakeNomad, fromUs: number, toUs: number, stepUs = 10 * MIN): Promise<void> {
+  for (let t = fromUs + stepUs; t <= toUs; t += stepUs) {
+    nomad.setNow(t);
+    await sleep(15);
+  }
+}
+
+const allocationLines = (lines: JournalLine[]) => lines.filter((l): l is Extract<JournalLine, { type: 'allocation' }> => l.type === 'allocation');
+
+describe('hourmeter watch', () => {
+  it('lists the cluster as a snapshot, then journals every change after its index with the times the payloads give', async () => {
+    const cwd = tempDir();
+    const nomad = await fake();
+    const w = watch(cwd, nomad, ['--duration', '6s']);
+    await until(cwd, 'resynchronised');
+    const T1 = T0 + 6 * 60 * MIN;
+    await play(nomad, T0, T1);
+    const r = await w.done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+
+    const lines = journal(cwd);
+    expect(lines.map((l) => l.type).slice(0, 3)).toEqual(['journal', 'connected', 'resynchronised']);
+    const resync = lines[2] as Extract<JournalLine, { type: 'resynchronised' }>;
+    expect(readdirSync(join(cwd, 'snapshots'))).toContain(resync.snapshot);
+    expect(lines[lines.length - 1]).toMatchObject({ type: 'disconnected', reason: 'stopped' });
+
+    const changes = allocationLines(lines);
+    expect(changes.every((l) => l.index > resync.index)).toBe(true);
+    // Every allocation that started or ended in the window, with its start and end to the µs.
+    const inWindow = (us: number | null) => us !== null && us > T0 && us <= T1;
+    const started = cluster.allocations.filter((a) => inWindow(a.startUs));
+    const ended = cluster.allocations.filter((a) => a.finalStatus !== 'lost' && inWindow(a.terminalUs) && a.endUs !== null);
+    expect([started.length, ended.length]).toEqual([47, 52]);
+    const byId = new Map<string, NativeAllocation[]>();
+    for (const l of changes) byId.set(l.allocation.id, [...(byId.get(l.allocation.id) ?? []), l.allocation]);
+    for (const a of started) expect(byId.get(a.id)?.some((rec) => rec.start !== null && parseInstant(rec.start) === a.startUs)).toBe(true);
+    for (const a of ended) {
+      const last = byId.get(a.id)!.at(-1)!;
+      expect([last.status, last.end === null ? null : parseInstant(last.end)]).toEqual([a.finalStatus, a.endUs]);
+    }
+    // A line's time is its payload's ModifyTime: the end of an ended allocation's last line.
+    for (const a of ended) {
+      const last = changes.filter((l) => l.allocation.id === a.id).at(-1)!;
+      expect(parseInstant(last.at)).toBe(a.terminalUs);
+    }
+    expect(r.stdout).toBe(`watched ${nomad.url}: ${changes.length} allocation changes, 1 lists, 0 drops\n`);
+  }, 60_000);
+
+  it('after a server restart, a network cut or a silent stream, lists again and takes the stream from the new list', async () => {
+    const cwd = tempDir();
+    const nomad = await fake();
+    const w = watch(cwd, nomad, ['--duration', '20s']);
+    await until(cwd, 'resynchronised');
+    await play(nomad, T0, T0 + 60 * MIN);
+    nomad.restart();
+    await until(cwd, 'resynchronised', 2);
+    nomad.dropStreams();
+    await until(cwd, 'resynchronised', 3);
+    nomad.silenceStreams();
+    await until(cwd, 'resynchronised', 4);
+    w.child.kill('SIGTERM');
+    const r = await w.done;
+    expect(r.code).toBe(0);
+    const lines = journal(cwd).filter((l) => l.type !== 'allocation' && l.type !== 'alive');
+    expect(lines.map((l) => l.type)).toEqual([
+      'journal', 'connected', 'resynchronised', 'disconnected', 'connected', 'resynchronised', 'disconnected',
+      'connected', 'resynchronised', 'disconnected', 'connected', 'resynchronised', 'disconnected',
+    ]);
+    const reasons = lines.filter((l): l is Extract<JournalLine, { type: 'disconnected' }> => l.type === 'disconnected').map((l) => l.reason);
+    expect(reasons[2]).toBe('no heartbeat for 2 s');
+    expect(reasons[3]).toBe('stopped');
+    // Four lists, four snapshots.
+    const snapshots = readdirSync(join(cwd, 'snapshots')).filter((f) => f.endsWith('.json'));
+    expect(snapshots.length).toBe(4);
+    expect(r.stderr.match(/stream dropped/g)?.length).toBe(3);
+  }, 60_000);
+
+  it('a refused token ends it at once, exit 3, without spinning', async () => {
+    const cwd = tempDir();
+    const nomad = await fake();
+    const r = await watch(cwd, nomad, ['--duration', '20s'], 'not-the-token').done;
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^hourmeter: the Nomad server at http:\/\/127\.0\.0\.1:\d+ refused the credentials; the ACL token .* was refused/);
+    expect(r.stderr).not.toContain('not-the-token');
+    expect(nomad.requests.filter((q) => q.path === '/v1/event/stream').length).toBe(1);
+  }, 30_000);
+
+  it('killed with -9 again and again, its journal always reads back and each start lists again', async () => {
+    const cwd = tempDir();
+    const nomad = await fake();
+    const rounds = 20;
+    let t = T0;
+    for (let i = 0; i < rounds; i++) {
+      const w = watch(cwd, nomad);
+      await until(cwd, 'resynchronised', i + 1);
+      await play(nomad, t, t + 20 * MIN, 5 * MIN);
+      t += 20 * MIN;
+      w.child.kill('SIGKILL');
+      await w.done;
+    }
+    const lines = journal(cwd);
+    expect(lines.filter((l) => l.type === 'resynchronised').length).toBe(rounds);
+    expect(lines.filter((l) => l.type === 'journal').length).toBeGreaterThanOrEqual(rounds);
+  }, 120_000);
+});
