@@ -11,6 +11,9 @@
  * server adds routing, ACLs, pagination, version quirks, TLS and fault injection. It listens
  * on 127.0.0.1 only.
  *
+ * Every reply's Date header is the simulated instant (to the second), as a real server's
+ * Date is its own clock.
+ *
  * Event stream. `GET /v1/event/stream?topic=Allocation&topic=Job:<id>&namespace=*&index=N`
  * answers 200 and holds the connection open, writing NDJSON: `{}` at once and then every
  * `heartbeatMs` (option, default 30000), and `{"Events":[...],"Index":N}` per raft write,
@@ -515,7 +518,7 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
     }
 
     rec.status = 200;
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache', Date: httpDate(now) });
     const st: Stream = {
       res,
       nextPos: start,
@@ -740,6 +743,8 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
       headers.Vary = 'Accept-Encoding';
     }
     headers['Content-Length'] = body.length;
+    // The server's clock is the simulated one, as a real server's Date is its own clock.
+    headers.Date = httpDate(now);
     rec.status = reply.status;
     res.writeHead(reply.status, headers);
     if (truncate) {
@@ -902,4 +907,9 @@ export async function startFakeNomad(options: FakeNomadOptions = {}): Promise<Fa
       });
     },
   };
+}
+
+/** An HTTP date (RFC 9110, whole seconds) of a simulated instant in µs. */
+function httpDate(us: number): string {
+  return new Date(Math.floor(us / 1000)).toUTCString();
 }

@@ -84,6 +84,17 @@ export class Reconstructor {
   }
 
   /**
+   * Adds a snapshot after changes that did not come from snapshots (a watcher's journal):
+   * `present` is every allocation the snapshot lists, so what it does not list has gone,
+   * whatever the snapshot before it listed.
+   */
+  applyWhole(d: SnapshotDelta, present: ReadonlySet<string>): void {
+    const gone: string[] = [];
+    for (const key of this.listed.keys()) if (!present.has(key)) gone.push(key);
+    this.apply({ ...d, gone });
+  }
+
+  /**
    * Hands tracks to the index and drops from memory those that can change only by being
    * listed again (a store loads them back then). `all`: every track in memory, with S
    * settled for those still listed as holding (the end of an ingest); otherwise only the
@@ -194,6 +205,10 @@ export class Reconstructor {
     }
     this.listed.set(o.key, t);
     t.last = o;
+    // An end the scheduler reported is final: a complete, failed or lost allocation never
+    // runs again (a reschedule is another allocation). A later record that shows it holding
+    // was taken before the end (a snapshot's list against a watcher's event).
+    if (t.state === 'ended' && o.phase === 'holding') return;
     if (o.startUs !== null && (t.startUs === null || o.startUs < t.startUs)) t.startUs = o.startUs;
 
     if (o.phase === 'holding') {

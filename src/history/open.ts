@@ -59,11 +59,14 @@ const noFiles = (dir: string) =>
   new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
 
 /** Reads every listed file, without a store: the same view a store gives, only slower. */
-export async function readWithoutStore(listing: Listing, policy: ReadPolicy): Promise<HistoryView> {
+export async function readWithoutStore(listing: Listing, policy: ReadPolicy, dir: string, untilUs = Infinity): Promise<HistoryView> {
   statFiles(listing.files);
   // Loaded here: a report from an index that is up to date needs none of the readers.
   const { loadHistory } = await import('../snapshots/full-read.js');
-  return filesView(await loadHistory(listing, policy));
+  const { readJournalSequences } = await import('../snapshots/journal-replay.js');
+  // A replay of the past (untilUs) reads the journal lines of that past only.
+  const journals = readJournalSequences(dir, (p) => policy.warn(`${p.file} line ${p.line}: ${p.reason}; the line is skipped`), untilUs);
+  return filesView(await loadHistory(listing, policy, journals));
 }
 
 /** Lists the folder, then brings the store up to date (or reads the files) for a report. */
@@ -76,7 +79,7 @@ export async function openHistory(o: OpenOptions): Promise<OpenedHistory> {
     span: spanOf(listing),
     unnamed: listing.unnamed,
     listed: true,
-    view: await readWithoutStore(listing, policy),
+    view: await readWithoutStore(listing, policy, o.dir),
     close: () => {},
   });
   if (o.index === null) return readFiles(await list());

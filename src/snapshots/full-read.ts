@@ -3,6 +3,7 @@ import { countSkips, UNNAMED, type FileSummary } from './catalogue.js';
 import type { Listing } from './files.js';
 import { readAll } from './read-pool.js';
 import { SnapshotDecoder } from './observe.js';
+import { JournalMerge, type JournalSequence } from './journal-replay.js';
 import { SkipLedger, type ReadPolicy } from './skips.js';
 
 /**
@@ -19,23 +20,33 @@ export interface History {
 
 export { UNNAMED };
 
-export async function loadHistory(listing: Listing, policy: ReadPolicy): Promise<History> {
+export async function loadHistory(listing: Listing, policy: ReadPolicy, journals: readonly JournalSequence[] = []): Promise<History> {
   const ledger = new SkipLedger(policy);
   ledger.unnamed(listing.unnamed);
   const rec = new Reconstructor();
   const decoder = new SnapshotDecoder();
   const files: FileSummary[] = [];
+  const replay = new JournalMerge(journals, rec, (file, skips) => ledger.records(file, skips));
   for await (const out of readAll('observe', listing.files, policy)) {
     const { name, timeUs } = out.file;
+    // Journal lines before the file go first; a watcher's own list waits for its marker.
+    const marker = replay.markerOf(name);
+    replay.applyUntil(marker ? marker.key : timeUs, marker);
     if (!out.ok) {
       ledger.file(name, out.reason, out.message);
       files.push({ name, timeUs, capturedUs: null, corrupt: out.reason, failedScopes: [], recordSkips: [] });
+      if (marker) replay.pass(marker, false);
       continue;
     }
     const delta = decoder.decode(out.value, name, timeUs);
     ledger.records(name, delta.skips);
-    rec.apply(delta);
+    // After journal lines, the file is compared with everything listed, not with the file before it.
+    if (replay.appliedSinceFile) rec.applyWhole(delta, decoder.listedKeys());
+    else rec.apply(delta);
+    replay.fileApplied();
+    if (marker) replay.pass(marker, true);
     files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips) });
   }
+  replay.applyUntil(Infinity, null);
   return { tracks: rec.tracksWithLifetime(), files };
 }

@@ -193,6 +193,11 @@ export class SnapshotDecoder {
   private readonly skipped = new Map<string, { skip: string; detail: string }>();
   private readonly queuedJobs = new Map<string, QueuedObservation>();
 
+  /** Every allocation the last decoded snapshot lists. */
+  listedKeys(): Set<string> {
+    return new Set(this.listings.keys());
+  }
+
   decode(w: WireSnapshot, file: string, nameTimeUs: number): SnapshotDelta {
     let timeUs = nameTimeUs;
     let covered: Set<string>;

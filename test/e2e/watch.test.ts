@@ -1,13 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
-import { createCluster } from '../../src/simulator/index.js';
+import { aggregate } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import type { Lifetime } from '../../src/accounting/types.js';
+import { computeTruth, createCluster } from '../../src/simulator/index.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
 import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, tempDir, type RunResult } from '../helpers/cli.js';
+import { BIN, run, tempDir, type RunResult } from '../helpers/cli.js';
 
 /**
  * `hourmeter watch` as a process, against the fake Nomad's event stream on 127.0.0.1: what
@@ -80,6 +83,50 @@ async function play(nomad: FakeNomad, fromUs: number, toUs: number, stepUs = 10 
 const allocationLines = (lines: JournalLine[]) => lines.filter((l): l is Extract<JournalLine, { type: 'allocation' }> => l.type === 'allocation');
 
 describe('hourmeter watch', () => {
+  it('a history captured by watch alone: stats gives the true hours of every allocation it saw, to the microsecond', async () => {
+    // Runs of minutes, early failures, restarts in place, reschedules and lost nodes.
+    const busy = createCluster({
+      seed: 41, days: 1, intervalMinutes: 60, durationDistribution: 'lognormal', targetConcurrent: 20, medianDurationMinutes: 20,
+      earlyFailFraction: 0.2, restartFraction: 0.3, rescheduleFraction: 0.2, disconnectsPerWeek: 60, reconnectProbability: 0.3,
+    });
+    const start = busy.startUs + 60 * MIN;
+    const nomad = await startFakeNomad({ cluster: busy, token: TOKEN, now: start, heartbeatMs: 200 });
+    fakes.push(nomad);
+    const cwd = tempDir();
+    const w = watch(cwd, nomad, ['--duration', '8s']);
+    await until(cwd, 'resynchronised');
+    await play(nomad, start, start + 12 * 60 * MIN, 5 * MIN);
+    expect((await w.done).code).toBe(0);
+
+    // What the watcher saw: the allocations its list showed, and every one it heard of after.
+    const lines = journal(cwd);
+    const resync = lines.find((l) => l.type === 'resynchronised') as Extract<JournalLine, { type: 'resynchronised' }>;
+    const listed = JSON.parse(readFileSync(join(cwd, 'snapshots', resync.snapshot), 'utf8')) as { allocations: NativeAllocation[] };
+    const seen = new Set([...listed.allocations.map((a) => a.id), ...allocationLines(lines).map((l) => l.allocation.id)]);
+    // A task restarted in place before the list shows its latest start only: that is all anyone could know of it.
+    const listedStart = new Map(listed.allocations.filter((a) => a.start !== null).map((a) => [`nomad:${a.id}`, parseInstant(a.start)!]));
+    // Allocations still holding are counted up to the watcher's last line.
+    const lastUs = Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)!));
+    const truth: Lifetime[] = computeTruth(busy, { format: 'native' }).all
+      .filter((l) => seen.has(l.key.slice('nomad:'.length)))
+      .map((l) => {
+        const endUs = Math.min(l.endUs, lastUs);
+        const startUs = Math.max(l.startUs, listedStart.get(l.key) ?? l.startUs);
+        return { ...l, startUs, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: l.endUs > lastUs ? 'open' : 'ended' };
+      });
+    expect(truth.filter((l) => l.endKind === 'ended').length).toBeGreaterThan(100);
+    const day = new Date(start / 1000).toISOString().slice(0, 10);
+    const expected = aggregate(truth, resolvePeriod(day, day, 'UTC'), ['namespace']);
+    const r = run(['stats', '--no-index', '--from', day, '--to', day, '-o', 'json'], { cwd });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { rows: unknown[]; total: unknown; bounds: { low: { total: unknown }; high: { total: unknown } } };
+    expect(report.rows).toEqual(expected.rows);
+    expect(report.total).toEqual(expected.total);
+    // Nothing vanished: no band.
+    expect(report.bounds.low.total).toEqual(expected.total);
+    expect(report.bounds.high.total).toEqual(expected.total);
+  }, 90_000);
+
   it('lists the cluster as a snapshot, then journals every change after its index with the times the payloads give', async () => {
     const cwd = tempDir();
     const nomad = await fake();

@@ -219,7 +219,7 @@ async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view:
   const byThen = listing.files.filter((f) => f.timeUs <= nowUs);
   if (byThen.length === 0) return use(null);
   if (byThen.length < listing.files.length) {
-    return use(await readWithoutStore({ ...listing, files: byThen }, { strict: s.get(STRICT), warn: io.warn }));
+    return use(await readWithoutStore({ ...listing, files: byThen }, { strict: s.get(STRICT), warn: io.warn }, dir, nowUs));
   }
   const opened = await openHistory(s, io, dir);
   try {

@@ -79,9 +79,13 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const quiet = s.get(QUIET_Q);
   const { DEFAULT_CLIENT_OPTIONS, NomadClient, NomadHttpError } = await import('../../sources/nomad/client.js');
   const { captureNomad, emptyMetaCache } = await import('../../sources/nomad/capture.js');
-  const { watchNomad, WatchRefused } = await import('../../sources/nomad/watch.js');
+  const { ServerClock, watchNomad, WatchRefused } = await import('../../sources/nomad/watch.js');
   const { JournalWriter } = await import('../../snapshots/journal.js');
   const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.get(RETRIES) ?? DEFAULT_CLIENT_OPTIONS.attempts });
+  // Every time the journal holds is the server's: its payload times, and its clock for the rest.
+  const clock = new ServerClock();
+  client.onServerDate = (ms) => clock.saw(ms * 1000);
+  const now = () => new Date(Math.floor(clock.nowUs() / 1000));
   const source = { kind: 'nomad' as const, address: settings.address, region: settings.region };
   const refused = () => new WatchRefused(`the Nomad server at ${settings.address} refused the credentials; ${nomadAdvice(settings, ['refused-credentials']).join('; ')}`);
 
@@ -111,13 +115,13 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
         heartbeatMs: heartbeatUs / 1000,
         firstBackoffMs: Math.min(1000, maxBackoffUs / 1000),
         maxBackoffMs: maxBackoffUs / 1000,
-        mapping: nomadCaptureOptions(s, settings, () => new Date()).mapping,
+        mapping: nomadCaptureOptions(s, settings, now).mapping,
         keepNamespace: () => true,
         keepJob: (name) => prefixes.length === 0 || (name !== null && prefixes.some((p) => name.startsWith(p))),
       },
       {
         capture: async () => {
-          const result = await captureNomad(client, nomadCaptureOptions(s, settings, () => new Date()), cache);
+          const result = await captureNomad(client, nomadCaptureOptions(s, settings, now), cache);
           cache = result.cache;
           if (client.problems.has('refused-credentials') && result.snapshot.scope.namespaces.length === 0) throw refused();
           if (result.snapshot.scope.namespaces.length === 0) throw new Error(`nothing could be listed: ${result.snapshot.scope.failed.map((f) => f.reason).join('; ')}`);
@@ -142,7 +146,8 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
           }
         },
         journal,
-        now: () => new Date(),
+        nowUs: () => clock.nowUs(),
+        sawServerTime: (us) => clock.saw(us),
         sleep: (ms, signal) =>
           new Promise((resolve, reject) => {
             const t = setTimeout(resolve, ms);

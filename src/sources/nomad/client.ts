@@ -13,6 +13,9 @@ export { ApiHttpError as NomadHttpError, DEFAULT_CLIENT_OPTIONS, type ClientOpti
 export type NomadResponse<T> = JsonResponse<T>;
 
 export class NomadClient extends JsonApiClient {
+  /** Called with the server's clock (its Date header, in ms) whenever a reply carries one. */
+  onServerDate: ((ms: number) => void) | null = null;
+
   constructor(
     private readonly settings: NomadSettings,
     opts: ClientOptions = DEFAULT_CLIENT_OPTIONS,
@@ -30,7 +33,14 @@ export class NomadClient extends JsonApiClient {
     if (this.settings.region && !params.has('region')) params.set('region', this.settings.region);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.settings.token) headers['x-nomad-token'] = this.settings.token;
-    return this.getJson<T>(path, params, headers, { parse: parseNomadJson });
+    const res = await this.getJson<T>(path, params, headers, { parse: parseNomadJson });
+    this.noteDate(res.headers.date);
+    return res;
+  }
+
+  private noteDate(value: string | string[] | undefined): void {
+    const ms = Date.parse(Array.isArray(value) ? value[0]! : (value ?? ''));
+    if (this.onServerDate && !Number.isNaN(ms)) this.onServerDate(ms);
   }
 
   /**
@@ -54,6 +64,7 @@ export class NomadClient extends JsonApiClient {
       this.note(err);
       throw err;
     }
+    this.noteDate(res.headers.date);
     if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '');
       const err = new ApiHttpError(`GET ${path}: HTTP ${res.statusCode}${brief(text)}`, res.statusCode);

@@ -27,7 +27,10 @@ export interface WatchDeps {
   /** A job's name and meta, for an allocation whose job the watcher has not seen (null: unknown). */
   readJob(namespace: string, id: string): Promise<{ name: string | null; meta: Record<string, string> | null } | null>;
   journal: { append(line: WatchLine): void };
-  now(): Date;
+  /** The watcher's clock in µs: the server's (see ServerClock), so that markers and payload times agree. */
+  nowUs(): number;
+  /** Payload times seen, for the clock. */
+  sawServerTime(us: number): void;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   /** Progress and trouble, one line each (stderr). */
   note(line: string): void;
@@ -85,11 +88,11 @@ export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: Abor
       if (!stop.aborted) throw new Error('the server closed the stream');
     } catch (e) {
       if (e instanceof WatchRefused) {
-        if (counts.connections > 0) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.now().getTime() * 1000), reason: e.message });
+        if (counts.connections > 0) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.nowUs()), reason: e.message });
         throw e;
       }
       const why = stop.aborted ? 'stopped' : reason(connection.signal.aborted ? connection.signal.reason : e);
-      if (counts.connections > 0 && (resynced || !stop.aborted)) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.now().getTime() * 1000), reason: why });
+      if (counts.connections > 0 && (resynced || !stop.aborted)) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.nowUs()), reason: why });
       if (stop.aborted) break;
       counts.drops++;
       failures++;
@@ -116,7 +119,7 @@ export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: Abor
 async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: AbortController, counts: WatchCounts, onResync: () => void): Promise<void> {
   const body = await deps.openStream(1, connection.signal);
   counts.connections++;
-  deps.journal.append({ type: 'connected', at: formatTimestamp(deps.now().getTime() * 1000) });
+  deps.journal.append({ type: 'connected', at: formatTimestamp(deps.nowUs()) });
 
   // Silence past two heartbeats drops the stream.
   let silence: NodeJS.Timeout | undefined;
@@ -139,7 +142,7 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
     const line = parseNomadJson(text) as { Index?: number; Events?: StreamEvent[] } | null;
     if (!line || typeof line !== 'object' || !Array.isArray(line.Events)) {
       // The heartbeat, {}: the stream is alive and complete up to now.
-      deps.journal.append({ type: 'alive', at: formatTimestamp(deps.now().getTime() * 1000), index: lastIndex });
+      deps.journal.append({ type: 'alive', at: formatTimestamp(deps.nowUs()), index: lastIndex });
       return;
     }
     for (const ev of line.Events) {
@@ -166,7 +169,9 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
       if (!opts.keepJob(jobName)) continue;
       const record = mapAllocation(a, jobName, job.meta, opts.mapping);
       // The payload's own time of the change, never the time it arrived.
-      const at = a.ModifyTime !== undefined ? formatTimestamp(nanosToMicros(typeof a.ModifyTime === 'number' ? BigInt(Math.round(a.ModifyTime)) : a.ModifyTime)) : formatTimestamp(deps.now().getTime() * 1000);
+      const modifiedUs = a.ModifyTime !== undefined ? nanosToMicros(typeof a.ModifyTime === 'number' ? BigInt(Math.round(a.ModifyTime)) : a.ModifyTime) : null;
+      if (modifiedUs !== null) deps.sawServerTime(modifiedUs);
+      const at = formatTimestamp(modifiedUs ?? deps.nowUs());
       deps.journal.append({ type: 'allocation', at, index, event: ev.Type ?? 'AllocationUpdated', allocation: record });
       counts.events++;
     }
@@ -211,4 +216,30 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
   }
   if (failed) throw failed;
   if (connection.signal.aborted) throw connection.signal.reason;
+}
+
+/**
+ * The server's clock, as the watcher learns it: the latest time the server showed (a reply's
+ * Date, a payload's ModifyTime) plus the time elapsed here since. Journal markers and list
+ * times then agree with payload times even when this host's clock does not agree with the
+ * server's. Before the server showed any time, this host's clock.
+ */
+export class ServerClock {
+  private baseUs = -Infinity;
+  private wallAtBaseMs = 0;
+
+  constructor(private readonly wallMs: () => number = Date.now) {}
+
+  /** A time the server showed, in µs; once it showed one, an earlier one than the clock reads changes nothing. */
+  saw(us: number): void {
+    const wall = this.wallMs();
+    if (this.baseUs === -Infinity || us > this.nowUs(wall)) {
+      this.baseUs = us;
+      this.wallAtBaseMs = wall;
+    }
+  }
+
+  nowUs(wall = this.wallMs()): number {
+    return this.baseUs === -Infinity ? wall * 1000 : this.baseUs + (wall - this.wallAtBaseMs) * 1000;
+  }
 }
