@@ -7,7 +7,7 @@ import { formatInstant, formatTimestamp } from '../util/time.js';
  * unknown, not zero. Pure: capture times and a period in, stretches out.
  */
 
-export type StretchKind = 'sampled' | 'uncovered';
+export type StretchKind = 'watched' | 'sampled' | 'uncovered';
 
 export interface Stretch {
   startUs: Micros;
@@ -169,7 +169,7 @@ export function coverageWarning(c: Coverage): string | null {
  * window still running at `nowUs` is judged up to then: the rest of today is not missing.
  */
 export function windowCoverage(
-  files: { capturedUs: readonly Micros[]; nearbyUs: readonly Micros[] },
+  files: { capturedUs: readonly Micros[]; nearbyUs: readonly Micros[]; watched?: readonly Interval[] },
   window: { startUs: Micros; endUs: Micros },
   opts: { maxGapUs?: Micros | null; nowUs?: Micros } = {},
 ): Coverage {
@@ -177,6 +177,45 @@ export function windowCoverage(
   const gap = opts.maxGapUs ?? defaultMaxGapUs(files.nearbyUs.length === 0 ? files.capturedUs : [...files.nearbyUs, ...files.capturedUs]);
   const now = opts.nowUs;
   const running = now !== undefined && window.startUs < now && now < window.endUs;
-  const c = coverageOf(files.capturedUs, running ? { startUs: window.startUs, endUs: now } : window, gap);
+  const judged = running ? { startUs: window.startUs, endUs: now } : window;
+  const watched = files.watched ?? [];
+  // A watcher's stretch ends where it was last heard from: gaps are measured from there.
+  const captures = watched.length === 0 ? files.capturedUs : [...files.capturedUs, ...watched.flatMap((w) => [w.startUs, w.endUs])];
+  const c = withWatched(coverageOf(captures, judged, gap), watched, judged);
   return running ? { ...c, untilUs: now } : c;
+}
+
+export interface Interval {
+  startUs: Micros;
+  endUs: Micros;
+}
+
+/**
+ * Lays the time a watcher followed over the sampled and uncovered stretches: inside it,
+ * every change was recorded (docs/accounting.md#watched-history), whatever the snapshots.
+ */
+export function withWatched(c: Coverage, watched: readonly Interval[], window: Interval): Coverage {
+  if (watched.length === 0) return c;
+  const cuts = [...watched].filter((w) => w.endUs > w.startUs).sort((a, b) => a.startUs - b.startUs);
+  const out: Stretch[] = [];
+  const push = (s: Stretch) => {
+    if (s.endUs <= s.startUs) return;
+    const last = out[out.length - 1];
+    // Stretches of one kind in a row are one, but each gap stays its own.
+    if (last && last.kind === s.kind && s.kind !== 'uncovered' && last.endUs === s.startUs) last.endUs = s.endUs;
+    else out.push({ ...s });
+  };
+  for (const s of c.stretches) {
+    let at = s.startUs;
+    for (const w of cuts) {
+      if (w.endUs <= at || w.startUs >= s.endUs) continue;
+      if (w.startUs > at) push({ ...s, startUs: at, endUs: w.startUs });
+      push({ startUs: Math.max(w.startUs, at), endUs: Math.min(w.endUs, s.endUs), kind: 'watched' });
+      at = Math.min(w.endUs, s.endUs);
+    }
+    push({ ...s, startUs: at, endUs: s.endUs });
+  }
+  const length = window.endUs - window.startUs;
+  const known = out.reduce((n, s) => n + (s.kind === 'uncovered' ? 0 : s.endUs - s.startUs), 0);
+  return { ...c, stretches: out, coveredFraction: length > 0 ? known / length : 1 };
 }

@@ -81,6 +81,8 @@ export interface WindowFiles {
    * when the window lies in a long gap.
    */
   nearbyUs: Micros[];
+  /** Where watchers followed the cluster (journals), when the history has any. */
+  watched?: { startUs: Micros; endUs: Micros }[];
 }
 
 function hasProblem(f: FileSummary): boolean {

@@ -16,6 +16,8 @@ import { SkipLedger, type ReadPolicy } from './skips.js';
 export interface History {
   tracks: Track[];
   files: FileSummary[];
+  /** Where watchers followed the cluster (their journals), in time order. */
+  watched: { startUs: number; endUs: number }[];
 }
 
 export { UNNAMED };
@@ -48,5 +50,5 @@ export async function loadHistory(listing: Listing, policy: ReadPolicy, journals
     files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips) });
   }
   replay.applyUntil(Infinity, null);
-  return { tracks: rec.tracksWithLifetime(), files };
+  return { tracks: rec.tracksWithLifetime(), files, watched: replay.watched() };
 }

@@ -126,6 +126,8 @@ export class JournalMerge {
   private readonly replays: JournalReplay[];
   /** Whether journal lines changed the listing since the last file. */
   appliedSinceFile = false;
+  /** Where each source was followed: from a resync's list to its last line before a disconnection. */
+  private readonly stretches: { startUs: number; endUs: number }[][];
 
   constructor(
     private readonly journals: readonly JournalSequence[],
@@ -133,6 +135,7 @@ export class JournalMerge {
     private readonly skipped: (file: string, skips: Skip[]) => void,
   ) {
     this.next = journals.map(() => 0);
+    this.stretches = journals.map(() => []);
     this.replays = journals.map((j) => new JournalReplay('nomad', (e) => `${j.source} line ${e.lineNumber}`));
   }
 
@@ -156,7 +159,15 @@ export class JournalMerge {
   pass(marker: Marker, listed: boolean): void {
     const line = this.journals[marker.seq]!.entries[marker.line]!.line;
     this.applyLine(marker.seq);
-    if (listed && line.type === 'resynchronised') this.replays[marker.seq]!.listed(line.namespaces);
+    if (listed && line.type === 'resynchronised') {
+      this.replays[marker.seq]!.listed(line.namespaces);
+      this.stretches[marker.seq]!.push({ startUs: marker.key, endUs: marker.key });
+    }
+  }
+
+  /** Where watchers followed the cluster, in time order (see Coverage in docs/accounting.md). */
+  watched(): { startUs: number; endUs: number }[] {
+    return this.stretches.flat().filter((w) => w.endUs > w.startUs).sort((a, b) => a.startUs - b.startUs);
   }
 
   fileApplied(): void {
@@ -166,7 +177,12 @@ export class JournalMerge {
   private applyLine(seq: number): void {
     const j = this.journals[seq]!;
     const i = this.next[seq]!++;
-    const d = this.replays[seq]!.delta(j.entries[i]!, j.keys[i]!);
+    const replay = this.replays[seq]!;
+    const connected = replay.connected;
+    const d = replay.delta(j.entries[i]!, j.keys[i]!);
+    // A connected watcher's stretch reaches its latest line; a disconnection ends it.
+    const open = this.stretches[seq]!.at(-1);
+    if (connected && open && replay.connected) open.endUs = Math.max(open.endUs, j.keys[i]!);
     if (!d) return;
     if (d.skips.length) this.skipped(d.file, d.skips);
     this.rec.apply(d);

@@ -61,7 +61,7 @@ export function filesView(h: History): HistoryView {
       // Packed before they are handed over: a report looks its filters up in the dictionary
       // first, and a name not interned yet would match nothing.
       const tracks = [...trackColumnsOf(h.tracks, names)];
-      return { tracks, names, files: windowFiles(h.files, w), rows: h.tracks.length };
+      return { tracks, names, files: { ...windowFiles(h.files, w), ...(h.watched.length ? { watched: h.watched } : {}) }, rows: h.tracks.length };
     },
     consistently: (use) => use(),
     allocations: (w) => h.tracks.filter((t) => t.startUs !== null && t.startUs < w.endUs && (reachUs(t) ?? -Infinity) > w.startUs),

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
@@ -62,6 +62,18 @@ function journal(cwd: string): JournalLine[] {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs another command in the folder while the watcher runs (the test process serves the fake's requests meanwhile). */
+function runAsyncIn(cwd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 /** Waits (bounded) until the journal holds `n` lines of a type. */
 async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
@@ -126,6 +138,116 @@ describe('hourmeter watch', () => {
     expect(report.bounds.low.total).toEqual(expected.total);
     expect(report.bounds.high.total).toEqual(expected.total);
   }, 90_000);
+
+  it('across a disconnection that overflows the buffer: exact before it, the truth inside the band across it, and the gap shown', async () => {
+    const busy = createCluster({ seed: 43, days: 2, intervalMinutes: 60, durationDistribution: 'lognormal', targetConcurrent: 20, medianDurationMinutes: 40 });
+    const day1 = busy.startUs;
+    const start = day1 + 60 * MIN;
+    const nomad = await startFakeNomad({ cluster: busy, token: TOKEN, now: start, heartbeatMs: 200, eventBufferSize: 20 });
+    fakes.push(nomad);
+    const cwd = tempDir();
+    const w = watch(cwd, nomad, ['--duration', '60s']);
+    await until(cwd, 'resynchronised');
+    // Followed through the first day, into the second.
+    const cut = day1 + 27 * 60 * MIN;
+    await play(nomad, start, cut, 5 * MIN);
+    // The stream goes quiet; three hours pass on the cluster, far more than the buffer holds.
+    nomad.silenceStreams();
+    const back = cut + 3 * 60 * MIN;
+    nomad.setNow(back);
+    await until(cwd, 'resynchronised', 2);
+    await play(nomad, back, back + 3 * 60 * MIN, 5 * MIN);
+    w.child.kill('SIGTERM');
+    expect((await w.done).code).toBe(0);
+
+    const lines = journal(cwd);
+    const resyncs = lines.filter((l): l is Extract<JournalLine, { type: 'resynchronised' }> => l.type === 'resynchronised');
+    expect(resyncs.length).toBe(2);
+    const seen = new Set(allocationLines(lines).map((l) => l.allocation.id));
+    for (const r of resyncs) for (const a of (JSON.parse(readFileSync(join(cwd, 'snapshots', r.snapshot), 'utf8')) as { allocations: NativeAllocation[] }).allocations) seen.add(a.id);
+    const lastUs = Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)!));
+    const truth = computeTruth(busy, { format: 'native' }).all
+      .filter((l) => seen.has(l.key.slice('nomad:'.length)))
+      .map((l) => ({ ...l, endUs: Math.min(l.endUs, lastUs), lowEndUs: Math.min(l.endUs, lastUs), highEndUs: Math.min(l.endUs, lastUs) }));
+    const stats = (day: string) => {
+      const r = run(['stats', '--no-index', '--from', day, '--to', day, '--max-gap', '1h', '-o', 'json'], { cwd });
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout) as { total: Record<string, number>; bounds: { low: { total: Record<string, number> }; high: { total: Record<string, number> } }; coverage: { stretches: { start: string; end: string; kind: string }[]; warning: string | null } };
+    };
+    const dayOf = (us: number) => new Date(us / 1000).toISOString().slice(0, 10);
+    // The first day was followed throughout: every figure exact (the band is closed).
+    const first = stats(dayOf(day1));
+    const exact = aggregate(truth, resolvePeriod(dayOf(day1), dayOf(day1), 'UTC'), []).total;
+    expect(first.total.cpu_hours).toBe(exact.cpu_hours);
+    expect(first.total.memory_gib_hours).toBe(exact.memory_gib_hours);
+    expect(first.total.allocations).toBe(exact.allocations);
+    expect(first.bounds.low.total.cpu_hours).toBe(exact.cpu_hours);
+    expect(first.bounds.high.total.cpu_hours).toBe(exact.cpu_hours);
+    // The second day: what ended unseen during the silence lies in the band around the truth.
+    const second = stats(dayOf(back));
+    const truth2 = aggregate(truth, resolvePeriod(dayOf(back), dayOf(back), 'UTC'), []).total;
+    expect(second.bounds.low.total.cpu_hours).toBeLessThan(truth2.cpu_hours);
+    expect(second.bounds.high.total.cpu_hours).toBeGreaterThan(truth2.cpu_hours);
+    // And the gap is shown: watched, then the silence uncovered, then watched again.
+    expect(second.coverage.stretches.map((s) => s.kind)).toEqual(['watched', 'uncovered', 'watched', 'uncovered']);
+    expect(second.coverage.warning).toMatch(/^no snapshot between /);
+  }, 120_000);
+
+  it('watch and 15-minute snapshots on one folder: nothing counted twice, and as exact as the watcher alone', async () => {
+    const busy = createCluster({ seed: 47, days: 1, intervalMinutes: 60, durationDistribution: 'lognormal', targetConcurrent: 15, medianDurationMinutes: 30, restartFraction: 0.2, rescheduleFraction: 0.1 });
+    const start = busy.startUs + 60 * MIN;
+    const nomad = await startFakeNomad({ cluster: busy, token: TOKEN, now: start, heartbeatMs: 200 });
+    fakes.push(nomad);
+    const cwd = tempDir();
+    const w = watch(cwd, nomad, ['--duration', '120s']);
+    await until(cwd, 'resynchronised');
+    // Cron's snapshots every 15 minutes of the cluster's time, beside the watcher.
+    const env = { NOMAD_ADDR: nomad.url, NOMAD_TOKEN: TOKEN };
+    const cron: string[] = [];
+    for (let t = start + 15 * MIN; t <= start + 8 * 60 * MIN; t += 15 * MIN) {
+      await play(nomad, t - 15 * MIN, t, 5 * MIN);
+      const iso = new Date(t / 1000).toISOString();
+      const r = await runAsyncIn(cwd, ['snapshot', '--quiet', '--now', iso], env);
+      expect(r.code).toBe(0);
+      cron.push(`${iso.slice(0, 19)}Z.json`);
+    }
+    w.child.kill('SIGTERM');
+    expect((await w.done).code).toBe(0);
+
+    const lines = journal(cwd);
+    const resync = lines.find((l) => l.type === 'resynchronised') as Extract<JournalLine, { type: 'resynchronised' }>;
+    const listed = JSON.parse(readFileSync(join(cwd, 'snapshots', resync.snapshot), 'utf8')) as { allocations: NativeAllocation[] };
+    const seen = new Set([...listed.allocations.map((a) => a.id), ...allocationLines(lines).map((l) => l.allocation.id)]);
+    const listedStart = new Map(listed.allocations.filter((a) => a.start !== null).map((a) => [`nomad:${a.id}`, parseInstant(a.start)!]));
+    // Allocations still holding count up to the latest line or snapshot.
+    const lastUs = Math.max(parseInstant(cron.at(-1)!.replace('.json', ''))!, ...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)!));
+    const truth: Lifetime[] = computeTruth(busy, { format: 'native' }).all
+      .filter((l) => seen.has(l.key.slice('nomad:'.length)))
+      .map((l) => {
+        const endUs = Math.min(l.endUs, lastUs);
+        return { ...l, startUs: Math.max(l.startUs, listedStart.get(l.key) ?? l.startUs), endUs, lowEndUs: endUs, highEndUs: endUs, endKind: l.endUs > lastUs ? 'open' : 'ended' };
+      });
+    const day = new Date(start / 1000).toISOString().slice(0, 10);
+    const expected = aggregate(truth, resolvePeriod(day, day, 'UTC'), ['namespace']);
+    const report = (folder: string) => {
+      const r = run(['stats', '--no-index', '--snapshots', folder, '--from', day, '--to', day, '-o', 'json'], { cwd });
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout) as { rows: unknown[]; total: Record<string, number>; bounds: { low: { total: Record<string, number> }; high: { total: Record<string, number> } } };
+    };
+    // Both together: the watcher's exact figures, each allocation once.
+    const both = report(join(cwd, 'snapshots'));
+    expect(both.rows).toEqual(expected.rows);
+    expect(both.total).toEqual(expected.total);
+    expect(both.bounds.low.total).toEqual(expected.total);
+    // The snapshots alone only bound what ended between them.
+    const alone = join(cwd, 'cron-only');
+    mkdirSync(alone);
+    for (const f of cron) copyFileSync(join(cwd, 'snapshots', f), join(alone, f));
+    const sampled = report(alone);
+    // Alone, the snapshots miss what started and ended between two of them (and the watcher's first quarter hour).
+    expect([sampled.total.allocations, sampled.total.cpu_hours! < expected.total.cpu_hours]).toEqual([55, true]);
+    expect(expected.total.allocations).toBe(57);
+  }, 180_000);
 
   it('lists the cluster as a snapshot, then journals every change after its index with the times the payloads give', async () => {
     const cwd = tempDir();
