@@ -2,8 +2,9 @@ import type { Micros } from '../accounting/types.js';
 import { formatInstant, formatSpan } from '../util/time.js';
 
 /**
- * `hourmeter check`: is the newest snapshot recent and complete? Pure: what the newest file
- * says and the time now in, a verdict and its one line out.
+ * `hourmeter check`: is the newest snapshot recent and complete, and has every watcher
+ * written lately? Pure: what the newest file and the journals say and the time now in, a
+ * verdict and its one line out.
  */
 
 export interface LatestFacts {
@@ -17,6 +18,8 @@ export interface LatestFacts {
   /** Namespaces captured, and allocations holding resources (readable files only). */
   namespaces: number;
   holding: number;
+  /** Each watcher's journal: its source and the time of its last line (null: no line yet). */
+  watchers?: readonly { source: string; lastUs: Micros | null; disconnected: boolean }[];
 }
 
 export interface CheckLimits {
@@ -24,6 +27,9 @@ export interface CheckLimits {
   maxAgeUs: Micros;
   /** --max-age as given, for the message. */
   maxAgeText: string;
+  /** How long a watcher's journal may stay silent (--max-silence), and as given. */
+  maxSilenceUs?: Micros;
+  maxSilenceText?: string;
 }
 
 export type Verdict = { ok: true; line: string } | { ok: false; reason: string };
@@ -41,9 +47,17 @@ export function checkLatest(f: LatestFacts, limits: CheckLimits): Verdict {
     const what = f.failedScopes.map((s) => `${s.namespace === '*' ? 'the namespace list' : s.namespace} (${s.reason})`).join(', ');
     reasons.push(`latest snapshot ${at} failed to capture ${what}`);
   }
+  const heard: string[] = [];
+  for (const w of f.watchers ?? []) {
+    const silentUs = w.lastUs === null ? Infinity : limits.nowUs - w.lastUs;
+    const state = w.disconnected ? ', disconnected' : '';
+    if (limits.maxSilenceUs !== undefined && silentUs > limits.maxSilenceUs) {
+      reasons.push(w.lastUs === null ? `watcher ${w.source} has written nothing yet` : `watcher ${w.source} silent for ${formatSpan(silentUs)} since ${formatInstant(w.lastUs)}${state} (max ${limits.maxSilenceText})`);
+    } else if (w.lastUs !== null) heard.push(`watcher ${w.source} heard ${formatSpan(Math.max(0, silentUs))} ago${state}`);
+  }
   if (reasons.length > 0) return { ok: false, reason: reasons.join('; ') };
   return {
     ok: true,
-    line: `ok: latest snapshot ${at} is ${age} old (max ${limits.maxAgeText}), ${plural(f.namespaces, 'namespace')}, ${plural(f.holding, 'allocation')} holding resources`,
+    line: `ok: latest snapshot ${at} is ${age} old (max ${limits.maxAgeText}), ${plural(f.namespaces, 'namespace')}, ${plural(f.holding, 'allocation')} holding resources${heard.map((h) => `; ${h}`).join('')}`,
   };
 }

@@ -14,6 +14,7 @@ import { loadUserDb } from '../userdb/store.js';
 import { AnswerCache } from './answer-cache.js';
 import { QueryPool } from './query-pool.js';
 import { ProcessMetrics } from './process-metrics.js';
+import { JournalCounts, watcherMetrics } from '../snapshots/journal-counts.js';
 import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
 
 /**
@@ -80,6 +81,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await refresh();
   const pool = new QueryPool(o.dbPath, o.workers);
   const processMetrics = new ProcessMetrics();
+  const journals = new JournalCounts();
   let refreshing: Promise<void> | null = null;
   const timer = setInterval(() => {
     refreshing ??= refresh()
@@ -156,7 +158,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     const r = await answer;
     // The index's metrics come from a worker; the process's must be read here, where it runs.
-    if (url.pathname === '/metrics' && r.status === 200) return send(res, { ...r, body: r.body + (await processMetrics.text()) });
+    if (url.pathname === '/metrics' && r.status === 200) return send(res, { ...r, body: r.body + watcherMetrics(journals.update(o.snapshots)) + (await processMetrics.text()) });
     send(res, r);
   };
 

@@ -98,4 +98,21 @@ describe('hourmeter check', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^hourmeter: --snapshots nowhere: no such folder/);
   });
+  it("fails when a watcher's journal has been silent past --max-silence (default 5m), and names it when it is not", () => {
+    const cwd = folder([native('2024-09-01T12:00:00Z')]);
+    const dir = join(cwd, 'snapshots', 'journal', 'nomad-10.0.0.1-4646');
+    mkdirSync(dir, { recursive: true });
+    const header = { type: 'journal', at: '2024-09-01T12:00:00.000000Z', format: 'hourmeter.journal', version: 1, source: { kind: 'nomad', address: 'http://10.0.0.1:4646', region: null } };
+    const lines = [header, { type: 'connected', at: '2024-09-01T12:00:00.000000Z' }, { type: 'alive', at: '2024-09-01T12:20:00.000000Z', index: 7 }];
+    writeFileSync(join(dir, '2024-09-01T12Z.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    // Heard 4 minutes ago: fine.
+    const ok = check(cwd, '2024-09-01T12:24:00Z');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe('ok: latest snapshot 2024-09-01T12:00:00Z is 24m old (max 12h), 2 namespaces, 2 allocations holding resources; watcher nomad-10.0.0.1-4646 heard 4m ago\n');
+    // Silent for 6 minutes: not.
+    const silent = check(cwd, '2024-09-01T12:26:00Z');
+    expect(silent.code).toBe(1);
+    expect(silent.stderr).toBe('hourmeter: check failed: watcher nomad-10.0.0.1-4646 silent for 6m since 2024-09-01T12:20:00Z (max 5m)\n');
+    expect(check(cwd, '2024-09-01T12:26:00Z', '--max-silence', '10m').code).toBe(0);
+  });
 });

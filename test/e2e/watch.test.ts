@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { computeTruth, createCluster } from '../../src/simulator/index.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
 import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, run, tempDir, type RunResult } from '../helpers/cli.js';
+import { BIN, run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
 
 /**
  * `hourmeter watch` as a process, against the fake Nomad's event stream on 127.0.0.1: what
@@ -315,6 +315,21 @@ describe('hourmeter watch', () => {
     const snapshots = readdirSync(join(cwd, 'snapshots')).filter((f) => f.endsWith('.json'));
     expect(snapshots.length).toBe(4);
     expect(r.stderr.match(/stream dropped/g)?.length).toBe(3);
+
+    // serve's /metrics counts what the journal says: 4 streams, 4 lists, 3 gaps (the stop is none).
+    const events = allocationLines(journal(cwd)).length;
+    const server = await startServe(cwd, []);
+    children.push(server.child);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const source = `nomad-127.0.0.1-${new URL(nomad.url).port}`;
+    expect(text.split('\n').filter((l) => l.startsWith('hourmeter_watch_') && !l.startsWith('hourmeter_watch_last'))).toEqual([
+      `hourmeter_watch_events_total{source="${source}"} ${events}`,
+      `hourmeter_watch_connections_total{source="${source}"} 4`,
+      `hourmeter_watch_resyncs_total{source="${source}"} 4`,
+      `hourmeter_watch_gaps_total{source="${source}"} 3`,
+    ]);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (!promtool.error) expect(promtool.stdout + promtool.stderr).toBe('');
   }, 60_000);
 
   it('a refused token ends it at once, exit 3, without spinning', async () => {

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { checkLatest } from '../../reports/check.js';
 import { listSnapshots } from '../../snapshots/files.js';
+import { listJournals, readJournalFile } from '../../snapshots/journal.js';
 import { describeRecordSkips } from '../../snapshots/skips.js';
 import { tryReadSnapshot } from '../../snapshots/latest.js';
 import { CheckFailed, UsageError } from '../../util/errors.js';
@@ -23,6 +24,20 @@ export const MAX_AGE: SharedOption<{ text: string; us: number }> = {
   },
 };
 
+const DEFAULT_MAX_SILENCE = '5m';
+
+/** --max-silence, as given and in microseconds. */
+const MAX_SILENCE: SharedOption<{ text: string; us: number }> = {
+  name: 'max-silence',
+  option: () => new Option('--max-silence <duration>', `longest a watcher's journal may go without a line (default: ${DEFAULT_MAX_SILENCE})`),
+  read: (s) => {
+    const text = s.string('max-silence', DEFAULT_MAX_SILENCE);
+    const us = parseDuration(text);
+    if (us === null) throw new UsageError(`${s.source('max-silence')} ${JSON.stringify(text)} is not a duration: use e.g. 5m or 90s`);
+    return { text, us };
+  },
+};
+
 export function checkCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('check')
     .summary('exit 1 when the latest snapshot is too old or recorded failures (for cron and monitoring)')
@@ -30,10 +45,11 @@ export function checkCommand(program: Command, io: CliIO): Command {
       'Looks at the newest snapshot file only. Exits 0 and prints one "ok: ..." line on stdout when it ' +
         'is at most --max-age old and complete; otherwise exits 1 and prints one line with every reason ' +
         'on stderr: too old, unreadable, or namespaces whose capture failed. A folder with no snapshot ' +
-        'files fails too. Its age is from its capture time (its content, else its file name) to now.',
+        'files fails too. Its age is from its capture time (its content, else its file name) to now. ' +
+        'Each watcher\'s journal (journal/ in the folder) fails the check when its last line is older than --max-silence.',
     );
   addSnapshotsOption(cmd);
-  cmd.addOption(MAX_AGE.option());
+  cmd.addOption(MAX_AGE.option()).addOption(MAX_SILENCE.option());
   addNowOption(cmd, 'take this instant as now');
   addConfigOption(cmd);
   cmd.addHelpText(
@@ -48,6 +64,7 @@ export function checkCommand(program: Command, io: CliIO): Command {
 
 async function runCheck(s: Settings, io: CliIO): Promise<void> {
   const { text: maxAgeText, us: maxAgeUs } = s.get(MAX_AGE);
+  const { text: maxSilenceText, us: maxSilenceUs } = s.get(MAX_SILENCE);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
   const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
@@ -64,9 +81,29 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
       failedScopes: snap?.failedScopes ?? [],
       namespaces: snap?.covered.size ?? 0,
       holding: snap?.observations.filter((o) => o.phase === 'holding').length ?? 0,
+      watchers: lastLines(dir, io),
     },
-    { nowUs, maxAgeUs, maxAgeText },
+    { nowUs, maxAgeUs, maxAgeText, maxSilenceUs, maxSilenceText },
   );
   if (!verdict.ok) throw new CheckFailed(`check failed: ${verdict.reason}`);
   io.stdout(verdict.line + '\n');
+}
+
+/** Each watcher's last journal line: its time, and whether it says the stream dropped. */
+function lastLines(dir: string, io: CliIO): { source: string; lastUs: number | null; disconnected: boolean }[] {
+  return listJournals(dir).map((j) => {
+    let last: { atUs: number; type: string } | null = null;
+    // The newest file with a line says it; a file of headers only (a watcher just started) falls back.
+    for (const f of [...j.files].reverse()) {
+      const read = readJournalFile(f.path);
+      for (const p of read.problems) io.warn(`${p.file} line ${p.line}: ${p.reason}`);
+      const lines = read.entries.filter((e) => e.line.type !== 'journal');
+      const e = lines[lines.length - 1];
+      if (e) {
+        last = { atUs: e.atUs, type: e.line.type };
+        break;
+      }
+    }
+    return { source: j.sourceId, lastUs: last?.atUs ?? null, disconnected: last?.type === 'disconnected' };
+  });
 }

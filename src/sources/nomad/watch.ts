@@ -10,7 +10,7 @@ import type { NomadAllocStub } from './types.js';
  * allocation change to the journal, exactly as its payload dates it. On start and after
  * every drop it lists the cluster again (a snapshot) before trusting the stream: Nomad's
  * event buffer is small, and a resumed index that left it starts the stream further on
- * without a word (see README, "hourmeter watch"). The network, the files and the
+ * without a word (docs/accounting.md#watched-history). The network, the files and the
  * clock come in as dependencies.
  */
 
