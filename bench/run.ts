@@ -11,7 +11,7 @@
  *   BENCH_INGEST_RUNS=1   cold index rebuilds per corpus
  *   BENCH_SCALE_RUNS=3    rounds of the scaling table (a cold run of 5 years takes a minute or more)
  *   BENCH_ONLY=legacy     only some parts, comma-separated: legacy, scaling, native, snapshot,
- *                         serve (default all); scaling generates 2- and 5-year corpora (~3 and
+ *                         serve, watch (default all); scaling generates 2- and 5-year corpora (~3 and
  *                         ~7.7 GB, minutes) on first use and keeps them under .bench/
  *   BENCH_SERVE_SECONDS=30 length of the load on `hourmeter serve`
  *   HOURMETER_BENCH_AI4OS_ACCOUNTING=<dir>  a checkout of ai4os/ai4-accounting: the original
@@ -22,6 +22,7 @@ import { fewRuns, goalText, printVerdicts, RUNS } from './harness.js';
 import { GOALS, legacyBench, nativeBench, scalingBench } from './index-bench.js';
 import { serveBench } from './serve-bench.js';
 import { snapshotBench } from './snapshot-bench.js';
+import { watchBench } from './watch-bench.js';
 
 const PARTS = {
   // A year of 6-hourly AI4OS snapshots of a busy cluster, twice (the simulator's default run
@@ -35,6 +36,8 @@ const PARTS = {
   snapshot: () => snapshotBench({ concurrent: 5000, latencyMs: 20 }),
   // `hourmeter serve` at a fixed 100 requests/s on loopback, a new question each: p99.
   serve: serveBench,
+  // `hourmeter watch` on a day of ~2,000 allocations: events/s, journal bytes, error against the truth.
+  watch: watchBench,
 } as const;
 type Part = keyof typeof PARTS;
 
