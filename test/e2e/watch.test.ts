@@ -125,6 +125,13 @@ describe('hourmeter watch', () => {
     // Nothing vanished: no band.
     expect(report.bounds.low.total).toEqual(expected.total);
     expect(report.bounds.high.total).toEqual(expected.total);
+    // The index reads the journal too: the same report, byte for byte.
+    for (const by of [[], ['--by', 'namespace,user']]) {
+      const args = ['stats', '--from', day, '--to', day, ...by, '-o', 'json'];
+      const indexed = run(args, { cwd });
+      expect(indexed.code).toBe(0);
+      expect(indexed.stdout).toBe(run([...args, '--no-index'], { cwd }).stdout);
+    }
   }, 90_000);
 
   it('lists the cluster as a snapshot, then journals every change after its index with the times the payloads give', async () => {
