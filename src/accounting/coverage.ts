@@ -178,7 +178,8 @@ export function windowCoverage(
   const now = opts.nowUs;
   const running = now !== undefined && window.startUs < now && now < window.endUs;
   const judged = running ? { startUs: window.startUs, endUs: now } : window;
-  const watched = files.watched ?? [];
+  // The stretches the window overlaps (a history may hold others, an index only gives these).
+  const watched = (files.watched ?? []).filter((w) => w.endUs > judged.startUs && w.startUs < judged.endUs);
   // A watcher's stretch ends where it was last heard from: gaps are measured from there.
   const captures = watched.length === 0 ? files.capturedUs : [...files.capturedUs, ...watched.flatMap((w) => [w.startUs, w.endUs])];
   const c = withWatched(coverageOf(captures, judged, gap), watched, judged);

@@ -66,8 +66,10 @@ export class Reconstructor {
   /**
    * Continues a reconstruction saved by `saved()`: the tracks that were listed or held
    * resources unlisted, and the time of the last snapshot applied. Others load on demand.
+   * `whole`: the next snapshot comes from a fresh reader, listing everything (the default);
+   * false when the caller's reader continues where it left off (it read the last file again).
    */
-  resume(live: Iterable<StoredTrack>, lastUs: Micros): void {
+  resume(live: Iterable<StoredTrack>, lastUs: Micros, whole = true): void {
     for (const s of live) {
       const { listed, unlistedHolding, ...t } = s;
       this.tracks.set(t.key, t);
@@ -75,7 +77,12 @@ export class Reconstructor {
       if (unlistedHolding) this.unlistedHolding.add(t);
     }
     this.lastUs = lastUs;
-    this.wholeNext = true;
+    this.wholeNext = whole;
+  }
+
+  /** The time of the last snapshot or change applied; null before the first. */
+  get latestUs(): Micros | null {
+    return this.lastUs;
   }
 
   /** How many allocations the latest snapshot listed. */

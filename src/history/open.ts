@@ -100,7 +100,7 @@ export async function openHistory(o: OpenOptions): Promise<OpenedHistory> {
     let listing = remembered === null ? await list() : null;
     const unnamed = listing?.unnamed ?? remembered ?? [];
     new SkipLedger(policy).unnamed(unnamed);
-    if (listing) await store.append(listing, { warn: o.warn, note: o.warn, progress: o.progress?.() });
+    if (listing) await store.append(listing, { dir: o.dir, warn: o.warn, note: o.warn, progress: o.progress?.() });
     if (o.strict) refuseProblems(store.catalogue);
     const span = listing ? spanOf(listing) : store.catalogue.span();
     if (!span) throw noFiles(o.dir);

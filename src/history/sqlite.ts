@@ -49,6 +49,7 @@ export class SqliteHistoryStore implements HistoryStore {
         rebuild: o.rebuild,
         folders: listing.folders,
         unnamed: listing.unnamed,
+        dir: o.dir,
         warn: o.warn,
         note: o.note,
         progress: o.progress ? (p) => o.progress!.update(p) : undefined,

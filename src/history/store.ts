@@ -43,6 +43,8 @@ export interface ProgressSink {
 }
 
 export interface AppendOptions {
+  /** The snapshot folder: its watchers' journals (journal/) are taken in with the files. */
+  dir: string;
   /** Read every file again, whatever the catalogue says. */
   rebuild?: boolean;
   /** Receives one line per problem found in a newly read file. */

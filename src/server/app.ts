@@ -72,7 +72,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const listing = await listSnapshots(o.snapshots, '--snapshots', { stat: false }).catch(() => null);
     if (!listing) return;
     unnamedFiles = listing.unnamed.length;
-    const r = await store.append(listing, { warn: o.io.warn, note: o.io.warn, progress: o.progress?.() });
+    const r = await store.append(listing, { dir: o.snapshots, warn: o.io.warn, note: o.io.warn, progress: o.progress?.() });
     if (r.mode !== 'none') {
       generation++;
       cache.clear();

@@ -32,23 +32,21 @@ export async function loadHistory(listing: Listing, policy: ReadPolicy, journals
   for await (const out of readAll('observe', listing.files, policy)) {
     const { name, timeUs } = out.file;
     // Journal lines before the file go first; a watcher's own list waits for its marker.
-    const marker = replay.markerOf(name);
-    replay.applyUntil(marker ? marker.key : timeUs, marker);
-    if (!out.ok) {
-      ledger.file(name, out.reason, out.message);
-      files.push({ name, timeUs, capturedUs: null, corrupt: out.reason, failedScopes: [], recordSkips: [] });
-      if (marker) replay.pass(marker, false);
-      continue;
-    }
-    const delta = decoder.decode(out.value, name, timeUs);
-    ledger.records(name, delta.skips);
-    // After journal lines, the file is compared with everything listed, not with the file before it.
-    if (replay.appliedSinceFile) rec.applyWhole(delta, decoder.listedKeys());
-    else rec.apply(delta);
-    replay.fileApplied();
-    if (marker) replay.pass(marker, true);
-    files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips) });
+    replay.file(name, timeUs, (afterLines) => {
+      if (!out.ok) {
+        ledger.file(name, out.reason, out.message);
+        files.push({ name, timeUs, capturedUs: null, corrupt: out.reason, failedScopes: [], recordSkips: [] });
+        return false;
+      }
+      const delta = decoder.decode(out.value, name, timeUs);
+      ledger.records(name, delta.skips);
+      // After journal lines, the file is compared with everything listed, not with the file before it.
+      if (afterLines) rec.applyWhole(delta, decoder.listedKeys());
+      else rec.apply(delta);
+      files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips) });
+      return true;
+    });
   }
-  replay.applyUntil(Infinity, null);
+  replay.finish();
   return { tracks: rec.tracksWithLifetime(), files, watched: replay.watched() };
 }

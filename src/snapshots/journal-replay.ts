@@ -1,4 +1,5 @@
 import type { Reconstructor } from '../accounting/reconstruct.js';
+import type { Interval } from '../accounting/coverage.js';
 import type { Micros, SnapshotDelta, Skip } from '../accounting/types.js';
 import type { NativeAllocation } from './format.js';
 import { readJournals, type JournalEntry, type JournalLine, type JournalProblem } from './journal.js';
@@ -27,10 +28,11 @@ export interface JournalSequence {
   markers: Map<string, number>;
 }
 
-export function journalSequence(source: string, entries: JournalEntry[]): JournalSequence {
+/** `afterKey`: the key of the source's last line read before these (an index reads on from there). */
+export function journalSequence(source: string, entries: JournalEntry[], afterKey: Micros = -Infinity): JournalSequence {
   const keys: Micros[] = [];
   const markers = new Map<string, number>();
-  let last = -Infinity;
+  let last = afterKey;
   entries.forEach((e, i) => {
     last = Math.max(last, e.atUs);
     keys.push(last);
@@ -63,12 +65,21 @@ function tuple(a: NativeAllocation): unknown[] {
 /** Turns one source's journal lines into deltas, keeping which namespaces it watches. */
 export class JournalReplay {
   /** The namespaces the last resync listed, until the next disconnection; empty between. */
-  private watched: ReadonlySet<string> = new Set();
+  private watched: ReadonlySet<string>;
 
   constructor(
     private readonly idKind: string,
     private readonly file: (entry: JournalEntry) => string,
-  ) {}
+    /** The namespaces watched where an earlier replay stopped (see JournalMerge's state). */
+    watched: readonly string[] = [],
+  ) {
+    this.watched = new Set(watched);
+  }
+
+  /** The namespaces watched now, sorted. */
+  get watchedNamespaces(): string[] {
+    return [...this.watched].sort();
+  }
 
   /** Whether the watcher is connected and complete (between a resync and a disconnection). */
   get connected(): boolean {
@@ -117,26 +128,64 @@ export interface Marker {
   key: number;
 }
 
+/** Where a merge stopped, so that a later one reads on (the index keeps it between ingests). */
+export interface MergeState {
+  /**
+   * Per source: the namespaces it watches, the key of its last line applied, and the stretch
+   * it was followed in, when still open (connected).
+   */
+  sources: { source: string; watched: string[]; lastKey: Micros; open: Interval | null }[];
+  /** The latest place a snapshot file was applied at: its time, or its marker's. */
+  fileBoundUs: Micros;
+  /** Whether journal lines changed the listing since the last file. */
+  appliedSinceFile: boolean;
+}
+
+export const EMPTY_MERGE: MergeState = { sources: [], fileBoundUs: -Infinity, appliedSinceFile: false };
+
 /**
  * Journal lines interleaved with the snapshot files by time (docs/accounting.md#watched-history):
- * each source's lines in their own order, a resync marker's snapshot at the marker.
+ * the lines of all sources by key (each source's in its own order; equal keys in source
+ * order), a snapshot file after the lines before its time, a resync marker's snapshot at
+ * the marker. One implementation for the full read and the index, which resumes it from
+ * `state()` with the lines read since.
  */
 export class JournalMerge {
   private readonly next: number[];
   private readonly replays: JournalReplay[];
+  /** Sources of an earlier merge without new lines: their state is carried over. */
+  private readonly idle: MergeState['sources'];
+  private readonly lastKeys: Micros[];
+  private fileBoundUs: Micros;
+  /** Resync markers passed, by the snapshot file they name. */
+  readonly passed: string[] = [];
   /** Whether journal lines changed the listing since the last file. */
-  appliedSinceFile = false;
-  /** Where each source was followed: from a resync's list to its last line before a disconnection. */
-  private readonly stretches: { startUs: number; endUs: number }[][];
+  appliedSinceFile: boolean;
+  /**
+   * Where each source was followed in this merge: from a resync's list to its last line
+   * before a disconnection; the first may go on one a resumed merge left open.
+   */
+  private readonly stretches: Interval[][];
 
   constructor(
     private readonly journals: readonly JournalSequence[],
     private readonly rec: Pick<Reconstructor, 'apply'>,
     private readonly skipped: (file: string, skips: Skip[]) => void,
+    resume: MergeState = EMPTY_MERGE,
   ) {
+    const before = new Map(resume.sources.map((s) => [s.source, s]));
     this.next = journals.map(() => 0);
-    this.stretches = journals.map(() => []);
-    this.replays = journals.map((j) => new JournalReplay('nomad', (e) => `${j.source} line ${e.lineNumber}`));
+    this.replays = journals.map((j) => new JournalReplay('nomad', (e) => `${j.source} line ${e.lineNumber}`, before.get(j.source)?.watched));
+    this.lastKeys = journals.map((j) => before.get(j.source)?.lastKey ?? -Infinity);
+    // A stretch still open when the last merge stopped goes on with this one's lines.
+    this.stretches = journals.map((j) => {
+      const open = before.get(j.source)?.open;
+      return open ? [{ ...open }] : [];
+    });
+    const active = new Set(journals.map((j) => j.source));
+    this.idle = resume.sources.filter((s) => !active.has(s.source));
+    this.fileBoundUs = resume.fileBoundUs;
+    this.appliedSinceFile = resume.appliedSinceFile;
   }
 
   markerOf(file: string): Marker | null {
@@ -147,12 +196,59 @@ export class JournalMerge {
     return null;
   }
 
-  /** Applies every line before `key` (and, for the sequence of `stop`, only those before its marker). */
+  /**
+   * Applies every line before `key`, in key order across sources (for the sequence of
+   * `stop`, only those before its marker, whatever their key).
+   */
   applyUntil(key: number, stop: Marker | null): void {
-    this.journals.forEach((j, seq) => {
-      const end = stop?.seq === seq ? stop.line : j.entries.length;
-      while (this.next[seq]! < end && (stop?.seq === seq || j.keys[this.next[seq]!]! < key)) this.applyLine(seq);
-    });
+    for (;;) {
+      let best = -1;
+      let bestKey = Infinity;
+      this.journals.forEach((j, seq) => {
+        const i = this.next[seq]!;
+        const open = stop?.seq === seq ? i < stop.line : i < j.entries.length && j.keys[i]! < key;
+        if (open && (best < 0 || j.keys[i]! < bestKey)) {
+          best = seq;
+          bestKey = j.keys[i]!;
+        }
+      });
+      if (best < 0) return;
+      this.applyLine(best);
+    }
+  }
+
+  /**
+   * One snapshot file at its place: the lines before it, then the file (`apply`, told
+   * whether journal lines came since the last file, so that it is compared with everything
+   * listed; it says whether the file could be read), then its marker, if a watcher wrote it.
+   */
+  file(name: string, timeUs: Micros, apply: (afterLines: boolean) => boolean): void {
+    const marker = this.markerOf(name);
+    const bound = marker ? marker.key : timeUs;
+    this.applyUntil(bound, marker);
+    this.fileBoundUs = Math.max(this.fileBoundUs, bound);
+    const read = apply(this.appliedSinceFile);
+    if (read) this.appliedSinceFile = false;
+    if (marker) this.pass(marker, read);
+  }
+
+  /** Applies the lines after the last file. */
+  finish(): void {
+    this.applyUntil(Infinity, null);
+  }
+
+  /** Where the merge stands, for a later one to resume (after `finish`). */
+  state(): MergeState {
+    const sources = [
+      ...this.idle,
+      ...this.journals.map((j, seq) => ({
+        source: j.source,
+        watched: this.replays[seq]!.watchedNamespaces,
+        lastKey: this.lastKeys[seq]!,
+        open: this.replays[seq]!.connected ? (this.stretches[seq]!.at(-1) ?? null) : null,
+      })),
+    ].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+    return { sources, fileBoundUs: this.fileBoundUs, appliedSinceFile: this.appliedSinceFile };
   }
 
   /** Goes past a marker whose snapshot was just applied (`listed`), or could not be read. */
@@ -165,21 +261,25 @@ export class JournalMerge {
     }
   }
 
-  /** Where watchers followed the cluster, in time order (see Coverage in docs/accounting.md). */
+  /** Where watchers followed the cluster in this merge, in time order (see Coverage in docs/accounting.md). */
   watched(): { startUs: number; endUs: number }[] {
-    return this.stretches.flat().filter((w) => w.endUs > w.startUs).sort((a, b) => a.startUs - b.startUs);
+    return this.watchedBySource().filter((w) => w.endUs > w.startUs).sort((a, b) => a.startUs - b.startUs);
   }
 
-  fileApplied(): void {
-    this.appliedSinceFile = false;
+  /** The stretches this merge opened or went on with, per source (the index keeps them). */
+  watchedBySource(): { source: string; startUs: number; endUs: number }[] {
+    return this.journals.flatMap((j, seq) => this.stretches[seq]!.map((w) => ({ source: j.source, ...w })));
   }
 
   private applyLine(seq: number): void {
     const j = this.journals[seq]!;
     const i = this.next[seq]!++;
+    this.lastKeys[seq] = j.keys[i]!;
+    const entry = j.entries[i]!;
+    if (entry.line.type === 'resynchronised') this.passed.push(entry.line.snapshot);
     const replay = this.replays[seq]!;
     const connected = replay.connected;
-    const d = replay.delta(j.entries[i]!, j.keys[i]!);
+    const d = replay.delta(entry, j.keys[i]!);
     // A connected watcher's stretch reaches its latest line; a disconnection ends it.
     const open = this.stretches[seq]!.at(-1);
     if (connected && open && replay.connected) open.endUs = Math.max(open.endUs, j.keys[i]!);

@@ -1,5 +1,7 @@
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { JOURNAL_DIR, listJournals } from '../snapshots/journal.js';
 import type { Db } from './schema.js';
 
 /**
@@ -24,7 +26,7 @@ export async function unchangedSinceIngest(db: Db, dir: string): Promise<string[
   const folders = db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[];
   const unnamed = db.prepare("SELECT value FROM meta WHERE key = 'unnamed'").pluck().get() as string | undefined;
   if (folders.length === 0 || unnamed === undefined || folders.some((f) => f.mtimeMs < 0)) return null;
-  if (!nothingToRetry(db)) return null;
+  if (!nothingToRetry(db) || journalsChanged(db, dir)) return null;
   for (const f of folders) {
     try {
       // Relative names, and the absolute ones of linked files' folders (see Listing); stat follows links.
@@ -34,4 +36,28 @@ export async function unchangedSinceIngest(db: Db, dir: string): Promise<string[
     }
   }
   return JSON.parse(unnamed) as string[];
+}
+
+/**
+ * Whether a watcher's journal has lines the last ingest did not read: a journal file is
+ * new, gone, or has another size than when it was read. A growing file moves no folder's
+ * mtime, so the files are statted (one per source and hour).
+ */
+export function journalsChanged(db: Db, dir: string | undefined): boolean {
+  const known = new Map((db.prepare('SELECT name, bytes FROM journal_files').all() as { name: string; bytes: number }[]).map((r) => [r.name, r.bytes]));
+  if (dir === undefined) return known.size > 0;
+  let count = 0;
+  for (const source of listJournals(dir)) {
+    for (const file of source.files) {
+      count++;
+      const bytes = known.get(join(JOURNAL_DIR, source.sourceId, file.name));
+      if (bytes === undefined) return true;
+      try {
+        if (statSync(file.path).size !== bytes) return true;
+      } catch {
+        return true;
+      }
+    }
+  }
+  return count !== known.size;
 }

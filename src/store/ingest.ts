@@ -10,7 +10,9 @@ import { fileChecksum } from '../snapshots/read.js';
 import { planIngest, rebuildReason, type CatalogueEntry } from './plan.js';
 import type { Db } from './schema.js';
 import { TrackTable } from './tracks.js';
-import { nothingToRetry } from './freshness.js';
+import { journalsChanged, nothingToRetry } from './freshness.js';
+import { JournalMerge, EMPTY_MERGE, type MergeState } from '../snapshots/journal-replay.js';
+import { clearJournals, isPassedMarker, journalFiles, journalOrderReason, loadMergeState, readNewJournalLines, saveJournals, type NewJournalLines } from './journals.js';
 
 /**
  * Ingest: bring the index up to date with the snapshot folder. New files are read once,
@@ -48,6 +50,8 @@ export interface IngestOptions {
   folders?: Listing['folders'];
   /** The listing's files without a capture time, remembered for reports that skip the listing. */
   unnamed?: readonly string[];
+  /** The snapshot folder, whose watchers' journals (journal/) are folded in; none are without it. */
+  dir?: string;
 }
 
 export interface IngestResult {
@@ -58,6 +62,8 @@ export interface IngestResult {
   bytes: number;
   corrupt: number;
   seconds: number;
+  /** Journal lines read. */
+  lines: number;
 }
 
 /** Flush tracks to the table (and evict them from memory) every this many files. */
@@ -82,8 +88,8 @@ async function ingestWithCache(db: Db, files: readonly SnapshotFile[], opts: Ing
     const result = await ingestLocked(db, files, opts);
     const seconds = (performance.now() - started) / 1000;
     if (result.mode !== 'none') {
-      db.prepare('INSERT INTO ingest_runs (finished_at, mode, files, bytes, corrupt, seconds, reason) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        new Date().toISOString(), result.mode, result.files, result.bytes, result.corrupt, seconds, result.reason,
+      db.prepare('INSERT INTO ingest_runs (finished_at, mode, files, bytes, corrupt, seconds, reason, lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        new Date().toISOString(), result.mode, result.files, result.bytes, result.corrupt, seconds, result.reason, result.lines,
       );
     }
     db.exec('COMMIT');
@@ -206,18 +212,20 @@ function readableAgain(listed: readonly SnapshotFile[], catalogue: Map<string, C
  * check would find nothing to do; on ten thousand files it costs tens of milliseconds.
  * A listing with sizes (`index update`) always takes the full check: it looks for edits in place.
  */
-function nothingChanged(db: Db, listed: readonly SnapshotFile[], folders: Listing['folders'] | undefined): boolean {
+function nothingChanged(db: Db, listed: readonly SnapshotFile[], folders: Listing['folders'] | undefined, dir: string | undefined): boolean {
   if (!folders || listed.some((f) => f.bytes !== undefined)) return false;
   const seen = new Map((db.prepare('SELECT name, mtime_ms AS mtimeMs FROM folders').all() as { name: string; mtimeMs: number }[]).map((f) => [f.name, f.mtimeMs]));
   if (seen.size !== folders.length || folders.some((f) => seen.get(f.name) !== f.mtimeMs)) return false;
   if (db.prepare('SELECT count(*) FROM snapshots').pluck().get() !== listed.length) return false;
-  return nothingToRetry(db);
+  return nothingToRetry(db) && !journalsChanged(db, dir);
 }
 
+const NOTHING = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, lines: 0 } as const;
+
 async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: IngestOptions): Promise<Omit<IngestResult, 'seconds'>> {
-  if (!opts.rebuild && nothingChanged(db, listed, opts.folders)) {
+  if (!opts.rebuild && nothingChanged(db, listed, opts.folders, opts.dir)) {
     rememberUnnamed(db, opts.unnamed);
-    return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
+    return NOTHING;
   }
   const catalogue = loadCatalogue(db);
   knowSizes(db, listed, catalogue, opts.folders);
@@ -231,6 +239,25 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     else plan.changed.push(file.name);
   }
   let reason = opts.rebuild ? 'asked to rebuild' : rebuildReason(plan);
+  // Journal lines since the last ingest, unless the fold starts over anyway (then all of them, below).
+  let merge: MergeState = EMPTY_MERGE;
+  let journal: NewJournalLines = { reason: null, sequences: [], files: [], lines: 0 };
+  if (reason === null && opts.dir !== undefined) {
+    merge = loadMergeState(db);
+    journal = readNewJournalLines(opts.dir, journalFiles(db), merge, opts.warn);
+    reason = journal.reason ?? journalOrderReason(merge, journal.sequences, plan.fresh[0], (name) => catalogue.has(name), isPassedMarker(db));
+  } else if (reason === null && db.prepare('SELECT 1 FROM journal_files LIMIT 1').get() !== undefined) {
+    reason = 'no snapshot folder given to read the journals from';
+  }
+  // With journals, the reader goes on from the last file read (read again here), so that
+  // each file is compared with the one before it as a full read does: a journal line
+  // between them may have changed what that file listed.
+  const decoder = new SnapshotDecoder();
+  const withJournals = merge.sources.length > 0 || journal.sequences.length > 0;
+  if (reason === null && withJournals && (plan.fresh.length > 0 || journal.lines > 0)) {
+    const unread = await primeDecoder(db, decoder, listed);
+    if (unread !== null) reason = `${unread} could not be read again`;
+  }
   const tracks = new TrackTable(db, opts.segmentTracks);
   let toRead: readonly SnapshotFile[];
   const rec = new Reconstructor(tracks);
@@ -238,12 +265,19 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     db.exec('DELETE FROM snapshots');
     tracks.clear();
     db.prepare("DELETE FROM meta WHERE key = 'last_us'").run();
+    clearJournals(db);
+    merge = EMPTY_MERGE;
+    journal = opts.dir === undefined ? journal : readNewJournalLines(opts.dir, new Map(), merge, opts.warn);
     toRead = listed;
   } else {
     toRead = plan.fresh;
-    if (toRead.length === 0) return { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0 };
+    if (toRead.length === 0 && journal.lines === 0) {
+      // Lines may have been skipped, or a torn tail grown: keep where reading stopped.
+      saveJournals(db, journal.files, merge, [], []);
+      return NOTHING;
+    }
     const lastUs = db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
-    if (lastUs !== undefined) rec.resume(tracks.takeLiveTracks(), Number(lastUs));
+    if (lastUs !== undefined) rec.resume(tracks.takeLiveTracks(), Number(lastUs), !withJournals);
   }
   tracks.bulkLoad();
 
@@ -251,25 +285,27 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     `INSERT OR REPLACE INTO snapshots (name, time_us, captured_us, kind, bytes, mtime_ms, sha256, corrupt, detail, covered, failed, record_skips, allocations)
      VALUES (@name, @time_us, @captured_us, @kind, @bytes, @mtime_ms, @sha256, @corrupt, @detail, @covered, @failed, @record_skips, @allocations)`,
   );
-  const decoder = new SnapshotDecoder();
+  const lines = new JournalMerge(journal.sequences, rec, (file, skips) => opts.warn(describeRecordSkips(file, skips)), merge);
   const totalBytes = toRead.reduce((n, f) => n + (f.bytes ?? 0), 0);
   let done = 0;
   let bytes = 0;
   let corrupt = 0;
-  let lastUs: number | null = null;
   for await (const out of readAll('ingest', toRead, { threads: opts.threads })) {
     const f = out.file;
     const base = { name: f.name, time_us: f.timeUs, bytes: f.bytes ?? 0, mtime_ms: f.mtimeMs ?? 0, sha256: out.sha256 ?? null };
-    if (!out.ok) {
-      corrupt++;
-      const again = openFailed(out.reason, out.message) ? 'read again once it can be read' : 'read again only when it changes';
-      opts.warn(`skipped ${f.name}: ${out.reason} (${out.message}); it is recorded in the index and ${again}`);
-      insert.run({ ...base, captured_us: null, kind: null, corrupt: out.reason, detail: out.message, covered: null, failed: null, record_skips: null, allocations: null });
-    } else {
+    lines.file(f.name, f.timeUs, (afterLines) => {
+      if (!out.ok) {
+        corrupt++;
+        const again = openFailed(out.reason, out.message) ? 'read again once it can be read' : 'read again only when it changes';
+        opts.warn(`skipped ${f.name}: ${out.reason} (${out.message}); it is recorded in the index and ${again}`);
+        insert.run({ ...base, captured_us: null, kind: null, corrupt: out.reason, detail: out.message, covered: null, failed: null, record_skips: null, allocations: null });
+        return false;
+      }
       const delta = decoder.decode(out.value, f.name, f.timeUs);
       if (delta.skips.length > 0) opts.warn(describeRecordSkips(f.name, delta.skips));
-      rec.apply(delta);
-      lastUs = delta.timeUs;
+      // After journal lines, the file is compared with everything listed (as full-read.ts does).
+      if (afterLines) rec.applyWhole(delta, decoder.listedKeys());
+      else rec.apply(delta);
       insert.run({
         ...base,
         captured_us: delta.timeUs,
@@ -281,14 +317,34 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
         record_skips: delta.skips.length ? JSON.stringify(countSkips(delta.skips)) : null,
         allocations: rec.listedCount,
       });
-    }
+      return true;
+    });
     done++;
     bytes += f.bytes ?? 0;
     if (done % (opts.flushEvery ?? FLUSH_EVERY) === 0) rec.flush(tracks.save, false);
     opts.progress?.({ files: done, totalFiles: toRead.length, bytes, totalBytes });
   }
+  lines.finish();
   rec.flush(tracks.save, true);
   tracks.finish();
+  if (opts.dir !== undefined) saveJournals(db, journal.files, lines.state(), lines.passed, lines.watchedBySource());
+  const lastUs = rec.latestUs;
   if (lastUs !== null) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_us', ?)").run(String(lastUs));
-  return { mode: reason !== null ? 'rebuild' : 'append', reason, files: done, bytes, corrupt };
+  return { mode: reason !== null ? 'rebuild' : 'append', reason, files: done, bytes, corrupt, lines: journal.lines };
+}
+
+/**
+ * Decodes the last readable file ingested, without applying it: the decoder then stands
+ * where a full read's stands after it. Returns the file's name when it cannot be read.
+ */
+async function primeDecoder(db: Db, decoder: SnapshotDecoder, listed: readonly SnapshotFile[]): Promise<string | null> {
+  const last = db.prepare('SELECT name FROM snapshots WHERE corrupt IS NULL ORDER BY time_us DESC, name DESC LIMIT 1').pluck().get() as string | undefined;
+  if (last === undefined) return null;
+  const file = listed.find((f) => f.name === last);
+  if (!file) return last;
+  for await (const out of readAll('observe', [file], { threads: 1 })) {
+    if (!out.ok) return last;
+    decoder.decode(out.value, file.name, file.timeUs);
+  }
+  return null;
 }

@@ -255,6 +255,39 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
     `,
   },
+  {
+    to: 9,
+    why: "watchers' journals are folded in with the snapshot files, read on from where the last ingest stopped",
+    sql: `
+      -- One row per journal file read (journal/<source>/<hour>Z.jsonl): where reading
+      -- stopped (after the last complete line) and the size then, which freshness compares.
+      CREATE TABLE journal_files (
+        name TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        line INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- Per source, where the merge of its lines stopped (snapshots/journal-replay.ts,
+      -- MergeState): the namespaces it watches, as JSON, and the key of its last line.
+      CREATE TABLE journal_sources (source TEXT PRIMARY KEY, watched TEXT NOT NULL, last_key INTEGER NOT NULL, open_start_us INTEGER, open_end_us INTEGER) WITHOUT ROWID;
+      -- Where each watcher followed the cluster (coverage's watched stretches), the last one
+      -- growing while the watcher stays connected (open_* above).
+      CREATE TABLE watched_stretches (source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL, PRIMARY KEY (source, start_us)) WITHOUT ROWID;
+      -- Snapshot files a resync marker already placed: one arriving later means starting over.
+      CREATE TABLE journal_markers (snapshot TEXT PRIMARY KEY) WITHOUT ROWID;
+      ALTER TABLE ingest_runs ADD COLUMN lines INTEGER NOT NULL DEFAULT 0;
+      -- Older indexes folded the snapshots without the journals: read everything again.
+      DELETE FROM segments;
+      DELETE FROM flavours;
+      DELETE FROM names;
+      DELETE FROM allocations;
+      DELETE FROM live_allocations;
+      DELETE FROM snapshots;
+      DELETE FROM folders;
+      DELETE FROM meta WHERE key IN ('last_us', 'unnamed');
+    `,
+  },
 ];
 
 /**

@@ -18,7 +18,9 @@ export interface IndexStatus {
   allocations: number;
   /** What the next ingest would do. */
   pending: { new: number; changed: number; removed: number; early: number };
-  last_ingest: { finished_at: string; mode: string; files: number; bytes: number; corrupt: number; seconds: number; reason: string | null } | null;
+  last_ingest: { finished_at: string; mode: string; files: number; bytes: number; corrupt: number; seconds: number; reason: string | null; lines: number } | null;
+  /** Watchers' journal files read, and the lines read from them (headers aside). */
+  journals: { files: number; lines: number };
   corrupt_files: { name: string; reason: string; detail: string | null }[];
 }
 
@@ -36,7 +38,7 @@ export function indexStatus(db: Db, path: string, listing: Listing): IndexStatus
     `SELECT count(*) AS n, count(corrupt) AS corrupt, count(record_skips) AS skips, sum(bytes) AS bytes,
             min(captured_us) AS first, max(captured_us) AS last FROM snapshots`,
   );
-  const lastIngest = db.prepare('SELECT finished_at, mode, files, bytes, corrupt, seconds, reason FROM ingest_runs ORDER BY id DESC LIMIT 1').get() as IndexStatus['last_ingest'] | undefined;
+  const lastIngest = db.prepare('SELECT finished_at, mode, files, bytes, corrupt, seconds, reason, lines FROM ingest_runs ORDER BY id DESC LIMIT 1').get() as IndexStatus['last_ingest'] | undefined;
   const at = (us: number | null) => (us === null ? null : formatTimestamp(us));
   const plan = planIngest(listing.files, loadCatalogue(db));
   return {
@@ -48,6 +50,7 @@ export function indexStatus(db: Db, path: string, listing: Listing): IndexStatus
     pending: { new: plan.fresh.length, changed: plan.changed.length + plan.touched.length, removed: plan.removed.length, early: plan.early.length },
     // ingest_runs keeps Date's millisecond form; status speaks the report form.
     last_ingest: lastIngest ? { ...lastIngest, finished_at: timestampText(lastIngest.finished_at) ?? lastIngest.finished_at } : null,
+    journals: { files: one<{ n: number }>('SELECT count(*) AS n FROM journal_files').n, lines: one<{ n: number }>('SELECT coalesce(sum(line), 0) AS n FROM journal_files').n },
     corrupt_files: db.prepare('SELECT name, corrupt AS reason, detail FROM snapshots WHERE corrupt IS NOT NULL ORDER BY time_us, name').all() as IndexStatus['corrupt_files'],
   };
 }

@@ -8,6 +8,7 @@ import type { History } from '../snapshots/full-read.js';
 import type { Db } from './schema.js';
 import { IndexNames, readSegments, SegmentCache, segmentRows } from './segments.js';
 import { tracksOverlapping } from './tracks.js';
+import { watchedStretches } from './journals.js';
 
 /**
  * What reports read: allocation tracks and file summaries for a time window. Two sources
@@ -117,7 +118,8 @@ export function indexView(db: Db, opts: { keepSegments?: boolean } = {}): Histor
     const hi = (w && (after.get(w.endUs) as [number, string] | undefined)) || [Number.MAX_SAFE_INTEGER, ''];
     const bounds = { loUs: lo[0], loName: lo[1], hiUs: hi[0], hiName: hi[1] };
     const nearbyUs = [...(earlier.all(bounds) as number[]).reverse(), ...(later.all(bounds) as number[])];
-    return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary), nearbyUs };
+    const watched = watchedStretches(db, w);
+    return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary), nearbyUs, ...(watched.length ? { watched } : {}) };
   };
   // One read transaction: in WAL mode it sees one committed state throughout, so a
   // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.

@@ -137,6 +137,13 @@ describe('hourmeter watch', () => {
     // Nothing vanished: no band.
     expect(report.bounds.low.total).toEqual(expected.total);
     expect(report.bounds.high.total).toEqual(expected.total);
+    // The index reads the journal too: the same report, byte for byte.
+    for (const by of [[], ['--by', 'namespace,user']]) {
+      const args = ['stats', '--from', day, '--to', day, ...by, '-o', 'json'];
+      const indexed = run(args, { cwd });
+      expect(indexed.code).toBe(0);
+      expect(indexed.stdout).toBe(run([...args, '--no-index'], { cwd }).stdout);
+    }
   }, 90_000);
 
   it('across a disconnection that overflows the buffer: exact before it, the truth inside the band across it, and the gap shown', async () => {

@@ -109,7 +109,7 @@ describe('outputs derive their resources from the list', () => {
     const dir = withAi4osFixture();
     const store = openIndexStore(join(dir, 'index.sqlite'));
     try {
-      await store.append(await listSnapshots(join(dir, 'snapshots'), '--snapshots', { stat: false }), { warn: () => {}, note: () => {} });
+      await store.append(await listSnapshots(join(dir, 'snapshots'), '--snapshots', { stat: false }), { dir: join(dir, 'snapshots'), warn: () => {}, note: () => {} });
       const text = new Queries(store).answer({ path: '/metrics', query: {}, unnamedFiles: 0, nowMs: Date.parse('2024-09-13T00:00:00Z') }).body;
       const counters = [...text.matchAll(/^# TYPE (\S+) counter$/gm)].map((m) => m[1]!).filter((n) => n !== 'hourmeter_snapshot_failures_total');
       expect(sorted(counters)).toEqual(sorted(RESOURCES.flatMap((r) => (r.metric ? [r.metric.name] : []))));

@@ -288,20 +288,21 @@ describe('schema', () => {
   it('an index of schema version 1 migrates to the current one, then reads the files again for what it lacked', async () => {
     const dir = await simulated('legacy', 15, 2);
     const path = join(tempDir(), 'index.sqlite');
-    // Version 1 as an older hourmeter made it: built, then without what versions 2 to 6 added.
+    // Version 1 as an older hourmeter made it: built, then without what versions 2 to 9 added.
     let db = openIndex(path);
     await ingestDir(db, dir);
     const tracks = tracksTable(db);
     db.exec(`DROP TABLE ingest_runs; DROP TABLE folders; ALTER TABLE allocations ADD COLUMN reach_us INTEGER;
       CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
       DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;
-      DROP TABLE flavours; DROP INDEX snapshots_read; DROP INDEX snapshots_problems; DROP TABLE live_allocations;`);
+      DROP TABLE flavours; DROP INDEX snapshots_read; DROP INDEX snapshots_problems; DROP TABLE live_allocations;
+      DROP TABLE journal_files; DROP TABLE journal_sources; DROP TABLE journal_markers; DROP TABLE watched_stretches;`);
     db.pragma('user_version = 1');
     db.close();
 
     db = openIndex(path);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(8);
+    expect(SCHEMA_VERSION).toBe(9);
     expect(db.prepare('SELECT count(*) FROM ingest_runs').pluck().get()).toBe(0);
     // Version 4 packs tracks into segments, which version 1 never kept: the derived tables
     // are emptied, and the next ingest reads every file again.
@@ -398,7 +399,7 @@ describe('reading', () => {
     const half = Math.floor(all.length / 2);
     for (const n of all.slice(0, half)) copyFileSync(join(src, n), join(dir, n));
     const store = openIndexStore(join(tempDir(), 'index.sqlite'), { create: true, keepSegments: true });
-    const quiet = { warn: () => {}, note: () => {} };
+    const quiet = { dir, warn: () => {}, note: () => {} };
     await store.append(await listSnapshots(dir), quiet);
     const consistent = () => store.view.consistently(() => reports(store.view));
     const before = consistent();

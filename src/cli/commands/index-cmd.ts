@@ -29,11 +29,12 @@ const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
 function ingestLine(r: AppendResult, verb: string): string {
   if (r.mode === 'none') return 'index is up to date: no new snapshot files\n';
+  const lines = r.lines > 0 ? ` and ${r.lines} journal lines` : '';
   // Sizes are as stored: gzipped files count compressed.
   const rate = r.seconds > 0 ? `, ${mb(r.bytes / r.seconds)} MB/s` : '';
   const corrupt = r.corrupt ? `; ${r.corrupt} corrupt (see \`hourmeter index status\`)` : '';
   const why = r.mode === 'rebuild' && r.reason ? ` (${r.reason})` : '';
-  return `${verb} ${r.files} snapshot files, ${mb(r.bytes)} MB as stored, in ${r.seconds.toFixed(1)} s${rate}${why}${corrupt}\n`;
+  return `${verb} ${r.files} snapshot files${lines}, ${mb(r.bytes)} MB as stored, in ${r.seconds.toFixed(1)} s${rate}${why}${corrupt}\n`;
 }
 
 export function indexCommand(program: Command, io: CliIO): Command {
@@ -57,9 +58,9 @@ export function indexCommand(program: Command, io: CliIO): Command {
   const update = addCommon(new Command('update').summary('read new snapshot files into the index').description('Ingests the snapshot files the index has not read yet (a cron job can run it after each snapshot).'));
   update.addHelpText('after', '\nExamples:\n  hourmeter index update\n  hourmeter snapshot && hourmeter index update');
   update.action(async () => {
-    const { listing, store } = await context(update, true);
+    const { dir, listing, store } = await context(update, true);
     try {
-      io.stdout(ingestLine(await store.append(listing, { warn: io.warn, note: io.warn, progress: progressBar() }), 'read'));
+      io.stdout(ingestLine(await store.append(listing, { dir, warn: io.warn, note: io.warn, progress: progressBar() }), 'read'));
     } finally {
       store.close();
     }
@@ -68,9 +69,9 @@ export function indexCommand(program: Command, io: CliIO): Command {
   const rebuild = addCommon(new Command('rebuild').summary('read every snapshot file again').description('Rebuilds the index from all snapshot files, in one transaction: reports keep seeing the old index until it is done.'));
   rebuild.addHelpText('after', '\nExamples:\n  hourmeter index rebuild\n  hourmeter index rebuild --snapshots /data/snapshots --db /var/cache/hourmeter/index.sqlite');
   rebuild.action(async () => {
-    const { listing, store } = await context(rebuild, true);
+    const { dir, listing, store } = await context(rebuild, true);
     try {
-      io.stdout(ingestLine(await store.append(listing, { rebuild: true, warn: io.warn, note: io.warn, progress: progressBar() }), 'rebuilt from'));
+      io.stdout(ingestLine(await store.append(listing, { rebuild: true, dir, warn: io.warn, note: io.warn, progress: progressBar() }), 'rebuilt from'));
     } finally {
       store.close();
     }
@@ -123,8 +124,9 @@ function renderStatus(st: IndexStatus): string {
   t.push(['allocations', String(st.allocations)]);
   const p = st.pending;
   t.push(['not read yet', `${p.new} new, ${p.changed} changed, ${p.removed} removed, ${p.early} out of order`]);
+  if (st.journals.files > 0) t.push(['journals', `${st.journals.lines} lines read from ${st.journals.files} files`]);
   const l = st.last_ingest;
-  t.push(['last ingest', l ? `${readableInstant(l.finished_at)}: ${l.mode}, ${l.files} files, ${mb(l.bytes)} MB in ${l.seconds.toFixed(1)} s${l.reason ? ` (${l.reason})` : ''}` : '-']);
+  t.push(['last ingest', l ? `${readableInstant(l.finished_at)}: ${l.mode}, ${l.files} files${l.lines ? `, ${l.lines} journal lines` : ''}, ${mb(l.bytes)} MB in ${l.seconds.toFixed(1)} s${l.reason ? ` (${l.reason})` : ''}` : '-']);
   for (const c of st.corrupt_files) t.push(['corrupt', `${c.name}: ${c.reason}${c.detail ? ` (${c.detail})` : ''}`]);
   return withRules(t, { afterHeader: true, beforeLast: false }) + '\n';
 }
