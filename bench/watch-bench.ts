@@ -21,7 +21,8 @@ const DAY = 24 * 60 * MIN;
 
 const cluster = () =>
   createCluster({
-    seed: 7, days: 1, intervalMinutes: 15, targetConcurrent: 2000, durationDistribution: 'lognormal',
+    // Two days, so that the truth of the first is not cut at the simulator's horizon.
+    seed: 7, days: 2, intervalMinutes: 15, targetConcurrent: 2000, durationDistribution: 'lognormal',
     medianDurationMinutes: 240, durationSigma: 1.9, earlyFailFraction: 0.07,
   });
 

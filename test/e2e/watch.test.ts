@@ -198,6 +198,9 @@ describe('hourmeter watch', () => {
     // And the gap is shown: watched, then the silence uncovered, then watched again.
     expect(second.coverage.stretches.map((s) => s.kind)).toEqual(['watched', 'uncovered', 'watched', 'uncovered']);
     expect(second.coverage.warning).toMatch(/^no snapshot between /);
+    // The index gives the same report, stretches included.
+    const viaIndex = run(['stats', '--from', dayOf(back), '--to', dayOf(back), '--max-gap', '1h', '-o', 'json'], { cwd });
+    expect(JSON.parse(viaIndex.stdout)).toEqual(second);
   }, 120_000);
 
   it('watch and 15-minute snapshots on one folder: nothing counted twice, and as exact as the watcher alone', async () => {
