@@ -261,6 +261,11 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- One row per journal file read (journal/<source>/<hour>Z.jsonl): where reading
       -- stopped (after the last complete line) and the size then, which freshness compares.
+      -- Made afresh, so that an index set back to an older version migrates again cleanly.
+      DROP TABLE IF EXISTS journal_files;
+      DROP TABLE IF EXISTS journal_sources;
+      DROP TABLE IF EXISTS journal_markers;
+      DROP TABLE IF EXISTS watched_stretches;
       CREATE TABLE journal_files (
         name TEXT PRIMARY KEY,
         source TEXT NOT NULL,
@@ -276,7 +281,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE watched_stretches (source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL, PRIMARY KEY (source, start_us)) WITHOUT ROWID;
       -- Snapshot files a resync marker already placed: one arriving later means starting over.
       CREATE TABLE journal_markers (snapshot TEXT PRIMARY KEY) WITHOUT ROWID;
-      ALTER TABLE ingest_runs ADD COLUMN lines INTEGER NOT NULL DEFAULT 0;
+      -- The log of ingests gains the journal lines read (begun again: the index is rebuilt).
+      DROP TABLE ingest_runs;
+      CREATE TABLE ingest_runs (
+        id INTEGER PRIMARY KEY,
+        finished_at TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        files INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        corrupt INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        reason TEXT,
+        lines INTEGER NOT NULL DEFAULT 0
+      );
       -- Older indexes folded the snapshots without the journals: read everything again.
       DELETE FROM segments;
       DELETE FROM flavours;

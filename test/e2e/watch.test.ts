@@ -92,6 +92,26 @@ async function play(nomad: FakeNomad, fromUs: number, toUs: number, stepUs = 10 
   }
 }
 
+/**
+ * The simulator's truth as a watcher could know it: the allocations its first list showed
+ * (a task restarted in place before it shows its latest start only) and every one it heard
+ * of after, those still holding counted up to its last line (or `untilUs`, if later).
+ */
+function knowable(c: ReturnType<typeof createCluster>, cwd: string, untilUs = -Infinity): Lifetime[] {
+  const lines = journal(cwd);
+  const resync = lines.find((l) => l.type === 'resynchronised') as Extract<JournalLine, { type: 'resynchronised' }>;
+  const listed = JSON.parse(readFileSync(join(cwd, 'snapshots', resync.snapshot), 'utf8')) as { allocations: NativeAllocation[] };
+  const seen = new Set([...listed.allocations.map((a) => a.id), ...allocationLines(lines).map((l) => l.allocation.id)]);
+  const listedStart = new Map(listed.allocations.filter((a) => a.start !== null).map((a) => [`nomad:${a.id}`, parseInstant(a.start)!]));
+  const lastUs = Math.max(untilUs, ...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)!));
+  return computeTruth(c, { format: 'native' }).all
+    .filter((l) => seen.has(l.key.slice('nomad:'.length)))
+    .map((l) => {
+      const endUs = Math.min(l.endUs, lastUs);
+      return { ...l, startUs: Math.max(l.startUs, listedStart.get(l.key) ?? l.startUs), endUs, lowEndUs: endUs, highEndUs: endUs, endKind: l.endUs > lastUs ? 'open' : 'ended' };
+    });
+}
+
 const allocationLines = (lines: JournalLine[]) => lines.filter((l): l is Extract<JournalLine, { type: 'allocation' }> => l.type === 'allocation');
 
 describe('hourmeter watch', () => {
@@ -110,22 +130,7 @@ describe('hourmeter watch', () => {
     await play(nomad, start, start + 12 * 60 * MIN, 5 * MIN);
     expect((await w.done).code).toBe(0);
 
-    // What the watcher saw: the allocations its list showed, and every one it heard of after.
-    const lines = journal(cwd);
-    const resync = lines.find((l) => l.type === 'resynchronised') as Extract<JournalLine, { type: 'resynchronised' }>;
-    const listed = JSON.parse(readFileSync(join(cwd, 'snapshots', resync.snapshot), 'utf8')) as { allocations: NativeAllocation[] };
-    const seen = new Set([...listed.allocations.map((a) => a.id), ...allocationLines(lines).map((l) => l.allocation.id)]);
-    // A task restarted in place before the list shows its latest start only: that is all anyone could know of it.
-    const listedStart = new Map(listed.allocations.filter((a) => a.start !== null).map((a) => [`nomad:${a.id}`, parseInstant(a.start)!]));
-    // Allocations still holding are counted up to the watcher's last line.
-    const lastUs = Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)!));
-    const truth: Lifetime[] = computeTruth(busy, { format: 'native' }).all
-      .filter((l) => seen.has(l.key.slice('nomad:'.length)))
-      .map((l) => {
-        const endUs = Math.min(l.endUs, lastUs);
-        const startUs = Math.max(l.startUs, listedStart.get(l.key) ?? l.startUs);
-        return { ...l, startUs, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: l.endUs > lastUs ? 'open' : 'ended' };
-      });
+    const truth = knowable(busy, cwd);
     expect(truth.filter((l) => l.endKind === 'ended').length).toBeGreaterThan(100);
     const day = new Date(start / 1000).toISOString().slice(0, 10);
     const expected = aggregate(truth, resolvePeriod(day, day, 'UTC'), ['namespace']);
@@ -224,19 +229,8 @@ describe('hourmeter watch', () => {
     w.child.kill('SIGTERM');
     expect((await w.done).code).toBe(0);
 
-    const lines = journal(cwd);
-    const resync = lines.find((l) => l.type === 'resynchronised') as Extract<JournalLine, { type: 'resynchronised' }>;
-    const listed = JSON.parse(readFileSync(join(cwd, 'snapshots', resync.snapshot), 'utf8')) as { allocations: NativeAllocation[] };
-    const seen = new Set([...listed.allocations.map((a) => a.id), ...allocationLines(lines).map((l) => l.allocation.id)]);
-    const listedStart = new Map(listed.allocations.filter((a) => a.start !== null).map((a) => [`nomad:${a.id}`, parseInstant(a.start)!]));
     // Allocations still holding count up to the latest line or snapshot.
-    const lastUs = Math.max(parseInstant(cron.at(-1)!.replace('.json', ''))!, ...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)!));
-    const truth: Lifetime[] = computeTruth(busy, { format: 'native' }).all
-      .filter((l) => seen.has(l.key.slice('nomad:'.length)))
-      .map((l) => {
-        const endUs = Math.min(l.endUs, lastUs);
-        return { ...l, startUs: Math.max(l.startUs, listedStart.get(l.key) ?? l.startUs), endUs, lowEndUs: endUs, highEndUs: endUs, endKind: l.endUs > lastUs ? 'open' : 'ended' };
-      });
+    const truth = knowable(busy, cwd, parseInstant(cron.at(-1)!.replace('.json', ''))!);
     const day = new Date(start / 1000).toISOString().slice(0, 10);
     const expected = aggregate(truth, resolvePeriod(day, day, 'UTC'), ['namespace']);
     const report = (folder: string) => {

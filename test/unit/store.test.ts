@@ -296,7 +296,7 @@ describe('schema', () => {
       CREATE INDEX allocations_by_reach ON allocations (reach_us) WHERE reach_us IS NOT NULL;
       DROP TABLE names; DROP TABLE segments; ALTER TABLE allocations DROP COLUMN segment; ALTER TABLE allocations DROP COLUMN slot;
       DROP TABLE flavours; DROP INDEX snapshots_read; DROP INDEX snapshots_problems; DROP TABLE live_allocations;
-      DROP TABLE journal_files; DROP TABLE journal_sources; DROP TABLE journal_markers; DROP TABLE watched_stretches;`);
+      DROP TABLE journal_files; DROP TABLE journal_sources; DROP TABLE journal_markers;`);
     db.pragma('user_version = 1');
     db.close();
 
