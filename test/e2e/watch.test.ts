@@ -336,6 +336,18 @@ describe('hourmeter watch', () => {
     if (!promtool.error) expect(promtool.stdout + promtool.stderr).toBe('');
   }, 60_000);
 
+  it('one watcher per cluster: a second one waits --lock-wait for the first, then exits 3 naming it', async () => {
+    const cwd = tempDir();
+    const nomad = await fake();
+    const first = watch(cwd, nomad, ['--duration', '20s']);
+    await until(cwd, 'resynchronised');
+    const second = await watch(cwd, nomad, ['--lock-wait', '1s']).done;
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(new RegExp(`^hourmeter: .*journal/nomad-127\\.0\\.0\\.1-${new URL(nomad.url).port}.*pid ${first.child.pid}`));
+    first.child.kill('SIGTERM');
+    expect((await first.done).code).toBe(0);
+  }, 60_000);
+
   it('a refused token ends it at once, exit 3, without spinning', async () => {
     const cwd = tempDir();
     const nomad = await fake();
