@@ -348,6 +348,19 @@ describe('hourmeter watch', () => {
     expect((await first.done).code).toBe(0);
   }, 60_000);
 
+  it('--namespace narrows the journal as it narrows the list', async () => {
+    const cwd = tempDir();
+    const nomad = await fake();
+    const w = watch(cwd, nomad, ['--duration', '5s', '--namespace', 'imagine']);
+    await until(cwd, 'resynchronised');
+    await play(nomad, T0, T0 + 4 * 60 * MIN);
+    expect((await w.done).code).toBe(0);
+    const lines = journal(cwd);
+    expect(lines.find((l) => l.type === 'resynchronised')).toMatchObject({ namespaces: ['imagine'] });
+    const namespaces = new Set(allocationLines(lines).map((l) => l.allocation.namespace));
+    expect([...namespaces]).toEqual(['imagine']);
+  }, 60_000);
+
   it('a refused token ends it at once, exit 3, without spinning', async () => {
     const cwd = tempDir();
     const nomad = await fake();

@@ -116,7 +116,6 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
         firstBackoffMs: Math.min(1000, maxBackoffUs / 1000),
         maxBackoffMs: maxBackoffUs / 1000,
         mapping: nomadCaptureOptions(s, settings, now).mapping,
-        keepNamespace: () => true,
         keepJob: (name) => prefixes.length === 0 || (name !== null && prefixes.some((p) => name.startsWith(p))),
       },
       {

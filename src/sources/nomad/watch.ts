@@ -43,8 +43,7 @@ export interface WatchOptions {
   firstBackoffMs: number;
   maxBackoffMs: number;
   mapping: MappingOptions;
-  /** Which allocations the capture keeps (the snapshot's scope and --job-prefix). */
-  keepNamespace(namespace: string): boolean;
+  /** Which jobs the capture keeps (--job-prefix); namespaces are those the list covered. */
   keepJob(name: string | null): boolean;
 }
 
@@ -132,6 +131,7 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
 
   let listedIndex = Infinity;
   let lastIndex = 0;
+  let covered: ReadonlySet<string> = new Set();
   let jobs = new Map<string, { name: string | null; meta: Record<string, string> | null }>();
   let resync!: () => void;
   const listed = new Promise<void>((resolve) => (resync = resolve));
@@ -158,7 +158,8 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
       const a = ev.Payload?.Allocation;
       if (ev.Topic !== 'Allocation' || !a?.ID || !a.JobID) continue;
       const namespace = a.Namespace ?? 'default';
-      if (!opts.keepNamespace(namespace)) continue;
+      // The stream carries every namespace; the journal holds those the list covered.
+      if (!covered.has(namespace)) continue;
       const key = jobKey(namespace, a.JobID);
       let job = jobs.get(key);
       if (!job) {
@@ -204,6 +205,7 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
     const name = await deps.saveSnapshot(result);
     listedIndex = result.index;
     lastIndex = result.index;
+    covered = new Set(result.snapshot.scope.namespaces);
     jobs = new Map(result.jobs);
     counts.resyncs++;
     deps.journal.append({ type: 'resynchronised', at: result.snapshot.captured_at, index: result.index, snapshot: name, namespaces: result.snapshot.scope.namespaces });
