@@ -26,7 +26,7 @@ export interface WatchDeps {
   openStream(index: number, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
   /** A job's name and meta, for an allocation whose job the watcher has not seen (null: unknown). */
   readJob(namespace: string, id: string): Promise<{ name: string | null; meta: Record<string, string> | null } | null>;
-  journal: { append(line: WatchLine): void };
+  journal: { append(line: WatchLine): void; flush(): void };
   /** The watcher's clock in µs: the server's (see ServerClock), so that markers and payload times agree. */
   nowUs(): number;
   /** Payload times seen, for the clock. */
@@ -209,6 +209,8 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
     jobs = new Map(result.jobs);
     counts.resyncs++;
     deps.journal.append({ type: 'resynchronised', at: result.snapshot.captured_at, index: result.index, snapshot: name, namespaces: result.snapshot.scope.namespaces });
+    // At once: an index that folds the list's snapshot before its marker must start over.
+    deps.journal.flush();
     onResync();
     resync();
     await pump;
