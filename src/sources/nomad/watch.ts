@@ -78,20 +78,21 @@ export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: Abor
     const connection = new AbortController();
     const onStop = () => connection.abort(new Error('stopped'));
     stop.addEventListener('abort', onStop, { once: true });
-    let resynced = false;
+    // Only a stream that opened can be lost: a failed attempt to connect again writes nothing.
+    let opened = false;
     try {
-      await followOnce(opts, deps, connection, counts, () => {
-        resynced = true;
-        failures = 0;
+      await followOnce(opts, deps, connection, counts, {
+        opened: () => (opened = true),
+        resynced: () => (failures = 0),
       });
       if (!stop.aborted) throw new Error('the server closed the stream');
     } catch (e) {
       if (e instanceof WatchRefused) {
-        if (counts.connections > 0) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.nowUs()), reason: e.message });
+        if (opened) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.nowUs()), reason: e.message });
         throw e;
       }
       const why = stop.aborted ? 'stopped' : reason(connection.signal.aborted ? connection.signal.reason : e);
-      if (counts.connections > 0 && (resynced || !stop.aborted)) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.nowUs()), reason: why });
+      if (opened) deps.journal.append({ type: 'disconnected', at: formatTimestamp(deps.nowUs()), reason: why });
       if (stop.aborted) break;
       counts.drops++;
       failures++;
@@ -115,9 +116,16 @@ export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: Abor
  * as a snapshot, then every event after N. Events that arrive while the list runs wait
  * their turn; those at or below N are already in the list. Returns when the stream ends.
  */
-async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: AbortController, counts: WatchCounts, onResync: () => void): Promise<void> {
+async function followOnce(
+  opts: WatchOptions,
+  deps: WatchDeps,
+  connection: AbortController,
+  counts: WatchCounts,
+  on: { opened: () => void; resynced: () => void },
+): Promise<void> {
   const body = await deps.openStream(1, connection.signal);
   counts.connections++;
+  on.opened();
   deps.journal.append({ type: 'connected', at: formatTimestamp(deps.nowUs()) });
 
   // Silence past two heartbeats drops the stream.
@@ -211,7 +219,7 @@ async function followOnce(opts: WatchOptions, deps: WatchDeps, connection: Abort
     deps.journal.append({ type: 'resynchronised', at: result.snapshot.captured_at, index: result.index, snapshot: name, namespaces: result.snapshot.scope.namespaces });
     // At once: an index that folds the list's snapshot before its marker must start over.
     deps.journal.flush();
-    onResync();
+    on.resynced();
     resync();
     await pump;
     await chain;
