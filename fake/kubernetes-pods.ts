@@ -2,6 +2,10 @@
  * Simulated pods for the fake Kubernetes API: many pods in the shapes the fixtures show
  * (PrimeHub and JupyterHub notebooks, batch Jobs with an owner label, Deployment replicas
  * nobody claims), drawn from a seed so one seed always gives the same pods.
+ *
+ * For histories (watch tests): a PodLife says when a pod is created, scheduled, finished
+ * and deleted; podsAt(lives, t) gives the pods the API shows at t, and changeInstants(lives)
+ * the instants to call setPods at. simulatedPodLives() draws such lives from a seed.
  */
 
 import { Prng } from '../src/simulator/prng.js';
@@ -83,4 +87,119 @@ export function simulatedPods(opts: SimulatedPodsOptions): Pod[] {
     });
   }
   return pods;
+}
+
+// ---------------------------------------------------------------------------------------
+// Simulated histories: a pod's life, and the pods at any instant of it (for setPods).
+
+/** One pod's life; instants are ms since the epoch, whole seconds (the API gives seconds). */
+export interface PodLife {
+  namespace: string;
+  name: string;
+  uid: string;
+  /** Created: Pending, on no node yet. */
+  createdMs: number;
+  /** Bound to a node: PodScheduled turns True and its container starts running. */
+  scheduledMs: number;
+  /** The container's `terminated.finishedAt`; null while it runs (or when deleted running). */
+  finishedMs: number | null;
+  /** Non-zero makes the pod Failed instead of Succeeded. Default 0. */
+  exitCode?: number;
+  /** Gone from the API; null when never deleted. Before `finishedMs` (or with none): deleted while running. */
+  deletedMs: number | null;
+  requests: Record<string, string>;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  nodeName?: string;
+}
+
+/** The pod as the API shows it at `atMs`, or null when it does not exist then. */
+export function podAt(life: PodLife, atMs: number): Pod | null {
+  if (atMs < life.createdMs || (life.deletedMs !== null && atMs >= life.deletedMs)) return null;
+  const scheduled = atMs >= life.scheduledMs;
+  const finished = life.finishedMs !== null && atMs >= life.finishedMs;
+  const exitCode = life.exitCode ?? 0;
+  const started = iso(life.scheduledMs);
+  return {
+    metadata: {
+      name: life.name,
+      namespace: life.namespace,
+      uid: life.uid,
+      creationTimestamp: iso(life.createdMs),
+      labels: { ...life.labels },
+      annotations: { ...life.annotations },
+    },
+    spec: {
+      containers: [{ name: 'main', resources: { requests: { ...life.requests }, limits: { ...life.requests } } }],
+      ...(scheduled ? { nodeName: life.nodeName ?? 'node-1' } : {}),
+    },
+    status: {
+      phase: !scheduled ? 'Pending' : !finished ? 'Running' : exitCode === 0 ? 'Succeeded' : 'Failed',
+      conditions: scheduled ? [{ type: 'PodScheduled', status: 'True', lastTransitionTime: started }] : [],
+      ...(scheduled ? { startTime: started } : {}),
+      containerStatuses: !scheduled
+        ? []
+        : finished
+          ? [{ name: 'main', state: { terminated: { startedAt: started, finishedAt: iso(life.finishedMs!), exitCode, reason: exitCode === 0 ? 'Completed' : 'Error' } } }]
+          : [{ name: 'main', state: { running: { startedAt: started } } }],
+    },
+  };
+}
+
+/** Every pod that exists at `atMs`, for `setPods`. */
+export function podsAt(lives: PodLife[], atMs: number): Pod[] {
+  return lives.map((l) => podAt(l, atMs)).filter((p): p is Pod => p !== null);
+}
+
+/** The instants at which some pod changes, in order: a history's revisions. */
+export function changeInstants(lives: PodLife[]): number[] {
+  const all = lives.flatMap((l) => [l.createdMs, l.scheduledMs, l.finishedMs, l.deletedMs]).filter((t): t is number => t !== null);
+  return [...new Set(all)].sort((a, b) => a - b);
+}
+
+export interface SimulatedLivesOptions {
+  seed?: string;
+  count: number;
+  /** Pods are created in [fromMs, toMs); their later instants may fall after toMs. */
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * Pod lives drawn from a seed: JupyterHub servers and batch Jobs, some living seconds, some
+ * completed (and deleted later, or kept), some deleted while running, some still running.
+ */
+export function simulatedPodLives(opts: SimulatedLivesOptions): PodLife[] {
+  const rng = new Prng(opts.seed ?? 'pod-lives');
+  const sec = (ms: number) => Math.floor(ms / 1000) * 1000;
+  const lives: PodLife[] = [];
+  for (let i = 0; i < opts.count; i++) {
+    const jupyter = rng.chance(0.5);
+    const user = `user${rng.int(1, 40)}`;
+    const createdMs = sec(rng.uniform(opts.fromMs, opts.toMs));
+    const scheduledMs = createdMs + rng.int(0, 30) * 1000;
+    const lifeMs = Math.round(rng.logUniform(2, 4 * 3600)) * 1000;
+    const end = rng.weighted([
+      ['completed', 0.4],
+      ['deleted-running', 0.4],
+      ['running', 0.2],
+    ] as const);
+    const finishedMs = end === 'completed' ? scheduledMs + lifeMs : null;
+    const deletedMs = end === 'completed' ? (rng.chance(0.5) ? finishedMs! + rng.int(1, 600) * 1000 : null) : end === 'deleted-running' ? scheduledMs + lifeMs : null;
+    lives.push({
+      namespace: jupyter ? 'jhub' : 'ml-batch',
+      name: `${jupyter ? 'jupyter' : 'train'}-${user}-${String(i).padStart(5, '0')}`,
+      uid: rng.uuid(true),
+      createdMs,
+      scheduledMs,
+      finishedMs,
+      exitCode: end === 'completed' && !jupyter && rng.chance(0.2) ? 1 : 0,
+      deletedMs,
+      requests: { ...rng.pick(SIZES) },
+      labels: jupyter ? { 'app.kubernetes.io/component': 'singleuser-server' } : { owner: user },
+      annotations: jupyter ? { 'hub.jupyter.org/username': `${user}@example.org` } : {},
+      nodeName: `node-${rng.int(1, 50)}`,
+    });
+  }
+  return lives;
 }

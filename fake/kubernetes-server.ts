@@ -11,6 +11,41 @@
  * page saw, named by an opaque continue token. A token expires after `continueTtlMs`, or
  * once its revision is older than the `keepRevisions` kept (as etcd compaction does), and
  * is then answered with 410 Gone; the client must start the list again.
+ *
+ * Watch. `GET /api/v1/pods?watch=1&resourceVersion=RV&allowWatchBookmarks=true` (and
+ * `/api/v1/namespaces/<ns>/pods?watch=1...`, with labelSelector and fieldSelector as lists
+ * take them) answers 200 and holds the connection open, writing one JSON line per event:
+ * `{"type":"ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK"|"ERROR","object":...}`.
+ *   - Events are the differences between consecutive revisions (setPods), in storage-key
+ *     order: a new pod is ADDED, any change of a pod's object is MODIFIED, a pod gone is
+ *     DELETED with its final object (a pod re-created under the same name with a new uid is
+ *     DELETED then ADDED). Every object carries `metadata.resourceVersion`: the revision it
+ *     last changed in (for DELETED, the revision of the delete). Revisions are decimal
+ *     strings counting up from 1000; a list's `metadata.resourceVersion` is its revision.
+ *     Listed objects are served as given, without a resourceVersion of their own.
+ *   - With selectors, a pod that starts matching arrives as ADDED and one that stops
+ *     matching as DELETED (with its new object), as the API server filters.
+ *   - `resourceVersion=RV` streams every event after RV. None, or `0`, first sends every
+ *     current pod as ADDED. An RV older than the `keepRevisions` kept gets 410 Gone
+ *     ("too old resource version"), by default as HTTP 410 with a Status body; with
+ *     `expiredAs: 'event'` as a 200 stream whose one line is
+ *     `{"type":"ERROR","object":<the Status>}`, then the stream ends. Both happen for real.
+ *   - With `allowWatchBookmarks=true`: `{"type":"BOOKMARK","object":{"kind":"Pod",
+ *     "apiVersion":"v1","metadata":{"resourceVersion":"<latest>"}}}` every `bookmarkMs`
+ *     (option, default 60000), and at once when a setPods brings the watch no event (so a
+ *     filtered watch still advances).
+ *   - `timeoutSeconds=N` ends the stream cleanly after N seconds; otherwise `watchTimeoutMs`
+ *     (option, default none) does.
+ *
+ *   k8s.openWatches                  how many watches are open
+ *   k8s.stallWatches()               open watches stay connected but get nothing, not even
+ *                                    bookmarks or their timeout's end
+ *   k8s.dropWatches()                a network cut: open watches are cut
+ *   k8s.expireWatches(n, 'status')   the next n watch requests get 410 whatever their RV,
+ *   k8s.expireWatches(n, 'event')    as an HTTP status or as an ERROR event
+ *
+ * Pods for a simulated history: podsAt() in kubernetes-pods.ts gives the pods at an instant,
+ * for setPods at each instant of the history.
  */
 
 import { createServer, type ServerOptions } from 'node:https';
@@ -45,6 +80,12 @@ export interface FakeKubernetesOptions {
   /** Past revisions a continue token may still read (default 10; 0 keeps only the current one). */
   keepRevisions?: number;
   latencyMs?: number;
+  /** How a watch from an expired resourceVersion gets its 410: HTTP status (default) or ERROR event. */
+  expiredAs?: 'status' | 'event';
+  /** Interval of bookmarks on watches that allow them (default 60000). */
+  bookmarkMs?: number;
+  /** Server-side end of every watch without timeoutSeconds (default: none). */
+  watchTimeoutMs?: number;
 }
 
 export interface FakeKubernetesRequest {
@@ -70,8 +111,16 @@ export interface FakeKubernetes {
   readonly faults: FaultControl;
   /** Current resourceVersion. */
   readonly resourceVersion: number;
-  /** Replaces the pods: a new revision. */
+  /** Replaces the pods: a new revision, whose changes go out to open watches. */
   setPods(pods: Pod[]): void;
+  /** Open watches. */
+  readonly openWatches: number;
+  /** Open watches stay connected but receive nothing more. Returns how many. */
+  stallWatches(): number;
+  /** Open watches are cut (a network cut). Returns how many. */
+  dropWatches(): number;
+  /** The next `times` watch requests get 410 Gone, as an HTTP status or as an ERROR event. */
+  expireWatches(times?: number, as?: 'status' | 'event'): void;
   setTokens(tokens: string[]): void;
   /** Called for each request before it is answered (a test may change the pods there). */
   onRequest(listener: ((req: FakeKubernetesRequest) => void) | null): void;
@@ -92,6 +141,16 @@ interface Revision {
   rv: number;
   /** Sorted by namespace/name, as the storage keys iterate. */
   pods: Pod[];
+  /** The same pods by key, each carrying the resourceVersion it last changed in. */
+  stamped: Map<string, Pod>;
+}
+
+type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface WatchEvent {
+  type: WatchEventType;
+  /** The object before and after the change (null when absent). */
+  before: Pod | null;
+  after: Pod | null;
 }
 
 const MAX_LOGGED = 10_000;
@@ -191,6 +250,39 @@ function decodeContinue(text: string): ContinueToken {
   throw new ApiError(400, 'BadRequest', 'continue key is not valid');
 }
 
+const withResourceVersion = (p: Pod, rv: number): Pod => ({ ...p, metadata: { ...p.metadata, resourceVersion: String(rv) } });
+
+/** A revision; a pod unchanged since `prev` keeps the resourceVersion it had there. */
+function makeRevision(rv: number, pods: Pod[], prev: Revision | null): Revision {
+  const sorted = sortPods(pods);
+  const before = new Map((prev?.pods ?? []).map((p) => [key(p), JSON.stringify(p)]));
+  const stamped = new Map<string, Pod>();
+  for (const p of sorted) {
+    const k = key(p);
+    const same = prev !== null && before.get(k) === JSON.stringify(p);
+    stamped.set(k, same ? prev.stamped.get(k)! : withResourceVersion(p, rv));
+  }
+  return { rv, pods: sorted, stamped };
+}
+
+/** What changed from `prev` to `rev`, in storage-key order. */
+function changes(prev: Revision, rev: Revision): WatchEvent[] {
+  const keys = [...new Set([...prev.stamped.keys(), ...rev.stamped.keys()])].sort();
+  const out: WatchEvent[] = [];
+  for (const k of keys) {
+    const before = prev.stamped.get(k) ?? null;
+    const after = rev.stamped.get(k) ?? null;
+    if (before === after) continue;
+    // A deleted object's last resourceVersion is that of its delete.
+    const gone = before && withResourceVersion(before, rev.rv);
+    if (!before) out.push({ type: 'ADDED', before: null, after });
+    else if (!after) out.push({ type: 'DELETED', before: gone, after: null });
+    else if (before.metadata.uid !== after.metadata.uid) out.push({ type: 'DELETED', before: gone, after: null }, { type: 'ADDED', before: null, after });
+    else out.push({ type: 'MODIFIED', before, after });
+  }
+  return out;
+}
+
 export async function startFakeKubernetes(options: FakeKubernetesOptions): Promise<FakeKubernetes> {
   let tokens = [...(options.tokens ?? [])];
   const ttlMs = options.continueTtlMs ?? 300_000;
@@ -201,7 +293,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
   const namespaces = new Set(options.namespaces ?? []);
   const noteNamespaces = (pods: Pod[]) => pods.forEach((p) => namespaces.add(p.metadata.namespace ?? 'default'));
   noteNamespaces(options.pods ?? []);
-  let revisions: Revision[] = [{ rv: 1000, pods: sortPods(options.pods ?? []) }];
+  let revisions: Revision[] = [makeRevision(1000, options.pods ?? [], null)];
   const current = () => revisions[revisions.length - 1]!;
   const requests: FakeKubernetesRequest[] = [];
   const faults = new Faults();
@@ -240,22 +332,26 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     return { rev, token };
   }
 
-  function listPods(namespace: string | null, q: URLSearchParams) {
+  /** Which pods a list or watch of `namespace` (null: all) with the query's selectors sees; checks access. */
+  function podFilter(namespace: string | null, q: URLSearchParams, verb: 'list' | 'watch'): (p: Pod) => boolean {
     if (namespace === null && options.clusterWideList === false) {
-      throw new ApiError(403, 'Forbidden', 'pods is forbidden: User "token-user" cannot list resource "pods" in API group "" at the cluster scope');
+      throw new ApiError(403, 'Forbidden', `pods is forbidden: User "token-user" cannot ${verb} resource "pods" in API group "" at the cluster scope`);
     }
     if (namespace !== null && forbidden.has(namespace)) {
-      throw new ApiError(403, 'Forbidden', `pods is forbidden: User "token-user" cannot list resource "pods" in API group "" in the namespace "${namespace}"`);
+      throw new ApiError(403, 'Forbidden', `pods is forbidden: User "token-user" cannot ${verb} resource "pods" in API group "" in the namespace "${namespace}"`);
     }
     const labels = parseLabelSelector(q.get('labelSelector') ?? '');
     const fields = fieldMatcher(q.get('fieldSelector') ?? '');
+    return (p) =>
+      (namespace === null ? !forbidden.has(p.metadata.namespace ?? 'default') : (p.metadata.namespace ?? 'default') === namespace) &&
+      matchesLabels(p.metadata.labels ?? {}, labels) &&
+      fields(p);
+  }
+
+  function listPods(namespace: string | null, q: URLSearchParams) {
+    const visible = podFilter(namespace, q, 'list');
     const { rev, token } = revisionFor(q);
-    const pods = rev.pods.filter(
-      (p) =>
-        (namespace === null ? !forbidden.has(p.metadata.namespace ?? 'default') : (p.metadata.namespace ?? 'default') === namespace) &&
-        matchesLabels(p.metadata.labels ?? {}, labels) &&
-        fields(p),
-    );
+    const pods = rev.pods.filter(visible);
     const selectors = !!(q.get('labelSelector') || q.get('fieldSelector'));
     const { metadata, items } = page(pods, key, rev.rv, token, pageSize(q), !selectors);
     return { kind: 'PodList', apiVersion: 'v1', metadata, items };
@@ -271,14 +367,139 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     return { kind: 'NamespaceList', apiVersion: 'v1', metadata, items: items.map((name) => ({ metadata: { name }, status: { phase: 'Active' } })) };
   }
 
-  function route(req: IncomingMessage, url: URL, authenticated: boolean): unknown {
+  // ---- Watch -------------------------------------------------------------------------
+  const bookmarkMs = options.bookmarkMs ?? 60_000;
+  if (!(Number.isInteger(bookmarkMs) && bookmarkMs > 0)) throw new RangeError(`bookmarkMs must be a positive integer, got ${bookmarkMs}`);
+  const watchTimeoutMs = options.watchTimeoutMs ?? null;
+  if (watchTimeoutMs !== null && !(Number.isInteger(watchTimeoutMs) && watchTimeoutMs > 0)) {
+    throw new RangeError(`watchTimeoutMs must be a positive integer, got ${watchTimeoutMs}`);
+  }
+  const expiredAs = options.expiredAs ?? 'status';
+  /** How the next watch requests are made to expire, one entry each. */
+  const forcedExpiries: ('status' | 'event')[] = [];
+
+  interface Watch {
+    res: ServerResponse;
+    /** The last revision this watch has been sent. */
+    at: number;
+    visible: (p: Pod) => boolean;
+    bookmarks: boolean;
+    timers: NodeJS.Timeout[];
+    /** Connected but served nothing (stallWatches). */
+    stalled: boolean;
+  }
+  const watches = new Set<Watch>();
+  const WATCHING = Symbol('watching');
+  // Go's strconv.ParseBool, as the API server parses `watch` and `allowWatchBookmarks`.
+  const isTrue = (v: string | null) => v !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v);
+
+  function endWatch(w: Watch, cut: boolean): void {
+    w.timers.forEach((t) => clearTimeout(t));
+    w.timers = [];
+    watches.delete(w);
+    if (cut) w.res.destroy();
+    else w.res.end();
+  }
+
+  function writeEvent(w: Watch, type: string, object: unknown): void {
+    w.res.write(`${JSON.stringify({ type, object })}\n`);
+  }
+
+  function bookmark(w: Watch): void {
+    writeEvent(w, 'BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(w.at) } });
+  }
+
+  /** A change as a watch with selectors sees it: pods entering the selection are added, those leaving it deleted. */
+  function seenAs(e: WatchEvent, visible: (p: Pod) => boolean): { type: WatchEventType; object: Pod } | null {
+    const was = e.before !== null && visible(e.before);
+    const is = e.after !== null && visible(e.after);
+    if (was && is) return { type: 'MODIFIED', object: e.after! };
+    if (is) return { type: 'ADDED', object: e.after! };
+    if (was) return { type: 'DELETED', object: e.after ?? e.before! };
+    return null;
+  }
+
+  /** Sends the watch every revision after the last it was sent; a bookmark when they bring it nothing. */
+  function deliver(w: Watch): void {
+    let advanced = false;
+    let sent = 0;
+    for (let i = 1; i < revisions.length; i++) {
+      const rev = revisions[i]!;
+      if (rev.rv <= w.at) continue;
+      advanced = true;
+      for (const e of changes(revisions[i - 1]!, rev)) {
+        const seen = seenAs(e, w.visible);
+        if (seen) {
+          writeEvent(w, seen.type, seen.object);
+          sent++;
+        }
+      }
+    }
+    w.at = Math.max(w.at, current().rv);
+    if (advanced && sent === 0 && w.bookmarks) bookmark(w);
+  }
+
+  function expiredStatus(message: string) {
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Expired', code: 410 };
+  }
+
+  function openWatch(namespace: string | null, q: URLSearchParams, res: ServerResponse, rec: FakeKubernetesRequest): void {
+    const visible = podFilter(namespace, q, 'watch');
+    const rawRv = q.get('resourceVersion') ?? '';
+    if (rawRv !== '' && !/^\d+$/.test(rawRv)) throw new ApiError(400, 'BadRequest', `invalid resource version ${JSON.stringify(rawRv)}: it must be a resourceVersion from a list or an event`);
+    const rawTimeout = q.get('timeoutSeconds') ?? '';
+    if (rawTimeout !== '' && !/^\d+$/.test(rawTimeout)) throw new ApiError(400, 'BadRequest', `invalid timeoutSeconds ${JSON.stringify(rawTimeout)}: it must be a whole number of seconds`);
+    const rv = rawRv === '' ? 0 : Number(rawRv);
+    const oldest = revisions[0]!.rv;
+    const forced = forcedExpiries.shift();
+    const expired = forced ?? (rv !== 0 && rv < oldest ? expiredAs : null);
+    if (expired !== null) {
+      const message = `too old resource version: ${rv} (${oldest})`;
+      if (expired === 'status') throw new ApiError(410, 'Expired', message);
+      rec.status = 200;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(`${JSON.stringify({ type: 'ERROR', object: expiredStatus(message) })}\n`);
+      return;
+    }
+    rec.status = 200;
+    // No Content-Length: Node sends the stream chunked.
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+    // The client sees the watch open before any event, as the API server flushes its headers.
+    res.flushHeaders();
+    const w: Watch = { res, at: rv, visible, bookmarks: isTrue(q.get('allowWatchBookmarks')), timers: [], stalled: false };
+    watches.add(w);
+    res.on('close', () => {
+      w.timers.forEach((t) => clearTimeout(t));
+      watches.delete(w);
+    });
+    if (w.bookmarks) w.timers.push(setInterval(() => bookmark(w), bookmarkMs));
+    const timeoutMs = rawTimeout !== '' && rawTimeout !== '0' ? Number(rawTimeout) * 1000 : watchTimeoutMs;
+    if (timeoutMs !== null) w.timers.push(setTimeout(() => endWatch(w, false), Math.min(timeoutMs, 2 ** 31 - 1)));
+    if (rv === 0) {
+      // No resourceVersion (or 0): the current state first, as ADDED events.
+      const now = current();
+      for (const p of now.pods) if (visible(p)) writeEvent(w, 'ADDED', now.stamped.get(key(p)));
+      w.at = now.rv;
+    }
+    deliver(w);
+  }
+
+  function route(req: IncomingMessage, res: ServerResponse, url: URL, authenticated: boolean, rec: FakeKubernetesRequest): unknown {
     if (req.method !== 'GET') throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     if (!authenticated) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     const path = url.pathname;
-    if (path === '/api/v1/pods') return listPods(null, url.searchParams);
-    if (path === '/api/v1/namespaces') return listNamespaces(url.searchParams);
+    const watch = isTrue(url.searchParams.get('watch'));
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
-    if (m) return listPods(decodeURIComponent(m[1]!), url.searchParams);
+    if (path === '/api/v1/pods' || m) {
+      const namespace = m ? decodeURIComponent(m[1]!) : null;
+      if (!watch) return listPods(namespace, url.searchParams);
+      openWatch(namespace, url.searchParams, res, rec);
+      return WATCHING;
+    }
+    if (path === '/api/v1/namespaces') {
+      if (watch) throw new ApiError(405, 'MethodNotAllowed', 'this fake server watches pods only');
+      return listNamespaces(url.searchParams);
+    }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   }
 
@@ -329,7 +550,8 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     // A presented bearer token that is wrong is refused even with a good certificate, as the API server does.
     const authenticated = (bearer && index >= 0) || (!bearer && rec.clientCert);
     try {
-      const body = route(req, url, authenticated);
+      const body = route(req, res, url, authenticated, rec);
+      if (body === WATCHING) return;
       const given = url.searchParams.get('continue');
       if (fault?.kind === 'repeat-token' && given) (body as { metadata: Record<string, unknown> }).metadata.continue = given;
       if (fault?.kind === 'truncate') {
@@ -381,8 +603,31 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     },
     setPods(pods: Pod[]): void {
       noteNamespaces(pods);
-      revisions.push({ rv: current().rv + 1, pods: sortPods(pods) });
+      // Watches are served before compaction: they read the changes against the revision before.
+      revisions.push(makeRevision(current().rv + 1, pods, current()));
+      for (const w of [...watches]) if (!w.stalled && !w.res.destroyed) deliver(w);
       revisions = revisions.slice(-(keep + 1));
+    },
+    get openWatches() {
+      return watches.size;
+    },
+    stallWatches(): number {
+      const open = [...watches];
+      // Still connected, but no longer served: no events, bookmarks or timeout.
+      for (const w of open) {
+        w.timers.forEach((t) => clearTimeout(t));
+        w.timers = [];
+        w.stalled = true;
+      }
+      return open.length;
+    },
+    dropWatches(): number {
+      const open = [...watches];
+      for (const w of open) endWatch(w, true);
+      return open.length;
+    },
+    expireWatches(times = 1, as: 'status' | 'event' = expiredAs): void {
+      for (let i = 0; i < times; i++) forcedExpiries.push(as);
     },
     setTokens(next: string[]): void {
       tokens = [...next];
