@@ -122,7 +122,7 @@ export class JournalReplay {
 }
 
 /** Where a watcher's list falls in its journal: the sequence and the marker's line. */
-export interface Marker {
+interface Marker {
   seq: number;
   line: number;
   key: number;
@@ -160,7 +160,7 @@ export class JournalMerge {
   /** Resync markers passed, by the snapshot file they name. */
   readonly passed: string[] = [];
   /** Whether journal lines changed the listing since the last file. */
-  appliedSinceFile: boolean;
+  private appliedSinceFile: boolean;
   /**
    * Where each source was followed in this merge: from a resync's list to its last line
    * before a disconnection; the first may go on one a resumed merge left open.
@@ -188,7 +188,7 @@ export class JournalMerge {
     this.appliedSinceFile = resume.appliedSinceFile;
   }
 
-  markerOf(file: string): Marker | null {
+  private markerOf(file: string): Marker | null {
     for (let seq = 0; seq < this.journals.length; seq++) {
       const line = this.journals[seq]!.markers.get(file);
       if (line !== undefined && line >= this.next[seq]!) return { seq, line, key: this.journals[seq]!.keys[line]! };
@@ -200,7 +200,7 @@ export class JournalMerge {
    * Applies every line before `key`, in key order across sources (for the sequence of
    * `stop`, only those before its marker, whatever their key).
    */
-  applyUntil(key: number, stop: Marker | null): void {
+  private applyUntil(key: number, stop: Marker | null): void {
     for (;;) {
       let best = -1;
       let bestKey = Infinity;
@@ -252,7 +252,7 @@ export class JournalMerge {
   }
 
   /** Goes past a marker whose snapshot was just applied (`listed`), or could not be read. */
-  pass(marker: Marker, listed: boolean): void {
+  private pass(marker: Marker, listed: boolean): void {
     const line = this.journals[marker.seq]!.entries[marker.line]!.line;
     this.applyLine(marker.seq);
     if (listed && line.type === 'resynchronised') {
@@ -262,12 +262,12 @@ export class JournalMerge {
   }
 
   /** Where watchers followed the cluster in this merge, in time order (see Coverage in docs/accounting.md). */
-  watched(): { startUs: number; endUs: number }[] {
+  watched(): Interval[] {
     return this.watchedBySource().filter((w) => w.endUs > w.startUs).sort((a, b) => a.startUs - b.startUs);
   }
 
   /** The stretches this merge opened or went on with, per source (the index keeps them). */
-  watchedBySource(): { source: string; startUs: number; endUs: number }[] {
+  watchedBySource(): (Interval & { source: string })[] {
     return this.journals.flatMap((j, seq) => this.stretches[seq]!.map((w) => ({ source: j.source, ...w })));
   }
 

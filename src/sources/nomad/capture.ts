@@ -2,7 +2,7 @@ import type { NativeAllocation, NativeQueuedJob, NativeScopeFailure, NativeSnaps
 import { nativeSnapshot } from '../../snapshots/format.js';
 import { isObject, MalformedReply, missingField, PageGuard } from '../http.js';
 import { NomadHttpError, type NomadClient } from './client.js';
-import { mapAllocation, mapQueuedJob, type MappingOptions } from './map.js';
+import { jobNameFromAllocation, mapAllocation, mapQueuedJob, type MappingOptions } from './map.js';
 import type { NomadAllocStub, NomadJobStub, NomadNamespace } from './types.js';
 
 /**
@@ -266,7 +266,7 @@ export async function captureNomad(client: NomadClient, opts: CaptureOptions, ca
   for (const a of allocs) {
     const ns = a.Namespace ?? 'default';
     const job = jobsByKey.get(jobKey(ns, a.JobID));
-    const jobName = job?.Name ?? (a.Name ? a.Name.replace(/\.[^.]*\[\d+\]$/, '') : null);
+    const jobName = job?.Name ?? jobNameFromAllocation(a.Name);
     if (!keep(jobName)) continue;
     const meta = job ? (metaOf.get(jobKey(ns, a.JobID)) ?? null) : (allocMeta.get(a.ID) ?? null);
     sight(meta);

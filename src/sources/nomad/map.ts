@@ -25,6 +25,11 @@ export interface MappingOptions {
 
 const TERMINAL = new Set(['complete', 'failed', 'lost']);
 
+/** A job's name from one of its allocations' (`name.group[0]`), for a job no longer listed. */
+export function jobNameFromAllocation(allocationName: string | undefined): string | null {
+  return allocationName ? allocationName.replace(/\.[^.]*\[\d+\]$/, '') : null;
+}
+
 function nanosInstant(value: string | number | undefined): string | null {
   if (value === undefined || value === null || value === 0 || value === '0') return null;
   try {

@@ -1,8 +1,8 @@
 import type { JournalEvent } from '../../snapshots/journal.js';
-import { formatTimestamp, nanosToMicros } from '../../util/time.js';
+import { formatTimestamp, parseInstant } from '../../util/time.js';
 import { jobKey, type CaptureResult } from './capture.js';
 import { parseNomadJson } from './json.js';
-import { mapAllocation, type MappingOptions } from './map.js';
+import { jobNameFromAllocation, mapAllocation, type MappingOptions } from './map.js';
 import type { NomadAllocStub } from './types.js';
 
 /**
@@ -146,6 +146,10 @@ async function followOnce(
   // Lines are handled one after another, in order, once the list is in.
   let chain: Promise<void> = listed;
   let failed: unknown = null;
+  const fail = (e: unknown) => {
+    failed ??= e;
+    connection.abort(e);
+  };
   const handle = async (text: string) => {
     const line = parseNomadJson(text) as { Index?: number; Events?: StreamEvent[] } | null;
     if (!line || typeof line !== 'object' || !Array.isArray(line.Events)) {
@@ -174,11 +178,11 @@ async function followOnce(
         job = (await deps.readJob(namespace, a.JobID)) ?? { name: null, meta: null };
         jobs.set(key, job);
       }
-      const jobName = job.name ?? (a.Name ? a.Name.replace(/\.[^.]*\[\d+\]$/, '') : null);
+      const jobName = job.name ?? jobNameFromAllocation(a.Name);
       if (!opts.keepJob(jobName)) continue;
       const record = mapAllocation(a, jobName, job.meta, opts.mapping);
-      // The payload's own time of the change, never the time it arrived.
-      const modifiedUs = a.ModifyTime !== undefined ? nanosToMicros(typeof a.ModifyTime === 'number' ? BigInt(Math.round(a.ModifyTime)) : a.ModifyTime) : null;
+      // The payload's own time of the change (its ModifyTime), never the time it arrived.
+      const modifiedUs = parseInstant(record.modified);
       if (modifiedUs !== null) deps.sawServerTime(modifiedUs);
       const at = formatTimestamp(modifiedUs ?? deps.nowUs());
       deps.journal.append({ type: 'allocation', at, index, event: ev.Type ?? 'AllocationUpdated', allocation: record });
@@ -195,13 +199,8 @@ async function followOnce(
       for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
         const text = rest.slice(0, nl).trim();
         rest = rest.slice(nl + 1);
-        if (text) {
-          chain = chain.then(() => handle(text));
-          chain.catch((e: unknown) => {
-            failed ??= e;
-            connection.abort(e);
-          });
-        }
+        // After a line failed, the rest wait for nothing: the stream is being cut.
+        if (text) chain = chain.then(() => (failed ? undefined : handle(text))).catch(fail);
       }
     }
   })();
