@@ -18,7 +18,8 @@
  * `{"type":"ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK"|"ERROR","object":...}`.
  *   - Events are the differences between consecutive revisions (setPods), in storage-key
  *     order: a new pod is ADDED, any change of a pod's object is MODIFIED, a pod gone is
- *     DELETED with its final object (a pod re-created under the same name with a new uid is
+ *     DELETED with its final object, stamped with the delete's `deletionTimestamp` and a
+ *     grace period of 0 (the `now` option's clock; a pod re-created under the same name with a new uid is
  *     DELETED then ADDED). Every object carries `metadata.resourceVersion`: the revision it
  *     last changed in (for DELETED, the revision of the delete). Revisions are decimal
  *     strings counting up from 1000; a list's `metadata.resourceVersion` is its revision.
@@ -86,6 +87,11 @@ export interface FakeKubernetesOptions {
   bookmarkMs?: number;
   /** Server-side end of every watch without timeoutSeconds (default: none). */
   watchTimeoutMs?: number;
+  /**
+   * The server's clock (ms since the epoch) for a simulated history: replies' Date header and
+   * the time of deletes. Moved by setNow and setPods(pods, atMs). Default: the real clock.
+   */
+  now?: number;
 }
 
 export interface FakeKubernetesRequest {
@@ -112,7 +118,9 @@ export interface FakeKubernetes {
   /** Current resourceVersion. */
   readonly resourceVersion: number;
   /** Replaces the pods: a new revision, whose changes go out to open watches. */
-  setPods(pods: Pod[]): void;
+  setPods(pods: Pod[], atMs?: number): void;
+  /** Sets the simulated clock (see the `now` option). */
+  setNow(ms: number): void;
   /** Open watches. */
   readonly openWatches: number;
   /** Open watches stay connected but receive nothing more. Returns how many. */
@@ -139,6 +147,8 @@ class ApiError extends Error {
 
 interface Revision {
   rv: number;
+  /** The server's clock when the revision was made (ms): a pod deleted in it was deleted then. */
+  atMs: number;
   /** Sorted by namespace/name, as the storage keys iterate. */
   pods: Pod[];
   /** The same pods by key, each carrying the resourceVersion it last changed in. */
@@ -250,10 +260,17 @@ function decodeContinue(text: string): ContinueToken {
   throw new ApiError(400, 'BadRequest', 'continue key is not valid');
 }
 
+/** The object of a pod deleted at `atMs`: a deletionTimestamp already due stays, a later one is brought forward. */
+function deletedAt(p: Pod, atMs: number): Pod {
+  const stamp = new Date(Math.floor(atMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const due = p.metadata.deletionTimestamp && Date.parse(p.metadata.deletionTimestamp) <= atMs;
+  return due ? { ...p, metadata: { ...p.metadata, deletionGracePeriodSeconds: 0 } } : { ...p, metadata: { ...p.metadata, deletionTimestamp: stamp, deletionGracePeriodSeconds: 0 } };
+}
+
 const withResourceVersion = (p: Pod, rv: number): Pod => ({ ...p, metadata: { ...p.metadata, resourceVersion: String(rv) } });
 
 /** A revision; a pod unchanged since `prev` keeps the resourceVersion it had there. */
-function makeRevision(rv: number, pods: Pod[], prev: Revision | null): Revision {
+function makeRevision(rv: number, pods: Pod[], prev: Revision | null, atMs: number): Revision {
   const sorted = sortPods(pods);
   const before = new Map((prev?.pods ?? []).map((p) => [key(p), JSON.stringify(p)]));
   const stamped = new Map<string, Pod>();
@@ -262,7 +279,7 @@ function makeRevision(rv: number, pods: Pod[], prev: Revision | null): Revision 
     const same = prev !== null && before.get(k) === JSON.stringify(p);
     stamped.set(k, same ? prev.stamped.get(k)! : withResourceVersion(p, rv));
   }
-  return { rv, pods: sorted, stamped };
+  return { rv, atMs, pods: sorted, stamped };
 }
 
 /** What changed from `prev` to `rev`, in storage-key order. */
@@ -273,8 +290,9 @@ function changes(prev: Revision, rev: Revision): WatchEvent[] {
     const before = prev.stamped.get(k) ?? null;
     const after = rev.stamped.get(k) ?? null;
     if (before === after) continue;
-    // A deleted object's last resourceVersion is that of its delete.
-    const gone = before && withResourceVersion(before, rev.rv);
+    // A deleted object's last resourceVersion is that of its delete, and it carries the
+    // delete's time with a grace period of 0, as the kubelet's final (or a forced) delete leaves it.
+    const gone = before && deletedAt(withResourceVersion(before, rev.rv), rev.atMs);
     if (!before) out.push({ type: 'ADDED', before: null, after });
     else if (!after) out.push({ type: 'DELETED', before: gone, after: null });
     else if (before.metadata.uid !== after.metadata.uid) out.push({ type: 'DELETED', before: gone, after: null }, { type: 'ADDED', before: null, after });
@@ -293,7 +311,9 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
   const namespaces = new Set(options.namespaces ?? []);
   const noteNamespaces = (pods: Pod[]) => pods.forEach((p) => namespaces.add(p.metadata.namespace ?? 'default'));
   noteNamespaces(options.pods ?? []);
-  let revisions: Revision[] = [makeRevision(1000, options.pods ?? [], null)];
+  let simulatedMs = options.now ?? null;
+  const clockMs = () => simulatedMs ?? Date.now();
+  let revisions: Revision[] = [makeRevision(1000, options.pods ?? [], null, clockMs())];
   const current = () => revisions[revisions.length - 1]!;
   const requests: FakeKubernetesRequest[] = [];
   const faults = new Faults();
@@ -512,6 +532,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (simulatedMs !== null) res.setHeader('Date', new Date(simulatedMs).toUTCString());
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const socket = req.socket as TLSSocket;
     const auth = req.headers.authorization;
@@ -601,12 +622,16 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     get resourceVersion() {
       return current().rv;
     },
-    setPods(pods: Pod[]): void {
+    setPods(pods: Pod[], atMs?: number): void {
+      if (atMs !== undefined) simulatedMs = atMs;
       noteNamespaces(pods);
       // Watches are served before compaction: they read the changes against the revision before.
-      revisions.push(makeRevision(current().rv + 1, pods, current()));
+      revisions.push(makeRevision(current().rv + 1, pods, current(), clockMs()));
       for (const w of [...watches]) if (!w.stalled && !w.res.destroyed) deliver(w);
       revisions = revisions.slice(-(keep + 1));
+    },
+    setNow(ms: number): void {
+      simulatedMs = ms;
     },
     get openWatches() {
       return watches.size;

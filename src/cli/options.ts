@@ -359,3 +359,12 @@ export function addNowOption(cmd: Command, purpose: string): Command {
 export function nowFrom(s: Settings): number {
   return s.get(NOW) ?? Date.now();
 }
+
+const SOURCES = ['nomad', 'kubernetes'] as const;
+
+/** --source of the commands that talk to a cluster (snapshot, watch). */
+export const SOURCE: SharedOption<(typeof SOURCES)[number]> = {
+  name: 'source',
+  option: () => new Option('--source <kind>', `cluster kind: ${SOURCES.join(' or ')} (default: ${SOURCES[0]})`),
+  read: (s) => s.choice('source', SOURCES, SOURCES[0]),
+};

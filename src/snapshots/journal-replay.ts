@@ -2,7 +2,7 @@ import type { Reconstructor } from '../accounting/reconstruct.js';
 import type { Interval } from '../accounting/coverage.js';
 import type { Micros, SnapshotDelta, Skip } from '../accounting/types.js';
 import type { NativeAllocation } from './format.js';
-import { readJournals, type JournalEntry, type JournalLine, type JournalProblem } from './journal.js';
+import { readJournals, sourceKind, type JournalEntry, type JournalLine, type JournalProblem } from './journal.js';
 import { observeNativeTuple } from './observe.js';
 
 /**
@@ -175,7 +175,7 @@ export class JournalMerge {
   ) {
     const before = new Map(resume.sources.map((s) => [s.source, s]));
     this.next = journals.map(() => 0);
-    this.replays = journals.map((j) => new JournalReplay('nomad', (e) => `${j.source} line ${e.lineNumber}`, before.get(j.source)?.watched));
+    this.replays = journals.map((j) => new JournalReplay(sourceKind(j.source), (e) => `${j.source} line ${e.lineNumber}`, before.get(j.source)?.watched));
     this.lastKeys = journals.map((j) => before.get(j.source)?.lastKey ?? -Infinity);
     // A stretch still open when the last merge stopped goes on with this one's lines.
     this.stretches = journals.map((j) => {

@@ -90,6 +90,11 @@ export function sourceId(source: { kind: string; address: string }): string {
   return `${source.kind}-${host}-${port}`.replace(/[^A-Za-z0-9._-]/g, '-');
 }
 
+/** The kind of source a journal folder's name says (`kubernetes-10.0.0.1-443` is `kubernetes`): the identity space of its allocations. */
+export function sourceKind(id: string): string {
+  return id.slice(0, Math.max(0, id.indexOf('-'))) || id;
+}
+
 /** The file of the UTC hour of `at`: `2026-12-05T18Z.jsonl`. */
 export function journalFileName(at: Date): string {
   return `${at.toISOString().slice(0, 13)}Z.jsonl`;

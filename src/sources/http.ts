@@ -129,6 +129,8 @@ export abstract class JsonApiClient {
   protected readonly dispatcher: Dispatcher;
   /** Requests sent, retries included: the figure the benchmark reports. */
   requests = 0;
+  /** Called with the server's clock (its Date header, in ms) whenever a reply carries one (a watcher dates its lines by it). */
+  onServerDate: ((ms: number) => void) | null = null;
   /** Failures seen whose fix is in the settings: the final message says how to fix them. */
   readonly problems = new Set<SettingsProblem>();
 
@@ -151,18 +153,56 @@ export abstract class JsonApiClient {
   protected async getJson<T>(path: string, params: URLSearchParams, headers: Record<string, string>, opts: Pick<GetJsonOptions, 'parse' | 'detail'>): Promise<JsonResponse<T>> {
     const qs = params.toString();
     try {
-      return await getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
+      const res = await getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
         attempts: this.opts.attempts,
         backoffMs: this.opts.backoffMs,
         ...opts,
         onRequest: () => this.requests++,
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
       });
+      this.noteDate(res.headers.date);
+      return res;
     } catch (e) {
-      const problem = e instanceof ApiHttpError ? settingsProblem(e) : null;
-      if (problem) this.problems.add(problem);
+      if (e instanceof ApiHttpError) this.noteProblem(e);
       throw e;
     }
+  }
+
+  /**
+   * Opens a streaming GET (an event stream, a watch) and hands over its body as it arrives.
+   * No body timeout: the caller watches for silence. A refusal or any other non-200 reply
+   * rejects with ApiHttpError (its status set), the error body shortened by `detail`.
+   */
+  protected async openStream(path: string, params: URLSearchParams, headers: Record<string, string>, signal: AbortSignal, detail: (text: string) => string = brief): Promise<AsyncIterable<Uint8Array>> {
+    this.requests++;
+    let res;
+    try {
+      res = await request(`${this.address}${path}?${params}`, { method: 'GET', headers, dispatcher: this.dispatcher, signal, bodyTimeout: 0 });
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      const err = new ApiHttpError(`GET ${path}: ${describe(e)}`, null, errorCode(e));
+      this.noteProblem(err);
+      throw err;
+    }
+    this.noteDate(res.headers.date);
+    if (res.statusCode !== 200) {
+      const text = await res.body.text().catch(() => '');
+      const err = new ApiHttpError(`GET ${path}: HTTP ${res.statusCode}${detail(text)}`, res.statusCode);
+      this.noteProblem(err);
+      throw err;
+    }
+    return res.body;
+  }
+
+  private noteDate(value: string | string[] | undefined): void {
+    const ms = Date.parse(Array.isArray(value) ? value[0]! : (value ?? ''));
+    if (this.onServerDate && !Number.isNaN(ms)) this.onServerDate(ms);
+  }
+
+  /** Remembers a failure whose fix is in the settings. */
+  private noteProblem(e: ApiHttpError): void {
+    const problem = settingsProblem(e);
+    if (problem) this.problems.add(problem);
   }
 }
 

@@ -59,6 +59,12 @@ function pod(life: PodLife, atMs: number, rv: number): Pod {
   return { ...p, metadata: { ...p.metadata, resourceVersion: String(rv) } };
 }
 
+/** The final object of a pod deleted at `deletedMs`: a grace period of 0 and the delete's time. */
+function deleted(life: PodLife, atMs: number, rv: number, deletedMs: number): Pod {
+  const p = pod(life, atMs, rv);
+  return { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date(deletedMs).toISOString().replace('.000Z', 'Z'), deletionGracePeriodSeconds: 0 } };
+}
+
 async function start(options: Partial<FakeKubernetesOptions> = {}): Promise<FakeKubernetes> {
   const fake = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [TOKEN], pods: podsAt(LIVES, s(0)), ...options });
   servers.push(fake);
@@ -136,7 +142,7 @@ async function until(done: () => boolean): Promise<void> {
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const playHistory = (fake: FakeKubernetes, instants = INSTANTS) => instants.forEach((t) => fake.setPods(podsAt(LIVES, t)));
+const playHistory = (fake: FakeKubernetes, instants = INSTANTS) => instants.forEach((t) => fake.setPods(podsAt(LIVES, t), t));
 const bookmark = (rv: number) => ({ type: 'BOOKMARK', object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(rv) } } });
 
 describe('watch events', () => {
@@ -151,7 +157,7 @@ describe('watch events', () => {
       { type: 'MODIFIED', object: pod(B, s(12), 1003) },
       { type: 'MODIFIED', object: pod(B, s(40), 1004) },
       // Deleted while running: the final object has no finishedAt, and the delete's version.
-      { type: 'DELETED', object: pod(A, s(59), 1005) },
+      { type: 'DELETED', object: deleted(A, s(59), 1005, s(60)) },
     ]);
     expect(w.status).toBe(200);
     expect(w.events()[4].object.status.containerStatuses).toEqual([{ name: 'main', state: { running: { startedAt: '2025-03-12T10:00:05Z' } } }]);
@@ -170,7 +176,7 @@ describe('watch events', () => {
       { type: 'ADDED', object: pod(B, s(10), 1002) },
       { type: 'MODIFIED', object: pod(B, s(12), 1003) },
       { type: 'MODIFIED', object: pod(B, s(40), 1004) },
-      { type: 'DELETED', object: pod(A, s(59), 1005) },
+      { type: 'DELETED', object: deleted(A, s(59), 1005, s(60)) },
     ]);
     // A setPods that changes nothing sends nothing (and no bookmark unless asked for).
     fake.setPods(podsAt(LIVES, s(60)));
@@ -195,10 +201,10 @@ describe('watch events', () => {
   it('a pod re-created under its name with a new uid is DELETED then ADDED', async () => {
     const fake = await start({ pods: [podAt(A, s(5))!] });
     const again = { ...A, uid: 'aaaaaaaa-0000-4000-8000-000000000099', createdMs: s(70), scheduledMs: s(70), deletedMs: null };
-    fake.setPods([podAt(again, s(70))!]);
+    fake.setPods([podAt(again, s(70))!], s(70));
     const w = new WatchReader(fake, '/api/v1/pods?watch=1&resourceVersion=1000');
     expect(await w.waitLines(2)).toEqual([
-      { type: 'DELETED', object: pod(A, s(5), 1001) },
+      { type: 'DELETED', object: deleted(A, s(5), 1001, s(70)) },
       { type: 'ADDED', object: pod(again, s(70), 1001) },
     ]);
   });
@@ -220,7 +226,7 @@ describe('watch filters', () => {
       { type: 'ADDED', object: pod(A, s(5), 1001) },
       { type: 'ADDED', object: pod(B, s(12), 1003) },
       { type: 'DELETED', object: pod(B, s(40), 1004) },
-      { type: 'DELETED', object: pod(A, s(59), 1005) },
+      { type: 'DELETED', object: deleted(A, s(59), 1005, s(60)) },
     ]);
   });
 
@@ -334,7 +340,7 @@ describe('ends, stalls and cuts', () => {
     expect(w.ended).toBeNull();
     expect(fake.openWatches).toBe(1);
     // A new watch is served as usual.
-    expect(await new WatchReader(fake, '/api/v1/pods?watch=1&resourceVersion=1004').waitLines(1)).toEqual([{ type: 'DELETED', object: pod(A, s(59), 1005) }]);
+    expect(await new WatchReader(fake, '/api/v1/pods?watch=1&resourceVersion=1004').waitLines(1)).toEqual([{ type: 'DELETED', object: deleted(A, s(59), 1005, s(60)) }]);
   });
 
   it('dropWatches cuts the connections', async () => {

@@ -14,19 +14,11 @@ import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
 import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
-import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, USERDB, type SharedOption } from '../options.js';
+import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 
 const STATE_DIR = '.hourmeter';
 const META_CACHE = 'nomad-meta-cache.json';
 const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
-
-const SOURCES = ['nomad', 'kubernetes'] as const;
-
-const SOURCE: SharedOption<(typeof SOURCES)[number]> = {
-  name: 'source',
-  option: () => new Option('--source <kind>', `cluster kind: ${SOURCES.join(' or ')} (default: ${SOURCES[0]})`),
-  read: (s) => s.choice('source', SOURCES, SOURCES[0]),
-};
 
 const DEFAULT_LOCK_WAIT = '60s';
 

@@ -1,14 +1,17 @@
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import type { CaptureResult } from '../../sources/nomad/capture.js';
+import type { NativeSnapshot } from '../../snapshots/format.js';
+import type { JournalSource } from '../../snapshots/journal.js';
+import { abortableSleep } from '../../sources/watch.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { writeSnapshotFile } from '../../snapshots/write.js';
-import { loadUserDb, mergeSightings, saveUserDb } from '../../userdb/store.js';
+import { loadUserDb, mergeSightings, saveUserDb, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
-import { addConfigOption, addSnapshotsOption, QUIET, RETRIES, Settings, SNAPSHOTS, USERDB, type SharedOption } from '../options.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, listOptions, refuseFlags } from '../kubernetes.js';
+import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
+import { addConfigOption, addSnapshotsOption, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 
 /** A duration flag in microseconds; `positive`: zero is refused. */
 function durationOption(flag: string, help: string, fallback: string | undefined, positive = true): SharedOption<number | undefined> {
@@ -25,7 +28,9 @@ function durationOption(flag: string, help: string, fallback: string | undefined
   };
 }
 
-const HEARTBEAT = durationOption('heartbeat', "the server's heartbeat interval; a stream silent for twice this is dropped and listed again", '30s');
+const HEARTBEAT = durationOption('heartbeat', "Nomad: the server's heartbeat interval; a stream silent for twice this is dropped and listed again", '30s');
+const STALL = durationOption('stall', 'Kubernetes: a watch with no event and no bookmark for this long has stalled, and is opened again from its resourceVersion', '3m');
+const WATCH_TIMEOUT = durationOption('watch-timeout', 'Kubernetes: how long the server keeps one watch open (timeoutSeconds) before the watcher opens the next', '5m');
 const MAX_BACKOFF = durationOption('max-backoff', 'the longest wait before connecting again after a drop', '60s');
 const DURATION = durationOption('duration', 'stop after this long (for trials and tests; default: run until SIGTERM)', undefined);
 const LOCK_WAIT = durationOption('lock-wait', 'how long to wait for another watcher of the same cluster, or a snapshot being written, before giving up', '60s', false);
@@ -41,30 +46,160 @@ const GZIP: SharedOption<boolean> = {
 
 export function watchCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('watch')
-    .summary("follow Nomad's event stream and journal every allocation start and end as it happens")
+    .summary('follow the cluster and journal every allocation or pod start and end as it happens')
     .description(
-      "Lists the cluster (written as a snapshot), then follows Nomad's event stream and writes every allocation " +
-        'change to a journal beside the snapshots (journal/ in the folder), with the times the payloads give. After a ' +
-        'drop it waits (bounded backoff) and lists again: events missed meanwhile are never trusted to a resumed index. ' +
-        'Reports read journals and snapshots together: exact while the watcher was connected, the usual bands across a gap.',
+      'Lists the cluster (written as a snapshot), then follows its changes and writes each one to a journal beside ' +
+        'the snapshots (journal/ in the folder), with the times the objects give. Nomad: its event stream; after a ' +
+        'drop it waits (bounded backoff) and lists again, since events missed meanwhile are never trusted to a resumed ' +
+        'index. Kubernetes (--source kubernetes): pod watches with bookmarks; a watch that ends, drops or stalls goes on ' +
+        'from its last resourceVersion, and only 410 Gone makes it list again. Reports read journals and snapshots ' +
+        'together: exact while the watcher followed the cluster, the usual bands across a gap.',
     );
   addSnapshotsOption(cmd);
+  cmd.addOption(SOURCE.option());
   addNomadOptions(cmd);
   cmd.addOption(PER_PAGE.option());
   addNomadTlsOptions(cmd);
-  for (const o of [USERDB, HEARTBEAT, MAX_BACKOFF, DURATION, LOCK_WAIT, RETRIES, GZIP, QUIET_Q]) cmd.addOption(o.option());
+  addKubernetesOptions(cmd);
+  for (const o of [USERDB, HEARTBEAT, STALL, WATCH_TIMEOUT, MAX_BACKOFF, DURATION, LOCK_WAIT, RETRIES, GZIP, QUIET_Q]) cmd.addOption(o.option());
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
     '\nExamples:\n  NOMAD_ADDR=https://nomad.example.org:4646 hourmeter watch --token-file /etc/hourmeter/token --snapshots /srv/hourmeter/snapshots\n' +
+      '  hourmeter watch --source kubernetes --in-cluster --snapshots /data/snapshots\n' +
       '  hourmeter watch --duration 10m\n' +
-      '\nExit codes: 0 stopped (SIGTERM, SIGINT or --duration); 2 bad settings; 3 the token was refused, another watcher\nholds the cluster, or the folder cannot be written.',
+      '\nExit codes: 0 stopped (SIGTERM, SIGINT or --duration); 2 bad settings; 3 the credentials were refused, another\nwatcher holds the cluster, or the folder cannot be written.',
   );
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
-    await runWatch(s, io);
+    if (s.get(SOURCE) === 'kubernetes') {
+      refuseFlags(s, [...NOMAD_OPTIONS, HEARTBEAT], 'with --source kubernetes: the kubeconfig or the service account says where and how to connect');
+      await runKubernetesWatch(s, io);
+    } else {
+      refuseFlags(s, [...KUBERNETES_OPTIONS, STALL, WATCH_TIMEOUT], 'by the Nomad source: add --source kubernetes');
+      await runWatch(s, io);
+    }
   });
   return cmd;
+}
+
+/** What both watchers set up: the stop (signals, --duration) and the journal, whose failure stops the watch. */
+async function session(s: Settings, source: JournalSource) {
+  const { JournalWriter } = await import('../../snapshots/journal.js');
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(new Error('stopped'));
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const durationUs = s.get(DURATION);
+  const timer = durationUs === undefined ? undefined : setTimeout(onSignal, Math.min(durationUs / 1000, 2 ** 31 - 1));
+  // A journal that cannot be written ends the watch (exit 3): events would be lost.
+  const failure: { error: Error | null } = { error: null };
+  let journal;
+  try {
+    journal = await JournalWriter.open({
+      folder: s.get(SNAPSHOTS),
+      source,
+      now: () => new Date(),
+      lockWaitMs: s.get(LOCK_WAIT)! / 1000,
+      onError: (e) => {
+        failure.error ??= e;
+        stop.abort(e);
+      },
+    });
+  } catch (e) {
+    clearTimeout(timer);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw e;
+  }
+  return {
+    stop,
+    journal,
+    failure,
+    close() {
+      clearTimeout(timer);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      journal.close();
+    },
+  };
+}
+
+async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
+  const dir = s.get(SNAPSHOTS);
+  const list = listOptions(s);
+  const stallUs = s.get(STALL)!;
+  const watchTimeoutUs = s.get(WATCH_TIMEOUT)!;
+  const maxBackoffUs = s.get(MAX_BACKOFF)!;
+  const gzip = s.get(GZIP);
+  const userdbDir = s.get(USERDB);
+  const lockWaitMs = s.get(LOCK_WAIT)! / 1000;
+  const quiet = s.get(QUIET_Q);
+  const client = await connectKubernetes(s, io.env);
+  const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
+  const { watchKubernetes } = await import('../../sources/kubernetes/watch.js');
+  const { ApiHttpError } = await import('../../sources/http.js');
+  const { ServerClock, WatchRefused } = await import('../../sources/watch.js');
+  const clock = new ServerClock();
+  client.onServerDate = (ms) => clock.saw(ms * 1000);
+  const now = () => new Date(Math.floor(clock.nowUs() / 1000));
+  const refused = () =>
+    new WatchRefused(`the credentials of ${client.origin} were refused: the user needs the RBAC verbs get, list and watch on pods (cluster-wide, or in each --namespace) and list on namespaces`);
+  const source = { kind: 'kubernetes' as const, address: client.address, region: null };
+  const run = await session(s, source);
+  try {
+    const counts = await watchKubernetes(
+      {
+        stallMs: stallUs / 1000,
+        firstBackoffMs: Math.min(1000, maxBackoffUs / 1000),
+        maxBackoffMs: maxBackoffUs / 1000,
+        attribution: list.attribution,
+        excludeNamespaces: list.excludeNamespaces,
+      },
+      {
+        capture: async () => {
+          const result = await captureKubernetes(client, { ...list, now, source });
+          for (const w of result.warnings) io.warn(`watch: ${w}`);
+          if (client.problems.has('refused-credentials') && result.snapshot.scope.namespaces.length === 0) throw refused();
+          if (result.snapshot.scope.namespaces.length === 0) throw new Error(`nothing could be listed: ${result.snapshot.scope.failed.map((f) => f.reason).join('; ')}`);
+          return result;
+        },
+        saveSnapshot: (result) => saveSnapshot(dir, result, gzip, userdbDir, lockWaitMs),
+        openWatch: async (namespace, resourceVersion, signal) => {
+          const path = namespace === null ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
+          try {
+            return await client.watch(
+              path,
+              {
+                resourceVersion,
+                allowWatchBookmarks: 'true',
+                timeoutSeconds: Math.max(1, Math.round(watchTimeoutUs / 1e6)),
+                labelSelector: list.labelSelector ?? undefined,
+                fieldSelector: list.fieldSelector ?? undefined,
+              },
+              signal,
+            );
+          } catch (e) {
+            if (e instanceof ApiHttpError && (e.status === 401 || e.status === 403)) throw refused();
+            throw e;
+          }
+        },
+        journal: run.journal,
+        nowUs: () => clock.nowUs(),
+        sawServerTime: (us) => clock.saw(us),
+        note: (line) => io.warn(`watch: ${line}`),
+      },
+      run.stop.signal,
+    );
+    if (run.failure.error) throw run.failure.error;
+    if (!quiet) io.stdout(`watched ${client.address}: ${counts.events} pod changes, ${counts.resyncs} lists, ${counts.drops} watches dropped or expired\n`);
+  } catch (e) {
+    if (e instanceof WatchRefused) throw new DataError(e.message);
+    throw e;
+  } finally {
+    run.close();
+    await client.close(true);
+  }
 }
 
 async function runWatch(s: Settings, io: CliIO): Promise<void> {
@@ -72,7 +207,6 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const settings = nomadSettings(s, io);
   const heartbeatUs = s.get(HEARTBEAT)!;
   const maxBackoffUs = s.get(MAX_BACKOFF)!;
-  const durationUs = s.get(DURATION);
   const lockWaitMs = s.get(LOCK_WAIT)! / 1000;
   const gzip = s.get(GZIP);
   const userdbDir = s.get(USERDB);
@@ -80,7 +214,6 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const { DEFAULT_CLIENT_OPTIONS, NomadClient, NomadHttpError } = await import('../../sources/nomad/client.js');
   const { captureNomad, emptyMetaCache } = await import('../../sources/nomad/capture.js');
   const { ServerClock, watchNomad, WatchRefused } = await import('../../sources/nomad/watch.js');
-  const { JournalWriter } = await import('../../snapshots/journal.js');
   const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.get(RETRIES) ?? DEFAULT_CLIENT_OPTIONS.attempts });
   // Every time the journal holds is the server's: its payload times, and its clock for the rest.
   const clock = new ServerClock();
@@ -89,24 +222,8 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const source = { kind: 'nomad' as const, address: settings.address, region: settings.region };
   const refused = () => new WatchRefused(`the Nomad server at ${settings.address} refused the credentials; ${nomadAdvice(settings, ['refused-credentials']).join('; ')}`);
 
-  const stop = new AbortController();
-  const onSignal = () => stop.abort(new Error('stopped'));
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  const timer = durationUs === undefined ? undefined : setTimeout(onSignal, Math.min(durationUs / 1000, 2 ** 31 - 1));
-
-  // A journal that cannot be written ends the watch (exit 3): events would be lost.
-  let journalFailure: Error | null = null;
-  const journal = await JournalWriter.open({
-    folder: dir,
-    source,
-    now: () => new Date(),
-    lockWaitMs,
-    onError: (e) => {
-      journalFailure ??= e;
-      stop.abort(e);
-    },
-  });
+  const run = await session(s, source);
+  const { stop, journal } = run;
   const prefixes = s.get(JOB_PREFIX);
   let cache = emptyMetaCache();
   try {
@@ -126,7 +243,7 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
           if (result.snapshot.scope.namespaces.length === 0) throw new Error(`nothing could be listed: ${result.snapshot.scope.failed.map((f) => f.reason).join('; ')}`);
           return result;
         },
-        saveSnapshot: (result: CaptureResult) => saveSnapshot(dir, result, gzip, userdbDir, lockWaitMs),
+        saveSnapshot: (result) => saveSnapshot(dir, result, gzip, userdbDir, lockWaitMs),
         openStream: async (index, signal) => {
           try {
             return await client.stream('/v1/event/stream', { topic: ['Allocation', 'Job'], namespace: '*', index }, signal);
@@ -147,31 +264,24 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
         journal,
         nowUs: () => clock.nowUs(),
         sawServerTime: (us) => clock.saw(us),
-        sleep: (ms, signal) =>
-          new Promise((resolve, reject) => {
-            const t = setTimeout(resolve, ms);
-            signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
-          }),
+        sleep: abortableSleep,
         note: (line) => io.warn(`watch: ${line}`),
       },
       stop.signal,
     );
-    if (journalFailure) throw journalFailure;
+    if (run.failure.error) throw run.failure.error;
     if (!quiet) io.stdout(`watched ${settings.address}: ${counts.events} allocation changes, ${counts.resyncs} lists, ${counts.drops} drops\n`);
   } catch (e) {
     if (e instanceof WatchRefused) throw new DataError(e.message);
     throw e;
   } finally {
-    clearTimeout(timer);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    journal.close();
+    run.close();
     await client.close(true);
   }
 }
 
 /** Writes a list as a snapshot under the snapshot lock (a cron `snapshot` may write at the same time), and its owners to the user database. */
-async function saveSnapshot(dir: string, result: CaptureResult, gzip: boolean, userdbDir: string, lockWaitMs: number): Promise<string> {
+async function saveSnapshot(dir: string, result: { snapshot: NativeSnapshot; users: Sighting[] }, gzip: boolean, userdbDir: string, lockWaitMs: number): Promise<string> {
   const release = await acquireLock(join(dir, '.hourmeter', 'snapshot.lock'), lockWaitMs);
   try {
     const name = writeSnapshotFile(dir, result.snapshot, { gzip });

@@ -44,10 +44,15 @@ export interface KubernetesCaptureResult {
   restarts: number;
   /** The pods as listed, for callers that look further than the records (the unattributed helper). */
   pods: Pod[];
+  /**
+   * The revision each pod list was cut at (`metadata.resourceVersion`), by the namespace it
+   * listed (null: all of them), for a watch that goes on from the list.
+   */
+  resourceVersions: Map<string | null, string>;
 }
 
 interface ListBody<T> {
-  metadata?: { continue?: string };
+  metadata?: { continue?: string; resourceVersion?: string };
   items: T[];
 }
 
@@ -56,7 +61,7 @@ export async function listAll<T>(
   client: KubernetesClient,
   path: string,
   query: Record<string, string | undefined>,
-  opts: { limit: number; maxRestarts: number; onRestart?: () => void; required?: string[] },
+  opts: { limit: number; maxRestarts: number; onRestart?: () => void; required?: string[]; onResourceVersion?: (rv: string) => void },
 ): Promise<T[]> {
   for (let attempt = 0; attempt <= opts.maxRestarts; attempt++) {
     if (attempt > 0) opts.onRestart?.();
@@ -80,6 +85,8 @@ export async function listAll<T>(
       const missing = missingField(body.items, opts.required ?? ['metadata.name']);
       if (missing) throw new MalformedReply(path, missing);
       items.push(...body.items);
+      // Every page of one list is cut at the first page's revision: a watch joins the list there.
+      if (token === undefined && typeof body.metadata?.resourceVersion === 'string') opts.onResourceVersion?.(body.metadata.resourceVersion);
       // Only the presence of a continue token means more: a page may hold fewer items than the limit.
       token = body.metadata?.continue || undefined;
       guard.check(body.items.map(itemKey), token);
@@ -112,6 +119,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
   const selectors = { labelSelector: opts.labelSelector ?? undefined, fieldSelector: opts.fieldSelector ?? undefined };
   let restarts = 0;
   const byNamespace = new Map<string, Pod[]>();
+  const resourceVersions = new Map<string | null, string>();
 
   if (opts.namespaces === null) {
     const names = new Set<string>();
@@ -135,6 +143,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
           restarts++;
           capturedAt = opts.now();
         },
+        onResourceVersion: (rv) => resourceVersions.set(null, rv),
       });
       for (const p of pods) names.add(p.metadata.namespace ?? 'default');
       for (const n of names) if (!excluded.has(n)) byNamespace.set(n, []);
@@ -150,6 +159,7 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
           limit: opts.limit,
           maxRestarts,
           onRestart: () => restarts++,
+          onResourceVersion: (rv) => resourceVersions.set(ns, rv),
         });
         byNamespace.set(ns, pods);
       } catch (e) {
@@ -195,5 +205,6 @@ export async function captureKubernetes(client: KubernetesClient, opts: Kubernet
     warnings,
     restarts,
     pods: listed,
+    resourceVersions,
   };
 }

@@ -32,6 +32,11 @@ export class KubernetesClient extends JsonApiClient {
       detail: statusMessage,
     });
   }
+
+  /** Opens a watch (`watch=1` with the query) and hands over its body as it arrives; non-200 rejects with ApiHttpError. */
+  async watch(path: string, query: Record<string, string | number | undefined>, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    return this.openStream(path, queryParams({ ...query, watch: 1 }), { accept: 'application/json', ...this.settings.headers }, signal, statusMessage);
+  }
 }
 
 /** An error reply is a Status object: its message says what went wrong. */

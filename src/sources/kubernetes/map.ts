@@ -322,3 +322,51 @@ export function queuedJobs(records: readonly NativeAllocation[]): NativeQueuedJo
   }
   return [...out.values()];
 }
+
+// ---------------------------------------------------------------------------------------
+// Watch events (docs/accounting.md#watched-history)
+
+/**
+ * The latest time the pod object itself carries: its creation, its conditions' transitions,
+ * its containers' starts and ends (to the second, as the API gives them). A watch event
+ * has no time of its own, so this dates the change; a deletion's time is left out, since a
+ * graceful delete names a moment still to come. Null when the object carries no time.
+ */
+export function podChangedAt(pod: Pod): string | null {
+  const times: unknown[] = [pod.metadata.creationTimestamp, pod.status?.startTime];
+  for (const c of pod.status?.conditions ?? []) times.push(c.lastTransitionTime);
+  for (const s of [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])]) {
+    times.push(s.state?.running?.startedAt, s.state?.terminated?.startedAt, s.state?.terminated?.finishedAt);
+  }
+  let best: string | null = null;
+  let bestUs = -Infinity;
+  for (const raw of times) {
+    const t = instantText(raw);
+    const us = t === null ? null : parseInstant(t);
+    if (us !== null && us > bestUs) {
+      best = t;
+      bestUs = us;
+    }
+  }
+  return best;
+}
+
+/**
+ * When a deleted pod left the API: its `deletionTimestamp` once the grace period is 0 (the
+ * API's own record of an immediate or final delete, to the second), else null (the watcher
+ * dates the delete by the server's clock as it arrives).
+ */
+export function podDeletedAt(pod: Pod): string | null {
+  return pod.metadata.deletionGracePeriodSeconds === 0 ? instantText(pod.metadata.deletionTimestamp) : null;
+}
+
+/**
+ * A pod as its DELETED event leaves it: a pod that had ended keeps its own end; one that had
+ * not (still running, or never bound) is `lost` at `deletedAt`, the moment the API let it go,
+ * as a Nomad allocation is lost at the server's time (docs/accounting.md#lifetime).
+ */
+export function mapDeletedPod(pod: Pod, attribution: AttributionConfig, deletedAt: string): NativeAllocation {
+  const record = mapPod(pod, attribution);
+  if (TERMINAL.has(record.status)) return { ...record, modified: deletedAt };
+  return { ...record, status: 'lost', end: null, modified: deletedAt };
+}

@@ -1,5 +1,4 @@
-import { request } from 'undici';
-import { ApiHttpError, brief, DEFAULT_CLIENT_OPTIONS, errorCode, JsonApiClient, queryParams, settingsProblem, type ClientOptions, type JsonResponse } from '../http.js';
+import { ApiHttpError, DEFAULT_CLIENT_OPTIONS, JsonApiClient, queryParams, type ClientOptions, type JsonResponse } from '../http.js';
 import { parseNomadJson } from './json.js';
 import type { NomadSettings } from './settings.js';
 
@@ -13,9 +12,6 @@ export { ApiHttpError as NomadHttpError, DEFAULT_CLIENT_OPTIONS, type ClientOpti
 export type NomadResponse<T> = JsonResponse<T>;
 
 export class NomadClient extends JsonApiClient {
-  /** Called with the server's clock (its Date header, in ms) whenever a reply carries one. */
-  onServerDate: ((ms: number) => void) | null = null;
-
   constructor(
     private readonly settings: NomadSettings,
     opts: ClientOptions = DEFAULT_CLIENT_OPTIONS,
@@ -33,14 +29,7 @@ export class NomadClient extends JsonApiClient {
     if (this.settings.region && !params.has('region')) params.set('region', this.settings.region);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.settings.token) headers['x-nomad-token'] = this.settings.token;
-    const res = await this.getJson<T>(path, params, headers, { parse: parseNomadJson });
-    this.noteDate(res.headers.date);
-    return res;
-  }
-
-  private noteDate(value: string | string[] | undefined): void {
-    const ms = Date.parse(Array.isArray(value) ? value[0]! : (value ?? ''));
-    if (this.onServerDate && !Number.isNaN(ms)) this.onServerDate(ms);
+    return this.getJson<T>(path, params, headers, { parse: parseNomadJson });
   }
 
   /**
@@ -54,29 +43,6 @@ export class NomadClient extends JsonApiClient {
     if (this.settings.region && !params.has('region')) params.set('region', this.settings.region);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.settings.token) headers['x-nomad-token'] = this.settings.token;
-    this.requests++;
-    let res;
-    try {
-      res = await request(`${this.address}${path}?${params}`, { method: 'GET', headers, dispatcher: this.dispatcher, signal, bodyTimeout: 0 });
-    } catch (e) {
-      if (signal.aborted) throw signal.reason;
-      const err = new ApiHttpError(`GET ${path}: ${(e as Error).message}`, null, errorCode(e));
-      this.note(err);
-      throw err;
-    }
-    this.noteDate(res.headers.date);
-    if (res.statusCode !== 200) {
-      const text = await res.body.text().catch(() => '');
-      const err = new ApiHttpError(`GET ${path}: HTTP ${res.statusCode}${brief(text)}`, res.statusCode);
-      this.note(err);
-      throw err;
-    }
-    return res.body;
-  }
-
-  /** Remembers a failure whose fix is in the settings. */
-  private note(e: ApiHttpError): void {
-    const problem = settingsProblem(e);
-    if (problem) this.problems.add(problem);
+    return this.openStream(path, params, headers, signal);
   }
 }

@@ -4,6 +4,9 @@ import { jobKey, type CaptureResult } from './capture.js';
 import { parseNomadJson } from './json.js';
 import { jobNameFromAllocation, mapAllocation, type MappingOptions } from './map.js';
 import type { NomadAllocStub } from './types.js';
+import { backoffMs, emptyCounts, reason, WatchRefused, type WatchCounts } from '../watch.js';
+
+export { ServerClock, WatchRefused, type WatchCounts } from '../watch.js';
 
 /**
  * The watch loop (`hourmeter watch`): follows Nomad's event stream and hands every
@@ -47,18 +50,6 @@ export interface WatchOptions {
   keepJob(name: string | null): boolean;
 }
 
-/** The credentials were refused: the watcher stops instead of trying again. */
-export class WatchRefused extends Error {}
-
-/** What a watch did, for its final line and /metrics. */
-export interface WatchCounts {
-  events: number;
-  connections: number;
-  resyncs: number;
-  /** Streams that ended other than by a stop: each leaves a gap closed by the next resync. */
-  drops: number;
-}
-
 interface StreamEvent {
   Topic?: string;
   Type?: string;
@@ -68,11 +59,9 @@ interface StreamEvent {
   Payload?: { Allocation?: NomadAllocStub; Job?: { ID?: string; Name?: string; Namespace?: string; Meta?: Record<string, string> | null } };
 }
 
-const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 /** Follows the stream until `stop` aborts; returns what it did. Throws WatchRefused on refused credentials. */
 export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: AbortSignal): Promise<WatchCounts> {
-  const counts: WatchCounts = { events: 0, connections: 0, resyncs: 0, drops: 0 };
+  const counts = emptyCounts();
   let failures = 0;
   while (!stop.aborted) {
     const connection = new AbortController();
@@ -96,7 +85,7 @@ export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: Abor
       if (stop.aborted) break;
       counts.drops++;
       failures++;
-      const waitMs = Math.min(opts.maxBackoffMs, opts.firstBackoffMs * 2 ** Math.min(failures - 1, 20)) * (0.75 + Math.random() * 0.5);
+      const waitMs = backoffMs(failures, opts.firstBackoffMs, opts.maxBackoffMs);
       deps.note(`stream dropped (${why}); listing again in ${(waitMs / 1000).toFixed(1)} s`);
       try {
         await deps.sleep(waitMs, stop);
@@ -227,30 +216,4 @@ async function followOnce(
   }
   if (failed) throw failed;
   if (connection.signal.aborted) throw connection.signal.reason;
-}
-
-/**
- * The server's clock, as the watcher learns it: the latest time the server showed (a reply's
- * Date, a payload's ModifyTime) plus the time elapsed here since. Journal markers and list
- * times then agree with payload times even when this host's clock does not agree with the
- * server's. Before the server showed any time, this host's clock.
- */
-export class ServerClock {
-  private baseUs = -Infinity;
-  private wallAtBaseMs = 0;
-
-  constructor(private readonly wallMs: () => number = Date.now) {}
-
-  /** A time the server showed, in µs; once it showed one, an earlier one than the clock reads changes nothing. */
-  saw(us: number): void {
-    const wall = this.wallMs();
-    if (this.baseUs === -Infinity || us > this.nowUs(wall)) {
-      this.baseUs = us;
-      this.wallAtBaseMs = wall;
-    }
-  }
-
-  nowUs(wall = this.wallMs()): number {
-    return this.baseUs === -Infinity ? wall * 1000 : this.baseUs + (wall - this.wallAtBaseMs) * 1000;
-  }
 }
