@@ -105,6 +105,8 @@ export interface GetJsonOptions {
   detail?: (text: string) => string;
   /** Called once per request sent, retries included. */
   onRequest?: () => void;
+  /** Called with the headers of every reply, errors included (the server's Date). */
+  onReply?: (headers: Record<string, string | string[] | undefined>) => void;
   signal?: AbortSignal;
 }
 
@@ -153,15 +155,14 @@ export abstract class JsonApiClient {
   protected async getJson<T>(path: string, params: URLSearchParams, headers: Record<string, string>, opts: Pick<GetJsonOptions, 'parse' | 'detail'>): Promise<JsonResponse<T>> {
     const qs = params.toString();
     try {
-      const res = await getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
+      return await getJson<T>(this.dispatcher, `${this.address}${path}${qs ? `?${qs}` : ''}`, path, headers, {
         attempts: this.opts.attempts,
         backoffMs: this.opts.backoffMs,
         ...opts,
         onRequest: () => this.requests++,
+        onReply: (h) => this.noteDate(h.date),
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
       });
-      this.noteDate(res.headers.date);
-      return res;
     } catch (e) {
       if (e instanceof ApiHttpError) this.noteProblem(e);
       throw e;
@@ -301,6 +302,7 @@ export async function getJson<T>(dispatcher: Dispatcher, url: string, label: str
       const res = await request(url, { method: 'GET', headers, dispatcher, ...(signal ? { signal } : {}) });
       status = res.statusCode;
       resHeaders = res.headers;
+      opts.onReply?.(resHeaders);
       text = await res.body.text();
     } catch (e) {
       if (signal?.aborted) throw signal.reason;

@@ -141,7 +141,11 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
   const { ApiHttpError } = await import('../../sources/http.js');
   const { ServerClock, WatchRefused } = await import('../../sources/watch.js');
   const clock = new ServerClock();
-  client.onServerDate = (ms) => clock.saw(ms * 1000);
+  let clockSet = false;
+  client.onServerDate = (ms) => {
+    clockSet = true;
+    clock.saw(ms * 1000);
+  };
   const now = () => new Date(Math.floor(clock.nowUs() / 1000));
   const refused = () =>
     new WatchRefused(`the credentials of ${client.origin} were refused: the user needs the RBAC verbs get, list and watch on pods (cluster-wide, or in each --namespace) and list on namespaces`);
@@ -158,6 +162,8 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
       },
       {
         capture: async () => {
+          // The list is dated by the server's clock: learn it first from any reply (/version is public).
+          if (!clockSet) await client.get('/version').catch(() => {});
           const result = await captureKubernetes(client, { ...list, now, source });
           for (const w of result.warnings) io.warn(`watch: ${w}`);
           if (client.problems.has('refused-credentials') && result.snapshot.scope.namespaces.length === 0) throw refused();

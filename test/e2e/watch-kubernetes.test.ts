@@ -1,0 +1,189 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
+import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesOptions } from '../../fake/kubernetes-server.js';
+import { changeInstants, podAt, podsAt, simulatedPodLives, type PodLife } from '../../fake/kubernetes-pods.js';
+import { aggregate } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import type { Lifetime } from '../../src/accounting/types.js';
+import type { NativeAllocation } from '../../src/snapshots/format.js';
+import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
+import { observeNativeTuple } from '../../src/snapshots/observe.js';
+import { DEFAULT_ATTRIBUTION, mapPod } from '../../src/sources/kubernetes/map.js';
+import { parseInstant } from '../../src/util/time.js';
+import { BIN, run, tempDir, type RunResult } from '../helpers/cli.js';
+import { writeKubeconfig } from '../helpers/k8s.js';
+
+/**
+ * `hourmeter watch --source kubernetes` as a process, against the fake Kubernetes API server
+ * on 127.0.0.1 playing a simulated history of pods: what it journals, and what reports make
+ * of it, through expired resourceVersions, stalls and kill -9.
+ */
+
+const TOKEN = 'k8s-watch-token-5e6f7a';
+const MIN = 60_000;
+const T0 = Date.parse('2026-03-02T08:00:00Z');
+const DAY = '2026-03-02';
+
+let certs: TestCertificates;
+beforeAll(async () => {
+  certs = await makeTestCertificates(tempDir());
+}, 60_000);
+
+const fakes: FakeKubernetes[] = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+afterAll(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+
+async function fake(lives: PodLife[], options: Partial<FakeKubernetesOptions> = {}): Promise<FakeKubernetes> {
+  const f = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [TOKEN], pods: podsAt(lives, T0), now: T0, bookmarkMs: 200, ...options });
+  fakes.push(f);
+  return f;
+}
+
+/** Starts the watcher against `k8s`; `done` settles when it exits. */
+function watch(cwd: string, k8s: FakeKubernetes, args: string[] = [], token = TOKEN): { child: ChildProcess; done: Promise<RunResult> } {
+  const config = writeKubeconfig(join(cwd, 'kubeconfig'), {
+    current: 'test',
+    clusters: [{ name: 'fake', server: k8s.url, certs }],
+    users: [{ name: 'watcher', user: { token } }],
+    contexts: [{ name: 'test', cluster: 'fake', user: 'watcher' }],
+  });
+  const child = spawn(process.execPath, [BIN, 'watch', '--source', 'kubernetes', '--kubeconfig', config, '--max-backoff', '1s', ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8' },
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr })));
+  return { child, done };
+}
+
+/** Every line of every journal in the folder, in order. */
+function journal(cwd: string): JournalLine[] {
+  const lines: JournalLine[] = [];
+  for (const read of readJournals(join(cwd, 'snapshots'))) {
+    expect(read.problems).toEqual([]);
+    lines.push(...read.entries.map((e) => e.line));
+  }
+  return lines;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded) until the journal holds `n` lines of a type. */
+async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).filter((l) => l.type === type).length >= n) return;
+    await sleep(50);
+  }
+  throw new Error(`no ${n} ${type} line(s) in the journal after 20 s`);
+}
+
+/** Plays the history's changes in (fromMs, toMs] on the fake, letting the watches deliver. */
+async function play(k8s: FakeKubernetes, lives: PodLife[], fromMs: number, toMs: number): Promise<void> {
+  let n = 0;
+  for (const t of changeInstants(lives)) {
+    if (t <= fromMs || t > toMs) continue;
+    k8s.setPods(podsAt(lives, t), t);
+    if (++n % 5 === 0) await sleep(10);
+  }
+  k8s.setNow(toMs);
+  await sleep(200);
+}
+
+/** A native record as a snapshot tuple, for its amounts and attribution. */
+function observed(a: NativeAllocation) {
+  const r = a.resources;
+  const out = observeNativeTuple([a.id, a.namespace, a.job_id, a.job_name, a.user, a.group, a.component, a.node, a.status, a.start, a.end, a.modified, r.cpu_cores, r.cpu_mhz, r.memory_mib, r.disk_mib, r.gpu], 'kubernetes');
+  if (!('obs' in out)) throw new Error(`not an observation: ${JSON.stringify(out)}`);
+  return out.obs;
+}
+
+/**
+ * The history's truth as the watcher could know it: every pod that existed at or after its
+ * first list and was bound by `untilMs`, from PodScheduled to its container's end, or to its
+ * delete when it was deleted running; those still running count up to `untilMs`.
+ */
+function truth(lives: PodLife[], fromMs: number, untilMs: number): Lifetime[] {
+  const out: Lifetime[] = [];
+  for (const l of lives) {
+    if ((l.deletedMs !== null && l.deletedMs <= fromMs) || l.scheduledMs > untilMs) continue;
+    const { key, status: _s, phase: _p, startUs: _a, endUs: _b, ...rest } = observed(mapPod(podAt(l, l.scheduledMs)!, DEFAULT_ATTRIBUTION));
+    const endMs = Math.min(l.finishedMs ?? l.deletedMs ?? Infinity, untilMs);
+    const endUs = endMs * 1000;
+    out.push({ key, ...rest, startUs: l.scheduledMs * 1000, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: endMs === untilMs ? 'open' : 'ended' });
+  }
+  return out;
+}
+
+/** The time of the journal's last line that says the watch was complete (a change, a bookmark, a list). */
+function lastLineMs(lines: JournalLine[]): number {
+  return Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)! / 1000));
+}
+
+interface StatsJson {
+  rows: unknown[];
+  total: Record<string, number>;
+  bounds: { low: { total: Record<string, number> }; high: { total: Record<string, number> } };
+  coverage: { stretches: { start: string; end: string; kind: string }[]; warning: string | null };
+}
+
+function stats(cwd: string, extra: string[] = []): StatsJson {
+  const r = run(['stats', '--no-index', '--from', DAY, '--to', DAY, '-o', 'json', ...extra], { cwd });
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as StatsJson;
+}
+
+// Four hours of JupyterHub servers and batch pods: some live seconds, some complete (and are
+// deleted later, or kept), some are deleted while running, some still run at the end.
+const LIVES = simulatedPodLives({ seed: 'k8s-watch', count: 120, fromMs: T0 - 30 * MIN, toMs: T0 + 4 * 60 * MIN });
+const END = T0 + 4 * 60 * MIN;
+
+describe('hourmeter watch --source kubernetes', () => {
+  it('a history captured by watch alone: stats gives the true hours of every pod, to the second', async () => {
+    const short = LIVES.filter((l) => l.finishedMs !== null && l.finishedMs - l.scheduledMs < 60_000 && l.scheduledMs > T0);
+    const deletedRunning = LIVES.filter((l) => l.finishedMs === null && l.deletedMs !== null && l.deletedMs > T0);
+    const completed = LIVES.filter((l) => l.finishedMs !== null && l.finishedMs > T0);
+    expect(short.length).toBeGreaterThan(3);
+    expect(deletedRunning.length).toBeGreaterThan(20);
+    expect(completed.length).toBeGreaterThan(20);
+
+    const k8s = await fake(LIVES);
+    const cwd = tempDir();
+    const w = watch(cwd, k8s, ['--duration', '12s']);
+    await until(cwd, 'resynchronised');
+    await play(k8s, LIVES, T0, END);
+    expect((await w.done).code).toBe(0);
+
+    const lines = journal(cwd);
+    // One list, and nothing lost after it.
+    expect(lines.filter((l) => l.type === 'resynchronised')).toHaveLength(1);
+    expect(lines.filter((l) => l.type === 'disconnected').map((l) => (l as { reason: string }).reason)).toEqual(['stopped']);
+    const deletes = lines.filter((l): l is Extract<JournalLine, { type: 'allocation' }> => l.type === 'allocation' && l.event === 'DELETED');
+    expect(deletes.length).toBe(LIVES.filter((l) => l.deletedMs !== null && l.deletedMs > T0 && l.deletedMs <= END).length);
+
+    const expected = aggregate(truth(LIVES, T0, lastLineMs(lines)), resolvePeriod(DAY, DAY, 'UTC'), ['namespace']);
+    const report = stats(cwd);
+    expect(report.rows).toEqual(expected.rows);
+    expect(report.total).toEqual(expected.total);
+    // Nothing vanished unseen: the band is closed.
+    expect(report.bounds.low.total).toEqual(expected.total);
+    expect(report.bounds.high.total).toEqual(expected.total);
+    // Coverage: followed from the list to the last line; only the rest of the day is unknown.
+    expect(report.coverage.stretches.filter((c) => c.kind === 'watched').map((c) => [parseInstant(c.start)! / 1000, parseInstant(c.end)! / 1000])).toEqual([[parseInstant(lines.find((l) => l.type === 'resynchronised')!.at)! / 1000, lastLineMs(lines)]]);
+    // The index reads the journal too: the same report, byte for byte.
+    const args = ['stats', '--from', DAY, '--to', DAY, '--by', 'namespace,user', '-o', 'json'];
+    expect(run(args, { cwd }).stdout).toBe(run([...args, '--no-index'], { cwd }).stdout);
+  }, 90_000);
+});
