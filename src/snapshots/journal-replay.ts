@@ -280,9 +280,11 @@ export class JournalMerge {
     const replay = this.replays[seq]!;
     const connected = replay.connected;
     const d = replay.delta(entry, j.keys[i]!);
-    // A connected watcher's stretch reaches its latest line; a disconnection ends it.
+    // A connected watcher's stretch reaches its latest line; a disconnection ends it. A
+    // watch opened again (Kubernetes goes on from its resourceVersion) vouches for nothing
+    // until a line arrives on it: that may be a 410.
     const open = this.stretches[seq]!.at(-1);
-    if (connected && open && replay.connected) open.endUs = Math.max(open.endUs, j.keys[i]!);
+    if (connected && open && replay.connected && entry.line.type !== 'connected') open.endUs = Math.max(open.endUs, j.keys[i]!);
     if (!d) return;
     if (d.skips.length) this.skipped(d.file, d.skips);
     this.rec.apply(d);

@@ -165,8 +165,8 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
           // The list is dated by the server's clock: learn it first from any reply (/version is public).
           if (!clockSet) await client.get('/version').catch(() => {});
           const result = await captureKubernetes(client, { ...list, now, source });
-          for (const w of result.warnings) io.warn(`watch: ${w}`);
           if (client.problems.has('refused-credentials') && result.snapshot.scope.namespaces.length === 0) throw refused();
+          for (const w of result.warnings) io.warn(`watch: ${w}`);
           if (result.snapshot.scope.namespaces.length === 0) throw new Error(`nothing could be listed: ${result.snapshot.scope.failed.map((f) => f.reason).join('; ')}`);
           return result;
         },
