@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { acquireLock, LockBusy } from '../../src/snapshots/lock.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { acquireLock, LOCK_LEASE_MS, LOCK_REFRESH_MS, LockBusy } from '../../src/snapshots/lock.js';
 import { replaceFile, writeNewFile } from '../../src/snapshots/write.js';
 import { DataError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/cli.js';
@@ -104,5 +104,40 @@ describe('the snapshot lock', () => {
     const release = await acquireLock(path, 200);
     expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);
     release();
+  });
+
+  it('a lock from another host is respected while its owner renews it, and taken over once the lease lapses (a replaced pod)', async () => {
+    const path = join(tempDir(), 'snapshot.lock');
+    writeFileSync(path, JSON.stringify({ pid: 1, host: 'hourmeter-7d9f-old', since: '2026-12-05T10:00:00Z' }));
+    await expect(acquireLock(path, 300)).rejects.toThrow(/another snapshot is running \(pid 1 on hourmeter-7d9f-old since 2026-12-05T10:00:00Z\); waited 0 s for .*\. The lock is taken over once its owner stops renewing it for 60 s/);
+    // Not renewed for longer than the lease: the owner is gone.
+    const old = new Date(Date.now() - LOCK_LEASE_MS - 5000);
+    utimesSync(path, old, old);
+    const release = await acquireLock(path, 300);
+    expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);
+    release();
+  });
+  it('a lock naming this very process, which it does not hold, was left by a process before it (a container restarted as pid 1)', async () => {
+    const path = join(tempDir(), 'snapshot.lock');
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), since: '2026-12-05T10:00:00Z' }));
+    const release = await acquireLock(path, 300);
+    // Held now: a second attempt by the same process waits like anyone else.
+    await expect(acquireLock(path, 200)).rejects.toThrow(LockBusy);
+    release();
+  });
+  it('the holder renews its lock while it holds it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const path = join(tempDir(), 'snapshot.lock');
+      const release = await acquireLock(path, 300);
+      const old = new Date(Date.now() - 10 * LOCK_LEASE_MS);
+      utimesSync(path, old, old);
+      vi.advanceTimersByTime(LOCK_REFRESH_MS);
+      expect(Date.now() - statSync(path).mtimeMs).toBeLessThan(LOCK_LEASE_MS);
+      release();
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -244,9 +244,10 @@ function handleLine(opts: KubernetesWatchOptions, deps: KubernetesWatchDeps, tex
       if (excluded.has(pod.metadata.namespace ?? 'default')) return next;
       const deleted = ev.type === 'DELETED';
       // A change is dated by the object's own times; a delete by the API's record of it, else its arrival.
-      const at = deleted ? (podDeletedAt(pod) ?? formatTimestamp(deps.nowUs())) : (podChangedAt(pod) ?? formatTimestamp(deps.nowUs()));
-      const atUs = parseInstant(at);
-      if (atUs !== null) deps.sawServerTime(atUs);
+      const objectTime = deleted ? podDeletedAt(pod) : podChangedAt(pod);
+      const objectUs = objectTime === null ? null : parseInstant(objectTime);
+      if (objectUs !== null) deps.sawServerTime(objectUs);
+      const at = formatTimestamp(objectUs ?? deps.nowUs());
       let record;
       try {
         record = deleted ? mapDeletedPod(pod, opts.attribution, at) : { ...mapPod(pod, opts.attribution), modified: at };
