@@ -75,6 +75,7 @@ async function start(options: Partial<FakeKubernetesOptions> = {}): Promise<Fake
 class WatchReader {
   readonly lines: string[] = [];
   status = 0;
+  date: string | null = null;
   body = '';
   ended: 'end' | 'cut' | null = null;
   private buffered = '';
@@ -85,6 +86,7 @@ class WatchReader {
     this.opened = new Promise((r) => (resolveOpened = r));
     this.req = request(`${server.url}${path}`, { ca: certs.caCert, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
       this.status = res.statusCode ?? 0;
+      this.date = res.headers.date ?? null;
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         if (this.status !== 200) {
@@ -371,5 +373,22 @@ describe('simulated histories', () => {
     expect(events.filter((e) => e.type === 'DELETED')).toHaveLength(lives.filter((l) => l.deletedMs !== null).length);
     expect(events.map((e) => Number(e.object.metadata.resourceVersion))).toEqual([...events.map((e) => Number(e.object.metadata.resourceVersion))].sort((a, b) => a - b));
     expect(fake.resourceVersion).toBe(1000 + instants.length);
+  });
+});
+
+describe('a simulated clock', () => {
+  it("dates replies by the history's time, and a delete by the revision that made it", async () => {
+    const fake = await start({ now: s(0) });
+    const first = new WatchReader(fake, '/api/v1/pods');
+    await first.json();
+    expect(first.date).toBe('Wed, 12 Mar 2025 10:00:00 GMT');
+    playHistory(fake);
+    const later = new WatchReader(fake, '/api/v1/pods?watch=1&resourceVersion=1004');
+    expect(await later.waitLines(1)).toEqual([{ type: 'DELETED', object: deleted(A, s(59), 1005, s(60)) }]);
+    expect(later.date).toBe('Wed, 12 Mar 2025 10:01:00 GMT');
+    fake.setNow(s(3600));
+    const last = new WatchReader(fake, '/api/v1/namespaces');
+    await last.json();
+    expect(last.date).toBe('Wed, 12 Mar 2025 11:00:00 GMT');
   });
 });

@@ -6,8 +6,11 @@ import {
   DEFAULT_ATTRIBUTION,
   effectiveRequests,
   formatAttributionSource,
+  mapDeletedPod,
   mapPod,
   parseAttributionSource,
+  podChangedAt,
+  podDeletedAt,
   PodResourceError,
   podStatus,
   queuedJobs,
@@ -284,5 +287,33 @@ describe('queued jobs', () => {
     expect(queuedJobs(records)).toEqual([
       { namespace: 'n', job_id: 'rs-uid', job_name: 'rs', user: 'dave', group: null, component: null, submitted: '2025-01-01T09:00:00Z', queued: 2, resources: { cpu_cores: 1, cpu_mhz: 0, memory_mib: 0, disk_mib: 0, gpu: 0 } },
     ]);
+  });
+});
+
+describe('watch events: when a change happened, and how a delete ends a pod', () => {
+  it('a change is dated by the latest time its object carries, never by a deletion still to come', () => {
+    // jupyter-foo: the latest is Ready at 07:58:19 (after its container's start at 07:58:18); its graceful delete names 09:59:42.
+    expect(podChangedAt(pod('jupyter-foo'))).toBe('2025-03-12T07:58:19Z');
+    // llm-finetune: Ready at 23:21:07, after the init container ended (23:19:50) and the main one started (23:21:06).
+    expect(podChangedAt(pod('llm-finetune'))).toBe('2025-03-11T23:21:07Z');
+    // preprocess-data: a condition set after the container finished (02:41:37 > 02:41:35).
+    expect(podChangedAt(pod('preprocess-data'))).toBe('2025-03-12T02:41:37Z');
+    expect(podChangedAt({ metadata: { name: 'bare', uid: 'u' } })).toBeNull();
+  });
+
+  it("a delete is dated by the API's deletionTimestamp only once its grace period is 0", () => {
+    const foo = pod('jupyter-foo');
+    // Grace period 1: the delete was asked for, the kubelet has yet to stop it.
+    expect(podDeletedAt(foo)).toBeNull();
+    expect(podDeletedAt({ ...foo, metadata: { ...foo.metadata, deletionGracePeriodSeconds: 0 } })).toBe('2025-03-12T09:59:42Z');
+    expect(podDeletedAt(pod('jupyter-alice'))).toBeNull();
+  });
+
+  it('a pod deleted before it ended is lost at its delete; one that ended keeps its own end', () => {
+    const at = '2025-03-12T10:00:01.000000Z';
+    expect(mapDeletedPod(pod('jupyter-alice'), DEFAULT_ATTRIBUTION, at)).toMatchObject({ status: 'lost', start: '2025-03-12T08:31:58Z', end: null, modified: at });
+    // Never bound: lost too, with no start, so it never held anything.
+    expect(mapDeletedPod(pod('bert-sweep'), DEFAULT_ATTRIBUTION, at)).toMatchObject({ status: 'lost', start: null, end: null, modified: at });
+    expect(mapDeletedPod(pod('preprocess-data'), DEFAULT_ATTRIBUTION, at)).toMatchObject({ status: 'complete', start: '2025-03-12T02:00:00Z', end: '2025-03-12T02:41:35Z', modified: at });
   });
 });
