@@ -13,7 +13,7 @@ import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
 import { observeNativeTuple } from '../../src/snapshots/observe.js';
 import { DEFAULT_ATTRIBUTION, mapPod } from '../../src/sources/kubernetes/map.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, run, tempDir, type RunResult } from '../helpers/cli.js';
+import { BIN, run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
 import { writeKubeconfig } from '../helpers/k8s.js';
 
 /**
@@ -250,6 +250,26 @@ describe('hourmeter watch --source kubernetes', () => {
       expect(parseInstant(gap!.end)! / 1000).toBe(parseInstant(lines.filter((l) => l.type === 'resynchronised')[1]!.at)! / 1000);
       // The index gives the same report.
       expect(JSON.parse(run(['stats', '--from', '2026-03-03', '--to', '2026-03-03', '--max-gap', '1h', '-o', 'json'], { cwd }).stdout)).toEqual(second);
+
+      // serve's /metrics and check read this journal as they read a Nomad watcher's: two lists,
+      // one gap (the stop is none); watches opened: the first, the one after the list again,
+      // and with the ERROR event the reopened watch that carried it.
+      const source = `kubernetes-127.0.0.1-${k8s.port}`;
+      const server = await startServe(cwd, []);
+      children.push(server.child);
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const changes = lines.filter((l) => l.type === 'allocation').length;
+      expect(text.split('\n').filter((l) => l.startsWith('hourmeter_watch_') && !l.startsWith('hourmeter_watch_last'))).toEqual([
+        `hourmeter_watch_events_total{source="${source}"} ${changes}`,
+        `hourmeter_watch_connections_total{source="${source}"} ${as === 'status' ? 2 : 3}`,
+        `hourmeter_watch_resyncs_total{source="${source}"} 2`,
+        `hourmeter_watch_gaps_total{source="${source}"} 1`,
+      ]);
+      const lastMs = Math.max(...lines.map((l) => parseInstant(l.at)! / 1000).filter((ms) => ms < D2_END + 60 * MIN));
+      const at = (ms: number) => new Date(ms).toISOString();
+      expect(run(['check', '--now', at(lastMs + 4 * MIN)], { cwd }).stdout).toMatch(new RegExp(`watcher ${source.replace(/\./g, '\\.')} heard 4m ago, disconnected\n$`));
+      const silent = run(['check', '--now', at(lastMs + 6 * MIN)], { cwd });
+      expect([silent.code, silent.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^hourmeter: check failed: watcher ${source.replace(/\./g, '\\.')} silent for 6m since `))]);
     }, 120_000);
   }
 
@@ -332,7 +352,7 @@ describe('hourmeter watch --source kubernetes', () => {
     expect((await w.done).code).toBe(0);
     const watches = k8s.requests.filter((q) => q.query.watch === '1');
     expect(watches.map((q) => q.path)).toEqual(['/api/v1/namespaces/jhub/pods']);
-    expect(watches[0]!.query).toMatchObject({ allowWatchBookmarks: 'true', timeoutSeconds: '300' });
+    expect(watches[0]!.query).toMatchObject({ allowWatchBookmarks: 'true', timeoutSeconds: '120' });
     const lines = journal(cwd);
     const changed = new Set(lines.flatMap((l) => (l.type === 'allocation' ? [l.allocation.namespace] : [])));
     expect([...changed]).toEqual(['jhub']);

@@ -29,8 +29,11 @@ function durationOption(flag: string, help: string, fallback: string | undefined
 }
 
 const HEARTBEAT = durationOption('heartbeat', "Nomad: the server's heartbeat interval; a stream silent for twice this is dropped and listed again", '30s');
-const STALL = durationOption('stall', 'Kubernetes: a watch with no event and no bookmark for this long has stalled, and is opened again from its resourceVersion', '3m');
-const WATCH_TIMEOUT = durationOption('watch-timeout', 'Kubernetes: how long the server keeps one watch open (timeoutSeconds) before the watcher opens the next', '5m');
+// A healthy server ends every watch within --watch-timeout, so a longer --stall never fires on
+// a quiet cluster, whatever its bookmark frequency (the API promises none); and a stall is
+// caught well within the ~5 minutes of history the server keeps, so going on loses nothing.
+const STALL = durationOption('stall', 'Kubernetes: a watch with no event, no bookmark and no end for this long has stalled, and is opened again from its resourceVersion', '3m');
+const WATCH_TIMEOUT = durationOption('watch-timeout', 'Kubernetes: how long the server keeps one watch open (timeoutSeconds) before the watcher opens the next; keep it under --stall', '2m');
 const MAX_BACKOFF = durationOption('max-backoff', 'the longest wait before connecting again after a drop', '60s');
 const DURATION = durationOption('duration', 'stop after this long (for trials and tests; default: run until SIGTERM)', undefined);
 const LOCK_WAIT = durationOption('lock-wait', 'how long to wait for another watcher of the same cluster, or a snapshot being written, before giving up', '60s', false);
@@ -130,6 +133,7 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
   const list = listOptions(s);
   const stallUs = s.get(STALL)!;
   const watchTimeoutUs = s.get(WATCH_TIMEOUT)!;
+  if (watchTimeoutUs >= stallUs) io.warn(`${s.source('watch-timeout')} is not shorter than ${s.source('stall')}: on a quiet cluster a healthy watch may be taken for a stalled one and opened again`);
   const maxBackoffUs = s.get(MAX_BACKOFF)!;
   const gzip = s.get(GZIP);
   const userdbDir = s.get(USERDB);
