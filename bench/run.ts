@@ -36,7 +36,8 @@ const PARTS = {
   snapshot: () => snapshotBench({ concurrent: 5000, latencyMs: 20 }),
   // `hourmeter serve` at a fixed 100 requests/s on loopback, a new question each: p99.
   serve: serveBench,
-  // `hourmeter watch` on a day of ~2,000 allocations: events/s, journal bytes, error against the truth.
+  // `hourmeter watch` on a day of ~2,000 allocations: events/s, journal bytes, error against the truth;
+  // then `watch --source kubernetes` against 5-minute snapshots on a day of a culled JupyterHub.
   watch: watchBench,
 } as const;
 type Part = keyof typeof PARTS;

@@ -5,7 +5,8 @@
  *
  * For histories (watch tests): a PodLife says when a pod is created, scheduled, finished
  * and deleted; podsAt(lives, t) gives the pods the API shows at t, and changeInstants(lives)
- * the instants to call setPods at. simulatedPodLives() draws such lives from a seed.
+ * the instants to call setPods at. simulatedPodLives() draws such lives from a seed, and
+ * jupyterHubLives() the servers of a JupyterHub whose idle culler stops them.
  */
 
 import { Prng } from '../src/simulator/prng.js';
@@ -200,6 +201,68 @@ export function simulatedPodLives(opts: SimulatedLivesOptions): PodLife[] {
       annotations: jupyter ? { 'hub.jupyter.org/username': `${user}@example.org` } : {},
       nodeName: `node-${rng.int(1, 50)}`,
     });
+  }
+  return lives;
+}
+
+export interface JupyterHubLivesOptions {
+  seed?: string;
+  users: number;
+  /** Servers are started in [fromMs, toMs); their later instants may fall after toMs. */
+  fromMs: number;
+  toMs: number;
+}
+
+/** The culler's settings, as Zero to JupyterHub ships them (cull.timeout 3600 s, cull.every 600 s). */
+export const CULL_TIMEOUT_MS = 3600_000;
+export const CULL_EVERY_MS = 600_000;
+
+/**
+ * Single-user servers of a JupyterHub with the idle culler, as Zero to JupyterHub runs them
+ * (namespace `jhub`, one server per user at a time, pod `jupyter-<escaped name>`):
+ * - a user starts a server: the pod is created, and bound and running 2 to 15 s later;
+ * - the user works for a while (lognormal, median 1.5 h, σ 1), then goes idle;
+ * - a quarter of the servers are stopped by their user when they are done (no idle tail);
+ *   the rest are culled: the culler deletes servers idle for cull.timeout (3600 s), looking
+ *   every cull.every (600 s), so the cull lands 60 to 70 minutes after the last activity;
+ * - either way the delete is graceful: the container finishes 1 to 2 s later (finishedAt,
+ *   exit code 0) and the pod is gone 1 s after that;
+ * - the user starts again after a break (exponential, mean 2 h; the first start too, from
+ *   `fromMs`), while it still falls before `toMs`.
+ * Each user keeps one size (a profile) from SIZES. Instants are whole seconds.
+ */
+export function jupyterHubLives(opts: JupyterHubLivesOptions): PodLife[] {
+  const rng = new Prng(opts.seed ?? 'jupyterhub-lives');
+  const sec = (ms: number) => Math.floor(ms / 1000) * 1000;
+  const lives: PodLife[] = [];
+  for (let u = 1; u <= opts.users; u++) {
+    const username = `user${u}@example.org`;
+    // KubeSpawner's escaping of the name: '@' -> -40, '.' -> -2e.
+    const name = `jupyter-${username.replace(/[@.]/g, (c) => `-${c.charCodeAt(0).toString(16)}`)}`;
+    const requests = { ...rng.pick(SIZES) };
+    let startMs = opts.fromMs + rng.exponential(2 * 3600_000);
+    while (startMs < opts.toMs) {
+      const createdMs = sec(startMs);
+      const scheduledMs = createdMs + rng.int(2, 15) * 1000;
+      const lastActiveMs = scheduledMs + Math.max(1, Math.round(rng.logNormal(1.5 * 3600, 1))) * 1000;
+      const stopMs = rng.chance(0.25) ? lastActiveMs : lastActiveMs + CULL_TIMEOUT_MS + rng.int(0, CULL_EVERY_MS / 1000) * 1000;
+      const finishedMs = stopMs + rng.int(1, 2) * 1000;
+      const deletedMs = finishedMs + 1000;
+      lives.push({
+        namespace: 'jhub',
+        name,
+        uid: rng.uuid(true),
+        createdMs,
+        scheduledMs,
+        finishedMs,
+        deletedMs,
+        requests,
+        labels: { 'app.kubernetes.io/component': 'singleuser-server' },
+        annotations: { 'hub.jupyter.org/username': username },
+        nodeName: `node-${rng.int(1, 20)}`,
+      });
+      startMs = deletedMs + 1000 + rng.exponential(2 * 3600_000);
+    }
   }
   return lives;
 }

@@ -1,0 +1,247 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../../fake/kubernetes-server.js';
+import { changeInstants, CULL_EVERY_MS, CULL_TIMEOUT_MS, jupyterHubLives, podAt, podsAt, type PodLife } from '../../fake/kubernetes-pods.js';
+import { aggregate } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import type { Lifetime } from '../../src/accounting/types.js';
+import type { NativeAllocation } from '../../src/snapshots/format.js';
+import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
+import { observeNativeTuple } from '../../src/snapshots/observe.js';
+import { DEFAULT_ATTRIBUTION, mapPod } from '../../src/sources/kubernetes/map.js';
+import { parseInstant } from '../../src/util/time.js';
+import { BIN, run, runAsync, tempDir, type RunResult } from '../helpers/cli.js';
+import { writeKubeconfig } from '../helpers/k8s.js';
+
+/**
+ * A JupyterHub whose idle culler stops servers 60 to 70 minutes after their last activity,
+ * played on the fake Kubernetes API, captured two ways: `hourmeter watch --source
+ * kubernetes` alone, and `hourmeter snapshot --source kubernetes` every 5 minutes. The
+ * watcher sees each cull to the second; the snapshots only bracket it.
+ */
+
+const TOKEN = 'k8s-culling-token-7a8b9c';
+const MIN = 60_000;
+const T0 = Date.parse('2026-03-02T08:00:00Z');
+const END = T0 + 3 * 60 * MIN;
+const DAY = '2026-03-02';
+
+// Thirty users over the morning: servers already running at 08:00, culled or stopped during
+// the three hours followed, started again later.
+const LIVES = jupyterHubLives({ seed: 'k8s-culling', users: 30, fromMs: T0 - 2 * 60 * MIN, toMs: END });
+
+let certs: TestCertificates;
+beforeAll(async () => {
+  certs = await makeTestCertificates(tempDir());
+}, 60_000);
+
+const fakes: FakeKubernetes[] = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+afterAll(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+
+async function fake(lives: PodLife[]): Promise<FakeKubernetes> {
+  const f = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [TOKEN], pods: podsAt(lives, T0), now: T0, bookmarkMs: 200 });
+  fakes.push(f);
+  return f;
+}
+
+function kubeconfig(cwd: string, k8s: FakeKubernetes): string {
+  return writeKubeconfig(join(cwd, 'kubeconfig'), {
+    current: 'test',
+    clusters: [{ name: 'fake', server: k8s.url, certs }],
+    users: [{ name: 'watcher', user: { token: TOKEN } }],
+    contexts: [{ name: 'test', cluster: 'fake', user: 'watcher' }],
+  });
+}
+
+/** Starts the watcher against `k8s`; `done` settles when it exits. */
+function watch(cwd: string, k8s: FakeKubernetes, args: string[]): { child: ChildProcess; done: Promise<RunResult> } {
+  const child = spawn(process.execPath, [BIN, 'watch', '--source', 'kubernetes', '--kubeconfig', kubeconfig(cwd, k8s), '--max-backoff', '1s', ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8' },
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr })));
+  return { child, done };
+}
+
+/** Every line of every journal in the folder, in order. */
+function journal(cwd: string): JournalLine[] {
+  const lines: JournalLine[] = [];
+  for (const read of readJournals(join(cwd, 'snapshots'))) {
+    expect(read.problems).toEqual([]);
+    lines.push(...read.entries.map((e) => e.line));
+  }
+  return lines;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded) until the journal holds `n` lines of a type. */
+async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).filter((l) => l.type === type).length >= n) return;
+    await sleep(50);
+  }
+  throw new Error(`no ${n} ${type} line(s) in the journal after 20 s`);
+}
+
+/** Plays the history's changes in (fromMs, toMs] on the fake, letting the watches deliver. */
+async function play(k8s: FakeKubernetes, lives: PodLife[], fromMs: number, toMs: number): Promise<void> {
+  let n = 0;
+  for (const t of changeInstants(lives)) {
+    if (t <= fromMs || t > toMs) continue;
+    k8s.setPods(podsAt(lives, t), t);
+    if (++n % 5 === 0) await sleep(10);
+  }
+  k8s.setNow(toMs);
+  await sleep(200);
+}
+
+/** A native record as a snapshot tuple, for its amounts and attribution. */
+function observed(a: NativeAllocation) {
+  const r = a.resources;
+  const out = observeNativeTuple([a.id, a.namespace, a.job_id, a.job_name, a.user, a.group, a.component, a.node, a.status, a.start, a.end, a.modified, r.cpu_cores, r.cpu_mhz, r.memory_mib, r.disk_mib, r.gpu], 'kubernetes');
+  if (!('obs' in out)) throw new Error(`not an observation: ${JSON.stringify(out)}`);
+  return out.obs;
+}
+
+/**
+ * The truth from `fromMs` on: every pod that existed at or after it and was bound by
+ * `untilMs`, from PodScheduled to its container's end; those still running count up to `untilMs`.
+ */
+function truth(lives: PodLife[], fromMs: number, untilMs: number): Lifetime[] {
+  const out: Lifetime[] = [];
+  for (const l of lives) {
+    if ((l.deletedMs !== null && l.deletedMs <= fromMs) || l.scheduledMs > untilMs) continue;
+    const { key, status: _s, phase: _p, startUs: _a, endUs: _b, ...rest } = observed(mapPod(podAt(l, l.scheduledMs)!, DEFAULT_ATTRIBUTION));
+    const endMs = Math.min(l.finishedMs ?? l.deletedMs ?? Infinity, untilMs);
+    const endUs = endMs * 1000;
+    out.push({ key, ...rest, startUs: l.scheduledMs * 1000, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: endMs === untilMs ? 'open' : 'ended' });
+  }
+  return out;
+}
+
+/** The time of the journal's last line that says the watch was complete (a change, a bookmark, a list). */
+function lastLineMs(lines: JournalLine[]): number {
+  return Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)! / 1000));
+}
+
+interface Totals {
+  cpu_hours: number;
+  memory_gib_hours: number;
+}
+
+interface StatsJson {
+  total: Totals & Record<string, number>;
+  bounds: { low: { total: Totals }; high: { total: Totals } };
+}
+
+function stats(cwd: string): StatsJson {
+  const r = run(['stats', '--no-index', '--from', DAY, '--to', DAY, '-o', 'json'], { cwd });
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as StatsJson;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+describe('a JupyterHub with the idle culler: watch against 5-minute snapshots', () => {
+  it('watch alone gives the true hours to the second; 5-minute snapshots only a band around them', async () => {
+    // The history has what the comparison needs: culls and user stops inside the window.
+    const ended = LIVES.filter((l) => l.deletedMs! > T0 && l.deletedMs! <= END);
+    const culled = ended.filter((l) => l.finishedMs! - l.scheduledMs > CULL_TIMEOUT_MS);
+    expect(ended.length).toBeGreaterThanOrEqual(10);
+    expect(culled.length).toBeGreaterThanOrEqual(5);
+    expect(LIVES.filter((l) => l.createdMs > T0 && l.createdMs < END).length).toBeGreaterThanOrEqual(5);
+    // Gracefully deleted: the container ends 1-2 s after the cull, the pod 1 s after that;
+    // no 5-minute snapshot sees it ended.
+    for (const l of LIVES) expect(l.deletedMs! - l.finishedMs!).toBe(1000);
+    expect(ended.filter((l) => Math.floor(l.finishedMs! / (5 * MIN)) !== Math.floor(l.deletedMs! / (5 * MIN)))).toEqual([]);
+    expect(CULL_EVERY_MS).toBe(10 * MIN);
+
+    const watched = tempDir();
+    const sampled = tempDir();
+    const live = await fake(LIVES);
+    const w = watch(watched, live, ['--duration', '15s']);
+    await until(watched, 'resynchronised');
+
+    // The snapshots against a second fake that shows the pods at each 5-minute instant;
+    // meanwhile the first one plays every change to the watcher.
+    const cron = await fake(LIVES);
+    const config = kubeconfig(sampled, cron);
+    const snapshots = (async () => {
+      for (let t = T0; t <= END; t += 5 * MIN) {
+        cron.setPods(podsAt(LIVES, t), t);
+        const r = await runAsync(['snapshot', '--source', 'kubernetes', '--kubeconfig', config, '--now', iso(t), '-q'], { cwd: sampled });
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      }
+    })();
+    await play(live, LIVES, T0, END);
+    await snapshots;
+    expect((await w.done).code).toBe(0);
+
+    const lines = journal(watched);
+    expect(lines.filter((l) => l.type === 'resynchronised')).toHaveLength(1);
+    expect(lines.filter((l) => l.type === 'allocation' && l.event === 'DELETED')).toHaveLength(ended.length);
+    // The watcher's clock is the last time the server showed (the last change), run on by its own.
+    const followedTo = lastLineMs(lines);
+    expect(followedTo).toBeGreaterThanOrEqual(Math.max(...changeInstants(LIVES).filter((t) => t <= END)));
+
+    // Watch alone: every cull to the second, and nothing left unsure.
+    const period = resolvePeriod(DAY, DAY, 'UTC');
+    const watchedTruth = aggregate(truth(LIVES, T0, followedTo), period, []).total;
+    const fromWatch = stats(watched);
+    expect(fromWatch.total).toEqual(watchedTruth);
+    expect(fromWatch.bounds.low.total).toEqual(watchedTruth);
+    expect(fromWatch.bounds.high.total).toEqual(watchedTruth);
+
+    // The snapshots' truth: from the first capture to the last.
+    const exact = aggregate(truth(LIVES, T0, END), period, []).total;
+
+    // 5-minute snapshots: each cull falls between two captures; the truth lies in the band,
+    // the estimate misses it, by less than the band's width.
+    const fromSnapshots = stats(sampled);
+    for (const unit of ['cpu_hours', 'memory_gib_hours'] as const) {
+      const { low, high } = { low: fromSnapshots.bounds.low.total[unit], high: fromSnapshots.bounds.high.total[unit] };
+      const error = Math.abs(fromSnapshots.total[unit] - exact[unit]);
+      expect(low).toBeLessThanOrEqual(exact[unit]);
+      expect(high).toBeGreaterThanOrEqual(exact[unit]);
+      expect(high - low).toBeGreaterThan(0);
+      expect(error).toBeGreaterThan(0);
+      expect(error).toBeLessThan(high - low);
+    }
+    // The band by hand: each pod ends somewhere between the last capture that saw it running
+    // and the next one (the captures never see a graceful delete's ended container).
+    const captures = (l: PodLife) => {
+      const seen: number[] = [];
+      for (let t = T0; t <= END; t += 5 * MIN) if (podAt(l, t)?.status?.phase === 'Running') seen.push(t);
+      return seen;
+    };
+    const bandEnd = (side: 'low' | 'high') =>
+      truth(LIVES, T0, END).flatMap((lt) => {
+        const seen = captures(LIVES.find((l) => lt.key.endsWith(l.uid))!);
+        if (seen.length === 0) return [];
+        const last = seen.at(-1)!;
+        const endMs = last === END ? END : side === 'low' ? last : last + 5 * MIN;
+        return [{ ...lt, endUs: endMs * 1000, lowEndUs: endMs * 1000, highEndUs: endMs * 1000 }];
+      });
+    expect(fromSnapshots.bounds.low.total).toEqual(aggregate(bandEnd('low'), period, []).total);
+    expect(fromSnapshots.bounds.high.total).toEqual(aggregate(bandEnd('high'), period, []).total);
+    // The same pods, counted once each.
+    expect(fromSnapshots.total.allocations).toBe(exact.allocations);
+  }, 90_000);
+});
