@@ -284,11 +284,9 @@ describe('hourmeter watch --source kubernetes', () => {
     await until(cwd, 'alive', 1);
     // Connected, but nothing more arrives: no events, no bookmarks.
     expect(k8s.stallWatches()).toBe(1);
-    const stalledAt = Date.now();
     // Changes made while it stalls reach it after the restart, from the resourceVersion it had.
     for (const t of changeInstants(LIVES)) if (t > MID && t <= MID + 30 * MIN) k8s.setPods(podsAt(LIVES, t), t);
     await until(cwd, 'connected', 2);
-    expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(2000);
     await play(k8s, LIVES, MID + 30 * MIN, END);
     w.child.kill('SIGTERM');
     const r = await w.done;

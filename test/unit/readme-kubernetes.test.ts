@@ -105,7 +105,7 @@ describe('README, "Running it in Kubernetes"', () => {
 describe('docs/snapshot-format.md, the Kubernetes journal lines', () => {
   it('shows a pod deleted while running as a valid `lost` line, dated by its delete', () => {
     const markdown = readFileSync(join(ROOT, 'docs/snapshot-format.md'), 'utf8');
-    const example = blockAfter(markdown, 'A pod deleted while running, as the line of its `DELETED` event:', 'json').trim();
+    const example = blockAfter(markdown, 'A pod deleted while running, as the line of its `DELETED` event:', 'jsonl').trim();
     const dir = join(tempDir(), 'journal', 'kubernetes-10.96.0.1-443');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, '2026-12-05T18Z.jsonl');

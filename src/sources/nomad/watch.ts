@@ -4,7 +4,7 @@ import { jobKey, type CaptureResult } from './capture.js';
 import { parseNomadJson } from './json.js';
 import { jobNameFromAllocation, mapAllocation, type MappingOptions } from './map.js';
 import type { NomadAllocStub } from './types.js';
-import { backoffMs, emptyCounts, reason, WatchRefused, type WatchCounts } from '../watch.js';
+import { backoffMs, emptyCounts, reason, streamLines, WatchRefused, type WatchCounts } from '../watch.js';
 
 export { ServerClock, WatchRefused, type WatchCounts } from '../watch.js';
 
@@ -180,18 +180,8 @@ async function followOnce(
   };
 
   const pump = (async () => {
-    const decoder = new TextDecoder();
-    let rest = '';
-    for await (const chunk of body) {
-      heard();
-      rest += decoder.decode(chunk, { stream: true });
-      for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-        const text = rest.slice(0, nl).trim();
-        rest = rest.slice(nl + 1);
-        // After a line failed, the rest wait for nothing: the stream is being cut.
-        if (text) chain = chain.then(() => (failed ? undefined : handle(text))).catch(fail);
-      }
-    }
+    // After a line failed, the rest wait for nothing: the stream is being cut.
+    for await (const text of streamLines(body, heard)) chain = chain.then(() => (failed ? undefined : handle(text))).catch(fail);
   })();
   pump.catch(() => {});
 
