@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { NativeSnapshot } from '../../snapshots/format.js';
 import type { JournalSource } from '../../snapshots/journal.js';
-import { abortableSleep } from '../../sources/watch.js';
 import { acquireLock } from '../../snapshots/lock.js';
 import { writeSnapshotFile } from '../../snapshots/write.js';
 import { loadUserDb, mergeSightings, saveUserDb, type Sighting } from '../../userdb/store.js';
@@ -274,7 +273,7 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
         journal,
         nowUs: () => clock.nowUs(),
         sawServerTime: (us) => clock.saw(us),
-        sleep: abortableSleep,
+        sleep: (await import('../../sources/watch.js')).abortableSleep,
         note: (line) => io.warn(`watch: ${line}`),
       },
       stop.signal,
