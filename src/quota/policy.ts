@@ -77,6 +77,8 @@ export interface QuotaConfig {
   /** User → limits that replace what the policies give for the same resource and window. */
   overrides: Map<string, LimitSpec[]>;
   exempt: string[];
+  /** Groups whose members see every user's report on the JupyterHub service's admin page, as hub admins do. */
+  admins: string[];
   staleAfterUs: Micros;
   staleAfter: string;
   failure: Failure | null;
@@ -178,7 +180,7 @@ class Reader {
   config(): QuotaConfig {
     const root = this.doc.contents;
     if (root === null) throw new UsageError(`${this.at(undefined)}: the quota file is empty; it needs at least "policies:"`);
-    const top = this.map(root, 'the quota file', ['policies', 'default', 'combine', 'groups', 'overrides', 'exempt', 'stale_after', 'failure', 'message', 'contact']);
+    const top = this.map(root, 'the quota file', ['policies', 'default', 'combine', 'groups', 'overrides', 'exempt', 'admins', 'stale_after', 'failure', 'message', 'contact']);
     const get = (k: string) => top.get(k)?.value ?? null;
     if (!top.has('policies')) this.fail(root, 'missing "policies:" (a list of {resource, limit, window, scope, groups, users})');
 
@@ -240,6 +242,7 @@ class Reader {
       for (const [user, { value }] of this.map(get('overrides'), 'overrides', [])) overrides.set(user, limitList(value, `overrides: ${user}`, `override ${user} `));
     }
     const exempt = top.has('exempt') ? this.names(get('exempt'), 'exempt') : [];
+    const admins = top.has('admins') ? this.names(get('admins'), 'admins') : [];
 
     const stale = top.has('stale_after') ? this.window(get('stale_after'), 'stale_after') : { windowUs: parseDuration(DEFAULT_STALE_AFTER)!, window: DEFAULT_STALE_AFTER };
     let failure: Failure | null = null;
@@ -264,6 +267,7 @@ class Reader {
       members,
       overrides,
       exempt,
+      admins,
       staleAfterUs: stale.windowUs,
       staleAfter: stale.window,
       failure,

@@ -4,7 +4,8 @@ import type { HistoryView } from '../history/store.js';
 import { groupsIn, type UserDb } from '../userdb/store.js';
 import { formatTimestamp } from '../util/time.js';
 import { decide, membershipOf, quotaReport, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';
-import type { QuotaConfig } from './policy.js';
+import { DISPLAY_UNIT, QUOTA_RESOURCES, type QuotaConfig, type QuotaResource } from './policy.js';
+import { usedBetween } from './usage.js';
 import { readQuotaData, type QuotaData } from './source.js';
 
 /**
@@ -83,4 +84,33 @@ export function reportQuota(view: HistoryView | null, config: QuotaConfig, userd
     exempt: sorted.filter((u) => config.exempt.includes(u)),
     rows,
   };
+}
+
+const DAY_US = 86_400_000_000;
+
+/** One UTC day of a user's usage, in the units quota limits are reported in. */
+export interface QuotaDay {
+  date: string;
+  used: Record<QuotaResource, number>;
+}
+
+/**
+ * A user's usage on each of the last `days` UTC days, oldest first, today counted up to now
+ * (for the chart on the JupyterHub service's page). Recorded usage only, as the limits count it.
+ */
+export function dailyUsage(view: HistoryView | null, user: string, nowUs: Micros, days = 30): QuotaDay[] {
+  const todayUs = Math.floor(nowUs / DAY_US) * DAY_US;
+  const fromUs = todayUs - (days - 1) * DAY_US;
+  const intervals = view ? (readQuotaData(view, nowUs, nowUs - fromUs, [user]).byUser.get(user) ?? []) : [];
+  const out: QuotaDay[] = [];
+  for (let d = fromUs; d <= todayUs; d += DAY_US) {
+    const used = {} as Record<QuotaResource, number>;
+    for (const r of QUOTA_RESOURCES) {
+      const perHour = DISPLAY_UNIT[r].perHour;
+      // Three decimals are plenty for a bar; the exact figures are the limits' own.
+      used[r] = Number((usedBetween(intervals, r, d, Math.min(d + DAY_US, nowUs)) * 1000n) / perHour) / 1000;
+    }
+    out.push({ date: formatTimestamp(d).slice(0, 10), used });
+  }
+  return out;
 }

@@ -16,6 +16,9 @@ import { QueryPool } from './query-pool.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { JournalCounts, watcherMetrics } from '../snapshots/journal-counts.js';
 import { errorResponse, JSON_TYPE, type ApiResponse, type QuotaQuestion } from './queries.js';
+import { cookie, HubClient, HubRefused, newState, readCookie, signValue, verifyValue, viaHttps, type HubSettings, type HubUser } from './jupyterhub.js';
+import { renderQuotaAdminPage, renderQuotaPage, type QuotaPageData } from '../reports/quota-page.js';
+import type { QuotaReport } from '../quota/service.js';
 
 /**
  * `hourmeter serve`: a read-only HTTP API over the index. The main thread routes, checks
@@ -40,6 +43,8 @@ export interface ServerOptions {
   maxAgeUs: number;
   /** The quota endpoints, with per-user tokens; null when serve runs without --quota. */
   quota: QuotaOptions | null;
+  /** Run as a JupyterHub-managed service (its pages, OAuth and tokens); null otherwise. */
+  hub?: HubSettings | null;
 }
 
 export interface QuotaOptions {
@@ -49,8 +54,25 @@ export interface QuotaOptions {
   tokens: TokenFile;
 }
 
-/** Who a request speaks for: the admin token sees everything, a user token one user's quota. */
-type Principal = { kind: 'admin' } | { kind: 'user'; user: string };
+/**
+ * Who a request speaks for: the admin token sees everything, a user token one user's quota,
+ * a hub user (a hub token, or the service's session) their own quota, or everyone's when
+ * the hub makes them admin or the quota file names one of their groups under `admins`.
+ */
+type Principal = { kind: 'admin' } | { kind: 'user'; user: string } | { kind: 'hub'; user: string };
+
+const SESSION_COOKIE = 'hourmeter-session';
+const STATE_COOKIE = 'hourmeter-oauth-state';
+/** How long a login lasts; the hub is asked again for the user's groups and admin flag on every page. */
+const SESSION_MS = 8 * 3600_000;
+/** How long a login may take between leaving for the hub and coming back. */
+const STATE_MS = 10 * 60_000;
+/** The pages: no request leaves them, nothing runs in them, nobody frames them. */
+const PAGE_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+};
 
 /** Bodies of POST /quota/check are small JSON objects. */
 const MAX_BODY = 64 * 1024;
@@ -90,14 +112,22 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }, o.refreshMs);
   timer.unref();
 
-  const principal = (req: IncomingMessage): Principal | null => {
-    if (o.token === null) return { kind: 'admin' };
+  const hub = o.hub ? new HubClient(o.hub) : null;
+
+  const principal = async (req: IncomingMessage): Promise<Principal | null> => {
+    // A hub-managed service is reached through the hub's proxy: nobody is admin without a token.
+    if (o.token === null && hub === null) return { kind: 'admin' };
     const token = bearer(req);
     if (token === null) return null;
-    if (sameToken(token, o.token)) return { kind: 'admin' };
+    if (o.token !== null && sameToken(token, o.token)) return { kind: 'admin' };
     const user = o.quota ? userOfToken(o.quota.tokens.current(), token) : null;
-    return user === null ? null : { kind: 'user', user };
+    if (user !== null) return { kind: 'user', user };
+    const hubUser = hub ? await hub.userForToken(token) : null;
+    return hubUser === null ? null : { kind: 'hub', user: hubUser.name };
   };
+
+  /** Whether a hub user sees everyone: a hub admin, or a member of a group the quota file names under `admins`. */
+  const hubAdmin = (u: HubUser): boolean => u.admin || (o.quota?.config().admins ?? []).some((g) => u.groups.includes(g));
 
   /** GET /quota/<user> (what `quota show` prints) and POST /quota/check (what `quota check` decides). */
   const quota = async (req: IncomingMessage, url: URL, who: Principal): Promise<ApiResponse> => {
@@ -121,11 +151,94 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       question = parsed;
     } else return errorResponse(404, `no such path: ${url.pathname}; see GET /quota/<user>, POST /quota/check`);
     if (who.kind === 'user' && who.user !== question.user) return errorResponse(403, `this token may only ask about ${who.user}`);
+    if (who.kind === 'hub') {
+      // Groups are the hub's, read with the service's own token; never the caller's word.
+      const asker = await hub!.userModel(who.user);
+      if (asker === null) return errorResponse(403, 'the hub no longer knows this token\'s user');
+      if (who.user !== question.user && !hubAdmin(asker)) return errorResponse(403, `this token may only ask about ${who.user}`);
+      const subject = who.user === question.user ? asker : await hub!.userModel(question.user);
+      question = { ...question, groups: subject?.groups ?? [] };
+    }
     return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: loadUserDb(q.userdbDir) } });
   };
 
+  /**
+   * The service's pages under the hub's prefix: `/` (the user's quota), `/admin` (everyone's)
+   * and `/oauth_callback`. A browser without a session is sent to the hub to log in.
+   */
+  const hubPage = async (req: IncomingMessage, res: ServerResponse, url: URL, inner: string): Promise<void> => {
+    const h = hub!.settings;
+    const nowMs = Date.now();
+    const secure = viaHttps(req);
+    const html = (status: number, body: string, headers: Record<string, string | string[]> = {}) => {
+      res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...PAGE_HEADERS, ...headers });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    const refuse = (status: number, why: string, headers: Record<string, string | string[]> = {}) =>
+      html(status, messagePage(status === 403 ? 'Not allowed' : 'Not found', why, h.prefix), headers);
+    if (inner === '/oauth_callback') {
+      const code = url.searchParams.get('code');
+      const state = url.searchParams.get('state');
+      const saved = verifyValue(h.cookieKey, readCookie(req, STATE_COOKIE) ?? '', nowMs);
+      // Single use: whatever happens next, this state is spent.
+      const spent = cookie(STATE_COOKIE, '', { path: h.prefix, maxAgeS: 0, secure });
+      if (!code || !state || !saved || typeof saved.s !== 'string' || !sameToken(state, saved.s)) {
+        return refuse(403, 'This login could not be completed: it was not started here, or it was started too long ago. Open the page again to log in.', { 'Set-Cookie': spent });
+      }
+      let user: HubUser | null;
+      try {
+        user = await hub!.userForToken(await hub!.tokenForCode(code));
+      } catch (e) {
+        if (!(e instanceof HubRefused)) throw e;
+        return refuse(403, 'The hub did not accept this login (the code was used already, or is not valid). Open the page again to log in.', { 'Set-Cookie': spent });
+      }
+      if (user === null) return refuse(403, 'The hub did not grant access to this service.', { 'Set-Cookie': spent });
+      const next = typeof saved.n === 'string' && saved.n.startsWith(h.prefix) ? saved.n : h.prefix;
+      const session = cookie(SESSION_COOKIE, signValue(h.cookieKey, { u: user.name }, nowMs + SESSION_MS), { path: h.prefix, maxAgeS: SESSION_MS / 1000, secure });
+      res.writeHead(302, { Location: next, 'Cache-Control': 'no-store', 'Set-Cookie': [spent, session] });
+      return void res.end();
+    }
+    if (inner !== '/' && inner !== '/admin') return refuse(404, `There is no page ${inner} here.`);
+    const session = verifyValue(h.cookieKey, readCookie(req, SESSION_COOKIE) ?? '', nowMs);
+    if (!session || typeof session.u !== 'string') {
+      // To the hub's authorize endpoint; it sends a logged-out browser to its login first.
+      const state = newState();
+      const stateCookie = cookie(STATE_COOKIE, signValue(h.cookieKey, { s: state, n: url.pathname }, nowMs + STATE_MS), { path: h.prefix, maxAgeS: STATE_MS / 1000, secure });
+      const to = `${h.authorizeUrl}?${new URLSearchParams({ client_id: h.clientId, redirect_uri: h.callbackUrl, response_type: 'code', state })}`;
+      res.writeHead(302, { Location: to, 'Cache-Control': 'no-store', 'Set-Cookie': stateCookie });
+      return void res.end();
+    }
+    const user = await hub!.userModel(session.u);
+    if (user === null) return refuse(403, 'The hub no longer knows this user.', { 'Set-Cookie': cookie(SESSION_COOKIE, '', { path: h.prefix, maxAgeS: 0, secure }) });
+    const admin = hubAdmin(user);
+    const q = o.quota!;
+    const base = { path: '/quota', query: {}, unnamedFiles, nowMs: o.now() };
+    if (inner === '/admin') {
+      if (!admin) return refuse(403, 'Only hub admins, and members of the groups the quota file names under "admins", see every user.');
+      const r = await pool.run({ ...base, quota: { user: user.name, groups: null, request: null, page: 'admin', config: q.config(), userdb: loadUserDb(q.userdbDir) } });
+      if (r.status !== 200) return refuse(r.status, 'The report could not be made; see the service log.');
+      return html(200, renderQuotaAdminPage(JSON.parse(r.body) as QuotaReport, { prefix: h.prefix }));
+    }
+    const r = await pool.run({ ...base, quota: { user: user.name, groups: user.groups, request: null, page: 'user', config: q.config(), userdb: loadUserDb(q.userdbDir) } });
+    if (r.status !== 200) return refuse(r.status, 'Your quota could not be read; see the service log.');
+    html(200, renderQuotaPage(JSON.parse(r.body) as QuotaPageData, { prefix: h.prefix, isAdmin: admin }));
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url = new URL(req.url ?? '/', 'http://localhost');
+    if (hub !== null) {
+      // The hub's proxy forwards <prefix>... with the prefix intact: its pages, then the API under it.
+      const prefix = hub.settings.prefix;
+      const path = url.pathname === prefix.slice(0, -1) ? prefix : url.pathname;
+      if (path.startsWith(prefix)) {
+        const inner = `/${path.slice(prefix.length)}`;
+        if (inner === '/' || inner === '/admin' || inner === '/oauth_callback') {
+          if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, errorResponse(405, 'the pages take GET'), { Allow: 'GET, HEAD' });
+          return hubPage(req, res, url, inner);
+        }
+        url = new URL(inner + url.search, 'http://localhost');
+      }
+    }
     const quotaPath = o.quota !== null && (url.pathname === '/quota' || url.pathname.startsWith('/quota/'));
     const isQuotaCheck = quotaPath && url.pathname === '/quota/check';
     if (isQuotaCheck ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') {
@@ -133,11 +246,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     const unknown = unknownParameter(url, quotaPath);
     if (url.pathname === '/health') return send(res, unknown ?? health(store.catalogue, o.now(), o.maxAgeUs));
-    const who = principal(req);
+    const who = await principal(req);
     if (who === null) return send(res, errorResponse(401, 'missing or wrong bearer token'), { 'WWW-Authenticate': 'Bearer' });
     if (quotaPath) return send(res, unknown ?? (await quota(req, url, who)));
     // A user token opens the quota endpoints of its own user, and nothing else.
-    if (who.kind === 'user') return send(res, errorResponse(403, 'this token may only ask about its own quota: GET /quota/<user>, POST /quota/check'));
+    if (who.kind !== 'admin') return send(res, errorResponse(403, 'this token may only ask about its own quota: GET /quota/<user>, POST /quota/check'));
     if (unknown) return send(res, unknown);
     const key = url.pathname + url.search;
     const cached = url.pathname === '/metrics' ? undefined : cache.get(key);
@@ -235,9 +348,17 @@ function send(res: ServerResponse, r: ApiResponse, headers: Record<string, strin
   res.end(res.req.method === 'HEAD' ? undefined : r.body);
 }
 
+/** The token of `Authorization: Bearer <t>`, or JupyterHub's `Authorization: token <t>`. */
 function bearer(req: IncomingMessage): string | null {
-  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+  const m = /^(?:Bearer|token) (.+)$/i.exec(req.headers.authorization ?? '');
   return m ? m[1]! : null;
+}
+
+const escapeHtml = (t: string) => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A small page saying why not, with the way back. */
+function messagePage(title: string, why: string, prefix: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(why)}</p><p><a href="${escapeHtml(prefix)}">Your quota</a></p></body></html>`;
 }
 
 function sameToken(token: string, expected: string): boolean {

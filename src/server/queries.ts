@@ -9,7 +9,7 @@ import type { HistoryStore } from '../history/store.js';
 import { exitCodeOf } from '../util/errors.js';
 import { NO_REQUEST, type QuotaRequest } from '../quota/decide.js';
 import type { QuotaConfig } from '../quota/policy.js';
-import { checkQuota } from '../quota/service.js';
+import { checkQuota, dailyUsage, reportQuota } from '../quota/service.js';
 import type { UserDb } from '../userdb/store.js';
 import { parseDuration } from '../util/time.js';
 
@@ -38,6 +38,11 @@ export interface QuotaQuestion {
   groups: string[] | null;
   /** Null for `show`: no request. */
   request: QuotaRequest | null;
+  /**
+   * The JupyterHub service's pages: `user` answers `show` and the last 30 days' usage,
+   * `admin` every user's report (`quota report`).
+   */
+  page?: 'user' | 'admin';
 }
 
 export interface ApiResponse {
@@ -159,7 +164,9 @@ export class Queries {
 
   /** The JSON of `hourmeter quota show` (no request) or `quota check`, whatever the decision. */
   private quota(q: QuotaQuestion, nowMs: number): ApiResponse {
+    if (q.page === 'admin') return { status: 200, type: JSON_TYPE, body: JSON.stringify(reportQuota(this.view, q.config, q.userdb, nowMs * 1000)) };
     const d = checkQuota(this.view, q.config, q.userdb, { user: q.user, groups: q.groups, request: q.request ?? NO_REQUEST, nowUs: nowMs * 1000 });
+    if (q.page === 'user') return { status: 200, type: JSON_TYPE, body: JSON.stringify({ answer: d, daily: dailyUsage(this.view, q.user, nowMs * 1000) }) };
     return { status: 200, type: JSON_TYPE, body: JSON.stringify(d) + '\n' };
   }
 

@@ -44,6 +44,13 @@ const TOKEN_FILE: SharedOption<string | undefined> = {
 };
 
 /** --refresh in microseconds. */
+const JUPYTERHUB: SharedOption<boolean> = {
+  name: 'jupyterhub',
+  option: () =>
+    new Option('--jupyterhub', "run as a JupyterHub-managed service: users log in through the hub and see their own quota at the service's prefix (on by itself when the hub sets JUPYTERHUB_SERVICE_NAME)"),
+  read: (s) => s.flag('jupyterhub'),
+};
+
 const REFRESH: SharedOption<number> = {
   name: 'refresh',
   option: () => new Option('--refresh <duration>', `how often to read new snapshot files into the index (default: ${DEFAULT_REFRESH})`),
@@ -80,7 +87,10 @@ export function serveCommand(program: Command, io: CliIO): Command {
         '  POST /quota/check                   {"user", "groups", "request", "hours"}: the JSON of `quota check`\n' +
         'With --token-file every path but /health needs "Authorization: Bearer <token>". A token from ' +
         '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403). ' +
-        'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.',
+        'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.\n' +
+        'With --jupyterhub (or run by the hub as a service; needs --quota): <prefix>/ shows the logged-in user their quota, ' +
+        '<prefix>/admin every user to hub admins and the groups the quota file names under "admins"; the API also takes ' +
+        'hub tokens, each for its own user.',
     )
     .addOption(HOST.option())
     .addOption(PORT.option())
@@ -89,12 +99,13 @@ export function serveCommand(program: Command, io: CliIO): Command {
     .addOption(MAX_AGE.option('how old the latest snapshot may be before /health says "stale", as for check'))
     .addOption(WORKERS.option())
     .addOption(USERDB.option('user database folder: groups, and the hashes of quota tokens'))
-    .addOption(QUOTA_FILE.option());
+    .addOption(QUOTA_FILE.option())
+    .addOption(JUPYTERHUB.option());
   addSnapshotsOption(cmd);
   addDbOption(cmd);
   addNowOption(cmd, 'take this instant as now for ages in /health and /metrics');
   addConfigOption(cmd);
-  cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  hourmeter serve --token-file /etc/hourmeter/api-token --quota /etc/hourmeter/quota.yaml\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
+  cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --jupyterhub --quota /etc/hourmeter/quota.yaml   (as a JupyterHub service)\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  hourmeter serve --token-file /etc/hourmeter/api-token --quota /etc/hourmeter/quota.yaml\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
     const port = s.get(PORT);
@@ -111,18 +122,24 @@ export function serveCommand(program: Command, io: CliIO): Command {
       }
       if (token === '') throw new UsageError(`${s.sourceOf(TOKEN_FILE)} ${tokenFile} is empty: put the token in it`);
     }
+    const { hubSettings } = await import('../../server/jupyterhub.js');
+    const hub = hubSettings(io.env, s.get(JUPYTERHUB));
+    if (hub !== null && !s.given(QUOTA_FILE)) throw new UsageError('--jupyterhub needs --quota FILE: the service shows what the quota file allows');
     let quota = null;
     if (s.given(QUOTA_FILE)) {
-      if (token === null) throw new UsageError(`--quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota`);
+      if (token === null && hub === null) throw new UsageError(`--quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota`);
       const userdbDir = s.get(USERDB);
       quota = { config: watchQuotaFile(s, io), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
     }
     const fixedNow = s.given(NOW) ? nowFrom(s) : null;
     const dir = s.get(SNAPSHOTS);
-    const host = s.get(HOST);
+    // The hub says where it expects its service (JUPYTERHUB_SERVICE_URL), unless told otherwise.
+    const serviceUrl = hub && io.env.JUPYTERHUB_SERVICE_URL ? new URL(io.env.JUPYTERHUB_SERVICE_URL) : null;
+    const host = serviceUrl && !s.given(HOST) ? serviceUrl.hostname.replace(/^\[|\]$/g, '') : s.get(HOST);
+    const listenPort = serviceUrl && !s.given(PORT) ? Number(serviceUrl.port || (serviceUrl.protocol === 'https:' ? 443 : 80)) : port;
     const listening = startServer({
       host,
-      port,
+      port: listenPort,
       token,
       snapshots: dir,
       dbPath: indexPath(s, dir),
@@ -133,9 +150,10 @@ export function serveCommand(program: Command, io: CliIO): Command {
       now: () => fixedNow ?? Date.now(),
       maxAgeUs,
       quota,
+      hub,
     });
     const server = await listening.catch((e: NodeJS.ErrnoException) => {
-      const where = `${host}:${port}`;
+      const where = `${host}:${listenPort}`;
       if (e.code === 'EADDRINUSE') throw new DataError(`cannot listen on ${where}: the port is already in use; stop what holds it, or give another ${s.sourceOf(PORT)}`);
       if (e.code === 'EACCES') throw new DataError(`cannot listen on ${where}: ports below 1024 need privileges; give ${s.sourceOf(PORT)} 1024 or above`);
       if (e.code === 'EADDRNOTAVAIL') throw new DataError(`cannot listen on ${where}: this machine has no such address; fix ${s.sourceOf(HOST)}`);
