@@ -268,7 +268,7 @@ describe('the admin quota page', () => {
     ]);
     // The same strings as the terminal table (which has no Remaining column).
     const terminal = tableRows(renderReportTable(report)).slice(1);
-    const unescape = (s: string | undefined) => (s ?? "").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    const unescape = (s: string | undefined) => (s ?? '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
     expect(trs.map(([user, groups, resource, window, used, limit, unit, , pct]) => [user, groups, resource, window, used, limit, unit, pct].map(unescape))).toEqual(terminal);
     expect(page).toContain(
       '<tr><td data-label="User">alice</td><td data-label="Groups">regular</td><td data-label="Resource">gpu</td><td data-label="Window">1d</td><td class="num" data-label="Used">23.00</td>',
