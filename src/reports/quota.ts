@@ -10,7 +10,8 @@ import { drawnWidth, NO_NAMES, UserColumn, type UserNames } from './user-names.j
 
 const pct = (p: number | null): string => (p === null ? '∞' : `${fixed(p, 1)}%`);
 
-function describeData(d: QuotaDecision): string {
+/** The freshness line of `quota show`: the latest snapshot, its age, and the failure rule when stale. */
+export function describeData(d: QuotaDecision): string {
   const latest = d.data.latest_snapshot === null ? 'no snapshot' : `latest snapshot ${readableInstant(d.data.latest_snapshot)} (${formatSpan(d.data.age_seconds! * 1e6)} old, stale after ${d.data.stale_after})`;
   const failure = d.data.failure_applied ? `; stale: failure: ${d.data.failure_applied} applied` : '';
   return `${latest}${failure}`;
