@@ -114,11 +114,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const hub = o.hub ? new HubClient(o.hub) : null;
 
-  const principal = async (req: IncomingMessage): Promise<Principal | null> => {
+  const principal = async (req: IncomingMessage, underPrefix: boolean): Promise<Principal | null> => {
     // A hub-managed service is reached through the hub's proxy: nobody is admin without a token.
     if (o.token === null && hub === null) return { kind: 'admin' };
     const token = bearer(req);
-    if (token === null) return null;
+    if (token === null) {
+      // The service's own pages may ask the API with their session (SameSite=Lax keeps other sites' forms out).
+      const session = hub && underPrefix ? verifyValue(hub.settings.cookieKey, readCookie(req, SESSION_COOKIE) ?? '', Date.now()) : null;
+      return session && typeof session.u === 'string' ? { kind: 'hub', user: session.u } : null;
+    }
     if (o.token !== null && sameToken(token, o.token)) return { kind: 'admin' };
     const user = o.quota ? userOfToken(o.quota.tokens.current(), token) : null;
     if (user !== null) return { kind: 'user', user };
@@ -226,6 +230,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let url = new URL(req.url ?? '/', 'http://localhost');
+    let underPrefix = false;
     if (hub !== null) {
       // The hub's proxy forwards <prefix>... with the prefix intact: its pages, then the API under it.
       const prefix = hub.settings.prefix;
@@ -237,6 +242,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           return hubPage(req, res, url, inner);
         }
         url = new URL(inner + url.search, 'http://localhost');
+        underPrefix = true;
       }
     }
     const quotaPath = o.quota !== null && (url.pathname === '/quota' || url.pathname.startsWith('/quota/'));
@@ -246,7 +252,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     const unknown = unknownParameter(url, quotaPath);
     if (url.pathname === '/health') return send(res, unknown ?? health(store.catalogue, o.now(), o.maxAgeUs));
-    const who = await principal(req);
+    const who = await principal(req, underPrefix);
     if (who === null) return send(res, errorResponse(401, 'missing or wrong bearer token'), { 'WWW-Authenticate': 'Bearer' });
     if (quotaPath) return send(res, unknown ?? (await quota(req, url, who)));
     // A user token opens the quota endpoints of its own user, and nothing else.

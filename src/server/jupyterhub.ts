@@ -134,6 +134,7 @@ export const newState = (): string => randomBytes(18).toString('base64url');
 export class HubRefused extends Error {}
 
 interface HubUserModel {
+  kind?: unknown;
   name?: unknown;
   admin?: unknown;
   groups?: unknown;
@@ -195,8 +196,8 @@ export class HubClient {
     if (r.status === 200 && r.json && typeof r.json === 'object') {
       const m = r.json as HubUserModel;
       const scopes = Array.isArray(m.scopes) ? m.scopes : [];
-      // A token of another service, or one without access to this one, is no key here.
-      if (this.settings.accessScopes.some((s) => scopes.includes(s)) || scopes.includes('access:services')) user = asUser(m);
+      // A service's own token (kind "service"), or a user's token for another service, is no key here.
+      if (m.kind === 'user' && this.settings.accessScopes.some((s) => scopes.includes(s))) user = asUser(m);
     } else if (r.status >= 500) {
       throw new Error(`the hub answered HTTP ${r.status} when asked about a token`);
     }
