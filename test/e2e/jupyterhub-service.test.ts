@@ -214,5 +214,30 @@ describe.skipIf(!hubInstalled)('hourmeter serve as a JupyterHub service: the OAu
     const { token: own } = (await made.json()) as { token: string };
     expect((await ask(own)).status).toBe(200);
     expect((await fetch(`${service()}quota/bob`, { headers: { authorization: `token ${own}` } })).status).toBe(403);
+    // POST /quota/check takes it too, for alice only.
+    const check = (user: string) =>
+      fetch(`${service()}quota/check`, { method: 'POST', headers: { authorization: `Bearer ${own}`, 'content-type': 'application/json' }, body: JSON.stringify({ user, request: 'memory=4GiB', hours: 2 }) });
+    const mine = await check('alice');
+    expect(mine.status).toBe(200);
+    // 24 GiB-hours used of 30; 4 GiB for 2 h more would make 32: denied.
+    expect(await mine.json()).toMatchObject({ user: 'alice', decision: 'denied', reason_code: 'over_limit', groups: ['regular'] });
+    expect((await check('bob')).status).toBe(403);
+
+    // No token, code or cookie secret reached the logs.
+    const log = hub.log();
+    for (const secret of [own, foreign, first.callback.searchParams.get('code')!]) expect(log).not.toContain(secret);
   }, 60_000);
+
+  it('behind https (the proxy says so) its cookies are Secure; over plain http they are not', async () => {
+    const secure = await fetch(`${hub.serviceUrl}${hub.servicePrefix}`, { headers: { 'x-forwarded-proto': 'https' }, redirect: 'manual' });
+    expect(secure.headers.getSetCookie()).toEqual([expect.stringMatching(/^hourmeter-oauth-state=[^;]+; Path=\/services\/quota\/; Max-Age=600; HttpOnly; SameSite=Lax; Secure$/)]);
+    const plain = await fetch(`${hub.serviceUrl}${hub.servicePrefix}`, { redirect: 'manual' });
+    expect(plain.headers.getSetCookie()).toEqual([expect.stringMatching(/^hourmeter-oauth-state=[^;]+; Path=\/services\/quota\/; Max-Age=600; HttpOnly; SameSite=Lax$/)]);
+    // The way to the hub's authorize endpoint, with this service's client and a fresh state.
+    const to = new URL(plain.headers.get('location')!, hub.url);
+    expect([to.pathname, to.searchParams.get('client_id'), to.searchParams.get('redirect_uri'), to.searchParams.get('response_type')]).toEqual([
+      '/hub/api/oauth2/authorize', 'service-quota', '/services/quota/oauth_callback', 'code',
+    ]);
+    expect(to.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{24}$/);
+  }, 30_000);
 });
