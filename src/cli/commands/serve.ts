@@ -87,7 +87,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
         '  POST /quota/check                   {"user", "groups", "request", "hours"}: the JSON of `quota check`\n' +
         'With --token-file every path but /health needs "Authorization: Bearer <token>". A token from ' +
         '`hourmeter quota token --user U` opens only /quota/U and POST /quota/check for U (else 403). ' +
-        'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.\n' +
+        'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.\n\n' +
         'With --jupyterhub (or run by the hub as a service; needs --quota): <prefix>/ shows the logged-in user their quota, ' +
         '<prefix>/admin every user to hub admins and the groups the quota file names under "admins"; the API also takes ' +
         'hub tokens, each for its own user.',
