@@ -151,16 +151,19 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (typeof body === 'string') return errorResponse(400, body);
       const parsed = checkBody(body);
       if (typeof parsed === 'string') return errorResponse(400, parsed);
-      if (who.kind === 'user' && parsed.groups !== null) return errorResponse(403, 'groups may be given only with the admin token; a user token is checked against the groups the quota file or the user database gives');
+      if (who.kind === 'user' && parsed.groups !== null && hub === null) return errorResponse(403, 'groups may be given only with the admin token; a user token is checked against the groups the quota file or the user database gives');
       question = parsed;
     } else return errorResponse(404, `no such path: ${url.pathname}; see GET /quota/<user>, POST /quota/check`);
     if (who.kind === 'user' && who.user !== question.user) return errorResponse(403, `this token may only ask about ${who.user}`);
     if (who.kind === 'hub') {
-      // Groups are the hub's, read with the service's own token; never the caller's word.
       const asker = await hub!.userModel(who.user);
       if (asker === null) return errorResponse(403, 'the hub no longer knows this token\'s user');
       if (who.user !== question.user && !hubAdmin(asker)) return errorResponse(403, `this token may only ask about ${who.user}`);
-      const subject = who.user === question.user ? asker : await hub!.userModel(question.user);
+    }
+    if (hub !== null) {
+      // A hub's service takes groups from the hub, read with its own token, whoever asks:
+      // a spawn hook naming other groups changes nothing.
+      const subject = await hub.userModel(question.user);
       question = { ...question, groups: subject?.groups ?? [] };
     }
     return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: loadUserDb(q.userdbDir) } });

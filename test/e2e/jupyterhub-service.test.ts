@@ -102,7 +102,7 @@ describe.skipIf(!executablePath || !hubInstalled)('hourmeter serve as a JupyterH
     }
     expect(await page.textContent('h1')).toContain('alice');
     // Readable on a phone: nothing wider than its 390 px screen.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     // Self-contained: the page asked for nothing but itself.
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
