@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findChromium } from '../helpers/browser.js';
 import { BIN, ROOT, run } from '../helpers/cli.js';
 import { hubLogin, startHub, type Hub } from '../helpers/jupyterhub.js';
 import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
@@ -13,20 +13,6 @@ import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
  * seen through a real headless Chromium (playwright-core): the hub's login and OAuth flow,
  * each user's own page, the admin page, and what is refused.
  */
-
-function findChromium(): string | null {
-  const given = process.env.HOURMETER_CHROMIUM;
-  if (given) return given;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const path = execFileSync('which', [name], { encoding: 'utf8' }).trim();
-      if (path) return path;
-    } catch {
-      /* not on PATH */
-    }
-  }
-  return null;
-}
 
 const executablePath = findChromium();
 const hubInstalled = existsSync('/usr/bin/jupyterhub') && existsSync('/usr/bin/configurable-http-proxy');

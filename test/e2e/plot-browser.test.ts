@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findChromium } from '../helpers/browser.js';
 import { parseCsv, toCsv } from '../../src/reports/csv.js';
 import { TIMESERIES_COLUMNS, USERS_COLUMNS, FULL_COLUMNS } from '../../src/reports/summaries.js';
 import { FIXTURES, ROOT, run, tempDir, withAi4osFixture } from '../helpers/cli.js';
@@ -13,20 +13,6 @@ import { FIXTURES, ROOT, run, tempDir, withAi4osFixture } from '../helpers/cli.j
  * playwright-core. HOURMETER_CHROMIUM names another binary. Without a browser the test is
  * skipped on a workstation; in CI (CI set) a missing browser fails it.
  */
-
-function findChromium(): string | null {
-  const given = process.env.HOURMETER_CHROMIUM;
-  if (given) return given;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const path = execFileSync('which', [name], { encoding: 'utf8' }).trim();
-      if (path) return path;
-    } catch {
-      /* not on PATH */
-    }
-  }
-  return existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : null;
-}
 
 const executablePath = findChromium();
 if (!executablePath && process.env.CI) throw new Error('chromium not found: CI installs it (apt-get install chromium, see .ci/run), or set HOURMETER_CHROMIUM');

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
@@ -7,14 +7,11 @@ import { startFakeKubernetes, type FakeKubernetes } from '../../fake/kubernetes-
 import { changeInstants, CULL_EVERY_MS, CULL_TIMEOUT_MS, jupyterHubLives, podAt, podsAt, type PodLife } from '../../fake/kubernetes-pods.js';
 import { aggregate } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
-import type { Lifetime } from '../../src/accounting/types.js';
-import type { NativeAllocation } from '../../src/snapshots/format.js';
-import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
-import { observeNativeTuple } from '../../src/snapshots/observe.js';
-import { DEFAULT_ATTRIBUTION, mapPod } from '../../src/sources/kubernetes/map.js';
+import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, run, runAsync, tempDir, type RunResult } from '../helpers/cli.js';
+import { run, runAsync, tempDir, type RunResult } from '../helpers/cli.js';
 import { writeKubeconfig } from '../helpers/k8s.js';
+import { journal, lastLineMs, playPods, podTruth, startCli, untilJournal } from '../helpers/watch.js';
 
 /**
  * A JupyterHub whose idle culler stops servers 60 to 70 minutes after their last activity,
@@ -65,80 +62,14 @@ function kubeconfig(cwd: string, k8s: FakeKubernetes): string {
 
 /** Starts the watcher against `k8s`; `done` settles when it exits. */
 function watch(cwd: string, k8s: FakeKubernetes, args: string[]): { child: ChildProcess; done: Promise<RunResult> } {
-  const child = spawn(process.execPath, [BIN, 'watch', '--source', 'kubernetes', '--kubeconfig', kubeconfig(cwd, k8s), '--max-backoff', '1s', ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8' },
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr })));
-  return { child, done };
+  const w = startCli(cwd, ['watch', '--source', 'kubernetes', '--kubeconfig', kubeconfig(cwd, k8s), '--max-backoff', '1s', ...args]);
+  children.push(w.child);
+  return w;
 }
 
-/** Every line of every journal in the folder, in order. */
-function journal(cwd: string): JournalLine[] {
-  const lines: JournalLine[] = [];
-  for (const read of readJournals(join(cwd, 'snapshots'))) {
-    expect(read.problems).toEqual([]);
-    lines.push(...read.entries.map((e) => e.line));
-  }
-  return lines;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits (bounded) until the journal holds `n` lines of a type. */
-async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).filter((l) => l.type === type).length >= n) return;
-    await sleep(50);
-  }
-  throw new Error(`no ${n} ${type} line(s) in the journal after 20 s`);
-}
-
-/** Plays the history's changes in (fromMs, toMs] on the fake, letting the watches deliver. */
-async function play(k8s: FakeKubernetes, lives: PodLife[], fromMs: number, toMs: number): Promise<void> {
-  let n = 0;
-  for (const t of changeInstants(lives)) {
-    if (t <= fromMs || t > toMs) continue;
-    k8s.setPods(podsAt(lives, t), t);
-    if (++n % 5 === 0) await sleep(10);
-  }
-  k8s.setNow(toMs);
-  await sleep(200);
-}
-
-/** A native record as a snapshot tuple, for its amounts and attribution. */
-function observed(a: NativeAllocation) {
-  const r = a.resources;
-  const out = observeNativeTuple([a.id, a.namespace, a.job_id, a.job_name, a.user, a.group, a.component, a.node, a.status, a.start, a.end, a.modified, r.cpu_cores, r.cpu_mhz, r.memory_mib, r.disk_mib, r.gpu], 'kubernetes');
-  if (!('obs' in out)) throw new Error(`not an observation: ${JSON.stringify(out)}`);
-  return out.obs;
-}
-
-/**
- * The truth from `fromMs` on: every pod that existed at or after it and was bound by
- * `untilMs`, from PodScheduled to its container's end; those still running count up to `untilMs`.
- */
-function truth(lives: PodLife[], fromMs: number, untilMs: number): Lifetime[] {
-  const out: Lifetime[] = [];
-  for (const l of lives) {
-    if ((l.deletedMs !== null && l.deletedMs <= fromMs) || l.scheduledMs > untilMs) continue;
-    const { key, status: _s, phase: _p, startUs: _a, endUs: _b, ...rest } = observed(mapPod(podAt(l, l.scheduledMs)!, DEFAULT_ATTRIBUTION));
-    const endMs = Math.min(l.finishedMs ?? l.deletedMs ?? Infinity, untilMs);
-    const endUs = endMs * 1000;
-    out.push({ key, ...rest, startUs: l.scheduledMs * 1000, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: endMs === untilMs ? 'open' : 'ended' });
-  }
-  return out;
-}
-
-/** The time of the journal's last line that says the watch was complete (a change, a bookmark, a list). */
-function lastLineMs(lines: JournalLine[]): number {
-  return Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)! / 1000));
-}
+const until = untilJournal;
+const play = playPods;
+const truth = podTruth;
 
 interface Totals {
   cpu_hours: number;

@@ -1,20 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
 import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesOptions } from '../../fake/kubernetes-server.js';
-import { changeInstants, podAt, podsAt, simulatedPodLives, type PodLife } from '../../fake/kubernetes-pods.js';
+import { changeInstants, podsAt, simulatedPodLives, type PodLife } from '../../fake/kubernetes-pods.js';
 import { aggregate } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
-import type { Lifetime } from '../../src/accounting/types.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
-import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
-import { observeNativeTuple } from '../../src/snapshots/observe.js';
-import { DEFAULT_ATTRIBUTION, mapPod } from '../../src/sources/kubernetes/map.js';
+import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
+import { run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
 import { writeKubeconfig } from '../helpers/k8s.js';
+import { journal, lastLineMs, playPods, podTruth, startCli, untilJournal } from '../helpers/watch.js';
 
 /**
  * `hourmeter watch --source kubernetes` as a process, against the fake Kubernetes API server
@@ -56,81 +54,14 @@ function watch(cwd: string, k8s: FakeKubernetes, args: string[] = [], token = TO
     users: [{ name: 'watcher', user: { token } }],
     contexts: [{ name: 'test', cluster: 'fake', user: 'watcher' }],
   });
-  const child = spawn(process.execPath, [BIN, 'watch', '--source', 'kubernetes', '--kubeconfig', config, '--max-backoff', '1s', ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8' },
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr })));
-  return { child, done };
+  const w = startCli(cwd, ['watch', '--source', 'kubernetes', '--kubeconfig', config, '--max-backoff', '1s', ...args]);
+  children.push(w.child);
+  return w;
 }
 
-/** Every line of every journal in the folder, in order. */
-function journal(cwd: string): JournalLine[] {
-  const lines: JournalLine[] = [];
-  for (const read of readJournals(join(cwd, 'snapshots'))) {
-    expect(read.problems).toEqual([]);
-    lines.push(...read.entries.map((e) => e.line));
-  }
-  return lines;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits (bounded) until the journal holds `n` lines of a type. */
-async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).filter((l) => l.type === type).length >= n) return;
-    await sleep(50);
-  }
-  throw new Error(`no ${n} ${type} line(s) in the journal after 20 s`);
-}
-
-/** Plays the history's changes in (fromMs, toMs] on the fake, letting the watches deliver. */
-async function play(k8s: FakeKubernetes, lives: PodLife[], fromMs: number, toMs: number): Promise<void> {
-  let n = 0;
-  for (const t of changeInstants(lives)) {
-    if (t <= fromMs || t > toMs) continue;
-    k8s.setPods(podsAt(lives, t), t);
-    if (++n % 5 === 0) await sleep(10);
-  }
-  k8s.setNow(toMs);
-  await sleep(200);
-}
-
-/** A native record as a snapshot tuple, for its amounts and attribution. */
-function observed(a: NativeAllocation) {
-  const r = a.resources;
-  const out = observeNativeTuple([a.id, a.namespace, a.job_id, a.job_name, a.user, a.group, a.component, a.node, a.status, a.start, a.end, a.modified, r.cpu_cores, r.cpu_mhz, r.memory_mib, r.disk_mib, r.gpu], 'kubernetes');
-  if (!('obs' in out)) throw new Error(`not an observation: ${JSON.stringify(out)}`);
-  return out.obs;
-}
-
-/**
- * The history's truth as the watcher could know it: every pod that existed at or after its
- * first list and was bound by `untilMs`, from PodScheduled to its container's end, or to its
- * delete when it was deleted running; those still running count up to `untilMs`.
- */
-function truth(lives: PodLife[], fromMs: number, untilMs: number): Lifetime[] {
-  const out: Lifetime[] = [];
-  for (const l of lives) {
-    if ((l.deletedMs !== null && l.deletedMs <= fromMs) || l.scheduledMs > untilMs) continue;
-    const { key, status: _s, phase: _p, startUs: _a, endUs: _b, ...rest } = observed(mapPod(podAt(l, l.scheduledMs)!, DEFAULT_ATTRIBUTION));
-    const endMs = Math.min(l.finishedMs ?? l.deletedMs ?? Infinity, untilMs);
-    const endUs = endMs * 1000;
-    out.push({ key, ...rest, startUs: l.scheduledMs * 1000, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: endMs === untilMs ? 'open' : 'ended' });
-  }
-  return out;
-}
-
-/** The time of the journal's last line that says the watch was complete (a change, a bookmark, a list). */
-function lastLineMs(lines: JournalLine[]): number {
-  return Math.max(...lines.filter((l) => l.type === 'allocation' || l.type === 'alive' || l.type === 'resynchronised').map((l) => parseInstant(l.at)! / 1000));
-}
+const until = untilJournal;
+const play = playPods;
+const truth = podTruth;
 
 interface StatsJson {
   rows: unknown[];

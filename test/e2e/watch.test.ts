@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
@@ -8,9 +8,10 @@ import { resolvePeriod } from '../../src/accounting/period.js';
 import type { Lifetime } from '../../src/accounting/types.js';
 import { computeTruth, createCluster } from '../../src/simulator/index.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
-import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
+import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
+import { run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
+import { journal, sleep, startCli, untilJournal } from '../helpers/watch.js';
 
 /**
  * `hourmeter watch` as a process, against the fake Nomad's event stream on 127.0.0.1: what
@@ -38,51 +39,15 @@ async function fake(opts: { token?: string } = {}): Promise<FakeNomad> {
 
 /** Starts the watcher; `done` settles when it exits. */
 function watch(cwd: string, nomad: FakeNomad, args: string[] = [], token = TOKEN): { child: ChildProcess; done: Promise<RunResult> } {
-  const child = spawn(process.execPath, [BIN, 'watch', '--heartbeat', '1s', '--max-backoff', '1s', ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8', NOMAD_ADDR: nomad.url, NOMAD_TOKEN: token },
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr })));
-  return { child, done };
+  const w = startCli(cwd, ['watch', '--heartbeat', '1s', '--max-backoff', '1s', ...args], { NOMAD_ADDR: nomad.url, NOMAD_TOKEN: token });
+  children.push(w.child);
+  return w;
 }
-
-/** Every line of every journal in the folder, in order. */
-function journal(cwd: string): JournalLine[] {
-  const lines: JournalLine[] = [];
-  for (const read of readJournals(join(cwd, 'snapshots'))) {
-    expect(read.problems).toEqual([]);
-    lines.push(...read.entries.map((e) => e.line));
-  }
-  return lines;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs another command in the folder while the watcher runs (the test process serves the fake's requests meanwhile). */
-function runAsyncIn(cwd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, TZ: 'UTC', LANG: 'C.UTF-8', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const runAsyncIn = (cwd: string, args: string[], env: Record<string, string>): Promise<RunResult> => startCli(cwd, args, env).done;
 
-/** Waits (bounded) until the journal holds `n` lines of a type. */
-async function until(cwd: string, type: JournalLine['type'], n = 1): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).filter((l) => l.type === type).length >= n) return;
-    await sleep(50);
-  }
-  throw new Error(`no ${n} ${type} line(s) in the journal after 15 s`);
-}
+const until = untilJournal;
 
 /** Moves the simulated clock forward in steps, letting the stream deliver. */
 async function play(nomad: FakeNomad, fromUs: number, toUs: number, stepUs = 10 * MIN): Promise<void> {

@@ -311,7 +311,7 @@ describe('the quota file', () => {
     ['policies:\n  - resource: memory\n    limit: 5 GiB-hours\n    window: 30 days\n    groups: [a]\n', 'quota.yaml:4:13: policy 1: window "30 days" is not a duration: use e.g. 30d, 7d or 12h (rolling, 1d = 24h)'],
     ['policies:\n  - resource: ram\n    limit: 5 GiB-hours\n', 'quota.yaml:2:15: policy 1: resource "ram" is not one of cpu, memory, gpu, disk'],
     ['policies: []\nfailure: maybe\n', 'quota.yaml:2:10: failure "maybe" is not open or closed (what to decide when the usage data is stale)'],
-    ['policies: []\nlimits: 3\n', 'quota.yaml:2:1: the quota file: unknown key "limits"; expected one of policies, default, combine, groups, overrides, exempt, stale_after, failure, message, contact'],
+    ['policies: []\nlimits: 3\n', 'quota.yaml:2:1: the quota file: unknown key "limits"; expected one of policies, default, combine, groups, overrides, exempt, admins, stale_after, failure, message, contact'],
     ['policies:\n  - resource: gpu\n    limit: 1 GPU-hours\n    window: 7d\n    scope: users\n', 'quota.yaml:5:12: policy 1: scope users needs a non-empty "users:" list'],
     ['policies:\n  - resource: gpu\n    limit: 1 GPU-hours\n    window: 7d\n    groups: [a]\n    users: [b]\n    scope: groups\n', 'quota.yaml:6:5: policy 1: "users:" given with scope groups; use scope: both to match both'],
     ['policies: []\nmessage: "Sorry {name}"\n', 'quota.yaml:2:10: message: unknown placeholder {name}; use {user}, {details}, {retry}, {retry_at}, {retry_in}, {contact}, {resource}, {window}, {used}, {limit}, {unit}, {requested}, {over}, {policy}'],
