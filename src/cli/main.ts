@@ -34,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<CommandMaker>> = {
   check: async () => (await import('./commands/check.js')).checkCommand,
   k8s: async () => (await import('./commands/k8s.js')).k8sCommand,
   quota: async () => (await import('./commands/quota.js')).quotaCommand,
+  jupyterhub: async () => (await import('./commands/jupyterhub.js')).jupyterhubCommand,
   simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
 };
 

@@ -12,3 +12,6 @@ export const workerFile = (path: string): URL => new URL(`../${path}`, import.me
 
 /** Worker threads need compiled .js workers: from the TypeScript sources (tests) there are none. */
 export const COMPILED = !import.meta.url.endsWith('.ts');
+
+/** What the package ships for JupyterHub: the pre_spawn_hook and its error template. */
+export const JUPYTERHUB_FILES = new URL('../../share/jupyterhub/', import.meta.url);

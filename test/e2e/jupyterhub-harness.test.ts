@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { hubLogin, startHub, type Hub } from '../helpers/jupyterhub.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hubLogin, hubServer, startHub, waitForHubUser, type Hub } from '../helpers/jupyterhub.js';
 
 /**
  * The real JupyterHub 3.0 the service's tests run against: it starts, proxies the managed
@@ -124,6 +126,32 @@ describe('a real JupyterHub 3.0 with a managed service', () => {
       session_id: undefined,
       scopes: ['access:services!service=quota', 'read:users:groups!user=bob', 'read:users:name!user=bob'],
     });
+  });
+
+  test('users start real servers: the pre_spawn_hook sees the spawner traits, metrics are readable, the admin token stops servers', async () => {
+    const h = (hub = await startHub({
+      users: ['alice'],
+      password: 'secret',
+      service: { name: 'quota', command: [process.execPath, '-e', ECHO_SERVICE] },
+      spawner: { cpu_guarantee: 2, mem_guarantee: '3G' },
+      preSpawnHook: `
+def record(spawner):
+    with open('hook-saw.txt', 'w') as f:
+        f.write('%s %s %s' % (spawner.user.name, spawner.cpu_guarantee, spawner.mem_guarantee))
+c.Spawner.pre_spawn_hook = record
+`,
+    }));
+    expect((await hubServer(h, 'alice', 'POST')).status).toBeOneOf([201, 202]);
+    const running = await waitForHubUser(h, 'alice', (m) => m.server !== null && m.pending === null);
+    expect(running.server).toBe('/user/alice/');
+    expect(readFileSync(join(h.dir, 'hook-saw.txt'), 'utf8')).toBe(`alice 2.0 ${3 * 1024 ** 3}`);
+    // The single-user server answers through the proxy (its /api needs no login).
+    expect((await fetch(`${h.url}/user/alice/api`, { redirect: 'manual' })).status).toBe(200);
+    const metrics = await fetch(`${h.url}/hub/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^jupyterhub_running_servers 1\.0$/m);
+    expect((await hubServer(h, 'alice', 'DELETE')).status).toBeOneOf([202, 204]);
+    await waitForHubUser(h, 'alice', (m) => m.server === null && m.pending === null);
   });
 
   test('stop() ends the hub, its proxy and the service, and may be called twice', async () => {

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 /** Debian's packages are built for this interpreter, not for whatever python3 is first on PATH. */
 export const HUB_PYTHON = '/usr/bin/python3';
 export const HUB_PROXY = '/usr/bin/configurable-http-proxy';
+export const HUB_SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 
 export interface HubOptions {
   /** Users who may log in (DummyAuthenticator: all share `password`). */
@@ -36,6 +37,17 @@ export interface HubOptions {
   other?: { name: string };
   /** How long to wait for the hub, the proxy's route and the service (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Python appended to jupyterhub_config.py (with `c` in scope), e.g. code that sets
+   * `c.Spawner.pre_spawn_hook`. It runs in the hub's folder (`dir`).
+   */
+  preSpawnHook?: string;
+  /** Folders of templates the hub looks in before its own (c.JupyterHub.template_paths). */
+  templatePaths?: string[];
+  /** Spawner traits, e.g. { cpu_guarantee: 2, mem_guarantee: '4G' } (c.Spawner.<name>). */
+  spawner?: Record<string, string | number | boolean>;
+  /** Extra environment of the hub process itself (not of its service). */
+  hubEnvironment?: Record<string, string>;
 }
 
 export interface Hub {
@@ -49,7 +61,10 @@ export interface Hub {
   servicePrefix: string;
   /** The service as the hub reaches it directly, e.g. http://127.0.0.1:41235. */
   serviceUrl: string;
-  /** A token with admin:users, admin:groups, tokens, list:users and read:users: for tests only. */
+  /**
+   * A token with admin:users, admin:groups, tokens, list:users, read:users, servers (start and
+   * stop users' servers) and read:metrics: for tests only.
+   */
   adminToken: string;
   /** The other service's API token, OAuth client id and redirect URI (when `other` is asked for). */
   other?: { name: string; token: string; clientId: string; redirectUri: string };
@@ -95,7 +110,15 @@ c.DummyAuthenticator.password = spec['password']
 c.Authenticator.allowed_users = set(spec['users'])
 c.Authenticator.admin_users = set(spec['admins'])
 c.JupyterHub.spawner_class = 'simple'
+# Debian's single-user server (notebook), as the interpreter its packages are built for.
+c.Spawner.cmd = [spec['singleuser']]
 c.Spawner.args = spec['spawnerArgs']
+c.SimpleLocalProcessSpawner.home_dir_template = spec['homes'] + '/{username}'
+for trait, value in spec['spawner'].items():
+    setattr(c.Spawner, trait, value)
+c.JupyterHub.template_paths = spec['templatePaths']
+# Tests read /hub/metrics without a token.
+c.JupyterHub.authenticate_prometheus = False
 c.JupyterHub.load_groups = spec['groups']
 c.JupyterHub.services = spec['services']
 c.JupyterHub.load_roles = spec['roles']
@@ -131,7 +154,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const roles = [
     { name: 'user', scopes: userScopes },
     { name: `${name}-service`, scopes: ['read:users', 'list:users'], services: [name] },
-    { name: 'test-admin', scopes: ['admin:users', 'admin:groups', 'tokens', 'list:users', 'read:users'], services: ['test-admin'] },
+    { name: 'test-admin', scopes: ['admin:users', 'admin:groups', 'tokens', 'list:users', 'read:users', 'servers', 'read:metrics'], services: ['test-admin'] },
   ];
   const spec = {
     publicPort,
@@ -139,6 +162,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     proxyApiPort,
     proxyToken,
     proxy: HUB_PROXY,
+    singleuser: HUB_SINGLEUSER,
+    homes: join(dir, 'home'),
+    spawner: opts.spawner ?? {},
+    templatePaths: opts.templatePaths ?? [],
     password: opts.password,
     users: [...new Set([...opts.users, ...admins])],
     admins,
@@ -149,7 +176,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     roles,
   };
   writeFileSync(join(dir, 'hub-spec.json'), JSON.stringify(spec, null, 2));
-  writeFileSync(join(dir, 'jupyterhub_config.py'), CONFIG_PY);
+  writeFileSync(join(dir, 'jupyterhub_config.py'), CONFIG_PY + (opts.preSpawnHook ? `\n${opts.preSpawnHook}\n` : ''));
 
   let log = '';
   const logFile = createWriteStream(join(dir, 'jupyterhub.log'));
@@ -164,6 +191,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       HOME: dir,
       LANG: 'C.UTF-8',
       TZ: 'UTC',
+      ...opts.hubEnvironment,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -288,4 +316,35 @@ export async function hubLogin(hub: Hub, user: string, password: string): Promis
     .getSetCookie()
     .map((c) => c.split(';')[0]!)
     .join('; ');
+}
+
+/** What the hub's API says of a user (admin token): `server` is set once their server runs. */
+export interface HubUserModel {
+  name: string;
+  server: string | null;
+  pending: string | null;
+  groups: string[];
+}
+
+export async function hubUser(hub: Hub, name: string): Promise<HubUserModel> {
+  const r = await fetch(`${hub.apiUrl}/users/${encodeURIComponent(name)}`, { headers: { Authorization: `token ${hub.adminToken}` } });
+  if (r.status !== 200) throw new Error(`GET /hub/api/users/${name} answered ${r.status}: ${await r.text()}`);
+  return (await r.json()) as HubUserModel;
+}
+
+/** Asks the hub to start (POST) or stop (DELETE) a user's default server; returns the HTTP status (201/202, 204/202, or the error). */
+export async function hubServer(hub: Hub, name: string, method: 'POST' | 'DELETE'): Promise<{ status: number; body: string }> {
+  const r = await fetch(`${hub.apiUrl}/users/${encodeURIComponent(name)}/server`, { method, headers: { Authorization: `token ${hub.adminToken}` } });
+  return { status: r.status, body: await r.text() };
+}
+
+/** Polls the user's model until `done` holds (e.g. m => m.server !== null && !m.pending). */
+export async function waitForHubUser(hub: Hub, name: string, done: (m: HubUserModel) => boolean, timeoutMs = 30_000): Promise<HubUserModel> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const model = await hubUser(hub, name);
+    if (done(model)) return model;
+    if (Date.now() > deadline) throw new Error(`user ${name} did not reach the awaited state within ${timeoutMs} ms: ${JSON.stringify(model)}\n--- jupyterhub log ---\n${hub.log()}`);
+    await sleep(250);
+  }
 }
