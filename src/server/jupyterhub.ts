@@ -215,7 +215,7 @@ export class HubClient {
   }
 
   /**
-   * Every user with an active server (`GET /users?state=active`, list:users), page by page,
+   * Every user with an active server (`GET /users?state=active`, list:users), page by page, by name,
    * with what the token may see of their servers: the default one through `server`
    * (read:users), named ones only through `servers` (read:servers).
    */
@@ -243,7 +243,7 @@ export class HubClient {
         byName.set(user.name, { name: user.name, groups: user.groups, servers: servers.sort(), serversVisible: m.servers !== undefined });
       }
     }
-    return [...byName.values()];
+    return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /**

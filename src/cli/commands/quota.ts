@@ -342,6 +342,7 @@ async function runEnforce(s: Settings, io: CliIO): Promise<void> {
   const hub = hubFrom(s, io);
   const nowUs = nowFrom(s) * 1000;
   const at = formatTimestamp(nowUs);
+  const when = readableInstant(at);
   let running: RunningUser[];
   try {
     running = await hub.runningUsers();
@@ -370,11 +371,11 @@ async function runEnforce(s: Settings, io: CliIO): Promise<void> {
         } catch (err) {
           a.action = 'failed';
           a.error = (err as Error).message;
-          io.warn(`${at} could not stop ${who}: ${a.error}; over quota: ${e.reason}`);
+          io.warn(`${when} could not stop ${who}: ${a.error}; over quota: ${e.reason}`);
         }
       }
       actions.push(a);
-      if (output === 'table' && a.action !== 'failed') io.stdout(`${at} ${a.action === 'would_stop' ? 'would stop' : a.action} ${who}: ${e.reason}\n`);
+      if (output === 'table' && a.action !== 'failed') io.stdout(`${when} ${a.action === 'would_stop' ? 'would stop' : a.action} ${who}: ${e.reason}\n`);
     }
   }
   if (output === 'json') {
