@@ -4,7 +4,7 @@ import type { Micros } from '../accounting/types.js';
 import { fixed } from '../util/numbers.js';
 import { formatInstant, formatSpan, formatTimestamp, readableInstant } from '../util/time.js';
 import { DISPLAY_UNIT, QUOTA_RESOURCES, type Combine, type LimitSpec, type QuotaConfig, type QuotaResource, type RequestKey } from './policy.js';
-import { retryTime, usedBetween, type UsageInterval } from './usage.js';
+import { openUntil, retryTime, usedBetween, type UsageInterval } from './usage.js';
 
 /**
  * Quota decisions. Pure: the quota file, a user with their groups, a request, the user's
@@ -17,7 +17,9 @@ import { retryTime, usedBetween, type UsageInterval } from './usage.js';
  *   users no policy matches get `default`; an override replaces the limit for its
  *   resource and window; an exempt user has none.
  * - Used: the user's resource-hours over [now − window, now), open allocations counted up to
- *   the latest snapshot.
+ *   the latest snapshot, or up to now when asked (`running: 'until_now'`, for enforcement).
+ * - Grace (enforcement): a limit is exceeded only above limit × (1 + grace), in parts per
+ *   million of the limit, rounded down; 0 unless given.
  * - Allowed: used + request × hours ≤ limit. Without --hours the request counts as starting
  *   now for an arbitrarily short time: a resource the request asks for needs used < limit,
  *   one it does not ask for used ≤ limit (usage exactly at the limit allows a zero request,
@@ -162,6 +164,10 @@ export interface DecideInput {
   latestUs: Micros | null;
   /** The user's lifetimes that may overlap the longest window (others are ignored). */
   intervals: readonly UsageInterval[];
+  /** Count open allocations up to the latest snapshot (the default) or up to now. */
+  running?: 'until_latest' | 'until_now';
+  /** How far over each limit usage may go, in parts per million of the limit (default 0). */
+  gracePpm?: bigint;
 }
 
 const US_PER_HOUR = 3_600_000_000;
@@ -171,7 +177,8 @@ function inReportedUnits(amounts: Record<QuotaResource, number>): Record<Request
   return Object.fromEntries(QUOTA_ORDER.map((r) => [r.quota.request.key, amounts[r.name] / Number(r.perUnit)])) as Record<RequestKey, number>;
 }
 
-export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
+export function decide(config: QuotaConfig, given: DecideInput): QuotaDecision {
+  const input = given.running === 'until_now' ? { ...given, intervals: openUntil(given.intervals, given.nowUs) } : given;
   const { user, membership, request, nowUs, latestUs } = input;
   const { exempt, limits } = limitsFor(config, user, membership.groups);
   const ageUs = latestUs === null ? null : nowUs - latestUs;
@@ -203,10 +210,7 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
   if (exempt) return verdict('allowed', `${user} is exempt from quotas`, 'exempt');
   if (stale) {
     const code = latestUs === null ? 'no_data' : 'stale';
-    const why =
-      latestUs === null
-        ? 'there is no accounting data (no readable snapshot)'
-        : `the accounting data is stale: the latest snapshot, ${formatInstant(latestUs)}, is ${formatSpan(ageUs!)} old (stale_after ${config.staleAfter})`;
+    const why = staleWhy(config, latestUs, nowUs);
     if (config.failure === null) return { ...verdict('unable', `unable to decide: ${why}, and the quota file sets no "failure: open|closed"`, code), message: `Unable to check the quota of ${user}: ${why}.` };
     base.data.failure_applied = config.failure;
     if (config.failure === 'open') return verdict('allowed', `allowed because ${why} and the quota file says failure: open`, code);
@@ -226,6 +230,18 @@ export function decide(config: QuotaConfig, input: DecideInput): QuotaDecision {
   return d;
 }
 
+/** The most a limit allows with a grace of `ppm` parts per million of it, rounded down. */
+export function withGrace(limit: bigint, ppm: bigint): bigint {
+  return limit + (limit * ppm) / 1_000_000n;
+}
+
+/** Why the data cannot be trusted (it is missing, or older than stale_after). */
+function staleWhy(config: QuotaConfig, latestUs: Micros | null, nowUs: Micros): string {
+  return latestUs === null
+    ? 'there is no accounting data (no readable snapshot)'
+    : `the accounting data is stale: the latest snapshot, ${formatInstant(latestUs)}, is ${formatSpan(nowUs - latestUs)} old (stale_after ${config.staleAfter})`;
+}
+
 function toHours(resource: QuotaResource, x: bigint): number {
   return divide(x, DISPLAY_UNIT[resource].perHour);
 }
@@ -237,7 +253,7 @@ function decidePolicy(l: EffectiveLimit, input: DecideInput): PolicyDecision {
   const requested = request.hoursUs === null ? 0n : BigInt(amount) * BigInt(request.hoursUs);
   // Without --hours a requested resource needs room left: used < limit, i.e. ≤ limit − 1.
   const strict = request.hoursUs === null && amount > 0;
-  const target = l.limit - requested - (strict ? 1n : 0n);
+  const target = withGrace(l.limit, input.gracePpm ?? 0n) - requested - (strict ? 1n : 0n);
   const allowed = used <= target;
   let retryAt: Micros | null = null;
   let note: string | null = null;
@@ -338,4 +354,60 @@ export function quotaReport(
   }
   const pct = (r: ReportRow) => (r.percent === null ? Infinity : r.percent);
   return rows.sort((a, b) => pct(b) - pct(a) || (a.user < b.user ? -1 : a.user > b.user ? 1 : 0) || QUOTA_RESOURCES.indexOf(a.resource) - QUOTA_RESOURCES.indexOf(b.resource) || a.window.localeCompare(b.window));
+}
+
+/** A limit a running user is over, beyond the grace. */
+export interface OverLimit {
+  resource: QuotaResource;
+  window: string;
+  unit: string;
+  policies: string[];
+  used: number;
+  limit: number;
+  /** The limit with the grace: usage above this stops the user's servers. */
+  stop_above: number;
+}
+
+export interface Enforcement {
+  user: string;
+  groups: string[];
+  /**
+   * stop: over a limit beyond the grace; keep: within every limit (or exempt, or no limits);
+   * unable: the data is stale or missing, and running servers are never stopped on such data
+   * (the file's failure rule is for new requests).
+   */
+  action: 'stop' | 'keep' | 'unable';
+  reason_code: ReasonCode;
+  reason: string;
+  over: OverLimit[];
+}
+
+export type EnforceInput = Omit<DecideInput, 'request' | 'running' | 'gracePpm'> & { gracePpm: bigint };
+
+/** "10%", "2.5%" from parts per million. */
+export const gracePercent = (ppm: bigint): string => `${Number(ppm) / 10_000}%`;
+
+/**
+ * Whether a user whose servers are running is over a limit now: usage counted with open
+ * allocations running up to now, each limit allowing `gracePpm` more.
+ */
+export function enforce(config: QuotaConfig, input: EnforceInput): Enforcement {
+  const d = decide(config, { ...input, request: NO_REQUEST, running: 'until_now' });
+  const base = { user: input.user, groups: d.groups, reason_code: d.reason_code, over: [] as OverLimit[] };
+  if (d.reason_code === 'stale' || d.reason_code === 'no_data') {
+    return { ...base, action: 'unable', reason: staleWhy(config, input.latestUs, input.nowUs) };
+  }
+  if (d.reason_code !== 'over_limit') return { ...base, action: 'keep', reason: d.reason };
+  const { limits } = limitsFor(config, input.user, input.membership.groups);
+  const over = d.policies
+    .filter((p) => !p.allowed)
+    .map((p): OverLimit => {
+      const l = limits.find((x) => x.resource === p.resource && x.window === p.window)!;
+      return { resource: p.resource, window: p.window, unit: p.unit, policies: p.policies, used: p.used, limit: p.limit, stop_above: toHours(p.resource, withGrace(l.limit, input.gracePpm)) };
+    });
+  const grace = input.gracePpm > 0n ? ` (grace ${gracePercent(input.gracePpm)}: up to ${'{above}'})` : '';
+  const reason = over
+    .map((o) => `${o.resource} over the last ${o.window}: used ${n2(o.used)} of ${n2(o.limit)} ${o.unit}${grace.replace('{above}', n2(o.stop_above))}`)
+    .join('; ');
+  return { ...base, action: 'stop', reason, over };
 }

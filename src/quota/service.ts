@@ -3,7 +3,7 @@ import type { Micros } from '../accounting/types.js';
 import type { HistoryView } from '../history/store.js';
 import { groupsIn, type UserDb } from '../userdb/store.js';
 import { formatTimestamp } from '../util/time.js';
-import { decide, membershipOf, quotaReport, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';
+import { decide, enforce, membershipOf, quotaReport, type Enforcement, type QuotaDecision, type QuotaRequest, type ReportRow } from './decide.js';
 import { DISPLAY_UNIT, QUOTA_RESOURCES, type QuotaConfig, type QuotaResource } from './policy.js';
 import { usedBetween } from './usage.js';
 import { readQuotaData, type QuotaData } from './source.js';
@@ -83,6 +83,21 @@ export function reportQuota(view: HistoryView | null, config: QuotaConfig, userd
     stale_after: config.staleAfter,
     exempt: sorted.filter((u) => config.exempt.includes(u)),
     rows,
+  };
+}
+
+/**
+ * Which of these running users are over a limit now (running allocations counted up to now,
+ * each limit allowing the grace more), in the order given. Their groups are the caller's (the
+ * hub's), as in `serve`'s hub mode.
+ */
+export function enforceQuota(view: HistoryView | null, config: QuotaConfig, users: readonly { name: string; groups: string[] }[], nowUs: Micros, gracePpm: bigint): { latest_snapshot: string | null; users: Enforcement[] } {
+  const data = view ? readQuotaData(view, nowUs, longestWindowUs(config), users.map((u) => u.name)) : NO_DATA;
+  return {
+    latest_snapshot: data.latestUs === null ? null : formatTimestamp(data.latestUs),
+    users: users.map((u) =>
+      enforce(config, { user: u.name, membership: membershipOf(config, u.name, u.groups, null), nowUs, latestUs: data.latestUs, intervals: data.byUser.get(u.name) ?? [], gracePpm }),
+    ),
   };
 }
 

@@ -25,6 +25,15 @@ export function amountOf(a: Amounts, name: QuotaResource): number {
   return a[AMOUNT_OF[name]];
 }
 
+/**
+ * The intervals with every open one counted up to now rather than the latest snapshot: an
+ * allocation still running then is assumed to have kept running since (for holding running
+ * servers to their limits, where the time since the latest snapshot is usage too).
+ */
+export function openUntil(intervals: readonly UsageInterval[], nowUs: Micros): UsageInterval[] {
+  return intervals.map((iv) => (iv.open && iv.endUs < nowUs ? { ...iv, endUs: nowUs } : iv));
+}
+
 /** Σ amount × |[start, end) ∩ [fromUs, toUs)|, counting recorded usage only. */
 export function usedBetween(intervals: readonly UsageInterval[], resource: QuotaResource, fromUs: Micros, toUs: Micros): bigint {
   const window = { startUs: fromUs, endUs: toUs };

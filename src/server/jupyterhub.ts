@@ -157,8 +157,8 @@ export class HubClient {
     private readonly nowMs: () => number = Date.now,
   ) {}
 
-  private async call(method: 'GET' | 'POST', path: string, token: string | null, body?: string): Promise<{ status: number; json: unknown }> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, token: string | null, body?: string, accept = 'application/json'): Promise<{ status: number; json: unknown }> {
+    const headers: Record<string, string> = { accept };
     if (token !== null) headers.authorization = `token ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
     const res = await request(`${this.settings.apiUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}), headersTimeout: 15_000, bodyTimeout: 15_000 });
@@ -213,4 +213,81 @@ export class HubClient {
     if (r.status !== 200 || !r.json || typeof r.json !== 'object') throw new Error(`the hub answered HTTP ${r.status} when asked about user ${name}; the service's role needs read:users`);
     return asUser(r.json as HubUserModel);
   }
+
+  /**
+   * Every user with an active server (`GET /users?state=active`, list:users), page by page, by name,
+   * with what the token may see of their servers: the default one through `server`
+   * (read:users), named ones only through `servers` (read:servers).
+   */
+  async runningUsers(): Promise<RunningUser[]> {
+    const byName = new Map<string, RunningUser>();
+    for (let offset: number | null = 0; offset !== null; ) {
+      const r = await this.call('GET', `/users?state=active&offset=${offset}`, this.settings.apiToken, undefined, PAGINATED);
+      if (r.status !== 200 || !r.json || typeof r.json !== 'object') {
+        throw new Error(`the hub answered HTTP ${r.status} when asked for the users with running servers; the token's role needs list:users and read:users`);
+      }
+      // The paginated form when the hub knows it, a plain list otherwise.
+      const page = r.json as { items?: unknown; _pagination?: { next?: { offset?: unknown } | null } };
+      const items: unknown[] = Array.isArray(r.json) ? r.json : Array.isArray(page.items) ? page.items : [];
+      const next = Array.isArray(r.json) ? undefined : page._pagination?.next?.offset;
+      offset = typeof next === 'number' && next > offset ? next : null;
+      for (const m of items as (HubUserModel & { server?: unknown; servers?: unknown })[]) {
+        const user = asUser(m);
+        if (!user || byName.has(user.name)) continue;
+        const servers =
+          m.servers && typeof m.servers === 'object'
+            ? Object.entries(m.servers as Record<string, { ready?: unknown }>).filter(([, v]) => v?.ready === true).map(([k]) => k)
+            : typeof m.server === 'string'
+              ? ['']
+              : [];
+        byName.set(user.name, { name: user.name, groups: user.groups, servers: servers.sort(), serversVisible: m.servers !== undefined });
+      }
+    }
+    return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * Stops a user's server (`DELETE /users/<name>/server`, or `/servers/<server>` for a named
+   * one; delete:servers): 'stopped' (204), or 'stopping' when the hub has begun and answers
+   * before it is done (202). HubRefused with the hub's reason otherwise.
+   */
+  async stopServer(user: string, server = ''): Promise<'stopped' | 'stopping'> {
+    const path = server === '' ? `/users/${encodeURIComponent(user)}/server` : `/users/${encodeURIComponent(user)}/servers/${encodeURIComponent(server)}`;
+    const r = await this.call('DELETE', path, this.settings.apiToken);
+    if (r.status === 204) return 'stopped';
+    if (r.status === 202) return 'stopping';
+    const message = (r.json as { message?: unknown } | null)?.message;
+    throw new HubRefused(`the hub answered HTTP ${r.status}${typeof message === 'string' ? ` (${message})` : ''}${r.status === 403 ? "; the token's role needs delete:servers" : ''}`);
+  }
+}
+
+/** The hub's paginated form of lists (JupyterHub 2.0 and later). */
+const PAGINATED = 'application/jupyterhub-pagination+json';
+
+/** A user with at least one active server, as the hub lists them. */
+export interface RunningUser {
+  name: string;
+  groups: string[];
+  /** The servers seen running and ready: '' for the default one, else the named server's name. */
+  servers: string[];
+  /** Whether the token sees every server (read:servers); without it only the default one. */
+  serversVisible: boolean;
+}
+
+/**
+ * Settings for using the hub's REST API only, with a token of one's own (a cron job on the
+ * hub, an admin script): no OAuth client, so no token reaches this service through them.
+ */
+export function hubApiSettings(apiUrl: string, apiToken: string): HubSettings {
+  return {
+    serviceName: '',
+    apiUrl: trimSlash(apiUrl),
+    apiToken,
+    prefix: '/',
+    clientId: '',
+    callbackUrl: '',
+    authorizeUrl: '',
+    accessScopes: [],
+    cookieKey: createHmac('sha256', apiToken).update('hourmeter session cookies').digest(),
+  };
 }

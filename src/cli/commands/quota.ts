@@ -1,12 +1,13 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { NO_REQUEST, type QuotaRequest } from '../../quota/decide.js';
-import { parseQuotaFile, type QuotaConfig } from '../../quota/policy.js';
+import { gracePercent, NO_REQUEST, type Enforcement, type QuotaRequest } from '../../quota/decide.js';
+import { parseQuotaFile, scaleDecimal, type QuotaConfig } from '../../quota/policy.js';
 import { quotaReportOutput, renderDecisionTable } from '../../reports/quota.js';
 import { renderOutput } from '../../reports/output.js';
 import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';
-import { checkQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
+import { checkQuota, enforceQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
+import { HubClient, hubApiSettings, type RunningUser } from '../../server/jupyterhub.js';
 import { issueToken, tokensPath } from '../../quota/tokens.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import { readWithoutStore } from '../../history/open.js';
@@ -70,6 +71,7 @@ const HOURS: SharedOption<Micros | null> = {
 
 const DECISION_OUTPUT = outputFormat(['table', 'json'] as const);
 const REPORT_OUTPUT = outputFormat(['table', 'csv', 'json'] as const);
+const ENFORCE_OUTPUT = outputFormat(['table', 'json'] as const);
 
 const USERDB_HELP = 'user database folder: groups, names for the report table, and the hashes of quota tokens';
 
@@ -185,12 +187,43 @@ export function quotaCommand(program: Command, io: CliIO): Command {
     io.warn(`issued a quota token for ${user}; only its hash is kept, in ${tokensPath(dir)}: this is the one time it is shown`);
   });
 
-  for (const c of [check, show, report, token]) quota.addCommand(c);
+  const enforceCmd = new Command('enforce')
+    .summary("stop the running JupyterHub servers of users over a limit now (dry run unless --stop); for cron")
+    .description(
+      'Asks the hub (JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN, or --hub-url, --hub-token-file) for the users ' +
+        'whose servers are running, and checks each against the quota file with their hub groups and their ' +
+        'running allocations counted up to now (not up to the latest snapshot, as `show` counts them). ' +
+        'A user over a limit by more than --grace is listed, one line each (when, who, why): "would stop" ' +
+        'without --stop, "stopped" with it (DELETE of the default server, and of named ones when the token ' +
+        'may read them). Nothing is stopped on stale data. Exit 0: nothing to do or all stopped; 1: some ' +
+        'could not be stopped; 2: bad settings; 3: the hub could not be asked, or the data is stale.',
+    )
+    .addOption(new Option('--stop', 'stop the servers (default: a dry run that says whom it would stop)'))
+    .addOption(new Option('--grace <percent>', 'how far over a limit a user may run before being stopped, as a percentage of the limit, e.g. 10% (default: 0%)'))
+    .addOption(new Option('--hub-url <url>', "the hub's REST API, e.g. http://127.0.0.1:8081/hub/api (default: $JUPYTERHUB_API_URL)"))
+    .addOption(new Option('--hub-token-file <file>', 'a file holding the API token (default: $JUPYTERHUB_API_TOKEN); needs list:users, read:users, delete:servers'))
+    .addOption(QUOTA_FILE.option());
+  addSnapshotsOption(enforceCmd);
+  addOutputOptions(enforceCmd, ENFORCE_OUTPUT);
+  addReadOptions(enforceCmd);
+  addIndexOptions(enforceCmd);
+  addNowOption(enforceCmd, 'take this instant as now');
+  addConfigOption(enforceCmd);
+  enforceCmd.addHelpText(
+    'after',
+    '\nExamples:\n  hourmeter quota enforce                       # dry run: whom it would stop, and why\n' +
+      '  hourmeter quota enforce --stop --grace 10%\n' +
+      '  hourmeter quota enforce --stop --hub-url http://127.0.0.1:8081/hub/api --hub-token-file /etc/hourmeter/hub-token -o json\n' +
+      '  */10 * * * * cd /srv/hourmeter && JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api JUPYTERHUB_API_TOKEN=... hourmeter quota enforce --stop --grace 10%',
+  );
+  enforceCmd.action(async () => runEnforce(Settings.of(enforceCmd, program), io));
+
+  for (const c of [check, show, report, token, enforceCmd]) quota.addCommand(c);
   quota.addHelpText(
     'after',
     EXAMPLE_FILE +
       '\nExamples:\n  hourmeter quota check --user alice --request memory=4GiB --hours 8\n  hourmeter quota show --user alice\n' +
-          '  hourmeter quota report -o csv\n  hourmeter quota token --user alice',
+          '  hourmeter quota report -o csv\n  hourmeter quota token --user alice\n  hourmeter quota enforce --stop --grace 10%',
   );
   return quota;
 }
@@ -259,4 +292,95 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${readableInstant(r.latest_snapshot)}, is older than stale_after ${r.stale_after}: usage since then is missing`);
   io.stdout(renderOutput(quotaReportOutput(r, output === 'table' ? namesIn(userdb) : undefined), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
   reportCoverage(s, io, r.coverage.warning, { printed: output === 'table' });
+}
+
+/** --grace: "10%", "2.5%" or "0" → parts per million of the limit. */
+function graceFrom(s: Settings): bigint {
+  if (!s.has('grace')) return 0n;
+  const text = s.string('grace')!.trim();
+  const m = /^(\d+(?:\.\d{1,4})?)\s*%$/.exec(text) ?? (/^0+$/.test(text) ? ['0', '0'] : null);
+  if (!m) throw new UsageError(`${s.source('grace')} "${text}": give a percentage of the limit, e.g. --grace 10% (or 0)`);
+  return scaleDecimal(m[1]!, 10_000n);
+}
+
+/** The hub's API and a token: the flags, else the environment a hub service or a hub's cron job has. */
+function hubFrom(s: Settings, io: CliIO): HubClient {
+  const url = (s.string('hub-url') ?? io.env.JUPYTERHUB_API_URL ?? '').trim();
+  if (url === '') throw new UsageError("--hub-url: give the hub's REST API, e.g. --hub-url http://127.0.0.1:8081/hub/api (or set JUPYTERHUB_API_URL)");
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${s.has('hub-url') ? '--hub-url' : 'JUPYTERHUB_API_URL'} "${url}": give an http:// or https:// URL, e.g. http://127.0.0.1:8081/hub/api`);
+  let token = io.env.JUPYTERHUB_API_TOKEN ?? '';
+  if (s.has('hub-token-file')) {
+    const file = s.string('hub-token-file')!;
+    try {
+      token = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--hub-token-file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    token = token.trim();
+    if (token === '') throw new UsageError(`--hub-token-file ${file}: the file is empty; put the hub API token in it`);
+  }
+  token = token.trim();
+  if (token === '') throw new UsageError('--hub-token-file: give a file holding a hub API token (or set JUPYTERHUB_API_TOKEN); its role needs list:users, read:users and delete:servers');
+  return new HubClient(hubApiSettings(url, token));
+}
+
+interface EnforceAction {
+  user: string;
+  /** '' for the default server. */
+  server: string;
+  action: 'would_stop' | 'stopped' | 'stopping' | 'failed';
+  reason: string;
+  over: Enforcement['over'];
+  error: string | null;
+}
+
+async function runEnforce(s: Settings, io: CliIO): Promise<void> {
+  const output = s.get(ENFORCE_OUTPUT);
+  const config = loadQuotaFile(s);
+  const gracePpm = graceFrom(s);
+  const stop = s.flag('stop');
+  const hub = hubFrom(s, io);
+  const nowUs = nowFrom(s) * 1000;
+  const at = formatTimestamp(nowUs);
+  const when = readableInstant(at);
+  let running: RunningUser[];
+  try {
+    running = await hub.runningUsers();
+  } catch (e) {
+    throw new DataError(`quota enforce: could not ask the hub at ${hub.settings.apiUrl}: ${(e as Error).message}`);
+  }
+  for (const u of running) {
+    if (u.servers.length === 0) io.warn(`${u.name} has an active server, but none the token sees as ready (still starting, or a named server: those need read:servers); left alone`);
+  }
+  const users = running.filter((u) => u.servers.length > 0);
+  const r = await withHistory(s, io, nowUs, (view) => enforceQuota(view, config, users, nowUs, gracePpm));
+  const unable = r.users.find((e) => e.action === 'unable');
+  if (unable) {
+    if (output === 'json') io.stdout(JSON.stringify({ now: at, dry_run: !stop, grace: gracePercent(gracePpm), latest_snapshot: r.latest_snapshot, running: users.map((u) => u.name), actions: [] }, null, 2) + '\n');
+    throw new DataError(`quota enforce: stopped no one: ${unable.reason}`);
+  }
+  const actions: EnforceAction[] = [];
+  for (const e of r.users) {
+    if (e.action !== 'stop') continue;
+    for (const server of users.find((u) => u.name === e.user)!.servers) {
+      const who = server === '' ? e.user : `${e.user}/${server}`;
+      const a: EnforceAction = { user: e.user, server, action: 'would_stop', reason: e.reason, over: e.over, error: null };
+      if (stop) {
+        try {
+          a.action = await hub.stopServer(e.user, server);
+        } catch (err) {
+          a.action = 'failed';
+          a.error = (err as Error).message;
+          io.warn(`${when} could not stop ${who}: ${a.error}; over quota: ${e.reason}`);
+        }
+      }
+      actions.push(a);
+      if (output === 'table' && a.action !== 'failed') io.stdout(`${when} ${a.action === 'would_stop' ? 'would stop' : a.action} ${who}: ${e.reason}\n`);
+    }
+  }
+  if (output === 'json') {
+    io.stdout(JSON.stringify({ now: at, dry_run: !stop, grace: gracePercent(gracePpm), latest_snapshot: r.latest_snapshot, running: users.map((u) => u.name), actions }, null, 2) + '\n');
+  }
+  const failed = actions.filter((a) => a.action === 'failed').length;
+  if (failed > 0) throw new CheckFailed(`quota enforce: ${failed} of ${actions.length} servers over quota could not be stopped`);
 }
