@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -107,4 +107,15 @@ export async function makeTestCertificates(dir: string): Promise<TestCertificate
     clientCert: clientCert!,
     paths: { caCert, caKey, serverKey: server.key, serverCert: server.cert, clientKey: client.key, clientCert: client.cert },
   };
+}
+
+/**
+ * Another server certificate from the CA in `certs`, for the names given (e.g. DNS:db.example.org)
+ * and no others: a server that presents it to a client that asked for 127.0.0.1 has the wrong name.
+ */
+export async function makeServerCertificate(certs: TestCertificates, fileName: string, altNames: string[]): Promise<{ key: string; cert: string }> {
+  const dir = dirname(certs.paths.caCert);
+  const ext = SERVER_EXT.replace(/^subjectAltName = .*$/m, `subjectAltName = ${altNames.join(', ')}`);
+  const cn = altNames[0]!.replace(/^[A-Z]+:/, '');
+  return signedCert(dir, fileName, cn, ext, join(dir, 'openssl.cnf'), { cert: certs.paths.caCert, key: certs.paths.caKey });
 }
