@@ -36,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<CommandMaker>> = {
   quota: async () => (await import('./commands/quota.js')).quotaCommand,
   jupyterhub: async () => (await import('./commands/jupyterhub.js')).jupyterhubCommand,
   simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
+  store: async () => (await import('./commands/store.js')).storeCommand,
 };
 
 /**
