@@ -57,7 +57,7 @@ describe('resolvePostgresSettings', () => {
       ['postgres://u:pw@h/db?sslmode=verify', {}, '--store: sslmode "verify" is not one of disable, allow, prefer, require, verify-ca, verify-full'],
       [undefined, { PGSSLMODE: 'on' }, 'PGSSLMODE "on" is not one of disable, allow, prefer, require, verify-ca, verify-full'],
       [undefined, { PGPORT: '54x' }, 'PGPORT: port "54x" is not a number from 1 to 65535'],
-      ['postgres://u:pw@h/db?options=-c', {}, '--store: the URL parameter "options" is not supported; known: host, port, user, password, dbname, sslmode, sslrootcert, passfile, application_name, connect_timeout'],
+      ['postgres://u:pw@h/db?options=-c', {}, '--store: the URL parameter "options" is not supported; known: host, port, user, password, dbname, sslmode, sslrootcert, passfile'],
       ['postgres://u:pw@h/db?sslrootcert=system&sslmode=require', {}, 'sslrootcert=system needs sslmode=verify-full, not require: set sslmode=verify-full'],
       ['postgres://u:pw@h/db?host=a,b', {}, '--store: several hosts (a,b) are not supported: give one host'],
     ];

@@ -83,7 +83,7 @@ export function systemDefaults(): PostgresDefaults {
   return { host, user, home: homedir() };
 }
 
-const URL_PARAMETERS = new Set(['host', 'port', 'user', 'password', 'dbname', 'sslmode', 'sslrootcert', 'passfile', 'application_name', 'connect_timeout']);
+const URL_PARAMETERS = new Set(['host', 'port', 'user', 'password', 'dbname', 'sslmode', 'sslrootcert', 'passfile']);
 
 /**
  * The settings from a `postgres://` URL (or none) and the environment, libpq's way: each part
@@ -177,9 +177,7 @@ export function parsePostgresUrl(url: string, origin = '--store'): UrlParts {
       throw new PostgresSettingsError(`${origin}: the URL parameter "${key}" is not supported; known: ${[...URL_PARAMETERS].join(', ')}`);
     }
     // As in libpq, a parameter in the query string wins over the same part before it.
-    if (key === 'host' || key === 'port' || key === 'user' || key === 'password' || key === 'dbname' || key === 'sslmode' || key === 'sslrootcert' || key === 'passfile') {
-      parts[key] = value;
-    }
+    parts[key as keyof UrlParts] = value;
   }
   return parts;
 }
