@@ -182,7 +182,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const refuse = (status: number, why: string, headers: Record<string, string | string[]> = {}) =>
-      html(status, messagePage(status === 403 ? 'Not allowed' : 'Not found', why, h.prefix), headers);
+      html(status, messagePage(status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Something went wrong', why, h.prefix), headers);
     if (inner === '/oauth_callback') {
       const code = url.searchParams.get('code');
       const state = url.searchParams.get('state');
