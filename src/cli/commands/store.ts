@@ -42,8 +42,7 @@ export function storeCommand(program: Command, io: CliIO): Command {
   migrateCmd.addHelpText('after', `\nExamples:\n${STORE_EXAMPLES.map((e) => `  ${e}`).join('\n')}`);
   migrateCmd.action(async () => {
     const s = Settings.of(migrateCmd, program);
-    const { connectPostgres, describePostgresSettings, PostgresSettingsError, resolvePostgresSettings, systemDefaults } = await import('../../store/postgres/connect.js');
-    const { migrate, SCHEMA_VERSION } = await import('../../store/postgres/schema.js');
+    const { connectPostgres, describePostgresSettings, migrate, PostgresSettingsError, resolvePostgresSettings, SCHEMA_VERSION, systemDefaults } = await import('../../history/postgres.js');
     let settings;
     try {
       settings = resolvePostgresSettings(s.get(STORE), io.env, systemDefaults(), s.has('store') ? s.sourceOf(STORE) : 'the libpq environment');
