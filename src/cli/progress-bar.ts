@@ -10,7 +10,7 @@ const LONG_INGEST = { files: 100, bytes: 256e6 };
 const INTERRUPTS = ['SIGINT', 'SIGTERM'] as const;
 
 /** A bar on stderr during long ingests, only when stderr is a terminal; null otherwise. */
-export function progressBar(): ProgressSink | null {
+export function progressBar(what = 'ingesting snapshots'): ProgressSink | null {
   if (!process.stderr.isTTY) return null;
   let bar: SingleBar | null = null;
   let skip = false;
@@ -35,7 +35,7 @@ export function progressBar(): ProgressSink | null {
         const { SingleBar: Bar } = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
         bar = new Bar({
           stream: process.stderr,
-          format: 'ingesting snapshots [{bar}] {value}/{total} files, {mb} MB, {rate} MB/s, eta {eta_formatted}',
+          format: `${what} [{bar}] {value}/{total} files, {mb} MB, {rate} MB/s, eta {eta_formatted}`,
           hideCursor: true,
           clearOnComplete: true,
           etaBuffer: 50,

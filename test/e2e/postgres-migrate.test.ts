@@ -26,7 +26,7 @@ describe('hourmeter store migrate', () => {
 
     const first = run(['store', 'migrate', '--store', db.url()], { cwd });
     expect(first.stderr).toBe('');
-    expect(first.stdout).toBe(`migrated the ${where} (sslmode=prefer: TLS if the server offers it, unverified; password from the URL) from schema version 0 to 1: 1 (capture tables)\n`);
+    expect(first.stdout).toBe(`migrated the ${where} (sslmode=prefer: TLS if the server offers it, unverified; password from the URL) from schema version 0 to 2: 1 (capture tables), 2 (document digests and compression)\n`);
     expect(first.code).toBe(0);
 
     // The second time from the libpq environment alone, the password in PGPASSFILE.
@@ -35,11 +35,11 @@ describe('hourmeter store migrate', () => {
     const env = { PGHOST: '127.0.0.1', PGPORT: String(db.port), PGUSER: 'hourmeter_admin', PGDATABASE: 'hourmeter', PGPASSFILE: passfile, PGSSLMODE: 'disable' };
     const second = run(['store', 'migrate'], { cwd, env });
     expect(second.stderr).toBe('');
-    expect(second.stdout).toBe(`the schema is at version 1, the latest this hourmeter knows (1): nothing to do in the ${where} (sslmode=disable: no TLS; password from ${passfile} if it has one)\n`);
+    expect(second.stdout).toBe(`the schema is at version 2, the latest this hourmeter knows (2): nothing to do in the ${where} (sslmode=disable: no TLS; password from ${passfile} if it has one)\n`);
     expect(second.code).toBe(0);
     for (const out of [first.stdout, first.stderr, second.stdout, second.stderr]) expect(out).not.toContain(db.password);
 
-    expect(db.psql('SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1|capture tables\n');
+    expect(db.psql('SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1|capture tables\n2|document digests and compression\n');
     expect(db.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")).toBe('journal_lines\nschema_migrations\nsnapshot_documents\n');
   });
 

@@ -1,7 +1,11 @@
 import { Command, Option } from 'commander';
+import { join, sep } from 'node:path';
+import { listSnapshots } from '../../snapshots/files.js';
+import { JOURNAL_DIR, listJournals } from '../../snapshots/journal.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, QUIET, Settings, type SharedOption } from '../options.js';
+import { progressBar } from '../progress-bar.js';
 
 /**
  * `hourmeter store`: the PostgreSQL store's housekeeping. The connection is read the libpq
@@ -24,9 +28,35 @@ const STORE_EXAMPLES = [
   'PGHOST=db.example.org PGUSER=hourmeter PGDATABASE=hourmeter PGSSLMODE=verify-full hourmeter store migrate',
 ];
 
+const IMPORT_EXAMPLES = [
+  'hourmeter store import /data/snapshots --store "postgres://hourmeter_writer@db.example.org/hourmeter?sslmode=verify-full&sslrootcert=/etc/hourmeter/db-ca.pem"',
+  'PGHOST=db.example.org PGUSER=hourmeter_writer PGDATABASE=hourmeter hourmeter store import /data/snapshots --quiet',
+  'hourmeter store import /data/snapshots --strict    # refuse, writing nothing, if a stored capture differs from its file',
+];
+
+/** Connects to the store the settings name: a bad URL is a usage error (2), an unreachable server exit 3. */
+async function openStore(s: Settings, io: CliIO) {
+  const { connectPostgres, PostgresSettingsError, resolvePostgresSettings, systemDefaults } = await import('../../history/postgres.js');
+  let settings;
+  try {
+    settings = resolvePostgresSettings(s.get(STORE), io.env, systemDefaults(), s.has('store') ? s.sourceOf(STORE) : 'the libpq environment');
+  } catch (e) {
+    if (e instanceof PostgresSettingsError) throw new UsageError(e.message);
+    throw e;
+  }
+  try {
+    return { settings, client: await connectPostgres(settings, { warn: io.warn }) };
+  } catch (e) {
+    throw new DataError((e as Error).message);
+  }
+}
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 export function storeCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('store')
-    .summary('set up the PostgreSQL store (schema migrations)')
+    .summary('set up the PostgreSQL store and load snapshot folders into it')
     .description('Housekeeping of a PostgreSQL database that holds the history: its schema, versioned.');
 
   const migrateCmd = new Command('migrate')
@@ -42,20 +72,8 @@ export function storeCommand(program: Command, io: CliIO): Command {
   migrateCmd.addHelpText('after', `\nExamples:\n${STORE_EXAMPLES.map((e) => `  ${e}`).join('\n')}`);
   migrateCmd.action(async () => {
     const s = Settings.of(migrateCmd, program);
-    const { connectPostgres, describePostgresSettings, migrate, PostgresSettingsError, resolvePostgresSettings, SCHEMA_VERSION, systemDefaults } = await import('../../history/postgres.js');
-    let settings;
-    try {
-      settings = resolvePostgresSettings(s.get(STORE), io.env, systemDefaults(), s.has('store') ? s.sourceOf(STORE) : 'the libpq environment');
-    } catch (e) {
-      if (e instanceof PostgresSettingsError) throw new UsageError(e.message);
-      throw e;
-    }
-    let client;
-    try {
-      client = await connectPostgres(settings, { warn: io.warn });
-    } catch (e) {
-      throw new DataError((e as Error).message);
-    }
+    const { describePostgresSettings, migrate, SCHEMA_VERSION } = await import('../../history/postgres.js');
+    const { settings, client } = await openStore(s, io);
     try {
       const r = await migrate(client);
       if (s.get(QUIET)) return;
@@ -71,7 +89,62 @@ export function storeCommand(program: Command, io: CliIO): Command {
     }
   });
 
+  const importCmd = new Command('import')
+    .argument('<dir>', 'the snapshot folder to load (AI4OS legacy files, native snapshots, journal/)')
+    .summary('load a snapshot folder into the PostgreSQL store')
+    .description(
+      'Adds the folder\'s snapshot files (sub-folders and gzipped files included, each stored as its bytes under its path in the folder) ' +
+        'and its watchers\' journal lines (each complete line by file and line number; a last line without its newline waits for the next import) ' +
+        'to the store. Only what the store lacks is added, in batches of a few MB, each committed on its own: run it again, after new captures ' +
+        'or after an interrupted import, and it adds the rest. A file whose name the store holds with other bytes is reported and skipped ' +
+        '(captures are never rewritten); --strict refuses the import instead, before writing anything. The role needs INSERT and read access on ' +
+        'snapshot_documents and journal_lines (the writer role in the README). Prints one line: what was added and what was there already.',
+    );
+  importCmd.addOption(STORE.option());
+  importCmd.addOption(new Option('--strict', 'fail (exit 3), writing nothing, when a stored capture differs from its file, instead of skipping it with a warning'));
+  importCmd.addOption(QUIET.option('print nothing when all went well'));
+  addConfigOption(importCmd);
+  importCmd.addHelpText('after', `\nExamples:\n${IMPORT_EXAMPLES.map((e) => `  ${e}`).join('\n')}`);
+  importCmd.action(async (dir: string) => {
+    const s = Settings.of(importCmd, program);
+    const listing = await listSnapshots(dir, 'store import DIR', { warn: io.warn });
+    if (listing.unnamed.length > 0) {
+      io.warn(
+        `ignored ${plural(listing.unnamed.length, 'JSON file', 'JSON files')} whose name carries no capture time (${listing.unnamed.slice(0, 3).join(', ')}${listing.unnamed.length > 3 ? ', ...' : ''}): ` +
+          'name a snapshot file after its capture time, e.g. 2024-09-01T00:00:00Z.json, to import it',
+      );
+    }
+    const documents = listing.files.map((f) => ({ name: f.name.split(sep).join('/'), path: f.path, timeUs: f.timeUs, bytes: f.bytes }));
+    const journals = listJournals(dir).flatMap((j) => j.files.map((f) => ({ source: j.sourceId, file: `${JOURNAL_DIR}/${j.sourceId}/${f.name}`, path: join(j.dir, f.name) })));
+    const { importCaptures, ImportRefused } = await import('../../history/postgres.js');
+    const { settings, client } = await openStore(s, io);
+    try {
+      const r = await importCaptures(client, documents, journals, { strict: s.flag('strict'), warn: io.warn, progress: progressBar('importing into the store') });
+      if (s.get(QUIET)) return;
+      const rate = r.seconds > 0 ? ` (${Math.round(r.files / r.seconds)} files/s, ${mb(r.bytes / r.seconds)} MB/s)` : '';
+      const skipped = [
+        r.filesChanged ? `${plural(r.filesChanged, 'changed file', 'changed files')} skipped` : '',
+        r.journalsChanged ? `${plural(r.journalsChanged, 'changed journal file', 'changed journal files')} skipped` : '',
+        r.linesUnreadable ? `${plural(r.linesUnreadable, 'journal line', 'journal lines')} not UTF-8 skipped` : '',
+      ].filter(Boolean);
+      const unfinished = r.unfinished ? `; ${plural(r.unfinished, 'journal file ends', 'journal files end')} in an unfinished line, left for the next import` : '';
+      io.stdout(
+        `added ${plural(r.files, 'snapshot file', 'snapshot files')} (${mb(r.bytes)} MB as stored) and ${plural(r.lines, 'journal line', 'journal lines')}; ` +
+          `already there: ${plural(r.filesPresent, 'file', 'files')} and ${plural(r.linesPresent, 'line', 'lines')}` +
+          `${skipped.length ? `; ${skipped.join('; ')} (see the warnings)` : ''}${unfinished}; in ${r.seconds.toFixed(1)} s${rate}\n`,
+      );
+    } catch (e) {
+      if (e instanceof ImportRefused) throw new DataError(`store import: ${e.message}`);
+      const code = (e as { code?: string }).code;
+      const hint = code === '42501' ? `: user "${settings.user}" may not write to the store; import as the writer role (README, "hourmeter store")` : '';
+      throw new DataError(`store import: ${(e as Error).message}${hint}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+
   cmd.addCommand(migrateCmd);
-  cmd.addHelpText('after', `\nExamples:\n${STORE_EXAMPLES.map((e) => `  ${e}`).join('\n')}`);
+  cmd.addCommand(importCmd);
+  cmd.addHelpText('after', `\nExamples:\n${[...STORE_EXAMPLES, IMPORT_EXAMPLES[0]!].map((e) => `  ${e}`).join('\n')}`);
   return cmd;
 }

@@ -50,6 +50,20 @@ CREATE TRIGGER journal_lines_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON 
   FOR EACH STATEMENT EXECUTE FUNCTION hourmeter_refuse_change();
 `,
   },
+  {
+    version: 2,
+    name: 'document digests and compression',
+    // Generated, so they can never disagree with the bytes. The digest lets an import compare
+    // a folder with what is stored without reading the stored bytes back; `gzipped` says how
+    // the content is encoded (files are stored as they are, gzipped ones still gzipped, as
+    // their names say).
+    sql: `
+ALTER TABLE snapshot_documents
+  ADD COLUMN content_sha256 bytea GENERATED ALWAYS AS (sha256(content)) STORED,
+  ADD COLUMN gzipped boolean GENERATED ALWAYS AS (name LIKE '%.gz') STORED;
+COMMENT ON COLUMN snapshot_documents.name IS 'The file''s path in the snapshot folder, sub-folders included, with / between parts.';
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
