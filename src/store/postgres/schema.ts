@@ -62,6 +62,15 @@ ALTER TABLE snapshot_documents
   ADD COLUMN content_sha256 bytea GENERATED ALWAYS AS (sha256(content)) STORED,
   ADD COLUMN gzipped boolean GENERATED ALWAYS AS (name LIKE '%.gz') STORED;
 COMMENT ON COLUMN snapshot_documents.name IS 'The file''s path in the snapshot folder, sub-folders included, with / between parts.';
+-- lz4 stores a year of legacy files about three times faster than the default pglz, and as
+-- small; a server built without lz4 keeps pglz.
+DO $$
+BEGIN
+  ALTER TABLE snapshot_documents ALTER COLUMN content SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+  NULL;
+END
+$$;
 `,
   },
 ];
