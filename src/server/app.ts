@@ -155,15 +155,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       question = parsed;
     } else return errorResponse(404, `no such path: ${url.pathname}; see GET /quota/<user>, POST /quota/check`);
     if (who.kind === 'user' && who.user !== question.user) return errorResponse(403, `this token may only ask about ${who.user}`);
+    let asker: HubUser | null = null;
     if (who.kind === 'hub') {
-      const asker = await hub!.userModel(who.user);
+      asker = await hub!.userModel(who.user);
       if (asker === null) return errorResponse(403, 'the hub no longer knows this token\'s user');
       if (who.user !== question.user && !hubAdmin(asker)) return errorResponse(403, `this token may only ask about ${who.user}`);
     }
     if (hub !== null) {
       // A hub's service takes groups from the hub, read with its own token, whoever asks:
       // a spawn hook naming other groups changes nothing.
-      const subject = await hub.userModel(question.user);
+      const subject = asker?.name === question.user ? asker : await hub.userModel(question.user);
       question = { ...question, groups: subject?.groups ?? [] };
     }
     return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: loadUserDb(q.userdbDir) } });

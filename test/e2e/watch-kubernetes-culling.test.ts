@@ -1,17 +1,13 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
-import { startFakeKubernetes, type FakeKubernetes } from '../../fake/kubernetes-server.js';
+import { describe, expect, it } from 'vitest';
 import { changeInstants, CULL_EVERY_MS, CULL_TIMEOUT_MS, jupyterHubLives, podAt, podsAt, type PodLife } from '../../fake/kubernetes-pods.js';
 import { aggregate } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { run, runAsync, tempDir, type RunResult } from '../helpers/cli.js';
-import { writeKubeconfig } from '../helpers/k8s.js';
-import { journal, lastLineMs, playPods, podTruth, startCli, untilJournal } from '../helpers/watch.js';
+import { run, runAsync, tempDir } from '../helpers/cli.js';
+import { journal, lastLineMs, playPods, podTruth, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
  * A JupyterHub whose idle culler stops servers 60 to 70 minutes after their last activity,
@@ -30,42 +26,7 @@ const DAY = '2026-03-02';
 // the three hours followed, started again later.
 const LIVES = jupyterHubLives({ seed: 'k8s-culling', users: 30, fromMs: T0 - 2 * 60 * MIN, toMs: END });
 
-let certs: TestCertificates;
-beforeAll(async () => {
-  certs = await makeTestCertificates(tempDir());
-}, 60_000);
-
-const fakes: FakeKubernetes[] = [];
-const children: ChildProcess[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
-afterAll(async () => {
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
-
-async function fake(lives: PodLife[]): Promise<FakeKubernetes> {
-  const f = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [TOKEN], pods: podsAt(lives, T0), now: T0, bookmarkMs: 200 });
-  fakes.push(f);
-  return f;
-}
-
-function kubeconfig(cwd: string, k8s: FakeKubernetes): string {
-  return writeKubeconfig(join(cwd, 'kubeconfig'), {
-    current: 'test',
-    clusters: [{ name: 'fake', server: k8s.url, certs }],
-    users: [{ name: 'watcher', user: { token: TOKEN } }],
-    contexts: [{ name: 'test', cluster: 'fake', user: 'watcher' }],
-  });
-}
-
-/** Starts the watcher against `k8s`; `done` settles when it exits. */
-function watch(cwd: string, k8s: FakeKubernetes, args: string[]): { child: ChildProcess; done: Promise<RunResult> } {
-  const w = startCli(cwd, ['watch', '--source', 'kubernetes', '--kubeconfig', kubeconfig(cwd, k8s), '--max-backoff', '1s', ...args]);
-  children.push(w.child);
-  return w;
-}
+const { fake, kubeconfig, watch } = useFakeKubernetes({ token: TOKEN, now: T0 });
 
 const until = untilJournal;
 const play = playPods;

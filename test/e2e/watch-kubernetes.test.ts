@@ -1,18 +1,14 @@
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
-import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesOptions } from '../../fake/kubernetes-server.js';
-import { changeInstants, podsAt, simulatedPodLives, type PodLife } from '../../fake/kubernetes-pods.js';
+import { describe, expect, it } from 'vitest';
+import { changeInstants, podsAt, simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { aggregate } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
-import { run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
-import { writeKubeconfig } from '../helpers/k8s.js';
-import { journal, lastLineMs, playPods, podTruth, startCli, untilJournal } from '../helpers/watch.js';
+import { run, startServe, tempDir } from '../helpers/cli.js';
+import { journal, lastLineMs, playPods, podTruth, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
  * `hourmeter watch --source kubernetes` as a process, against the fake Kubernetes API server
@@ -25,39 +21,7 @@ const MIN = 60_000;
 const T0 = Date.parse('2026-03-02T08:00:00Z');
 const DAY = '2026-03-02';
 
-let certs: TestCertificates;
-beforeAll(async () => {
-  certs = await makeTestCertificates(tempDir());
-}, 60_000);
-
-const fakes: FakeKubernetes[] = [];
-const children: ChildProcess[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
-afterAll(async () => {
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
-
-async function fake(lives: PodLife[], options: Partial<FakeKubernetesOptions> = {}): Promise<FakeKubernetes> {
-  const f = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [TOKEN], pods: podsAt(lives, T0), now: T0, bookmarkMs: 200, ...options });
-  fakes.push(f);
-  return f;
-}
-
-/** Starts the watcher against `k8s`; `done` settles when it exits. */
-function watch(cwd: string, k8s: FakeKubernetes, args: string[] = [], token = TOKEN): { child: ChildProcess; done: Promise<RunResult> } {
-  const config = writeKubeconfig(join(cwd, 'kubeconfig'), {
-    current: 'test',
-    clusters: [{ name: 'fake', server: k8s.url, certs }],
-    users: [{ name: 'watcher', user: { token } }],
-    contexts: [{ name: 'test', cluster: 'fake', user: 'watcher' }],
-  });
-  const w = startCli(cwd, ['watch', '--source', 'kubernetes', '--kubeconfig', config, '--max-backoff', '1s', ...args]);
-  children.push(w.child);
-  return w;
-}
+const { fake, watch, track } = useFakeKubernetes({ token: TOKEN, now: T0 });
 
 const until = untilJournal;
 const play = playPods;
@@ -187,7 +151,7 @@ describe('hourmeter watch --source kubernetes', () => {
       // and with the ERROR event the reopened watch that carried it.
       const source = `kubernetes-127.0.0.1-${k8s.port}`;
       const server = await startServe(cwd, []);
-      children.push(server.child);
+      track(server.child);
       const text = await (await fetch(`${server.url}/metrics`)).text();
       const changes = lines.filter((l) => l.type === 'allocation').length;
       expect(text.split('\n').filter((l) => l.startsWith('hourmeter_watch_') && !l.startsWith('hourmeter_watch_last'))).toEqual([

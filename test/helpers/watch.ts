@@ -1,16 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
 import { changeInstants, podAt, podsAt, type PodLife } from '../../fake/kubernetes-pods.js';
-import type { FakeKubernetes } from '../../fake/kubernetes-server.js';
+import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesOptions } from '../../fake/kubernetes-server.js';
 import type { Lifetime } from '../../src/accounting/types.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
 import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
 import { observeNativeTuple } from '../../src/snapshots/observe.js';
 import { DEFAULT_ATTRIBUTION, mapPod } from '../../src/sources/kubernetes/map.js';
 import { parseInstant } from '../../src/util/time.js';
-import { BIN, type RunResult } from './cli.js';
+import { BIN, tempDir, type RunResult } from './cli.js';
+import { writeKubeconfig } from './k8s.js';
 
 /**
  * What the tests of `hourmeter watch` share: the watcher as a process, its journal read
@@ -90,4 +92,50 @@ export function podTruth(lives: PodLife[], fromMs: number, untilMs: number): Lif
     out.push({ key, ...rest, startUs: l.scheduledMs * 1000, endUs, lowEndUs: endUs, highEndUs: endUs, endKind: endMs === untilMs ? 'open' : 'ended' });
   }
   return out;
+}
+
+/**
+ * For a test file of the Kubernetes watcher: fake API servers trusted by a test CA, started
+ * with the history's pods at `now`, and the CLI pointed at them by a kubeconfig with `token`.
+ * Servers and watchers are stopped after each test.
+ */
+export function useFakeKubernetes(defaults: { token: string; now: number }) {
+  let certs: TestCertificates;
+  const fakes: FakeKubernetes[] = [];
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    certs = await makeTestCertificates(tempDir());
+  }, 60_000);
+  afterEach(async () => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+    await Promise.all(fakes.splice(0).map((f) => f.close()));
+  });
+  afterAll(async () => {
+    await Promise.all(fakes.splice(0).map((f) => f.close()));
+  });
+  const kubeconfig = (cwd: string, k8s: FakeKubernetes, token = defaults.token): string =>
+    writeKubeconfig(join(cwd, 'kubeconfig'), {
+      current: 'test',
+      clusters: [{ name: 'fake', server: k8s.url, certs }],
+      users: [{ name: 'watcher', user: { token } }],
+      contexts: [{ name: 'test', cluster: 'fake', user: 'watcher' }],
+    });
+  return {
+    async fake(lives: PodLife[], options: Partial<FakeKubernetesOptions> = {}): Promise<FakeKubernetes> {
+      const f = await startFakeKubernetes({ tls: { key: certs.serverKey, cert: certs.serverCert }, tokens: [defaults.token], pods: podsAt(lives, defaults.now), now: defaults.now, bookmarkMs: 200, ...options });
+      fakes.push(f);
+      return f;
+    },
+    kubeconfig,
+    /** Starts the watcher against `k8s`; `done` settles when it exits. */
+    watch(cwd: string, k8s: FakeKubernetes, args: string[] = [], token = defaults.token): { child: ChildProcess; done: Promise<RunResult> } {
+      const w = startCli(cwd, ['watch', '--source', 'kubernetes', '--kubeconfig', kubeconfig(cwd, k8s, token), '--max-backoff', '1s', ...args]);
+      children.push(w.child);
+      return w;
+    },
+    /** Stops `child` after the test, with the servers. */
+    track(child: ChildProcess): void {
+      children.push(child);
+    },
+  };
 }

@@ -85,9 +85,13 @@ export function watchCommand(program: Command, io: CliIO): Command {
   return cmd;
 }
 
-/** What both watchers set up: the stop (signals, --duration) and the journal, whose failure stops the watch. */
-async function session(s: Settings, source: JournalSource) {
+/**
+ * What both watchers set up: the stop (signals, --duration) and the journal, whose failure
+ * stops the watch; `follow` runs the watch and ends it the same way for both.
+ */
+async function session(s: Settings, source: JournalSource, client: { close(now: boolean): Promise<void> }) {
   const { JournalWriter } = await import('../../snapshots/journal.js');
+  const { WatchRefused } = await import('../../sources/watch.js');
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('stopped'));
   process.once('SIGTERM', onSignal);
@@ -117,12 +121,22 @@ async function session(s: Settings, source: JournalSource) {
   return {
     stop,
     journal,
-    failure,
-    close() {
-      clearTimeout(timer);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      journal.close();
+    /** Runs the watch to its stop; a refusal is exit 3, and the journal and the client are closed whatever happens. */
+    async follow<T>(watch: () => Promise<T>): Promise<T> {
+      try {
+        const result = await watch();
+        if (failure.error) throw failure.error;
+        return result;
+      } catch (e) {
+        if (e instanceof WatchRefused) throw new DataError(e.message);
+        throw e;
+      } finally {
+        clearTimeout(timer);
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        journal.close();
+        await client.close(true);
+      }
     },
   };
 }
@@ -153,9 +167,9 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
   const refused = () =>
     new WatchRefused(`the credentials of ${client.origin} were refused: the user needs the RBAC verbs get, list and watch on pods (cluster-wide, or in each --namespace) and list on namespaces`);
   const source = { kind: 'kubernetes' as const, address: client.address, region: null };
-  const run = await session(s, source);
-  try {
-    const counts = await watchKubernetes(
+  const run = await session(s, source, client);
+  const counts = await run.follow(() =>
+    watchKubernetes(
       {
         stallMs: stallUs / 1000,
         firstBackoffMs: Math.min(1000, maxBackoffUs / 1000),
@@ -199,16 +213,9 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
         note: (line) => io.warn(`watch: ${line}`),
       },
       run.stop.signal,
-    );
-    if (run.failure.error) throw run.failure.error;
-    if (!quiet) io.stdout(`watched ${client.address}: ${counts.events} pod changes, ${counts.resyncs} lists, ${counts.drops} watches dropped or expired\n`);
-  } catch (e) {
-    if (e instanceof WatchRefused) throw new DataError(e.message);
-    throw e;
-  } finally {
-    run.close();
-    await client.close(true);
-  }
+    ),
+  );
+  if (!quiet) io.stdout(`watched ${client.address}: ${counts.events} pod changes, ${counts.resyncs} lists, ${counts.drops} watches dropped or expired\n`);
 }
 
 async function runWatch(s: Settings, io: CliIO): Promise<void> {
@@ -231,12 +238,11 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const source = { kind: 'nomad' as const, address: settings.address, region: settings.region };
   const refused = () => new WatchRefused(`the Nomad server at ${settings.address} refused the credentials; ${nomadAdvice(settings, ['refused-credentials']).join('; ')}`);
 
-  const run = await session(s, source);
-  const { stop, journal } = run;
+  const run = await session(s, source, client);
   const prefixes = s.get(JOB_PREFIX);
   let cache = emptyMetaCache();
-  try {
-    const counts = await watchNomad(
+  const counts = await run.follow(() =>
+    watchNomad(
       {
         heartbeatMs: heartbeatUs / 1000,
         firstBackoffMs: Math.min(1000, maxBackoffUs / 1000),
@@ -270,23 +276,15 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
             throw e;
           }
         },
-        journal,
+        journal: run.journal,
         nowUs: () => clock.nowUs(),
         sawServerTime: (us) => clock.saw(us),
-        sleep: (await import('../../sources/watch.js')).abortableSleep,
         note: (line) => io.warn(`watch: ${line}`),
       },
-      stop.signal,
-    );
-    if (run.failure.error) throw run.failure.error;
-    if (!quiet) io.stdout(`watched ${settings.address}: ${counts.events} allocation changes, ${counts.resyncs} lists, ${counts.drops} drops\n`);
-  } catch (e) {
-    if (e instanceof WatchRefused) throw new DataError(e.message);
-    throw e;
-  } finally {
-    run.close();
-    await client.close(true);
-  }
+      run.stop.signal,
+    ),
+  );
+  if (!quiet) io.stdout(`watched ${settings.address}: ${counts.events} allocation changes, ${counts.resyncs} lists, ${counts.drops} drops\n`);
 }
 
 /** Writes a list as a snapshot under the snapshot lock (a cron `snapshot` may write at the same time), and its owners to the user database. */

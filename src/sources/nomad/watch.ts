@@ -4,7 +4,7 @@ import { jobKey, type CaptureResult } from './capture.js';
 import { parseNomadJson } from './json.js';
 import { jobNameFromAllocation, mapAllocation, type MappingOptions } from './map.js';
 import type { NomadAllocStub } from './types.js';
-import { backoffMs, emptyCounts, reason, streamLines, WatchRefused, type WatchCounts } from '../watch.js';
+import { abortableSleep, backoffMs, emptyCounts, reason, streamLines, WatchRefused, type WatchCounts } from '../watch.js';
 
 export { ServerClock, WatchRefused, type WatchCounts } from '../watch.js';
 
@@ -34,7 +34,8 @@ export interface WatchDeps {
   nowUs(): number;
   /** Payload times seen, for the clock. */
   sawServerTime(us: number): void;
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** Waits between attempts (default: a timer the stop cuts short). */
+  sleep?(ms: number, signal: AbortSignal): Promise<void>;
   /** Progress and trouble, one line each (stderr). */
   note(line: string): void;
 }
@@ -88,7 +89,7 @@ export async function watchNomad(opts: WatchOptions, deps: WatchDeps, stop: Abor
       const waitMs = backoffMs(failures, opts.firstBackoffMs, opts.maxBackoffMs);
       deps.note(`stream dropped (${why}); listing again in ${(waitMs / 1000).toFixed(1)} s`);
       try {
-        await deps.sleep(waitMs, stop);
+        await (deps.sleep ?? abortableSleep)(waitMs, stop);
       } catch {
         break;
       }
