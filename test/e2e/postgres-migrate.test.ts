@@ -26,7 +26,7 @@ describe('hourmeter store migrate', () => {
 
     const first = run(['store', 'migrate', '--store', db.url()], { cwd });
     expect(first.stderr).toBe('');
-    expect(first.stdout).toBe(`migrated the ${where} (sslmode=prefer: TLS if the server offers it, unverified; password from the URL) from schema version 0 to 2: 1 (capture tables), 2 (document digests and compression)\n`);
+    expect(first.stdout).toBe(`migrated the ${where} (sslmode=prefer: TLS if the server offers it, unverified; password from the URL) from schema version 0 to 4: 1 (capture tables), 2 (document digests and compression), 3 (the derived index beside the captures), 4 (users and quota tokens)\n`);
     expect(first.code).toBe(0);
 
     // The second time from the libpq environment alone, the password in PGPASSFILE.
@@ -35,12 +35,14 @@ describe('hourmeter store migrate', () => {
     const env = { PGHOST: '127.0.0.1', PGPORT: String(db.port), PGUSER: 'hourmeter_admin', PGDATABASE: 'hourmeter', PGPASSFILE: passfile, PGSSLMODE: 'disable' };
     const second = run(['store', 'migrate'], { cwd, env });
     expect(second.stderr).toBe('');
-    expect(second.stdout).toBe(`the schema is at version 2, the latest this hourmeter knows (2): nothing to do in the ${where} (sslmode=disable: no TLS; password from ${passfile} if it has one)\n`);
+    expect(second.stdout).toBe(`the schema is at version 4, the latest this hourmeter knows (4): nothing to do in the ${where} (sslmode=disable: no TLS; password from ${passfile} if it has one)\n`);
     expect(second.code).toBe(0);
     for (const out of [first.stdout, first.stderr, second.stdout, second.stderr]) expect(out).not.toContain(db.password);
 
-    expect(db.psql('SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1|capture tables\n2|document digests and compression\n');
-    expect(db.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")).toBe('journal_lines\nschema_migrations\nsnapshot_documents\n');
+    expect(db.psql('SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1|capture tables\n2|document digests and compression\n3|the derived index beside the captures\n4|users and quota tokens\n');
+    expect(db.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")).toBe(
+      ['index_allocations', 'index_flavours', 'index_folders', 'index_ingest_runs', 'index_journal_files', 'index_journal_markers', 'index_journal_sources', 'index_live_allocations', 'index_meta', 'index_names', 'index_segments', 'index_snapshots', 'index_watched_stretches', 'journal_lines', 'quota_tokens', 'schema_migrations', 'snapshot_documents', 'users'].map((t) => `${t}\n`).join(''),
+    );
   });
 
   it('keeps one row per snapshot name and per journal line, byte for byte, and refuses changes', () => {

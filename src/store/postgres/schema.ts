@@ -73,6 +73,116 @@ END
 $$;
 `,
   },
+  {
+    version: 3,
+    name: 'the derived index beside the captures',
+    // The index the fold derives from the captures (docs/store.md), table for table and
+    // column for column as the SQLite index keeps it (store/schema.ts), under index_ names.
+    // It is a cache: it can always be derived again from the captures. Amounts are doubles,
+    // which hold every integer SQLite does here and the odd fraction as well. `arrival`
+    // numbers the captures as they come, so a reader tells in one look whether any arrived
+    // since the index was derived.
+    sql: `
+ALTER TABLE snapshot_documents ADD COLUMN arrival bigint GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE journal_lines ADD COLUMN arrival bigint GENERATED ALWAYS AS IDENTITY;
+CREATE INDEX snapshot_documents_by_arrival ON snapshot_documents (arrival);
+CREATE INDEX journal_lines_by_arrival ON journal_lines (arrival);
+
+CREATE TABLE index_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE index_snapshots (
+  name text PRIMARY KEY,
+  time_us bigint NOT NULL,
+  captured_us bigint,
+  kind text,
+  bytes bigint NOT NULL,
+  mtime_ms bigint NOT NULL,
+  sha256 text,
+  corrupt text,
+  detail text,
+  covered text,
+  failed text,
+  record_skips text,
+  allocations bigint
+);
+CREATE TABLE index_allocations (
+  rowid bigint PRIMARY KEY,
+  key text NOT NULL,
+  namespace text NOT NULL,
+  job_id text NOT NULL,
+  job_name text,
+  "user" text,
+  grp text,
+  component text,
+  node text,
+  cpu_milli double precision NOT NULL,
+  cpu_mhz double precision NOT NULL,
+  memory_bytes double precision NOT NULL,
+  disk_bytes double precision NOT NULL,
+  gpu double precision NOT NULL,
+  start_us bigint,
+  state text NOT NULL,
+  last_holding_us bigint,
+  end_us bigint,
+  next_us bigint,
+  listed_terminal bigint NOT NULL,
+  next_kind text,
+  listed_holding bigint NOT NULL,
+  listed bigint NOT NULL,
+  unlisted_holding bigint NOT NULL,
+  segment bigint,
+  slot bigint
+);
+CREATE TABLE index_live_allocations (LIKE index_allocations INCLUDING ALL);
+CREATE TABLE index_ingest_runs (
+  id bigint PRIMARY KEY,
+  finished_at text NOT NULL,
+  mode text NOT NULL,
+  files bigint NOT NULL,
+  bytes bigint NOT NULL,
+  corrupt bigint NOT NULL,
+  seconds double precision NOT NULL,
+  reason text,
+  lines bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE index_folders (name text PRIMARY KEY, mtime_ms bigint NOT NULL);
+CREATE TABLE index_names (id bigint PRIMARY KEY, value text NOT NULL);
+CREATE TABLE index_segments (
+  id bigint PRIMARY KEY,
+  tracks bigint NOT NULL,
+  min_start_us bigint NOT NULL,
+  max_reach_us bigint NOT NULL,
+  data bytea NOT NULL
+);
+CREATE TABLE index_flavours (id bigint PRIMARY KEY, amounts bytea NOT NULL);
+CREATE TABLE index_journal_files (name text PRIMARY KEY, source text NOT NULL, bytes bigint NOT NULL, "offset" bigint NOT NULL, line bigint NOT NULL);
+CREATE TABLE index_journal_sources (source text PRIMARY KEY, watched text NOT NULL, last_key bigint NOT NULL, open_start_us bigint, open_end_us bigint);
+CREATE TABLE index_watched_stretches (source text NOT NULL, start_us bigint NOT NULL, end_us bigint NOT NULL, PRIMARY KEY (source, start_us));
+CREATE TABLE index_journal_markers (snapshot text PRIMARY KEY);
+COMMENT ON TABLE index_meta IS 'The derived index (index_*): a cache of the captures, rewritten by the fold; never the source of truth.';
+`,
+  },
+  {
+    version: 4,
+    name: 'users and quota tokens',
+    // What `serve` hosts must agree on: the user database (userdb/users.json) and the quota
+    // tokens' digests (userdb/quota-tokens.json), one row per user.
+    sql: `
+CREATE TABLE users (
+  id text PRIMARY KEY,
+  name text,
+  email text,
+  first_seen text,
+  last_seen text,
+  groups text[] NOT NULL DEFAULT '{}'
+);
+CREATE TABLE quota_tokens (
+  user_id text PRIMARY KEY,
+  sha256 text NOT NULL,
+  issued_at text NOT NULL
+);
+COMMENT ON TABLE quota_tokens IS 'Only the SHA-256 of each quota token; the token itself is shown once, when issued.';
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
