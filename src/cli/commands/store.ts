@@ -4,7 +4,8 @@ import { listSnapshots } from '../../snapshots/files.js';
 import { JOURNAL_DIR, listJournals } from '../../snapshots/journal.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, QUIET, Settings, type SharedOption } from '../options.js';
+import { addConfigOption, QUIET, Settings } from '../options.js';
+import { connectStore, STORE } from '../store-options.js';
 import { progressBar } from '../progress-bar.js';
 
 /**
@@ -12,16 +13,6 @@ import { progressBar } from '../progress-bar.js';
  * way (store/postgres/connect.ts): --store's URL, then PGHOST, PGPORT, PGUSER, PGDATABASE,
  * PGPASSFILE, PGSSLMODE, PGSSLROOTCERT.
  */
-
-/** The store's URL; unset, the libpq environment alone says where the database is. */
-export const STORE: SharedOption<string | undefined> = {
-  name: 'store',
-  option: () =>
-    new Option('--store <url>', 'the PostgreSQL store, postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full&sslrootcert=FILE (default: the libpq environment, PGHOST...)').env(
-      'HOURMETER_STORE',
-    ),
-  read: (s) => s.string('store'),
-};
 
 const STORE_EXAMPLES = [
   'hourmeter store migrate --store "postgres://hourmeter@db.example.org/hourmeter?sslmode=verify-full&sslrootcert=/etc/hourmeter/db-ca.pem"',
@@ -33,23 +24,6 @@ const IMPORT_EXAMPLES = [
   'PGHOST=db.example.org PGUSER=hourmeter_writer PGDATABASE=hourmeter hourmeter store import /data/snapshots --quiet',
   'hourmeter store import /data/snapshots --strict    # refuse, writing nothing, if a stored capture differs from its file',
 ];
-
-/** Connects to the store the settings name: a bad URL is a usage error (2), an unreachable server exit 3. */
-async function openStore(s: Settings, io: CliIO) {
-  const { connectPostgres, PostgresSettingsError, resolvePostgresSettings, systemDefaults } = await import('../../history/postgres.js');
-  let settings;
-  try {
-    settings = resolvePostgresSettings(s.get(STORE), io.env, systemDefaults(), s.has('store') ? s.sourceOf(STORE) : 'the libpq environment');
-  } catch (e) {
-    if (e instanceof PostgresSettingsError) throw new UsageError(e.message);
-    throw e;
-  }
-  try {
-    return { settings, client: await connectPostgres(settings, { warn: io.warn }) };
-  } catch (e) {
-    throw new DataError((e as Error).message);
-  }
-}
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
@@ -66,14 +40,14 @@ export function storeCommand(program: Command, io: CliIO): Command {
         'schema_migrations; run again, it does nothing. The role needs CREATE on the database (or its owner). ' +
         'The password comes from the URL, PGPASSWORD or the password file (PGPASSFILE, else ~/.pgpass) and is never printed.',
     );
-  migrateCmd.addOption(STORE.option());
+  migrateCmd.addOption(STORE.option('the libpq environment, PGHOST...'));
   migrateCmd.addOption(QUIET.option('print nothing when all went well'));
   addConfigOption(migrateCmd);
   migrateCmd.addHelpText('after', `\nExamples:\n${STORE_EXAMPLES.map((e) => `  ${e}`).join('\n')}`);
   migrateCmd.action(async () => {
     const s = Settings.of(migrateCmd, program);
     const { describePostgresSettings, migrate, SCHEMA_VERSION } = await import('../../history/postgres.js');
-    const { settings, client } = await openStore(s, io);
+    const { settings, client } = await connectStore(s, io);
     try {
       const r = await migrate(client);
       if (s.get(QUIET)) return;
@@ -100,7 +74,7 @@ export function storeCommand(program: Command, io: CliIO): Command {
         '(captures are never rewritten); --strict refuses the import instead, before writing anything. The role needs INSERT and read access on ' +
         'snapshot_documents and journal_lines (the writer role in the README). Prints one line: what was added and what was there already.',
     );
-  importCmd.addOption(STORE.option());
+  importCmd.addOption(STORE.option('the libpq environment, PGHOST...'));
   importCmd.addOption(new Option('--strict', 'fail (exit 3), writing nothing, when a stored capture differs from its file, instead of skipping it with a warning'));
   importCmd.addOption(QUIET.option('print nothing when all went well'));
   addConfigOption(importCmd);
@@ -117,7 +91,7 @@ export function storeCommand(program: Command, io: CliIO): Command {
     const documents = listing.files.map((f) => ({ name: f.name.split(sep).join('/'), path: f.path, timeUs: f.timeUs, bytes: f.bytes }));
     const journals = listJournals(dir).flatMap((j) => j.files.map((f) => ({ source: j.sourceId, file: `${JOURNAL_DIR}/${j.sourceId}/${f.name}`, path: join(j.dir, f.name) })));
     const { importCaptures, ImportRefused } = await import('../../history/postgres.js');
-    const { settings, client } = await openStore(s, io);
+    const { settings, client } = await connectStore(s, io);
     try {
       const r = await importCaptures(client, documents, journals, { strict: s.flag('strict'), warn: io.warn, progress: progressBar('importing into the store') });
       if (s.get(QUIET)) return;
