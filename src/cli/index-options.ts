@@ -3,6 +3,7 @@ import { defaultIndexPath, openHistory as openStore, type OpenedHistory } from '
 import type { CliIO } from './io.js';
 import { STRICT, type Settings, type SharedOption } from './options.js';
 import { progressBar } from './progress-bar.js';
+import { STORE } from './store-options.js';
 
 /**
  * The flags that say where reports get their history (--db, --no-index), and opening it
@@ -28,7 +29,7 @@ export function addDbOption(cmd: Command): Command {
 }
 
 export function addIndexOptions(cmd: Command): Command {
-  return addDbOption(cmd).addOption(INDEX.option());
+  return addDbOption(cmd).addOption(INDEX.option()).addOption(STORE.option());
 }
 
 export function indexPath(s: Settings, dir: string): string {

@@ -5,6 +5,7 @@ import { startServer } from '../../server/app.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import { addDbOption, indexPath } from '../index-options.js';
+import { STORE } from '../store-options.js';
 import type { CliIO } from '../io.js';
 import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';
@@ -103,6 +104,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
     .addOption(JUPYTERHUB.option());
   addSnapshotsOption(cmd);
   addDbOption(cmd);
+  cmd.addOption(STORE.option());
   addNowOption(cmd, 'take this instant as now for ages in /health and /metrics');
   addConfigOption(cmd);
   cmd.addHelpText('after', '\nExamples:\n  hourmeter serve\n  hourmeter serve --jupyterhub --quota /etc/hourmeter/quota.yaml   (as a JupyterHub service)\n  hourmeter serve --port 9090 --token-file /etc/hourmeter/api-token\n  hourmeter serve --token-file /etc/hourmeter/api-token --quota /etc/hourmeter/quota.yaml\n  curl -H "Authorization: Bearer $(cat /etc/hourmeter/api-token)" http://127.0.0.1:9090/report/monthly/2024/9');
