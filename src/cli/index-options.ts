@@ -3,7 +3,8 @@ import { defaultIndexPath, openHistory as openStore, type OpenedHistory } from '
 import type { CliIO } from './io.js';
 import { STRICT, type Settings, type SharedOption } from './options.js';
 import { progressBar } from './progress-bar.js';
-import { STORE } from './store-options.js';
+import { connectStore, STORE } from './store-options.js';
+import { UsageError } from '../util/errors.js';
 
 /**
  * The flags that say where reports get their history (--db, --no-index), and opening it
@@ -37,9 +38,12 @@ export function indexPath(s: Settings, dir: string): string {
 }
 
 /** The history for a report: the index brought up to date first (the default), with a progress bar on a terminal, or the files with `--no-index`. */
-export function openHistory(s: Settings, io: CliIO, dir: string): Promise<OpenedHistory> {
+export function openHistory(s: Settings, io: CliIO, dir: string, opts: { perAllocation?: boolean } = {}): Promise<OpenedHistory> {
   const useIndex = s.get(INDEX);
+  const store = s.get(STORE);
+  if (store !== undefined && !useIndex) throw new UsageError(`--no-index reads a snapshot folder's files: drop it, or drop ${s.sourceOf(STORE)} to read the folder`);
   return openStore({
+    store: store === undefined ? null : { connect: async () => (await connectStore(s, io)).client, perAllocation: opts.perAllocation },
     dir,
     index: useIndex ? { path: indexPath(s, dir), chosen: s.given(DB) } : null,
     strict: s.get(STRICT),

@@ -2,7 +2,8 @@ import { basename, join } from 'node:path';
 import { checkFolder, listSnapshots, parseSnapshotName, statFiles, type Listing } from '../snapshots/files.js';
 import { SkipLedger, type ReadPolicy } from '../snapshots/skips.js';
 import { filesView } from '../store/view.js';
-import { UsageError } from '../util/errors.js';
+import type pg from 'pg';
+import { DataError, UsageError } from '../util/errors.js';
 import { openIndexStore } from './sqlite.js';
 import type { HistoryCatalogue, HistoryStore, HistoryView, ProgressSink } from './store.js';
 
@@ -30,6 +31,11 @@ export interface OpenOptions {
   warn: (line: string) => void;
   /** A sink for the progress of the append, if one is made. */
   progress?: () => ProgressSink | null;
+  /**
+   * The PostgreSQL store, in place of the folder and its index: how to connect, and whether
+   * the report lists each allocation (HistoryView.allocations needs more of the index).
+   */
+  store?: { connect(): Promise<pg.Client>; perAllocation?: boolean } | null;
 }
 
 export interface OpenedHistory {
@@ -71,6 +77,7 @@ export async function readWithoutStore(listing: Listing, policy: ReadPolicy, dir
 
 /** Lists the folder, then brings the store up to date (or reads the files) for a report. */
 export async function openHistory(o: OpenOptions): Promise<OpenedHistory> {
+  if (o.store) return openStored(o, o.store);
   const policy = { strict: o.strict, warn: o.warn };
   // The index stats only the files it needs to (see ingest.ts); a full read wants sizes for all.
   const list = () => listFiles(o.dir, { stat: o.index === null, warn: o.warn });
@@ -118,6 +125,49 @@ export async function openHistory(o: OpenOptions): Promise<OpenedHistory> {
     store.close();
     throw e;
   }
+}
+
+/** The history from the PostgreSQL store, its index brought up to date with the captures stored. */
+async function openStored(o: OpenOptions, how: NonNullable<OpenOptions['store']>): Promise<OpenedHistory> {
+  const { PostgresHistoryStore } = await import('./postgres-store.js');
+  const client = await how.connect();
+  let store: HistoryStore;
+  try {
+    store = await PostgresHistoryStore.open(client, { perAllocation: how.perAllocation });
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw storeError(e);
+  }
+  try {
+    await store.append({ files: [], unnamed: [], folders: [] }, { dir: '', warn: o.warn, note: o.warn, progress: o.progress?.() }).catch((e) => {
+      throw storeError(e);
+    });
+    if (o.strict) refuseProblems(store.catalogue);
+    const span = store.catalogue.span();
+    if (!span) throw new UsageError('the store holds no snapshots yet: capture with `hourmeter snapshot --store`, or load a folder with `hourmeter store import DIR`');
+    let listing: Listing | null = null;
+    return {
+      get listing() {
+        return (listing ??= catalogueListing(store.catalogue, '', []));
+      },
+      span,
+      unnamed: [],
+      listed: false,
+      view: store.view,
+      close: () => store.close(),
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+/** A database's refusal or a schema to migrate, said as the data problem it is (exit 3). */
+function storeError(e: unknown): Error {
+  if (e instanceof UsageError || e instanceof DataError) return e;
+  const code = (e as { code?: string }).code;
+  const hint = code === '42501' ? ': the role lacks a privilege the README\'s grants give (see "hourmeter store")' : '';
+  return new DataError(`the PostgreSQL store: ${(e as Error).message}${hint}`);
 }
 
 export function spanOf(listing: Listing): OpenedHistory['span'] {

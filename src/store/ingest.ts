@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { statFiles, type Listing, type SnapshotFile } from '../snapshots/files.js';
 import { describeRecordSkips } from '../snapshots/skips.js';
 import { SnapshotDecoder } from '../snapshots/observe.js';
-import { readAll } from '../snapshots/read-pool.js';
+import { readAll, type ReadOutcome } from '../snapshots/read-pool.js';
 import { fileChecksum } from '../snapshots/read.js';
 import { planIngest, rebuildReason, type CatalogueEntry } from './plan.js';
 import type { Db } from './schema.js';
@@ -52,6 +52,33 @@ export interface IngestOptions {
   unnamed?: readonly string[];
   /** The snapshot folder, whose watchers' journals (journal/) are folded in; none are without it. */
   dir?: string;
+  /**
+   * For captures kept elsewhere (a database): puts the files about to be read, or every
+   * journal file in full, at their paths under `dir` first. A folder needs none.
+   */
+  fetch?: CaptureFetch;
+}
+
+export interface CaptureFetch {
+  snapshots(files: readonly SnapshotFile[]): Promise<void>;
+  /** The files were read: their copies may go. */
+  release(files: readonly SnapshotFile[]): Promise<void>;
+  journals(): Promise<void>;
+}
+
+/** Fetched captures are read this many at a time, so their copies never fill a disk. */
+const FETCH_CHUNK = 256;
+
+/** readAll, fetching the captures a chunk at a time first when they are kept elsewhere. */
+async function* readFetched(files: readonly SnapshotFile[], opts: IngestOptions): AsyncGenerator<ReadOutcome> {
+  const fetch = opts.fetch;
+  if (!fetch) return yield* readAll('ingest', files, { threads: opts.threads });
+  for (let i = 0; i < files.length; i += FETCH_CHUNK) {
+    const chunk = files.slice(i, i + FETCH_CHUNK);
+    await fetch.snapshots(chunk);
+    yield* readAll('ingest', chunk, { threads: opts.threads });
+    await fetch.release(chunk);
+  }
 }
 
 export interface IngestResult {
@@ -255,7 +282,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
   const decoder = new SnapshotDecoder();
   const withJournals = merge.sources.length > 0 || journal.sequences.length > 0;
   if (reason === null && withJournals && (plan.fresh.length > 0 || journal.lines > 0)) {
-    const unread = await primeDecoder(db, decoder, listed);
+    const unread = await primeDecoder(db, decoder, listed, opts.fetch);
     if (unread !== null) reason = `${unread} could not be read again`;
   }
   const tracks = new TrackTable(db, opts.segmentTracks);
@@ -267,6 +294,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
     db.prepare("DELETE FROM meta WHERE key = 'last_us'").run();
     clearJournals(db);
     merge = EMPTY_MERGE;
+    if (opts.dir !== undefined) await opts.fetch?.journals();
     journal = opts.dir === undefined ? journal : readNewJournalLines(opts.dir, new Map(), merge, opts.warn);
     toRead = listed;
   } else {
@@ -290,7 +318,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
   let done = 0;
   let bytes = 0;
   let corrupt = 0;
-  for await (const out of readAll('ingest', toRead, { threads: opts.threads })) {
+  for await (const out of readFetched(toRead, opts)) {
     const f = out.file;
     const base = { name: f.name, time_us: f.timeUs, bytes: f.bytes ?? 0, mtime_ms: f.mtimeMs ?? 0, sha256: out.sha256 ?? null };
     lines.file(f.name, f.timeUs, (afterLines) => {
@@ -337,11 +365,12 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
  * Decodes the last readable file ingested, without applying it: the decoder then stands
  * where a full read's stands after it. Returns the file's name when it cannot be read.
  */
-async function primeDecoder(db: Db, decoder: SnapshotDecoder, listed: readonly SnapshotFile[]): Promise<string | null> {
+async function primeDecoder(db: Db, decoder: SnapshotDecoder, listed: readonly SnapshotFile[], fetch: CaptureFetch | undefined): Promise<string | null> {
   const last = db.prepare('SELECT name FROM snapshots WHERE corrupt IS NULL ORDER BY time_us DESC, name DESC LIMIT 1').pluck().get() as string | undefined;
   if (last === undefined) return null;
   const file = listed.find((f) => f.name === last);
   if (!file) return last;
+  await fetch?.snapshots([file]);
   for await (const out of readAll('observe', [file], { threads: 1 })) {
     if (!out.ok) return last;
     decoder.decode(out.value, file.name, file.timeUs);

@@ -91,7 +91,7 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
   const details = s.get(DETAILS);
   const delimiter = s.get(CSV_DELIMITER);
   const dir = s.get(SNAPSHOTS);
-  const opened = await openHistory(s, io, dir);
+  const opened = await openHistory(s, io, dir, { perAllocation: details });
   const skipped: MonthlyReport[] = [];
   const uncovered: string[] = [];
   try {

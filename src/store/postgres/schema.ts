@@ -229,3 +229,11 @@ export async function migrate(client: pg.Client, migrations: readonly Migration[
     throw err;
   }
 }
+
+/** Refuses a database whose schema is not this hourmeter's: the message says which command mends it. */
+export async function requireSchema(client: pg.Client): Promise<void> {
+  const exists = await client.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+  const at = exists.rows[0]?.t ? ((await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations')).rows[0]?.version ?? 0) : 0;
+  if (at < SCHEMA_VERSION) throw new SchemaTooNewError(`the store's schema is at version ${at}, older than this hourmeter's ${SCHEMA_VERSION}: run \`hourmeter store migrate\` (with a role that may create tables) first`);
+  if (at > SCHEMA_VERSION) throw new SchemaTooNewError(`the store's schema is at version ${at}, newer than this hourmeter knows (${SCHEMA_VERSION}): upgrade hourmeter`);
+}

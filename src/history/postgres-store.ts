@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { captureFetch, captureMark, listDocuments } from '../store/postgres/capture-files.js';
+import { canWriteIndex, copyIndex, lockIndex, trackChanges, writeBack } from '../store/postgres/index-replica.js';
+import { requireSchema } from '../store/postgres/schema.js';
+import { openIndex } from '../store/schema.js';
+import { SqliteHistoryStore } from './sqlite.js';
+import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, HistoryView } from './store.js';
+
+/**
+ * The PostgreSQL store (docs/store.md): the captures are rows, and the index derived from
+ * them lives beside them in index_* tables. A process works on a copy of those tables in a
+ * SQLite database of the index's own schema (in memory, or a file that serve's query
+ * workers open), so reports run exactly the code the embedded store runs. When captures
+ * arrived since the index was derived, the fold takes them in on a full copy, under a lock,
+ * and writes back the rows it changed; a role that may not write the index (the reader)
+ * folds them into its copy only.
+ */
+export class PostgresHistoryStore implements HistoryStore {
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly replica: SqliteHistoryStore,
+    private readonly db: ReturnType<typeof openIndex>,
+  ) {}
+
+  /**
+   * Connects the store to a copy of its index at `replicaPath` (':memory:' for one command).
+   * `perAllocation`: copy the allocations too, for reports that list each one.
+   */
+  static async open(client: pg.Client, opts: { replicaPath?: string; keepSegments?: boolean; perAllocation?: boolean } = {}): Promise<PostgresHistoryStore> {
+    await requireSchema(client);
+    const path = opts.replicaPath ?? ':memory:';
+    const db = openIndex(path, { create: true });
+    try {
+      await inSnapshot(client, () => copyIndex(client, db, opts.perAllocation ? 'all' : 'read'));
+      return new PostgresHistoryStore(client, new SqliteHistoryStore(db, path, opts.keepSegments), db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  get view(): HistoryView {
+    return this.replica.view;
+  }
+
+  get catalogue(): HistoryCatalogue {
+    return this.replica.catalogue;
+  }
+
+  holdingByNamespace() {
+    return this.replica.holdingByNamespace();
+  }
+
+  /** Where the copy of the index is (serve's workers open it). */
+  get replicaPath(): string {
+    return this.replica.path;
+  }
+
+  /**
+   * Takes in the captures stored since the index was derived. The store lists its own
+   * captures: `_listing` (a folder's) is not used.
+   */
+  async append(_listing: unknown, o: AppendOptions): Promise<AppendResult> {
+    const started = performance.now();
+    const nothing: AppendResult = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, seconds: 0, lines: 0 };
+    try {
+      const mark = await captureMark(this.client);
+      if (!o.rebuild && this.storedMark() === mark) return nothing;
+      const writer = await canWriteIndex(this.client);
+      // A writer reads what is committed once it holds the lock (a snapshot taken before it
+      // would miss the fold it waited for); a reader, without the lock, one snapshot throughout.
+      await this.client.query(writer ? 'BEGIN' : 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+      try {
+        if (writer) await lockIndex(this.client, () => o.note?.('waiting for another process to finish updating the index in the store'));
+        // Everything, as committed now: another process may have folded these captures meanwhile.
+        await copyIndex(this.client, this.db, 'all');
+        const now = await captureMark(this.client);
+        if (!o.rebuild && this.storedMark() === now) {
+          await this.client.query('COMMIT');
+          return nothing;
+        }
+        trackChanges(this.db);
+        const result = await this.fold(now, o);
+        if (writer) await writeBack(this.client, this.db, result.mode === 'rebuild');
+        await this.client.query('COMMIT');
+        return { ...result, seconds: (performance.now() - started) / 1000 };
+      } catch (e) {
+        await this.client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    } finally {
+      o.progress?.done();
+    }
+  }
+
+  /** The fold over the stored captures, written out into a private folder as the fold reads them. */
+  private async fold(mark: string, o: AppendOptions): Promise<AppendResult> {
+    const dir = mkdtempSync(join(tmpdir(), 'hourmeter-fold-'));
+    try {
+      const files = await listDocuments(this.client, dir);
+      const readTo = new Map((this.db.prepare('SELECT name, bytes FROM journal_files').all() as { name: string; bytes: number }[]).map((r) => [r.name, r.bytes]));
+      const fetch = await captureFetch(this.client, dir, readTo);
+      const { ingest } = await import('../store/ingest.js');
+      const result = await ingest(this.db, files, {
+        rebuild: o.rebuild,
+        dir,
+        fetch,
+        warn: o.warn,
+        note: o.note,
+        progress: o.progress ? (p) => o.progress!.update(p) : undefined,
+      });
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('capture_mark', ?)").run(mark);
+      return result;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private storedMark(): string | undefined {
+    return this.db.prepare("SELECT value FROM meta WHERE key = 'capture_mark'").pluck().get() as string | undefined;
+  }
+
+  close(): void {
+    this.replica.close();
+    void this.client.end().catch(() => undefined);
+  }
+}
+
+/** Runs `use` inside one repeatable-read, read-only transaction: all it reads is one committed state. */
+async function inSnapshot<T>(client: pg.Client, use: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const out = await use();
+    await client.query('COMMIT');
+    return out;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}

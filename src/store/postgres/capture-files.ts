@@ -1,0 +1,95 @@
+import { mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type pg from 'pg';
+import { parseSnapshotName, type SnapshotFile } from '../../snapshots/files.js';
+import type { CaptureFetch } from '../ingest.js';
+import { NUMBERS } from './index-replica.js';
+
+/**
+ * The stored captures as the fold reads them: a listing of the snapshot documents like a
+ * folder's, and the documents and journal files written out, when the fold asks, into a
+ * private folder laid out as a snapshot folder is. Only what the fold reads is written out:
+ * a journal file it has read to the end is a file of the right size with nothing in it.
+ */
+
+/** What changes whenever a capture arrives: how many there are and the last arrival number. */
+export async function captureMark(client: pg.Client): Promise<string> {
+  const r = await client.query<{ mark: string }>({
+    text: `SELECT concat_ws('/', (SELECT count(*) FROM snapshot_documents), (SELECT coalesce(max(arrival), 0) FROM snapshot_documents),
+                              (SELECT count(*) FROM journal_lines), (SELECT coalesce(max(arrival), 0) FROM journal_lines)) AS mark`,
+  });
+  return r.rows[0]!.mark;
+}
+
+/** The snapshot documents as a listing of files under `dir`, in listing order. Documents never change: their mtime is 0. */
+export async function listDocuments(client: pg.Client, dir: string): Promise<SnapshotFile[]> {
+  const r = await client.query<{ name: string; bytes: number }>({ text: 'SELECT name, octet_length(content) AS bytes FROM snapshot_documents', types: NUMBERS });
+  const files: SnapshotFile[] = [];
+  for (const row of r.rows) {
+    if (!safeName(row.name)) continue;
+    const parsed = parseSnapshotName(row.name.slice(row.name.lastIndexOf('/') + 1));
+    if (!parsed) continue;
+    files.push({ path: join(dir, row.name), name: row.name, ...parsed, bytes: row.bytes, mtimeMs: 0 });
+  }
+  return files.sort((a, b) => a.timeUs - b.timeUs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** A relative path that stays inside the folder it is written to: no `..`, no empty or absolute part. */
+const safeName = (name: string) => name.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !part.includes('\\'));
+
+interface StoredJournal {
+  file: string;
+  lines: number;
+  bytes: number;
+}
+
+async function storedJournals(client: pg.Client): Promise<StoredJournal[]> {
+  const r = await client.query<StoredJournal>({
+    text: "SELECT file, count(*) AS lines, sum(octet_length(line) + 1) AS bytes FROM journal_lines GROUP BY file ORDER BY file",
+    types: NUMBERS,
+  });
+  return r.rows.filter((j) => safeName(j.file) && j.file.startsWith('journal/'));
+}
+
+/** Documents fetched per query: a few MB each. */
+const DOCUMENTS_PER_QUERY = 16;
+
+/**
+ * Lays the journals out under `dir` and returns the fetch the fold uses. `readTo` says how far
+ * the index has read each journal file (bytes): a file read to its end needs no content.
+ */
+export async function captureFetch(client: pg.Client, dir: string, readTo: ReadonlyMap<string, number>): Promise<CaptureFetch> {
+  const journals = await storedJournals(client);
+  const writeJournal = async (j: StoredJournal) => {
+    const r = await client.query<{ line: string }>('SELECT line FROM journal_lines WHERE file = $1 ORDER BY line_number', [j.file]);
+    writeFileSync(join(dir, j.file), r.rows.map((row) => `${row.line}\n`).join(''));
+  };
+  for (const j of journals) {
+    mkdirSync(dirname(join(dir, j.file)), { recursive: true });
+    if (readTo.get(j.file) === j.bytes) {
+      writeFileSync(join(dir, j.file), '');
+      truncateSync(join(dir, j.file), j.bytes);
+    } else {
+      await writeJournal(j);
+    }
+  }
+  return {
+    snapshots: async (files) => {
+      for (let i = 0; i < files.length; i += DOCUMENTS_PER_QUERY) {
+        const names = files.slice(i, i + DOCUMENTS_PER_QUERY).map((f) => f.name);
+        const r = await client.query<{ name: string; content: Buffer }>('SELECT name, content FROM snapshot_documents WHERE name = ANY($1::text[])', [names]);
+        for (const row of r.rows) {
+          const path = join(dir, row.name);
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileSync(path, row.content);
+        }
+      }
+    },
+    release: async (files) => {
+      for (const f of files) rmSync(f.path, { force: true });
+    },
+    journals: async () => {
+      for (const j of journals) if (readTo.get(j.file) === j.bytes) await writeJournal(j);
+    },
+  };
+}

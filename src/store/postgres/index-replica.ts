@@ -1,0 +1,192 @@
+import pg from 'pg';
+import type { Db } from '../schema.js';
+
+/**
+ * The derived index in PostgreSQL (the index_* tables of migration 3) and its working copy:
+ * a process copies the tables it needs into a SQLite database of the index's own schema
+ * (store/schema.ts), so that the fold and the views run the very code the embedded store
+ * runs, and the two stores answer byte for byte alike. A fold records which rows it touched
+ * (triggers into a temporary table), and exactly those rows are written back, in one
+ * transaction. See docs/store.md.
+ */
+
+interface IndexTable {
+  /** The SQLite table; PostgreSQL's is index_<name>. */
+  name: string;
+  /** Columns as SQLite names them (PostgreSQL's are the same, quoted). */
+  columns: readonly string[];
+  /** PostgreSQL types, for the arrays rows travel in. */
+  types: readonly string[];
+  /**
+   * What identifies a row: the rowid (tables whose rowid is no column of theirs keep it in a
+   * `rowid` column in PostgreSQL), or the primary key's columns.
+   */
+  key: 'rowid' | readonly string[];
+  /** Rows a report reads; the others only a fold needs. */
+  read: boolean;
+}
+
+const TRACK_COLUMNS = [
+  ['key', 'text'], ['namespace', 'text'], ['job_id', 'text'], ['job_name', 'text'], ['user', 'text'], ['grp', 'text'], ['component', 'text'], ['node', 'text'],
+  ['cpu_milli', 'float8'], ['cpu_mhz', 'float8'], ['memory_bytes', 'float8'], ['disk_bytes', 'float8'], ['gpu', 'float8'],
+  ['start_us', 'int8'], ['state', 'text'], ['last_holding_us', 'int8'], ['end_us', 'int8'], ['next_us', 'int8'], ['listed_terminal', 'int8'], ['next_kind', 'text'],
+  ['listed_holding', 'int8'], ['listed', 'int8'], ['unlisted_holding', 'int8'], ['segment', 'int8'], ['slot', 'int8'],
+] as const;
+
+function table(name: string, columns: readonly (readonly [string, string])[], key: IndexTable['key'], read: boolean): IndexTable {
+  return { name, columns: columns.map((c) => c[0]), types: columns.map((c) => c[1]), key, read };
+}
+
+export const INDEX_TABLES: readonly IndexTable[] = [
+  table('meta', [['key', 'text'], ['value', 'text']], ['key'], true),
+  table('snapshots', [
+    ['name', 'text'], ['time_us', 'int8'], ['captured_us', 'int8'], ['kind', 'text'], ['bytes', 'int8'], ['mtime_ms', 'int8'], ['sha256', 'text'],
+    ['corrupt', 'text'], ['detail', 'text'], ['covered', 'text'], ['failed', 'text'], ['record_skips', 'text'], ['allocations', 'int8'],
+  ], ['name'], true),
+  // Per-allocation reports read these (HistoryView.allocations); a plain report does not.
+  table('allocations', TRACK_COLUMNS, 'rowid', false),
+  table('live_allocations', TRACK_COLUMNS, 'rowid', true),
+  table('ingest_runs', [['id', 'int8'], ['finished_at', 'text'], ['mode', 'text'], ['files', 'int8'], ['bytes', 'int8'], ['corrupt', 'int8'], ['seconds', 'float8'], ['reason', 'text'], ['lines', 'int8']], ['id'], true),
+  table('folders', [['name', 'text'], ['mtime_ms', 'int8']], ['name'], true),
+  table('names', [['id', 'int8'], ['value', 'text']], ['id'], true),
+  table('segments', [['id', 'int8'], ['tracks', 'int8'], ['min_start_us', 'int8'], ['max_reach_us', 'int8'], ['data', 'bytea']], ['id'], true),
+  table('flavours', [['id', 'int8'], ['amounts', 'bytea']], ['id'], true),
+  table('journal_files', [['name', 'text'], ['source', 'text'], ['bytes', 'int8'], ['offset', 'int8'], ['line', 'int8']], ['name'], true),
+  table('journal_sources', [['source', 'text'], ['watched', 'text'], ['last_key', 'int8'], ['open_start_us', 'int8'], ['open_end_us', 'int8']], ['source'], true),
+  table('watched_stretches', [['source', 'text'], ['start_us', 'int8'], ['end_us', 'int8']], ['source', 'start_us'], true),
+  table('journal_markers', [['snapshot', 'text']], ['snapshot'], true),
+];
+
+const quote = (identifier: string) => `"${identifier}"`;
+const pgTable = (t: IndexTable) => `index_${t.name}`;
+/** The columns a row travels with: the rowid first where it is kept apart. */
+const pgColumns = (t: IndexTable) => (t.key === 'rowid' ? ['rowid', ...t.columns] : [...t.columns]);
+const pgTypes = (t: IndexTable) => (t.key === 'rowid' ? ['int8', ...t.types] : [...t.types]);
+const sqliteColumns = (t: IndexTable) => (t.key === 'rowid' ? ['rowid', ...t.columns] : [...t.columns]);
+
+/** bigint as a number, as SQLite gives it: times in microseconds stay far below 2^53. */
+export const NUMBERS = {
+  getTypeParser: ((oid: number, format?: string) => (oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/**
+ * Copies the index tables into `db` (an index of the current schema), in place of what it
+ * held, in one SQLite transaction: all of them for a fold, the ones reports read otherwise.
+ * The caller's PostgreSQL transaction decides which committed state is copied.
+ */
+export async function copyIndex(client: pg.Client, db: Db, which: 'all' | 'read'): Promise<void> {
+  const tables = INDEX_TABLES.filter((t) => which === 'all' || t.read);
+  // One query at a time: a connection runs them in turn anyway.
+  const rowsOf: pg.QueryResult<unknown[]>[] = [];
+  for (const t of tables) {
+    rowsOf.push(
+      await client.query<unknown[]>({
+        text: `SELECT ${pgColumns(t).map(quote).join(', ')} FROM ${pgTable(t)} ORDER BY ${(t.key === 'rowid' ? ['rowid'] : t.key).map(quote).join(', ')}`,
+        rowMode: 'array',
+        types: NUMBERS,
+      }),
+    );
+  }
+  db.transaction(() => {
+    for (const t of INDEX_TABLES) db.exec(`DELETE FROM ${quote(t.name)}`);
+    for (const [i, t] of tables.entries()) {
+      const columns = sqliteColumns(t);
+      const insert = db.prepare(`INSERT INTO ${quote(t.name)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+      for (const row of rowsOf[i]!.rows) insert.run(row);
+    }
+    // The copy itself is no change to write back.
+    if (db.prepare("SELECT 1 FROM sqlite_temp_master WHERE name = 'changed_rows'").get()) db.exec('DELETE FROM changed_rows');
+  })();
+}
+
+/**
+ * Records, in a temporary table, the key of every row of the index tables that an insert, an
+ * update or a delete touches from now on. REPLACE removes a conflicting row without a delete
+ * trigger unless triggers recurse, so they are made to.
+ */
+export function trackChanges(db: Db): void {
+  db.pragma('recursive_triggers = ON');
+  db.exec('CREATE TEMP TABLE IF NOT EXISTS changed_rows (tbl TEXT NOT NULL, k TEXT NOT NULL, PRIMARY KEY (tbl, k)) WITHOUT ROWID');
+  for (const t of INDEX_TABLES) {
+    const keyOf = (row: 'NEW' | 'OLD') => (t.key === 'rowid' ? `${row}.rowid` : t.key.length === 1 ? `${row}.${quote(t.key[0]!)}` : `json_array(${t.key.map((c) => `${row}.${quote(c)}`).join(', ')})`);
+    const log = (row: 'NEW' | 'OLD') => `INSERT OR IGNORE INTO changed_rows VALUES ('${t.name}', ${keyOf(row)});`;
+    db.exec(`
+      CREATE TEMP TRIGGER IF NOT EXISTS track_${t.name}_insert AFTER INSERT ON main.${quote(t.name)} BEGIN ${log('NEW')} END;
+      CREATE TEMP TRIGGER IF NOT EXISTS track_${t.name}_update AFTER UPDATE ON main.${quote(t.name)} BEGIN ${log('OLD')} ${log('NEW')} END;
+      CREATE TEMP TRIGGER IF NOT EXISTS track_${t.name}_delete AFTER DELETE ON main.${quote(t.name)} BEGIN ${log('OLD')} END;
+    `);
+  }
+}
+
+/** How many rows the fold touched since trackChanges. */
+export function changedRows(db: Db): number {
+  return db.prepare('SELECT count(*) FROM changed_rows').pluck().get() as number;
+}
+
+/** Rows per statement when writing back: parameters are whole columns (arrays), so few statements. */
+const BATCH_ROWS = 5000;
+
+/**
+ * Writes the rows the fold touched back to PostgreSQL, inside the caller's transaction:
+ * the touched keys are deleted there, and the rows they have now inserted. A fold that
+ * started over (`everything`) replaces every table.
+ */
+export async function writeBack(client: pg.Client, db: Db, everything: boolean): Promise<void> {
+  for (const t of INDEX_TABLES) {
+    const columns = sqliteColumns(t);
+    const keyColumns = t.key === 'rowid' ? ['rowid'] : t.key;
+    const keyTypes = keyColumns.map((c) => pgTypes(t)[pgColumns(t).indexOf(c)]!);
+    let rows: unknown[][];
+    if (everything) {
+      await client.query(`DELETE FROM ${pgTable(t)}`);
+      rows = db.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${quote(t.name)}`).raw(true).all() as unknown[][];
+    } else {
+      // Keys as text: a rowid or an integer key is cast back; a pair travels as a JSON array.
+      const keys = db.prepare('SELECT k FROM changed_rows WHERE tbl = ?').pluck().all(t.name) as unknown[];
+      if (keys.length === 0) continue;
+      const keyColumnsOf = keyColumns.map((c, i) => (keyColumns.length === 1 ? keys.map(String) : keys.map((k) => (JSON.parse(String(k)) as unknown[])[i])));
+      for (let i = 0; i < keys.length; i += BATCH_ROWS) {
+        const params = keyColumnsOf.map((values) => values.slice(i, i + BATCH_ROWS));
+        await client.query(
+          `DELETE FROM ${pgTable(t)} WHERE (${keyColumns.map(quote).join(', ')}) IN (SELECT * FROM unnest(${keyTypes.map((type, j) => `$${j + 1}::${type}[]`).join(', ')}))`,
+          params,
+        );
+      }
+      const match = keyColumns.length === 1 ? `CAST(${quote(keyColumns[0]!)} AS TEXT)` : `json_array(${keyColumns.map(quote).join(', ')})`;
+      rows = db
+        .prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${quote(t.name)} WHERE ${match} IN (SELECT k FROM changed_rows WHERE tbl = ?)`)
+        .raw(true)
+        .all(t.name) as unknown[][];
+    }
+    const types = pgTypes(t);
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const batch = rows.slice(i, i + BATCH_ROWS);
+      const params = columns.map((_, j) => batch.map((r) => r[j]));
+      await client.query(
+        `INSERT INTO ${pgTable(t)} (${pgColumns(t).map(quote).join(', ')}) SELECT * FROM unnest(${types.map((type, j) => `$${j + 1}::${type}[]`).join(', ')})`,
+        params,
+      );
+    }
+  }
+  db.exec('DELETE FROM changed_rows');
+}
+
+/** Whether this role may rewrite the index (the README's writer may; its reader may not). */
+export async function canWriteIndex(client: pg.Client): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>(
+    `SELECT bool_and(has_table_privilege(t, 'INSERT') AND has_table_privilege(t, 'DELETE')) AS ok FROM unnest($1::text[]) AS t`,
+    [INDEX_TABLES.map(pgTable)],
+  );
+  return r.rows[0]?.ok === true;
+}
+
+// Any constant: one fold at a time writes the index.
+const FOLD_LOCK = 0x686f_7572_01;
+
+/** Takes the fold's lock for the transaction; `waiting` hears when another process holds it. */
+export async function lockIndex(client: pg.Client, waiting: () => void): Promise<void> {
+  const r = await client.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS got', [FOLD_LOCK]);
+  if (r.rows[0]?.got) return;
+  waiting();
+  await client.query('SELECT pg_advisory_xact_lock($1)', [FOLD_LOCK]);
+}
