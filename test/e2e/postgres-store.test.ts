@@ -1,0 +1,261 @@
+import { appendFileSync, cpSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import { computeTruth, createCluster, writeHistory } from '../../src/simulator/index.js';
+import { expectGolden, FIXTURES, run, tempDir } from '../helpers/cli.js';
+import { mixedFolder } from '../helpers/mixed-folder.js';
+import { startPostgres, type Postgres } from '../helpers/postgres.js';
+
+/**
+ * The PostgreSQL store answers as the folder does: the golden suite and a simulated
+ * accuracy run give the same bytes from `--store` as from the folder they were imported
+ * from; the index a fold writes back equals the SQLite index built the same way; the
+ * read-only role runs reports (folding new captures in memory, writing nothing); hostile
+ * names come back verbatim.
+ */
+
+let db: Postgres;
+const READER = { user: 'hourmeter_reader', password: 'reader-pass-3' };
+beforeAll(async () => {
+  db = await startPostgres();
+  db.psql(`CREATE ROLE ${READER.user} LOGIN PASSWORD '${READER.password}'`);
+}, 60_000);
+afterAll(() => db?.stop());
+
+let databases = 0;
+/** A fresh database with the store's schema; the reader may read it all. */
+function freshStore(): { url: string; readerUrl: string; psql: (sql: string) => string } {
+  const database = `store_${++databases}`;
+  db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
+  const url = db.url({ database });
+  const r = run(['store', 'migrate', '--store', url, '--quiet'], { cwd: tempDir() });
+  expect(r.stderr).toBe('');
+  db.psql(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER.user}`, { database });
+  return { url, readerUrl: db.url({ database, ...READER }), psql: (sql) => db.psql(sql, { database }) };
+}
+
+function importFolder(url: string, dir: string): void {
+  const r = run(['store', 'import', dir, '--store', url, '--quiet'], { cwd: tempDir() });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+}
+
+/** Runs a report on the folder and on the store; both must print the same bytes. */
+function bothStores(args: string[], folder: string, url: string): { stdout: string; stderr: string } {
+  const cwd = tempDir();
+  const fromFolder = run([...args, '--snapshots', folder], { cwd });
+  const fromStore = run([...args, '--store', url], { cwd });
+  expect(fromStore.stderr).toBe(fromFolder.stderr);
+  expect(fromStore.stdout).toBe(fromFolder.stdout);
+  expect(fromStore.code).toBe(fromFolder.code);
+  return fromStore;
+}
+
+describe('the golden suite from the PostgreSQL store', () => {
+  it('prints the golden bytes of every stats golden over the AI4OS folder and the mixed folder', () => {
+    const ai4os = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), ai4os, { recursive: true });
+    const store = freshStore();
+    importFolder(store.url, ai4os);
+    const goldens: [string, string[], Record<string, string>?][] = [
+      ['stats --from 2024-09-03 --to 2024-09-10', ['--from', '2024-09-03', '--to', '2024-09-10']],
+      ['stats --from 2024-09-03 --to 2024-09-10 -o json', ['--from', '2024-09-03', '--to', '2024-09-10', '-o', 'json']],
+      ['stats --from 2024-09-10 --to 2024-09-10 --by namespace,user -o csv', ['--from', '2024-09-10', '--to', '2024-09-10', '--by', 'namespace,user', '-o', 'csv']],
+      ['stats --from 2024-09-04 --to 2024-09-04 --tz Europe-Madrid (COLUMNS=80)', ['--from', '2024-09-04', '--to', '2024-09-04', '--tz', 'Europe/Madrid'], { COLUMNS: '80' }],
+    ];
+    for (const [golden, args, env] of goldens) {
+      const r = run(['stats', ...args, '--store', store.url], { cwd: tempDir(), env });
+      expect(r.code).toBe(0);
+      expectGolden(golden, r.stdout);
+    }
+    // The first report folded the captures into the store's index; the others read it.
+    expect(store.psql('SELECT count(*), count(corrupt) FROM index_snapshots')).toBe('44|0\n');
+    expect(store.psql('SELECT count(*) FROM index_ingest_runs')).toBe('1\n');
+
+    const mixed = join(mixedFolder(), 'snapshots');
+    const other = freshStore();
+    importFolder(other.url, mixed);
+    const r = run(['stats', '--by', 'group', '--store', other.url], { cwd: tempDir() });
+    expect(r.code).toBe(0);
+    expectGolden('stats --by group (mixed folder)', r.stdout);
+  });
+
+  it('gives the folder\'s bytes for monthly reports with details, and for stats filtered to names no allocation has', () => {
+    const ai4os = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), ai4os, { recursive: true });
+    const store = freshStore();
+    importFolder(store.url, ai4os);
+    const monthly = bothStores(['report', 'monthly', '--month', '2024-09', '--details', '--out', '-', '--now', '2024-10-02T00:00:00Z'], ai4os, store.url);
+    expect(monthly.stdout.split('\n').length).toBeGreaterThan(10);
+    const filtered = bothStores(['stats', '--namespace', 'no-such-namespace', '-o', 'csv'], ai4os, store.url);
+    expect(filtered.stderr).toContain('no-such-namespace');
+  });
+});
+
+const RESOURCES = ['cpu_hours', 'gpu_hours', 'memory_gib_hours', 'disk_gib_hours'] as const;
+
+describe('the accuracy suite from the PostgreSQL store', () => {
+  it('7 simulated days of 15-minute snapshots: the store prints the folder\'s bytes, within 0.1% of the full truth', async () => {
+    const options = { seed: 22, days: 7, intervalMinutes: 15, targetConcurrent: 30, start: '2024-09-01T00:00:00Z' } as const;
+    const folder = join(tempDir(), 'snapshots');
+    await writeHistory(folder, { format: 'native', ...options });
+    const store = freshStore();
+    importFolder(store.url, folder);
+    const r = bothStores(['stats', '--from', '2024-09-01', '--to', '2024-09-07', '-o', 'json'], folder, store.url);
+    const got = JSON.parse(r.stdout) as { rows: ({ namespace: string } & Hours)[] };
+    const truth = aggregate(computeTruth(createCluster(options), { format: 'native' }).all, resolvePeriod('2024-09-01', '2024-09-07', 'UTC'), ['namespace']);
+    let checked = 0;
+    for (const row of truth.rows as ({ namespace: string } & Hours)[]) {
+      for (const resource of RESOURCES) {
+        if (row[resource] < 0.01 * truth.total[resource]) continue;
+        const estimate = got.rows.find((x) => x.namespace === row.namespace)?.[resource] ?? 0;
+        expect(Math.abs(estimate - row[resource]) / row[resource], `${row.namespace} ${resource}`).toBeLessThanOrEqual(0.001);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(10);
+  }, 120_000);
+});
+
+/** The index tables' rows, as SQLite names them, without what only says when and where a fold ran. */
+const COMPARED: Record<string, string> = {
+  snapshots: 'name, time_us, captured_us, kind, bytes, sha256, corrupt, detail, covered, failed, record_skips, allocations',
+  allocations: 'key, namespace, job_id, job_name, "user", grp, component, node, cpu_milli, cpu_mhz, memory_bytes, disk_bytes, gpu, start_us, state, last_holding_us, end_us, next_us, listed_terminal, next_kind, listed_holding, listed, unlisted_holding, segment, slot',
+  live_allocations: 'key, namespace, job_id, job_name, "user", grp, component, node, cpu_milli, cpu_mhz, memory_bytes, disk_bytes, gpu, start_us, state, last_holding_us, end_us, next_us, listed_terminal, next_kind, listed_holding, listed, unlisted_holding, segment, slot',
+  names: 'id, value',
+  segments: 'id, tracks, min_start_us, max_reach_us, data',
+  flavours: 'id, amounts',
+  journal_files: 'name, source, bytes, "offset", line',
+  journal_sources: 'source, watched, last_key, open_start_us, open_end_us',
+  watched_stretches: 'source, start_us, end_us',
+  journal_markers: 'snapshot',
+};
+
+const canonical = (rows: unknown[][]) =>
+  rows.map((r) => JSON.stringify(r.map((v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v)))).sort();
+
+async function pgTables(url: string): Promise<Record<string, string[]>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const out: Record<string, string[]> = {};
+    for (const [table, columns] of Object.entries(COMPARED)) out[table] = canonical((await client.query({ text: `SELECT ${columns} FROM index_${table}`, rowMode: 'array' })).rows);
+    return out;
+  } finally {
+    await client.end();
+  }
+}
+
+function sqliteTables(path: string): Record<string, string[]> {
+  const index = new Database(path, { readonly: true });
+  try {
+    return Object.fromEntries(Object.entries(COMPARED).map(([table, columns]) => [table, canonical(index.prepare(`SELECT ${columns} FROM ${table}`).raw(true).all() as unknown[][])]));
+  } finally {
+    index.close();
+  }
+}
+
+describe('folding new captures into the store', () => {
+  it('appends in two steps, with a journal growing between them, to the index the folder builds in the same steps', async () => {
+    // A native snapshot, then a watcher's journal that grows; the AI4OS files before them.
+    const folder = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+    const later = join(tempDir(), 'later');
+    mkdirSync(later);
+    const names = readdirSync(folder).sort();
+    for (const name of names.slice(30)) renameSync(join(folder, name), join(later, name));
+    const store = freshStore();
+
+    importFolder(store.url, folder);
+    const first = bothStores(['stats', '-o', 'csv'], folder, store.url);
+    expect(first.stdout.split('\n').length).toBeGreaterThan(3);
+    expect(store.psql('SELECT count(*) FROM index_snapshots')).toBe('30\n');
+
+    for (const name of names.slice(30)) renameSync(join(later, name), join(folder, name));
+    const source = 'nomad-127.0.0.1-4646';
+    const journal = join(folder, 'journal', source, '2024-09-12T18Z.jsonl');
+    mkdirSync(join(folder, 'journal', source), { recursive: true });
+    const header = { type: 'journal', at: '2024-09-12T18:05:00.000000Z', format: 'hourmeter.journal', version: 1, source: { kind: 'nomad', address: 'http://127.0.0.1:4646', region: 'global' } };
+    const allocation = (at: string, status: string, end: string | null) => ({
+      type: 'allocation', at, index: 7, event: 'AllocationUpdated',
+      allocation: {
+        id: 'w1', namespace: 'watched', job_id: 'job-w', job_name: null, user: 'wanda', group: null, component: null, node: 'n1', status, created: null,
+        start: '2024-09-12T18:10:00Z', end, modified: at, resources: { cpu_cores: 4, cpu_mhz: 0, memory_mib: 2048, disk_mib: 0, gpu: 1 },
+      },
+    });
+    writeFileSync(journal, [header, { type: 'connected', at: '2024-09-12T18:05:00.000000Z' }, allocation('2024-09-12T18:10:00.000000Z', 'running', null)].map((l) => JSON.stringify(l) + '\n').join(''));
+    importFolder(store.url, folder);
+    bothStores(['stats', '-o', 'csv'], folder, store.url);
+
+    appendFileSync(journal, [allocation('2024-09-12T18:40:00.000000Z', 'complete', '2024-09-12T18:40:00Z'), { type: 'alive', at: '2024-09-12T18:50:00.000000Z', index: 8 }].map((l) => JSON.stringify(l) + '\n').join(''));
+    importFolder(store.url, folder);
+    const last = bothStores(['stats', '--by', 'namespace,user', '-o', 'csv'], folder, store.url);
+    // w1: 4 cores and 1 GPU from 18:10 to 18:40, seen only by the watcher.
+    expect(last.stdout).toContain('\nwatched,wanda,,2,0.5,');
+    expect(store.psql('SELECT count(*) FROM index_ingest_runs')).toBe('3\n');
+
+    const stored = await pgTables(store.url);
+    const built = sqliteTables(join(folder, '.hourmeter', 'index.sqlite'));
+    for (const table of Object.keys(COMPARED)) expect(stored[table], table).toEqual(built[table]);
+    expect(stored.journal_files).toHaveLength(1);
+  });
+});
+
+describe('roles and names', () => {
+  it('lets the read-only role run reports on captures newer than the index, folding them in memory only', () => {
+    const folder = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+    const store = freshStore();
+    importFolder(store.url, folder);
+    // Nothing folded yet: the reader folds all 44 files for itself, and writes nothing.
+    const r = bothStores(['stats', '--from', '2024-09-03', '--to', '2024-09-10'], folder, store.readerUrl);
+    expectGolden('stats --from 2024-09-03 --to 2024-09-10', r.stdout);
+    expect(store.psql('SELECT count(*) FROM index_snapshots')).toBe('0\n');
+    expect(store.psql('SELECT count(*) FROM index_segments')).toBe('0\n');
+    const imported = run(['store', 'import', folder, '--store', store.readerUrl], { cwd: tempDir() });
+    expect(imported.code).not.toBe(0);
+    expect(imported.stderr).toContain('INSERT');
+  });
+
+  it('stores and reports namespace, user and job names with quotes, semicolons and SQL verbatim', () => {
+    const hostile = { namespace: `it's"; DROP TABLE index_names; --`, user: `o'brien'); DELETE FROM users; --`, job: `job\\'; SELECT pg_sleep(10); --` };
+    const folder = join(tempDir(), 'snapshots');
+    mkdirSync(folder);
+    const snapshot = (at: string, status: string, end: string | null) => ({
+      format: 'hourmeter.snapshot', version: 1, captured_at: at, finished_at: at,
+      source: { kind: 'nomad', address: 'http://127.0.0.1:4646', region: 'global' },
+      scope: { requested: ['*'], namespaces: [hostile.namespace], failed: [] },
+      allocations: [{
+        id: 'h1', namespace: hostile.namespace, job_id: hostile.job, job_name: null, user: hostile.user, group: `g'; --`, component: null, node: 'n1',
+        status, created: null, start: '2024-09-01T00:00:00Z', end, modified: end ?? at, resources: { cpu_cores: 2, cpu_mhz: 0, memory_mib: 1024, disk_mib: 0, gpu: 0 },
+      }],
+      queued: [],
+    });
+    writeFileSync(join(folder, '2024-09-01T00:00:00Z.json'), JSON.stringify(snapshot('2024-09-01T00:00:00Z', 'running', null)));
+    writeFileSync(join(folder, '2024-09-01T06:00:00Z.json'), JSON.stringify(snapshot('2024-09-01T06:00:00Z', 'complete', '2024-09-01T03:00:00Z')));
+    const store = freshStore();
+    importFolder(store.url, folder);
+    const r = bothStores(['stats', '--by', 'namespace,user', '-o', 'json'], folder, store.url);
+    const rows = (JSON.parse(r.stdout) as { rows: { namespace: string; user: string; cpu_hours: number }[] }).rows;
+    // 2 cores for 3 h.
+    expect(rows.map((x) => [x.namespace, x.user, x.cpu_hours])).toEqual([[hostile.namespace, hostile.user, 6]]);
+    expect(store.psql('SELECT value FROM index_names ORDER BY value').split('\n')).toEqual(expect.arrayContaining([hostile.namespace, hostile.user, hostile.job]));
+    const details = bothStores(['report', 'monthly', '--month', '2024-09', '--details', '--out', '-', '--now', '2024-10-02T00:00:00Z'], folder, store.url);
+    expect(details.stdout).toContain(hostile.namespace.replace(/"/g, '""'));
+  });
+
+  it('says to migrate a database without the schema, and refuses --no-index with --store', () => {
+    const database = `store_${++databases}`;
+    db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
+    const r = run(['stats', '--store', db.url({ database })], { cwd: tempDir() });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('run `hourmeter store migrate`');
+    const both = run(['stats', '--store', db.url({ database }), '--no-index'], { cwd: tempDir() });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--no-index reads a snapshot folder');
+  });
+});
