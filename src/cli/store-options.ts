@@ -33,3 +33,8 @@ export async function connectStore(s: Settings, io: CliIO) {
     throw new DataError((e as Error).message);
   }
 }
+
+/** How to reach the store the settings name, or null for the snapshot folder. */
+export function storeConnection(s: Settings, io: CliIO): { connect(): Promise<import('pg').Client> } | null {
+  return s.get(STORE) === undefined ? null : { connect: async () => (await connectStore(s, io)).client };
+}

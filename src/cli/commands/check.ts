@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { checkLatest } from '../../reports/check.js';
-import { listSnapshots } from '../../snapshots/files.js';
+import { openCaptures } from '../../history/captures.js';
+import { STORE, storeConnection } from '../store-options.js';
 import { listJournals, readJournalFile } from '../../snapshots/journal.js';
 import { describeRecordSkips } from '../../snapshots/skips.js';
 import { tryReadSnapshot } from '../../snapshots/latest.js';
@@ -49,6 +50,7 @@ export function checkCommand(program: Command, io: CliIO): Command {
         'Each watcher\'s journal (journal/ in the folder) fails the check when its last line is older than --max-silence.',
     );
   addSnapshotsOption(cmd);
+  cmd.addOption(STORE.option());
   cmd.addOption(MAX_AGE.option()).addOption(MAX_SILENCE.option());
   addNowOption(cmd, 'take this instant as now');
   addConfigOption(cmd);
@@ -67,24 +69,32 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
   const { text: maxSilenceText, us: maxSilenceUs } = s.get(MAX_SILENCE);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
-  const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
-  const file = files[files.length - 1];
-  if (file === undefined) throw new CheckFailed(`check failed: no snapshot files in ${dir}; is \`hourmeter snapshot\` running?`);
-  const read = tryReadSnapshot(file);
-  const snap = read.ok ? read.snapshot : null;
-  if (snap && snap.skips.length > 0) io.warn(describeRecordSkips(file.name, snap.skips));
-  const verdict = checkLatest(
-    {
-      file: file.name,
-      capturedUs: snap?.timeUs ?? file.timeUs,
-      unreadable: read.ok ? null : read.reason,
-      failedScopes: snap?.failedScopes ?? [],
-      namespaces: snap?.covered.size ?? 0,
-      holding: snap?.observations.filter((o) => o.phase === 'holding').length ?? 0,
-      watchers: lastLines(dir, io),
-    },
-    { nowUs, maxAgeUs, maxAgeText, maxSilenceUs, maxSilenceText },
-  );
+  const captures = await openCaptures({ dir, store: storeConnection(s, io) });
+  let verdict;
+  try {
+    const file = captures.files[captures.files.length - 1];
+    if (file === undefined) throw new CheckFailed(`check failed: no snapshot files in ${s.given(STORE) ? 'the store' : dir}; is \`hourmeter snapshot\` running?`);
+    await captures.fetch([file]);
+    // A watcher's newest file may hold only headers (it just started): the one before says it.
+    await captures.fetchJournals(2);
+    const read = tryReadSnapshot(file);
+    const snap = read.ok ? read.snapshot : null;
+    if (snap && snap.skips.length > 0) io.warn(describeRecordSkips(file.name, snap.skips));
+    verdict = checkLatest(
+      {
+        file: file.name,
+        capturedUs: snap?.timeUs ?? file.timeUs,
+        unreadable: read.ok ? null : read.reason,
+        failedScopes: snap?.failedScopes ?? [],
+        namespaces: snap?.covered.size ?? 0,
+        holding: snap?.observations.filter((o) => o.phase === 'holding').length ?? 0,
+        watchers: lastLines(captures.dir, io),
+      },
+      { nowUs, maxAgeUs, maxAgeText, maxSilenceUs, maxSilenceText },
+    );
+  } finally {
+    await captures.close();
+  }
   if (!verdict.ok) throw new CheckFailed(`check failed: ${verdict.reason}`);
   io.stdout(verdict.line + '\n');
 }

@@ -5,6 +5,8 @@ import { replaceFile } from '../../snapshots/write.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import { addIndexOptions, INDEX, indexPath, openHistory } from '../index-options.js';
+import { openCaptures } from '../../history/captures.js';
+import { STORE, storeConnection } from '../store-options.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, MAX_GAP, NAMESPACE, nowFrom, QUIET, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
 import { addEstimateOptions, checkDates, estimateOptions, periodOf, SUMMARIES, SUMMARY_DELIMITER, SUMMARY_FORMATS } from '../summary-options.js';
@@ -83,7 +85,18 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
     const useIndex = s.get(INDEX);
     const window = filesInWindow(opened.listing.files, period);
     const t1 = performance.now();
-    const counted = await snapshotCounts(window, { folder: dir, cachePath: useIndex ? join(dirname(indexPath(s, dir)), 'summary-counts.json') : null });
+    // Job counts come from the files themselves; the store writes out the window's.
+    const stored = await openCaptures({ dir, store: storeConnection(s, io) });
+    let counted;
+    try {
+      const names = new Set(window.map((f) => f.name));
+      const files = stored.files.filter((f) => names.has(f.name));
+      await stored.fetch(files);
+      const cachePath = useIndex && !s.given(STORE) ? join(dirname(indexPath(s, dir)), 'summary-counts.json') : null;
+      counted = await snapshotCounts(files, { folder: stored.dir, cachePath });
+    } finally {
+      await stored.close();
+    }
     if (counted.cacheProblem) io.debug(`summarize: the job counts cache was not saved (${counted.cacheProblem})`);
     const counts = countsPerDay(grid, counted.counts);
     if (namespaces.length > 0) for (const ns of counts.keys()) if (!namespaces.includes(ns)) counts.delete(ns);

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { renderOutput } from '../../reports/output.js';
 import { buildTopReport, topOutput, TOP_SORTS } from '../../reports/top.js';
 import { terminalWidth } from '../../reports/table.js';
-import { listSnapshots } from '../../snapshots/files.js';
+import { openCaptures } from '../../history/captures.js';
+import { STORE, storeConnection } from '../store-options.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
 import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
@@ -45,6 +46,7 @@ export function topCommand(program: Command, io: CliIO): Command {
         'that can (with a warning; --strict fails instead).',
     );
   addSnapshotsOption(cmd);
+  cmd.addOption(STORE.option());
   cmd
     .addOption(SORT.option())
     .addOption(LIMIT.option())
@@ -71,17 +73,28 @@ function parseLimit(s: Settings, output: 'table' | 'json' | 'csv'): number | nul
   return n === 0 ? null : n;
 }
 
+/** How many of the newest snapshot files top looks at for one it can read. */
+const NEWEST_LOOKED_AT = 16;
+
 async function runTop(s: Settings, io: CliIO): Promise<void> {
   const output = s.get(OUTPUT);
   const sort = s.get(SORT);
   const limit = parseLimit(s, output);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
-  const { files } = await listSnapshots(dir, '--snapshots', { stat: false });
-  if (files.length === 0) {
-    throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+  const captures = await openCaptures({ dir, store: storeConnection(s, io) });
+  let latest;
+  try {
+    if (captures.files.length === 0) {
+      throw new UsageError(`${s.given(STORE) ? 'the store' : `--snapshots ${dir}`} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+    }
+    // The newest few: a corrupt file or two is passed over, a folder of them is not searched.
+    const newest = captures.files.slice(-NEWEST_LOOKED_AT);
+    await captures.fetch(newest);
+    latest = readLatestReadable(newest, { strict: s.get(STRICT), warn: io.warn });
+  } finally {
+    await captures.close();
   }
-  const latest = readLatestReadable(files, { strict: s.get(STRICT), warn: io.warn });
   const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;

@@ -54,42 +54,62 @@ async function storedJournals(client: pg.Client): Promise<StoredJournal[]> {
 /** Documents fetched per query: a few MB each. */
 const DOCUMENTS_PER_QUERY = 16;
 
+/** Writes the named documents under `dir`, at their names. */
+export async function writeDocuments(client: pg.Client, dir: string, names: readonly string[]): Promise<void> {
+  for (let i = 0; i < names.length; i += DOCUMENTS_PER_QUERY) {
+    const r = await client.query<{ name: string; content: Buffer }>('SELECT name, content FROM snapshot_documents WHERE name = ANY($1::text[])', [names.slice(i, i + DOCUMENTS_PER_QUERY)]);
+    for (const row of r.rows) {
+      if (!safeName(row.name)) continue;
+      const path = join(dir, row.name);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, row.content);
+    }
+  }
+}
+
+/** Writes every journal file in full under `dir`, or each source's newest `newest` files. */
+export async function writeJournals(client: pg.Client, dir: string, newest = Infinity): Promise<void> {
+  const journals = await storedJournals(client);
+  const bySource = new Map<string, StoredJournal[]>();
+  for (const j of journals) {
+    const source = j.file.split('/')[1]!;
+    bySource.set(source, [...(bySource.get(source) ?? []), j]);
+  }
+  for (const files of bySource.values()) {
+    for (const j of files.slice(Math.max(0, files.length - newest))) {
+      mkdirSync(dirname(join(dir, j.file)), { recursive: true });
+      await writeJournal(client, dir, j);
+    }
+  }
+}
+
+async function writeJournal(client: pg.Client, dir: string, j: StoredJournal): Promise<void> {
+  const r = await client.query<{ line: string }>('SELECT line FROM journal_lines WHERE file = $1 ORDER BY line_number', [j.file]);
+  writeFileSync(join(dir, j.file), r.rows.map((row) => `${row.line}\n`).join(''));
+}
+
 /**
  * Lays the journals out under `dir` and returns the fetch the fold uses. `readTo` says how far
  * the index has read each journal file (bytes): a file read to its end needs no content.
  */
 export async function captureFetch(client: pg.Client, dir: string, readTo: ReadonlyMap<string, number>): Promise<CaptureFetch> {
   const journals = await storedJournals(client);
-  const writeJournal = async (j: StoredJournal) => {
-    const r = await client.query<{ line: string }>('SELECT line FROM journal_lines WHERE file = $1 ORDER BY line_number', [j.file]);
-    writeFileSync(join(dir, j.file), r.rows.map((row) => `${row.line}\n`).join(''));
-  };
   for (const j of journals) {
     mkdirSync(dirname(join(dir, j.file)), { recursive: true });
     if (readTo.get(j.file) === j.bytes) {
       writeFileSync(join(dir, j.file), '');
       truncateSync(join(dir, j.file), j.bytes);
     } else {
-      await writeJournal(j);
+      await writeJournal(client, dir, j);
     }
   }
   return {
-    snapshots: async (files) => {
-      for (let i = 0; i < files.length; i += DOCUMENTS_PER_QUERY) {
-        const names = files.slice(i, i + DOCUMENTS_PER_QUERY).map((f) => f.name);
-        const r = await client.query<{ name: string; content: Buffer }>('SELECT name, content FROM snapshot_documents WHERE name = ANY($1::text[])', [names]);
-        for (const row of r.rows) {
-          const path = join(dir, row.name);
-          mkdirSync(dirname(path), { recursive: true });
-          writeFileSync(path, row.content);
-        }
-      }
-    },
+    snapshots: (files) => writeDocuments(client, dir, files.map((f) => f.name)),
     release: async (files) => {
       for (const f of files) rmSync(f.path, { force: true });
     },
     journals: async () => {
-      for (const j of journals) if (readTo.get(j.file) === j.bytes) await writeJournal(j);
+      for (const j of journals) if (readTo.get(j.file) === j.bytes) await writeJournal(client, dir, j);
     },
   };
 }
