@@ -23,7 +23,7 @@ import type { Lifetime } from '../src/accounting/types.js';
 import { computeTruth, createCluster } from '../src/simulator/index.js';
 import { readJournals } from '../src/snapshots/journal.js';
 import { observeNativeTuple } from '../src/snapshots/observe.js';
-import { writeSnapshotFile } from '../src/snapshots/write.js';
+import { folderCaptures, writeSnapshotDocument } from '../src/snapshots/captures.js';
 import { DEFAULT_CLIENT_OPTIONS } from '../src/sources/http.js';
 import { captureKubernetes } from '../src/sources/kubernetes/capture.js';
 import { KubernetesClient } from '../src/sources/kubernetes/client.js';
@@ -259,7 +259,7 @@ async function kubernetesBench(root: string): Promise<void> {
       namespaces: null, excludeNamespaces: [], labelSelector: null, fieldSelector: null, limit: 500,
       attribution: DEFAULT_ATTRIBUTION, now: () => new Date(t), source: { kind: 'kubernetes', address: cron.url, region: null },
     });
-    writeSnapshotFile(sampled, snapshot, { gzip: false });
+    await writeSnapshotDocument(folderCaptures(sampled, () => {}), snapshot, { gzip: false });
     captures++;
   }
   await client.close(false);

@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { Option } from 'commander';
+import type { CaptureSink } from '../snapshots/captures.js';
 import { DataError, UsageError } from '../util/errors.js';
 import type { CliIO } from './io.js';
 import type { Settings, SharedOption } from './options.js';
@@ -18,7 +20,7 @@ export const STORE: SharedOption<string | undefined> = {
 };
 
 /** Connects to the store the settings name: a bad URL is a usage error (2), an unreachable server exit 3. */
-export async function connectStore(s: Settings, io: CliIO) {
+export async function connectStore(s: Settings, io: CliIO, opts: { applicationName?: string } = {}) {
   const { connectPostgres, PostgresSettingsError, resolvePostgresSettings, systemDefaults } = await import('../history/postgres.js');
   let settings;
   try {
@@ -28,7 +30,7 @@ export async function connectStore(s: Settings, io: CliIO) {
     throw e;
   }
   try {
-    return { settings, client: await connectPostgres(settings, { warn: io.warn }) };
+    return { settings, client: await connectPostgres(settings, { warn: io.warn, applicationName: opts.applicationName }) };
   } catch (e) {
     throw new DataError((e as Error).message);
   }
@@ -37,4 +39,26 @@ export async function connectStore(s: Settings, io: CliIO) {
 /** How to reach the store the settings name, or null for the snapshot folder. */
 export function storeConnection(s: Settings, io: CliIO): { connect(): Promise<import('pg').Client> } | null {
   return s.get(STORE) === undefined ? null : { connect: async () => (await connectStore(s, io)).client };
+}
+
+/**
+ * Where `snapshot` and `watch` write their captures: the store --store names, or else the
+ * snapshot folder. The connection names the process (application_name), so that a second
+ * writer refused a lock is told who holds it. A role that may not write captures is refused
+ * here, before anything is captured (exit 3).
+ */
+export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot' | 'watch', folder: string): Promise<CaptureSink> {
+  if (s.get(STORE) === undefined) {
+    const { folderCaptures } = await import('../snapshots/captures.js');
+    return folderCaptures(folder, io.warn);
+  }
+  const { describePostgresSettings, postgresCaptures } = await import('../history/postgres.js');
+  const { settings, client } = await connectStore(s, io, { applicationName: `hourmeter ${command} pid ${process.pid} on ${hostname()}`.slice(0, 63) });
+  try {
+    return await postgresCaptures(client, describePostgresSettings(settings));
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    // A refused role and a failed check alike: exit 3, as `store import` says them.
+    throw new DataError(`${s.source('store')}: ${(e as Error).message}`);
+  }
 }

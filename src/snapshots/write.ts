@@ -2,7 +2,6 @@ import { closeSync, fsyncSync, linkSync, openSync, readdirSync, statSync, unlink
 import { basename, dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DataError } from '../util/errors.js';
-import type { NativeSnapshot } from './format.js';
 import { alive } from './lock.js';
 
 /**
@@ -126,18 +125,4 @@ export function replaceFile(path: string, content: string): void {
     }
     throw ioError('cannot write', path, e);
   }
-}
-
-/**
- * Writes a native snapshot under the name of its capture time, to the second; returns the
- * name. Two captures in the same second: the second keeps its milliseconds rather than
- * overwrite the first.
- */
-export function writeSnapshotFile(dir: string, snap: NativeSnapshot, opts: { gzip: boolean }): string {
-  const text = JSON.stringify(snap);
-  const ext = `.json${opts.gzip ? '.gz' : ''}`;
-  for (const name of [`${snap.captured_at.slice(0, 19)}Z${ext}`, `${snap.captured_at.slice(0, 23)}Z${ext}`]) {
-    if (writeNewFile(join(dir, name), text, opts)) return name;
-  }
-  throw new DataError(`${join(dir, `${snap.captured_at.slice(0, 23)}Z${ext}`)} already exists; snapshots are never overwritten`);
 }

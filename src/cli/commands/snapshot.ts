@@ -3,20 +3,19 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { MetaCache } from '../../sources/nomad/capture.js';
 import { DeadlineExceeded } from '../../sources/http.js';
-import { acquireLock } from '../../snapshots/lock.js';
-import { parseSnapshotName } from '../../snapshots/files.js';
-import { removeLeftoverTemps, replaceFile, writeSnapshotFile } from '../../snapshots/write.js';
+import { writeSnapshotDocument, type CaptureSink } from '../../snapshots/captures.js';
+import { removeLeftoverTemps, replaceFile } from '../../snapshots/write.js';
 import type { NativeSnapshot } from '../../snapshots/format.js';
-import { loadUserDb, mergeSightings, saveUserDb, USERDB_FILE, type Sighting } from '../../userdb/store.js';
+import { USERDB_FILE, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
-import { isStorageFailure, makeFolder } from '../../util/folders.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
 import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
+import { openCaptureSink, STORE } from '../store-options.js';
+import { recordSightings } from '../sightings.js';
 
-const STATE_DIR = '.hourmeter';
 const META_CACHE = 'nomad-meta-cache.json';
 const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
 
@@ -74,6 +73,7 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
   addNomadTlsOptions(cmd);
   addKubernetesOptions(cmd);
   cmd
+    .addOption(STORE.option())
     .addOption(USERDB.option())
     .addOption(LOCK_WAIT.option())
     .addOption(RETRIES.option())
@@ -88,7 +88,8 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
       '  */10 * * * *  cd /srv/hourmeter && hourmeter snapshot --quiet --token-file /etc/hourmeter/token\n' +
       '  hourmeter snapshot --source kubernetes --context prod\n' +
       '  hourmeter snapshot --source kubernetes --in-cluster --pod-user label:owner --pod-group label:team\n' +
-      '\nExit codes: 0 written and complete; 2 bad settings; 3 a namespace or page failed after retries\n(the snapshot is written with its scope and failures), or the file could not be written.',
+      '  hourmeter snapshot --quiet --store "postgres://hourmeter_writer@db.example.org/hourmeter?sslmode=verify-full&sslrootcert=/etc/hourmeter/db-ca.pem"\n' +
+      '\nExit codes: 0 written and complete; 2 bad settings; 3 a namespace or page failed after retries\n(the snapshot is written with its scope and failures), or the file (or the store) could not be written.',
   );
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
@@ -132,26 +133,28 @@ interface PreparedSource {
   advice: () => string[];
 }
 
-async function prepareNomad(s: Settings, io: CliIO, stateDir: string, signal: AbortSignal): Promise<PreparedSource> {
+async function prepareNomad(s: Settings, io: CliIO, stateDir: string | null, signal: AbortSignal): Promise<PreparedSource> {
   // The HTTP client is loaded only here: reports start faster without it.
   const { DEFAULT_CLIENT_OPTIONS, NomadClient } = await import('../../sources/nomad/client.js');
   const { captureNomad } = await import('../../sources/nomad/capture.js');
   const settings = nomadSettings(s, io);
   const client = new NomadClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts: s.get(RETRIES) ?? DEFAULT_CLIENT_OPTIONS.attempts, signal });
-  const cachePath = join(stateDir, META_CACHE);
+  // A sink without a state folder (the store) keeps no cache: each run asks for every job's meta.
+  const cachePath = stateDir === null ? null : join(stateDir, META_CACHE);
   return {
     requests: () => client.requests,
     close: (now) => client.close(now),
     address: settings.address,
     advice: () => nomadAdvice(settings, client.problems),
     capture: async (now) => {
-      const result = await captureNomad(client, nomadCaptureOptions(s, settings, now), existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache());
+      const result = await captureNomad(client, nomadCaptureOptions(s, settings, now), cachePath !== null && existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache());
       return {
         ...result,
         warnings: [],
         noun: 'allocations',
         note: '',
         saved: () => {
+          if (cachePath === null) return;
           try {
             replaceFile(cachePath, JSON.stringify(result.cache));
           } catch {
@@ -188,14 +191,14 @@ async function prepareKubernetes(s: Settings, io: CliIO, signal: AbortSignal): P
 }
 
 /**
- * Removes the temp files of the files a snapshot writes (the snapshot, the meta cache, the
- * user database) that an interrupted run left behind; under the lock, no other run is writing them.
+ * Removes the temp files of the files a snapshot writes beside the snapshots (the meta cache,
+ * the user database) that an interrupted run left behind; under the lock, no other run is
+ * writing them. The sink removes its own (the snapshots').
  */
-function removeLeftovers(dir: string, stateDir: string, userdbDir: string, io: CliIO): void {
+function removeLeftovers(stateDir: string | null, userdbDir: string, io: CliIO): void {
   const now = Date.now();
   const removed = [
-    ...removeLeftoverTemps(dir, (name) => parseSnapshotName(name) !== null, now).map((n) => join(dir, n)),
-    ...removeLeftoverTemps(stateDir, (name) => name === META_CACHE, now).map((n) => join(stateDir, n)),
+    ...(stateDir === null ? [] : removeLeftoverTemps(stateDir, (name) => name === META_CACHE, now).map((n) => join(stateDir, n))),
     ...removeLeftoverTemps(userdbDir, (name) => name === USERDB_FILE, now).map((n) => join(userdbDir, n)),
   ];
   for (const path of removed) io.warn(`removed ${path}, a temp file left by an interrupted run`);
@@ -217,26 +220,26 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   const lockWait = s.get(LOCK_WAIT);
   const userdbDir = s.get(USERDB);
   const gzip = s.get(GZIP);
-  const stateDir = join(dir, STATE_DIR);
   const { text: timeoutText, us: timeoutUs } = s.get(TIMEOUT);
   // setTimeout holds at most 2^31-1 ms (about 24 days).
   const timeoutMs = Math.min(Math.ceil(timeoutUs / 1000), 2 ** 31 - 1);
   // One deadline for the whole capture, retries and waits included: cron must not pile up runs.
   const deadline = new AbortController();
-  const source = kind === 'kubernetes' ? await prepareKubernetes(s, io, deadline.signal) : await prepareNomad(s, io, stateDir, deadline.signal);
+  // The store is reached (and its grants checked) before the cluster: a refused role captures nothing in vain.
+  const sink: CaptureSink = await openCaptureSink(s, io, 'snapshot', dir);
+  let source: PreparedSource;
+  try {
+    source = kind === 'kubernetes' ? await prepareKubernetes(s, io, deadline.signal) : await prepareNomad(s, io, sink.stateDir, deadline.signal);
+  } catch (e) {
+    await sink.close();
+    throw e;
+  }
   let timer: NodeJS.Timeout | undefined;
 
-  let release: (() => void) | null = null;
+  let release: (() => Promise<void>) | null = null;
   try {
-    try {
-      makeFolder(stateDir);
-    } catch (e) {
-      // A full or read-only disk is said plainly, naming the path (main.ts).
-      if (isStorageFailure(e)) throw e;
-      throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
-    }
-    release = await acquireLock(join(stateDir, 'snapshot.lock'), lockWait / 1000);
-    removeLeftovers(dir, stateDir, userdbDir, io);
+    release = await sink.lockSnapshots(lockWait / 1000);
+    removeLeftovers(sink.stateDir, userdbDir, io);
     const started = Date.now();
     // With a fixed capture time (tests, simulations) the finish time keeps the real duration.
     let firstReading = true;
@@ -265,12 +268,12 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       // Nothing was captured: a file would cover nothing, so none is written.
       throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)${howToFix(source)}`);
     }
-    const name = writeSnapshotFile(dir, snap, { gzip });
+    const name = await writeSnapshotDocument(sink, snap, { gzip });
     result.saved();
-    if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, snap.captured_at));
+    recordSightings(userdbDir, result.users, snap.captured_at);
     if (!s.get(QUIET_Q)) {
       io.stdout(
-        `wrote ${join(dir, name)}: ${snap.allocations.length} ${result.noun}, ${snap.queued.length} queued jobs, ` +
+        `wrote ${sink.where(name)}: ${snap.allocations.length} ${result.noun}, ${snap.queued.length} queued jobs, ` +
           `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${source.requests()} requests${result.note})\n`,
       );
     }
@@ -278,6 +281,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   } finally {
     clearTimeout(timer);
     await source.close(deadline.signal.aborted);
-    release?.();
+    await release?.();
+    await sink.close();
   }
 }

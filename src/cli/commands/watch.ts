@@ -1,16 +1,16 @@
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { writeSnapshotDocument, type CaptureJournal, type CaptureSink } from '../../snapshots/captures.js';
 import type { NativeSnapshot } from '../../snapshots/format.js';
 import type { JournalSource } from '../../snapshots/journal.js';
-import { acquireLock } from '../../snapshots/lock.js';
-import { writeSnapshotFile } from '../../snapshots/write.js';
-import { loadUserDb, mergeSightings, saveUserDb, type Sighting } from '../../userdb/store.js';
+import type { Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, listOptions, refuseFlags } from '../kubernetes.js';
 import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
+import { recordSightings } from '../sightings.js';
+import { openCaptureSink, STORE } from '../store-options.js';
 
 /** A duration flag in microseconds; `positive`: zero is refused. */
 function durationOption(flag: string, help: string, fallback: string | undefined, positive = true): SharedOption<number | undefined> {
@@ -63,14 +63,15 @@ export function watchCommand(program: Command, io: CliIO): Command {
   cmd.addOption(PER_PAGE.option());
   addNomadTlsOptions(cmd);
   addKubernetesOptions(cmd);
-  for (const o of [USERDB, HEARTBEAT, STALL, WATCH_TIMEOUT, MAX_BACKOFF, DURATION, LOCK_WAIT, RETRIES, GZIP, QUIET_Q]) cmd.addOption(o.option());
+  for (const o of [STORE, USERDB, HEARTBEAT, STALL, WATCH_TIMEOUT, MAX_BACKOFF, DURATION, LOCK_WAIT, RETRIES, GZIP, QUIET_Q]) cmd.addOption(o.option());
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
     '\nExamples:\n  NOMAD_ADDR=https://nomad.example.org:4646 hourmeter watch --token-file /etc/hourmeter/token --snapshots /srv/hourmeter/snapshots\n' +
       '  hourmeter watch --source kubernetes --in-cluster --snapshots /data/snapshots\n' +
       '  hourmeter watch --duration 10m\n' +
-      '\nExit codes: 0 stopped (SIGTERM, SIGINT or --duration); 2 bad settings; 3 the credentials were refused, another\nwatcher holds the cluster, or the folder cannot be written.',
+      '  hourmeter watch --source kubernetes --in-cluster --store "postgres://hourmeter_writer@db.example.org/hourmeter?sslmode=verify-full&sslrootcert=/etc/hourmeter/db-ca.pem"\n' +
+      '\nExit codes: 0 stopped (SIGTERM, SIGINT or --duration); 2 bad settings; 3 the credentials were refused, another\nwatcher holds the cluster, or the folder (or the store) cannot be written.',
   );
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
@@ -86,11 +87,11 @@ export function watchCommand(program: Command, io: CliIO): Command {
 }
 
 /**
- * What both watchers set up: the stop (signals, --duration) and the journal, whose failure
- * stops the watch; `follow` runs the watch and ends it the same way for both.
+ * What both watchers set up: the stop (signals, --duration), where the captures go (the
+ * folder, or --store) and the journal, whose failure stops the watch; `follow` runs the
+ * watch and ends it the same way for both.
  */
-async function session(s: Settings, source: JournalSource, client: { close(now: boolean): Promise<void> }) {
-  const { JournalWriter } = await import('../../snapshots/journal.js');
+async function session(s: Settings, io: CliIO, source: JournalSource, client: { close(now: boolean): Promise<void> }) {
   const { WatchRefused } = await import('../../sources/watch.js');
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('stopped'));
@@ -100,10 +101,11 @@ async function session(s: Settings, source: JournalSource, client: { close(now: 
   const timer = durationUs === undefined ? undefined : setTimeout(onSignal, Math.min(durationUs / 1000, 2 ** 31 - 1));
   // A journal that cannot be written ends the watch (exit 3): events would be lost.
   const failure: { error: Error | null } = { error: null };
-  let journal;
+  let sink: CaptureSink | undefined;
+  let journal: CaptureJournal;
   try {
-    journal = await JournalWriter.open({
-      folder: s.get(SNAPSHOTS),
+    sink = await openCaptureSink(s, io, 'watch', s.get(SNAPSHOTS));
+    journal = await sink.openJournal({
       source,
       now: () => new Date(),
       lockWaitMs: s.get(LOCK_WAIT)! / 1000,
@@ -116,11 +118,27 @@ async function session(s: Settings, source: JournalSource, client: { close(now: 
     clearTimeout(timer);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    await sink?.close();
     throw e;
   }
+  const captures = sink;
+  const gzip = s.get(GZIP);
+  const userdbDir = s.get(USERDB);
+  const lockWaitMs = s.get(LOCK_WAIT)! / 1000;
   return {
     stop,
     journal,
+    /** Writes a list as a snapshot under the snapshot lock (a cron `snapshot` may write at the same time), and its owners to the user database. */
+    async saveSnapshot(result: { snapshot: NativeSnapshot; users: Sighting[] }): Promise<string> {
+      const release = await captures.lockSnapshots(lockWaitMs);
+      try {
+        const name = await writeSnapshotDocument(captures, result.snapshot, { gzip });
+        recordSightings(userdbDir, result.users, result.snapshot.captured_at);
+        return name;
+      } finally {
+        await release();
+      }
+    },
     /** Runs the watch to its stop; a refusal is exit 3, and the journal and the client are closed whatever happens. */
     async follow<T>(watch: () => Promise<T>): Promise<T> {
       try {
@@ -134,23 +152,23 @@ async function session(s: Settings, source: JournalSource, client: { close(now: 
         clearTimeout(timer);
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
-        journal.close();
-        await client.close(true);
+        try {
+          await journal.close();
+        } finally {
+          await client.close(true);
+          await captures.close();
+        }
       }
     },
   };
 }
 
 async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
-  const dir = s.get(SNAPSHOTS);
   const list = listOptions(s);
   const stallUs = s.get(STALL)!;
   const watchTimeoutUs = s.get(WATCH_TIMEOUT)!;
   if (watchTimeoutUs >= stallUs) io.warn(`${s.source('watch-timeout')} is not shorter than ${s.source('stall')}: on a quiet cluster a healthy watch may be taken for a stalled one and opened again`);
   const maxBackoffUs = s.get(MAX_BACKOFF)!;
-  const gzip = s.get(GZIP);
-  const userdbDir = s.get(USERDB);
-  const lockWaitMs = s.get(LOCK_WAIT)! / 1000;
   const quiet = s.get(QUIET_Q);
   const client = await connectKubernetes(s, io.env);
   const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
@@ -167,7 +185,7 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
   const refused = () =>
     new WatchRefused(`the credentials of ${client.origin} were refused: the user needs the RBAC verbs get, list and watch on pods (cluster-wide, or in each --namespace) and list on namespaces`);
   const source = { kind: 'kubernetes' as const, address: client.address, region: null };
-  const run = await session(s, source, client);
+  const run = await session(s, io, source, client);
   const counts = await run.follow(() =>
     watchKubernetes(
       {
@@ -187,7 +205,7 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
           if (result.snapshot.scope.namespaces.length === 0) throw new Error(`nothing could be listed: ${result.snapshot.scope.failed.map((f) => f.reason).join('; ')}`);
           return result;
         },
-        saveSnapshot: (result) => saveSnapshot(dir, result, gzip, userdbDir, lockWaitMs),
+        saveSnapshot: (result) => run.saveSnapshot(result),
         openWatch: async (namespace, resourceVersion, signal) => {
           const path = namespace === null ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
           try {
@@ -219,13 +237,9 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
 }
 
 async function runWatch(s: Settings, io: CliIO): Promise<void> {
-  const dir = s.get(SNAPSHOTS);
   const settings = nomadSettings(s, io);
   const heartbeatUs = s.get(HEARTBEAT)!;
   const maxBackoffUs = s.get(MAX_BACKOFF)!;
-  const lockWaitMs = s.get(LOCK_WAIT)! / 1000;
-  const gzip = s.get(GZIP);
-  const userdbDir = s.get(USERDB);
   const quiet = s.get(QUIET_Q);
   const { DEFAULT_CLIENT_OPTIONS, NomadClient, NomadHttpError } = await import('../../sources/nomad/client.js');
   const { captureNomad, emptyMetaCache } = await import('../../sources/nomad/capture.js');
@@ -238,7 +252,7 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const source = { kind: 'nomad' as const, address: settings.address, region: settings.region };
   const refused = () => new WatchRefused(`the Nomad server at ${settings.address} refused the credentials; ${nomadAdvice(settings, ['refused-credentials']).join('; ')}`);
 
-  const run = await session(s, source, client);
+  const run = await session(s, io, source, client);
   const prefixes = s.get(JOB_PREFIX);
   let cache = emptyMetaCache();
   const counts = await run.follow(() =>
@@ -258,7 +272,7 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
           if (result.snapshot.scope.namespaces.length === 0) throw new Error(`nothing could be listed: ${result.snapshot.scope.failed.map((f) => f.reason).join('; ')}`);
           return result;
         },
-        saveSnapshot: (result) => saveSnapshot(dir, result, gzip, userdbDir, lockWaitMs),
+        saveSnapshot: (result) => run.saveSnapshot(result),
         openStream: async (index, signal) => {
           try {
             return await client.stream('/v1/event/stream', { topic: ['Allocation', 'Job'], namespace: '*', index }, signal);
@@ -285,16 +299,4 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
     ),
   );
   if (!quiet) io.stdout(`watched ${settings.address}: ${counts.events} allocation changes, ${counts.resyncs} lists, ${counts.drops} drops\n`);
-}
-
-/** Writes a list as a snapshot under the snapshot lock (a cron `snapshot` may write at the same time), and its owners to the user database. */
-async function saveSnapshot(dir: string, result: { snapshot: NativeSnapshot; users: Sighting[] }, gzip: boolean, userdbDir: string, lockWaitMs: number): Promise<string> {
-  const release = await acquireLock(join(dir, '.hourmeter', 'snapshot.lock'), lockWaitMs);
-  try {
-    const name = writeSnapshotFile(dir, result.snapshot, { gzip });
-    if (result.users.length > 0) saveUserDb(userdbDir, mergeSightings(loadUserDb(userdbDir), result.users, result.snapshot.captured_at));
-    return name;
-  } finally {
-    release();
-  }
 }

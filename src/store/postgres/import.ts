@@ -70,8 +70,11 @@ export class ImportRefused extends Error {}
 
 const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 
-/** Checks the schema and the role's grants, so that a refusal names what to fix. */
-async function checkStore(client: pg.Client): Promise<void> {
+/**
+ * Checks the schema and the role's grants for writing captures, so that a refusal names what
+ * to fix; `verb` says what was refused ("import", "capture").
+ */
+export async function checkCaptureStore(client: pg.Client, verb: string): Promise<void> {
   let version: number;
   try {
     const r = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
@@ -81,7 +84,7 @@ async function checkStore(client: pg.Client): Promise<void> {
     version = 0;
   }
   if (version < SCHEMA_VERSION) {
-    throw new ImportRefused(`the store's schema is at version ${version}, and importing needs version ${SCHEMA_VERSION}: run \`hourmeter store migrate\` as the database's owner first`);
+    throw new ImportRefused(`the store's schema is at version ${version}, and ${verb === 'import' ? 'importing' : `to ${verb}`} needs version ${SCHEMA_VERSION}: run \`hourmeter store migrate\` as the database's owner first`);
   }
   if (version > SCHEMA_VERSION) {
     throw new ImportRefused(`the store's schema is at version ${version}, newer than this hourmeter knows (${SCHEMA_VERSION}): upgrade hourmeter`);
@@ -96,7 +99,7 @@ async function checkStore(client: pg.Client): Promise<void> {
     const user = r.rows[0]!.user;
     const lacks = missing.map((m) => `${m.privilege} on ${m.table}`).join(', ');
     throw new ImportRefused(
-      `user "${user}" may not import: it lacks ${lacks}; import as the writer role, or have the tables' owner run ` +
+      `user "${user}" may not ${verb}: it lacks ${lacks}; ${verb} as the writer role, or have the tables' owner run ` +
         `GRANT SELECT, INSERT ON snapshot_documents, journal_lines TO "${user}" (README, "hourmeter store")`,
     );
   }
@@ -190,7 +193,7 @@ interface LineRow {
 
 export async function importCaptures(client: pg.Client, documents: readonly ImportDocument[], journals: readonly ImportJournalFile[], opts: ImportOptions): Promise<ImportResult> {
   const started = performance.now();
-  await checkStore(client);
+  await checkCaptureStore(client, 'import');
   const result: ImportResult = { files: 0, filesPresent: 0, filesChanged: 0, bytes: 0, lines: 0, linesPresent: 0, journalsChanged: 0, linesUnreadable: 0, unfinished: 0, seconds: 0 };
 
   const journalSizes = await Promise.all(journals.map((j) => stat(j.path).then((s) => s.size, () => 0)));

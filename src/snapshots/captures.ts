@@ -1,0 +1,190 @@
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DataError } from '../util/errors.js';
+import { isStorageFailure, makeFolder } from '../util/folders.js';
+import { formatTimestamp } from '../util/time.js';
+import { parseSnapshotName } from './files.js';
+import type { NativeSnapshot } from './format.js';
+import { JOURNAL_DIR, JOURNAL_FORMAT, JOURNAL_VERSION, journalFileName, JournalWriter, sourceId, type JournalEvent, type JournalHeader, type JournalSource } from './journal.js';
+import { acquireLock } from './lock.js';
+import { removeLeftoverTemps, writeNewFile } from './write.js';
+
+/**
+ * Where `snapshot` and `watch` put what they capture: the snapshot folder (the default), or
+ * a store's rows. Whatever the sink, it holds exactly what the folder would: a snapshot
+ * document is the bytes of the file under the file's path in the folder, a journal line is
+ * a line of `journal/<source>/<hour>Z.jsonl` under that path and its line number, so that
+ * `hourmeter store import` of the folder and a capture straight into the store give the
+ * same rows. Captures are never rewritten, and one writer at a time holds the snapshot lock
+ * and each source's journal lock.
+ */
+export interface CaptureSink {
+  /** Where a snapshot document of this name is kept, for messages. */
+  where(name: string): string;
+  /** The folder for the capture's own state (the Nomad meta cache), or null when the sink keeps none. */
+  readonly stateDir: string | null;
+  /** Takes the snapshot lock, waiting up to `waitMs`; returns its release. */
+  lockSnapshots(waitMs: number): Promise<() => Promise<void>>;
+  /** Stores a snapshot document under `name`, timed by its name; false when the name is taken. */
+  writeSnapshot(name: string, bytes: Buffer, capturedAtUs: number): Promise<boolean>;
+  /** Opens a source's journal, taking its lock (waiting up to `lockWaitMs`). */
+  openJournal(opts: JournalOpenOptions): Promise<CaptureJournal>;
+  close(): Promise<void>;
+}
+
+export interface JournalOpenOptions {
+  source: JournalSource;
+  /** The watcher's clock: it names the hour files and times the headers. */
+  now: () => Date;
+  lockWaitMs: number;
+  /** Told of a failed timed flush; the error is also thrown by the next append, flush or close. */
+  onError?: (e: DataError) => void;
+}
+
+/** What a watcher appends its lines to; JournalWriter is the folder's. */
+export interface CaptureJournal {
+  append(line: JournalEvent): void;
+  flush(): void;
+  /** Writes what is buffered and releases the lock; throws if a write failed. */
+  close(): void | Promise<void>;
+}
+
+/**
+ * Writes a native snapshot under the name of its capture time, to the second; returns the
+ * name. Two captures in the same second: the second keeps its milliseconds rather than
+ * overwrite the first.
+ */
+export async function writeSnapshotDocument(sink: CaptureSink, snap: NativeSnapshot, opts: { gzip: boolean }): Promise<string> {
+  const text = Buffer.from(JSON.stringify(snap));
+  const bytes = opts.gzip ? gzipSync(text) : text;
+  const ext = `.json${opts.gzip ? '.gz' : ''}`;
+  for (const name of [`${snap.captured_at.slice(0, 19)}Z${ext}`, `${snap.captured_at.slice(0, 23)}Z${ext}`]) {
+    if (await sink.writeSnapshot(name, bytes, parseSnapshotName(name)!.timeUs)) return name;
+  }
+  throw new DataError(`${sink.where(`${snap.captured_at.slice(0, 23)}Z${ext}`)} already exists; snapshots are never overwritten`);
+}
+
+/** The snapshot folder as a sink: today's files, lock files and journals. */
+export function folderCaptures(dir: string, warn: (line: string) => void): CaptureSink {
+  const stateDir = join(dir, '.hourmeter');
+  return {
+    where: (name) => join(dir, name),
+    stateDir,
+    async lockSnapshots(waitMs) {
+      try {
+        makeFolder(stateDir);
+      } catch (e) {
+        // A full or read-only disk is said plainly, naming the path (main.ts).
+        if (isStorageFailure(e)) throw e;
+        throw new DataError(`cannot create ${stateDir}: ${(e as Error).message}`);
+      }
+      const release = await acquireLock(join(stateDir, 'snapshot.lock'), waitMs);
+      // Under the lock no other run writes snapshots: a temp file is an interrupted run's.
+      for (const name of removeLeftoverTemps(dir, (n) => parseSnapshotName(n) !== null, Date.now())) warn(`removed ${join(dir, name)}, a temp file left by an interrupted run`);
+      return async () => release();
+    },
+    writeSnapshot: async (name, bytes) => writeNewFile(join(dir, name), bytes),
+    openJournal: (o) => JournalWriter.open({ folder: dir, source: o.source, now: o.now, lockWaitMs: o.lockWaitMs, onError: o.onError }),
+    close: async () => {},
+  };
+}
+
+/** The rows of a store's journal lines, as BatchedJournal writes them. */
+export interface JournalRows {
+  /** How many lines the file holds: a reopened file is numbered on from there. */
+  lineCount(source: string, file: string): Promise<number>;
+  /** Adds the lines, numbered from `firstLineNumber`, all or none. */
+  appendLines(source: string, file: string, firstLineNumber: number, lines: string[]): Promise<void>;
+}
+
+/**
+ * A journal kept as rows: the folder's JournalWriter line for line (a header each time an
+ * hour's file is opened, the file of the hour of each flush), each flush one all-or-nothing
+ * batch written in the background; a failed batch stops the journal as a failed write does.
+ */
+export class BatchedJournal implements CaptureJournal {
+  private buffer: string[] = [];
+  private fileName: string | null = null;
+  private nextLine = 1;
+  private writing: Promise<void> = Promise.resolve();
+  private failure: DataError | null = null;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly sourceId: string;
+
+  constructor(
+    private readonly rows: JournalRows,
+    private readonly source: JournalSource,
+    private readonly now: () => Date,
+    private readonly release: () => Promise<void>,
+    private readonly describe: (file: string) => string,
+    private readonly onError: ((e: DataError) => void) | undefined,
+    flushEveryMs = 1000,
+  ) {
+    this.sourceId = sourceId(source);
+    this.timer = setInterval(() => this.tryFlush(), flushEveryMs);
+    // A quiet stream must not keep the process alive for the journal's sake.
+    this.timer.unref();
+  }
+
+  append(line: JournalEvent): void {
+    this.usable();
+    this.buffer.push(JSON.stringify(line));
+  }
+
+  flush(): void {
+    this.usable();
+    if (this.buffer.length === 0) return;
+    const at = this.now();
+    const name = journalFileName(at);
+    const file = `${JOURNAL_DIR}/${this.sourceId}/${name}`;
+    const lines = this.buffer;
+    this.buffer = [];
+    const opening = name !== this.fileName;
+    if (opening) {
+      this.fileName = name;
+      const header: JournalHeader = { type: 'journal', at: formatTimestamp(at.getTime() * 1000), format: JOURNAL_FORMAT, version: JOURNAL_VERSION, source: { ...this.source } };
+      lines.unshift(JSON.stringify(header));
+    }
+    this.writing = this.writing.then(async () => {
+      if (this.failure) return;
+      try {
+        // A watcher restarted within the hour continues its file, as it appends to the folder's.
+        if (opening) this.nextLine = (await this.rows.lineCount(this.sourceId, file)) + 1;
+        await this.rows.appendLines(this.sourceId, file, this.nextLine, lines);
+        this.nextLine += lines.length;
+      } catch (e) {
+        this.failure ??= new DataError(`cannot write ${this.describe(file)}: ${(e as Error).message}; start the watcher again once the store takes writes`);
+        clearInterval(this.timer);
+        this.onError?.(this.failure);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    try {
+      if (this.failure === null && this.buffer.length > 0) {
+        this.closed = false;
+        this.flush();
+        this.closed = true;
+      }
+      await this.writing;
+    } finally {
+      await this.release();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private usable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new Error('the journal is closed');
+  }
+
+  private tryFlush(): void {
+    if (this.closed || this.failure) return;
+    this.flush();
+  }
+}
