@@ -7,3 +7,4 @@
 export { connectPostgres, describePostgresSettings, PostgresSettingsError, resolvePostgresSettings, systemDefaults } from '../store/postgres/connect.js';
 export { migrate, SCHEMA_VERSION } from '../store/postgres/schema.js';
 export { ImportRefused, importCaptures, type ImportDocument, type ImportJournalFile, type ImportResult } from '../store/postgres/import.js';
+export { postgresUserDirectory } from '../store/postgres/users.js';
