@@ -8,6 +8,7 @@ import { UsageError } from '../../util/errors.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
+import { STORE } from '../store-options.js';
 import { CSV_DELIMITER } from '../summary-options.js';
 import { addConfigOption, addNowOption, addOutputOptions, outputFormat, addReadOptions, addSnapshotsOption, NAMESPACE, nowFrom, Settings, SNAPSHOTS, STRICT, USERDB, type SharedOption } from '../options.js';
 
@@ -49,7 +50,8 @@ export function topCommand(program: Command, io: CliIO): Command {
     .addOption(SORT.option())
     .addOption(LIMIT.option())
     .addOption(NAMESPACE.option())
-    .addOption(USERDB.option('user database folder, for the names of users'));
+    .addOption(USERDB.option('user database folder, for the names of users'))
+    .addOption(STORE.option('the --userdb folder, for the names of users'));
   addOutputOptions(cmd, OUTPUT);
   cmd.addOption(CSV_DELIMITER.option());
   addReadOptions(cmd);
@@ -82,7 +84,7 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
     throw new UsageError(`--snapshots ${dir} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
   }
   const latest = readLatestReadable(files, { strict: s.get(STRICT), warn: io.warn });
-  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: userNames(s, io) });
+  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: await userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
