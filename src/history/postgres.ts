@@ -8,3 +8,4 @@ export { connectPostgres, describePostgresSettings, PostgresSettingsError, resol
 export { migrate, SCHEMA_VERSION } from '../store/postgres/schema.js';
 export { ImportRefused, importCaptures, type ImportDocument, type ImportJournalFile, type ImportResult } from '../store/postgres/import.js';
 export { postgresCaptures } from '../store/postgres/captures.js';
+export { postgresUserDirectory } from '../store/postgres/users.js';

@@ -40,12 +40,23 @@ export function loadTokens(path: string): TokenStore {
 
 const hash = (token: string): string => createHash('sha256').update(token).digest('hex');
 
+/** The SHA-256 (hex) kept for a token, or null when it cannot be a quota token. */
+export function tokenDigest(token: string): string | null {
+  return token.startsWith(PREFIX) ? hash(token) : null;
+}
+
+/** A new random token and the digest to keep of it. */
+export function newToken(): { token: string; sha256: string } {
+  const token = PREFIX + randomBytes(32).toString('base64url');
+  return { token, sha256: hash(token) };
+}
+
 /** Issues a token for a user: stores its hash and returns the token (shown once). */
 export function issueToken(userdbDir: string, user: string, nowIso: string): string {
   const path = tokensPath(userdbDir);
   const store = loadTokens(path);
-  const token = PREFIX + randomBytes(32).toString('base64url');
-  store.set(user, { sha256: hash(token), issued_at: nowIso });
+  const { token, sha256 } = newToken();
+  store.set(user, { sha256, issued_at: nowIso });
   makeFolder(userdbDir);
   // fromEntries defines own properties: a "__proto__" user is written as one.
   const sorted = Object.fromEntries([...store].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

@@ -9,8 +9,7 @@ import { formatTimestamp } from '../util/time.js';
 import type { QuotaRequest } from '../quota/decide.js';
 import type { QuotaConfig } from '../quota/policy.js';
 import { parseHours, parseRequest } from '../quota/request.js';
-import { userOfToken, type TokenFile } from '../quota/tokens.js';
-import { loadUserDb } from '../userdb/store.js';
+import type { UserDirectory } from '../userdb/directory.js';
 import { AnswerCache } from './answer-cache.js';
 import { QueryPool } from './query-pool.js';
 import { ProcessMetrics } from './process-metrics.js';
@@ -50,8 +49,8 @@ export interface ServerOptions {
 export interface QuotaOptions {
   /** The quota file as last read successfully (re-read when it changes). */
   config: () => QuotaConfig;
-  userdbDir: string;
-  tokens: TokenFile;
+  /** The user database (groups) and the quota tokens: a folder, or the PostgreSQL store. */
+  users: UserDirectory;
 }
 
 /**
@@ -124,7 +123,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       return session && typeof session.u === 'string' ? { kind: 'hub', user: session.u } : null;
     }
     if (o.token !== null && sameToken(token, o.token)) return { kind: 'admin' };
-    const user = o.quota ? userOfToken(o.quota.tokens.current(), token) : null;
+    const user = o.quota ? await o.quota.users.userOfToken(token) : null;
     if (user !== null) return { kind: 'user', user };
     const hubUser = hub ? await hub.userForToken(token) : null;
     return hubUser === null ? null : { kind: 'hub', user: hubUser.name };
@@ -167,7 +166,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       const subject = asker?.name === question.user ? asker : await hub.userModel(question.user);
       question = { ...question, groups: subject?.groups ?? [] };
     }
-    return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: loadUserDb(q.userdbDir) } });
+    return pool.run({ path: url.pathname, query: {}, unnamedFiles, nowMs: o.now(), quota: { ...question, config: q.config(), userdb: await q.users.load() } });
   };
 
   /**
@@ -223,11 +222,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const base = { path: '/quota', query: {}, unnamedFiles, nowMs: o.now() };
     if (inner === '/admin') {
       if (!admin) return refuse(403, 'Only hub admins, and members of the groups the quota file names under "admins", see every user.');
-      const r = await pool.run({ ...base, quota: { user: user.name, groups: null, request: null, page: 'admin', config: q.config(), userdb: loadUserDb(q.userdbDir) } });
+      const r = await pool.run({ ...base, quota: { user: user.name, groups: null, request: null, page: 'admin', config: q.config(), userdb: await q.users.load() } });
       if (r.status !== 200) return refuse(r.status, 'The report could not be made; see the service log.');
       return html(200, renderQuotaAdminPage(JSON.parse(r.body) as QuotaReport, { prefix: h.prefix }));
     }
-    const r = await pool.run({ ...base, quota: { user: user.name, groups: user.groups, request: null, page: 'user', config: q.config(), userdb: loadUserDb(q.userdbDir) } });
+    const r = await pool.run({ ...base, quota: { user: user.name, groups: user.groups, request: null, page: 'user', config: q.config(), userdb: await q.users.load() } });
     if (r.status !== 200) return refuse(r.status, 'Your quota could not be read; see the service log.');
     html(200, renderQuotaPage(JSON.parse(r.body) as QuotaPageData, { prefix: h.prefix, isAdmin: admin }));
   };

@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { toCsv } from '../../reports/csv.js';
-import { loadUserDb, USERDB_FILE } from '../../userdb/store.js';
 import { replaceFile } from '../../snapshots/write.js';
 import type { CliIO } from '../io.js';
+import { STORE } from '../store-options.js';
+import { openUserDirectory } from '../user-directory.js';
 import { addConfigOption, NAMESPACE, QUIET, Settings, USERDB } from '../options.js';
 import { SUMMARIES, SUMMARY_DELIMITER } from '../summary-options.js';
 import { DataError } from '../../util/errors.js';
@@ -19,6 +20,7 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
   cmd.addOption(SUMMARIES.option());
   cmd
     .addOption(USERDB.option())
+    .addOption(STORE.option('the --userdb folder'))
     .addOption(NAMESPACE.option());
   cmd.addOption(SUMMARY_DELIMITER.option());
   addConfigOption(cmd);
@@ -33,10 +35,10 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
     ]);
     const s = Settings.of(cmd, program);
     const dir = s.get(SUMMARIES);
-    const userdb = s.get(USERDB);
     const delimiter = s.get(SUMMARY_DELIMITER);
     const namespaces = summaryNamespaces(dir, SUFFIXES.users, s.get(NAMESPACE), '--summaries');
-    const db = loadUserDb(userdb);
+    const directory = await openUserDirectory(s, io);
+    const db = await directory.load().finally(() => directory.close());
     for (const ns of namespaces) {
       const { path, csv } = readSummaryCsv(dir, ns.file, delimiter);
       let merged;
@@ -51,7 +53,7 @@ export function mergeUsersCommand(program: Command, io: CliIO): Command {
       const n = merged.missing.length;
       if (n > 0) {
         io.warn(
-          `${ns.namespace}: ${n} user${n > 1 ? 's' : ''} of ${merged.rows.length} missing from ${join(userdb, USERDB_FILE)} (kept with an empty name and e-mail); ` +
+          `${ns.namespace}: ${n} user${n > 1 ? 's' : ''} of ${merged.rows.length} missing from ${directory.usersWhere} (kept with an empty name and e-mail); ` +
             '`hourmeter userdb import` brings in an AI4OS user-db.json',
         );
       }

@@ -4,9 +4,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Assets, IndexEntry } from '../../reports/html.js';
 import { replaceFile } from '../../snapshots/write.js';
-import { loadUserDb } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
+import { STORE } from '../store-options.js';
+import { loadUsers } from '../user-directory.js';
 import { addConfigOption, addRequireCoverageOption, NAMESPACE, QUIET, REQUIRE_COVERAGE, reportCoverage, Settings, USERDB, type SharedOption } from '../options.js';
 import { SUMMARIES, SUMMARY_DELIMITER } from '../summary-options.js';
 import { makeFolder } from '../../util/folders.js';
@@ -46,6 +47,7 @@ export function plotCommand(program: Command, io: CliIO): Command {
   cmd
     .addOption(HTMLS.option())
     .addOption(USERDB.option('user database folder, for the names of the top users'))
+    .addOption(STORE.option('the --userdb folder, for the names of the top users'))
     .addOption(NAMESPACE.option())
     .addOption(TOP.option());
   cmd.addOption(SUMMARY_DELIMITER.option());
@@ -74,7 +76,7 @@ export function plotCommand(program: Command, io: CliIO): Command {
     const delimiter = s.get(SUMMARY_DELIMITER);
     const top = s.get(TOP);
     const namespaces = summaryNamespaces(dir, SUFFIXES.timeseries, s.get(NAMESPACE), '--summaries');
-    const db = loadUserDb(s.get(USERDB));
+    const db = await loadUsers(s, io);
     const names = (user: string) => (Object.hasOwn(db, user) ? (db[user]!.name ?? null) : null);
     const assets = loadAssets();
     // Summaries written before coverage.json existed have none: then nothing is said.

@@ -8,16 +8,17 @@ import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';
 import { checkQuota, enforceQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
 import { HubClient, hubApiSettings, type RunningUser } from '../../server/jupyterhub.js';
-import { issueToken, tokensPath } from '../../quota/tokens.js';
 import { listSnapshots } from '../../snapshots/files.js';
 import { readWithoutStore } from '../../history/open.js';
 import type { HistoryView } from '../../history/store.js';
-import { loadUserDb, namesIn } from '../../userdb/store.js';
+import { namesIn } from '../../userdb/store.js';
 import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatTimestamp, readableInstant } from '../../util/time.js';
 import type { Micros } from '../../accounting/types.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
 import { CSV_DELIMITER } from '../summary-options.js';
+import { STORE } from '../store-options.js';
+import { loadUsers, openUserDirectory } from '../user-directory.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addCoverageOptions, addMaxGapOption, addNowOption, addOutputOptions, outputFormat, addReadOptions, addSnapshotsOption, MAX_GAP, nowFrom, reportCoverage, Settings, SNAPSHOTS, STRICT, USERDB, type SharedOption } from '../options.js';
 
@@ -170,21 +171,24 @@ export function quotaCommand(program: Command, io: CliIO): Command {
     .summary('issue a token for `serve` that sees only this user')
     .description(
       'Prints a new bearer token for the quota endpoints of `hourmeter serve` that may ask only about this ' +
-        'user; it is shown once. Only its SHA-256 is kept, in <userdb>/quota-tokens.json (mode 0600); ' +
-        'issuing again replaces (revokes) the previous token of the user.',
+        'user; it is shown once. Only its SHA-256 is kept, in <userdb>/quota-tokens.json (mode 0600), or with ' +
+        '--store in the quota_tokens table of the PostgreSQL store (the writer role); issuing again replaces ' +
+        '(revokes) the previous token of the user.',
     )
     .addOption(QUOTA_USER.option())
-    .addOption(USERDB.option(USERDB_HELP));
+    .addOption(USERDB.option(USERDB_HELP))
+    .addOption(STORE.option('the --userdb folder'));
   addNowOption(token, 'take this instant as the issue time');
   addConfigOption(token);
-  token.addHelpText('after', '\nExamples:\n  hourmeter quota token --user alice > alice.token');
-  token.action(() => {
+  token.addHelpText('after', '\nExamples:\n  hourmeter quota token --user alice > alice.token\n  hourmeter quota token --user alice --store postgres://hourmeter_writer@db.example.org/hourmeter > alice.token');
+  token.action(async () => {
     const s = Settings.of(token, program);
     const user = s.get(QUOTA_USER);
-    const dir = s.get(USERDB);
-    const t = issueToken(dir, user, formatTimestamp(nowFrom(s) * 1000));
+    const issuedAt = formatTimestamp(nowFrom(s) * 1000);
+    const directory = await openUserDirectory(s, io);
+    const t = await directory.issueToken(user, issuedAt).finally(() => directory.close());
     io.stdout(t + '\n');
-    io.warn(`issued a quota token for ${user}; only its hash is kept, in ${tokensPath(dir)}: this is the one time it is shown`);
+    io.warn(`issued a quota token for ${user}; only its hash is kept, in ${directory.tokensWhere}: this is the one time it is shown`);
   });
 
   const enforceCmd = new Command('enforce')
@@ -273,7 +277,7 @@ async function runCheck(s: Settings, io: CliIO, mode: 'check' | 'show'): Promise
     request = { amounts, hoursUs: s.get(HOURS) };
   }
   const nowUs = nowFrom(s) * 1000;
-  const userdb = loadUserDb(s.get(USERDB));
+  const userdb = await loadUsers(s, io);
   const maxGapUs = s.get(MAX_GAP);
   const d: QuotaAnswer = await withHistory(s, io, nowUs, (view) => checkQuota(view, config, userdb, { user, groups, request, nowUs, maxGapUs }));
   io.stdout(output === 'json' ? JSON.stringify(d, null, 2) + '\n' : renderDecisionTable(d, { request: mode === 'check' }));
@@ -286,7 +290,7 @@ async function runReport(s: Settings, io: CliIO): Promise<void> {
   const output = s.get(REPORT_OUTPUT);
   const config = loadQuotaFile(s);
   const nowUs = nowFrom(s) * 1000;
-  const userdb = loadUserDb(s.get(USERDB));
+  const userdb = await loadUsers(s, io);
   const maxGapUs = s.get(MAX_GAP);
   const r = await withHistory(s, io, nowUs, (view) => reportQuota(view, config, userdb, nowUs, maxGapUs));
   if (r.stale) io.warn(r.latest_snapshot === null ? 'no snapshot: every user shows no usage' : `the latest snapshot, ${readableInstant(r.latest_snapshot)}, is older than stale_after ${r.stale_after}: usage since then is missing`);

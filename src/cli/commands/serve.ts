@@ -6,8 +6,8 @@ import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import { addDbOption, indexPath } from '../index-options.js';
 import { STORE } from '../store-options.js';
+import { openUserDirectory } from '../user-directory.js';
 import type { CliIO } from '../io.js';
-import { TokenFile, tokensPath } from '../../quota/tokens.js';
 import type { QuotaConfig } from '../../quota/policy.js';
 import { MAX_AGE } from './check.js';
 import { loadQuotaFile, QUOTA_FILE } from './quota.js';
@@ -91,7 +91,9 @@ export function serveCommand(program: Command, io: CliIO): Command {
         'An unknown query parameter gets 400, naming it. New snapshot files are read into the index every --refresh.\n\n' +
         'With --jupyterhub (or run by the hub as a service; needs --quota): <prefix>/ shows the logged-in user their quota, ' +
         '<prefix>/admin every user to hub admins and the groups the quota file names under "admins"; the API also takes ' +
-        'hub tokens, each for its own user.',
+        'hub tokens, each for its own user.\n\n' +
+        'With --store, the user database (groups) and the quota tokens are read from the PostgreSQL store on every ' +
+        'request, so that several serve hosts behind one address agree on them.',
     )
     .addOption(HOST.option())
     .addOption(PORT.option())
@@ -130,8 +132,8 @@ export function serveCommand(program: Command, io: CliIO): Command {
     let quota = null;
     if (s.given(QUOTA_FILE)) {
       if (token === null && hub === null) throw new UsageError(`--quota needs --token-file: the admin token sees every user, and per-user tokens only their own quota`);
-      const userdbDir = s.get(USERDB);
-      quota = { config: watchQuotaFile(s, io), userdbDir, tokens: new TokenFile(tokensPath(userdbDir)) };
+      // With --store, the users and tokens every serve host shares; else the --userdb folder.
+      quota = { config: watchQuotaFile(s, io), users: await openUserDirectory(s, io) };
     }
     const fixedNow = s.given(NOW) ? nowFrom(s) : null;
     const dir = s.get(SNAPSHOTS);
@@ -154,7 +156,8 @@ export function serveCommand(program: Command, io: CliIO): Command {
       quota,
       hub,
     });
-    const server = await listening.catch((e: NodeJS.ErrnoException) => {
+    const server = await listening.catch(async (e: NodeJS.ErrnoException) => {
+      await quota?.users.close();
       const where = `${host}:${listenPort}`;
       if (e.code === 'EADDRINUSE') throw new DataError(`cannot listen on ${where}: the port is already in use; stop what holds it, or give another ${s.sourceOf(PORT)}`);
       if (e.code === 'EACCES') throw new DataError(`cannot listen on ${where}: ports below 1024 need privileges; give ${s.sourceOf(PORT)} 1024 or above`);
@@ -170,6 +173,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
     io.stdout(`listening on ${server.url}\n`);
     await stopped;
     await server.close();
+    await quota?.users.close();
   });
   return cmd;
 }

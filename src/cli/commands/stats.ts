@@ -133,7 +133,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       nowUs: nowFrom(s) * 1000,
     });
     // Read (and its code loaded) only when rows are users: a report by namespace has no use for it.
-    const report = groupBy.includes('user') ? withUserNames(counted, (await import('../user-names.js')).userNames(s, io)) : counted;
+    const report = groupBy.includes('user') ? withUserNames(counted, await (await import('../user-names.js')).userNames(s, io)) : counted;
     io.stdout(renderOutput(statsOutput(report), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
     // A table shows the line under it; JSON and CSV readers get it on stderr.
     reportCoverage(s, io, report.coverage.warning, { printed: output === 'table' });

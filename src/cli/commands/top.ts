@@ -46,12 +46,12 @@ export function topCommand(program: Command, io: CliIO): Command {
         'that can (with a warning; --strict fails instead).',
     );
   addSnapshotsOption(cmd);
-  cmd.addOption(STORE.option());
   cmd
     .addOption(SORT.option())
     .addOption(LIMIT.option())
     .addOption(NAMESPACE.option())
-    .addOption(USERDB.option('user database folder, for the names of users'));
+    .addOption(USERDB.option('user database folder, for the names of users'))
+    .addOption(STORE.option());
   addOutputOptions(cmd, OUTPUT);
   cmd.addOption(CSV_DELIMITER.option());
   addReadOptions(cmd);
@@ -95,7 +95,7 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   } finally {
     await captures.close();
   }
-  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: userNames(s, io) });
+  const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: await userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
   const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];

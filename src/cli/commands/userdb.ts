@@ -1,14 +1,15 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { renderOutput, tableColumns, tableParts, type Column, type Output } from '../../reports/output.js';
 import { plainTable, withRules } from '../../reports/table.js';
-import { loadUserDb, saveUserDb, USERDB_FILE, type UserDb, type UserRecord } from '../../userdb/store.js';
+import type { UserDb, UserRecord } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { timestampText } from '../../util/time.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, addOutputOptions, outputFormat, QUIET, Settings, USERDB, type SharedOption } from '../options.js';
 import { CSV_DELIMITER } from '../summary-options.js';
+import { STORE } from '../store-options.js';
+import { loadUsers, openUserDirectory } from '../user-directory.js';
 
 /** A sighting time in the report form; a hand-edited value that is not a time is shown as it is. */
 function seen(text: string | null | undefined): string | null {
@@ -62,15 +63,15 @@ const OVERWRITE: SharedOption<boolean> = {
 export function userdbCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('userdb')
     .summary('show, export or import the user database (ids, names, e-mails)')
-    .description('The user database, userdb/users.json, collects owners from job meta at every snapshot and never drops one.');
-  const addDir = (c: Command) => c.addOption(USERDB.option());
+    .description('The user database, userdb/users.json (with --store, the users table of the PostgreSQL store), collects owners from job meta at every snapshot and never drops one.');
+  const addDir = (c: Command) => c.addOption(USERDB.option()).addOption(STORE.option('the --userdb folder'));
   const show = new Command('show').summary('print the users as a table').description('Prints every known user.');
   addDir(show);
   addConfigOption(show);
   show.addHelpText('after', '\nExamples:\n  hourmeter userdb show');
-  show.action(() => {
+  show.action(async () => {
     const s = Settings.of(show, program);
-    io.stdout(renderOutput(userdbOutput(loadUserDb(s.get(USERDB))), 'table'));
+    io.stdout(renderOutput(userdbOutput(await loadUsers(s, io)), 'table'));
   });
   const exp = new Command('export').summary('write the users as CSV or JSON').description('Writes every known user to stdout.');
   addDir(exp);
@@ -78,9 +79,9 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   exp.addOption(CSV_DELIMITER.option());
   addConfigOption(exp);
   exp.addHelpText('after', '\nExamples:\n  hourmeter userdb export -o csv > users.csv\n  hourmeter userdb export --json');
-  exp.action(() => {
+  exp.action(async () => {
     const s = Settings.of(exp, program);
-    const db = exported(loadUserDb(s.get(USERDB)));
+    const db = exported(await loadUsers(s, io));
     const format = s.get(EXPORT_OUTPUT);
     io.stdout(renderOutput(userdbOutput(db), format, { delimiter: format === 'csv' ? s.get(CSV_DELIMITER) : undefined }));
   });
@@ -97,11 +98,10 @@ export function userdbCommand(program: Command, io: CliIO): Command {
   imp.addOption(OVERWRITE.option());
   imp.addOption(QUIET.option('print nothing when all went well'));
   addConfigOption(imp);
-  imp.addHelpText('after', '\nExamples:\n  hourmeter userdb import ../ai4-accounting/users/user-db.json\n  hourmeter userdb import user-db.json --userdb /srv/hourmeter/userdb --overwrite');
+  imp.addHelpText('after', '\nExamples:\n  hourmeter userdb import ../ai4-accounting/users/user-db.json\n  hourmeter userdb import user-db.json --userdb /srv/hourmeter/userdb --overwrite\n  hourmeter userdb import user-db.json --store postgres://hourmeter_writer@db.example.org/hourmeter');
   imp.action(async (file: string) => {
-    const { ImportError, importUsers, parseAi4osUserDb } = await import('../../userdb/import.js');
+    const { ImportError, parseAi4osUserDb } = await import('../../userdb/import.js');
     const s = Settings.of(imp, program);
-    const dir = s.get(USERDB);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -116,13 +116,13 @@ export function userdbCommand(program: Command, io: CliIO): Command {
       if (!(e instanceof ImportError)) throw e;
       throw new DataError(`${file}: ${e.message}; expected AI4OS's users/user-db.json, an object such as {"<user id>": {"name": "...", "email": "..."}}. Nothing was imported`);
     }
-    const r = importUsers(loadUserDb(dir), users, s.get(OVERWRITE));
-    saveUserDb(dir, r.db);
+    const directory = await openUserDirectory(s, io);
+    const r = await directory.importUsers(users, s.get(OVERWRITE)).finally(() => directory.close());
     if (users.size === 0) io.warn(`${file} holds no users: nothing to import`);
     const n = r.conflicts;
     const some = `${n} name${n > 1 ? 's' : ''} or e-mail${n > 1 ? 's' : ''}`;
     const kept = n === 0 ? '' : s.get(OVERWRITE) ? `, ${some} replaced` : `; ${some} ${n > 1 ? 'differ' : 'differs'} from the database's and ${n > 1 ? 'were' : 'was'} kept (--overwrite takes the file's)`;
-    if (!s.get(QUIET)) io.stdout(`imported ${users.size} users from ${file} into ${join(dir, USERDB_FILE)}: ${r.added} new, ${r.completed} completed${kept}\n`);
+    if (!s.get(QUIET)) io.stdout(`imported ${users.size} users from ${file} into ${directory.usersWhere}: ${r.added} new, ${r.completed} completed${kept}\n`);
   });
   cmd.addCommand(show);
   cmd.addCommand(exp);
