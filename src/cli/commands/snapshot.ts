@@ -14,7 +14,7 @@ import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES
 import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 import { openCaptureSink, STORE } from '../store-options.js';
-import { recordSightings } from '../sightings.js';
+import { recordSightings } from '../user-directory.js';
 
 const META_CACHE = 'nomad-meta-cache.json';
 const emptyMetaCache = (): MetaCache => ({ jobs: {}, allocs: {} });
@@ -270,7 +270,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     }
     const name = await writeSnapshotDocument(sink, snap, { gzip });
     result.saved();
-    recordSightings(userdbDir, result.users, snap.captured_at);
+    await recordSightings(s, io, result.users, snap.captured_at);
     if (!s.get(QUIET_Q)) {
       io.stdout(
         `wrote ${sink.where(name)}: ${snap.allocations.length} ${result.noun}, ${snap.queued.length} queued jobs, ` +

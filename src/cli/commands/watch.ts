@@ -9,7 +9,7 @@ import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, listOptions, refuseFlags } from '../kubernetes.js';
 import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
-import { recordSightings } from '../sightings.js';
+import { recordSightings } from '../user-directory.js';
 import { openCaptureSink, STORE } from '../store-options.js';
 
 /** A duration flag in microseconds; `positive`: zero is refused. */
@@ -123,7 +123,6 @@ async function session(s: Settings, io: CliIO, source: JournalSource, client: { 
   }
   const captures = sink;
   const gzip = s.get(GZIP);
-  const userdbDir = s.get(USERDB);
   const lockWaitMs = s.get(LOCK_WAIT)! / 1000;
   return {
     stop,
@@ -133,7 +132,7 @@ async function session(s: Settings, io: CliIO, source: JournalSource, client: { 
       const release = await captures.lockSnapshots(lockWaitMs);
       try {
         const name = await writeSnapshotDocument(captures, result.snapshot, { gzip });
-        recordSightings(userdbDir, result.users, result.snapshot.captured_at);
+        await recordSightings(s, io, result.users, result.snapshot.captured_at);
         return name;
       } finally {
         await release();
