@@ -3,7 +3,7 @@ import { defaultIndexPath, openHistory as openStore, type OpenedHistory } from '
 import type { CliIO } from './io.js';
 import { STRICT, type Settings, type SharedOption } from './options.js';
 import { progressBar } from './progress-bar.js';
-import { connectStore, STORE } from './store-options.js';
+import { connectStore, localCopyPath, STORE } from './store-options.js';
 import { UsageError } from '../util/errors.js';
 
 /**
@@ -14,7 +14,7 @@ import { UsageError } from '../util/errors.js';
 /** --db: the index file; undefined for the default beside the snapshots (see indexPath). */
 export const DB: SharedOption<string | undefined> = {
   name: 'db',
-  option: () => new Option('--db <file>', 'the index (default: <snapshots>/.hourmeter/index.sqlite)').env('HOURMETER_DB'),
+  option: () => new Option('--db <file>', 'the index (default: <snapshots>/.hourmeter/index.sqlite); with --store, where this host keeps its copy of the store\'s index').env('HOURMETER_DB'),
   read: (s) => s.string('db'),
 };
 
@@ -38,12 +38,15 @@ export function indexPath(s: Settings, dir: string): string {
 }
 
 /** The history for a report: the index brought up to date first (the default), with a progress bar on a terminal, or the files with `--no-index`. */
-export function openHistory(s: Settings, io: CliIO, dir: string, opts: { perAllocation?: boolean } = {}): Promise<OpenedHistory> {
+export async function openHistory(s: Settings, io: CliIO, dir: string, opts: { perAllocation?: boolean } = {}): Promise<OpenedHistory> {
   const useIndex = s.get(INDEX);
   const store = s.get(STORE);
   if (store !== undefined && !useIndex) throw new UsageError(`--no-index reads a snapshot folder's files: drop it, or drop ${s.sourceOf(STORE)} to read the folder`);
   return openStore({
-    store: store === undefined ? null : { connect: async () => (await connectStore(s, io)).client, perAllocation: opts.perAllocation },
+    store:
+      store === undefined
+        ? null
+        : { connect: async () => (await connectStore(s, io)).client, copyPath: await localCopyPath(s, io, s.get(DB)), perAllocation: opts.perAllocation },
     dir,
     index: useIndex ? { path: indexPath(s, dir), chosen: s.given(DB) } : null,
     strict: s.get(STRICT),

@@ -1,4 +1,6 @@
-import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
 import { Option } from 'commander';
 import type { CaptureSink } from '../snapshots/captures.js';
 import { DataError, UsageError } from '../util/errors.js';
@@ -61,4 +63,23 @@ export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot
     // A refused role and a failed check alike: exit 3, as `store import` says them.
     throw new DataError(`${s.source('store')}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Where a host keeps its copy of the store's index between runs: --db when given, else a file
+ * in the user's cache folder named after the server and database. It is a cache: delete it
+ * at will.
+ */
+export async function localCopyPath(s: Settings, io: CliIO, db: string | undefined): Promise<string> {
+  if (db !== undefined) return db;
+  const { resolvePostgresSettings, systemDefaults } = await import('../history/postgres.js');
+  let where = '';
+  try {
+    const settings = resolvePostgresSettings(s.get(STORE), io.env, systemDefaults(), 'the libpq environment');
+    where = `${settings.host}:${settings.port}/${settings.database}`;
+  } catch {
+    // connectStore says what is wrong with the settings.
+  }
+  const cache = io.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(cache, 'hourmeter', `store-${createHash('sha256').update(where).digest('hex').slice(0, 16)}.sqlite`);
 }

@@ -35,7 +35,7 @@ export interface OpenOptions {
    * The PostgreSQL store, in place of the folder and its index: how to connect, and whether
    * the report lists each allocation (HistoryView.allocations needs more of the index).
    */
-  store?: { connect(): Promise<pg.Client>; perAllocation?: boolean } | null;
+  store?: { connect(): Promise<pg.Client>; copyPath: string; perAllocation?: boolean } | null;
 }
 
 export interface OpenedHistory {
@@ -133,7 +133,7 @@ async function openStored(o: OpenOptions, how: NonNullable<OpenOptions['store']>
   const client = await how.connect();
   let store: HistoryStore;
   try {
-    store = await PostgresHistoryStore.open(client, { perAllocation: how.perAllocation });
+    store = await PostgresHistoryStore.open(client, { perAllocation: how.perAllocation, copyPath: how.copyPath });
   } catch (e) {
     await client.end().catch(() => undefined);
     throw storeError(e);

@@ -1,11 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { captureFetch, captureMark, listDocuments } from '../store/postgres/capture-files.js';
-import { canWriteIndex, copyIndex, lockIndex, trackChanges, writeBack } from '../store/postgres/index-replica.js';
+import { canWriteIndex, copyIndex, indexGeneration, lockIndex, trackChanges, writeBack } from '../store/postgres/index-replica.js';
 import { requireSchema } from '../store/postgres/schema.js';
-import { openIndex } from '../store/schema.js';
+import { openIndex, type Db } from '../store/schema.js';
 import { SqliteHistoryStore } from './sqlite.js';
 import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, HistoryView } from './store.js';
 
@@ -22,19 +23,28 @@ export class PostgresHistoryStore implements HistoryStore {
   private constructor(
     private readonly client: pg.Client,
     private readonly replica: SqliteHistoryStore,
-    private readonly db: ReturnType<typeof openIndex>,
+    private readonly db: Db,
   ) {}
 
   /**
-   * Connects the store to a copy of its index at `replicaPath` (':memory:' for one command).
-   * `perAllocation`: copy the allocations too, for reports that list each one.
+   * Connects the store to its copy of the index at `copyPath` (a file kept between runs, or
+   * ':memory:'). The copy is taken again only when the store's index changed since (its
+   * generation, renewed by every fold that writes it) or lacks tables asked for now, so a
+   * warm report reads a local SQLite file as the embedded store does. `perAllocation`: copy
+   * the allocations too, for reports that list each one.
    */
-  static async open(client: pg.Client, opts: { replicaPath?: string; keepSegments?: boolean; perAllocation?: boolean } = {}): Promise<PostgresHistoryStore> {
+  static async open(client: pg.Client, opts: { copyPath?: string; keepSegments?: boolean; perAllocation?: boolean } = {}): Promise<PostgresHistoryStore> {
     await requireSchema(client);
-    const path = opts.replicaPath ?? ':memory:';
-    const db = openIndex(path, { create: true });
+    const path = opts.copyPath ?? ':memory:';
+    const db = openCopy(path);
     try {
-      await inSnapshot(client, () => copyIndex(client, db, opts.perAllocation ? 'all' : 'read'));
+      const which = opts.perAllocation ? 'all' : 'read';
+      const generation = await indexGeneration(client);
+      const kept = copyState(db);
+      if (generation === null || kept.generation !== generation || (which === 'all' && kept.tables !== 'all')) {
+        await inSnapshot(client, () => copyIndex(client, db, which));
+        setCopyState(db, which);
+      }
       return new PostgresHistoryStore(client, new SqliteHistoryStore(db, path, opts.keepSegments), db);
     } catch (e) {
       db.close();
@@ -55,7 +65,7 @@ export class PostgresHistoryStore implements HistoryStore {
   }
 
   /** Where the copy of the index is (serve's workers open it). */
-  get replicaPath(): string {
+  get copyPath(): string {
     return this.replica.path;
   }
 
@@ -80,11 +90,17 @@ export class PostgresHistoryStore implements HistoryStore {
         const now = await captureMark(this.client);
         if (!o.rebuild && this.storedMark() === now) {
           await this.client.query('COMMIT');
-          return nothing;
+          // Another process folded them: the copy changed all the same.
+          return { ...nothing, mode: 'append', seconds: (performance.now() - started) / 1000 };
         }
+        setCopyState(this.db, 'all');
         trackChanges(this.db);
         const result = await this.fold(now, o);
-        if (writer) await writeBack(this.client, this.db, result.mode === 'rebuild');
+        if (writer) {
+          // Other hosts' copies are now out of date.
+          this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)").run(randomUUID());
+          await writeBack(this.client, this.db, result.mode === 'rebuild');
+        }
         await this.client.query('COMMIT');
         return { ...result, seconds: (performance.now() - started) / 1000 };
       } catch (e) {
@@ -140,4 +156,30 @@ async function inSnapshot<T>(client: pg.Client, use: () => Promise<T>): Promise<
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * The copy's own bookkeeping, in a table of its own (never written back): the generation of
+ * the store's index it was taken from, and whether it holds every table or the read ones.
+ */
+function copyState(db: Db): { generation: string | null; tables: string | null } {
+  const get = (key: string) => (db.prepare('SELECT value FROM copy_state WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
+  const stored = db.prepare("SELECT value FROM meta WHERE key = 'generation'").pluck().get() as string | undefined;
+  return { generation: stored ?? null, tables: get('tables') };
+}
+
+function setCopyState(db: Db, tables: 'all' | 'read'): void {
+  db.prepare("INSERT OR REPLACE INTO copy_state (key, value) VALUES ('tables', ?)").run(tables);
+}
+
+/** Opens (or makes) the copy; one that cannot be opened or made (a read-only home, say) is taken in memory. */
+function openCopy(path: string): Db {
+  let db: Db;
+  try {
+    db = openIndex(path, { create: true });
+  } catch {
+    db = openIndex(':memory:', { create: true });
+  }
+  db.exec('CREATE TABLE IF NOT EXISTS copy_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  return db;
 }

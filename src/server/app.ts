@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
 import { openIndexStore } from '../history/sqlite.js';
 import type { HistoryCatalogue, HistoryStore, ProgressSink } from '../history/store.js';
 import { listSnapshots } from '../snapshots/files.js';
@@ -32,6 +33,11 @@ export interface ServerOptions {
   token: string | null;
   snapshots: string;
   dbPath: string;
+  /**
+   * The PostgreSQL store in place of the folder: serve works on its copy of the store's
+   * index at `copyPath`, which the query workers open.
+   */
+  store?: { connect(): Promise<pg.Client>; copyPath: string } | null;
   refreshMs: number;
   workers: number;
   io: { warn: (line: string) => void };
@@ -82,7 +88,9 @@ export interface RunningServer {
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
-  const store: HistoryStore = openIndexStore(o.dbPath);
+  const stored = o.store ? await openPostgresHistory(o.store) : null;
+  const store: HistoryStore = stored ?? openIndexStore(o.dbPath);
+  const dbPath = o.store ? o.store.copyPath : o.dbPath;
   let unnamedFiles = 0;
   /** Bumped when an ingest changed the index: cached answers of older generations are stale. */
   let generation = 0;
@@ -90,7 +98,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const inflight = new Map<string, Promise<ApiResponse>>();
 
   const refresh = async (): Promise<void> => {
-    const listing = await listSnapshots(o.snapshots, '--snapshots', { stat: false }).catch(() => null);
+    // The store lists its own captures.
+    const listing = stored ? { files: [], unnamed: [], folders: [] } : await listSnapshots(o.snapshots, '--snapshots', { stat: false }).catch(() => null);
     if (!listing) return;
     unnamedFiles = listing.unnamed.length;
     const r = await store.append(listing, { dir: o.snapshots, warn: o.io.warn, note: o.io.warn, progress: o.progress?.() });
@@ -100,7 +109,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
   };
   await refresh();
-  const pool = new QueryPool(o.dbPath, o.workers);
+  const pool = new QueryPool(dbPath, o.workers);
   const processMetrics = new ProcessMetrics();
   const journals = new JournalCounts();
   let refreshing: Promise<void> | null = null;
@@ -443,5 +452,17 @@ function health(catalogue: HistoryCatalogue, nowMs: number, maxAgeUs: number): A
     return { status: 200, type: JSON_TYPE, body: JSON.stringify(body) + '\n' };
   } catch (e) {
     return { status: 503, type: JSON_TYPE, body: JSON.stringify({ status: 'error', index: `unreadable: ${(e as Error).message}` }) + '\n' };
+  }
+}
+
+/** The PostgreSQL store's history, on a copy of its index in a file the query workers open. */
+async function openPostgresHistory(how: NonNullable<ServerOptions['store']>): Promise<HistoryStore> {
+  const { PostgresHistoryStore } = await import('../history/postgres-store.js');
+  const client = await how.connect();
+  try {
+    return await PostgresHistoryStore.open(client, { copyPath: how.copyPath });
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw e;
   }
 }

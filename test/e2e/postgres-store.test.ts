@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
 import { computeTruth, createCluster, writeHistory } from '../../src/simulator/index.js';
-import { expectGolden, FIXTURES, run, tempDir } from '../helpers/cli.js';
+import { expectGolden, FIXTURES, run, startServe, tempDir } from '../helpers/cli.js';
 import { mixedFolder } from '../helpers/mixed-folder.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 
@@ -203,6 +203,38 @@ describe('folding new captures into the store', () => {
     for (const table of Object.keys(COMPARED)) expect(stored[table], table).toEqual(built[table]);
     expect(stored.journal_files).toHaveLength(1);
   });
+});
+
+describe('serve from the PostgreSQL store', () => {
+  it('answers /stats from its copy of the store\'s index, as serve on the folder does, and takes in new captures', async () => {
+    const folder = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+    const later = join(tempDir(), 'later');
+    mkdirSync(later);
+    const names = readdirSync(folder).sort();
+    for (const name of names.slice(40)) renameSync(join(folder, name), join(later, name));
+    const store = freshStore();
+    importFolder(store.url, folder);
+    const query = '/stats?from=2024-09-01&to=2024-09-12&by=namespace';
+    const fromStore = await startServe(tempDir(), ['--store', store.readerUrl, '--workers', '1', '--refresh', '1s', '--db', join(tempDir(), 'copy.sqlite')]);
+    const fromFolder = await startServe(tempDir(), ['--snapshots', folder, '--workers', '1']);
+    const get = async (base: string) => (await fetch(base + query)).text();
+    const before = await get(fromStore.url);
+    expect(before).toBe(await get(fromFolder.url));
+    expect(JSON.parse(before).diagnostics.snapshots).toBe(40);
+
+    // Four more captures arrive in the store: the next refresh takes them in.
+    for (const name of names.slice(40)) renameSync(join(later, name), join(folder, name));
+    importFolder(store.url, folder);
+    let after = before;
+    for (let i = 0; i < 100 && after === before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await get(fromStore.url);
+    }
+    expect(JSON.parse(after).diagnostics.snapshots).toBe(44);
+    const full = await startServe(tempDir(), ['--snapshots', folder, '--workers', '1']);
+    expect(after).toBe(await get(full.url));
+  }, 60_000);
 });
 
 describe('roles and names', () => {

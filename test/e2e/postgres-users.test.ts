@@ -107,6 +107,9 @@ describe('the user directory in the PostgreSQL store', () => {
     const again = run(['userdb', 'import', 'user-db.json', '--store', store.writer], { cwd });
     expect(again.stdout).toBe('imported 2 users from user-db.json into the users table of the PostgreSQL store: 0 new, 0 completed\n');
 
+    // The history comes from the store as well.
+    const loaded = run(['store', 'import', join(cwd, 'snapshots'), '--store', store.writer, '--quiet'], { cwd });
+    expect(loaded.stderr).toBe('');
     const report = run(['quota', 'report', '-o', 'csv', '--store', store.reader, '--now', QUOTA_NOW], { cwd });
     expect(report.stderr).toBe('');
     expect(report.code).toBe(0);

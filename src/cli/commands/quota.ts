@@ -16,6 +16,8 @@ import { CheckFailed, DataError, UsageError } from '../../util/errors.js';
 import { formatTimestamp, readableInstant } from '../../util/time.js';
 import type { Micros } from '../../accounting/types.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
+import { openCaptures } from '../../history/captures.js';
+import { storeConnection } from '../store-options.js';
 import { CSV_DELIMITER } from '../summary-options.js';
 import { STORE } from '../store-options.js';
 import { loadUsers, openUserDirectory } from '../user-directory.js';
@@ -252,11 +254,17 @@ function addCommon(cmd: Command, output: SharedOption<string>): void {
  */
 async function withHistory<T>(s: Settings, io: CliIO, nowUs: number, use: (view: HistoryView | null) => T): Promise<T> {
   const dir = s.get(SNAPSHOTS);
-  const listing = await listSnapshots(dir, '--snapshots', { stat: false });
-  const byThen = listing.files.filter((f) => f.timeUs <= nowUs);
-  if (byThen.length === 0) return use(null);
-  if (byThen.length < listing.files.length) {
-    return use(await readWithoutStore({ ...listing, files: byThen }, { strict: s.get(STRICT), warn: io.warn }, dir, nowUs));
+  const captures = await openCaptures({ dir, store: storeConnection(s, io) });
+  try {
+    const byThen = captures.files.filter((f) => f.timeUs <= nowUs);
+    if (byThen.length === 0) return use(null);
+    if (byThen.length < captures.files.length) {
+      await captures.fetch(byThen);
+      await captures.fetchJournals();
+      return use(await readWithoutStore({ files: byThen, unnamed: [], folders: [] }, { strict: s.get(STRICT), warn: io.warn }, captures.dir, nowUs));
+    }
+  } finally {
+    await captures.close();
   }
   const opened = await openHistory(s, io, dir);
   try {

@@ -190,3 +190,9 @@ export async function lockIndex(client: pg.Client, waiting: () => void): Promise
   waiting();
   await client.query('SELECT pg_advisory_xact_lock($1)', [FOLD_LOCK]);
 }
+
+/** The generation of the store's index, renewed by every fold that writes it; null before the first. */
+export async function indexGeneration(client: pg.Client): Promise<string | null> {
+  const r = await client.query<{ value: string }>("SELECT value FROM index_meta WHERE key = 'generation'");
+  return r.rows[0]?.value ?? null;
+}
