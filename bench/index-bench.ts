@@ -139,7 +139,7 @@ function indexSizeLine(st: IndexStatusJson, c: Corpus, gzip: boolean): string {
 }
 
 /** Whether two `stats -o json` reports agree (they should: the index is a cache). */
-function sameReport(a: string, b: string): string {
+export function sameReport(a: string, b: string): string {
   if (a === b) return 'identical';
   const x = a.split('\n');
   const y = b.split('\n');
@@ -165,7 +165,7 @@ export const LEGACY_YEAR_CHURN: CorpusParams = {
 };
 
 /** Issue 20's targets, each held on the worse of the two legacy years. */
-const ratio = (x: number) => `${x.toFixed(2)}x`;
+export const ratio = (x: number) => `${x.toFixed(2)}x`;
 export const GOALS = {
   coldVsOriginal: { label: 'cold year stats, times faster than the original', limit: 5, atMost: false, format: ratio },
   coldRss: { label: 'cold year stats, peak RSS', limit: 300, atMost: true, format: (x: number) => `${x.toFixed(0)} MB` },

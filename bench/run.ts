@@ -11,8 +11,9 @@
  *   BENCH_INGEST_RUNS=1   cold index rebuilds per corpus
  *   BENCH_SCALE_RUNS=3    rounds of the scaling table (a cold run of 5 years takes a minute or more)
  *   BENCH_ONLY=legacy     only some parts, comma-separated: legacy, scaling, native, snapshot,
- *                         serve, watch (default all); scaling generates 2- and 5-year corpora (~3 and
- *                         ~7.7 GB, minutes) on first use and keeps them under .bench/
+ *                         serve, watch, postgres (default all); scaling generates 2- and 5-year corpora
+ *                         (~3 and ~7.7 GB, minutes) on first use and keeps them under .bench/; postgres
+ *                         starts a throwaway PostgreSQL 15 (Debian's postgresql, fsync off)
  *   BENCH_SERVE_SECONDS=30 length of the load on `hourmeter serve`
  *   HOURMETER_BENCH_AI4OS_ACCOUNTING=<dir>  a checkout of ai4os/ai4-accounting: the original
  *                         usage_stats is then timed in the same rounds as cold `stats` (needs
@@ -20,6 +21,7 @@
  */
 import { fewRuns, goalText, printVerdicts, RUNS } from './harness.js';
 import { GOALS, legacyBench, nativeBench, scalingBench } from './index-bench.js';
+import { postgresBench } from './postgres-bench.js';
 import { serveBench } from './serve-bench.js';
 import { snapshotBench } from './snapshot-bench.js';
 import { watchBench } from './watch-bench.js';
@@ -39,6 +41,8 @@ const PARTS = {
   // `hourmeter watch` on a day of ~2,000 allocations: events/s, journal bytes, error against the truth;
   // then `watch --source kubernetes` against 5-minute snapshots on a day of a culled JupyterHub.
   watch: watchBench,
+  // The PostgreSQL store on the real-churn year: store import, and warm year stats beside SQLite's.
+  postgres: postgresBench,
 } as const;
 type Part = keyof typeof PARTS;
 
