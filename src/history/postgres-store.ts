@@ -4,9 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { captureFetch, captureMark, listDocuments } from '../store/postgres/capture-files.js';
-import { canWriteIndex, copyIndex, indexGeneration, lockIndex, trackChanges, writeBack } from '../store/postgres/index-replica.js';
+import {
+  canWriteIndex,
+  captureMarkOf,
+  copyIndex,
+  copyState,
+  indexGeneration,
+  journalsReadTo,
+  lockIndex,
+  openCopy,
+  renewGeneration,
+  setCaptureMark,
+  setCopyState,
+  trackChanges,
+  writeBack,
+} from '../store/postgres/index-replica.js';
 import { requireSchema } from '../store/postgres/schema.js';
-import { openIndex, type Db } from '../store/schema.js';
+import type { Db } from '../store/schema.js';
 import { SqliteHistoryStore } from './sqlite.js';
 import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, HistoryView } from './store.js';
 
@@ -98,7 +112,7 @@ export class PostgresHistoryStore implements HistoryStore {
         const result = await this.fold(now, o);
         if (writer) {
           // Other hosts' copies are now out of date.
-          this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)").run(randomUUID());
+          renewGeneration(this.db, randomUUID());
           await writeBack(this.client, this.db, result.mode === 'rebuild');
         }
         await this.client.query('COMMIT');
@@ -117,7 +131,7 @@ export class PostgresHistoryStore implements HistoryStore {
     const dir = mkdtempSync(join(tmpdir(), 'hourmeter-fold-'));
     try {
       const files = await listDocuments(this.client, dir);
-      const readTo = new Map((this.db.prepare('SELECT name, bytes FROM journal_files').all() as { name: string; bytes: number }[]).map((r) => [r.name, r.bytes]));
+      const readTo = journalsReadTo(this.db);
       const fetch = await captureFetch(this.client, dir, readTo);
       const { ingest } = await import('../store/ingest.js');
       const result = await ingest(this.db, files, {
@@ -128,7 +142,7 @@ export class PostgresHistoryStore implements HistoryStore {
         note: o.note,
         progress: o.progress ? (p) => o.progress!.update(p) : undefined,
       });
-      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('capture_mark', ?)").run(mark);
+      setCaptureMark(this.db, mark);
       return result;
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -136,7 +150,7 @@ export class PostgresHistoryStore implements HistoryStore {
   }
 
   private storedMark(): string | undefined {
-    return this.db.prepare("SELECT value FROM meta WHERE key = 'capture_mark'").pluck().get() as string | undefined;
+    return captureMarkOf(this.db);
   }
 
   close(): void {
@@ -156,30 +170,4 @@ async function inSnapshot<T>(client: pg.Client, use: () => Promise<T>): Promise<
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
-}
-
-/**
- * The copy's own bookkeeping, in a table of its own (never written back): the generation of
- * the store's index it was taken from, and whether it holds every table or the read ones.
- */
-function copyState(db: Db): { generation: string | null; tables: string | null } {
-  const get = (key: string) => (db.prepare('SELECT value FROM copy_state WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
-  const stored = db.prepare("SELECT value FROM meta WHERE key = 'generation'").pluck().get() as string | undefined;
-  return { generation: stored ?? null, tables: get('tables') };
-}
-
-function setCopyState(db: Db, tables: 'all' | 'read'): void {
-  db.prepare("INSERT OR REPLACE INTO copy_state (key, value) VALUES ('tables', ?)").run(tables);
-}
-
-/** Opens (or makes) the copy; one that cannot be opened or made (a read-only home, say) is taken in memory. */
-function openCopy(path: string): Db {
-  let db: Db;
-  try {
-    db = openIndex(path, { create: true });
-  } catch {
-    db = openIndex(':memory:', { create: true });
-  }
-  db.exec('CREATE TABLE IF NOT EXISTS copy_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  return db;
 }

@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -45,7 +45,7 @@ function importFolder(url: string, dir: string): void {
 }
 
 /** Runs a report on the folder and on the store; both must print the same bytes. */
-function bothStores(args: string[], folder: string, url: string): { stdout: string; stderr: string } {
+function bothStores(args: string[], folder: string, url: string): { stdout: string; stderr: string; code: number | null } {
   const cwd = tempDir();
   const fromFolder = run([...args, '--snapshots', folder], { cwd });
   const fromStore = run([...args, '--store', url], { cwd });
@@ -202,6 +202,33 @@ describe('folding new captures into the store', () => {
     const built = sqliteTables(join(folder, '.hourmeter', 'index.sqlite'));
     for (const table of Object.keys(COMPARED)) expect(stored[table], table).toEqual(built[table]);
     expect(stored.journal_files).toHaveLength(1);
+  });
+});
+
+describe('the commands that read the captures themselves', () => {
+  it('top, check and summarize print and write from the store what they do from the folder', () => {
+    const folder = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+    const store = freshStore();
+    importFolder(store.url, folder);
+    const now = ['--now', '2024-09-12T20:00:00Z'];
+    const top = bothStores(['top', ...now, '-o', 'csv'], folder, store.url);
+    expect(top.stdout.split('\n').length).toBeGreaterThan(5);
+    const check = bothStores(['check', ...now, '--max-age', '6h'], folder, store.url);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain('2024-09-12T18:01:20Z');
+    const stale = bothStores(['check', '--now', '2024-09-13T12:00:00Z', '--max-age', '6h'], folder, store.url);
+    expect(stale.code).toBe(1);
+
+    const viaFolder = tempDir();
+    const viaStore = tempDir();
+    expect(run(['summarize', '--snapshots', folder, '--summaries', 'out'], { cwd: viaFolder }).code).toBe(0);
+    const summarized = run(['summarize', '--store', store.url, '--summaries', 'out'], { cwd: viaStore });
+    expect(summarized.code).toBe(0);
+    const written = readdirSync(join(viaFolder, 'out')).sort();
+    expect(readdirSync(join(viaStore, 'out')).sort()).toEqual(written);
+    expect(written.length).toBeGreaterThan(1);
+    for (const name of written) expect(readFileSync(join(viaStore, 'out', name), 'utf8'), name).toBe(readFileSync(join(viaFolder, 'out', name), 'utf8'));
   });
 });
 

@@ -63,10 +63,13 @@ describe('the user directory in the PostgreSQL store', () => {
     expect(db.psql('SELECT user_id, sha256, issued_at FROM quota_tokens', { database: store.database })).toBe(`alice|${sha256(oldToken)}|2024-10-02T00:00:00.000000Z\n`);
     expect(existsSync(join(hostA, 'userdb'))).toBe(false);
 
-    // Host B: its own snapshot folder and index (the history), users and tokens from the
-    // store, read by the reader role.
+    // Host B: the history, the users and the tokens all from the store, read by the reader
+    // role; the snapshots were loaded by a writer, and host B keeps no userdb files.
     const hostB = quotaFolder();
     rmSync(join(hostB, 'userdb'), { recursive: true });
+    const loaded = run(['store', 'import', join(hostB, 'snapshots'), '--store', store.writer, '--quiet'], { cwd: hostA });
+    expect(loaded.stderr).toBe('');
+    rmSync(join(hostB, 'snapshots'), { recursive: true });
     writeFileSync(join(hostB, 'token'), 'admin-s3cret\n');
     const { url } = await startServe(hostB, ['--token-file', 'token', '--quota', 'quota.yaml', '--now', QUOTA_NOW, '--workers', '1', '--store', store.reader]);
 

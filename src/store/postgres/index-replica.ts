@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db } from '../schema.js';
+import { openIndex, type Db } from '../schema.js';
 
 /**
  * The derived index in PostgreSQL (the index_* tables of migration 3) and its working copy:
@@ -195,4 +195,49 @@ export async function lockIndex(client: pg.Client, waiting: () => void): Promise
 export async function indexGeneration(client: pg.Client): Promise<string | null> {
   const r = await client.query<{ value: string }>("SELECT value FROM index_meta WHERE key = 'generation'");
   return r.rows[0]?.value ?? null;
+}
+
+/**
+ * The copy's own bookkeeping, in a table of its own (never written back): the generation of
+ * the store's index it was taken from, and whether it holds every table or the read ones.
+ */
+export function copyState(db: Db): { generation: string | null; tables: string | null } {
+  const get = (key: string) => (db.prepare('SELECT value FROM copy_state WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
+  const stored = db.prepare("SELECT value FROM meta WHERE key = 'generation'").pluck().get() as string | undefined;
+  return { generation: stored ?? null, tables: get('tables') };
+}
+
+export function setCopyState(db: Db, tables: 'all' | 'read'): void {
+  db.prepare("INSERT OR REPLACE INTO copy_state (key, value) VALUES ('tables', ?)").run(tables);
+}
+
+/** Opens (or makes) the copy; one that cannot be opened or made (a read-only home, say) is taken in memory. */
+export function openCopy(path: string): Db {
+  let db: Db;
+  try {
+    db = openIndex(path, { create: true });
+  } catch {
+    db = openIndex(':memory:', { create: true });
+  }
+  db.exec('CREATE TABLE IF NOT EXISTS copy_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  return db;
+}
+
+/** Where the fold read each journal file to (bytes), as the copy records it. */
+export function journalsReadTo(db: Db): Map<string, number> {
+  return new Map((db.prepare('SELECT name, bytes FROM journal_files').all() as { name: string; bytes: number }[]).map((r) => [r.name, r.bytes]));
+}
+
+/** The capture mark the copy's index was derived at (see captureMark). */
+export function captureMarkOf(db: Db): string | undefined {
+  return db.prepare("SELECT value FROM meta WHERE key = 'capture_mark'").pluck().get() as string | undefined;
+}
+
+export function setCaptureMark(db: Db, mark: string): void {
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('capture_mark', ?)").run(mark);
+}
+
+/** Marks the index as changed: every other host's copy is then taken again. */
+export function renewGeneration(db: Db, generation: string): void {
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)").run(generation);
 }
