@@ -176,7 +176,7 @@ describe('hourmeter store import', () => {
     db.psql('CREATE DATABASE import_bare', { database: 'postgres' });
     const bare = importInto(db.url({ database: 'import_bare' }), folder());
     expect(bare.code).toBe(3);
-    expect(bare.stderr).toBe("hourmeter: store import: the store's schema is at version 0, and importing needs version 4: run `hourmeter store migrate` as the database's owner first\n");
+    expect(bare.stderr).toBe("hourmeter: store import: the store's schema is at version 0, and importing needs version 5: run `hourmeter store migrate` as the database's owner first\n");
   });
 
   it('after a kill -9 halfway, a second run gives the rows a clean import gives', async () => {

@@ -26,7 +26,7 @@ describe('hourmeter store migrate', () => {
 
     const first = run(['store', 'migrate', '--store', db.url()], { cwd });
     expect(first.stderr).toBe('');
-    expect(first.stdout).toBe(`migrated the ${where} (sslmode=prefer: TLS if the server offers it, unverified; password from the URL) from schema version 0 to 4: 1 (capture tables), 2 (document digests and compression), 3 (the derived index beside the captures), 4 (users and quota tokens)\n`);
+    expect(first.stdout).toBe(`migrated the ${where} (sslmode=prefer: TLS if the server offers it, unverified; password from the URL) from schema version 0 to 5: 1 (capture tables), 2 (document digests and compression), 3 (the derived index beside the captures), 4 (users and quota tokens), 5 (capture counts)\n`);
     expect(first.code).toBe(0);
 
     // The second time from the libpq environment alone, the password in PGPASSFILE.
@@ -35,13 +35,13 @@ describe('hourmeter store migrate', () => {
     const env = { PGHOST: '127.0.0.1', PGPORT: String(db.port), PGUSER: 'hourmeter_admin', PGDATABASE: 'hourmeter', PGPASSFILE: passfile, PGSSLMODE: 'disable' };
     const second = run(['store', 'migrate'], { cwd, env });
     expect(second.stderr).toBe('');
-    expect(second.stdout).toBe(`the schema is at version 4, the latest this hourmeter knows (4): nothing to do in the ${where} (sslmode=disable: no TLS; password from ${passfile} if it has one)\n`);
+    expect(second.stdout).toBe(`the schema is at version 5, the latest this hourmeter knows (5): nothing to do in the ${where} (sslmode=disable: no TLS; password from ${passfile} if it has one)\n`);
     expect(second.code).toBe(0);
     for (const out of [first.stdout, first.stderr, second.stdout, second.stderr]) expect(out).not.toContain(db.password);
 
-    expect(db.psql('SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1|capture tables\n2|document digests and compression\n3|the derived index beside the captures\n4|users and quota tokens\n');
+    expect(db.psql('SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1|capture tables\n2|document digests and compression\n3|the derived index beside the captures\n4|users and quota tokens\n5|capture counts\n');
     expect(db.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")).toBe(
-      ['index_allocations', 'index_flavours', 'index_folders', 'index_ingest_runs', 'index_journal_files', 'index_journal_markers', 'index_journal_sources', 'index_live_allocations', 'index_meta', 'index_names', 'index_segments', 'index_snapshots', 'index_watched_stretches', 'journal_lines', 'quota_tokens', 'schema_migrations', 'snapshot_documents', 'users'].map((t) => `${t}\n`).join(''),
+      ['capture_counts', 'index_allocations', 'index_flavours', 'index_folders', 'index_ingest_runs', 'index_journal_files', 'index_journal_markers', 'index_journal_sources', 'index_live_allocations', 'index_meta', 'index_names', 'index_segments', 'index_snapshots', 'index_watched_stretches', 'journal_lines', 'quota_tokens', 'schema_migrations', 'snapshot_documents', 'users'].map((t) => `${t}\n`).join(''),
     );
   });
 
@@ -53,6 +53,8 @@ describe('hourmeter store migrate', () => {
     db.psql(insert);
     expect(db.psql("SELECT name, encode(content, 'hex') FROM snapshot_documents")).toBe('2024-09-01T00:00:12Z.json|7b7d0a\n');
     expect(db.psql('SELECT source, file, line_number, line FROM journal_lines')).toBe(`nomad-a|journal/nomad-a/2024-09-01T00Z.jsonl|1|{"k": "it's; DROP TABLE x"}\n`);
+    // Counted once each: the second inserts added nothing.
+    expect(db.psql('SELECT captures, rows FROM capture_counts ORDER BY captures')).toBe('journal_lines|1\nsnapshot_documents|1\n');
     expect(() => db.psql("UPDATE snapshot_documents SET content = '\\x00'")).toThrow('snapshot_documents is append-only: captures are never changed or removed');
     expect(() => db.psql('DELETE FROM journal_lines')).toThrow('journal_lines is append-only: captures are never changed or removed');
   });
@@ -79,6 +81,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO hourmeter_reader;`);
     const writer = { user: 'hourmeter_writer', password: WRITER_PASSWORD };
     db.psql("INSERT INTO snapshot_documents (name, captured_at, content) VALUES ('2024-09-01T06:00:30Z.json', '2024-09-01T06:00:30Z', '\\x5b5d')", writer);
     expect(db.psql('SELECT count(*) FROM snapshot_documents', reader)).toBe('2\n');
+    // The writer needs no grant on the counts: the trigger counts as the tables' owner.
+    expect(db.psql("SELECT rows FROM capture_counts WHERE captures = 'snapshot_documents'", reader)).toBe('2\n');
     expect(() => db.psql("DELETE FROM snapshot_documents WHERE name = 'x.json'", writer)).toThrow('permission denied for table snapshot_documents');
   });
 

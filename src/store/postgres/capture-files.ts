@@ -12,13 +12,10 @@ import { NUMBERS } from './index-replica.js';
  * a journal file it has read to the end is a file of the right size with nothing in it.
  */
 
-/** What changes whenever a capture arrives: how many there are and the last arrival number. */
+/** What changes whenever a capture arrives: how many documents and journal lines are stored (capture_counts). */
 export async function captureMark(client: pg.Client): Promise<string> {
-  const r = await client.query<{ mark: string }>({
-    text: `SELECT concat_ws('/', (SELECT count(*) FROM snapshot_documents), (SELECT coalesce(max(arrival), 0) FROM snapshot_documents),
-                              (SELECT count(*) FROM journal_lines), (SELECT coalesce(max(arrival), 0) FROM journal_lines)) AS mark`,
-  });
-  return r.rows[0]!.mark;
+  const r = await client.query<{ captures: string; rows: string }>('SELECT captures, rows FROM capture_counts ORDER BY captures');
+  return r.rows.map((row) => `${row.captures}=${row.rows}`).join(' ');
 }
 
 /** The snapshot documents as a listing of files under `dir`, in listing order. Documents never change: their mtime is 0. */

@@ -183,6 +183,31 @@ CREATE TABLE quota_tokens (
 COMMENT ON TABLE quota_tokens IS 'Only the SHA-256 of each quota token; the token itself is shown once, when issued.';
 `,
   },
+  {
+    version: 5,
+    name: 'capture counts',
+    // How many captures each table holds, kept by its inserts: what a report compares with
+    // the count its index was derived at, in one row read, where count(*) over years of
+    // journal lines would scan them all. Captures are never removed, so a count moves on
+    // every insert that adds a row. The function runs as its owner, so writers need no grant
+    // on the counts.
+    sql: `
+CREATE TABLE capture_counts (captures text PRIMARY KEY, rows bigint NOT NULL);
+INSERT INTO capture_counts SELECT 'snapshot_documents', count(*) FROM snapshot_documents;
+INSERT INTO capture_counts SELECT 'journal_lines', count(*) FROM journal_lines;
+CREATE FUNCTION hourmeter_count_captures() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  UPDATE public.capture_counts SET rows = rows + (SELECT count(*) FROM added) WHERE captures = TG_TABLE_NAME;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER snapshot_documents_counted AFTER INSERT ON snapshot_documents REFERENCING NEW TABLE AS added
+  FOR EACH STATEMENT EXECUTE FUNCTION hourmeter_count_captures();
+CREATE TRIGGER journal_lines_counted AFTER INSERT ON journal_lines REFERENCING NEW TABLE AS added
+  FOR EACH STATEMENT EXECUTE FUNCTION hourmeter_count_captures();
+COMMENT ON TABLE capture_counts IS 'Rows in each capture table, kept by triggers: a report''s one-row check for new captures.';
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
