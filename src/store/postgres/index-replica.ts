@@ -95,7 +95,7 @@ export async function copyIndex(client: pg.Client, db: Db, which: 'all' | 'read'
       for (const row of rowsOf[i]!.rows) insert.run(row);
     }
     // The copy itself is no change to write back.
-    if (db.prepare("SELECT 1 FROM sqlite_temp_master WHERE name = 'changed_rows'").get()) db.exec('DELETE FROM changed_rows');
+    forgetChanges(db);
   })();
 }
 
@@ -125,50 +125,86 @@ export function changedRows(db: Db): number {
 
 /** Rows per statement when writing back: parameters are whole columns (arrays), so few statements. */
 const BATCH_ROWS = 5000;
+/** And at most about this many bytes of blobs (segments are large rows). */
+const BATCH_BYTES = 16e6;
+
+/**
+ * A table's rows in batches, read a batch at a time (a year's allocations do not all sit in
+ * memory at once): by rowid where the table has one, else in key order.
+ */
+function* pages(db: Db, t: IndexTable, batchRows: number): Generator<unknown[][]> {
+  const columns = sqliteColumns(t).map(quote).join(', ');
+  const byRowid = t.key === 'rowid' || (t.key.length === 1 && t.types[t.columns.indexOf(t.key[0]!)] === 'int8');
+  const next = byRowid
+    ? db.prepare(`SELECT ${columns}, rowid FROM ${quote(t.name)} WHERE rowid > ? ORDER BY rowid LIMIT ${batchRows}`).raw(true)
+    : db.prepare(`SELECT ${columns} FROM ${quote(t.name)} ORDER BY ${(t.key as readonly string[]).map(quote).join(', ')} LIMIT ${batchRows} OFFSET ?`).raw(true);
+  let after = Number.MIN_SAFE_INTEGER;
+  let offset = 0;
+  for (;;) {
+    const rows = next.all(byRowid ? after : offset) as unknown[][];
+    if (rows.length === 0) return;
+    // The rowid read last in each row is where the next page starts.
+    if (byRowid) for (const r of rows) after = r.pop() as number;
+    offset += rows.length;
+    // Blobs make a batch large: split it by bytes as well.
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) {
+      for (const v of rows[i]!) if (Buffer.isBuffer(v)) bytes += v.length;
+      if (bytes >= BATCH_BYTES) {
+        yield rows.slice(start, i + 1);
+        start = i + 1;
+        bytes = 0;
+      }
+    }
+    if (start < rows.length) yield rows.slice(start);
+  }
+}
 
 /**
  * Writes the rows the fold touched back to PostgreSQL, inside the caller's transaction:
  * the touched keys are deleted there, and the rows they have now inserted. A fold that
  * started over (`everything`) replaces every table.
  */
-export async function writeBack(client: pg.Client, db: Db, everything: boolean): Promise<void> {
+export async function writeBack(client: pg.Client, db: Db, everything: boolean, batchRows = BATCH_ROWS): Promise<void> {
   for (const t of INDEX_TABLES) {
     const columns = sqliteColumns(t);
     const keyColumns = t.key === 'rowid' ? ['rowid'] : t.key;
     const keyTypes = keyColumns.map((c) => pgTypes(t)[pgColumns(t).indexOf(c)]!);
-    let rows: unknown[][];
+    const types = pgTypes(t);
+    const insert = (batch: unknown[][]) =>
+      client.query(
+        `INSERT INTO ${pgTable(t)} (${pgColumns(t).map(quote).join(', ')}) SELECT * FROM unnest(${types.map((type, j) => `$${j + 1}::${type}[]`).join(', ')})`,
+        columns.map((_, j) => batch.map((r) => r[j])),
+      );
     if (everything) {
       await client.query(`DELETE FROM ${pgTable(t)}`);
-      rows = db.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${quote(t.name)}`).raw(true).all() as unknown[][];
-    } else {
-      // Keys as text: a rowid or an integer key is cast back; a pair travels as a JSON array.
-      const keys = db.prepare('SELECT k FROM changed_rows WHERE tbl = ?').pluck().all(t.name) as unknown[];
-      if (keys.length === 0) continue;
-      const keyColumnsOf = keyColumns.map((c, i) => (keyColumns.length === 1 ? keys.map(String) : keys.map((k) => (JSON.parse(String(k)) as unknown[])[i])));
-      for (let i = 0; i < keys.length; i += BATCH_ROWS) {
-        const params = keyColumnsOf.map((values) => values.slice(i, i + BATCH_ROWS));
-        await client.query(
-          `DELETE FROM ${pgTable(t)} WHERE (${keyColumns.map(quote).join(', ')}) IN (SELECT * FROM unnest(${keyTypes.map((type, j) => `$${j + 1}::${type}[]`).join(', ')}))`,
-          params,
-        );
-      }
-      const match = keyColumns.length === 1 ? `CAST(${quote(keyColumns[0]!)} AS TEXT)` : `json_array(${keyColumns.map(quote).join(', ')})`;
-      rows = db
-        .prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${quote(t.name)} WHERE ${match} IN (SELECT k FROM changed_rows WHERE tbl = ?)`)
-        .raw(true)
-        .all(t.name) as unknown[][];
+      for (const batch of pages(db, t, batchRows)) await insert(batch);
+      continue;
     }
-    const types = pgTypes(t);
-    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-      const batch = rows.slice(i, i + BATCH_ROWS);
-      const params = columns.map((_, j) => batch.map((r) => r[j]));
+    // Keys as text: a rowid or an integer key is cast back; a pair travels as a JSON array.
+    const keys = db.prepare("SELECT 1 FROM sqlite_temp_master WHERE name = 'changed_rows'").get() ? (db.prepare('SELECT k FROM changed_rows WHERE tbl = ?').pluck().all(t.name) as unknown[]) : [];
+    if (keys.length === 0) continue;
+    const keyColumnsOf = keyColumns.map((c, i) => (keyColumns.length === 1 ? keys.map(String) : keys.map((k) => (JSON.parse(String(k)) as unknown[])[i])));
+    for (let i = 0; i < keys.length; i += batchRows) {
+      const params = keyColumnsOf.map((values) => values.slice(i, i + batchRows));
       await client.query(
-        `INSERT INTO ${pgTable(t)} (${pgColumns(t).map(quote).join(', ')}) SELECT * FROM unnest(${types.map((type, j) => `$${j + 1}::${type}[]`).join(', ')})`,
+        `DELETE FROM ${pgTable(t)} WHERE (${keyColumns.map(quote).join(', ')}) IN (SELECT * FROM unnest(${keyTypes.map((type, j) => `$${j + 1}::${type}[]`).join(', ')}))`,
         params,
       );
     }
+    const match = keyColumns.length === 1 ? `CAST(${quote(keyColumns[0]!)} AS TEXT)` : `json_array(${keyColumns.map(quote).join(', ')})`;
+    const rows = db
+      .prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${quote(t.name)} WHERE ${match} IN (SELECT k FROM changed_rows WHERE tbl = ?)`)
+      .raw(true)
+      .all(t.name) as unknown[][];
+    for (let i = 0; i < rows.length; i += batchRows) await insert(rows.slice(i, i + batchRows));
   }
-  db.exec('DELETE FROM changed_rows');
+  forgetChanges(db);
+}
+
+function forgetChanges(db: Db): void {
+  if (db.prepare("SELECT 1 FROM sqlite_temp_master WHERE name = 'changed_rows'").get()) db.exec('DELETE FROM changed_rows');
 }
 
 /** Whether this role may rewrite the index (the README's writer may; its reader may not). */
