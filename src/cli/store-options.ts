@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Option } from 'commander';
 import type { CaptureSink } from '../snapshots/captures.js';
 import { DataError, UsageError } from '../util/errors.js';
+import { makeFolder } from '../util/folders.js';
 import type { CliIO } from './io.js';
 import type { Settings, SharedOption } from './options.js';
 
@@ -57,7 +58,7 @@ export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot
   const { describePostgresSettings, postgresCaptures } = await import('../history/postgres.js');
   const { settings, client } = await connectStore(s, io, { applicationName: `hourmeter ${command} pid ${process.pid} on ${hostname()}`.slice(0, 63) });
   try {
-    return await postgresCaptures(client, describePostgresSettings(settings));
+    return await postgresCaptures(client, describePostgresSettings(settings), await localStateDir(s, io));
   } catch (e) {
     await client.end().catch(() => undefined);
     // A refused role and a failed check alike: exit 3, as `store import` says them.
@@ -71,7 +72,25 @@ export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot
  * at will.
  */
 export async function localCopyPath(s: Settings, io: CliIO, db: string | undefined): Promise<string> {
-  if (db !== undefined) return db;
+  return db ?? join(cacheFolder(io), `store-${await storeKey(s, io)}.sqlite`);
+}
+
+/** This host's own state for the store's captures (Nomad's job meta cache), beside the copy. */
+async function localStateDir(s: Settings, io: CliIO): Promise<string | null> {
+  const dir = join(cacheFolder(io), `state-${await storeKey(s, io)}`);
+  try {
+    makeFolder(dir);
+    return dir;
+  } catch {
+    // A read-only home: capture works without the cache, only asks more.
+    return null;
+  }
+}
+
+const cacheFolder = (io: CliIO) => join(io.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hourmeter');
+
+/** Names a store by its server and database, for this host's files about it. */
+async function storeKey(s: Settings, io: CliIO): Promise<string> {
   const { resolvePostgresSettings, systemDefaults } = await import('../history/postgres.js');
   let where = '';
   try {
@@ -80,6 +99,5 @@ export async function localCopyPath(s: Settings, io: CliIO, db: string | undefin
   } catch {
     // connectStore says what is wrong with the settings.
   }
-  const cache = io.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(cache, 'hourmeter', `store-${createHash('sha256').update(where).digest('hex').slice(0, 16)}.sqlite`);
+  return createHash('sha256').update(where).digest('hex').slice(0, 16);
 }

@@ -113,8 +113,9 @@ describe('snapshot --store', () => {
     const toFolder = await runAsync(['snapshot', '--now', now], { cwd: folderRun, env: nomadEnv(nomad) });
     expect(toFolder.code).toBe(0);
     const cwd = tempDir();
+    const cache = tempDir();
     for (const gzip of [[], ['--gzip']]) {
-      const r = await runAsync(['snapshot', '--now', now, '--store', store.url, ...gzip], { cwd, env: nomadEnv(nomad) });
+      const r = await runAsync(['snapshot', '--now', now, '--store', store.url, ...gzip], { cwd, env: { ...nomadEnv(nomad), XDG_CACHE_HOME: cache } });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
     }
@@ -133,6 +134,11 @@ describe('snapshot --store', () => {
     // Nothing went to the folder with --store.
     expect(readdirSync(cwd).includes('snapshots')).toBe(false);
     expect(store.psql('SELECT count(*) FROM journal_lines')).toBe('0\n');
+    // The job meta cache is this host's own: kept in its cache folder, one per store.
+    const [state, ...others] = readdirSync(join(cache, 'hourmeter'));
+    expect(others).toEqual([]);
+    expect(state).toMatch(/^state-[0-9a-f]{16}$/);
+    expect(readdirSync(join(cache, 'hourmeter', state!))).toEqual(['nomad-meta-cache.json']);
   }, 60_000);
 
   it('a second capture in the same second keeps its milliseconds; a third is refused, nothing rewritten', async () => {

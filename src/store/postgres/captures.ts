@@ -30,7 +30,7 @@ function placeholders(rows: number, width: number): string {
  * write captures (ImportRefused names the GRANT otherwise), so that nothing is captured in vain.
  * `place` names the database in messages.
  */
-export async function postgresCaptures(client: pg.Client, place: string): Promise<CaptureSink> {
+export async function postgresCaptures(client: pg.Client, place: string, stateDir: string | null = null): Promise<CaptureSink> {
   await checkCaptureStore(client, 'capture');
   // One connection: a journal's transaction must not take in a document written meanwhile.
   let queue: Promise<unknown> = Promise.resolve();
@@ -102,7 +102,7 @@ export async function postgresCaptures(client: pg.Client, place: string): Promis
 
   return {
     where: (name) => `${name} in the ${place}`,
-    stateDir: null,
+    stateDir,
     lockSnapshots: (waitMs) => lock('hourmeter snapshot', waitMs, 'another snapshot is running'),
     async writeSnapshot(name, bytes, capturedAtUs) {
       const r = await serial(() =>
