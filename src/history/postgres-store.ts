@@ -114,6 +114,10 @@ export class PostgresHistoryStore implements HistoryStore {
           // Other hosts' copies are now out of date.
           renewGeneration(this.db, randomUUID());
           await writeBack(this.client, this.db, result.mode === 'rebuild');
+        } else {
+          // This copy now holds what the store's index does not: it is no generation of the
+          // store's, so the next process here copies again (and a writer folds for the store).
+          renewGeneration(this.db, `unshared-${randomUUID()}`);
         }
         await this.client.query('COMMIT');
         return { ...result, seconds: (performance.now() - started) / 1000 };

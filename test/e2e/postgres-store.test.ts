@@ -275,6 +275,22 @@ describe('roles and names', () => {
     expectGolden('stats --from 2024-09-03 --to 2024-09-10', r.stdout);
     expect(store.psql('SELECT count(*) FROM index_snapshots')).toBe('0\n');
     expect(store.psql('SELECT count(*) FROM index_segments')).toBe('0\n');
+    // A writer folds 30 files; 14 more arrive, and the reader folds them into this host's copy
+    // only: a writer on the same host (the same copy) must still fold them into the store.
+    const cache = { XDG_CACHE_HOME: tempDir() };
+    const part = freshStore();
+    const early = join(tempDir(), 'snapshots');
+    mkdirSync(early);
+    for (const name of readdirSync(folder).filter((n) => n.endsWith('.json')).sort().slice(0, 30)) cpSync(join(folder, name), join(early, name));
+    importFolder(part.url, early);
+    expect(run(['stats', '--store', part.url], { cwd: tempDir(), env: cache }).code).toBe(0);
+    expect(part.psql('SELECT count(*) FROM index_snapshots')).toBe('30\n');
+    importFolder(part.url, folder);
+    const byReader = run(['stats', '--store', part.readerUrl], { cwd: tempDir(), env: cache });
+    expect(byReader.stdout).toBe(run(['stats', '--snapshots', folder], { cwd: tempDir() }).stdout);
+    expect(part.psql('SELECT count(*) FROM index_snapshots')).toBe('30\n');
+    expect(run(['stats', '--store', part.url], { cwd: tempDir(), env: cache }).code).toBe(0);
+    expect(part.psql('SELECT count(*) FROM index_snapshots')).toBe('44\n');
     const imported = run(['store', 'import', folder, '--store', store.readerUrl], { cwd: tempDir() });
     expect(imported.code).not.toBe(0);
     expect(imported.stderr).toContain('INSERT');
