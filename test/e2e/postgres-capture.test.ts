@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
-import { createCluster } from '../../src/simulator/index.js';
+import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
+import { resolvePeriod } from '../../src/accounting/period.js';
+import { computeTruth, createCluster } from '../../src/simulator/index.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
@@ -272,4 +274,34 @@ describe('watch --store', () => {
     expect(documents(store).map((d) => d.name)).toEqual([resync.snapshot]);
     expect(readdirSync(cwd).includes('snapshots')).toBe(false);
   }, 60_000);
+});
+
+describe('capture to report through the store, against the simulator truth', () => {
+  it('a simulated day of 30-minute `snapshot --store` runs: `stats --store` within 0.1% of the full truth', async () => {
+    const day = createCluster({ seed: 23, days: 1, intervalMinutes: 30, targetConcurrent: 15 });
+    const nomad = await startFakeNomad({ cluster: day, token: TOKEN });
+    fakes.push(nomad);
+    const store = freshStore();
+    const cwd = tempDir();
+    for (const s of day.snapshots) {
+      nomad.setNow(s.timeUs);
+      const r = await runAsync(['snapshot', '--quiet', '--now', iso(s.timeUs), '--store', store.url], { cwd, env: nomadEnv(nomad) });
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(store.psql('SELECT count(*) FROM snapshot_documents')).toBe(`${day.snapshots.length}\n`);
+    const r = await runAsync(['stats', '--from', '2024-09-01', '--to', '2024-09-01', '-o', 'json', '--store', store.url], { cwd });
+    expect(r.stderr).toBe('');
+    const got = JSON.parse(r.stdout) as { rows: ({ namespace: string } & Hours)[] };
+    const truth = aggregate(computeTruth(day, { format: 'native' }).all, resolvePeriod('2024-09-01', '2024-09-01', 'UTC'), ['namespace']);
+    let checked = 0;
+    for (const row of truth.rows as ({ namespace: string } & Hours)[]) {
+      for (const resource of ['cpu_hours', 'memory_gib_hours'] as const) {
+        if (row[resource] < 0.02 * truth.total[resource]) continue;
+        const estimate = got.rows.find((x) => x.namespace === row.namespace)?.[resource] ?? 0;
+        expect(Math.abs(estimate - row[resource]) / row[resource], `${row.namespace} ${resource}`).toBeLessThanOrEqual(0.001);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+  }, 120_000);
 });
