@@ -9,6 +9,7 @@ import {
   captureMarkOf,
   copyIndex,
   copyState,
+  indexIsEmpty,
   indexGeneration,
   journalsReadTo,
   lockIndex,
@@ -108,12 +109,14 @@ export class PostgresHistoryStore implements HistoryStore {
           return { ...nothing, mode: 'append', seconds: (performance.now() - started) / 1000 };
         }
         setCopyState(this.db, 'all');
-        trackChanges(this.db);
+        // A first fold writes every row: paged, rather than as a list of every key touched.
+        const first = indexIsEmpty(this.db);
+        if (!first) trackChanges(this.db);
         const result = await this.fold(now, o);
         if (writer) {
           // Other hosts' copies are now out of date.
           renewGeneration(this.db, randomUUID());
-          await writeBack(this.client, this.db, result.mode === 'rebuild');
+          await writeBack(this.client, this.db, first || result.mode === 'rebuild');
         } else {
           // This copy now holds what the store's index does not: it is no generation of the
           // store's, so the next process here copies again (and a writer folds for the store).

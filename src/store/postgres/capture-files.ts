@@ -54,12 +54,15 @@ const DOCUMENTS_PER_QUERY = 16;
 /** Writes the named documents under `dir`, at their names. */
 export async function writeDocuments(client: pg.Client, dir: string, names: readonly string[]): Promise<void> {
   for (let i = 0; i < names.length; i += DOCUMENTS_PER_QUERY) {
-    const r = await client.query<{ name: string; content: Buffer }>('SELECT name, content FROM snapshot_documents WHERE name = ANY($1::text[])', [names.slice(i, i + DOCUMENTS_PER_QUERY)]);
+    // As base64: bytea comes as hex text otherwise, twice the bytes on the wire and to decode.
+    const r = await client.query<{ name: string; content: string }>("SELECT name, encode(content, 'base64') AS content FROM snapshot_documents WHERE name = ANY($1::text[])", [
+      names.slice(i, i + DOCUMENTS_PER_QUERY),
+    ]);
     for (const row of r.rows) {
       if (!safeName(row.name)) continue;
       const path = join(dir, row.name);
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, row.content);
+      writeFileSync(path, Buffer.from(row.content, 'base64'));
     }
   }
 }

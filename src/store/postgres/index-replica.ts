@@ -127,6 +127,8 @@ export function changedRows(db: Db): number {
 const BATCH_ROWS = 5000;
 /** And at most about this many bytes of blobs (segments are large rows). */
 const BATCH_BYTES = 16e6;
+/** The protocol's limit on a statement's parameters. */
+const MAX_PARAMETERS = 65_535;
 
 /**
  * A table's rows in batches, read a batch at a time (a year's allocations do not all sit in
@@ -172,11 +174,23 @@ export async function writeBack(client: pg.Client, db: Db, everything: boolean, 
     const keyColumns = t.key === 'rowid' ? ['rowid'] : t.key;
     const keyTypes = keyColumns.map((c) => pgTypes(t)[pgColumns(t).indexOf(c)]!);
     const types = pgTypes(t);
-    const insert = (batch: unknown[][]) =>
-      client.query(
-        `INSERT INTO ${pgTable(t)} (${pgColumns(t).map(quote).join(', ')}) SELECT * FROM unnest(${types.map((type, j) => `$${j + 1}::${type}[]`).join(', ')})`,
-        columns.map((_, j) => batch.map((r) => r[j])),
-      );
+    // Columns travel as arrays, one parameter each; a blob in an array would travel as hex
+    // text, so rows with blobs go as rows of parameters, which the driver sends as bytes.
+    const insert = async (batch: unknown[][]) => {
+      if (!types.includes('bytea')) {
+        await client.query(
+          `INSERT INTO ${pgTable(t)} (${pgColumns(t).map(quote).join(', ')}) SELECT * FROM unnest(${types.map((type, j) => `$${j + 1}::${type}[]`).join(', ')})`,
+          columns.map((_, j) => batch.map((r) => r[j])),
+        );
+        return;
+      }
+      const perStatement = Math.floor(MAX_PARAMETERS / columns.length);
+      for (let i = 0; i < batch.length; i += perStatement) {
+        const rows = batch.slice(i, i + perStatement);
+        const values = rows.map((_, r) => `(${types.map((type, j) => `$${r * columns.length + j + 1}::${type}`).join(', ')})`).join(', ');
+        await client.query(`INSERT INTO ${pgTable(t)} (${pgColumns(t).map(quote).join(', ')}) VALUES ${values}`, rows.flat());
+      }
+    };
     if (everything) {
       await client.query(`DELETE FROM ${pgTable(t)}`);
       for (const batch of pages(db, t, batchRows)) await insert(batch);
@@ -276,4 +290,9 @@ export function setCaptureMark(db: Db, mark: string): void {
 /** Marks the index as changed: every other host's copy is then taken again. */
 export function renewGeneration(db: Db, generation: string): void {
   db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)").run(generation);
+}
+
+/** Whether the copy holds no derived index at all (no snapshot taken in yet). */
+export function indexIsEmpty(db: Db): boolean {
+  return db.prepare('SELECT 1 FROM snapshots LIMIT 1').get() === undefined;
 }
