@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { captureFetch, captureMark, listDocuments } from '../store/postgres/capture-files.js';
+import { captureFetch, captureMark, listDocuments, refreshJournals } from '../store/postgres/capture-files.js';
 import {
   canWriteIndex,
   captureMarkOf,
@@ -88,7 +88,19 @@ export class PostgresHistoryStore implements HistoryStore {
    * Takes in the captures stored since the index was derived. The store lists its own
    * captures: `_listing` (a folder's) is not used.
    */
-  async append(_listing: unknown, o: AppendOptions): Promise<AppendResult> {
+  /** One connection serves one thing at a time: a fold, or a look at the journals. */
+  private busy: Promise<unknown> = Promise.resolve();
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.busy.then(work, work);
+    this.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  append(_listing: unknown, o: AppendOptions): Promise<AppendResult> {
+    return this.exclusive(() => this.appendNow(o));
+  }
+
+  private async appendNow(o: AppendOptions): Promise<AppendResult> {
     const started = performance.now();
     const nothing: AppendResult = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, seconds: 0, lines: 0 };
     try {
@@ -160,7 +172,23 @@ export class PostgresHistoryStore implements HistoryStore {
     return captureMarkOf(this.db);
   }
 
+  private journalDir: string | null = null;
+  private journalsSince: number | null = null;
+
+  /**
+   * The watchers' journals as files, for what counts their lines (serve's /metrics): a
+   * private folder this store keeps up to date with the stored lines.
+   */
+  journalFolder(): Promise<string> {
+    return this.exclusive(async () => {
+      const dir = (this.journalDir ??= mkdtempSync(join(tmpdir(), 'hourmeter-journals-')));
+      this.journalsSince = await refreshJournals(this.client, dir, this.journalsSince);
+      return dir;
+    });
+  }
+
   close(): void {
+    if (this.journalDir) rmSync(this.journalDir, { recursive: true, force: true });
     this.replica.close();
     void this.client.end().catch(() => undefined);
   }

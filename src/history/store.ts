@@ -27,6 +27,11 @@ export interface HistoryStore {
   readonly catalogue: HistoryCatalogue;
   /** What the allocations listed in the latest snapshot hold, per namespace. */
   holdingByNamespace(): NamespaceHolding[];
+  /**
+   * A store that holds the captures itself: a folder with the watchers' journals as files,
+   * kept up to date (the snapshot folder serves for one that does not).
+   */
+  journalFolder?(): Promise<string>;
   close(): void;
 }
 

@@ -289,7 +289,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     const r = await answer;
     // The index's metrics come from a worker; the process's must be read here, where it runs.
-    if (url.pathname === '/metrics' && r.status === 200) return send(res, { ...r, body: r.body + watcherMetrics(journals.update(o.snapshots)) + (await processMetrics.text()) });
+    if (url.pathname === '/metrics' && r.status === 200) {
+      const journalFolder = store.journalFolder ? await store.journalFolder().catch(() => null) : o.snapshots;
+      const watchers = journalFolder === null ? '' : watcherMetrics(journals.update(journalFolder));
+      return send(res, { ...r, body: r.body + watchers + (await processMetrics.text()) });
+    }
     send(res, r);
   };
 

@@ -240,6 +240,16 @@ describe('serve from the PostgreSQL store', () => {
     mkdirSync(later);
     const names = readdirSync(folder).sort();
     for (const name of names.slice(40)) renameSync(join(folder, name), join(later, name));
+    // A watcher's journal as well: /metrics counts its lines.
+    const source = 'nomad-127.0.0.1-4646';
+    mkdirSync(join(folder, 'journal', source), { recursive: true });
+    const header = { type: 'journal', at: '2024-09-10T00:00:00.000000Z', format: 'hourmeter.journal', version: 1, source: { kind: 'nomad', address: 'http://127.0.0.1:4646', region: 'global' } };
+    writeFileSync(
+      join(folder, 'journal', source, '2024-09-10T00Z.jsonl'),
+      [header, { type: 'connected', at: '2024-09-10T00:00:00.000000Z' }, { type: 'alive', at: '2024-09-10T00:30:00.000000Z', index: 3 }, { type: 'disconnected', at: '2024-09-10T00:40:00.000000Z', reason: 'stream ended' }]
+        .map((l) => JSON.stringify(l) + '\n')
+        .join(''),
+    );
     const store = freshStore();
     importFolder(store.url, folder);
     const query = '/stats?from=2024-09-01&to=2024-09-12&by=namespace';
@@ -261,6 +271,18 @@ describe('serve from the PostgreSQL store', () => {
     expect(JSON.parse(after).diagnostics.snapshots).toBe(44);
     const full = await startServe(tempDir(), ['--snapshots', folder, '--workers', '1']);
     expect(after).toBe(await get(full.url));
+    // The watcher's counts, from the stored journal as from the folder's.
+    const watcherLines = async (base: string) => (await (await fetch(`${base}/metrics`)).text()).split('\n').filter((l) => l.startsWith('hourmeter_watch_'));
+    const metrics = await watcherLines(fromStore.url);
+    expect(metrics).toEqual(await watcherLines(full.url));
+    expect(metrics).toContain(`hourmeter_watch_connections_total{source="${source}"} 1`);
+    expect(metrics).toContain(`hourmeter_watch_gaps_total{source="${source}"} 1`);
+    // A line more, stored: counted once, on top of what was counted.
+    appendFileSync(join(folder, 'journal', source, '2024-09-10T00Z.jsonl'), JSON.stringify({ type: 'connected', at: '2024-09-10T00:45:00.000000Z' }) + '\n');
+    importFolder(store.url, folder);
+    const grown = await watcherLines(fromStore.url);
+    expect(grown).toEqual(await watcherLines(full.url));
+    expect(grown).toContain(`hourmeter_watch_connections_total{source="${source}"} 2`);
   }, 60_000);
 });
 

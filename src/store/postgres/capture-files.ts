@@ -113,3 +113,26 @@ export async function captureFetch(client: pg.Client, dir: string, readTo: Reado
     },
   };
 }
+
+/**
+ * Brings the journal files under `dir` up to the stored lines, rewriting in full each file
+ * that had lines arrive since `since` (an arrival number; null the first time: every file).
+ * Transactions commit out of arrival order now and then, so the files of the last few
+ * thousand arrivals are looked at again. Returns the arrival to pass next time.
+ */
+export async function refreshJournals(client: pg.Client, dir: string, since: number | null): Promise<number> {
+  const lookback = 10_000;
+  const r = await client.query<{ file: string; last: number }>({
+    text: 'SELECT file, max(arrival) AS last FROM journal_lines WHERE arrival > $1 GROUP BY file ORDER BY file',
+    values: [since === null ? 0 : Math.max(0, since - lookback)],
+    types: NUMBERS,
+  });
+  let last = since ?? 0;
+  for (const row of r.rows) {
+    if (!safeName(row.file) || !row.file.startsWith('journal/')) continue;
+    mkdirSync(dirname(join(dir, row.file)), { recursive: true });
+    await writeJournal(client, dir, { file: row.file, lines: 0, bytes: 0 });
+    last = Math.max(last, row.last);
+  }
+  return last;
+}
