@@ -316,6 +316,8 @@ describe('roles and names', () => {
     const imported = run(['store', 'import', folder, '--store', store.readerUrl], { cwd: tempDir() });
     expect(imported.code).not.toBe(0);
     expect(imported.stderr).toContain('INSERT');
+    // The password is in the URL given, and nowhere in what was printed.
+    for (const out of [r.stdout, r.stderr, byReader.stdout, byReader.stderr, imported.stdout, imported.stderr]) expect(out).not.toContain(READER.password);
   });
 
   it('stores and reports namespace, user and job names with quotes, semicolons and SQL verbatim', () => {
