@@ -1,7 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, tempDir } from '../helpers/cli.js';
+import { ROOT, run, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 
 /**
@@ -60,16 +60,12 @@ describe('hourmeter store migrate', () => {
   });
 
   it("gives the README's writer role INSERT and its reader role SELECT only: the reader cannot write", () => {
-    // The grants as the README gives them.
-    db.psql(`CREATE ROLE hourmeter_writer LOGIN PASSWORD '${WRITER_PASSWORD}';
-GRANT CONNECT ON DATABASE hourmeter TO hourmeter_writer;
-GRANT USAGE ON SCHEMA public TO hourmeter_writer;
-GRANT SELECT, INSERT ON snapshot_documents, journal_lines TO hourmeter_writer;
-GRANT SELECT ON schema_migrations TO hourmeter_writer;
-CREATE ROLE hourmeter_reader LOGIN PASSWORD '${READER_PASSWORD}';
-GRANT CONNECT ON DATABASE hourmeter TO hourmeter_reader;
-GRANT USAGE ON SCHEMA public TO hourmeter_reader;
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO hourmeter_reader;`);
+    // The grants exactly as the README gives them, passwords filled in.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /```sql\n(CREATE ROLE hourmeter_writer[\s\S]*?)```/.exec(readme)![1]!;
+    const passwords = [WRITER_PASSWORD, READER_PASSWORD];
+    db.psql(block.replace(/'\.\.\.'/g, () => `'${passwords.shift()}'`));
+    expect(passwords).toEqual([]);
 
     const reader = { user: 'hourmeter_reader', password: READER_PASSWORD };
     expect(db.psql('SELECT count(*) FROM snapshot_documents', reader)).toBe('1\n');
@@ -84,6 +80,12 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO hourmeter_reader;`);
     // The writer needs no grant on the counts: the trigger counts as the tables' owner.
     expect(db.psql("SELECT rows FROM capture_counts WHERE captures = 'snapshot_documents'", reader)).toBe('2\n');
     expect(() => db.psql("DELETE FROM snapshot_documents WHERE name = 'x.json'", writer)).toThrow('permission denied for table snapshot_documents');
+    // The writer keeps the index and the users; the reader may do neither.
+    db.psql("INSERT INTO index_meta (key, value) VALUES ('k', 'v'); DELETE FROM index_meta WHERE key = 'k'", writer);
+    db.psql("INSERT INTO users (id) VALUES ('w'); UPDATE users SET name = 'W' WHERE id = 'w'", writer);
+    expect(() => db.psql("INSERT INTO index_meta (key, value) VALUES ('k', 'v')", reader)).toThrow('permission denied for table index_meta');
+    expect(() => db.psql("UPDATE users SET name = 'R' WHERE id = 'w'", reader)).toThrow('permission denied for table users');
+    expect(() => db.psql("INSERT INTO quota_tokens (user_id, sha256, issued_at) VALUES ('r', 'x', 'y')", reader)).toThrow('permission denied for table quota_tokens');
   });
 
   it('says what to fix when the server cannot be reached, without the password', () => {
