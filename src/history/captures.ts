@@ -16,6 +16,8 @@ export interface Captures {
   readonly dir: string;
   /** The snapshot files, oldest first; their paths are under `dir`. */
   readonly files: SnapshotFile[];
+  /** A folder's JSON files whose name carries no capture time (see Listing); a store has none. */
+  readonly unnamed: string[];
   /** Makes these files readable at their paths (a folder's already are). */
   fetch(files: readonly SnapshotFile[]): Promise<void>;
   /** Makes the watchers' journals readable under `dir`: each source's `newest` files, or all. */
@@ -23,10 +25,10 @@ export interface Captures {
   close(): Promise<void>;
 }
 
-export async function openCaptures(o: { dir: string; store: { connect(): Promise<pg.Client> } | null }): Promise<Captures> {
+export async function openCaptures(o: { dir: string; store: { connect(): Promise<pg.Client> } | null; warn?: (line: string) => void }): Promise<Captures> {
   if (!o.store) {
-    const { files } = await listSnapshots(o.dir, '--snapshots', { stat: false });
-    return { dir: o.dir, files, fetch: async () => {}, fetchJournals: async () => {}, close: async () => {} };
+    const { files, unnamed } = await listSnapshots(o.dir, '--snapshots', { stat: false, warn: o.warn });
+    return { dir: o.dir, files, unnamed, fetch: async () => {}, fetchJournals: async () => {}, close: async () => {} };
   }
   const { listDocuments, writeDocuments, writeJournals } = await import('../store/postgres/capture-files.js');
   const { requireSchema } = await import('../store/postgres/schema.js');
@@ -42,6 +44,7 @@ export async function openCaptures(o: { dir: string; store: { connect(): Promise
     return {
       dir,
       files,
+      unnamed: [],
       fetch: (wanted) => writeDocuments(client, dir, wanted.map((f) => f.name)),
       fetchJournals: (newest) => writeJournals(client, dir, newest),
       close,

@@ -93,6 +93,9 @@ describe('the golden suite from the PostgreSQL store', () => {
     expect(monthly.stdout.split('\n').length).toBeGreaterThan(10);
     const filtered = bothStores(['stats', '--namespace', 'no-such-namespace', '-o', 'csv'], ai4os, store.url);
     expect(filtered.stderr).toContain('no-such-namespace');
+    // The original's method walks the files themselves: the store writes them out.
+    const original = bothStores(['stats', '--method', 'ai4os', '--from', '2024-09-03', '--to', '2024-09-10', '-o', 'csv'], ai4os, store.url);
+    expect(original.stdout.split('\n').length).toBeGreaterThan(3);
   });
 });
 

@@ -6,10 +6,12 @@ import { renderOutput } from '../../reports/output.js';
 import { statsOutput, withUserNames } from '../../reports/stats-report.js';
 import { statsFromView } from '../../reports/stats-query.js';
 import { terminalWidth } from '../../reports/table.js';
-import type { Listing } from '../../snapshots/files.js';
+import type { Listing, SnapshotFile } from '../../snapshots/files.js';
 import { SkipLedger } from '../../snapshots/skips.js';
 import { filtersGiven, warnUnmatchedFilters } from '../filters.js';
-import { listFiles, spanOf } from '../../history/open.js';
+import { openCaptures } from '../../history/captures.js';
+import { spanOf } from '../../history/open.js';
+import { STORE, storeConnection } from '../store-options.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, checkDates, CSV_DELIMITER, dateNames, estimateOptions, GAP_POLICY, GC_WINDOW } from '../summary-options.js';
@@ -92,7 +94,12 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
 
   // The AI4OS method replays the original's walk over the files; it has no use for the index.
   const t0 = performance.now();
-  const listing = method === 'ai4os' ? await listFiles(dir, { warn: io.warn }) : null;
+  const captures = method === 'ai4os' ? await openCaptures({ dir, store: storeConnection(s, io), warn: io.warn }) : null;
+  if (captures && captures.files.length === 0) {
+    await captures.close();
+    throw new UsageError(`${s.given(STORE) ? 'the store' : `--snapshots ${dir}`} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
+  }
+  const listing = captures ? { files: captures.files, unnamed: captures.unnamed, folders: [] } : null;
   const opened = listing ? null : await openHistory(s, io, dir);
   const t1 = performance.now();
   try {
@@ -113,7 +120,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       for (const option of [GAP_POLICY, GC_WINDOW, MAX_GAP, REQUIRE_COVERAGE]) {
         if (s.given(option)) throw new UsageError(`--method ai4os has no ${option.name}: it counts only what the snapshots list; drop ${s.sourceOf(option)}`);
       }
-      const report = await runAi4os(listing, from, period.from, period.to, s.get(NAMESPACE), policy);
+      const report = await runAi4os(listing, from, period.from, period.to, s.get(NAMESPACE), policy, (files) => captures!.fetch(files));
       const { renderAi4osCsv, renderAi4osTable } = await import('../../reports/ai4os-report.js');
       io.stdout(output === 'json' ? JSON.stringify(report, null, 1) + '\n' : output === 'csv' ? renderAi4osCsv(report, s.get(CSV_DELIMITER)) : renderAi4osTable(report));
       return;
@@ -145,6 +152,7 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
     );
   } finally {
     opened?.close();
+    await captures?.close();
   }
 }
 
@@ -157,6 +165,8 @@ async function runAi4os(
   toDay: string,
   namespaces: string[],
   policy: { strict: boolean; warn: (l: string) => void },
+  /** Makes the files readable first (the store writes its out). */
+  fetch: (files: SnapshotFile[]) => Promise<void>,
 ): Promise<Ai4osReport> {
   const native = listing.files.find((f) => f.namedAs === 'native');
   if (native) throw new UsageError(`--method ai4os reads only AI4OS legacy files, and ${native.name} is a native snapshot; use --method exact`);
@@ -165,6 +175,7 @@ async function runAi4os(
   const startUs = from !== undefined ? resolvePeriod(fromDay, fromDay, 'UTC').startUs : listing.files[0]!.timeUs;
   const endUs = resolvePeriod(toDay, toDay, 'UTC').startUs + DAY_US - 1_000_000;
   const files = listing.files.filter((f) => f.timeUs >= startUs && f.timeUs <= endUs);
+  await fetch(files);
   // The original's method is loaded only when asked for: a report from the index needs none of it.
   const [{ Ai4osAccumulator }, { Ai4osDecoder }, { readAll }] = await Promise.all([
     import('../../accounting/ai4os.js'),
