@@ -21,6 +21,7 @@ import {
   writeBack,
 } from '../store/postgres/index-replica.js';
 import { requireSchema } from '../store/postgres/schema.js';
+import { inTransaction } from '../store/postgres/transaction.js';
 import type { Db } from '../store/schema.js';
 import { SqliteHistoryStore } from './sqlite.js';
 import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, HistoryView } from './store.js';
@@ -34,6 +35,8 @@ import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, Histo
  * and writes back the rows it changed; a role that may not write the index (the reader)
  * folds them into its copy only.
  */
+const NOTHING: AppendResult = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, seconds: 0, lines: 0 };
+
 export class PostgresHistoryStore implements HistoryStore {
   private constructor(
     private readonly client: pg.Client,
@@ -57,7 +60,7 @@ export class PostgresHistoryStore implements HistoryStore {
       const generation = await indexGeneration(client);
       const kept = copyState(db);
       if (generation === null || kept.generation !== generation || (which === 'all' && kept.tables !== 'all')) {
-        await inSnapshot(client, () => copyIndex(client, db, which));
+        await inTransaction(client, () => copyIndex(client, db, which), 'repeatable read, read only');
         setCopyState(db, which);
       }
       return new PostgresHistoryStore(client, new SqliteHistoryStore(db, path, opts.keepSegments), db);
@@ -84,10 +87,6 @@ export class PostgresHistoryStore implements HistoryStore {
     return this.replica.path;
   }
 
-  /**
-   * Takes in the captures stored since the index was derived. The store lists its own
-   * captures: `_listing` (a folder's) is not used.
-   */
   /** One connection serves one thing at a time: a fold, or a look at the journals. */
   private busy: Promise<unknown> = Promise.resolve();
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -96,53 +95,53 @@ export class PostgresHistoryStore implements HistoryStore {
     return run;
   }
 
+  /**
+   * Takes in the captures stored since the index was derived. The store lists its own
+   * captures: `_listing` (a folder's) is not used.
+   */
   append(_listing: unknown, o: AppendOptions): Promise<AppendResult> {
     return this.exclusive(() => this.appendNow(o));
   }
 
   private async appendNow(o: AppendOptions): Promise<AppendResult> {
-    const started = performance.now();
-    const nothing: AppendResult = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, seconds: 0, lines: 0 };
     try {
       const mark = await captureMark(this.client);
-      if (!o.rebuild && this.storedMark() === mark) return nothing;
+      if (!o.rebuild && this.storedMark() === mark) return NOTHING;
       const writer = await canWriteIndex(this.client);
       // A writer reads what is committed once it holds the lock (a snapshot taken before it
       // would miss the fold it waited for); a reader, without the lock, one snapshot throughout.
-      await this.client.query(writer ? 'BEGIN' : 'BEGIN ISOLATION LEVEL REPEATABLE READ');
-      try {
-        if (writer) await lockIndex(this.client, () => o.note?.('waiting for another process to finish updating the index in the store'));
-        // Everything, as committed now: another process may have folded these captures meanwhile.
-        await copyIndex(this.client, this.db, 'all');
-        const now = await captureMark(this.client);
-        if (!o.rebuild && this.storedMark() === now) {
-          await this.client.query('COMMIT');
-          // Another process folded them: the copy changed all the same.
-          return { ...nothing, mode: 'append', seconds: (performance.now() - started) / 1000 };
-        }
-        setCopyState(this.db, 'all');
-        // A first fold writes every row: paged, rather than as a list of every key touched.
-        const first = indexIsEmpty(this.db);
-        if (!first) trackChanges(this.db);
-        const result = await this.fold(now, o);
-        if (writer) {
-          // Other hosts' copies are now out of date.
-          renewGeneration(this.db, randomUUID());
-          await writeBack(this.client, this.db, first || result.mode === 'rebuild');
-        } else {
-          // This copy now holds what the store's index does not: it is no generation of the
-          // store's, so the next process here copies again (and a writer folds for the store).
-          renewGeneration(this.db, `unshared-${randomUUID()}`);
-        }
-        await this.client.query('COMMIT');
-        return { ...result, seconds: (performance.now() - started) / 1000 };
-      } catch (e) {
-        await this.client.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      }
+      return await inTransaction(this.client, () => this.catchUp(writer, o), writer ? 'read committed' : 'repeatable read');
     } finally {
       o.progress?.done();
     }
+  }
+
+  /** Inside the transaction: the fold of what arrived, written back by a writer. */
+  private async catchUp(writer: boolean, o: AppendOptions): Promise<AppendResult> {
+    const started = performance.now();
+    if (writer) await lockIndex(this.client, () => o.note?.('waiting for another process to finish updating the index in the store'));
+    // Everything, as committed now: another process may have folded these captures meanwhile.
+    await copyIndex(this.client, this.db, 'all');
+    setCopyState(this.db, 'all');
+    const now = await captureMark(this.client);
+    if (!o.rebuild && this.storedMark() === now) {
+      // Another process folded them: the copy changed all the same.
+      return { ...NOTHING, mode: 'append', seconds: (performance.now() - started) / 1000 };
+    }
+    // A first fold writes every row: paged, rather than as a list of every key touched.
+    const first = indexIsEmpty(this.db);
+    if (!first) trackChanges(this.db);
+    const result = await this.fold(now, o);
+    if (writer) {
+      // Other hosts' copies are now out of date.
+      renewGeneration(this.db, randomUUID());
+      await writeBack(this.client, this.db, first || result.mode === 'rebuild');
+    } else {
+      // This copy now holds what the store's index does not: it is no generation of the
+      // store's, so the next process here copies again (and a writer folds for the store).
+      renewGeneration(this.db, `unshared-${randomUUID()}`);
+    }
+    return { ...result, seconds: (performance.now() - started) / 1000 };
   }
 
   /** The fold over the stored captures, written out into a private folder as the fold reads them. */
@@ -194,15 +193,3 @@ export class PostgresHistoryStore implements HistoryStore {
   }
 }
 
-/** Runs `use` inside one repeatable-read, read-only transaction: all it reads is one committed state. */
-async function inSnapshot<T>(client: pg.Client, use: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const out = await use();
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
-}

@@ -9,6 +9,7 @@ import { computeTruth, createCluster } from '../../src/simulator/index.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { migratedStore } from '../helpers/store.js';
 import { journal, playPods, sleep, startCli, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
@@ -48,17 +49,8 @@ async function fakeNomad(heartbeatMs = 60_000): Promise<FakeNomad> {
   return f;
 }
 
-let databases = 0;
 /** A new database with the store's schema. */
-function freshStore(): { url: string; database: string; psql: (sql: string) => string } {
-  const database = `capture_${++databases}`;
-  db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
-  const url = db.url({ database });
-  const r = run(['store', 'migrate', '--store', url, '--quiet'], { cwd: tempDir() });
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return { url, database, psql: (sql) => db.psql(sql, { database }) };
-}
+const freshStore = () => migratedStore(db, 'capture');
 
 /** The stored documents, by name; read as one JSON text, so that nothing is escaped on the way. */
 function documents(store: { psql: (sql: string) => string }): { name: string; capturedAt: string; content: Buffer; gzipped: boolean }[] {

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, run, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { migratedStore } from '../helpers/store.js';
 
 /**
  * `hourmeter store import DIR` against a real PostgreSQL 15: the AI4OS fixture folder (one
@@ -22,17 +23,8 @@ beforeAll(async () => {
 });
 afterAll(() => db?.stop());
 
-let databases = 0;
 /** A new database with the store's schema, for one test's exact counts. */
-function freshStore(): { url: string; database: string; psql: (sql: string) => string } {
-  const database = `import_${++databases}`;
-  db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
-  const url = db.url({ database });
-  const r = run(['store', 'migrate', '--store', url, '--quiet'], { cwd: tempDir() });
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return { url, database, psql: (sql) => db.psql(sql, { database }) };
-}
+const freshStore = () => migratedStore(db, 'import');
 
 const HOSTILE = `it's"; DROP TABLE x; --`;
 const INJECTION = `'); DROP TABLE x; --`;

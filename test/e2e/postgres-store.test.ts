@@ -9,6 +9,7 @@ import { computeTruth, createCluster, writeHistory } from '../../src/simulator/i
 import { expectGolden, FIXTURES, run, startServe, tempDir } from '../helpers/cli.js';
 import { mixedFolder } from '../helpers/mixed-folder.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { migratedStore } from '../helpers/store.js';
 
 /**
  * The PostgreSQL store answers as the folder does: the golden suite and a simulated
@@ -26,16 +27,22 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db?.stop());
 
-let databases = 0;
 /** A fresh database with the store's schema; the reader may read it all. */
 function freshStore(): { url: string; readerUrl: string; psql: (sql: string) => string } {
-  const database = `store_${++databases}`;
-  db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
-  const url = db.url({ database });
-  const r = run(['store', 'migrate', '--store', url, '--quiet'], { cwd: tempDir() });
-  expect(r.stderr).toBe('');
-  db.psql(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER.user}`, { database });
-  return { url, readerUrl: db.url({ database, ...READER }), psql: (sql) => db.psql(sql, { database }) };
+  const store = migratedStore(db, 'store');
+  store.psql(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER.user}`);
+  return { url: store.url, readerUrl: db.url({ database: store.database, ...READER }), psql: store.psql };
+}
+
+/** The AI4OS fixture folder with its files from the `kept`-th on held back, until `arrive()`. */
+function heldBack(kept: number): { folder: string; arrive(): void } {
+  const folder = join(tempDir(), 'snapshots');
+  cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+  const later = join(tempDir(), 'later');
+  mkdirSync(later);
+  const names = readdirSync(folder).sort().slice(kept);
+  for (const name of names) renameSync(join(folder, name), join(later, name));
+  return { folder, arrive: () => names.forEach((name) => renameSync(join(later, name), join(folder, name))) };
 }
 
 function importFolder(url: string, dir: string): void {
@@ -165,12 +172,7 @@ function sqliteTables(path: string): Record<string, string[]> {
 describe('folding new captures into the store', () => {
   it('appends in two steps, with a journal growing between them, to the index the folder builds in the same steps', async () => {
     // A native snapshot, then a watcher's journal that grows; the AI4OS files before them.
-    const folder = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
-    const later = join(tempDir(), 'later');
-    mkdirSync(later);
-    const names = readdirSync(folder).sort();
-    for (const name of names.slice(30)) renameSync(join(folder, name), join(later, name));
+    const { folder, arrive } = heldBack(30);
     const store = freshStore();
 
     importFolder(store.url, folder);
@@ -178,7 +180,7 @@ describe('folding new captures into the store', () => {
     expect(first.stdout.split('\n').length).toBeGreaterThan(3);
     expect(store.psql('SELECT count(*) FROM index_snapshots')).toBe('30\n');
 
-    for (const name of names.slice(30)) renameSync(join(later, name), join(folder, name));
+    arrive();
     const source = 'nomad-127.0.0.1-4646';
     const journal = join(folder, 'journal', source, '2024-09-12T18Z.jsonl');
     mkdirSync(join(folder, 'journal', source), { recursive: true });
@@ -237,12 +239,7 @@ describe('the commands that read the captures themselves', () => {
 
 describe('serve from the PostgreSQL store', () => {
   it('answers /stats from its copy of the store\'s index, as serve on the folder does, and takes in new captures', async () => {
-    const folder = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
-    const later = join(tempDir(), 'later');
-    mkdirSync(later);
-    const names = readdirSync(folder).sort();
-    for (const name of names.slice(40)) renameSync(join(folder, name), join(later, name));
+    const { folder, arrive } = heldBack(40);
     // A watcher's journal as well: /metrics counts its lines.
     const source = 'nomad-127.0.0.1-4646';
     mkdirSync(join(folder, 'journal', source), { recursive: true });
@@ -264,7 +261,7 @@ describe('serve from the PostgreSQL store', () => {
     expect(JSON.parse(before).diagnostics.snapshots).toBe(40);
 
     // Four more captures arrive in the store: the next refresh takes them in.
-    for (const name of names.slice(40)) renameSync(join(later, name), join(folder, name));
+    arrive();
     importFolder(store.url, folder);
     let after = before;
     for (let i = 0; i < 100 && after === before; i++) {
@@ -351,7 +348,7 @@ describe('roles and names', () => {
   });
 
   it('says to migrate a database without the schema, and refuses --no-index with --store', () => {
-    const database = `store_${++databases}`;
+    const database = 'store_bare';
     db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
     const r = run(['stats', '--store', db.url({ database })], { cwd: tempDir() });
     expect(r.code).toBe(3);

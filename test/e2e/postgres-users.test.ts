@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, run, startServe, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { migratedStore } from '../helpers/store.js';
 import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 
 /**
@@ -18,7 +19,6 @@ import { QUOTA_NOW, quotaFolder } from '../helpers/quota-folder.js';
 let db: Postgres;
 const WRITER = { user: 'hourmeter_writer', password: 'writer-pass-1' };
 const READER = { user: 'hourmeter_reader', password: 'reader-pass-2' };
-let stores = 0;
 
 beforeAll(async () => {
   db = await startPostgres();
@@ -28,11 +28,7 @@ afterAll(() => db?.stop());
 
 /** A fresh database, migrated by the CLI, with the README's grants for the writer and the reader. */
 function freshStore(): { writer: string; reader: string; database: string } {
-  const database = `users_${++stores}`;
-  db.psql(`CREATE DATABASE ${database}`, { database: 'postgres' });
-  const migrated = run(['store', 'migrate', '--store', db.url({ database }), '--quiet'], { cwd: tempDir() });
-  expect(migrated.stderr).toBe('');
-  expect(migrated.code).toBe(0);
+  const { database } = migratedStore(db, 'users');
   db.psql(
     `GRANT CONNECT ON DATABASE ${database} TO hourmeter_writer, hourmeter_reader;
 GRANT USAGE ON SCHEMA public TO hourmeter_writer, hourmeter_reader;

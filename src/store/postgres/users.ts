@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from './transaction.js';
 import { newToken, tokenDigest } from '../../quota/tokens.js';
 import type { UserDirectory } from '../../userdb/directory.js';
 import { importUsers } from '../../userdb/import.js';
@@ -76,17 +77,6 @@ async function writeUsers(client: pg.Client, db: UserDb, ids: Iterable<string>):
   );
 }
 
-async function inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const out = await work();
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
-}
 
 /**
  * The directory over a connection made on first use. A connection the server dropped is
