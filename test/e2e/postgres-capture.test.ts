@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
-import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
-import { resolvePeriod } from '../../src/accounting/period.js';
-import { computeTruth, createCluster } from '../../src/simulator/index.js';
+import { createCluster } from '../../src/simulator/index.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore } from '../helpers/store.js';
+import { expectNearTruth } from '../helpers/truth.js';
 import { journal, playPods, sleep, startCli, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
@@ -283,17 +282,7 @@ describe('capture to report through the store, against the simulator truth', () 
     expect(store.psql('SELECT count(*) FROM snapshot_documents')).toBe(`${day.snapshots.length}\n`);
     const r = await runAsync(['stats', '--from', '2024-09-01', '--to', '2024-09-01', '-o', 'json', '--store', store.url], { cwd });
     expect(r.stderr).toBe('');
-    const got = JSON.parse(r.stdout) as { rows: ({ namespace: string } & Hours)[] };
-    const truth = aggregate(computeTruth(day, { format: 'native' }).all, resolvePeriod('2024-09-01', '2024-09-01', 'UTC'), ['namespace']);
-    let checked = 0;
-    for (const row of truth.rows as ({ namespace: string } & Hours)[]) {
-      for (const resource of ['cpu_hours', 'memory_gib_hours'] as const) {
-        if (row[resource] < 0.02 * truth.total[resource]) continue;
-        const estimate = got.rows.find((x) => x.namespace === row.namespace)?.[resource] ?? 0;
-        expect(Math.abs(estimate - row[resource]) / row[resource], `${row.namespace} ${resource}`).toBeLessThanOrEqual(0.001);
-        checked++;
-      }
-    }
+    const checked = expectNearTruth(r.stdout, day, { from: '2024-09-01', to: '2024-09-01' }, { resources: ['cpu_hours', 'memory_gib_hours'], tolerance: 0.001, share: 0.02 });
     expect(checked).toBeGreaterThanOrEqual(6);
   }, 120_000);
 });

@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aggregate, type Hours } from '../../src/accounting/aggregate.js';
-import { resolvePeriod } from '../../src/accounting/period.js';
-import { computeTruth, createCluster, writeHistory } from '../../src/simulator/index.js';
+import { createCluster, writeHistory } from '../../src/simulator/index.js';
 import { expectGolden, FIXTURES, run, startServe, tempDir } from '../helpers/cli.js';
 import { mixedFolder } from '../helpers/mixed-folder.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore } from '../helpers/store.js';
+import { expectNearTruth } from '../helpers/truth.js';
 
 /**
  * The PostgreSQL store answers as the folder does: the golden suite and a simulated
@@ -116,17 +115,7 @@ describe('the accuracy suite from the PostgreSQL store', () => {
     const store = freshStore();
     importFolder(store.url, folder);
     const r = bothStores(['stats', '--from', '2024-09-01', '--to', '2024-09-07', '-o', 'json'], folder, store.url);
-    const got = JSON.parse(r.stdout) as { rows: ({ namespace: string } & Hours)[] };
-    const truth = aggregate(computeTruth(createCluster(options), { format: 'native' }).all, resolvePeriod('2024-09-01', '2024-09-07', 'UTC'), ['namespace']);
-    let checked = 0;
-    for (const row of truth.rows as ({ namespace: string } & Hours)[]) {
-      for (const resource of RESOURCES) {
-        if (row[resource] < 0.01 * truth.total[resource]) continue;
-        const estimate = got.rows.find((x) => x.namespace === row.namespace)?.[resource] ?? 0;
-        expect(Math.abs(estimate - row[resource]) / row[resource], `${row.namespace} ${resource}`).toBeLessThanOrEqual(0.001);
-        checked++;
-      }
-    }
+    const checked = expectNearTruth(r.stdout, createCluster(options), { from: '2024-09-01', to: '2024-09-07' }, { resources: RESOURCES, tolerance: 0.001, share: 0.01 });
     expect(checked).toBeGreaterThanOrEqual(10);
   }, 120_000);
 });
