@@ -82,6 +82,11 @@ export class PostgresHistoryStore implements HistoryStore {
     return this.replica.holdingByNamespace();
   }
 
+  /** Whether this role may write the store's index (the README's writer may). */
+  writable(): Promise<boolean> {
+    return this.exclusive(() => canWriteIndex(this.client));
+  }
+
   /** Where the copy of the index is (serve's workers open it). */
   get copyPath(): string {
     return this.replica.path;

@@ -275,6 +275,52 @@ describe('serve from the PostgreSQL store', () => {
   }, 60_000);
 });
 
+describe('store status and store update', () => {
+  it('say what the store holds and how far its index has come; update folds it for every host, as the writer only', () => {
+    const folder = join(tempDir(), 'snapshots');
+    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+    const store = freshStore();
+    importFolder(store.url, folder);
+    const copy = join(tempDir(), 'copy.sqlite');
+    const status = () => {
+      const r = run(['store', 'status', '--store', store.url, '--db', copy], { cwd: tempDir() });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return r.stdout.split('\n').slice(1, -1).map((line) => line.replace(/\(\d+\.\d MB stored\)/, '(… MB stored)').replace(/^last update: \S+, (.*) in \d+\.\d s$/, 'last update: …, $1 in … s'));
+    };
+    expect(status()).toEqual([
+      'schema: version 5 (up to date)',
+      'captures: 44 snapshot documents (… MB stored), 0 journal lines',
+      'index: not derived yet: the next report (or `hourmeter store update`) derives it',
+      'this role: may write the index (writer)',
+      `this host's copy of the index: ${copy} (none yet)`,
+    ]);
+
+    const refused = run(['store', 'update', '--store', store.readerUrl, '--db', join(tempDir(), 'reader.sqlite')], { cwd: tempDir() });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toBe('hourmeter: store update: user "hourmeter_reader" may not write the store\'s index; run it as the writer role (README, "hourmeter store")\n');
+    expect(store.psql('SELECT count(*) FROM index_snapshots')).toBe('0\n');
+
+    const updated = run(['store', 'update', '--store', store.url, '--db', copy], { cwd: tempDir() });
+    expect(updated.stderr).toBe('');
+    expect(updated.stdout).toMatch(/^took in 44 snapshot documents and 0 journal lines \(append\) in \d+\.\d s\n$/);
+    expect(status()).toEqual([
+      'schema: version 5 (up to date)',
+      'captures: 44 snapshot documents (… MB stored), 0 journal lines',
+      "index: up to date with the captures, 0 watchers' journals taken in",
+      'last update: …, append, 44 files and 0 lines in … s',
+      'this role: may write the index (writer)',
+      `this host's copy of the index: ${copy} (current)`,
+    ]);
+    expect(run(['store', 'update', '--store', store.url, '--db', copy], { cwd: tempDir() }).stdout).toBe("the store's index is up to date\n");
+    // Reports find it current: nothing more is folded.
+    bothStores(['stats', '--from', '2024-09-03', '--to', '2024-09-10'], folder, store.url);
+    expect(store.psql('SELECT count(*) FROM index_ingest_runs')).toBe('1\n');
+    const reader = run(['store', 'status', '--store', store.readerUrl, '--db', copy], { cwd: tempDir() });
+    expect(reader.stdout).toContain('this role: may only read: its reports fold new captures into their own copy\n');
+  });
+});
+
 describe('roles and names', () => {
   it('lets the read-only role run reports on captures newer than the index, folding them in memory only', () => {
     const folder = join(tempDir(), 'snapshots');

@@ -5,7 +5,8 @@ import { JOURNAL_DIR, listJournals } from '../../snapshots/journal.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, QUIET, Settings } from '../options.js';
-import { connectStore, STORE } from '../store-options.js';
+import { DB } from '../index-options.js';
+import { connectStore, localCopyPath, STORE } from '../store-options.js';
 import { progressBar } from '../progress-bar.js';
 
 /**
@@ -117,8 +118,87 @@ export function storeCommand(program: Command, io: CliIO): Command {
     }
   });
 
+  const statusCmd = new Command('status')
+    .summary("what the store holds, and how far its index has come")
+    .description(
+      "Prints the store's schema version, its captures (snapshot documents, their stored size, journal lines), " +
+        "what its index was derived from and when it was last brought up to date, whether this role may write the index, " +
+        "and this host's copy of the index. Read-only: the reader role is enough.",
+    );
+  statusCmd.addOption(STORE.option('the libpq environment, PGHOST...'));
+  statusCmd.addOption(DB.option());
+  addConfigOption(statusCmd);
+  statusCmd.addHelpText('after', '\nExamples:\n  hourmeter store status --store postgres://hourmeter_reader@db.example.org/hourmeter');
+  statusCmd.action(async () => {
+    const s = Settings.of(statusCmd, program);
+    const { canWriteIndex, copyGenerationAt, describePostgresSettings, storeStatus } = await import('../../history/postgres.js');
+    const { settings, client } = await connectStore(s, io);
+    try {
+      const st = await storeStatus(client);
+      const lines = [`store: ${describePostgresSettings(settings)}`];
+      if (st.schema !== st.latest) {
+        lines.push(`schema: version ${st.schema}, this hourmeter's is ${st.latest}: run \`hourmeter store migrate\` as the database's owner`);
+        io.stdout(lines.join('\n') + '\n');
+        return;
+      }
+      lines.push(`schema: version ${st.schema} (up to date)`);
+      lines.push(`captures: ${plural(st.documents, 'snapshot document', 'snapshot documents')} (${mb(st.storedBytes)} MB stored), ${plural(st.journalLines, 'journal line', 'journal lines')}`);
+      const behind = st.derivedFrom ? { documents: st.documents - st.derivedFrom.documents, lines: st.journalLines - st.derivedFrom.journalLines } : null;
+      if (!behind) lines.push('index: not derived yet: the next report (or `hourmeter store update`) derives it');
+      else if (behind.documents === 0 && behind.lines === 0) lines.push(`index: up to date with the captures, ${plural(st.watchers, 'watcher', 'watchers')}' journals taken in`);
+      else lines.push(`index: ${plural(behind.documents, 'snapshot document', 'snapshot documents')} and ${plural(behind.lines, 'journal line', 'journal lines')} not taken in yet`);
+      if (st.lastFold) {
+        const f = st.lastFold;
+        lines.push(`last update: ${f.finishedAt}, ${f.mode}, ${plural(f.files, 'file', 'files')} and ${plural(f.lines, 'line', 'lines')} in ${f.seconds.toFixed(1)} s`);
+      }
+      const path = await localCopyPath(s, io, s.get(DB));
+      lines.push(`this role: ${(await canWriteIndex(client)) ? 'may write the index (writer)' : 'may only read: its reports fold new captures into their own copy'}`);
+      const copied = copyGenerationAt(path);
+      const copy = copied === null ? 'none yet' : st.generation !== null && copied === st.generation ? 'current' : 'out of date: taken again by the next report';
+      lines.push(`this host's copy of the index: ${path} (${copy})`);
+      io.stdout(lines.join('\n') + '\n');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+
+  const updateCmd = new Command('update')
+    .summary("bring the store's index up to date with its captures, now")
+    .description(
+      "Folds the captures stored since the index was last brought up to date into it, as the first report after them " +
+        'would, and writes the index back for every host. For cron or a deployment, so that reports (and serve with the ' +
+        'reader role) find it current. Needs the writer role; a first update after importing a year takes a minute or less.',
+    );
+  updateCmd.addOption(STORE.option('the libpq environment, PGHOST...'));
+  updateCmd.addOption(DB.option());
+  updateCmd.addOption(QUIET.option('print nothing when all went well'));
+  addConfigOption(updateCmd);
+  updateCmd.addHelpText('after', '\nExamples:\n  hourmeter store update --store postgres://hourmeter_writer@db.example.org/hourmeter\n  */15 * * * *  hourmeter store update --quiet   # crontab, HOURMETER_STORE set');
+  updateCmd.action(async () => {
+    const s = Settings.of(updateCmd, program);
+    const { PostgresHistoryStore } = await import('../../history/postgres.js');
+    const { settings, client } = await connectStore(s, io);
+    const store = await PostgresHistoryStore.open(client, { copyPath: await localCopyPath(s, io, s.get(DB)) }).catch(async (e: Error) => {
+      await client.end().catch(() => undefined);
+      throw new DataError(`store update: ${e.message}`);
+    });
+    try {
+      if (!(await store.writable())) {
+        throw new DataError(`store update: user "${settings.user}" may not write the store's index; run it as the writer role (README, "hourmeter store")`);
+      }
+      const r = await store.append({ files: [], unnamed: [], folders: [] }, { dir: '', warn: io.warn, note: io.warn, progress: progressBar('updating the store\'s index') });
+      if (s.get(QUIET)) return;
+      if (r.mode === 'none') io.stdout("the store's index is up to date\n");
+      else io.stdout(`took in ${plural(r.files, 'snapshot document', 'snapshot documents')} and ${plural(r.lines, 'journal line', 'journal lines')} (${r.mode}${r.reason ? `: ${r.reason}` : ''}) in ${r.seconds.toFixed(1)} s\n`);
+    } finally {
+      store.close();
+    }
+  });
+
   cmd.addCommand(migrateCmd);
   cmd.addCommand(importCmd);
+  cmd.addCommand(statusCmd);
+  cmd.addCommand(updateCmd);
   cmd.addHelpText('after', `\nExamples:\n${[...STORE_EXAMPLES, IMPORT_EXAMPLES[0]!].map((e) => `  ${e}`).join('\n')}`);
   return cmd;
 }

@@ -18,6 +18,12 @@ export async function captureMark(client: pg.Client): Promise<string> {
   return r.rows.map((row) => `${row.captures}=${row.rows}`).join(' ');
 }
 
+/** The counts a capture mark holds: documents and journal lines. */
+export function parseCaptureMark(mark: string): { documents: number; journalLines: number } {
+  const counts = new Map(mark.split(' ').map((part) => [part.split('=')[0]!, Number(part.split('=')[1])]));
+  return { documents: counts.get('snapshot_documents') ?? 0, journalLines: counts.get('journal_lines') ?? 0 };
+}
+
 /** The snapshot documents as a listing of files under `dir`, in listing order. Documents never change: their mtime is 0. */
 export async function listDocuments(client: pg.Client, dir: string): Promise<SnapshotFile[]> {
   const r = await client.query<{ name: string; bytes: number }>({ text: 'SELECT name, octet_length(content) AS bytes FROM snapshot_documents', types: NUMBERS });

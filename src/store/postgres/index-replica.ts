@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { openIndex, type Db } from '../schema.js';
 
@@ -295,4 +297,18 @@ export function renewGeneration(db: Db, generation: string): void {
 /** Whether the copy holds no derived index at all (no snapshot taken in yet). */
 export function indexIsEmpty(db: Db): boolean {
   return db.prepare('SELECT 1 FROM snapshots LIMIT 1').get() === undefined;
+}
+
+/** The generation of the store's index a host's copy was taken from; null when there is no copy (or none readable). */
+export function copyGenerationAt(path: string): string | null {
+  if (!existsSync(path)) return null;
+  let db: Db | null = null;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    return (db.prepare("SELECT value FROM meta WHERE key = 'generation'").pluck().get() as string | undefined) ?? null;
+  } catch {
+    return null;
+  } finally {
+    db?.close();
+  }
 }
