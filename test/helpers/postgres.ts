@@ -40,6 +40,10 @@ export interface Postgres {
   psql(sql: string, opts?: { user?: string; password?: string; database?: string }): string;
   /** The server's log so far. */
   log(): string;
+  /** Stops the server as a crash would (`pg_ctl stop -m immediate`), keeping its data, for an outage. */
+  halt(): void;
+  /** Starts the halted server again, on the same data and port. */
+  resume(): void;
   /** Stops the server (immediate shutdown) and removes its folder; safe to call more than once. */
   stop(): void;
 }
@@ -156,6 +160,14 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         return r.stdout;
       },
       log: serverLog,
+      halt() {
+        const r = asServer('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w', '-t', String(Math.ceil(timeoutMs / 1000))]);
+        if (r.status !== 0) throw new Error(`pg_ctl stop exited with ${r.status}: ${r.stderr}${r.stdout}`);
+      },
+      resume() {
+        const r = asServer('pg_ctl', ['start', '-D', data, '-l', logFile, '-w', '-t', String(Math.ceil(timeoutMs / 1000))]);
+        if (r.status !== 0) throw new Error(`pg_ctl start exited with ${r.status}: ${r.stderr}${r.stdout}\n--- postgres log ---\n${serverLog()}`);
+      },
       stop,
     };
     if (database !== 'postgres') pg.psql(`CREATE DATABASE "${database}"`, { database: 'postgres' });
