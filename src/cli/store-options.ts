@@ -35,9 +35,24 @@ export async function connectStore(s: Settings, io: CliIO, opts: { applicationNa
   try {
     return { settings, client: await connectPostgres(settings, { warn: io.warn, applicationName: opts.applicationName }) };
   } catch (e) {
+    const code = (e as { code?: string }).code;
+    if ((code !== undefined && UNREACHABLE.has(code)) || /timeout|terminat/i.test((e as Error).message)) throw new StoreUnreachable((e as Error).message);
     throw new DataError((e as Error).message);
   }
 }
+
+/** The store could not be reached (down, restarting, or no route): worth waiting out, unlike a refusal. */
+export class StoreUnreachable extends DataError {}
+
+/** Errors that say the server is away rather than that it refused: the network's, and PostgreSQL's shutting down or starting. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', '57P01', '57P02', '57P03']);
+
+/** --spool: where `snapshot --store` writes while the store cannot be reached. */
+export const SPOOL: SharedOption<string> = {
+  name: 'spool',
+  option: () => new Option('--spool <dir>', 'with --store: where captures wait while the store cannot be reached, until forwarded (default: ./spool)').env('HOURMETER_SPOOL'),
+  read: (s) => s.string('spool', 'spool'),
+};
 
 /** How to reach the store the settings name, or null for the snapshot folder. */
 export function storeConnection(s: Settings, io: CliIO): { connect(): Promise<import('pg').Client> } | null {
@@ -51,12 +66,18 @@ export function storeConnection(s: Settings, io: CliIO): { connect(): Promise<im
  * here, before anything is captured (exit 3).
  */
 export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot' | 'watch', folder: string): Promise<CaptureSink> {
-  if (s.get(STORE) === undefined) {
-    const { folderCaptures } = await import('../snapshots/captures.js');
-    return folderCaptures(folder, io.warn);
-  }
+  const { folderCaptures } = await import('../snapshots/captures.js');
+  if (s.get(STORE) === undefined) return folderCaptures(folder, io.warn);
   const { describePostgresSettings, postgresCaptures } = await import('../history/postgres.js');
-  const { settings, client } = await connectStore(s, io, { applicationName: `hourmeter ${command} pid ${process.pid} on ${hostname()}`.slice(0, 63) });
+  let connected;
+  try {
+    connected = await connectStore(s, io, { applicationName: `hourmeter ${command} pid ${process.pid} on ${hostname()}`.slice(0, 63) });
+  } catch (e) {
+    // A snapshot is not lost to an outage: it waits in the spool (see history/spool.ts).
+    if (!(e instanceof StoreUnreachable) || command !== 'snapshot') throw e;
+    return { ...folderCaptures(s.get(SPOOL), io.warn), spooledBecause: e.message };
+  }
+  const { settings, client } = connected;
   try {
     return await postgresCaptures(client, describePostgresSettings(settings), await localStateDir(s, io));
   } catch (e) {

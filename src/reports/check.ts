@@ -20,6 +20,24 @@ export interface LatestFacts {
   holding: number;
   /** Each watcher's journal: its source and the time of its last line (null: no line yet). */
   watchers?: readonly { source: string; lastUs: Micros | null; disconnected: boolean }[];
+  /** Captures waiting in the spool for a store that could not be reached (history/spool.ts). */
+  spool?: SpoolFacts;
+}
+
+export interface SpoolFacts {
+  dir: string;
+  files: number;
+  /** The oldest waiting capture's time, or null when none waits. */
+  oldestUs: Micros | null;
+}
+
+/** Why a spool that is not empty fails the check: what waits, since when, and what forwards it; null when empty. */
+export function spoolReason(spool: SpoolFacts | undefined, nowUs: Micros): string | null {
+  if (!spool || spool.files === 0 || spool.oldestUs === null) return null;
+  return (
+    `${plural(spool.files, 'snapshot')} wait${spool.files === 1 ? 's' : ''} in the spool ${spool.dir} since ${formatInstant(spool.oldestUs)} ` +
+    `(${formatSpan(Math.max(0, nowUs - spool.oldestUs))}): the store could not be reached; \`hourmeter store push\` forwards them once it can`
+  );
 }
 
 export interface CheckLimits {
@@ -55,6 +73,8 @@ export function checkLatest(f: LatestFacts, limits: CheckLimits): Verdict {
       reasons.push(w.lastUs === null ? `watcher ${w.source} has written nothing yet` : `watcher ${w.source} silent for ${formatSpan(silentUs)} since ${formatInstant(w.lastUs)}${state} (max ${limits.maxSilenceText})`);
     } else if (w.lastUs !== null) heard.push(`watcher ${w.source} heard ${formatSpan(Math.max(0, silentUs))} ago${state}`);
   }
+  const spooled = spoolReason(f.spool, limits.nowUs);
+  if (spooled !== null) reasons.push(spooled);
   if (reasons.length > 0) return { ok: false, reason: reasons.join('; ') };
   return {
     ok: true,

@@ -30,6 +30,8 @@ export interface CaptureSink {
   /** Opens a source's journal, taking its lock (waiting up to `lockWaitMs`). */
   openJournal(opts: JournalOpenOptions): Promise<CaptureJournal>;
   close(): Promise<void>;
+  /** Set when the store could not be reached, and this sink is the spool folder in its place: why. */
+  readonly spooledBecause?: string;
 }
 
 export interface JournalOpenOptions {

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { checkLatest } from '../../reports/check.js';
+import { checkLatest, spoolReason } from '../../reports/check.js';
 import { openCaptures } from '../../history/captures.js';
-import { STORE, storeConnection } from '../store-options.js';
+import { spoolContents } from '../../history/spool.js';
+import { SPOOL, STORE, StoreUnreachable, storeConnection } from '../store-options.js';
 import { listJournals, readJournalFile } from '../../snapshots/journal.js';
 import { describeRecordSkips } from '../../snapshots/skips.js';
 import { tryReadSnapshot } from '../../snapshots/latest.js';
@@ -51,6 +52,7 @@ export function checkCommand(program: Command, io: CliIO): Command {
     );
   addSnapshotsOption(cmd);
   cmd.addOption(STORE.option());
+  cmd.addOption(SPOOL.option());
   cmd.addOption(MAX_AGE.option()).addOption(MAX_SILENCE.option());
   addNowOption(cmd, 'take this instant as now');
   addConfigOption(cmd);
@@ -69,7 +71,17 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
   const { text: maxSilenceText, us: maxSilenceUs } = s.get(MAX_SILENCE);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
-  const captures = await openCaptures({ dir, store: storeConnection(s, io) });
+  const waiting = await spoolContents(s.get(SPOOL));
+  const spool = { dir: s.get(SPOOL), ...waiting };
+  let captures;
+  try {
+    captures = await openCaptures({ dir, store: storeConnection(s, io) });
+  } catch (e) {
+    // The store away: say so, with what waits for it.
+    if (!(e instanceof StoreUnreachable)) throw e;
+    const spooled = spoolReason(spool, nowUs);
+    throw new CheckFailed(`check failed: the store cannot be reached (${e.message})${spooled ? `; ${spooled}` : ''}`);
+  }
   let verdict;
   try {
     const file = captures.files[captures.files.length - 1];
@@ -89,6 +101,7 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
         namespaces: snap?.covered.size ?? 0,
         holding: snap?.observations.filter((o) => o.phase === 'holding').length ?? 0,
         watchers: lastLines(captures.dir, io),
+        spool,
       },
       { nowUs, maxAgeUs, maxAgeText, maxSilenceUs, maxSilenceText },
     );

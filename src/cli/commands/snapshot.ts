@@ -13,7 +13,8 @@ import type { CliIO } from '../io.js';
 import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
 import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
-import { openCaptureSink, STORE } from '../store-options.js';
+import { forwardSpoolNow, spoolSightings } from '../spool.js';
+import { openCaptureSink, SPOOL, STORE } from '../store-options.js';
 import { recordSightings } from '../user-directory.js';
 
 const META_CACHE = 'nomad-meta-cache.json';
@@ -74,6 +75,7 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
   addKubernetesOptions(cmd);
   cmd
     .addOption(STORE.option())
+    .addOption(SPOOL.option())
     .addOption(USERDB.option())
     .addOption(LOCK_WAIT.option())
     .addOption(RETRIES.option())
@@ -270,6 +272,13 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
     }
     const name = await writeSnapshotDocument(sink, snap, { gzip });
     result.saved();
+    if (sink.spooledBecause !== undefined) {
+      await spoolSightings(s, result.users, snap.captured_at);
+      throw new DataError(
+        `the store could not be reached (${sink.spooledBecause}): the snapshot waits in the spool, ${sink.where(name)}; ` +
+          'the next `hourmeter snapshot --store` that reaches the store forwards it, as does `hourmeter store push`',
+      );
+    }
     await recordSightings(s, io, result.users, snap.captured_at);
     if (!s.get(QUIET_Q)) {
       io.stdout(
@@ -277,6 +286,8 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
           `${snap.scope.namespaces.length} namespaces${snap.scope.failed.length ? `, ${snap.scope.failed.length} failed` : ''} (${source.requests()} requests${result.note})\n`,
       );
     }
+    // Reached again: what waited in the spool goes now, once.
+    if (s.get(STORE) !== undefined) await forwardSpoolNow(s, io, s.get(QUIET_Q));
     if (!result.complete) throw new DataError(`the snapshot ${name} is incomplete: ${snap.scope.failed.length} scope${snap.scope.failed.length > 1 ? 's' : ''} failed (listed in the file)${howToFix(source)}`);
   } finally {
     clearTimeout(timer);

@@ -6,7 +6,7 @@ import { DataError, UsageError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, QUIET, Settings } from '../options.js';
 import { DB } from '../index-options.js';
-import { connectStore, localCopyPath, STORE } from '../store-options.js';
+import { connectStore, localCopyPath, SPOOL, STORE } from '../store-options.js';
 import { progressBar } from '../progress-bar.js';
 
 /**
@@ -195,10 +195,31 @@ export function storeCommand(program: Command, io: CliIO): Command {
     }
   });
 
+  const pushCmd = new Command('push')
+    .summary('forward the captures that waited in the spool while the store was away')
+    .description(
+      '`snapshot --store` writes to the spool (--spool, default ./spool) when the store cannot be reached, and exits 3. ' +
+        'The next snapshot that reaches the store forwards the spool; this forwards it now. Each capture arrives once: ' +
+        'a file leaves the spool only once the store holds its very bytes, so a push stopped anywhere and run again ' +
+        'forwards nothing twice. A file the store holds with other bytes stays, with a warning.',
+    );
+  pushCmd.addOption(STORE.option('the libpq environment, PGHOST...'));
+  pushCmd.addOption(SPOOL.option());
+  pushCmd.addOption(QUIET.option('print nothing when all went well'));
+  addConfigOption(pushCmd);
+  pushCmd.addHelpText('after', '\nExamples:\n  hourmeter store push --store postgres://hourmeter_writer@db.example.org/hourmeter --spool /var/lib/hourmeter/spool');
+  pushCmd.action(async () => {
+    const s = Settings.of(pushCmd, program);
+    const { forwardSpoolNow } = await import('../spool.js');
+    const forwarded = await forwardSpoolNow(s, io, s.get(QUIET));
+    if (forwarded === 0 && !s.get(QUIET)) io.stdout(`nothing waits in the spool ${s.get(SPOOL)}\n`);
+  });
+
   cmd.addCommand(migrateCmd);
   cmd.addCommand(importCmd);
   cmd.addCommand(statusCmd);
   cmd.addCommand(updateCmd);
+  cmd.addCommand(pushCmd);
   cmd.addHelpText('after', `\nExamples:\n${[...STORE_EXAMPLES, IMPORT_EXAMPLES[0]!].map((e) => `  ${e}`).join('\n')}`);
   return cmd;
 }

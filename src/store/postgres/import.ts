@@ -355,3 +355,16 @@ export async function importCaptures(client: pg.Client, documents: readonly Impo
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }
+
+/**
+ * Which of these documents the store holds with exactly these bytes (by SHA-256, hex): a
+ * spooled file so held may go, having arrived once.
+ */
+export async function storedAlike(client: pg.Client, documents: readonly { name: string; sha256: string }[]): Promise<Set<string>> {
+  if (documents.length === 0) return new Set();
+  const r = await client.query<{ name: string }>(
+    "SELECT d.name FROM snapshot_documents d JOIN unnest($1::text[], $2::text[]) AS f(name, sha) ON d.name = f.name AND encode(d.content_sha256, 'hex') = f.sha",
+    [documents.map((d) => d.name), documents.map((d) => d.sha256)],
+  );
+  return new Set(r.rows.map((row) => row.name));
+}

@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { folderDirectory } from '../userdb/directory.js';
+import type { Sighting } from '../userdb/store.js';
+import type { CliIO } from './io.js';
+import type { Settings } from './options.js';
+import { connectStore, SPOOL } from './store-options.js';
+
+/**
+ * The spool as `snapshot` and `store push` use it (history/spool.ts): the owners a spooled
+ * capture saw wait beside it, and forwarding sends both to the store.
+ */
+
+/** Keeps the owners a spooled capture saw in the spool, for the forward to merge. */
+export async function spoolSightings(s: Settings, sightings: Sighting[], at: string): Promise<void> {
+  if (sightings.length === 0) return;
+  const directory = folderDirectory(join(s.get(SPOOL), 'userdb'));
+  try {
+    await directory.mergeSightings(sightings, at);
+  } finally {
+    await directory.close();
+  }
+}
+
+/** Forwards what waits in the spool to the store --store names; says how much unless `quiet`. */
+export async function forwardSpoolNow(s: Settings, io: CliIO, quiet: boolean): Promise<number> {
+  const { forwardSpool, spoolContents } = await import('../history/spool.js');
+  const dir = s.get(SPOOL);
+  if ((await spoolContents(dir)).files === 0 && !(await import('node:fs')).existsSync(join(dir, 'userdb', 'users.json'))) return 0;
+  const { client } = await connectStore(s, io);
+  const { postgresUserDirectory } = await import('../history/postgres.js');
+  // The store's users, over the same connection (its close ends it).
+  const users = postgresUserDirectory(async () => client, 'PostgreSQL store');
+  try {
+    const r = await forwardSpool(client, dir, { warn: io.warn, mergeSightings: (sightings, at) => users.mergeSightings(sightings, at) });
+    for (const name of r.kept) io.warn(`${join(dir, name)} stays in the spool: the store holds other bytes under its name (a capture is never rewritten); move it aside once checked`);
+    if (!quiet && (r.files > 0 || r.users > 0)) io.stdout(`forwarded ${r.files} spooled snapshot${r.files === 1 ? '' : 's'} and ${r.users} user${r.users === 1 ? '' : 's'} from ${dir} to the store\n`);
+    return r.files;
+  } finally {
+    await users.close().catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
