@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
-import { FIXTURES, run, runAsync, tempDir } from '../helpers/cli.js';
+import { BIN, FIXTURES, run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore } from '../helpers/store.js';
 
@@ -120,4 +121,40 @@ describe('snapshot --store while PostgreSQL is away', () => {
     expect(readdirSync(join(cwd, 'spool')).sort()).toEqual(['2024-09-01T06:00:00.json']);
     expect(store.psql('SELECT name, encode(content, \'escape\') FROM snapshot_documents ORDER BY name')).toBe(`2024-09-01T00:00:00.json|${held}\n2024-09-01T06:00:00.json|{"beta":[]}\n`);
   });
+});
+
+describe('an interrupted push', () => {
+  it('killed with kill -9 halfway and run again, forwards every spooled capture once, and empties the spool', async () => {
+    // 1500 legacy files of 16 kB, 6-hourly from 2022: about 25 MB, several batches.
+    const cwd = tempDir();
+    const spool = join(cwd, 'spool');
+    mkdirSync(spool);
+    const body = readFileSync(join(FIXTURES, 'ai4os/snapshots/2024-09-01T00:01:01.json'));
+    const total = 1500;
+    for (let i = 0; i < total; i++) {
+      const at = new Date(Date.UTC(2022, 0, 1) + i * 6 * 3600_000).toISOString().slice(0, 19);
+      writeFileSync(join(spool, `${at}.json`), Buffer.concat([body, Buffer.from(`\n${i}`)]));
+    }
+    const store = migratedStore(db, 'killed');
+    const count = () => Number(store.psql('SELECT count(*) FROM snapshot_documents'));
+    const child = spawn(process.execPath, [BIN, 'store', 'push', '--store', store.url, '--spool', spool], { env: { PATH: process.env.PATH ?? '', HOME: tempDir() }, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let seen = 0;
+    for (let i = 0; i < 600 && seen === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      seen = count();
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBe(null);
+    const halfway = count();
+    expect(halfway).toBeGreaterThan(0);
+    expect(halfway).toBeLessThan(total);
+
+    const again = run(['store', 'push', '--store', store.url, '--spool', spool], { cwd });
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toBe(`forwarded ${total} spooled snapshots and 0 users from ${spool} to the store\n`);
+    expect(readdirSync(spool)).toEqual([]);
+    // Each once: as many rows as files, each name once, each with its own bytes.
+    expect(store.psql('SELECT count(*), count(DISTINCT name), count(DISTINCT content_sha256) FROM snapshot_documents')).toBe(`${total}|${total}|${total}\n`);
+  }, 120_000);
 });
