@@ -3,7 +3,7 @@ import { defaultIndexPath, openHistory as openStore, type OpenedHistory } from '
 import type { CliIO } from './io.js';
 import { STRICT, type Settings, type SharedOption } from './options.js';
 import { progressBar } from './progress-bar.js';
-import { connectStore, localCopyPath, STORE } from './store-options.js';
+import { localCopyPath, STORE, storeConnection } from './store-options.js';
 import { UsageError } from '../util/errors.js';
 
 /**
@@ -46,7 +46,7 @@ export async function openHistory(s: Settings, io: CliIO, dir: string, opts: { p
     store:
       store === undefined
         ? null
-        : { connect: async () => (await connectStore(s, io)).client, copyPath: await localCopyPath(s, io, s.get(DB)), perAllocation: opts.perAllocation },
+        : { ...storeConnection(s, io)!, copyPath: await localCopyPath(s, io, s.get(DB)), perAllocation: opts.perAllocation },
     dir,
     index: useIndex ? { path: indexPath(s, dir), chosen: s.given(DB) } : null,
     strict: s.get(STRICT),

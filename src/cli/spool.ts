@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { folderDirectory } from '../userdb/directory.js';
-import type { Sighting } from '../userdb/store.js';
+import { USERDB_FILE, type Sighting } from '../userdb/store.js';
 import type { CliIO } from './io.js';
 import type { Settings } from './options.js';
 import { connectStore, SPOOL } from './store-options.js';
@@ -25,7 +26,8 @@ export async function spoolSightings(s: Settings, sightings: Sighting[], at: str
 export async function forwardSpoolNow(s: Settings, io: CliIO, quiet: boolean): Promise<number> {
   const { forwardSpool, spoolContents } = await import('../history/spool.js');
   const dir = s.get(SPOOL);
-  if ((await spoolContents(dir)).files === 0 && !(await import('node:fs')).existsSync(join(dir, 'userdb', 'users.json'))) return 0;
+  // Nothing waits: no connection is made.
+  if ((await spoolContents(dir)).files === 0 && !existsSync(join(dir, 'userdb', USERDB_FILE))) return 0;
   const { client } = await connectStore(s, io);
   const { postgresUserDirectory } = await import('../history/postgres.js');
   // The store's users, over the same connection (its close ends it).

@@ -26,6 +26,8 @@ import type { Db } from '../store/schema.js';
 import { SqliteHistoryStore } from './sqlite.js';
 import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, HistoryView } from './store.js';
 
+const NOTHING: AppendResult = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, seconds: 0, lines: 0 };
+
 /**
  * The PostgreSQL store (docs/store.md): the captures are rows, and the index derived from
  * them lives beside them in index_* tables. A process works on a copy of those tables in a
@@ -35,8 +37,6 @@ import type { AppendOptions, AppendResult, HistoryCatalogue, HistoryStore, Histo
  * and writes back the rows it changed; a role that may not write the index (the reader)
  * folds them into its copy only.
  */
-const NOTHING: AppendResult = { mode: 'none', reason: null, files: 0, bytes: 0, corrupt: 0, seconds: 0, lines: 0 };
-
 export class PostgresHistoryStore implements HistoryStore {
   private constructor(
     private readonly client: pg.Client,
@@ -85,11 +85,6 @@ export class PostgresHistoryStore implements HistoryStore {
   /** Whether this role may write the store's index (the README's writer may). */
   writable(): Promise<boolean> {
     return this.exclusive(() => canWriteIndex(this.client));
-  }
-
-  /** Where the copy of the index is (serve's workers open it). */
-  get copyPath(): string {
-    return this.replica.path;
   }
 
   /** One connection serves one thing at a time: a fold, or a look at the journals. */

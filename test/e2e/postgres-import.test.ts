@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, run, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { migratedStore } from '../helpers/store.js';
+import { migratedStore, writeLegacyFiles } from '../helpers/store.js';
 
 /**
  * `hourmeter store import DIR` against a real PostgreSQL 15: the AI4OS fixture folder (one
@@ -175,12 +175,8 @@ describe('hourmeter store import', () => {
     // 3000 legacy files of 16 kB, 6-hourly from 2022: about 50 MB, a dozen batches.
     const dir = join(tempDir(), 'snapshots');
     mkdirSync(dir);
-    const body = readFileSync(join(FIXTURES, 'ai4os/snapshots/2024-09-01T00:01:01.json'));
     const total = 3000;
-    for (let i = 0; i < total; i++) {
-      const at = new Date(Date.UTC(2022, 0, 1) + i * 6 * 3600_000).toISOString().slice(0, 19);
-      writeFileSync(join(dir, `${at}.json`), Buffer.concat([body, Buffer.from(`\n${i}`)]));
-    }
+    writeLegacyFiles(dir, total);
     const killed = freshStore();
     const clean = freshStore();
     const count = (psql: (sql: string) => string) => Number(psql('SELECT count(*) FROM snapshot_documents'));

@@ -6,7 +6,7 @@ import { startFakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import { BIN, FIXTURES, run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { migratedStore } from '../helpers/store.js';
+import { migratedStore, writeLegacyFiles } from '../helpers/store.js';
 
 /**
  * The store through an outage: a server stopped as a crash stops it (`pg_ctl stop -m
@@ -129,12 +129,8 @@ describe('an interrupted push', () => {
     const cwd = tempDir();
     const spool = join(cwd, 'spool');
     mkdirSync(spool);
-    const body = readFileSync(join(FIXTURES, 'ai4os/snapshots/2024-09-01T00:01:01.json'));
     const total = 1500;
-    for (let i = 0; i < total; i++) {
-      const at = new Date(Date.UTC(2022, 0, 1) + i * 6 * 3600_000).toISOString().slice(0, 19);
-      writeFileSync(join(spool, `${at}.json`), Buffer.concat([body, Buffer.from(`\n${i}`)]));
-    }
+    writeLegacyFiles(spool, total);
     const store = migratedStore(db, 'killed');
     const count = () => Number(store.psql('SELECT count(*) FROM snapshot_documents'));
     const child = spawn(process.execPath, [BIN, 'store', 'push', '--store', store.url, '--spool', spool], { env: { PATH: process.env.PATH ?? '', HOME: tempDir() }, stdio: 'ignore' });

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, writeHistory } from '../../src/simulator/index.js';
-import { expectGolden, FIXTURES, run, startServe, tempDir } from '../helpers/cli.js';
+import { expectGolden, run, startServe, tempDir, withAi4osFixture } from '../helpers/cli.js';
 import { mixedFolder } from '../helpers/mixed-folder.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore } from '../helpers/store.js';
@@ -35,8 +35,7 @@ function freshStore(): { url: string; readerUrl: string; psql: (sql: string) => 
 
 /** The AI4OS fixture folder with its files from the `kept`-th on held back, until `arrive()`. */
 function heldBack(kept: number): { folder: string; arrive(): void } {
-  const folder = join(tempDir(), 'snapshots');
-  cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
+  const folder = join(withAi4osFixture(), 'snapshots');
   const later = join(tempDir(), 'later');
   mkdirSync(later);
   const names = readdirSync(folder).sort().slice(kept);
@@ -48,6 +47,14 @@ function importFolder(url: string, dir: string): void {
   const r = run(['store', 'import', dir, '--store', url, '--quiet'], { cwd: tempDir() });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+}
+
+/** The AI4OS fixture folder, and a fresh store it was imported into. */
+function ai4osInStore(): { folder: string; store: ReturnType<typeof freshStore> } {
+  const folder = join(withAi4osFixture(), 'snapshots');
+  const store = freshStore();
+  importFolder(store.url, folder);
+  return { folder, store };
 }
 
 /** Runs a report on the folder and on the store; both must print the same bytes. */
@@ -63,10 +70,7 @@ function bothStores(args: string[], folder: string, url: string): { stdout: stri
 
 describe('the golden suite from the PostgreSQL store', () => {
   it('prints the golden bytes of every stats golden over the AI4OS folder and the mixed folder', () => {
-    const ai4os = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), ai4os, { recursive: true });
-    const store = freshStore();
-    importFolder(store.url, ai4os);
+    const { folder: ai4os, store } = ai4osInStore();
     const goldens: [string, string[], Record<string, string>?][] = [
       ['stats --from 2024-09-03 --to 2024-09-10', ['--from', '2024-09-03', '--to', '2024-09-10']],
       ['stats --from 2024-09-03 --to 2024-09-10 -o json', ['--from', '2024-09-03', '--to', '2024-09-10', '-o', 'json']],
@@ -91,10 +95,7 @@ describe('the golden suite from the PostgreSQL store', () => {
   });
 
   it('gives the folder\'s bytes for monthly reports with details, and for stats filtered to names no allocation has', () => {
-    const ai4os = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), ai4os, { recursive: true });
-    const store = freshStore();
-    importFolder(store.url, ai4os);
+    const { folder: ai4os, store } = ai4osInStore();
     const monthly = bothStores(['report', 'monthly', '--month', '2024-09', '--details', '--out', '-', '--now', '2024-10-02T00:00:00Z'], ai4os, store.url);
     expect(monthly.stdout.split('\n').length).toBeGreaterThan(10);
     const filtered = bothStores(['stats', '--namespace', 'no-such-namespace', '-o', 'csv'], ai4os, store.url);
@@ -201,10 +202,7 @@ describe('folding new captures into the store', () => {
 
 describe('the commands that read the captures themselves', () => {
   it('top, check and summarize print and write from the store what they do from the folder', () => {
-    const folder = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
-    const store = freshStore();
-    importFolder(store.url, folder);
+    const { folder, store } = ai4osInStore();
     const now = ['--now', '2024-09-12T20:00:00Z'];
     const top = bothStores(['top', ...now, '-o', 'csv'], folder, store.url);
     expect(top.stdout.split('\n').length).toBeGreaterThan(5);
@@ -277,10 +275,7 @@ describe('serve from the PostgreSQL store', () => {
 
 describe('store status and store update', () => {
   it('say what the store holds and how far its index has come; update folds it for every host, as the writer only', () => {
-    const folder = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
-    const store = freshStore();
-    importFolder(store.url, folder);
+    const { folder, store } = ai4osInStore();
     const copy = join(tempDir(), 'copy.sqlite');
     const status = () => {
       const r = run(['store', 'status', '--store', store.url, '--db', copy], { cwd: tempDir() });
@@ -323,10 +318,7 @@ describe('store status and store update', () => {
 
 describe('roles and names', () => {
   it('lets the read-only role run reports on captures newer than the index, folding them in memory only', () => {
-    const folder = join(tempDir(), 'snapshots');
-    cpSync(join(FIXTURES, 'ai4os/snapshots'), folder, { recursive: true });
-    const store = freshStore();
-    importFolder(store.url, folder);
+    const { folder, store } = ai4osInStore();
     // Nothing folded yet: the reader folds all 44 files for itself, and writes nothing.
     const r = bothStores(['stats', '--from', '2024-09-03', '--to', '2024-09-10'], folder, store.readerUrl);
     expectGolden('stats --from 2024-09-03 --to 2024-09-10', r.stdout);

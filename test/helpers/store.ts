@@ -1,5 +1,7 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
-import { run, tempDir } from './cli.js';
+import { FIXTURES, run, tempDir } from './cli.js';
 import type { Postgres } from './postgres.js';
 
 let made = 0;
@@ -16,4 +18,16 @@ export function migratedStore(server: Postgres, name: string): { url: string; da
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return { url, database, psql: (sql) => server.psql(sql, { database }) };
+}
+
+/**
+ * `total` distinct AI4OS legacy files of about 16 kB each, 6-hourly from 2022, into `dir`: a
+ * folder large enough to take several import batches, for runs killed halfway.
+ */
+export function writeLegacyFiles(dir: string, total: number): void {
+  const body = readFileSync(join(FIXTURES, 'ai4os/snapshots/2024-09-01T00:01:01.json'));
+  for (let i = 0; i < total; i++) {
+    const at = new Date(Date.UTC(2022, 0, 1) + i * 6 * 3600_000).toISOString().slice(0, 19);
+    writeFileSync(join(dir, `${at}.json`), Buffer.concat([body, Buffer.from(`\n${i}`)]));
+  }
 }

@@ -5,7 +5,7 @@ import { startServer } from '../../server/app.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import { addDbOption, DB, indexPath } from '../index-options.js';
-import { connectStore, localCopyPath, STORE } from '../store-options.js';
+import { localCopyPath, STORE, storeConnection } from '../store-options.js';
 import { openUserDirectory } from '../user-directory.js';
 import type { CliIO } from '../io.js';
 import type { QuotaConfig } from '../../quota/policy.js';
@@ -147,7 +147,7 @@ export function serveCommand(program: Command, io: CliIO): Command {
       token,
       snapshots: dir,
       dbPath: indexPath(s, dir),
-      store: s.get(STORE) === undefined ? null : { connect: async () => (await connectStore(s, io)).client, copyPath: await localCopyPath(s, io, s.get(DB)) },
+      store: s.get(STORE) === undefined ? null : { ...storeConnection(s, io)!, copyPath: await localCopyPath(s, io, s.get(DB)) },
       refreshMs: refresh / 1000,
       workers,
       io,

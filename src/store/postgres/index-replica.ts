@@ -120,11 +120,6 @@ export function trackChanges(db: Db): void {
   }
 }
 
-/** How many rows the fold touched since trackChanges. */
-export function changedRows(db: Db): number {
-  return db.prepare('SELECT count(*) FROM changed_rows').pluck().get() as number;
-}
-
 /** Rows per statement when writing back: parameters are whole columns (arrays), so few statements. */
 const BATCH_ROWS = 5000;
 /** And at most about this many bytes of blobs (segments are large rows). */
