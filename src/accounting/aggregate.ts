@@ -13,7 +13,7 @@ import type { Lifetime, Period } from './types.js';
  * results plainly, and a property test holds the kernel to it.
  */
 
-export const GROUP_KEYS = ['namespace', 'user', 'group', 'component', 'job'] as const;
+export const GROUP_KEYS = ['cluster', 'namespace', 'user', 'group', 'component', 'job'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
 
 // Defined in the kernel, which also needs them, so that it imports only types from here.
@@ -21,6 +21,9 @@ export { UNATTRIBUTED } from './kernel/aggregator.js';
 export { divide } from './kernel/hours.js';
 
 export interface Filters {
+  /** Cluster names (the unnamed cluster as UNNAMED_CLUSTER, see clusters.ts). */
+  clusters?: readonly string[];
+  /** Namespaces as the scheduler names them, in whichever cluster. */
   namespaces?: readonly string[];
   users?: readonly string[];
   groups?: readonly string[];

@@ -1,3 +1,4 @@
+import { clusterLabel } from './clusters.js';
 import type { Micros } from './types.js';
 import { formatInstant, formatTimestamp } from '../util/time.js';
 
@@ -27,6 +28,12 @@ export interface Coverage {
   stretches: Stretch[];
   /** Set when the period runs past now: the stretches end there, since the rest has not happened. */
   untilUs: Micros | null;
+  /**
+   * When the history holds several clusters (docs/accounting.md#clusters): each one's own
+   * coverage, by cluster name; the stretches above are then their intersection, a moment
+   * counting as covered only where every cluster covers it.
+   */
+  clusters?: { cluster: string; coverage: Coverage }[];
 }
 
 /** The JSON form every report carries. Later kinds and per-cluster stretches extend it. */
@@ -38,6 +45,8 @@ export interface CoverageJson {
   until: string | null;
   /** The line people read (see coverageWarning); null when nothing is uncovered. */
   warning: string | null;
+  /** Per cluster, when the history holds several (see Coverage.clusters). */
+  clusters?: ({ cluster: string } & Omit<CoverageJson, 'clusters'>)[];
 }
 
 /** Snapshots on either side of a report's window that the default max gap also measures. */
@@ -117,13 +126,15 @@ export function coverageOf(capturesUs: readonly Micros[] | Float64Array, window:
 }
 
 export function coverageJson(c: Coverage): CoverageJson {
-  return {
+  const json: CoverageJson = {
     covered_fraction: c.coveredFraction,
     max_gap_hours: c.maxGapUs === null ? null : c.maxGapUs / HOUR_US,
     stretches: c.stretches.map((s) => ({ start: formatTimestamp(s.startUs), end: formatTimestamp(s.endUs), kind: s.kind })),
     until: c.untilUs === null ? null : formatTimestamp(c.untilUs),
     warning: coverageWarning(c),
   };
+  if (c.clusters) json.clusters = c.clusters.map((k) => ({ cluster: clusterLabel(k.cluster), ...coverageJson(k.coverage) }));
+  return json;
 }
 
 const HOUR_US = 3_600_000_000;
@@ -141,6 +152,14 @@ function amount(n: number): string {
  * `no snapshot after 2024-09-12T18:01:20Z: 17.25 of 30 days are unknown, not zero`.
  */
 export function coverageWarning(c: Coverage): string | null {
+  if (c.clusters) {
+    // Each cluster's gaps, named: one cluster's snapshots say nothing of another's.
+    const lines = c.clusters.flatMap((k) => {
+      const w = coverageWarning(k.coverage);
+      return w === null ? [] : [`cluster ${clusterLabel(k.cluster)}: ${w}`];
+    });
+    return lines.length === 0 ? null : lines.join('; ');
+  }
   const gaps = c.stretches.filter((s) => s.kind === 'uncovered');
   if (gaps.length === 0) return null;
   // The stretches tile the period.
@@ -163,15 +182,81 @@ export function coverageWarning(c: Coverage): string | null {
   return `${listed.join('; ')}: ${share} unknown, not zero`;
 }
 
+/** The capture times of a window, their clusters when known, and the watchers' stretches (catalogue.ts, WindowFiles). */
+export interface CoverageInput {
+  capturedUs: readonly Micros[];
+  nearbyUs: readonly Micros[];
+  watched?: readonly (Interval & { cluster?: string })[];
+  clusters?: readonly (string | null)[];
+  nearbyClusters?: readonly (string | null)[];
+}
+
 /**
- * A report's coverage from its window's capture times and their neighbours (WindowFiles),
+ * A report's coverage, per cluster when the history holds several or `opts.clusters` picks
+ * some (docs/accounting.md#clusters): each cluster is judged by its own snapshots and
+ * watchers only, and the report is covered where all of them are.
+ */
+export function windowCoverage(
+  files: CoverageInput,
+  window: { startUs: Micros; endUs: Micros },
+  opts: { maxGapUs?: Micros | null; nowUs?: Micros; clusters?: readonly string[] } = {},
+): Coverage {
+  const seen = new Set<string>();
+  for (const c of files.clusters ?? []) if (c !== null) seen.add(c);
+  for (const c of files.nearbyClusters ?? []) if (c !== null) seen.add(c);
+  for (const w of files.watched ?? []) seen.add(w.cluster ?? '');
+  const picked = opts.clusters?.length ? [...new Set(opts.clusters)] : [...seen];
+  if (!files.clusters || (picked.length <= 1 && !opts.clusters?.length)) return oneClusterCoverage(files, window, opts);
+  const only = (times: readonly Micros[], clusters: readonly (string | null)[] | undefined, c: string) => times.filter((_, i) => (clusters?.[i] ?? null) === c);
+  const per = picked.sort().map((cluster) => ({
+    cluster,
+    coverage: oneClusterCoverage(
+      {
+        capturedUs: only(files.capturedUs, files.clusters, cluster),
+        nearbyUs: only(files.nearbyUs, files.nearbyClusters, cluster),
+        watched: (files.watched ?? []).filter((w) => (w.cluster ?? '') === cluster),
+      },
+      window,
+      opts,
+    ),
+  }));
+  return { ...intersect(per.map((p) => p.coverage)), clusters: per };
+}
+
+/** Where every coverage covers: a moment is uncovered if one cluster's is, watched only if all are. */
+function intersect(all: readonly Coverage[]): Coverage {
+  const first = all[0]!;
+  if (all.length === 1) return { ...first };
+  const rank: Record<StretchKind, number> = { watched: 0, sampled: 1, uncovered: 2 };
+  const cuts = [...new Set(all.flatMap((c) => c.stretches.flatMap((s) => [s.startUs, s.endUs])))].sort((a, b) => a - b);
+  const stretches: Stretch[] = [];
+  for (let i = 1; i < cuts.length; i++) {
+    const [from, to] = [cuts[i - 1]!, cuts[i]!];
+    let kind: StretchKind = 'watched';
+    for (const c of all) {
+      const s = c.stretches.find((x) => x.startUs <= from && x.endUs >= to);
+      const k = s?.kind ?? 'uncovered';
+      if (rank[k] > rank[kind]) kind = k;
+    }
+    const last = stretches[stretches.length - 1];
+    if (last && last.kind === kind && last.endUs === from) last.endUs = to;
+    else stretches.push({ startUs: from, endUs: to, kind });
+  }
+  const length = (cuts[cuts.length - 1] ?? 0) - (cuts[0] ?? 0);
+  const known = stretches.reduce((n, s) => n + (s.kind === 'uncovered' ? 0 : s.endUs - s.startUs), 0);
+  const gaps = all.map((c) => c.maxGapUs).filter((g): g is Micros => g !== null);
+  return { coveredFraction: length > 0 ? known / length : 1, maxGapUs: gaps.length ? Math.max(...gaps) : null, stretches, untilUs: first.untilUs };
+}
+
+/**
+ * One cluster's coverage from its window's capture times and their neighbours (WindowFiles),
  * with the max gap given, or by default 3 × the median interval between all of them. A
  * window still running at `nowUs` is judged up to then: the rest of today is not missing.
  */
-export function windowCoverage(
+function oneClusterCoverage(
   files: { capturedUs: readonly Micros[]; nearbyUs: readonly Micros[]; watched?: readonly Interval[] },
   window: { startUs: Micros; endUs: Micros },
-  opts: { maxGapUs?: Micros | null; nowUs?: Micros } = {},
+  opts: { maxGapUs?: Micros | null; nowUs?: Micros },
 ): Coverage {
   // Nearby captures lie before and after the window's: their order does not matter here.
   const gap = opts.maxGapUs ?? defaultMaxGapUs(files.nearbyUs.length === 0 ? files.capturedUs : [...files.nearbyUs, ...files.capturedUs]);

@@ -1,3 +1,5 @@
+import { bareName } from './clusters.js';
+import { NamespaceParts } from './kernel/namespace-parts.js';
 import { TZDate } from '@date-fns/tz';
 import { addDays } from 'date-fns/addDays';
 import { divide, UNATTRIBUTED } from './aggregate.js';
@@ -196,7 +198,8 @@ function averageOf(p: Products, dayUs: number): AverageAmounts {
  */
 export class DailySplitter {
   private readonly sums = new Map<number, NamespaceSums>();
-  private readonly only: Set<number> | null;
+  /** Namespaces are kept qualified by cluster; a day's rows merge them by their bare name, as `stats --by namespace` does. */
+  private readonly parts: NamespaceParts;
   /** The namespaces asked for, when filtered: each gets a result, zeros if it never held anything. */
   private readonly requested: string[] | null;
 
@@ -206,7 +209,7 @@ export class DailySplitter {
     namespaces: readonly string[] = [],
   ) {
     this.requested = namespaces.length === 0 ? null : [...new Set(namespaces)];
-    this.only = this.requested && new Set(this.requested.map((ns) => names.lookup(ns)).filter((id): id is number => id !== undefined));
+    this.parts = new NamespaceParts(names, { namespaces: this.requested ?? [] });
   }
 
   add(b: LifetimeColumns): void {
@@ -214,9 +217,10 @@ export class DailySplitter {
     const n = this.grid.days.length;
     const p0 = bounds[0]!;
     const p1 = bounds[n]!;
+    const bare = this.parts.column(b.namespace, b.length, 'namespace');
     for (let i = 0; i < b.length; i++) {
-      const ns = b.namespace[i]!;
-      if (this.only && !this.only.has(ns)) continue;
+      if (this.requested && !this.parts.allows(b.namespace[i]!)) continue;
+      const ns = bare[i]!;
       const start = b.start[i]!;
       const end = b.end[i]!;
       const held = heldBetweenUs(start, end, p0, p1);
@@ -257,7 +261,7 @@ export class DailySplitter {
       ids.add(ns);
       for (const u of s.users.keys()) if (u !== NO_NAME) ids.add(u);
     }
-    this.names.prefetch?.(ids);
+    this.names.prefetch?.([...ids].filter((id) => this.parts.isStored(id)));
     const { days, boundsUs } = this.grid;
     const dayName = (d: number) => days[d]!;
     const out = new Map<string, NamespaceUsage>();
@@ -275,7 +279,7 @@ export class DailySplitter {
       }
       users.sort((a, b) => (a.user === b.user ? 0 : a.user === UNATTRIBUTED ? 1 : b.user === UNATTRIBUTED ? -1 : a.user < b.user ? -1 : 1));
       const t = s.total;
-      const name = this.names.name(ns);
+      const name = this.parts.name(ns);
       out.set(name, {
         namespace: name,
         days: days.map((day, d) => usageOfDay(day, boundsUs[d + 1]! - boundsUs[d]!, s.days[d], amountsOf)),
@@ -284,7 +288,7 @@ export class DailySplitter {
       });
     }
     // Filtered, exactly the namespaces asked for; otherwise also those that held nothing.
-    for (const namespace of this.requested ?? also) {
+    for (const namespace of this.requested ?? [...also].map(bareName)) {
       if (out.has(namespace)) continue;
       out.set(namespace, {
         namespace,

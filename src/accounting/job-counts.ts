@@ -1,3 +1,4 @@
+import { bareName } from './clusters.js';
 import { dayIndexOf, type DayGrid } from './daily.js';
 import type { Micros, Observation, SnapshotDelta } from './types.js';
 
@@ -41,7 +42,8 @@ export class JobCounter {
       jobs.add(q.jobId);
     }
     const namespaces: NamespaceCounts = {};
-    for (const ns of [...delta.covered].sort()) namespaces[ns] = [this.running.get(ns) ?? 0, queued.get(ns)?.size ?? 0];
+    // A snapshot covers one cluster: its namespaces are named bare, as reports name them (docs/accounting.md#clusters).
+    for (const ns of [...delta.covered].sort()) namespaces[bareName(ns)] = [this.running.get(ns) ?? 0, queued.get(ns)?.size ?? 0];
     return { timeUs: delta.timeUs, namespaces };
   }
 

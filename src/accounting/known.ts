@@ -1,8 +1,9 @@
+import { bareName, clusterLabel, clusterOf } from './clusters.js';
 import { UNATTRIBUTED } from './aggregate.js';
 import { NO_NAME, type Names, type TrackColumns } from './columns.js';
 
 /** The keys reports filter on. */
-export type FilterKey = 'namespace' | 'user' | 'group';
+export type FilterKey = 'cluster' | 'namespace' | 'user' | 'group';
 
 /**
  * The distinct values of one key over tracks as columns, sorted: what a filter on that key
@@ -14,7 +15,8 @@ export function distinctValues(tracks: Iterable<TrackColumns>, names: Names, key
   let seen: Uint8Array = new Uint8Array(names.size());
   let unnamed = false;
   for (const c of tracks) {
-    const column = c[key];
+    // Clusters and namespaces both come from the namespace column (clusters.ts), split below.
+    const column = c[key === 'cluster' ? 'namespace' : key];
     const state = c.state;
     // The index's names never grow during a read; the files view interns as it packs.
     if (seen.length < names.size()) seen = grown(seen, names.size());
@@ -28,7 +30,8 @@ export function distinctValues(tracks: Iterable<TrackColumns>, names: Names, key
   const ids: number[] = [];
   for (let id = 0; id < seen.length; id++) if (seen[id]) ids.push(id);
   names.prefetch?.(ids);
-  const values = ids.map((id) => names.name(id));
+  const split = key === 'cluster' ? (n: string) => clusterLabel(clusterOf(n)) : key === 'namespace' ? bareName : (n: string) => n;
+  const values = ids.map((id) => split(names.name(id)));
   if (unnamed) values.push(UNATTRIBUTED);
   // One name per value: a user literally named "(unattributed)" joins the missing ones.
   return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

@@ -1,3 +1,4 @@
+import { bareName, clusterLabel, clusterOf } from './clusters.js';
 import { divide, UNATTRIBUTED, type Aggregate, type Filters, type GroupKey, type Hours, type Row, type StatsResult } from './aggregate.js';
 import { HOUR_DIVISORS, RESOURCES } from './resources.js';
 import type { Lifetime, Micros, Period } from './types.js';
@@ -73,14 +74,16 @@ export function referenceAggregate(lifetimes: Iterable<Lifetime>, period: Span, 
 
 /** Missing attribution groups and filters as "(unattributed)" (docs/accounting.md#attribution). */
 function keyOf(l: Lifetime, k: GroupKey): string {
-  if (k === 'namespace') return l.namespace;
+  // Namespaces are kept qualified by their cluster (docs/accounting.md#clusters); rows name them bare.
+  if (k === 'namespace') return bareName(l.namespace);
+  if (k === 'cluster') return clusterLabel(clusterOf(l.namespace));
   if (k === 'job') return l.jobId;
   return l[k] ?? UNATTRIBUTED;
 }
 
 function passes(l: Lifetime, f: Filters): boolean {
   const allows = (values: readonly string[] | undefined, value: string) => !values?.length || values.includes(value);
-  return allows(f.namespaces, l.namespace) && allows(f.users, l.user ?? UNATTRIBUTED) && allows(f.groups, l.group ?? UNATTRIBUTED);
+  return allows(f.namespaces, bareName(l.namespace)) && allows(f.clusters, clusterLabel(clusterOf(l.namespace))) && allows(f.users, l.user ?? UNATTRIBUTED) && allows(f.groups, l.group ?? UNATTRIBUTED);
 }
 
 /** Every lifetime ending at `end`, clipped to the period and summed per group and in total. */

@@ -2,7 +2,7 @@ import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import type { FilterKey } from '../accounting/known.js';
 import type { HistoryView } from '../history/store.js';
 import { closest } from '../util/closest.js';
-import { GROUP, NAMESPACE, USER, type Settings, type SharedOption } from './options.js';
+import { CLUSTER_FILTER, GROUP, NAMESPACE, USER, type Settings, type SharedOption } from './options.js';
 
 /**
  * A filter value nothing carries is most often a typo: the report, empty, would look like
@@ -18,7 +18,7 @@ export interface FilterGiven {
 }
 
 /** The option of each filter key. */
-const FILTER_OPTIONS: Record<FilterKey, SharedOption<string[]>> = { namespace: NAMESPACE, user: USER, group: GROUP };
+const FILTER_OPTIONS: Record<FilterKey, SharedOption<string[]>> = { cluster: CLUSTER_FILTER, namespace: NAMESPACE, user: USER, group: GROUP };
 
 /** The filters a command was given, for the keys it has. */
 export function filtersGiven(s: Settings, keys: readonly FilterKey[]): FilterGiven[] {

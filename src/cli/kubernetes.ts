@@ -1,9 +1,10 @@
+import { clusterNameFrom, hostPort } from '../accounting/clusters.js';
 import { Option, type Command } from 'commander';
 import { DEFAULT_ATTRIBUTION, formatAttributionSource, parseAttributionSource, type AttributionConfig, type AttributionSource } from '../sources/kubernetes/map.js';
 import type { KubernetesCaptureOptions } from '../sources/kubernetes/capture.js';
 import type { KubernetesClient } from '../sources/kubernetes/client.js';
 import { UsageError } from '../util/errors.js';
-import { collect, EXCLUDE_NAMESPACE, NAMESPACE, RETRIES, type Settings, type SharedOption } from './options.js';
+import { captureCluster, collect, EXCLUDE_NAMESPACE, NAMESPACE, RETRIES, type Settings, type SharedOption } from './options.js';
 
 /**
  * Options of the commands that talk to a Kubernetes API server (`snapshot --source
@@ -119,6 +120,11 @@ export async function connectKubernetes(s: Settings, env: NodeJS.ProcessEnv, sig
     env,
   );
   return new KubernetesClient(settings, { ...DEFAULT_CLIENT_OPTIONS, attempts, ...(signal ? { signal } : {}) });
+}
+
+/** The cluster a Kubernetes capture names: --cluster, else the kubeconfig context, else (in a pod) the API server's host and port. */
+export function kubernetesCluster(s: Settings, client: { context: string | null; address: string }): { cluster: string; folder: string } {
+  return captureCluster(s, clusterNameFrom(client.context ? [client.context] : [hostPort(client.address)]));
 }
 
 /** What to list and how to attribute it, from the shared options. */

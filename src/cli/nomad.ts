@@ -1,3 +1,4 @@
+import { clusterNameFrom, hostPort } from '../accounting/clusters.js';
 import { Option, type Command } from 'commander';
 import type { CaptureOptions } from '../sources/nomad/capture.js';
 import { DEFAULT_META_KEYS } from '../sources/nomad/map.js';
@@ -5,7 +6,7 @@ import { resolveNomadSettings, type NomadSettings } from '../sources/nomad/setti
 import type { SettingsProblem } from '../sources/http.js';
 import type { CliIO } from './io.js';
 import { KUBERNETES_PER_PAGE } from './kubernetes.js';
-import { collect, EXCLUDE_NAMESPACE, NAMESPACE, type Settings, type SharedOption } from './options.js';
+import { captureCluster, collect, sourceInCluster, EXCLUDE_NAMESPACE, NAMESPACE, type Settings, type SharedOption } from './options.js';
 
 /**
  * Options of the commands that talk to a Nomad API server (`snapshot`, `watch`), declared
@@ -135,8 +136,13 @@ export function nomadCaptureOptions(s: Settings, settings: NomadSettings, now: (
       },
     },
     now,
-    source: { kind: 'nomad', address: settings.address, region: settings.region },
+    source: sourceInCluster({ kind: 'nomad' as const, address: settings.address, region: settings.region }, nomadCluster(s, settings).cluster),
   };
+}
+
+/** The cluster a Nomad capture names: --cluster, else the region and the server's host and port. */
+export function nomadCluster(s: Settings, settings: NomadSettings): { cluster: string; folder: string } {
+  return captureCluster(s, clusterNameFrom([settings.region, hostPort(settings.address)]));
 }
 
 /** How to fix the failures whose cause is in the settings (a refused token, a wrong address, an unknown CA). */

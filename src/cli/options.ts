@@ -1,3 +1,4 @@
+import { clusterNameProblem } from '../accounting/clusters.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CheckFailed, UsageError } from '../util/errors.js';
 import { checkTimeZone } from '../accounting/period.js';
@@ -179,6 +180,49 @@ export const NAMESPACE: SharedOption<string[]> = {
   option: (help = 'only this namespace (repeatable)') => new Option('--namespace <name>', help).argParser(collect),
   read: (s) => s.list('namespace'),
 };
+
+/** --cluster as a report's filter, repeatable or a comma list; empty for every cluster (docs/accounting.md#clusters). */
+export const CLUSTER_FILTER: SharedOption<string[]> = {
+  name: 'cluster',
+  option: (help = 'only this cluster (repeatable; "(unnamed)" for captures without a cluster name)') => new Option('--cluster <name>', help).argParser(collect),
+  read: (s) => s.list('cluster'),
+};
+
+/**
+ * --cluster of the commands that capture: the name every capture carries (docs/accounting.md#clusters).
+ * Unset: the source's own name for itself (see clusterNameFrom). An empty name is the unnamed
+ * cluster, to carry on a folder of AI4OS legacy files without a seam.
+ */
+export const CAPTURE_CLUSTER: SharedOption<string | undefined> = {
+  name: 'cluster',
+  option: () =>
+    new Option(
+      '--cluster <name>',
+      'name of the cluster captured; its snapshots go in a sub-folder of that name (default: Nomad region@host:port, or the kubeconfig context; "" for the unnamed cluster)',
+    ),
+  read: (s) => {
+    const name = s.string('cluster');
+    if (name === undefined || name === '') return name;
+    const problem = clusterNameProblem(name);
+    if (problem !== null) throw new UsageError(`${s.source('cluster')} ${JSON.stringify(name)}: ${problem}`);
+    return name;
+  },
+};
+
+/**
+ * The cluster a capture names (`derived`: the source's own name, used when --cluster is not
+ * given), and the sub-folder its snapshots go in: a cluster named with --cluster gets its own,
+ * so that one folder holds several clusters apart; '' is the top of the folder.
+ */
+export function captureCluster(s: Settings, derived: string): { cluster: string; folder: string } {
+  const given = s.get(CAPTURE_CLUSTER);
+  return given === undefined ? { cluster: derived, folder: '' } : { cluster: given, folder: given };
+}
+
+/** A capture's source, naming its cluster unless it is the unnamed one. */
+export function sourceInCluster<T extends object>(source: T, cluster: string): T & { cluster?: string } {
+  return cluster === '' ? source : { ...source, cluster };
+}
 
 export const EXCLUDE_NAMESPACE: SharedOption<string[]> = {
   name: 'exclude-namespace',

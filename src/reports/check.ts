@@ -81,3 +81,21 @@ export function checkLatest(f: LatestFacts, limits: CheckLimits): Verdict {
     line: `ok: latest snapshot ${at} is ${age} old (max ${limits.maxAgeText}), ${plural(f.namespaces, 'namespace')}, ${plural(f.holding, 'allocation')} holding resources${heard.map((h) => `; ${h}`).join('')}`,
   };
 }
+
+/**
+ * `check` over several clusters (docs/accounting.md#clusters): each cluster's newest snapshot is
+ * judged as the newest of a folder is, so a cluster that stopped capturing fails the check
+ * even while another goes on. `newest` is the verdict on the history's newest file (its
+ * watchers and spool included); the clusters' reasons are added, each naming its cluster.
+ */
+export function checkClusters(newest: Verdict, clusters: readonly (LatestFacts & { cluster: string })[], limits: CheckLimits): Verdict {
+  const reasons: string[] = newest.ok ? [] : [newest.reason];
+  const lines: string[] = [];
+  for (const c of clusters) {
+    const v = checkLatest({ ...c, watchers: [], spool: undefined }, limits);
+    if (v.ok) lines.push(`cluster ${c.cluster} ${v.line.slice('ok: '.length)}`);
+    else reasons.push(`cluster ${c.cluster}: ${v.reason}`);
+  }
+  if (reasons.length > 0) return { ok: false, reason: reasons.join('; ') };
+  return { ok: true, line: `${newest.ok ? newest.line : 'ok'}; ${lines.join('; ')}` };
+}

@@ -1,3 +1,4 @@
+import { bareName, clusterLabel, clusterOf } from '../accounting/clusters.js';
 import { aggregateTracks, divide, UNATTRIBUTED, type StatsResult } from '../accounting/aggregate.js';
 import { formatMonth, monthPeriod, reportDate, type Month } from '../accounting/months.js';
 import { lifetimesOf, type EstimateOptions } from '../accounting/reconstruct.js';
@@ -23,7 +24,7 @@ const PRIMEHUB_HOURS = PRIMEHUB_ORDER.map((r) => r.primehub);
 export const MONTHLY_COLUMNS: readonly string[] = ['component', 'group_name', 'user_name', ...PRIMEHUB_HOURS, 'total_hours', 'report_date'];
 
 export const DETAIL_COLUMNS: readonly string[] = [
-  'namespace', 'job_id', 'job_name', 'allocation', 'component', 'group_name', 'user_name',
+  'cluster', 'namespace', 'job_id', 'job_name', 'allocation', 'component', 'group_name', 'user_name',
   'start', 'end', 'running', 'end_estimated',
   ...RESOURCES.map((r) => r.held),
   ...PRIMEHUB_HOURS, 'total_hours', 'report_date',
@@ -67,10 +68,11 @@ export function detailRows(lifetimes: Iterable<Lifetime>, period: Pick<Period, '
   return kept.map(({ l, from, us }) => {
     const a = l.amounts;
     return {
-      namespace: l.namespace,
+      cluster: clusterLabel(clusterOf(l.namespace)),
+      namespace: bareName(l.namespace),
       job_id: l.jobId,
       job_name: l.jobName ?? '',
-      allocation: l.key.slice(l.key.indexOf(':') + 1),
+      allocation: bareName(l.key).slice(bareName(l.key).indexOf(':') + 1),
       component: cell(l.component),
       group_name: cell(l.group),
       user_name: cell(l.user),

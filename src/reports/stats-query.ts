@@ -1,5 +1,6 @@
 import { aggregateTracks, type Filters, type GroupKey } from '../accounting/aggregate.js';
 import type { EstimateOptions } from '../accounting/reconstruct.js';
+import { UNNAMED_CLUSTER } from '../accounting/clusters.js';
 import { windowCoverage } from '../accounting/coverage.js';
 import type { Micros, Period } from '../accounting/types.js';
 import { fileCount, windowDiagnostics } from '../snapshots/catalogue.js';
@@ -27,7 +28,9 @@ export function statsFromView(
     const { tracks, names, files, rows } = view.read(q.period);
     return { result: aggregateTracks(tracks, names, q.period, q.groupBy, q.filters, q.estimate, { expectedRows: rows, groupBounds: q.groupBounds }), files, ...windowDiagnostics(files, q.unnamedFiles) };
   });
-  const coverage = windowCoverage(files, q.period, { maxGapUs: q.maxGapUs, nowUs: q.nowUs });
+  // A report of some clusters is covered where those are (docs/accounting.md#clusters).
+  const clusters = q.filters.clusters?.map((c) => (c === UNNAMED_CLUSTER ? '' : c));
+  const coverage = windowCoverage(files, q.period, { maxGapUs: q.maxGapUs, nowUs: q.nowUs, clusters });
   const report = buildStatsReport({ result, period: q.period, groupBy: q.groupBy, coverage, diagnostics, skipped, gapPolicy: q.estimate.gapPolicy, gcWindowUs: q.estimate.gcWindowUs });
   return Object.assign(report, { tracks: result.tracks, files: fileCount(files) });
 }

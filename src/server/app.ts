@@ -337,7 +337,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
  * answer to `/stats?form=...` would otherwise be a report of another period.
  */
 const PARAMETERS = {
-  '/stats': ['from', 'to', 'tz', 'by', 'namespace', 'user', 'group', 'gap-policy', 'gc-window', 'max-gap'],
+  '/stats': ['from', 'to', 'tz', 'by', 'cluster', 'namespace', 'user', 'group', 'gap-policy', 'gc-window', 'max-gap'],
   '/report/monthly': ['tz'],
   '/health': [],
   '/metrics': [],

@@ -149,7 +149,7 @@ export class Queries {
     const maxGap = this.one(req, 'max-gap');
     const maxGapUs = maxGap === undefined ? undefined : parseDuration(maxGap);
     if (maxGapUs === null) throw new ApiError(400, `max-gap ${JSON.stringify(maxGap)} is not a duration: use e.g. 30m, 18h or 2d`);
-    const filters = { namespaces: req.query.namespace ?? [], users: req.query.user ?? [], groups: req.query.group ?? [] };
+    const filters = { clusters: req.query.cluster ?? [], namespaces: req.query.namespace ?? [], users: req.query.user ?? [], groups: req.query.group ?? [] };
     const { tracks: _t, files: _f, ...report } = statsFromView(this.view, {
       period,
       groupBy: groupBy as GroupKey[],

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DataError } from '../util/errors.js';
 import { isStorageFailure, makeFolder } from '../util/folders.js';
@@ -56,14 +56,16 @@ export interface CaptureJournal {
  * name. Two captures in the same second: the second keeps its milliseconds rather than
  * overwrite the first.
  */
-export async function writeSnapshotDocument(sink: CaptureSink, snap: NativeSnapshot, opts: { gzip: boolean }): Promise<string> {
+export async function writeSnapshotDocument(sink: CaptureSink, snap: NativeSnapshot, opts: { gzip: boolean; folder?: string }): Promise<string> {
   const text = Buffer.from(JSON.stringify(snap));
   const bytes = opts.gzip ? gzipSync(text) : text;
   const ext = `.json${opts.gzip ? '.gz' : ''}`;
-  for (const name of [`${snap.captured_at.slice(0, 19)}Z${ext}`, `${snap.captured_at.slice(0, 23)}Z${ext}`]) {
-    if (await sink.writeSnapshot(name, bytes, parseSnapshotName(name)!.timeUs)) return name;
+  // A cluster named with --cluster keeps its snapshots in a sub-folder of its own.
+  const under = opts.folder ? `${opts.folder}/` : '';
+  for (const base of [`${snap.captured_at.slice(0, 19)}Z${ext}`, `${snap.captured_at.slice(0, 23)}Z${ext}`]) {
+    if (await sink.writeSnapshot(under + base, bytes, parseSnapshotName(base)!.timeUs)) return under + base;
   }
-  throw new DataError(`${sink.where(`${snap.captured_at.slice(0, 23)}Z${ext}`)} already exists; snapshots are never overwritten`);
+  throw new DataError(`${sink.where(`${under}${snap.captured_at.slice(0, 23)}Z${ext}`)} already exists; snapshots are never overwritten`);
 }
 
 /** The snapshot folder as a sink: today's files, lock files and journals. */
@@ -85,7 +87,11 @@ export function folderCaptures(dir: string, warn: (line: string) => void): Captu
       for (const name of removeLeftoverTemps(dir, (n) => parseSnapshotName(n) !== null, Date.now())) warn(`removed ${join(dir, name)}, a temp file left by an interrupted run`);
       return async () => release();
     },
-    writeSnapshot: async (name, bytes) => writeNewFile(join(dir, name), bytes),
+    writeSnapshot: async (name, bytes) => {
+      // A cluster's sub-folder is made on its first snapshot.
+      if (name.includes('/')) makeFolder(dirname(join(dir, name)));
+      return writeNewFile(join(dir, name), bytes);
+    },
     openJournal: (o) => JournalWriter.open({ folder: dir, source: o.source, now: o.now, lockWaitMs: o.lockWaitMs, onError: o.onError }),
     close: async () => {},
   };

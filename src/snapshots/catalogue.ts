@@ -1,3 +1,4 @@
+import { clusterOf } from '../accounting/clusters.js';
 import { CADENCE_NEIGHBOURS } from '../accounting/coverage.js';
 import type { Micros } from '../accounting/types.js';
 
@@ -43,6 +44,14 @@ export interface FileSummary {
   failedScopes: { namespace: string; reason: string }[];
   /** Records skipped in this file, by reason. */
   recordSkips: SkipCount[];
+  /** The cluster its covered namespaces belong to ('' : unnamed); null when it covered none (see clusterOfCovered). */
+  cluster?: string | null;
+}
+
+/** The cluster a snapshot sampled, from the namespaces it covered (all of one cluster); null when it covered none. */
+export function clusterOfCovered(covered: Iterable<string>): string | null {
+  for (const n of covered) return clusterOf(n);
+  return null;
 }
 
 /**
@@ -81,8 +90,11 @@ export interface WindowFiles {
    * when the window lies in a long gap.
    */
   nearbyUs: Micros[];
-  /** Where watchers followed the cluster (journals), when the history has any. */
-  watched?: { startUs: Micros; endUs: Micros }[];
+  /** Where watchers followed the cluster (journals), when the history has any, with the cluster each followed. */
+  watched?: { startUs: Micros; endUs: Micros; cluster?: string }[];
+  /** The cluster of each of capturedUs and nearbyUs (see FileSummary.cluster), when known: coverage is then per cluster. */
+  clusters?: (string | null)[];
+  nearbyClusters?: (string | null)[];
 }
 
 function hasProblem(f: FileSummary): boolean {
@@ -93,10 +105,19 @@ function hasProblem(f: FileSummary): boolean {
 export function windowFiles(all: readonly FileSummary[], window: { startUs: Micros; endUs: Micros } | null): WindowFiles {
   const { first, last } = windowRange(all, window);
   const files = all.slice(first, last + 1);
-  const captured = (fs: readonly FileSummary[]) => fs.filter((f) => f.corrupt === null).map((f) => f.capturedUs ?? f.timeUs);
-  const before = captured(all.slice(0, first)).slice(-CADENCE_NEIGHBOURS);
-  const after = captured(all.slice(last + 1)).slice(0, CADENCE_NEIGHBOURS);
-  return { capturedUs: captured(files), problems: files.filter(hasProblem), nearbyUs: [...before, ...after] };
+  const read = (fs: readonly FileSummary[]) => fs.filter((f) => f.corrupt === null);
+  const before = read(all.slice(0, first)).slice(-CADENCE_NEIGHBOURS);
+  const after = read(all.slice(last + 1)).slice(0, CADENCE_NEIGHBOURS);
+  const inWindow = read(files);
+  const timeOf = (f: FileSummary) => f.capturedUs ?? f.timeUs;
+  const clusterOfFile = (f: FileSummary) => f.cluster ?? null;
+  return {
+    capturedUs: inWindow.map(timeOf),
+    problems: files.filter(hasProblem),
+    nearbyUs: [...before, ...after].map(timeOf),
+    clusters: inWindow.map(clusterOfFile),
+    nearbyClusters: [...before, ...after].map(clusterOfFile),
+  };
 }
 
 /** How many files a window holds, corrupt ones included. */

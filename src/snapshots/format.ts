@@ -76,7 +76,8 @@ export interface NativeSnapshot {
   version: typeof NATIVE_VERSION;
   captured_at: string;
   finished_at: string;
-  source: { kind: 'nomad' | 'kubernetes' | 'simulator' | string; address: string | null; region: string | null };
+  /** `cluster`: the name of the cluster (docs/accounting.md#clusters); absent for the unnamed cluster. */
+  source: { kind: 'nomad' | 'kubernetes' | 'simulator' | string; address: string | null; region: string | null; cluster?: string };
   scope: {
     /** What was asked for: ["*"] for every namespace the credentials can read. */
     requested: string[];

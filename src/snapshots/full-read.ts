@@ -1,5 +1,5 @@
 import { Reconstructor, type Track } from '../accounting/reconstruct.js';
-import { countSkips, UNNAMED, type FileSummary } from './catalogue.js';
+import { clusterOfCovered, countSkips, UNNAMED, type FileSummary } from './catalogue.js';
 import type { Listing } from './files.js';
 import { readAll } from './read-pool.js';
 import { SnapshotDecoder } from './observe.js';
@@ -43,7 +43,7 @@ export async function loadHistory(listing: Listing, policy: ReadPolicy, journals
       // After journal lines, the file is compared with everything listed, not with the file before it.
       if (afterLines) rec.applyWhole(delta, decoder.listedKeys());
       else rec.apply(delta);
-      files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips) });
+      files.push({ name, timeUs, capturedUs: delta.timeUs, corrupt: null, failedScopes: delta.failedScopes, recordSkips: countSkips(delta.skips), cluster: clusterOfCovered(delta.covered) });
       return true;
     });
   }

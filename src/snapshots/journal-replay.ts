@@ -1,3 +1,4 @@
+import { qualify } from '../accounting/clusters.js';
 import type { Reconstructor } from '../accounting/reconstruct.js';
 import type { Interval } from '../accounting/coverage.js';
 import type { Micros, SnapshotDelta, Skip } from '../accounting/types.js';
@@ -70,8 +71,10 @@ export class JournalReplay {
   constructor(
     private readonly idKind: string,
     private readonly file: (entry: JournalEntry) => string,
-    /** The namespaces watched where an earlier replay stopped (see JournalMerge's state). */
+    /** The namespaces watched where an earlier replay stopped (see JournalMerge's state), qualified by their cluster. */
     watched: readonly string[] = [],
+    /** The cluster of the lines, as the last header read said ('' : unnamed); a header changes it. */
+    public cluster = '',
   ) {
     this.watched = new Set(watched);
   }
@@ -88,7 +91,7 @@ export class JournalReplay {
 
   /** The resync's list was applied: the journal is complete for its namespaces from here. */
   listed(namespaces: readonly string[]): void {
-    this.watched = new Set(namespaces);
+    this.watched = new Set(namespaces.map((n) => qualify(this.cluster, n)));
   }
 
   /**
@@ -98,6 +101,7 @@ export class JournalReplay {
    */
   delta(entry: JournalEntry, timeUs: Micros): SnapshotDelta | null {
     const line: JournalLine = entry.line;
+    if (entry.cluster !== undefined) this.cluster = entry.cluster;
     const base = { file: this.file(entry), timeUs, failedScopes: [], queued: [], kind: 'native' as const, gone: [] };
     switch (line.type) {
       case 'resynchronised':
@@ -111,7 +115,7 @@ export class JournalReplay {
       case 'alive':
         return this.watched.size > 0 ? { ...base, covered: this.watched, changed: [], skips: [] } : null;
       case 'allocation': {
-        const out = observeNativeTuple(tuple(line.allocation), this.idKind);
+        const out = observeNativeTuple(tuple(line.allocation), this.idKind, this.cluster);
         const skips: Skip[] = 'skip' in out ? [{ reason: out.skip, file: base.file, detail: out.detail }] : [];
         return { ...base, covered: this.watched, changed: 'obs' in out ? [out.obs] : [], skips };
       }
@@ -134,7 +138,7 @@ export interface MergeState {
    * Per source: the namespaces it watches, the key of its last line applied, and the stretch
    * it was followed in, when still open (connected).
    */
-  sources: { source: string; watched: string[]; lastKey: Micros; open: Interval | null }[];
+  sources: { source: string; cluster: string; watched: string[]; lastKey: Micros; open: Interval | null }[];
   /** The latest place a snapshot file was applied at: its time, or its marker's. */
   fileBoundUs: Micros;
   /** Whether journal lines changed the listing since the last file. */
@@ -175,7 +179,7 @@ export class JournalMerge {
   ) {
     const before = new Map(resume.sources.map((s) => [s.source, s]));
     this.next = journals.map(() => 0);
-    this.replays = journals.map((j) => new JournalReplay(sourceKind(j.source), (e) => `${j.source} line ${e.lineNumber}`, before.get(j.source)?.watched));
+    this.replays = journals.map((j) => new JournalReplay(sourceKind(j.source), (e) => `${j.source} line ${e.lineNumber}`, before.get(j.source)?.watched, before.get(j.source)?.cluster));
     this.lastKeys = journals.map((j) => before.get(j.source)?.lastKey ?? -Infinity);
     // A stretch still open when the last merge stopped goes on with this one's lines.
     this.stretches = journals.map((j) => {
@@ -243,6 +247,7 @@ export class JournalMerge {
       ...this.idle,
       ...this.journals.map((j, seq) => ({
         source: j.source,
+        cluster: this.replays[seq]!.cluster,
         watched: this.replays[seq]!.watchedNamespaces,
         lastKey: this.lastKeys[seq]!,
         open: this.replays[seq]!.connected ? (this.stretches[seq]!.at(-1) ?? null) : null,
@@ -261,14 +266,17 @@ export class JournalMerge {
     }
   }
 
-  /** Where watchers followed the cluster in this merge, in time order (see Coverage in docs/accounting.md). */
-  watched(): Interval[] {
-    return this.watchedBySource().filter((w) => w.endUs > w.startUs).sort((a, b) => a.startUs - b.startUs);
+  /** Where watchers followed the cluster in this merge, in time order, with the cluster each followed (see Coverage in docs/accounting.md). */
+  watched(): (Interval & { cluster: string })[] {
+    return this.watchedBySource()
+      .filter((w) => w.endUs > w.startUs)
+      .map(({ source: _, ...w }) => w)
+      .sort((a, b) => a.startUs - b.startUs);
   }
 
-  /** The stretches this merge opened or went on with, per source (the index keeps them). */
-  watchedBySource(): (Interval & { source: string })[] {
-    return this.journals.flatMap((j, seq) => this.stretches[seq]!.map((w) => ({ source: j.source, ...w })));
+  /** The stretches this merge opened or went on with, per source and its cluster (the index keeps them). */
+  watchedBySource(): (Interval & { source: string; cluster: string })[] {
+    return this.journals.flatMap((j, seq) => this.stretches[seq]!.map((w) => ({ source: j.source, cluster: this.replays[seq]!.cluster, ...w })));
   }
 
   private applyLine(seq: number): void {

@@ -1,6 +1,7 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Micros } from '../accounting/types.js';
+import { clusterNameProblem } from '../accounting/clusters.js';
 import { DataError } from '../util/errors.js';
 import { makeFolder } from '../util/folders.js';
 import { BadTimeError, formatTimestamp, parseInstant } from '../util/time.js';
@@ -23,6 +24,8 @@ export interface JournalSource {
   kind: string;
   address: string;
   region: string | null;
+  /** The cluster its lines belong to (docs/accounting.md#clusters); absent in journals written before clusters. */
+  cluster?: string;
 }
 
 export interface JournalHeader {
@@ -363,6 +366,11 @@ export interface JournalEntry {
   lineNumber: number;
   /** The position after this line: reading on from here gives the lines after it. */
   end: JournalPosition;
+  /**
+   * The cluster of the header before it in this read ('' : the unnamed cluster); undefined
+   * when the read began after the file's header (a resumed read goes on with the cluster it had).
+   */
+  cluster?: string;
 }
 
 /** A line that was not read, or a part of a file that was skipped; never fatal. */
@@ -398,6 +406,9 @@ function lineProblem(v: unknown): string | null {
       const s = o.source as Record<string, unknown> | null;
       if (s === null || typeof s !== 'object' || !isText(s.kind) || !(s.address === null || typeof s.address === 'string') || !(s.region === null || typeof s.region === 'string')) {
         return 'journal header: "source" must be {kind, address, region}';
+      }
+      if (s.cluster !== undefined && s.cluster !== null && s.cluster !== '' && (typeof s.cluster !== 'string' || clusterNameProblem(s.cluster) !== null)) {
+        return `journal header: "source.cluster" ${JSON.stringify(s.cluster)} is not a cluster name (${clusterNameProblem(String(s.cluster))})`;
       }
       return null;
     }
@@ -474,6 +485,7 @@ export function readJournalFile(path: string, from: JournalPosition = { offset: 
   // A line that is not JSON, kept until the next line says whether it was torn.
   let unparsed: JournalProblem | null = null;
   let seenHeader = from.offset > 0;
+  let cluster: string | undefined;
   for (;;) {
     const nl = data.indexOf(0x0a, pos);
     if (nl < 0) break;
@@ -528,7 +540,8 @@ export function readJournalFile(path: string, from: JournalPosition = { offset: 
     if (problem !== null || atUs === null) {
       result.problems.push({ file: path, line: lineNumber, reason: `${problem ?? `"at" is not a time: ${JSON.stringify((value as { at: string }).at)}`}; the line is skipped` });
     } else {
-      result.entries.push({ line: value as JournalLine, atUs, lineNumber, end });
+      if ((value as JournalLine).type === 'journal') cluster = ((value as JournalHeader).source.cluster as string | null | undefined) || '';
+      result.entries.push(cluster === undefined ? { line: value as JournalLine, atUs, lineNumber, end } : { line: value as JournalLine, atUs, lineNumber, end, cluster });
     }
     pos = nl + 1;
     result.end = end;

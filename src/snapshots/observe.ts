@@ -1,3 +1,4 @@
+import { clusterNameProblem, qualify } from '../accounting/clusters.js';
 import { NATIVE_ORDER } from '../accounting/resources.js';
 import type { Amounts, Observation, Phase, QueuedObservation, SnapshotDelta, SnapshotObservations } from '../accounting/types.js';
 import { BadTimeError, parseInstant } from '../util/time.js';
@@ -55,6 +56,11 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
+/** A namespace may not hold the separator of cluster-qualified names (docs/accounting.md#clusters); no scheduler allows one. */
+function namespaceSkip(namespace: string, what: string): Skip | null {
+  return namespace.includes('/') ? { skip: 'bad namespace', detail: `${what}: namespace ${JSON.stringify(namespace)} holds "/", which neither Nomad nor Kubernetes allows` } : null;
+}
+
 /** Parses a time; a malformed one is reported as a string reason. */
 function time(v: unknown, field: string): Time {
   try {
@@ -101,6 +107,8 @@ export function observeLegacyTuple(t: unknown[]): Outcome {
   if (!jobId || !status) {
     return { skip: 'record missing fields', detail: `job ${JSON.stringify(jobIdRaw ?? null)} in ${namespace} lacks job_ID, status or resources` };
   }
+  const bad = namespaceSkip(namespace, `job ${jobId}`);
+  if (bad) return bad;
   const user = str(owner);
   if (status === 'queued') return { queued: { namespace, jobId, user, group: null, queued: 1 } };
   // Identity is the allocation; AI4OS records without one fall back to the job (docs/accounting.md#allocation).
@@ -116,7 +124,7 @@ export function observeLegacyTuple(t: unknown[]): Outcome {
 }
 
 /** [id, namespace, job_id, job_name, user, group, component, node, status, start, end, modified, cpu_cores, cpu_mhz, memory_mib, disk_mib, gpu] */
-export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
+export function observeNativeTuple(t: unknown[], idKind: string, cluster = ''): Outcome {
   const [idRaw, nsRaw, jobRaw, jobName, user, group, component, node, statusRaw, start, endRaw, modified, cores, mhz, mem, disk, gpu] = t;
   const id = str(idRaw);
   const namespace = str(nsRaw);
@@ -125,12 +133,14 @@ export function observeNativeTuple(t: unknown[], idKind: string): Outcome {
   if (!id || !namespace || !jobId || !status) {
     return { skip: 'record missing fields', detail: `allocation ${JSON.stringify(idRaw ?? null)} lacks id, namespace, job_id or status` };
   }
+  const bad = namespaceSkip(namespace, `allocation ${id}`);
+  if (bad) return bad;
   // A lost allocation's task states still say running: the server's ModifyTime, when it
   // declared it lost, bounds its end (docs/accounting.md#lifetime).
   const endFromModified = status === 'lost' && (endRaw === null || endRaw === undefined);
   return finish(
-    `${idKind}:${id}`,
-    { namespace, jobId, jobName: str(jobName), user: str(user), group: str(group), component: str(component), node: str(node) },
+    qualify(cluster, `${idKind}:${id}`),
+    { namespace: qualify(cluster, namespace), jobId, jobName: str(jobName), user: str(user), group: str(group), component: str(component), node: str(node) },
     status,
     time(start, 'start'),
     endFromModified ? time(modified, 'modified') : time(endRaw, 'end'),
@@ -150,28 +160,38 @@ function idKindOf(source: unknown): string {
   return !kind || kind === 'simulator' ? 'nomad' : kind;
 }
 
-function nativeScope(h: NativeHeader): { covered: Set<string>; failed: { namespace: string; reason: string }[] } {
+/** The cluster a native file names in `source.cluster`; '' when it names none (docs/accounting.md#clusters). */
+export function clusterOfSource(source: unknown): string {
+  const cluster = source !== null && typeof source === 'object' ? (source as Record<string, unknown>).cluster : undefined;
+  if (cluster === undefined || cluster === null || cluster === '') return '';
+  const problem = typeof cluster === 'string' ? clusterNameProblem(cluster) : 'it must be a string';
+  if (problem !== null) throw new FormatError(`source.cluster ${JSON.stringify(cluster)} is not a cluster name: ${problem}`);
+  return cluster as string;
+}
+
+function nativeScope(h: NativeHeader, cluster: string): { covered: Set<string>; failed: { namespace: string; reason: string }[] } {
   const scope = h.scope as { namespaces?: unknown; failed?: unknown };
   if (!Array.isArray(scope.namespaces)) throw new FormatError('native snapshot lacks scope.namespaces');
   const failed = (Array.isArray(scope.failed) ? scope.failed : []).map((f: { namespace?: unknown; reason?: unknown } | null) => ({
-    namespace: String(f?.namespace ?? ''),
+    namespace: qualify(cluster, String(f?.namespace ?? '')),
     reason: String(f?.reason ?? ''),
   }));
-  return { covered: new Set(scope.namespaces.filter((n): n is string => typeof n === 'string')), failed };
+  const covered = scope.namespaces.filter((n): n is string => typeof n === 'string' && !n.includes('/')).map((n) => qualify(cluster, n));
+  return { covered: new Set(covered), failed };
 }
 
 /** The queued jobs of a native header; a count that cannot be one skips its job, with a reason. */
-function nativeQueued(h: NativeHeader): { queued: QueuedObservation[]; skips: Skip[] } {
+function nativeQueued(h: NativeHeader, cluster: string): { queued: QueuedObservation[]; skips: Skip[] } {
   const queued: QueuedObservation[] = [];
   const skips: Skip[] = [];
   for (const q of Array.isArray(h.queued) ? (h.queued as Record<string, unknown>[]) : []) {
     const namespace = str(q?.namespace);
     const jobId = str(q?.job_id);
-    if (!namespace || !jobId) continue;
+    if (!namespace || !jobId || namespace.includes('/')) continue;
     const count = typeof q.queued === 'number' ? q.queued : 1;
     const problem = amountProblem('queued', count);
     if (problem !== null) skips.push({ skip: 'implausible amount', detail: `queued job ${jobId} in ${namespace}: queued ${problem}` });
-    else queued.push({ namespace, jobId, user: str(q.user), group: str(q.group), queued: count });
+    else queued.push({ namespace: qualify(cluster, namespace), jobId, user: str(q.user), group: str(q.group), queued: count });
   }
   return { queued, skips };
 }
@@ -216,17 +236,23 @@ export class SnapshotDecoder {
         }
       })();
       timeUs = captured ?? nameTimeUs;
-      ({ covered, failed: failedScopes } = nativeScope(w.header));
-      const fromHeader = nativeQueued(w.header);
+      const cluster = clusterOfSource(w.header.source);
+      ({ covered, failed: failedScopes } = nativeScope(w.header, cluster));
+      const fromHeader = nativeQueued(w.header, cluster);
       queued.push(...fromHeader.queued);
       fileSkips = fromHeader.skips;
       const idKind = idKindOf(w.header.source);
-      observe = (t) => observeNativeTuple(t, idKind);
-      kindChanged = this.idKind !== null && this.idKind !== idKind;
-      this.idKind = idKind;
+      observe = (t) => observeNativeTuple(t, idKind, cluster);
+      // The identity space is the source kind within its cluster.
+      const space = qualify(cluster, idKind);
+      kindChanged = this.idKind !== null && this.idKind !== space;
+      this.idKind = space;
     } else {
-      covered = new Set(w.namespaces);
+      covered = new Set(w.namespaces.filter((n) => !n.includes('/')));
       observe = observeLegacyTuple;
+      // Legacy records are Nomad's, of the unnamed cluster.
+      kindChanged = this.idKind !== null && this.idKind !== 'nomad';
+      this.idKind = 'nomad';
     }
 
     const changed: Observation[] = [];
@@ -253,11 +279,23 @@ export class SnapshotDecoder {
       else this.skipped.set(key, entry.out);
       return entry;
     };
-    // The source changed identity space (say Nomad to Kubernetes): records listed unchanged
-    // must not keep their old identity, so every listed record is decoded again.
-    if (kindChanged) for (const [key, e] of this.current) this.current.set(key, take(key, e.line, { line: '', out: e.out }));
     // A record listed again in the same file counts once: its first listing (see conflicts below).
-    if (w.full) {
+    if (kindChanged) {
+      // Another identity space (another cluster, or Nomad to Kubernetes): what the file before
+      // listed is not this file's, even where a line reads the same. Every earlier record
+      // leaves under its own identity, and every record of this file is decoded afresh.
+      const lines = new Map<string, string>();
+      if (!w.full) for (const [key, e] of this.current) lines.set(key, e.line);
+      if (!w.full) for (const key of w.gone) lines.delete(key);
+      for (const line of w.lines) {
+        const key = line.slice(0, line.indexOf(KEY_END));
+        if (isRepeat(key) || (w.full && lines.has(key))) continue;
+        lines.set(key, line);
+      }
+      for (const [key, old] of this.current) drop(key, old);
+      this.current = new Map();
+      for (const [key, line] of lines) this.current.set(key, take(key, line, undefined));
+    } else if (w.full) {
       // A whole file: compare it with what was listed before.
       const next = new Map<string, Entry>();
       for (const line of w.lines) {

@@ -129,6 +129,19 @@ export function journalOrderReason(
   return null;
 }
 
+/**
+ * A source's `watched` column: its watched namespaces as a JSON list, or, for a source of a
+ * named cluster, `{"cluster", "namespaces"}` (an index from before clusters holds lists only).
+ */
+function encodeWatched(s: { cluster: string; watched: string[] }): string {
+  return s.cluster === '' ? JSON.stringify(s.watched) : JSON.stringify({ cluster: s.cluster, namespaces: s.watched });
+}
+
+function decodeWatched(text: string): { cluster: string; watched: string[] } {
+  const v = JSON.parse(text) as string[] | { cluster: string; namespaces: string[] };
+  return Array.isArray(v) ? { cluster: '', watched: v } : { cluster: v.cluster, watched: v.namespaces };
+}
+
 /** Where the last ingest's merge stopped. */
 export function loadMergeState(db: Db): MergeState {
   const rows = db.prepare('SELECT source, watched, last_key AS lastKey, open_start_us AS openStart, open_end_us AS openEnd FROM journal_sources ORDER BY source').all() as {
@@ -140,7 +153,7 @@ export function loadMergeState(db: Db): MergeState {
   }[];
   const sources = rows.map((r) => ({
     source: r.source,
-    watched: JSON.parse(r.watched) as string[],
+    ...decodeWatched(r.watched),
     lastKey: r.lastKey,
     open: r.openStart === null || r.openEnd === null ? null : { startUs: r.openStart, endUs: r.openEnd },
   }));
@@ -166,7 +179,7 @@ export function saveJournals(db: Db, files: readonly JournalFileRow[], state: Me
   db.exec('DELETE FROM journal_sources');
   const source = db.prepare('INSERT INTO journal_sources (source, watched, last_key, open_start_us, open_end_us) VALUES (?, ?, ?, ?, ?)');
   // A source whose lines were all skipped has no key yet: it has nothing to keep.
-  for (const s of state.sources) if (Number.isFinite(s.lastKey)) source.run(s.source, JSON.stringify(s.watched), s.lastKey, s.open?.startUs ?? null, s.open?.endUs ?? null);
+  for (const s of state.sources) if (Number.isFinite(s.lastKey)) source.run(s.source, encodeWatched(s), s.lastKey, s.open?.startUs ?? null, s.open?.endUs ?? null);
   // A stretch goes on growing while its watcher stays connected: the same start, a later end.
   const stretch = db.prepare('INSERT OR REPLACE INTO watched_stretches (source, start_us, end_us) VALUES (?, ?, ?)');
   for (const w of watched) stretch.run(w.source, w.startUs, w.endUs);
@@ -177,10 +190,16 @@ export function saveJournals(db: Db, files: readonly JournalFileRow[], state: Me
   put.run('merge_since_file', state.appliedSinceFile ? '1' : '0');
 }
 
-/** The watched stretches that overlap a window (coverage), in time order. */
-export function watchedStretches(db: Db, w: { startUs: number; endUs: number } | null): { startUs: number; endUs: number }[] {
-  const rows = w
-    ? db.prepare('SELECT start_us AS startUs, end_us AS endUs FROM watched_stretches WHERE end_us > ? AND start_us < ? AND end_us > start_us ORDER BY start_us').all(w.startUs, w.endUs)
-    : db.prepare('SELECT start_us AS startUs, end_us AS endUs FROM watched_stretches WHERE end_us > start_us ORDER BY start_us').all();
-  return rows as { startUs: number; endUs: number }[];
+/** The watched stretches that overlap a window (coverage), in time order, each with the cluster its watcher followed. */
+export function watchedStretches(db: Db, w: { startUs: number; endUs: number } | null): { startUs: number; endUs: number; cluster: string }[] {
+  const rows = (
+    w
+      ? db.prepare('SELECT source, start_us AS startUs, end_us AS endUs FROM watched_stretches WHERE end_us > ? AND start_us < ? AND end_us > start_us ORDER BY start_us').all(w.startUs, w.endUs)
+      : db.prepare('SELECT source, start_us AS startUs, end_us AS endUs FROM watched_stretches WHERE end_us > start_us ORDER BY start_us').all()
+  ) as { source: string; startUs: number; endUs: number }[];
+  if (rows.length === 0) return [];
+  const clusters = new Map(
+    (db.prepare('SELECT source, watched FROM journal_sources').all() as { source: string; watched: string }[]).map((r) => [r.source, decodeWatched(r.watched).cluster]),
+  );
+  return rows.map((r) => ({ startUs: r.startUs, endUs: r.endUs, cluster: clusters.get(r.source) ?? '' }));
 }

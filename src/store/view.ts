@@ -37,6 +37,11 @@ export interface HistoryView {
    * year from the index, so callers ask only when a filter is given.
    */
   knownValues(key: FilterKey): string[];
+  /**
+   * Per cluster the history holds (docs/accounting.md#clusters; '' the unnamed one), its newest
+   * readable snapshot that covered a namespace: what `check` judges each cluster by.
+   */
+  newestByCluster(): { cluster: string; name: string }[];
 }
 
 export interface WindowData {
@@ -71,6 +76,11 @@ export function filesView(h: History): HistoryView {
       const names = new MemoryNames();
       return distinctValues(trackColumnsOf(h.tracks, names), names, key);
     },
+    newestByCluster: () => {
+      const newest = new Map<string, string>();
+      for (const f of h.files) if (f.corrupt === null && f.cluster !== null && f.cluster !== undefined) newest.set(f.cluster, f.name);
+      return [...newest].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([cluster, name]) => ({ cluster, name }));
+    },
   };
 }
 
@@ -94,6 +104,13 @@ function toSummary(r: SummaryRow): FileSummary {
   };
 }
 
+/**
+ * The cluster a catalogued snapshot sampled (catalogue.ts, clusterOfCovered), read from its
+ * covered namespaces, a sorted JSON list: the part of the first before its `/`, '' for
+ * bare names (the unnamed cluster), null when it covered none.
+ */
+const CLUSTER = `CASE WHEN covered IS NULL OR covered = '[]' THEN NULL WHEN instr(covered, '/') > 0 THEN substr(covered, 3, instr(covered, '/') - 3) ELSE '' END`;
+
 const SUMMARY = 'SELECT name, time_us, captured_us, corrupt, failed, record_skips FROM snapshots';
 /** (time, name) is the order of files; a window's files lie between two of them (see selectFiles). */
 const IN_WINDOW = '(time_us, name) >= (@loUs, @loName) AND (time_us, name) <= (@hiUs, @hiName)';
@@ -107,19 +124,27 @@ export function indexView(db: Db, opts: { keepSegments?: boolean } = {}): Histor
   // From the last file at or before the window's start to the first at or after its end.
   const before = db.prepare('SELECT time_us, name FROM snapshots WHERE time_us <= ? ORDER BY time_us DESC, name DESC LIMIT 1').raw();
   const after = db.prepare('SELECT time_us, name FROM snapshots WHERE time_us >= ? ORDER BY time_us, name LIMIT 1').raw();
-  const captured = db.prepare(`SELECT coalesce(captured_us, time_us) FROM snapshots WHERE corrupt IS NULL AND ${IN_WINDOW} ORDER BY time_us, name`).pluck();
+  const captured = db.prepare(`SELECT coalesce(captured_us, time_us), ${CLUSTER} FROM snapshots WHERE corrupt IS NULL AND ${IN_WINDOW} ORDER BY time_us, name`).raw();
   const problems = db.prepare(
     `${SUMMARY} WHERE (corrupt IS NOT NULL OR failed IS NOT NULL OR record_skips IS NOT NULL) AND ${IN_WINDOW} ORDER BY time_us, name`,
   );
-  const earlier = db.prepare(`SELECT coalesce(captured_us, time_us) FROM snapshots WHERE corrupt IS NULL AND (time_us, name) < (@loUs, @loName) ORDER BY time_us DESC, name DESC LIMIT ${CADENCE_NEIGHBOURS}`).pluck();
-  const later = db.prepare(`SELECT coalesce(captured_us, time_us) FROM snapshots WHERE corrupt IS NULL AND (time_us, name) > (@hiUs, @hiName) ORDER BY time_us, name LIMIT ${CADENCE_NEIGHBOURS}`).pluck();
+  const earlier = db.prepare(`SELECT coalesce(captured_us, time_us), ${CLUSTER} FROM snapshots WHERE corrupt IS NULL AND (time_us, name) < (@loUs, @loName) ORDER BY time_us DESC, name DESC LIMIT ${CADENCE_NEIGHBOURS}`).raw();
+  const later = db.prepare(`SELECT coalesce(captured_us, time_us), ${CLUSTER} FROM snapshots WHERE corrupt IS NULL AND (time_us, name) > (@hiUs, @hiName) ORDER BY time_us, name LIMIT ${CADENCE_NEIGHBOURS}`).raw();
   const files = (w: Window | null): WindowFiles => {
     const lo = (w && (before.get(w.startUs) as [number, string] | undefined)) || [Number.MIN_SAFE_INTEGER, ''];
     const hi = (w && (after.get(w.endUs) as [number, string] | undefined)) || [Number.MAX_SAFE_INTEGER, ''];
     const bounds = { loUs: lo[0], loName: lo[1], hiUs: hi[0], hiName: hi[1] };
-    const nearbyUs = [...(earlier.all(bounds) as number[]).reverse(), ...(later.all(bounds) as number[])];
+    const nearby = [...(earlier.all(bounds) as [number, string | null][]).reverse(), ...(later.all(bounds) as [number, string | null][])];
+    const inWindow = captured.all(bounds) as [number, string | null][];
     const watched = watchedStretches(db, w);
-    return { capturedUs: captured.all(bounds) as number[], problems: (problems.all(bounds) as SummaryRow[]).map(toSummary), nearbyUs, ...(watched.length ? { watched } : {}) };
+    return {
+      capturedUs: inWindow.map((r) => r[0]),
+      problems: (problems.all(bounds) as SummaryRow[]).map(toSummary),
+      nearbyUs: nearby.map((r) => r[0]),
+      clusters: inWindow.map((r) => r[1]),
+      nearbyClusters: nearby.map((r) => r[1]),
+      ...(watched.length ? { watched } : {}),
+    };
   };
   // One read transaction: in WAL mode it sees one committed state throughout, so a
   // rebuild committed meanwhile (which renumbers names) cannot mix with what was read.
@@ -145,6 +170,13 @@ export function indexView(db: Db, opts: { keepSegments?: boolean } = {}): Histor
     // Every segment, ids only: the names table alone cannot tell a namespace from a user or
     // a job id, and the allocations table is wider (its own rows, a few times slower).
     knownValues: (key) => consistently(() => distinctValues(readSegments(db, null), new IndexNames(db), key)),
+    newestByCluster: () =>
+      db
+        .prepare(
+          `SELECT cluster, name FROM (SELECT ${CLUSTER} AS cluster, name, row_number() OVER (PARTITION BY ${CLUSTER} ORDER BY time_us DESC, name DESC) AS n FROM snapshots WHERE corrupt IS NULL)
+           WHERE n = 1 AND cluster IS NOT NULL ORDER BY cluster`,
+        )
+        .all() as { cluster: string; name: string }[],
   };
 }
 

@@ -63,7 +63,8 @@ describe('hourmeter snapshot --source kubernetes', () => {
     expect(fake.requests.every((q) => q.bearer && q.token === 0)).toBe(true);
     const snap = onlySnapshot(cwd);
     expect(snap.captured_at).toBe('2025-03-12T10:00:00.000Z');
-    expect(snap.source).toEqual({ kind: 'kubernetes', address: fake.url, region: null });
+    // The cluster is named after the kubeconfig context by default (docs/accounting.md#clusters).
+    expect(snap.source).toEqual({ kind: 'kubernetes', address: fake.url, region: null, cluster: 'test' });
     expect(snap.scope).toEqual({ requested: ['*'], namespaces: ['hub', 'jhub', 'ml-batch', 'research'], failed: [] });
     const rows = snap.allocations.map((a) => [a.namespace, a.raw!.pod, a.status, a.start, a.end, a.user, a.group, a.resources]);
     const mib = (bytes: number) => bytes / 1_048_576;

@@ -23,13 +23,13 @@ describe('hourmeter report monthly', () => {
     );
     const details = readFileSync(join(cwd, 'reports/monthly/202409-details.csv'), 'utf8').trim().split('\n');
     expect(details[0]).toBe(
-      'namespace,job_id,job_name,allocation,component,group_name,user_name,start,end,running,end_estimated,cpu_cores,cpu_mhz,gpu,memory_gib,disk_gib,gpu_hours,cpu_hours,memory_gb_hours,total_hours,report_date',
+      'cluster,namespace,job_id,job_name,allocation,component,group_name,user_name,start,end,running,end_estimated,cpu_cores,cpu_mhz,gpu,memory_gib,disk_gib,gpu_hours,cpu_hours,memory_gb_hours,total_hours,report_date',
     );
     expect(details.slice(1)).toEqual([
-      'hub,job-a,jupyter-a,a,jupyter,phusers,foo,2024-09-01T00:00:00.000000Z,2024-09-01T12:00:00.000000Z,false,false,2,0,1,4,0,12.00,24.00,48.00,12.00,202409',
-      'hub,job-c,jupyter-c,c,jupyter,phusers,foo,2024-09-10T00:00:00.000000Z,2024-09-10T06:00:00.000000Z,false,false,4,0,0,1,0,0.00,24.00,6.00,6.00,202409',
+      '(unnamed),hub,job-a,jupyter-a,a,jupyter,phusers,foo,2024-09-01T00:00:00.000000Z,2024-09-01T12:00:00.000000Z,false,false,2,0,1,4,0,12.00,24.00,48.00,12.00,202409',
+      '(unnamed),hub,job-c,jupyter-c,c,jupyter,phusers,foo,2024-09-10T00:00:00.000000Z,2024-09-10T06:00:00.000000Z,false,false,4,0,0,1,0,0.00,24.00,6.00,6.00,202409',
       // Still running when September ends.
-      'hub,job-b,deployment-b,b,deployment,phusers,,2024-09-30T00:00:00.000000Z,2024-10-01T00:00:00.000000Z,true,false,1,0,0,2,0,0.00,24.00,48.00,24.00,202409',
+      '(unnamed),hub,job-b,deployment-b,b,deployment,phusers,,2024-09-30T00:00:00.000000Z,2024-10-01T00:00:00.000000Z,true,false,1,0,0,2,0,0.00,24.00,48.00,24.00,202409',
     ]);
   });
 

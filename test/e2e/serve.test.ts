@@ -100,7 +100,7 @@ describe('hourmeter serve', () => {
   });
 
   it.each([
-    ['/stats?by=planet', 400, 'by "planet": group by one of namespace, user, group, component, job, or a comma list'],
+    ['/stats?by=planet', 400, 'by "planet": group by one of cluster, namespace, user, group, component, job, or a comma list'],
     ['/stats?from=2024-02-30&to=2024-03-01', 400, 'from 2024-02-30 is not a real calendar date'],
     ['/stats?from=2024-09-01&from=2024-09-02', 400, 'give from once'],
     ['/stats?tz=Mars/Olympus', 400, 'Mars/Olympus'],

@@ -132,7 +132,7 @@ describe('errors: one line naming the flag or file, with the exit code', () => {
     ['--from after --to', ['--from', '2024-09-05', '--to', '2024-09-04'], /^hourmeter: --from 2024-09-05 is after --to 2024-09-04/],
     ['an unknown time zone', ['--tz', 'Europe/Atlantis'], /^hourmeter: --tz "Europe\/Atlantis" is not a known IANA time zone: use e.g. UTC or Europe\/Madrid\n$/],
     ['a missing folder', ['--snapshots', 'nowhere'], /^hourmeter: --snapshots nowhere: no such folder; point --snapshots at the folder that holds the snapshot files\n$/],
-    ['an unknown --by key', ['--by', 'planet'], /^hourmeter: --by "planet": group by one of namespace, user, group, component, job/],
+    ['an unknown --by key', ['--by', 'planet'], /^hourmeter: --by "planet": group by one of cluster, namespace, user, group, component, job/],
     ['a bad --gc-window', ['--gc-window', 'soon'], /^hourmeter: --gc-window "soon" is not a duration/],
     ['a year before 1970', ['--from', '0050-01-01', '--to', '2024-09-01'], /^hourmeter: --from 0050-01-01 is before 1970/],
     ['--from alone after the last snapshot day', ['--from', '2030-01-01'], /^hourmeter: --from 2030-01-01 is after the last snapshot day 2024-09-12: give --to as well/],

@@ -69,7 +69,7 @@ describe('closest', () => {
 });
 
 describe('unmatchedFilterWarnings', () => {
-  const known: Record<FilterKey, string[]> = { namespace: ['ai4eosc', 'ai4life', 'imagine'], user: ['alice', 'bob', UNATTRIBUTED], group: [UNATTRIBUTED] };
+  const known: Record<FilterKey, string[]> = { cluster: ['(unnamed)'], namespace: ['ai4eosc', 'ai4life', 'imagine'], user: ['alice', 'bob', UNATTRIBUTED], group: [UNATTRIBUTED] };
   const warnings = (filters: FilterGiven[]) => unmatchedFilterWarnings(filters, (k) => known[k], 'in the snapshots');
 
   it('names the closest known value, once per value, and nothing for values that match', () => {
@@ -154,6 +154,7 @@ describe('known values of a history', () => {
       const held = history.tracks.filter((t) => reachUs(t) !== null);
       const expected = (pick: (t: (typeof held)[number]) => string | null) => [...new Set(held.map((t) => pick(t) ?? UNATTRIBUTED))].sort();
       const want: Record<FilterKey, string[]> = {
+        cluster: ['(unnamed)'],
         namespace: expected((t) => t.namespace),
         user: expected((t) => t.user),
         group: expected((t) => t.group),

@@ -4,6 +4,7 @@ import type { Period } from '../types.js';
 import { clipVanishedRows, Entries } from './entries.js';
 import { GroupTally } from './group-tally.js';
 import { HOUR_FIELDS, hoursOf } from './hours.js';
+import { NamespaceParts } from './namespace-parts.js';
 import { RankTable } from './rank-table.js';
 
 /**
@@ -57,7 +58,9 @@ export class Aggregator {
   private readonly vanishedInPeriod = new Int32Array(1);
   /** The id a missing user or group groups under: the literal name's, if stored. */
   private readonly unattributed: number;
-  private readonly only: { namespace: Set<number> | null; user: Set<number> | null; group: Set<number> | null };
+  private readonly only: { namespace: { has(id: number): boolean } | null; user: Set<number> | null; group: Set<number> | null };
+  /** Namespaces split into cluster and bare name, for keys and filters (docs/accounting.md#clusters). */
+  private readonly parts: NamespaceParts;
   /** Group slots: by key id (one key), or by the ids joined (several); 0 = none yet, else slot + 1. */
   private slotById = new Int32Array(1024);
   /**
@@ -98,12 +101,14 @@ export class Aggregator {
       }
       return out;
     };
-    this.only = { namespace: ids(filters.namespaces), user: ids(filters.users), group: ids(filters.groups) };
+    const parts = (this.parts = new NamespaceParts(names, filters));
+    this.only = { namespace: parts.filtering ? { has: (id) => parts.allows(id) } : null, user: ids(filters.users), group: ids(filters.groups) };
   }
 
   /** The column a group key reads (users and groups may hold NO_NAME: unattributed). */
   private column(b: LifetimeColumns, k: GroupKey): Int32Array {
-    return k === 'namespace' ? b.namespace : k === 'user' ? b.user : k === 'group' ? b.group : k === 'component' ? b.component : b.job;
+    if (k === 'namespace' || k === 'cluster') return this.parts.column(b.namespace, b.length, k);
+    return k === 'user' ? b.user : k === 'group' ? b.group : k === 'component' ? b.component : b.job;
   }
 
   private slotOf(id: number): number {
@@ -320,8 +325,8 @@ export class Aggregator {
     const held = this.keys.map((_, slot) => settled.count(slot) + unsettled.count(slot) > 0);
     const ids = new Set<number>();
     this.keys.forEach((keys, slot) => held[slot] && keys.forEach((k) => ids.add(k)));
-    this.names.prefetch?.(ids);
-    const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.names.name(id));
+    this.names.prefetch?.([...ids].filter((id) => this.parts.isStored(id)));
+    const name = (id: number) => (id === UNATTRIBUTED_ID ? UNATTRIBUTED : this.parts.name(id));
     const rowKeys = this.keys.map((keys, slot) => (held[slot] ? keys.map(name) : []));
     const order = rowKeys.flatMap((_, slot) => (held[slot] ? [slot] : [])).sort((a, b) => compareKeys(rowKeys[a]!, rowKeys[b]!));
 
@@ -334,7 +339,7 @@ export class Aggregator {
     // The total's jobs (or users) are the sum of the rows' when each job (or user) falls in one
     // group: when every key is a job's namespace or id (or the user). Otherwise, as with a
     // job run by two users in a report by namespace and user, they are counted over all entries.
-    const jobsDisjoint = this.by.every((k) => k === 'namespace' || k === 'job');
+    const jobsDisjoint = this.by.every((k) => k === 'cluster' || k === 'namespace' || k === 'job');
     const usersDisjoint = this.by.every((k) => k === 'user');
     const overAll = !jobsDisjoint || !usersDisjoint || !perGroup ? groups.countOverAll(jobsDisjoint && perGroup) : null;
     groups.release();

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
-import { checkLatest, spoolReason } from '../../reports/check.js';
+import { bareName, clusterLabel } from '../../accounting/clusters.js';
+import { checkClusters, checkLatest, spoolReason } from '../../reports/check.js';
+import { addDbOption, INDEX, openHistory } from '../index-options.js';
 import { openCaptures } from '../../history/captures.js';
 import { spoolContents } from '../../history/spool.js';
 import { SPOOL, STORE, StoreUnreachable, storeConnection } from '../store-options.js';
@@ -44,17 +46,20 @@ export function checkCommand(program: Command, io: CliIO): Command {
   const cmd = new Command('check')
     .summary('exit 1 when the latest snapshot is too old or recorded failures (for cron and monitoring)')
     .description(
-      'Looks at the newest snapshot file only. Exits 0 and prints one "ok: ..." line on stdout when it ' +
+      'Looks at the newest snapshot file only (and at the newest of each cluster, see below). Exits 0 and prints one "ok: ..." line on stdout when it ' +
         'is at most --max-age old and complete; otherwise exits 1 and prints one line with every reason ' +
         'on stderr: too old, unreadable, or namespaces whose capture failed. A folder with no snapshot ' +
         'files fails too. Its age is from its capture time (its content, else its file name) to now. ' +
-        'Each watcher\'s journal (journal/ in the folder) fails the check when its last line is older than --max-silence.',
+        'Each watcher\'s journal (journal/ in the folder) fails the check when its last line is older than --max-silence. ' +
+        'A history of several clusters is checked per cluster too: each cluster\'s newest snapshot must pass.',
     );
   addSnapshotsOption(cmd);
   cmd.addOption(STORE.option());
   cmd.addOption(SPOOL.option());
   cmd.addOption(MAX_AGE.option()).addOption(MAX_SILENCE.option());
   addNowOption(cmd, 'take this instant as now');
+  // The index tells the clusters apart (see newestByCluster); --store is added above.
+  addDbOption(cmd).addOption(INDEX.option());
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
@@ -97,7 +102,7 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
         file: file.name,
         capturedUs: snap?.timeUs ?? file.timeUs,
         unreadable: read.ok ? null : read.reason,
-        failedScopes: snap?.failedScopes ?? [],
+        failedScopes: (snap?.failedScopes ?? []).map((x) => ({ ...x, namespace: bareName(x.namespace) })),
         namespaces: snap?.covered.size ?? 0,
         holding: snap?.observations.filter((o) => o.phase === 'holding').length ?? 0,
         watchers: lastLines(captures.dir, io),
@@ -105,11 +110,42 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
       },
       { nowUs, maxAgeUs, maxAgeText, maxSilenceUs, maxSilenceText },
     );
+    // Several clusters: each one's newest snapshot must pass too (docs/accounting.md#clusters).
+    const clusters = await newestByCluster(s, io, dir);
+    if (clusters.length > 1) {
+      const facts = [];
+      for (const c of clusters) {
+        const f = captures.files.find((x) => x.name === c.name);
+        if (f === undefined) continue;
+        await captures.fetch([f]);
+        const r = tryReadSnapshot(f);
+        facts.push({
+          cluster: clusterLabel(c.cluster),
+          file: f.name,
+          capturedUs: r.ok ? r.snapshot.timeUs : f.timeUs,
+          unreadable: r.ok ? null : r.reason,
+          failedScopes: r.ok ? r.snapshot.failedScopes.map((x) => ({ ...x, namespace: bareName(x.namespace) })) : [],
+          namespaces: r.ok ? r.snapshot.covered.size : 0,
+          holding: r.ok ? r.snapshot.observations.filter((o) => o.phase === 'holding').length : 0,
+        });
+      }
+      verdict = checkClusters(verdict, facts, { nowUs, maxAgeUs, maxAgeText, maxSilenceUs, maxSilenceText });
+    }
   } finally {
     await captures.close();
   }
   if (!verdict.ok) throw new CheckFailed(`check failed: ${verdict.reason}`);
   io.stdout(verdict.line + '\n');
+}
+
+/** The clusters the history holds, each with its newest snapshot, from the index (quietly: the report commands speak of bad files). */
+async function newestByCluster(s: Settings, io: CliIO, dir: string): Promise<{ cluster: string; name: string }[]> {
+  const opened = await openHistory(s, { ...io, warn: () => {} }, dir);
+  try {
+    return opened.view.newestByCluster();
+  } finally {
+    opened.close();
+  }
 }
 
 /** Each watcher's last journal line: its time, and whether it says the stream dropped. */

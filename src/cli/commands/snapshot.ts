@@ -10,9 +10,9 @@ import { USERDB_FILE, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
-import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
-import { addConfigOption, addSnapshotsOption, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, kubernetesCluster, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
+import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadCluster, nomadSettings, PER_PAGE } from '../nomad.js';
+import { addConfigOption, addSnapshotsOption, CAPTURE_CLUSTER, sourceInCluster, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 import { forwardSpoolNow, spoolSightings } from '../spool.js';
 import { openCaptureSink, SPOOL, STORE } from '../store-options.js';
 import { recordSightings } from '../user-directory.js';
@@ -68,7 +68,8 @@ export function snapshotCommand(program: Command, io: CliIO): Command {
     );
   addSnapshotsOption(cmd);
   cmd
-    .addOption(SOURCE.option());
+    .addOption(SOURCE.option())
+    .addOption(CAPTURE_CLUSTER.option());
   addNomadOptions(cmd);
   cmd.addOption(PER_PAGE.option());
   addNomadTlsOptions(cmd);
@@ -133,6 +134,8 @@ interface PreparedSource {
   address: string;
   /** How to fix the failures seen whose cause is in the settings (a refused token, a wrong address). */
   advice: () => string[];
+  /** The sub-folder its snapshots go in ('' : the top; see captureCluster). */
+  folder: string;
 }
 
 async function prepareNomad(s: Settings, io: CliIO, stateDir: string | null, signal: AbortSignal): Promise<PreparedSource> {
@@ -148,6 +151,7 @@ async function prepareNomad(s: Settings, io: CliIO, stateDir: string | null, sig
     close: (now) => client.close(now),
     address: settings.address,
     advice: () => nomadAdvice(settings, client.problems),
+    folder: nomadCluster(s, settings).folder,
     capture: async (now) => {
       const result = await captureNomad(client, nomadCaptureOptions(s, settings, now), cachePath !== null && existsSync(cachePath) ? loadCache(cachePath) : emptyMetaCache());
       return {
@@ -172,7 +176,9 @@ async function prepareKubernetes(s: Settings, io: CliIO, signal: AbortSignal): P
   const { captureKubernetes } = await import('../../sources/kubernetes/capture.js');
   const list = listOptions(s);
   const client = await connectKubernetes(s, io.env, signal);
+  const { cluster, folder } = kubernetesCluster(s, client);
   return {
+    folder,
     requests: () => client.requests,
     close: (now) => client.close(now),
     address: client.address,
@@ -185,7 +191,7 @@ async function prepareKubernetes(s: Settings, io: CliIO, signal: AbortSignal): P
             : `the server's certificate could not be verified: check certificate-authority or certificate-authority-data of the cluster in ${client.origin}`,
       ),
     capture: async (now) => {
-      const result = await captureKubernetes(client, { ...list, now, source: { kind: 'kubernetes', address: client.address, region: null } });
+      const result = await captureKubernetes(client, { ...list, now, source: sourceInCluster({ kind: 'kubernetes' as const, address: client.address, region: null }, cluster) });
       const note = result.restarts > 0 ? `, ${result.restarts} list${result.restarts > 1 ? 's' : ''} restarted after an expired continue token` : '';
       return { ...result, noun: 'pods', note, saved: () => {} };
     },
@@ -270,7 +276,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
       // Nothing was captured: a file would cover nothing, so none is written.
       throw new DataError(`no snapshot written: nothing could be captured (${snap.scope.failed.length} failure${snap.scope.failed.length > 1 ? 's' : ''} above)${howToFix(source)}`);
     }
-    const name = await writeSnapshotDocument(sink, snap, { gzip });
+    const name = await writeSnapshotDocument(sink, snap, { gzip, folder: source.folder });
     result.saved();
     if (sink.spooledBecause !== undefined) {
       await spoolSightings(s, result.users, snap.captured_at);

@@ -16,7 +16,7 @@ import { addIndexOptions, openHistory } from '../index-options.js';
 import { UsageError } from '../../util/errors.js';
 import { addEstimateOptions, checkDates, CSV_DELIMITER, dateNames, estimateOptions, GAP_POLICY, GC_WINDOW } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addOutputOptions, outputFormat, addPeriodOptions, addReadOptions, addSnapshotsOption, FROM, GROUP, MAX_GAP, NAMESPACE, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, STRICT, TO, TZ, USER, USERDB, type SharedOption } from '../options.js';
+import { addConfigOption, CLUSTER_FILTER, addCoverageOptions, addNowOption, addOutputOptions, outputFormat, addPeriodOptions, addReadOptions, addSnapshotsOption, FROM, GROUP, MAX_GAP, NAMESPACE, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, STRICT, TO, TZ, USER, USERDB, type SharedOption } from '../options.js';
 
 const OUTPUT = outputFormat(['table', 'json', 'csv'] as const);
 const DEFAULT_BY: readonly GroupKey[] = ['namespace'];
@@ -55,6 +55,7 @@ export function statsCommand(program: Command, io: CliIO): Command {
   addPeriodOptions(cmd);
   cmd
     .addOption(BY.option())
+    .addOption(CLUSTER_FILTER.option())
     .addOption(NAMESPACE.option())
     .addOption(USER.option())
     .addOption(GROUP.option())
@@ -126,8 +127,8 @@ async function runStats(s: Settings, io: CliIO): Promise<void> {
       return;
     }
 
-    const filters = { namespaces: s.get(NAMESPACE), users: s.get(USER), groups: s.get(GROUP) };
-    warnUnmatchedFilters(opened!.view, filtersGiven(s, ['namespace', 'user', 'group']), io.warn);
+    const filters = { clusters: s.get(CLUSTER_FILTER), namespaces: s.get(NAMESPACE), users: s.get(USER), groups: s.get(GROUP) };
+    warnUnmatchedFilters(opened!.view, filtersGiven(s, ['cluster', 'namespace', 'user', 'group']), io.warn);
     // Only JSON shows each row's low and high bounds; a table or CSV shows their totals.
     const { tracks, files, ...counted } = statsFromView(opened!.view, {
       period,

@@ -6,9 +6,9 @@ import type { Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, listOptions, refuseFlags } from '../kubernetes.js';
-import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadSettings, PER_PAGE } from '../nomad.js';
-import { addConfigOption, addSnapshotsOption, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, kubernetesCluster, listOptions, refuseFlags } from '../kubernetes.js';
+import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadCluster, nomadSettings, PER_PAGE } from '../nomad.js';
+import { addConfigOption, addSnapshotsOption, CAPTURE_CLUSTER, sourceInCluster, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 import { recordSightings } from '../user-directory.js';
 import { openCaptureSink, STORE } from '../store-options.js';
 
@@ -58,7 +58,7 @@ export function watchCommand(program: Command, io: CliIO): Command {
         'together: exact while the watcher followed the cluster, the usual bands across a gap.',
     );
   addSnapshotsOption(cmd);
-  cmd.addOption(SOURCE.option());
+  cmd.addOption(SOURCE.option()).addOption(CAPTURE_CLUSTER.option());
   addNomadOptions(cmd);
   cmd.addOption(PER_PAGE.option());
   addNomadTlsOptions(cmd);
@@ -91,7 +91,7 @@ export function watchCommand(program: Command, io: CliIO): Command {
  * folder, or --store) and the journal, whose failure stops the watch; `follow` runs the
  * watch and ends it the same way for both.
  */
-async function session(s: Settings, io: CliIO, source: JournalSource, client: { close(now: boolean): Promise<void> }) {
+async function session(s: Settings, io: CliIO, source: JournalSource, client: { close(now: boolean): Promise<void> }, folder: string) {
   const { WatchRefused } = await import('../../sources/watch.js');
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('stopped'));
@@ -131,7 +131,7 @@ async function session(s: Settings, io: CliIO, source: JournalSource, client: { 
     async saveSnapshot(result: { snapshot: NativeSnapshot; users: Sighting[] }): Promise<string> {
       const release = await captures.lockSnapshots(lockWaitMs);
       try {
-        const name = await writeSnapshotDocument(captures, result.snapshot, { gzip });
+        const name = await writeSnapshotDocument(captures, result.snapshot, { gzip, folder });
         await recordSightings(s, io, result.users, result.snapshot.captured_at);
         return name;
       } finally {
@@ -183,8 +183,9 @@ async function runKubernetesWatch(s: Settings, io: CliIO): Promise<void> {
   const now = () => new Date(Math.floor(clock.nowUs() / 1000));
   const refused = () =>
     new WatchRefused(`the credentials of ${client.origin} were refused: the user needs the RBAC verbs get, list and watch on pods (cluster-wide, or in each --namespace) and list on namespaces`);
-  const source = { kind: 'kubernetes' as const, address: client.address, region: null };
-  const run = await session(s, io, source, client);
+  const { cluster, folder } = kubernetesCluster(s, client);
+  const source = sourceInCluster({ kind: 'kubernetes' as const, address: client.address, region: null }, cluster);
+  const run = await session(s, io, source, client, folder);
   const counts = await run.follow(() =>
     watchKubernetes(
       {
@@ -248,10 +249,11 @@ async function runWatch(s: Settings, io: CliIO): Promise<void> {
   const clock = new ServerClock();
   client.onServerDate = (ms) => clock.saw(ms * 1000);
   const now = () => new Date(Math.floor(clock.nowUs() / 1000));
-  const source = { kind: 'nomad' as const, address: settings.address, region: settings.region };
+  const { cluster, folder } = nomadCluster(s, settings);
+  const source = sourceInCluster({ kind: 'nomad' as const, address: settings.address, region: settings.region }, cluster);
   const refused = () => new WatchRefused(`the Nomad server at ${settings.address} refused the credentials; ${nomadAdvice(settings, ['refused-credentials']).join('; ')}`);
 
-  const run = await session(s, io, source, client);
+  const run = await session(s, io, source, client, folder);
   const prefixes = s.get(JOB_PREFIX);
   let cache = emptyMetaCache();
   const counts = await run.follow(() =>

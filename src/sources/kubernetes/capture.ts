@@ -30,7 +30,7 @@ export interface KubernetesCaptureOptions {
   attribution: AttributionConfig;
   /** The clock, at the edge. */
   now: () => Date;
-  source: { kind: 'kubernetes'; address: string; region: null };
+  source: { kind: 'kubernetes'; address: string; region: null; cluster?: string };
 }
 
 export interface KubernetesCaptureResult {

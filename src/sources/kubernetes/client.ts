@@ -20,6 +20,11 @@ export class KubernetesClient extends JsonApiClient {
     return this.settings.server;
   }
 
+  /** The kubeconfig context used; null in a pod's service account. */
+  get context(): string | null {
+    return this.settings.context ?? null;
+  }
+
   /** Where the settings came from (context and kubeconfig), for messages. */
   get origin(): string {
     return this.settings.origin;

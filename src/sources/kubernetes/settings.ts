@@ -31,6 +31,8 @@ export interface KubernetesSettings {
   server: string;
   /** Where the settings came from, for messages: never a secret. */
   origin: string;
+  /** The kubeconfig context used; null in a pod's service account. */
+  context?: string | null;
   tls: TlsOptions;
   /** Authorization and impersonation headers; secret. */
   headers: Record<string, string>;
@@ -148,6 +150,7 @@ export async function resolveKubernetesSettings(inputs: KubernetesSettingInputs,
     loaded = inCluster(KC, inputs, env);
   }
   const { kc, origin } = loaded;
+  const viaServiceAccount = origin.startsWith('the in-cluster service account');
   const contextNames = kc.getContexts().map((c) => c.name);
   const known = contextNames.length > 0 ? `contexts: ${contextNames.join(', ')}` : 'it defines no context';
   if (inputs.context !== undefined) {
@@ -200,6 +203,7 @@ export async function resolveKubernetesSettings(inputs: KubernetesSettingInputs,
   return {
     server: cluster.server.replace(/\/+$/, ''),
     origin: where,
+    context: viaServiceAccount ? null : context.name,
     tls: {
       ca: (opts.ca as Buffer | undefined) ?? null,
       cert: (opts.cert as Buffer | undefined) ?? null,

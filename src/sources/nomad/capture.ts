@@ -34,7 +34,7 @@ export interface CaptureOptions {
   mapping: MappingOptions;
   /** The clock, at the edge: capture start and finish. */
   now: () => Date;
-  source: { kind: 'nomad'; address: string; region: string | null };
+  source: { kind: 'nomad'; address: string; region: string | null; cluster?: string };
 }
 
 export interface UserSighting {
