@@ -1,3 +1,4 @@
+import { bareName } from './clusters.js';
 import { UnreadableDataError } from './errors.js';
 import { estimateEnd, gcWindowFor, reachUs, type EndEstimate, type EstimateOptions, type Track } from './reconstruct.js';
 import { AMOUNT_FIELDS, RESOURCE_COUNT, type Amounts } from './resources.js';
@@ -313,7 +314,7 @@ export class TrackColumns {
     this.flavour[i] = names.flavour(t.amounts);
     this.state[i] = STATE_CODES[t.state];
     this.flags[i] =
-      (t.listedTerminal ? LISTED_TERMINAL : 0) | (NEXT_KINDS.indexOf(t.nextKind) << 1) | (t.key.startsWith('kubernetes:') ? KUBERNETES : 0);
+      (t.listedTerminal ? LISTED_TERMINAL : 0) | (NEXT_KINDS.indexOf(t.nextKind) << 1) | (bareName(t.key).startsWith('kubernetes:') ? KUBERNETES : 0);
     if (t.startUs < this.minStartUs) this.minStartUs = t.startUs;
     if (reach > this.maxReachUs) this.maxReachUs = reach;
     this.estimateDefault(i);

@@ -1,3 +1,4 @@
+import { bareName } from './clusters.js';
 import type { Amounts, Attribution, GapPolicy, Lifetime, Micros, Observation, SnapshotDelta, SnapshotObservations } from './types.js';
 
 /**
@@ -259,7 +260,7 @@ const HOUR = 3_600_000_000;
 
 /** Default G: 4 h for AI4OS files (job GC), 1 h for native Nomad (eval GC), 0 for Kubernetes. */
 export function defaultGcWindowUs(track: Pick<Track, 'key' | 'nextKind'>): Micros {
-  return gcWindowFor(track.key.startsWith('kubernetes:'), track.nextKind);
+  return gcWindowFor(bareName(track.key).startsWith('kubernetes:'), track.nextKind);
 }
 
 export function gcWindowFor(kubernetes: boolean, nextKind: Track['nextKind']): Micros {

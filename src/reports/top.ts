@@ -1,3 +1,4 @@
+import { bareName } from '../accounting/clusters.js';
 import { UNATTRIBUTED } from '../accounting/aggregate.js';
 import { TOP_ORDER } from '../accounting/resources.js';
 import type { Micros, Observation, SnapshotObservations } from '../accounting/types.js';
@@ -104,7 +105,7 @@ function rowOf(o: Observation, capturedUs: Micros, names: UserNames): Sortable {
       namespace: o.namespace,
       job_id: o.jobId,
       job_name: o.jobName,
-      allocation: o.key.slice(o.key.indexOf(':') + 1),
+      allocation: bareName(o.key).slice(bareName(o.key).indexOf(':') + 1),
       node: o.node,
       status: o.status,
       ...held((r) => inUnits(r, o.amounts[r.amount])),

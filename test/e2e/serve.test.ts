@@ -83,7 +83,7 @@ describe('hourmeter serve', () => {
     // The same bytes as the CLI (which reads the index the server keeps).
     expect(run(['report', 'monthly', '--month', '2024-09', '--out', '-'], { cwd }).stdout).toBe(body);
     const details = await (await fetch(`${url}/report/monthly/details/2024/9`, auth)).text();
-    expect(details.trim().split('\n').map((l) => l.split(',')[3])).toEqual(['allocation', 'a', 'c', 'b']);
+    expect(details.trim().split('\n').map((l) => l.split(',')[4])).toEqual(['allocation', 'a', 'c', 'b']);
   });
 
   it('serves the stats JSON, with the query as parameters', async () => {
@@ -119,8 +119,8 @@ describe('hourmeter serve', () => {
   });
 
   it.each([
-    ['/stats?form=2024-09-01&to=2024-09-30', 'unknown parameter "form": /stats takes from, to, tz, by, namespace, user, group, gap-policy, gc-window, max-gap; did you mean "from"?'],
-    ['/stats?from=2024-09-01&to=2024-09-30&gap_policy=next&verbose=1', 'unknown parameters "gap_policy", "verbose": /stats takes from, to, tz, by, namespace, user, group, gap-policy, gc-window, max-gap'],
+    ['/stats?form=2024-09-01&to=2024-09-30', 'unknown parameter "form": /stats takes from, to, tz, by, cluster, namespace, user, group, gap-policy, gc-window, max-gap; did you mean "from"?'],
+    ['/stats?from=2024-09-01&to=2024-09-30&gap_policy=next&verbose=1', 'unknown parameters "gap_policy", "verbose": /stats takes from, to, tz, by, cluster, namespace, user, group, gap-policy, gc-window, max-gap'],
     ['/report/monthly/2024/9?tz=UTC&zone=UTC', 'unknown parameter "zone": /report/monthly/2024/9 takes tz'],
     ['/report/monthly?month=2024-09', 'unknown parameter "month": /report/monthly takes tz'],
     ['/metrics?name=hourmeter_allocations', 'unknown parameter "name": /metrics takes no parameters'],
