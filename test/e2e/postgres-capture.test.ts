@@ -5,11 +5,11 @@ import { simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
-import { run, runAsync, tempDir } from '../helpers/cli.js';
+import { inLanes, run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore } from '../helpers/store.js';
 import { expectNearTruth } from '../helpers/truth.js';
-import { journal, playPods, sleep, startCli, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
+import { journal, playPods, publishedIndex, sleep, startCli, untilAlive, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
  * `snapshot --store` and `watch --store` against a real PostgreSQL 15 and the fake Nomad and
@@ -91,6 +91,16 @@ async function untilRows(store: { psql: (sql: string) => string }, type: string,
     await sleep(100);
   }
   throw new Error(`no ${n} ${type} line(s) in the store after 20 s`);
+}
+
+/** Waits (bounded, 20 s) until the store holds an `alive` line at `index` or past it: every change up to it is stored. */
+async function untilStoredAlive(store: { psql: (sql: string) => string }, index: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const lines = journalRows(store).map((r) => JSON.parse(r.line) as JournalLine);
+    if (lines.some((l) => l.type === 'alive' && l.index >= index)) return;
+    await sleep(100);
+  }
+  throw new Error(`no alive line at index ${index} or past it in the store after 20 s`);
 }
 
 /** What the clocks of a run decide (times, heartbeats) left out: the changes a watcher journals, in order. */
@@ -178,13 +188,17 @@ describe('watch --store', () => {
     const store = freshStore();
     const recorded: JournalLine[][] = [];
     for (const where of ['folder', 'store'] as const) {
-      const nomad = await fakeNomad();
+      // Heartbeats every 200 ms: the run is stopped once one after the last change is in.
+      const nomad = await fakeNomad(200);
       const cwd = tempDir();
-      const w = startCli(cwd, ['watch', '--max-backoff', '1s', '--duration', '4s', ...(where === 'store' ? ['--store', store.url] : [])], nomadEnv(nomad));
+      const w = startCli(cwd, ['watch', '--max-backoff', '1s', '--duration', '60s', ...(where === 'store' ? ['--store', store.url] : [])], nomadEnv(nomad));
       children.push(w.child);
       if (where === 'folder') await untilJournal(cwd, 'resynchronised');
       else await untilRows(store, 'resynchronised');
       await play(nomad, T0, T0 + 3 * 60 * MIN);
+      if (where === 'folder') await untilAlive(cwd, publishedIndex(nomad));
+      else await untilStoredAlive(store, publishedIndex(nomad));
+      w.child.kill('SIGTERM');
       const r = await w.done;
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -251,9 +265,11 @@ describe('watch --store', () => {
     const k8s = await kubernetes.fake(lives);
     const store = freshStore();
     const cwd = tempDir();
-    const w = kubernetes.watch(cwd, k8s, ['--duration', '5s', '--store', store.url]);
+    const w = kubernetes.watch(cwd, k8s, ['--duration', '60s', '--store', store.url]);
     await untilRows(store, 'resynchronised');
     await playPods(k8s, lives, K8S_T0, K8S_T0 + 60 * 60_000);
+    await untilStoredAlive(store, k8s.resourceVersion);
+    w.child.kill('SIGTERM');
     const r = await w.done;
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -270,15 +286,17 @@ describe('watch --store', () => {
 describe('capture to report through the store, against the simulator truth', () => {
   it('a simulated day of 30-minute `snapshot --store` runs: `stats --store` within 0.1% of the full truth', async () => {
     const day = createCluster({ seed: 23, days: 1, intervalMinutes: 30, targetConcurrent: 15 });
-    const nomad = await startFakeNomad({ cluster: day, token: TOKEN });
-    fakes.push(nomad);
+    // Two runs at a time, each lane against its own server of the cluster (a server shows one instant at a time).
+    const lanes = [await startFakeNomad({ cluster: day, token: TOKEN }), await startFakeNomad({ cluster: day, token: TOKEN })];
+    fakes.push(...lanes);
     const store = freshStore();
     const cwd = tempDir();
-    for (const s of day.snapshots) {
+    await inLanes(day.snapshots, lanes.length, async (s, lane) => {
+      const nomad = lanes[lane]!;
       nomad.setNow(s.timeUs);
       const r = await runAsync(['snapshot', '--quiet', '--now', iso(s.timeUs), '--store', store.url], { cwd, env: nomadEnv(nomad) });
       expect(r.code, r.stderr).toBe(0);
-    }
+    });
     expect(store.psql('SELECT count(*) FROM snapshot_documents')).toBe(`${day.snapshots.length}\n`);
     const r = await runAsync(['stats', '--from', '2024-09-01', '--to', '2024-09-01', '-o', 'json', '--store', store.url], { cwd });
     expect(r.stderr).toBe('');

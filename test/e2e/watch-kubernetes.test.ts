@@ -8,7 +8,7 @@ import type { NativeAllocation } from '../../src/snapshots/format.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
 import { run, startServe, tempDir } from '../helpers/cli.js';
-import { journal, lastLineMs, playPods, podTruth, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
+import { journal, lastLineMs, playPods, podTruth, untilAlive, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
  * `hourmeter watch --source kubernetes` as a process, against the fake Kubernetes API server
@@ -56,9 +56,12 @@ describe('hourmeter watch --source kubernetes', () => {
 
     const k8s = await fake(LIVES);
     const cwd = tempDir();
-    const w = watch(cwd, k8s, ['--duration', '12s']);
+    const w = watch(cwd, k8s, ['--duration', '60s']);
     await until(cwd, 'resynchronised');
     await play(k8s, LIVES, T0, END);
+    // Stopped once a bookmark at the last change's resourceVersion is journalled.
+    await untilAlive(cwd, k8s.resourceVersion);
+    w.child.kill('SIGTERM');
     expect((await w.done).code).toBe(0);
 
     const lines = journal(cwd);
@@ -239,9 +242,11 @@ describe('hourmeter watch --source kubernetes', () => {
   it('with --namespace, one watch per namespace, each from its own list, and the others left out', async () => {
     const k8s = await fake(LIVES);
     const cwd = tempDir();
-    const w = watch(cwd, k8s, ['--duration', '8s', '--namespace', 'jhub']);
+    const w = watch(cwd, k8s, ['--duration', '60s', '--namespace', 'jhub']);
     await until(cwd, 'resynchronised');
     await play(k8s, LIVES, T0, T0 + 60 * MIN);
+    await untilAlive(cwd, k8s.resourceVersion);
+    w.child.kill('SIGTERM');
     expect((await w.done).code).toBe(0);
     const watches = k8s.requests.filter((q) => q.query.watch === '1');
     expect(watches.map((q) => q.path)).toEqual(['/api/v1/namespaces/jhub/pods']);

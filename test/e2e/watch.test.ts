@@ -11,7 +11,7 @@ import type { NativeAllocation } from '../../src/snapshots/format.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { parseInstant } from '../../src/util/time.js';
 import { run, startServe, tempDir, type RunResult } from '../helpers/cli.js';
-import { journal, sleep, startCli, untilJournal } from '../helpers/watch.js';
+import { journal, publishedIndex, sleep, startCli, untilAlive, untilJournal } from '../helpers/watch.js';
 
 /**
  * `hourmeter watch` as a process, against the fake Nomad's event stream on 127.0.0.1: what
@@ -90,9 +90,12 @@ describe('hourmeter watch', () => {
     const nomad = await startFakeNomad({ cluster: busy, token: TOKEN, now: start, heartbeatMs: 200 });
     fakes.push(nomad);
     const cwd = tempDir();
-    const w = watch(cwd, nomad, ['--duration', '8s']);
+    const w = watch(cwd, nomad, ['--duration', '60s']);
     await until(cwd, 'resynchronised');
     await play(nomad, start, start + 12 * 60 * MIN, 5 * MIN);
+    // Stopped once a heartbeat after the last change is journalled.
+    await untilAlive(cwd, publishedIndex(nomad));
+    w.child.kill('SIGTERM');
     expect((await w.done).code).toBe(0);
 
     const truth = knowable(busy, cwd);
@@ -221,10 +224,12 @@ describe('hourmeter watch', () => {
   it('lists the cluster as a snapshot, then journals every change after its index with the times the payloads give', async () => {
     const cwd = tempDir();
     const nomad = await fake();
-    const w = watch(cwd, nomad, ['--duration', '6s']);
+    const w = watch(cwd, nomad, ['--duration', '60s']);
     await until(cwd, 'resynchronised');
     const T1 = T0 + 6 * 60 * MIN;
     await play(nomad, T0, T1);
+    await untilAlive(cwd, publishedIndex(nomad));
+    w.child.kill('SIGTERM');
     const r = await w.done;
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -47,6 +47,26 @@ export function runAsync(args: string[], opts: { cwd: string; env?: Record<strin
   });
 }
 
+/**
+ * Runs `task` on the items in order, at most `width` at once; `lane` (0 .. width-1) is never
+ * given to two tasks at the same time. After a failure no new task starts; rejects with it.
+ */
+export async function inLanes<T>(items: readonly T[], width: number, task: (item: T, lane: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async (n: number): Promise<void> => {
+    while (!failed && next < items.length) {
+      try {
+        await task(items[next++]!, n);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, (_, n) => lane(n)));
+}
+
 const made: string[] = [];
 afterEach(() => {
   while (made.length) rmSync(made.pop()!, { recursive: true, force: true });

@@ -5,6 +5,8 @@ import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { makeTestCertificates, type TestCertificates } from '../../fake/certs.js';
 import { changeInstants, podAt, podsAt, type PodLife } from '../../fake/kubernetes-pods.js';
 import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesOptions } from '../../fake/kubernetes-server.js';
+import { eventCountAt, eventIndexOf, nomadIndex } from '../../fake/nomad-model.js';
+import type { FakeNomad } from '../../fake/nomad-server.js';
 import type { Lifetime } from '../../src/accounting/types.js';
 import type { NativeAllocation } from '../../src/snapshots/format.js';
 import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
@@ -50,6 +52,27 @@ export async function untilJournal(cwd: string, type: JournalLine['type'], n = 1
     await sleep(50);
   }
   throw new Error(`no ${n} ${type} line(s) in the journal after 20 s`);
+}
+
+/**
+ * Waits (bounded, 20 s) until the journal holds an `alive` line at `index` or past it. A
+ * stream delivers in order, so by then every change up to `index` is journalled: the watcher
+ * can be stopped without waiting out a fixed --duration.
+ */
+export async function untilAlive(cwd: string, index: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (existsSync(join(cwd, 'snapshots', 'journal')) && journal(cwd).some((l) => l.type === 'alive' && l.index >= index)) return;
+    await sleep(50);
+  }
+  throw new Error(`no alive line at index ${index} or past it in the journal after 20 s`);
+}
+
+/** The raft index of the newest write the fake Nomad has published on its event stream. */
+export function publishedIndex(nomad: FakeNomad): number {
+  const ix = nomadIndex(nomad.cluster);
+  const count = eventCountAt(ix, nomad.now);
+  if (count === 0) throw new Error('the fake Nomad has published nothing yet');
+  return eventIndexOf(ix, count - 1);
 }
 
 /** The time of the journal's last line that says the watch was complete (a change, a heartbeat or bookmark, a list). */
