@@ -1,4 +1,4 @@
-import { bareName } from './clusters.js';
+import { bareName, clusterOf } from './clusters.js';
 import type { Amounts, Attribution, GapPolicy, Lifetime, Micros, Observation, SnapshotDelta, SnapshotObservations } from './types.js';
 
 /**
@@ -59,6 +59,11 @@ export class Reconstructor {
   /** Tracks holding resources that the latest snapshot did not list because it did not cover their namespace. */
   private readonly unlistedHolding = new Set<Track>();
   private lastUs: Micros | null = null;
+  /**
+   * Per cluster, the time of its last snapshot or change: what a track listed as holding was
+   * last seen at. Another cluster's snapshot or watcher says nothing of it (docs/accounting.md#clusters).
+   */
+  private readonly lastByCluster = new Map<string, Micros>();
   /** After a resume, the next snapshot is compared with the whole restored listing. */
   private wholeNext = false;
 
@@ -70,7 +75,8 @@ export class Reconstructor {
    * `whole`: the next snapshot comes from a fresh reader, listing everything (the default);
    * false when the caller's reader continues where it left off (it read the last file again).
    */
-  resume(live: Iterable<StoredTrack>, lastUs: Micros, whole = true): void {
+  resume(live: Iterable<StoredTrack>, lastUs: Micros, whole = true, lastByCluster: Readonly<Record<string, Micros>> = {}): void {
+    for (const [cluster, us] of Object.entries(lastByCluster)) this.lastByCluster.set(cluster, us);
     for (const s of live) {
       const { listed, unlistedHolding, ...t } = s;
       this.tracks.set(t.key, t);
@@ -84,6 +90,17 @@ export class Reconstructor {
   /** The time of the last snapshot or change applied; null before the first. */
   get latestUs(): Micros | null {
     return this.lastUs;
+  }
+
+  /** Each cluster's latest time (see lastByCluster), for a resume; empty while the history holds one cluster. */
+  latestByCluster(): Record<string, Micros> {
+    return this.lastByCluster.size > 1 ? Object.fromEntries(this.lastByCluster) : {};
+  }
+
+  /** The time of the last snapshot or change of a track's cluster. */
+  private lastOf(t: Track): Micros | null {
+    if (this.lastByCluster.size <= 1) return this.lastUs;
+    return this.lastByCluster.get(clusterOf(t.key)) ?? this.lastUs;
   }
 
   /** How many allocations the latest snapshot listed. */
@@ -115,7 +132,7 @@ export class Reconstructor {
       const live = listed || unlistedHolding;
       if (!live) this.tracks.delete(t.key);
       else if (!all) continue;
-      sink(t, { listed, unlistedHolding, lastHoldingUs: t.listedHolding ? this.lastUs : t.lastHoldingUs });
+      sink(t, { listed, unlistedHolding, lastHoldingUs: t.listedHolding ? this.lastOf(t) : t.lastHoldingUs });
     }
   }
 
@@ -145,20 +162,24 @@ export class Reconstructor {
       for (const key of this.listed.keys()) if (!present.has(key)) gone.push(key);
       d = { ...d, gone };
     }
-    const prevUs = this.lastUs;
+    const cluster = d.cluster ?? '';
+    // The previous snapshot or change of this delta's cluster (one cluster: the previous one).
+    const prevUs = this.lastByCluster.size === 0 || (this.lastByCluster.size === 1 && this.lastByCluster.has(cluster)) ? this.lastUs : (this.lastByCluster.get(cluster) ?? null);
     const now = d.timeUs;
-    this.lastUs = now;
 
     for (const key of d.gone) {
       const t = this.listed.get(key);
       if (!t) continue;
       this.listed.delete(key);
-      this.settle(t, prevUs);
+      // Last seen holding at its own cluster's last snapshot, whichever cluster's this one is.
+      this.settle(t, this.lastOf(t));
       if (t.state !== 'holding') continue;
       // Holding allocations that a covering snapshot no longer lists have ended before it.
       if (d.covered.has(t.namespace)) this.vanish(t, now, false, d.kind);
       else this.unlistedHolding.add(t);
     }
+    this.lastUs = now;
+    this.lastByCluster.set(cluster, now);
 
     for (const o of d.changed) this.observe(o, prevUs, now, d.kind);
 
@@ -242,7 +263,7 @@ export class Reconstructor {
     const out: Track[] = [];
     for (const t of this.tracks.values()) {
       // Listed as holding in the latest snapshot: seen holding up to it.
-      if (t.listedHolding) t.lastHoldingUs = this.lastUs;
+      if (t.listedHolding) t.lastHoldingUs = this.lastOf(t);
       if (t.startUs !== null && t.state !== 'none') out.push(t);
     }
     return out;

@@ -72,6 +72,8 @@ export interface SnapshotDelta extends Omit<SnapshotObservations, 'observations'
   changed: Observation[];
   /** Keys of allocations listed in the previous snapshot and not in this one. */
   gone: string[];
+  /** The cluster it was captured from ('' or absent: the unnamed one; docs/accounting.md#clusters). */
+  cluster?: string;
 }
 
 export type EndKind = 'ended' | 'open' | 'vanished';

@@ -102,7 +102,7 @@ export class JournalReplay {
   delta(entry: JournalEntry, timeUs: Micros): SnapshotDelta | null {
     const line: JournalLine = entry.line;
     if (entry.cluster !== undefined) this.cluster = entry.cluster;
-    const base = { file: this.file(entry), timeUs, failedScopes: [], queued: [], kind: 'native' as const, gone: [] };
+    const base = { file: this.file(entry), timeUs, failedScopes: [], queued: [], kind: 'native' as const, gone: [], cluster: this.cluster };
     switch (line.type) {
       case 'resynchronised':
         // Complete only once its list is applied (see listed): a marker whose snapshot is

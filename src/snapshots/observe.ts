@@ -221,6 +221,8 @@ export class SnapshotDecoder {
   decode(w: WireSnapshot, file: string, nameTimeUs: number): SnapshotDelta {
     let timeUs = nameTimeUs;
     let covered: Set<string>;
+    /** Legacy files are of the unnamed cluster. */
+    let cluster = '';
     let failedScopes: { namespace: string; reason: string }[] = [];
     const queued: QueuedObservation[] = [];
     let observe: (t: unknown[]) => Outcome;
@@ -236,7 +238,7 @@ export class SnapshotDecoder {
         }
       })();
       timeUs = captured ?? nameTimeUs;
-      const cluster = clusterOfSource(w.header.source);
+      cluster = clusterOfSource(w.header.source);
       ({ covered, failed: failedScopes } = nativeScope(w.header, cluster));
       const fromHeader = nativeQueued(w.header, cluster);
       queued.push(...fromHeader.queued);
@@ -330,7 +332,7 @@ export class SnapshotDecoder {
     }
     queued.push(...this.queuedJobs.values());
     const skips = [...this.skipped.values(), ...fileSkips].map((k) => ({ reason: k.skip, file, detail: k.detail }));
-    return { file, timeUs, covered, failedScopes, changed, gone, queued, skips, kind: w.kind };
+    return { file, timeUs, covered, failedScopes, changed, gone, queued, skips, kind: w.kind, cluster };
   }
 }
 

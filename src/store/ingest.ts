@@ -291,7 +291,7 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
   if (reason !== null) {
     db.exec('DELETE FROM snapshots');
     tracks.clear();
-    db.prepare("DELETE FROM meta WHERE key = 'last_us'").run();
+    db.prepare("DELETE FROM meta WHERE key IN ('last_us', 'last_us_by_cluster')").run();
     clearJournals(db);
     merge = EMPTY_MERGE;
     if (opts.dir !== undefined) await opts.fetch?.journals();
@@ -305,7 +305,8 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
       return NOTHING;
     }
     const lastUs = db.prepare("SELECT value FROM meta WHERE key = 'last_us'").pluck().get() as string | undefined;
-    if (lastUs !== undefined) rec.resume(tracks.takeLiveTracks(), Number(lastUs), !withJournals);
+    const byCluster = db.prepare("SELECT value FROM meta WHERE key = 'last_us_by_cluster'").pluck().get() as string | undefined;
+    if (lastUs !== undefined) rec.resume(tracks.takeLiveTracks(), Number(lastUs), !withJournals, byCluster === undefined ? {} : (JSON.parse(byCluster) as Record<string, number>));
   }
   tracks.bulkLoad();
 
@@ -358,6 +359,10 @@ async function ingestLocked(db: Db, listed: readonly SnapshotFile[], opts: Inges
   if (opts.dir !== undefined) saveJournals(db, journal.files, lines.state(), lines.passed, lines.watchedBySource());
   const lastUs = rec.latestUs;
   if (lastUs !== null) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_us', ?)").run(String(lastUs));
+  // Several clusters: each one's last time too, what its listed tracks were last seen at.
+  const byCluster = rec.latestByCluster();
+  if (Object.keys(byCluster).length > 0) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_us_by_cluster', ?)").run(JSON.stringify(byCluster));
+  else db.prepare("DELETE FROM meta WHERE key = 'last_us_by_cluster'").run();
   return { mode: reason !== null ? 'rebuild' : 'append', reason, files: done, bytes, corrupt, lines: journal.lines };
 }
 

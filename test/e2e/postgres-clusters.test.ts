@@ -138,12 +138,13 @@ describe('three clusters into one store at once', () => {
       mkdirSync(dirname(join(seq, 'snapshots', d.name)), { recursive: true });
       writeFileSync(join(seq, 'snapshots', d.name), d.text);
     }
-    const lines = JSON.parse(store.psql("SELECT json_agg(json_build_object('path', source || '/' || file, 'line', line) ORDER BY source, file, line_number) FROM journal_lines")) as { path: string; line: string }[];
+    const lines = JSON.parse(store.psql("SELECT json_agg(json_build_object('path', file, 'line', line) ORDER BY source, file, line_number) FROM journal_lines")) as { path: string; line: string }[];
     const files = new Map<string, string[]>();
     for (const l of lines) files.set(l.path, [...(files.get(l.path) ?? []), l.line]);
     for (const [path, text] of files) {
-      mkdirSync(dirname(join(seq, 'snapshots', 'journal', path)), { recursive: true });
-      writeFileSync(join(seq, 'snapshots', 'journal', path), text.join('\n') + '\n');
+      // A stored journal file's name is its path in the folder (journal/<source>/<hour>Z.jsonl).
+      mkdirSync(dirname(join(seq, 'snapshots', path)), { recursive: true });
+      writeFileSync(join(seq, 'snapshots', path), text.join('\n') + '\n');
     }
     // Every capture once: A's and B's 12 rounds each, and C's lists.
     expect(store.psql("SELECT count(*) FROM snapshot_documents WHERE name LIKE 'A/%'").trim()).toBe('12');
