@@ -8,7 +8,8 @@ import { connectStore, SPOOL } from './store-options.js';
 
 /**
  * The spool as `snapshot` and `store push` use it (history/spool.ts): the owners a spooled
- * capture saw wait beside it, and forwarding sends both to the store.
+ * capture saw wait beside it, and forwarding sends both, and the journals `watch` spooled,
+ * to the store.
  */
 
 /** Keeps the owners a spooled capture saw in the spool, for the forward to merge. */
@@ -22,12 +23,17 @@ export async function spoolSightings(s: Settings, sightings: Sighting[], at: str
   }
 }
 
-/** Forwards what waits in the spool to the store --store names; says how much unless `quiet`. */
-export async function forwardSpoolNow(s: Settings, io: CliIO, quiet: boolean): Promise<number> {
+/**
+ * Forwards what waits in the spool to the store --store names; says how much unless `quiet`,
+ * and, with `busy`, which spooled journals a running watcher holds. Returns how many
+ * documents and journal lines it forwarded.
+ */
+export async function forwardSpoolNow(s: Settings, io: CliIO, quiet: boolean, o: { busy?: boolean } = {}): Promise<number> {
   const { forwardSpool, spoolContents } = await import('../history/spool.js');
   const dir = s.get(SPOOL);
+  const waiting = await spoolContents(dir);
   // Nothing waits: no connection is made.
-  if ((await spoolContents(dir)).files === 0 && !existsSync(join(dir, 'userdb', USERDB_FILE))) return 0;
+  if (waiting.files === 0 && waiting.journalFiles === 0 && !existsSync(join(dir, 'userdb', USERDB_FILE))) return 0;
   const { client } = await connectStore(s, io);
   const { postgresUserDirectory } = await import('../history/postgres.js');
   // The store's users, over the same connection (its close ends it).
@@ -35,8 +41,15 @@ export async function forwardSpoolNow(s: Settings, io: CliIO, quiet: boolean): P
   try {
     const r = await forwardSpool(client, dir, { warn: io.warn, mergeSightings: (sightings, at) => users.mergeSightings(sightings, at) });
     for (const name of r.kept) io.warn(`${join(dir, name)} stays in the spool: the store holds other bytes under its name (a capture is never rewritten); move it aside once checked`);
-    if (!quiet && (r.files > 0 || r.users > 0)) io.stdout(`forwarded ${r.files} spooled snapshot${r.files === 1 ? '' : 's'} and ${r.users} user${r.users === 1 ? '' : 's'} from ${dir} to the store\n`);
-    return r.files;
+    for (const why of r.keptJournals) io.warn(why);
+    if (o.busy) {
+      for (const source of r.busy) io.warn(`${join(dir, 'journal', source)} is held by a running watcher, which forwards it itself once it reaches the store`);
+    }
+    if (!quiet && (r.files > 0 || r.lines > 0 || r.users > 0)) {
+      const lines = r.lines > 0 ? `, ${r.lines} journal line${r.lines === 1 ? '' : 's'} (${r.journalFiles} file${r.journalFiles === 1 ? '' : 's'})` : '';
+      io.stdout(`forwarded ${r.files} spooled snapshot${r.files === 1 ? '' : 's'}${lines} and ${r.users} user${r.users === 1 ? '' : 's'} from ${dir} to the store\n`);
+    }
+    return r.files + r.lines;
   } finally {
     await users.close().catch(() => undefined);
     await client.end().catch(() => undefined);

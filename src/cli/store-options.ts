@@ -3,6 +3,7 @@ import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Option } from 'commander';
 import type { CaptureSink } from '../snapshots/captures.js';
+import type { Sighting } from '../userdb/store.js';
 import { DataError, UsageError } from '../util/errors.js';
 import { makeFolder } from '../util/folders.js';
 import type { CliIO } from './io.js';
@@ -45,9 +46,22 @@ export async function connectStore(s: Settings, io: CliIO, opts: { applicationNa
 export class StoreUnreachable extends DataError {}
 
 /** Errors that say the server is away rather than that it refused: the network's, and PostgreSQL's shutting down or starting. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', '57P01', '57P02', '57P03']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', 'EPIPE', '57P01', '57P02', '57P03']);
 
-/** --spool: where `snapshot --store` writes while the store cannot be reached. */
+/**
+ * Whether an error met while talking to the store says that it went away (the connection
+ * lost, the server shutting down or starting), not that it refused: `watch` waits it out.
+ */
+export function storeAway(e: unknown): boolean {
+  if (e instanceof StoreUnreachable) return true;
+  const code = (e as { code?: unknown } | null)?.code;
+  // SQLSTATE class 08 is a connection exception.
+  if (typeof code === 'string') return UNREACHABLE.has(code) || code.startsWith('08');
+  // node-postgres says a lost connection in words only.
+  return /Connection terminated|is not queryable|timeout expired/.test((e as Error)?.message ?? '');
+}
+
+/** --spool: where `snapshot --store` and `watch --store` write while the store cannot be reached. */
 export const SPOOL: SharedOption<string> = {
   name: 'spool',
   option: () => new Option('--spool <dir>', 'with --store: where captures wait while the store cannot be reached, until forwarded (default: ./spool)').env('HOURMETER_SPOOL'),
@@ -60,30 +74,72 @@ export function storeConnection(s: Settings, io: CliIO): { connect(): Promise<im
 }
 
 /**
- * Where `snapshot` and `watch` write their captures: the store --store names, or else the
- * snapshot folder. The connection names the process (application_name), so that a second
- * writer refused a lock is told who holds it. A role that may not write captures is refused
- * here, before anything is captured (exit 3).
+ * Where `snapshot` writes its captures: the store --store names, or else the snapshot folder.
+ * The connection names the process (application_name), so that a second writer refused a
+ * lock is told who holds it. A role that may not write captures is refused here, before
+ * anything is captured (exit 3).
  */
 export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot' | 'watch', folder: string): Promise<CaptureSink> {
   const { folderCaptures } = await import('../snapshots/captures.js');
   if (s.get(STORE) === undefined) return folderCaptures(folder, io.warn);
-  const { describePostgresSettings, postgresCaptures } = await import('../history/postgres.js');
-  let connected;
   try {
-    connected = await connectStore(s, io, { applicationName: `hourmeter ${command} pid ${process.pid} on ${hostname()}`.slice(0, 63) });
+    return (await openStoreCaptures(s, io, command)).captures;
   } catch (e) {
     // A snapshot is not lost to an outage: it waits in the spool (see history/spool.ts).
     if (!(e instanceof StoreUnreachable) || command !== 'snapshot') throw e;
     return { ...folderCaptures(s.get(SPOOL), io.warn), spooledBecause: e.message };
   }
-  const { settings, client } = connected;
+}
+
+/** The store's captures over a new connection; StoreUnreachable when it cannot be reached. */
+async function openStoreCaptures(s: Settings, io: CliIO, command: 'snapshot' | 'watch') {
+  const { describePostgresSettings, postgresCaptures } = await import('../history/postgres.js');
+  const { settings, client } = await connectStore(s, io, { applicationName: `hourmeter ${command} pid ${process.pid} on ${hostname()}`.slice(0, 63) });
+  // A server gone between two queries: the next query says so, which is what counts.
+  client.on('error', () => undefined);
   try {
-    return await postgresCaptures(client, describePostgresSettings(settings), await localStateDir(s, io));
+    return { client, captures: await postgresCaptures(client, describePostgresSettings(settings), await localStateDir(s, io)) };
   } catch (e) {
     await client.end().catch(() => undefined);
+    if (storeAway(e)) throw new StoreUnreachable((e as Error).message);
     // A refused role and a failed check alike: exit 3, as `store import` says them.
     throw new DataError(`${s.source('store')}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Where `watch` writes its captures: the snapshot folder, or with --store the store while it
+ * answers and the spool while it cannot be reached (history/spooling.ts). A watcher started
+ * while the store is away starts in the spool.
+ */
+export async function openWatchSink(
+  s: Settings,
+  io: CliIO,
+  folder: string,
+  o: { firstBackoffMs: number; maxBackoffMs: number },
+): Promise<CaptureSink & { recordSightings?: (sightings: Sighting[], at: string) => Promise<void> }> {
+  if (s.get(STORE) === undefined) return openCaptureSink(s, io, 'watch', folder);
+  const { SpoolingCaptures } = await import('../history/spooling.js');
+  const { forwardSpool } = await import('../history/spool.js');
+  const { postgresUserDirectory } = await import('../history/postgres.js');
+  const spool = s.get(SPOOL);
+  const connect = async () => {
+    const { client, captures } = await openStoreCaptures(s, io, 'watch');
+    // The store's users over the same connection: every query of it goes through `exclusive`.
+    const users = postgresUserDirectory(async () => client, 'PostgreSQL store');
+    return {
+      captures,
+      forward: () => captures.exclusive((c) => forwardSpool(c, spool, { warn: io.warn, mergeSightings: (sightings, at) => users.mergeSightings(sightings, at) })),
+      mergeSightings: (sightings: Sighting[], at: string) => captures.exclusive(() => users.mergeSightings(sightings, at)),
+      close: () => captures.close(),
+    };
+  };
+  const options = { spool, connect, away: storeAway, ...o, note: (line: string) => io.warn(`watch: ${line}`) };
+  try {
+    return new SpoolingCaptures(options, await connect());
+  } catch (e) {
+    if (!(e instanceof StoreUnreachable)) throw e;
+    return new SpoolingCaptures(options, null, e.message);
   }
 }
 

@@ -26,16 +26,26 @@ export interface LatestFacts {
 
 export interface SpoolFacts {
   dir: string;
+  /** Snapshot documents waiting. */
   files: number;
+  /** Journal files a watcher spooled, and their lines. */
+  journalFiles?: number;
+  journalLines?: number;
   /** The oldest waiting capture's time, or null when none waits. */
   oldestUs: Micros | null;
 }
 
 /** Why a spool that is not empty fails the check: what waits, since when, and what forwards it; null when empty. */
 export function spoolReason(spool: SpoolFacts | undefined, nowUs: Micros): string | null {
-  if (!spool || spool.files === 0 || spool.oldestUs === null) return null;
+  const journalFiles = spool?.journalFiles ?? 0;
+  const journalLines = spool?.journalLines ?? 0;
+  if (!spool || (spool.files === 0 && journalFiles === 0) || spool.oldestUs === null) return null;
+  const what: string[] = [];
+  if (spool.files > 0) what.push(plural(spool.files, 'snapshot'));
+  if (journalFiles > 0) what.push(`${plural(journalLines, 'journal line')} (${plural(journalFiles, 'file')})`);
+  const one = what.length === 1 && (spool.files === 1 || (journalFiles > 0 && journalLines === 1));
   return (
-    `${plural(spool.files, 'snapshot')} wait${spool.files === 1 ? 's' : ''} in the spool ${spool.dir} since ${formatInstant(spool.oldestUs)} ` +
+    `${what.join(' and ')} wait${one ? 's' : ''} in the spool ${spool.dir} since ${formatInstant(spool.oldestUs)} ` +
     `(${formatSpan(Math.max(0, nowUs - spool.oldestUs))}): the store could not be reached; \`hourmeter store push\` forwards them once it can`
   );
 }

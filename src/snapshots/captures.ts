@@ -101,8 +101,18 @@ export function folderCaptures(dir: string, warn: (line: string) => void): Captu
 export interface JournalRows {
   /** How many lines the file holds: a reopened file is numbered on from there. */
   lineCount(source: string, file: string): Promise<number>;
-  /** Adds the lines, numbered from `firstLineNumber`, all or none. */
+  /**
+   * Adds the lines, numbered from `firstLineNumber`, all or none; rejects with
+   * UnconfirmedWrite when the connection was lost after the commit was sent.
+   */
   appendLines(source: string, file: string, firstLineNumber: number, lines: string[]): Promise<void>;
+}
+
+/** A write whose commit was sent but never confirmed: the store may hold it, or not. */
+export class UnconfirmedWrite extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+  }
 }
 
 /**

@@ -26,4 +26,16 @@ describe('check and the spool', () => {
     });
     expect(spoolReason({ ...spool, files: 1 }, T)).toBe('1 snapshot waits in the spool /var/lib/hourmeter/spool since 2024-09-01T09:30:00Z (2h 30m): the store could not be reached; `hourmeter store push` forwards them once it can');
   });
+
+  it('counts the journal lines a watcher spooled, and their files', () => {
+    const spool = { dir: 'spool', files: 0, journalFiles: 2, journalLines: 1234, oldestUs: T - 45 * 60e6 };
+    expect(spoolReason(spool, T)).toBe('1234 journal lines (2 files) wait in the spool spool since 2024-09-01T11:15:00Z (45m): the store could not be reached; `hourmeter store push` forwards them once it can');
+    expect(spoolReason({ ...spool, files: 1, journalFiles: 1, journalLines: 1 }, T)).toBe(
+      '1 snapshot and 1 journal line (1 file) wait in the spool spool since 2024-09-01T11:15:00Z (45m): the store could not be reached; `hourmeter store push` forwards them once it can',
+    );
+    expect(spoolReason({ ...spool, journalFiles: 1, journalLines: 1 }, T)).toBe(
+      '1 journal line (1 file) waits in the spool spool since 2024-09-01T11:15:00Z (45m): the store could not be reached; `hourmeter store push` forwards them once it can',
+    );
+    expect(checkLatest({ ...facts, spool }, limits).ok).toBe(false);
+  });
 });

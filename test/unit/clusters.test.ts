@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bareName, clusterLabel, clusterNameFrom, clusterNameProblem, clusterOf, hostPort, qualify } from '../../src/accounting/clusters.js';
-import { Reconstructor } from '../../src/accounting/reconstruct.js';
+import { Reconstructor, type StoredTrack } from '../../src/accounting/reconstruct.js';
 import type { SnapshotDelta } from '../../src/accounting/types.js';
 import { obs, us } from '../helpers/builders.js';
 
@@ -82,7 +82,7 @@ describe('one cluster says nothing of another', () => {
     const x = of('A', { id: 'x', status: 'running', start: '2026-12-01T00:00:00Z' });
     first.apply(delta('A', '2026-12-01T01:00:00Z', [x], ['ns1']));
     first.apply(delta('B', '2026-12-01T02:00:00Z', [], ['ns1']));
-    const saved: Parameters<Reconstructor['resume']>[0] = [];
+    const saved: StoredTrack[] = [];
     first.flush((t, f) => saved.push({ ...t, ...f }), true);
     const again = new Reconstructor();
     again.resume(saved, us('2026-12-01T02:00:00Z'), false, first.latestByCluster());

@@ -198,10 +198,12 @@ export function storeCommand(program: Command, io: CliIO): Command {
   const pushCmd = new Command('push')
     .summary('forward the captures that waited in the spool while the store was away')
     .description(
-      '`snapshot --store` writes to the spool (--spool, default ./spool) when the store cannot be reached, and exits 3. ' +
-        'The next snapshot that reaches the store forwards the spool; this forwards it now. Each capture arrives once: ' +
-        'a file leaves the spool only once the store holds its very bytes, so a push stopped anywhere and run again ' +
-        'forwards nothing twice. A file the store holds with other bytes stays, with a warning.',
+      '`snapshot --store` writes to the spool (--spool, default ./spool) when the store cannot be reached, and exits 3; ' +
+        '`watch --store` goes on writing its journal lines and lists there until the store answers again. ' +
+        'The next snapshot or watcher that reaches the store forwards the spool; this forwards it now. Each capture arrives once: ' +
+        'a file leaves the spool only once the store holds its very bytes, and a journal file goes on after the lines the store ' +
+        'holds for its hour, so a push stopped anywhere and run again forwards nothing twice. A file the store holds with other ' +
+        'bytes stays, with a warning; so does the journal of a watcher still running, which forwards it itself.',
     );
   pushCmd.addOption(STORE.option('the libpq environment, PGHOST...'));
   pushCmd.addOption(SPOOL.option());
@@ -211,7 +213,7 @@ export function storeCommand(program: Command, io: CliIO): Command {
   pushCmd.action(async () => {
     const s = Settings.of(pushCmd, program);
     const { forwardSpoolNow } = await import('../spool.js');
-    const forwarded = await forwardSpoolNow(s, io, s.get(QUIET));
+    const forwarded = await forwardSpoolNow(s, io, s.get(QUIET), { busy: true });
     if (forwarded === 0 && !s.get(QUIET)) io.stdout(`nothing waits in the spool ${s.get(SPOOL)}\n`);
   });
 

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { writeSnapshotDocument, type CaptureJournal, type CaptureSink } from '../../snapshots/captures.js';
+import { writeSnapshotDocument, type CaptureJournal } from '../../snapshots/captures.js';
 import type { NativeSnapshot } from '../../snapshots/format.js';
 import type { JournalSource } from '../../snapshots/journal.js';
 import type { Sighting } from '../../userdb/store.js';
@@ -10,7 +10,7 @@ import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, kubernetes
 import { addNomadOptions, addNomadTlsOptions, JOB_PREFIX, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadCluster, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, CAPTURE_CLUSTER, sourceInCluster, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 import { recordSightings } from '../user-directory.js';
-import { openCaptureSink, STORE } from '../store-options.js';
+import { openWatchSink, SPOOL, STORE } from '../store-options.js';
 
 /** A duration flag in microseconds; `positive`: zero is refused. */
 function durationOption(flag: string, help: string, fallback: string | undefined, positive = true): SharedOption<number | undefined> {
@@ -63,7 +63,7 @@ export function watchCommand(program: Command, io: CliIO): Command {
   cmd.addOption(PER_PAGE.option());
   addNomadTlsOptions(cmd);
   addKubernetesOptions(cmd);
-  for (const o of [STORE, USERDB, HEARTBEAT, STALL, WATCH_TIMEOUT, MAX_BACKOFF, DURATION, LOCK_WAIT, RETRIES, GZIP, QUIET_Q]) cmd.addOption(o.option());
+  for (const o of [STORE, SPOOL, USERDB, HEARTBEAT, STALL, WATCH_TIMEOUT, MAX_BACKOFF, DURATION, LOCK_WAIT, RETRIES, GZIP, QUIET_Q]) cmd.addOption(o.option());
   addConfigOption(cmd);
   cmd.addHelpText(
     'after',
@@ -71,7 +71,7 @@ export function watchCommand(program: Command, io: CliIO): Command {
       '  hourmeter watch --source kubernetes --in-cluster --snapshots /data/snapshots\n' +
       '  hourmeter watch --duration 10m\n' +
       '  hourmeter watch --source kubernetes --in-cluster --store "postgres://hourmeter_writer@db.example.org/hourmeter?sslmode=verify-full&sslrootcert=/etc/hourmeter/db-ca.pem"\n' +
-      '\nExit codes: 0 stopped (SIGTERM, SIGINT or --duration); 2 bad settings; 3 the credentials were refused, another\nwatcher holds the cluster, or the folder (or the store) cannot be written.',
+      '\nExit codes: 0 stopped (SIGTERM, SIGINT or --duration); 2 bad settings; 3 the credentials were refused, another\nwatcher holds the cluster, or the folder (or the store) cannot be written. A store that cannot be reached is\nwaited out: the journal goes to --spool meanwhile, and is forwarded once the store answers.',
   );
   cmd.action(async () => {
     const s = Settings.of(cmd, program);
@@ -99,12 +99,14 @@ async function session(s: Settings, io: CliIO, source: JournalSource, client: { 
   process.once('SIGINT', onSignal);
   const durationUs = s.get(DURATION);
   const timer = durationUs === undefined ? undefined : setTimeout(onSignal, Math.min(durationUs / 1000, 2 ** 31 - 1));
-  // A journal that cannot be written ends the watch (exit 3): events would be lost.
+  // A journal that cannot be written ends the watch (exit 3): events would be lost. With
+  // --store, a store that cannot be reached is no such failure: lines wait in the spool.
   const failure: { error: Error | null } = { error: null };
-  let sink: CaptureSink | undefined;
+  let sink: Awaited<ReturnType<typeof openWatchSink>> | undefined;
   let journal: CaptureJournal;
   try {
-    sink = await openCaptureSink(s, io, 'watch', s.get(SNAPSHOTS));
+    const maxBackoffMs = s.get(MAX_BACKOFF)! / 1000;
+    sink = await openWatchSink(s, io, s.get(SNAPSHOTS), { firstBackoffMs: Math.min(1000, maxBackoffMs), maxBackoffMs });
     journal = await sink.openJournal({
       source,
       now: () => new Date(),
@@ -132,7 +134,8 @@ async function session(s: Settings, io: CliIO, source: JournalSource, client: { 
       const release = await captures.lockSnapshots(lockWaitMs);
       try {
         const name = await writeSnapshotDocument(captures, result.snapshot, { gzip, folder });
-        await recordSightings(s, io, result.users, result.snapshot.captured_at);
+        if (captures.recordSightings) await captures.recordSightings(result.users, result.snapshot.captured_at);
+        else await recordSightings(s, io, result.users, result.snapshot.captured_at);
         return name;
       } finally {
         await release();

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { BatchedJournal, type CaptureSink, type JournalRows } from '../../snapshots/captures.js';
-import { JOURNAL_DIR, sourceId } from '../../snapshots/journal.js';
+import { BatchedJournal, UnconfirmedWrite, type CaptureSink, type JournalRows } from '../../snapshots/captures.js';
+import { JOURNAL_DIR, sourceId, type JournalSource } from '../../snapshots/journal.js';
 import { LockBusy } from '../../snapshots/lock.js';
 import { formatTimestamp } from '../../util/time.js';
 import { checkCaptureStore } from './import.js';
@@ -25,12 +25,30 @@ function placeholders(rows: number, width: number): string {
   return out.join(', ');
 }
 
+/** The store's capture sink, with what `watch --store` builds its journal from (history/spooling.ts). */
+export interface PostgresCaptures extends CaptureSink {
+  rows: JournalRows;
+  /** Takes the lock of a source's journal, waiting up to `waitMs`; returns its release. */
+  lockJournal(source: JournalSource, waitMs: number): Promise<() => Promise<void>>;
+  /** Runs `work` on the connection with nothing else in between (a forward's transactions). */
+  exclusive<T>(work: (client: pg.Client) => Promise<T>): Promise<T>;
+}
+
+/** The advisory lock of a source's journal: one writer at a time, a watcher or a forward of the spool. */
+export const journalLockKey = (source: string): string => `hourmeter watch ${source}`;
+
+/** Whether an error is the server's SQL answer (SQLSTATE), not a lost connection (classes 08 and 57, or the network's errno). */
+function refusedForCertain(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code) && !/^E[A-Z]+$/.test(code);
+}
+
 /**
  * The store as a capture sink. Checks up front that the schema is current and the role may
  * write captures (ImportRefused names the GRANT otherwise), so that nothing is captured in vain.
  * `place` names the database in messages.
  */
-export async function postgresCaptures(client: pg.Client, place: string, stateDir: string | null = null): Promise<CaptureSink> {
+export async function postgresCaptures(client: pg.Client, place: string, stateDir: string | null = null): Promise<PostgresCaptures> {
   await checkCaptureStore(client, 'capture');
   // One connection: a journal's transaction must not take in a document written meanwhile.
   let queue: Promise<unknown> = Promise.resolve();
@@ -92,15 +110,31 @@ export async function postgresCaptures(client: pg.Client, place: string, stateDi
             chunk.forEach((line, i) => params.push(source, file, firstLineNumber + from + i, line));
             await client.query(`INSERT INTO journal_lines (source, file, line_number, line) VALUES ${placeholders(chunk.length, 4)}`, params);
           }
+        } catch (e) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+        try {
           await client.query('COMMIT');
         } catch (e) {
+          // Only an SQL error says the COMMIT was not applied; a connection lost (or a server
+          // shutting down) on the way may have applied it: the spool must know (history/spooling.ts).
+          if (!refusedForCertain(e)) throw new UnconfirmedWrite(e);
           await client.query('ROLLBACK').catch(() => undefined);
           throw e;
         }
       }),
   };
 
+  const lockJournal = (source: JournalSource, waitMs: number) => {
+    const id = sourceId(source);
+    return lock(journalLockKey(id), waitMs, `another watcher is writing the journal ${JOURNAL_DIR}/${id}`);
+  };
+
   return {
+    rows,
+    lockJournal,
+    exclusive: (work) => serial(() => work(client)),
     where: (name) => `${name} in the ${place}`,
     stateDir,
     lockSnapshots: (waitMs) => lock('hourmeter snapshot', waitMs, 'another snapshot is running'),
@@ -111,8 +145,7 @@ export async function postgresCaptures(client: pg.Client, place: string, stateDi
       return r.rowCount === 1;
     },
     async openJournal(o) {
-      const id = sourceId(o.source);
-      const release = await lock(`hourmeter watch ${id}`, o.lockWaitMs, `another watcher is writing the journal ${JOURNAL_DIR}/${id}`);
+      const release = await lockJournal(o.source, o.lockWaitMs);
       return new BatchedJournal(rows, o.source, o.now, release, (file) => `${file} in the ${place}`, o.onError);
     },
     close: () => serial(() => client.end()).catch(() => undefined),
