@@ -1,3 +1,4 @@
+import { bareName, clusterOf } from '../accounting/clusters.js';
 import type { GroupKey, Hours, Row, StatsResult } from '../accounting/aggregate.js';
 import { HOUR_COLUMNS, REPORT_ORDER, STATS_BAND_ORDER } from '../accounting/resources.js';
 import { coverageJson, type Coverage, type CoverageJson } from '../accounting/coverage.js';
@@ -33,7 +34,7 @@ export interface StatsReport {
     largest_gap_hours: number;
     gap_policy: GapPolicy;
     gc_window_hours: number | null;
-    failed_scopes: { namespace: string; reason: string; snapshots: number }[];
+    failed_scopes: { cluster?: string; namespace: string; reason: string; snapshots: number }[];
     open: number;
     vanished: number;
     skipped: SkipCount[];
@@ -68,7 +69,8 @@ export function buildStatsReport(args: {
       largest_gap_hours: d.largestGapUs / HOUR,
       gap_policy: args.gapPolicy,
       gc_window_hours: args.gcWindowUs === null ? null : args.gcWindowUs / HOUR,
-      failed_scopes: d.failedScopes.map((f) => ({ namespace: f.namespace, reason: f.reason, snapshots: f.snapshots })),
+      // A named cluster's scope says its cluster apart (docs/accounting.md#clusters).
+      failed_scopes: d.failedScopes.map((f) => ({ ...(clusterOf(f.namespace) === '' ? {} : { cluster: clusterOf(f.namespace) }), namespace: bareName(f.namespace), reason: f.reason, snapshots: f.snapshots })),
       open: result.open,
       vanished: result.vanished,
       skipped: args.skipped,
@@ -185,7 +187,7 @@ export function renderStatsTable(r: StatsReport, width: number, columns = statsC
     `Allocations: ${integer(d.open)} open (counted up to the latest snapshot of their namespace), ${integer(d.vanished)} vanished between snapshots (estimate: ${d.gap_policy}${d.gc_window_hours === null ? '' : `, GC window ${d.gc_window_hours} h`})`,
     `Sure band for the allocations the snapshots saw (low – high): ${STATS_BAND_ORDER.map((r) => band(r.hours, inSentence(r.header))).join('; ')}`,
     `Snapshots: ${integer(d.snapshots)} read${d.first_snapshot ? ` (${readableInstant(d.first_snapshot)} to ${readableInstant(d.last_snapshot!)})` : ''}, largest gap ${fixed(d.largest_gap_hours)} h`,
-    `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
+    `Failed scopes: ${d.failed_scopes.length === 0 ? 'none' : d.failed_scopes.map((f) => `${f.cluster === undefined ? '' : `${f.cluster}/`}${f.namespace} in ${f.snapshots} snapshot${f.snapshots > 1 ? 's' : ''} (${f.reason})`).join('; ')}`,
     `Skipped: ${d.skipped.length === 0 ? 'none' : d.skipped.map((s) => `${integer(s.count)} × ${s.reason}`).join('; ')}`,
   );
   return lines.join('\n') + '\n';

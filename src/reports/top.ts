@@ -102,7 +102,7 @@ function rowOf(o: Observation, capturedUs: Micros, names: UserNames): Sortable {
     row: {
       user: o.user,
       user_name: o.user === null ? null : names(o.user),
-      namespace: o.namespace,
+      namespace: bareName(o.namespace),
       job_id: o.jobId,
       job_name: o.jobName,
       allocation: bareName(o.key).slice(bareName(o.key).indexOf(':') + 1),
@@ -130,7 +130,7 @@ export interface TopOptions {
 export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): TopReport {
   const only = new Set(opts.namespaces);
   const rows = snap.observations
-    .filter((o) => o.phase === 'holding' && o.startUs !== null && (only.size === 0 || only.has(o.namespace)))
+    .filter((o) => o.phase === 'holding' && o.startUs !== null && (only.size === 0 || only.has(bareName(o.namespace))))
     .map((o) => rowOf(o, snap.timeUs, opts.names ?? NO_NAMES))
     .sort(compare(opts.sort));
   const sums = TOP_ORDER.map((_, i) => rows.reduce((t, r) => t + r.amounts[i]!, 0));
@@ -140,8 +140,9 @@ export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): To
       kind: snap.kind,
       captured_at: formatTimestamp(snap.timeUs),
       age_seconds: Math.floor((opts.nowUs - snap.timeUs) / 1_000_000),
-      namespaces: [...snap.covered].sort(byText),
-      failed_scopes: snap.failedScopes,
+      // A snapshot is of one cluster: its namespaces are named as its scheduler names them.
+      namespaces: [...snap.covered].map(bareName).sort(byText),
+      failed_scopes: snap.failedScopes.map((f) => ({ ...f, namespace: bareName(f.namespace) })),
       unreadable_newer: opts.unreadableNewer ?? [],
     },
     sort: opts.sort,

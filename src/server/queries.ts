@@ -1,3 +1,4 @@
+import { bareName, clusterOf, UNNAMED_CLUSTER } from '../accounting/clusters.js';
 import { GROUP_KEYS, type GroupKey } from '../accounting/aggregate.js';
 import { monthOf, monthsBetween, parseMonth } from '../accounting/months.js';
 import { checkTimeZone, dayOf, resolvePeriod } from '../accounting/period.js';
@@ -190,13 +191,14 @@ export class Queries {
     const out = new MetricsText();
     out.counter('hourmeter_snapshot_failures_total', 'Snapshot files that recorded a failed scope, or could not be read.', [[{}, this.store.catalogue.failures()]]);
     const now = this.store.holdingByNamespace();
-    out.gauge('hourmeter_allocations', 'Allocations holding resources in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.allocations]));
-    out.gauge('hourmeter_allocated_gpus', 'GPUs held by allocations in the latest snapshot.', now.map((r) => [{ namespace: r.namespace }, r.gpus]));
+    out.gauge('hourmeter_allocations', 'Allocations holding resources in the latest snapshot.', now.map((r) => [namespaceLabels(r.namespace), r.allocations]));
+    out.gauge('hourmeter_allocated_gpus', 'GPUs held by allocations in the latest snapshot.', now.map((r) => [namespaceLabels(r.namespace), r.gpus]));
     const s = this.store.catalogue.span();
     if (s !== null) {
       const period = resolvePeriod(dayOf(s.firstUs, 'UTC'), dayOf(s.lastUs, 'UTC'), 'UTC');
-      const r = statsFromView(this.view, { period, groupBy: ['namespace'], filters: {}, estimate: { gapPolicy: 'midpoint', gcWindowUs: null }, unnamedFiles: 0 });
-      const series = (pick: (h: (typeof r.rows)[number]) => number) => r.rows.map((row): Sample => [{ namespace: row.namespace! }, pick(row)]);
+      const r = statsFromView(this.view, { period, groupBy: ['cluster', 'namespace'], filters: {}, estimate: { gapPolicy: 'midpoint', gcWindowUs: null }, unnamedFiles: 0 });
+      const series = (pick: (h: (typeof r.rows)[number]) => number) =>
+        r.rows.map((row): Sample => [row.cluster === UNNAMED_CLUSTER ? { namespace: row.namespace! } : { cluster: row.cluster!, namespace: row.namespace! }, pick(row)]);
       const HOUR = 3600;
       // One counter per resource that declares one (resources.ts), in the report order.
       for (const res of REPORT_ORDER) {
@@ -209,6 +211,12 @@ export class Queries {
 }
 
 type Sample = [labels: Record<string, string>, value: number];
+
+/** A namespace as metric labels: its name, and its cluster unless that is the unnamed one (docs/accounting.md#clusters). */
+function namespaceLabels(qualified: string): Record<string, string> {
+  const cluster = clusterOf(qualified);
+  return cluster === '' ? { namespace: qualified } : { cluster, namespace: bareName(qualified) };
+}
 
 class MetricsText {
   private readonly lines: string[] = [];

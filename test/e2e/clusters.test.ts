@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, tempDir } from '../helpers/cli.js';
+import { run, startServe, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore } from '../helpers/store.js';
 
@@ -148,6 +148,19 @@ describe('two clusters sharing namespace names and allocation ids', () => {
         'cluster B latest snapshot 2026-12-01T01:30:00Z is 2h 30m old (max 3h), 1 namespace, 0 allocations holding resources\n',
     );
     expect(fine.code).toBe(0);
+  });
+
+  it("serve's /metrics labels each series with its cluster; /stats takes cluster", async () => {
+    const cwd = twoClusters();
+    const { url } = await startServe(cwd, ['--workers', '1', '--now', '2026-12-02T00:00:00Z']);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    // A: 1 core × 2 h; B: 2 cores × 0.25 h (the estimate), in core-seconds.
+    expect(metrics.split('\n').filter((l) => l.startsWith('hourmeter_allocated_cpu_core_seconds_total{'))).toEqual([
+      'hourmeter_allocated_cpu_core_seconds_total{cluster="A",namespace="default"} 7200',
+      'hourmeter_allocated_cpu_core_seconds_total{cluster="B",namespace="default"} 1800',
+    ]);
+    const stats = (await (await fetch(`${url}/stats?from=${DAY}&to=${DAY}&by=cluster&cluster=B`)).json()) as StatsJson;
+    expect(pick(stats.rows, ['cluster'])).toEqual([{ cluster: 'B', cpu_hours: 0.5, jobs: 1, allocations: 1 }]);
   });
 
   describe('in the PostgreSQL store', () => {
