@@ -1,4 +1,5 @@
-import { coverageJson, windowCoverage, type CoverageJson } from '../accounting/coverage.js';
+import { UNNAMED_CLUSTER } from '../accounting/clusters.js';
+import { coverageJson, windowCoverage, type CoverageInput, type CoverageJson } from '../accounting/coverage.js';
 import type { Micros, Period } from '../accounting/types.js';
 import type { WindowFiles } from '../snapshots/catalogue.js';
 import { formatTimestamp } from '../util/time.js';
@@ -21,10 +22,12 @@ export interface CoverageDocument {
  * What the snapshots cover of `period`, up to `nowUs` when the period is still running:
  * a report written mid-month or mid-day must not call the rest of it unknown.
  */
-export function periodCoverage(files: Pick<WindowFiles, 'capturedUs' | 'nearbyUs'>, period: Period, nowUs: Micros, maxGapUs?: Micros): CoverageDocument {
+export function periodCoverage(files: CoverageInput, period: Period, nowUs: Micros, maxGapUs?: Micros, clusters?: readonly string[]): CoverageDocument {
+  // Clusters as reports name them: "(unnamed)" is the unnamed one.
+  const picked = clusters?.map((c) => (c === UNNAMED_CLUSTER ? '' : c));
   return {
     period: { from: period.from, to: period.to, timezone: period.timezone, start: formatTimestamp(period.startUs), end: formatTimestamp(period.endUs) },
-    coverage: coverageJson(windowCoverage(files, period, { maxGapUs, nowUs })),
+    coverage: coverageJson(windowCoverage(files, period, { maxGapUs, nowUs, clusters: picked })),
   };
 }
 

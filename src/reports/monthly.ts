@@ -98,12 +98,15 @@ export interface MonthlyReport {
 }
 
 /** Reads one month from a history view (the index, or the files). */
-export function monthlyReport(view: HistoryView, month: Month, tz: string, opts: { details: boolean }): MonthlyReport {
+export function monthlyReport(view: HistoryView, month: Month, tz: string, opts: { details: boolean; clusters?: readonly string[] }): MonthlyReport {
   const period = monthPeriod(month, tz);
+  // --cluster: only those clusters' allocations (docs/accounting.md#clusters).
+  const clusters = opts.clusters?.length ? new Set(opts.clusters) : null;
   return view.consistently(() => {
     const { tracks, names, rows, files } = view.read(period);
-    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], {}, ESTIMATE, { expectedRows: rows, groupBounds: false });
-    const details = opts.details ? detailRows(lifetimesOf(view.allocations(period), ESTIMATE), period, month) : null;
+    const result = aggregateTracks(tracks, names, period, ['component', 'group', 'user'], { clusters: opts.clusters ?? [] }, ESTIMATE, { expectedRows: rows, groupBounds: false });
+    const kept = (l: Lifetime) => clusters === null || clusters.has(clusterLabel(clusterOf(l.namespace)));
+    const details = opts.details ? detailRows([...lifetimesOf(view.allocations(period), ESTIMATE)].filter(kept), period, month) : null;
     return { month: formatMonth(month), period, summary: monthlyRows(result, month), details, files };
   });
 }

@@ -132,6 +132,11 @@ describe('two clusters sharing namespace names and allocation ids', () => {
       'A,default,job-x,job-x,x,,,alice,2026-12-01T00:00:00.000000Z,2026-12-01T02:00:00.000000Z,false',
       'B,default,job-x,job-x,x,,,alice,2026-12-01T00:15:00.000000Z,2026-12-01T00:30:00.000000Z,false',
     ]);
+    // --cluster B: B's allocation alone, 2 cores and 1 GiB for 0.25 h.
+    const onlyB = run(['report', 'monthly', '--month', '2026-12', '--details', '--cluster', 'B', '--out', 'b'], { cwd });
+    expect(onlyB.code, onlyB.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'b/monthly/202612.csv'), 'utf8').trim().split('\n').slice(1)).toEqual([',,alice,0.00,0.50,0.25,0.25,202612']);
+    expect(readFileSync(join(cwd, 'b/monthly/202612-details.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0])).toEqual(['B']);
   });
 
   it('check judges each cluster by its own newest snapshot', () => {

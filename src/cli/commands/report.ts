@@ -10,7 +10,7 @@ import { formatInstant } from '../../util/time.js';
 import { addIndexOptions, openHistory } from '../index-options.js';
 import { CSV_DELIMITER } from '../summary-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addReadOptions, addSnapshotsOption, MAX_GAP, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
+import { addConfigOption, addCoverageOptions, CLUSTER_FILTER, addNowOption, addReadOptions, addSnapshotsOption, MAX_GAP, nowFrom, REQUIRE_COVERAGE, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
 import { makeFolder } from '../../util/folders.js';
 
 const DEFAULT_OUT = 'reports';
@@ -53,6 +53,7 @@ export function reportCommand(program: Command, io: CliIO): Command {
     )
     .addOption(MONTH.option())
     .addOption(DETAILS.option())
+    .addOption(CLUSTER_FILTER.option())
     .addOption(OUT.option())
     .addOption(TZ.option('IANA time zone of the months'));
   addSnapshotsOption(monthly);
@@ -96,8 +97,9 @@ async function runMonthly(s: Settings, io: CliIO): Promise<void> {
   const uncovered: string[] = [];
   try {
     for (const month of months) {
-      const r = monthlyReport(opened.view, month, tz, { details });
-      const coverage = periodCoverage(r.files, r.period, nowUs, maxGapUs);
+      const clusters = s.get(CLUSTER_FILTER);
+      const r = monthlyReport(opened.view, month, tz, { details, clusters });
+      const coverage = periodCoverage(r.files, r.period, nowUs, maxGapUs, clusters);
       // A default month the snapshots never reached is unknown, not empty: an empty file
       // would read as a month without usage. A month asked for by name is written.
       if (asked === undefined && r.summary.length === 0 && coverage.coverage.warning !== null && !hasSnapshotIn(r.files.capturedUs, r.period)) {
