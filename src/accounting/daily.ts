@@ -3,7 +3,7 @@ import { NamespaceParts } from './kernel/namespace-parts.js';
 import { TZDate } from '@date-fns/tz';
 import { addDays } from 'date-fns/addDays';
 import { divide, UNATTRIBUTED } from './aggregate.js';
-import { estimateColumns, LifetimeColumns, NO_NAME, type Names, type TrackColumns } from './columns.js';
+import { estimateColumns, LifetimeColumns, MAX_NAME_ID, NO_NAME, type Names, type TrackColumns } from './columns.js';
 import { dayStartUs, formatDay, parseDay } from './period.js';
 import type { EstimateOptions } from './reconstruct.js';
 import { heldBetweenUs, resourceUs } from './reference.js';
@@ -207,9 +207,11 @@ export class DailySplitter {
     private readonly grid: DayGrid,
     private readonly names: Names,
     namespaces: readonly string[] = [],
+    /** Only these clusters (names as reports give them; docs/accounting.md#clusters). */
+    clusters: readonly string[] = [],
   ) {
     this.requested = namespaces.length === 0 ? null : [...new Set(namespaces)];
-    this.parts = new NamespaceParts(names, { namespaces: this.requested ?? [] });
+    this.parts = new NamespaceParts(names, { namespaces: this.requested ?? [], clusters });
   }
 
   add(b: LifetimeColumns): void {
@@ -219,7 +221,7 @@ export class DailySplitter {
     const p1 = bounds[n]!;
     const bare = this.parts.column(b.namespace, b.length, 'namespace');
     for (let i = 0; i < b.length; i++) {
-      if (this.requested && !this.parts.allows(b.namespace[i]!)) continue;
+      if (this.parts.filtering && !this.parts.allows(b.namespace[i]!)) continue;
       const ns = bare[i]!;
       const start = b.start[i]!;
       const end = b.end[i]!;
@@ -228,7 +230,8 @@ export class DailySplitter {
       let s = this.sums.get(ns);
       if (!s) this.sums.set(ns, (s = new NamespaceSums(n)));
       const flavour = b.flavour[i]!;
-      const job = b.job[i]!;
+      // A job is its (cluster-qualified) namespace and id: a row of a namespace name may hold several clusters' jobs.
+      const job = b.namespace[i]! * MAX_NAME_ID + b.job[i]!;
       const user = b.user[i]!;
       s.total.add(flavour, held, job, user);
       let u = s.users.get(user);
@@ -313,8 +316,9 @@ export function splitTracks(
   grid: DayGrid,
   namespaces: readonly string[],
   estimate: EstimateOptions,
+  clusters: readonly string[] = [],
 ): DailySplitter {
-  const split = new DailySplitter(grid, names, namespaces);
+  const split = new DailySplitter(grid, names, namespaces, clusters);
   let lifetimes = new LifetimeColumns(0);
   for (const t of tracks) {
     lifetimes = estimateColumns(t, estimate, lifetimes);

@@ -1,4 +1,4 @@
-import { bareName } from './clusters.js';
+import { bareName, clusterLabel } from './clusters.js';
 import { dayIndexOf, type DayGrid } from './daily.js';
 import type { Micros, Observation, SnapshotDelta } from './types.js';
 
@@ -18,6 +18,8 @@ export interface SnapshotCounts {
   /** Capture time. */
   timeUs: Micros;
   namespaces: NamespaceCounts;
+  /** The cluster captured ('' : the unnamed one). */
+  cluster?: string;
 }
 
 /** Follows the snapshot deltas of one read, in file order, and counts each snapshot's jobs. */
@@ -44,7 +46,7 @@ export class JobCounter {
     const namespaces: NamespaceCounts = {};
     // A snapshot covers one cluster: its namespaces are named bare, as reports name them (docs/accounting.md#clusters).
     for (const ns of [...delta.covered].sort()) namespaces[bareName(ns)] = [this.running.get(ns) ?? 0, queued.get(ns)?.size ?? 0];
-    return { timeUs: delta.timeUs, namespaces };
+    return { timeUs: delta.timeUs, namespaces, cluster: delta.cluster ?? '' };
   }
 
   private insert(o: Observation): void {
@@ -81,30 +83,42 @@ export interface DayCounts {
 /**
  * Daily averages per namespace over the snapshots of each day (by capture time, in the
  * grid's time zone). Every namespace that some snapshot covered gets one entry per day.
+ * Several clusters (docs/accounting.md#clusters): each cluster's average over its own
+ * snapshots, summed per namespace name, as `stats --by namespace` sums its hours; `clusters`
+ * (names as reports give them) keeps those clusters' snapshots only.
  */
-export function countsPerDay(grid: DayGrid, snapshots: Iterable<SnapshotCounts>): Map<string, DayCounts[]> {
+export function countsPerDay(grid: DayGrid, snapshots: Iterable<SnapshotCounts>, clusters: readonly string[] = []): Map<string, DayCounts[]> {
   const n = grid.days.length;
-  const sums = new Map<string, { snapshots: Uint32Array; running: Float64Array; queued: Float64Array }>();
+  const only = clusters.length > 0 ? new Set(clusters) : null;
+  const perCluster = new Map<string, Map<string, { snapshots: Uint32Array; running: Float64Array; queued: Float64Array }>>();
   for (const s of snapshots) {
     const d = dayIndexOf(grid, s.timeUs);
     if (d < 0) continue;
+    const cluster = s.cluster ?? '';
+    if (only && !only.has(clusterLabel(cluster))) continue;
+    let byNs = perCluster.get(cluster);
+    if (!byNs) perCluster.set(cluster, (byNs = new Map()));
     for (const [ns, [running, queued]] of Object.entries(s.namespaces)) {
-      let t = sums.get(ns);
-      if (!t) sums.set(ns, (t = { snapshots: new Uint32Array(n), running: new Float64Array(n), queued: new Float64Array(n) }));
+      let t = byNs.get(ns);
+      if (!t) byNs.set(ns, (t = { snapshots: new Uint32Array(n), running: new Float64Array(n), queued: new Float64Array(n) }));
       t.snapshots[d]!++;
       t.running[d]! += running;
       t.queued[d]! += queued;
     }
   }
   const out = new Map<string, DayCounts[]>();
-  for (const [ns, t] of sums) {
-    out.set(
-      ns,
-      Array.from({ length: n }, (_, d) => {
-        const k = t.snapshots[d]!;
-        return { snapshots: k, running: k === 0 ? null : t.running[d]! / k, queued: k === 0 ? null : t.queued[d]! / k };
-      }),
-    );
+  for (const byNs of perCluster.values()) {
+    for (const [ns, t] of byNs) {
+      const days = out.get(ns) ?? noCounts(n);
+      out.set(
+        ns,
+        days.map((before, d) => {
+          const k = t.snapshots[d]!;
+          if (k === 0) return before;
+          return { snapshots: before.snapshots + k, running: (before.running ?? 0) + t.running[d]! / k, queued: (before.queued ?? 0) + t.queued[d]! / k };
+        }),
+      );
+    }
   }
   return out;
 }

@@ -14,7 +14,8 @@ import { replaceFile } from './write.js';
  * so later runs read only new files: snapshot files are never rewritten.
  */
 
-const CACHE_VERSION = 1;
+/** 2: each file's counts name its cluster. */
+const CACHE_VERSION = 2;
 
 interface CacheEntry {
   bytes: number;

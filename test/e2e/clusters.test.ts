@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, startServe, tempDir } from '../helpers/cli.js';
@@ -153,6 +153,28 @@ describe('two clusters sharing namespace names and allocation ids', () => {
         'cluster B latest snapshot 2026-12-01T01:30:00Z is 2h 30m old (max 3h), 1 namespace, 0 allocations holding resources\n',
     );
     expect(fine.code).toBe(0);
+  });
+
+  it('summarize sums a namespace over its clusters, each averaged over its own snapshots, and takes --cluster', () => {
+    const cwd = twoClusters();
+    const all = run(['summarize', '--from', DAY, '--to', DAY, '--quiet'], { cwd });
+    expect(all.code, all.stderr).toBe(0);
+    const only = run(['summarize', '--from', DAY, '--to', DAY, '--quiet', '--cluster', 'B', '--summaries', 'b'], { cwd });
+    expect(only.code, only.stderr).toBe(0);
+    // One day row: date;hours;snapshots;cpu_hours;gpu_hours;memory_gib_hours;…;running_jobs_avg;queued_jobs_avg;jobs;users.
+    const day = (dir: string) => {
+      const [header, row] = readFileSync(join(cwd, dir, 'default-timeseries.csv'), 'utf8').trim().split('\n');
+      const cells = row!.split(';');
+      return Object.fromEntries(header!.split(';').map((k, i) => [k, i === 0 ? cells[i] : Number(cells[i])]));
+    };
+    // A: 1 core, 1 GiB for 2 h; B: 2 cores, 1 GiB for 0.25 h. Running jobs: A's x ran in 2 of
+    // A's 3 snapshots (2/3), B's in 1 of B's 2 (1/2): 7/6 summed. Two jobs: each cluster's job-x.
+    expect(readdirSync(join(cwd, 'summaries')).sort()).toEqual(['coverage.json', 'default-full-agg.csv', 'default-timeseries.csv', 'default-users-agg.csv']);
+    const both = day('summaries');
+    expect([both.snapshots, both.cpu_hours, both.memory_gib_hours, both.jobs, both.users]).toEqual([5, 2.5, 2.25, 2, 1]);
+    expect(both.running_jobs_avg).toBeCloseTo(7 / 6, 12);
+    const b = day('b');
+    expect([b.snapshots, b.cpu_hours, b.memory_gib_hours, b.running_jobs_avg, b.jobs, b.users]).toEqual([2, 0.5, 0.25, 0.5, 1, 1]);
   });
 
   it("serve's /metrics labels each series with its cluster; /stats takes cluster", async () => {

@@ -8,7 +8,7 @@ import { addIndexOptions, INDEX, indexPath, openHistory } from '../index-options
 import { openCaptures } from '../../history/captures.js';
 import { STORE, storeConnection } from '../store-options.js';
 import type { CliIO } from '../io.js';
-import { addConfigOption, addCoverageOptions, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, MAX_GAP, NAMESPACE, nowFrom, QUIET, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
+import { addConfigOption, addCoverageOptions, CLUSTER_FILTER, addNowOption, addPeriodOptions, addReadOptions, addSnapshotsOption, MAX_GAP, NAMESPACE, nowFrom, QUIET, reportCoverage, Settings, SNAPSHOTS, TZ, type SharedOption } from '../options.js';
 import { addEstimateOptions, checkDates, estimateOptions, periodOf, SUMMARIES, SUMMARY_DELIMITER, SUMMARY_FORMATS } from '../summary-options.js';
 import { makeFolder } from '../../util/folders.js';
 
@@ -34,6 +34,7 @@ export function summarizeCommand(program: Command, io: CliIO): Command {
   addPeriodOptions(cmd);
   cmd.addOption(SUMMARIES.option('folder the CSV files are written to'));
   cmd
+    .addOption(CLUSTER_FILTER.option())
     .addOption(NAMESPACE.option())
     .addOption(FORMAT.option());
   cmd.addOption(SUMMARY_DELIMITER.option());
@@ -98,14 +99,15 @@ async function runSummarize(s: Settings, io: CliIO): Promise<void> {
       await stored.close();
     }
     if (counted.cacheProblem) io.debug(`summarize: the job counts cache was not saved (${counted.cacheProblem})`);
-    const counts = countsPerDay(grid, counted.counts);
+    const clusters = s.get(CLUSTER_FILTER);
+    const counts = countsPerDay(grid, counted.counts, clusters);
     if (namespaces.length > 0) for (const ns of counts.keys()) if (!namespaces.includes(ns)) counts.delete(ns);
     const t2 = performance.now();
     const { usage, captures } = opened.view.consistently(() => {
       const { tracks, names, files } = opened.view.read(period);
-      return { usage: splitTracks(tracks, names, grid, namespaces, estimate).result(counts.keys()), captures: files };
+      return { usage: splitTracks(tracks, names, grid, namespaces, estimate, clusters).result(counts.keys()), captures: files };
     });
-    const coverage = periodCoverage(captures, period, nowUs, maxGapUs);
+    const coverage = periodCoverage(captures, period, nowUs, maxGapUs, clusters);
     const files = summaryFiles({ usage, counts, period, format, delimiter });
     // Names no allocation ever carried are warned about once, with the closest known name.
     const given = filtersGiven(s, ['namespace']);
