@@ -40,8 +40,14 @@ const lengthArb = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 }), fc.in
 
 const amountsArb = amountsArbitrary;
 
-/** Small pools of names, so that groups and counts collide; job ids reuse namespace names (a job is namespace and id). */
-const NAMESPACES = ['ns1', 'ns2', 'a'];
+/**
+ * Small pools of names, so that groups and counts collide; job ids reuse namespace names (a
+ * job is namespace and id). Namespaces of the unnamed cluster and of clusters A and B share
+ * names, as kept: qualified by their cluster (docs/accounting.md#clusters).
+ */
+const NAMESPACES = ['ns1', 'ns2', 'a', 'A/ns1', 'B/ns1', 'B/a'];
+const BARE_NAMESPACES = ['ns1', 'ns2', 'a'];
+const CLUSTERS = ['(unnamed)', 'A', 'B'];
 const JOBS = ['j1', 'j2', 'a', 'ns1'];
 const PEOPLE = ['alice', 'bob', 'carol'];
 const GROUPS = ['g1', 'g2'];
@@ -83,7 +89,10 @@ const lifetimeArb = (p: Period): fc.Arbitrary<Lifetime> =>
 /** Filters by names that occur, the unattributed row, and names that never occur. */
 const filterArb = (names: string[]) =>
   fc.oneof(fc.constant(undefined), fc.constant([]), fc.subarray([...names, UNATTRIBUTED, 'nobody'], { minLength: 1 }));
-const filtersArb: fc.Arbitrary<Filters> = fc.record({ namespaces: filterArb(NAMESPACES), users: filterArb(PEOPLE), groups: filterArb(GROUPS) }, { requiredKeys: [] });
+const filtersArb: fc.Arbitrary<Filters> = fc.record(
+  { clusters: filterArb(CLUSTERS), namespaces: filterArb(BARE_NAMESPACES), users: filterArb(PEOPLE), groups: filterArb(GROUPS) },
+  { requiredKeys: [] },
+);
 
 /** Any subset of the group keys, in any order, none included. */
 const groupingArb: fc.Arbitrary<GroupKey[]> = fc.shuffledSubarray([...GROUP_KEYS]);
