@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
 import { inLanes, run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { migratedStore } from '../helpers/store.js';
+import { migratedStore, stoppedAfterEach } from '../helpers/store.js';
 import { expectNearTruth } from '../helpers/truth.js';
 import { journal, playPods, publishedIndex, sleep, startCli, untilAlive, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
@@ -35,12 +35,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db?.stop());
 
-const fakes: FakeNomad[] = [];
-const children: { kill(signal: NodeJS.Signals): boolean }[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
+const { fakes, children } = stoppedAfterEach();
 
 async function fakeNomad(heartbeatMs = 60_000): Promise<FakeNomad> {
   const f = await startFakeNomad({ cluster, token: TOKEN, now: T0, heartbeatMs });

@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import type { Cluster } from '../../src/simulator/model.js';
 import { run, runAsync, startServe, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { migratedStore } from '../helpers/store.js';
+import { migratedStore, stoppedAfterEach } from '../helpers/store.js';
 import { sleep, startCli } from '../helpers/watch.js';
 
 /**
@@ -35,12 +35,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db?.stop());
 
-const fakes: FakeNomad[] = [];
-const children: { kill(signal: NodeJS.Signals): boolean }[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
+const { fakes, children } = stoppedAfterEach();
 
 async function fake(cluster: Cluster, nowUs: number): Promise<FakeNomad> {
   // A buffer larger than the day's writes: the watcher misses nothing however it is scheduled.

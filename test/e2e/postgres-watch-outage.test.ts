@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
@@ -11,7 +11,7 @@ import { readJournals, type JournalLine } from '../../src/snapshots/journal.js';
 import { formatInstant, parseInstant } from '../../src/util/time.js';
 import { BIN, run, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { migratedStore } from '../helpers/store.js';
+import { migratedStore, stoppedAfterEach } from '../helpers/store.js';
 import { journal, playPods, sleep, startCli, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 
 /**
@@ -40,12 +40,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => db?.stop());
 
-const fakes: FakeNomad[] = [];
-const children: { kill(signal: NodeJS.Signals): boolean }[] = [];
-afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  await Promise.all(fakes.splice(0).map((f) => f.close()));
-});
+const { fakes, children } = stoppedAfterEach();
 
 async function fakeNomad(): Promise<FakeNomad> {
   // One heartbeat per stream (its greeting): the lines journaled are the changes, exactly.

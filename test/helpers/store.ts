@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { FIXTURES, run, tempDir } from './cli.js';
 import type { Postgres } from './postgres.js';
 
@@ -30,4 +30,20 @@ export function writeLegacyFiles(dir: string, total: number): void {
     const at = new Date(Date.UTC(2022, 0, 1) + i * 6 * 3600_000).toISOString().slice(0, 19);
     writeFileSync(join(dir, `${at}.json`), Buffer.concat([body, Buffer.from(`\n${i}`)]));
   }
+}
+
+/** What a test of captures starts and must stop after it: fake clusters and CLI processes. */
+export interface Started {
+  fakes: { close(): Promise<void> }[];
+  children: { kill(signal: NodeJS.Signals): boolean }[];
+}
+
+/** Lists to push a test's fake clusters and processes into; after each test they are killed and closed. */
+export function stoppedAfterEach(): Started {
+  const started: Started = { fakes: [], children: [] };
+  afterEach(async () => {
+    for (const c of started.children.splice(0)) c.kill('SIGKILL');
+    await Promise.all(started.fakes.splice(0).map((f) => f.close()));
+  });
+  return started;
 }
