@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Option } from 'commander';
-import type { CaptureSink } from '../snapshots/captures.js';
+import type { CaptureSink, SnapshotSink } from '../snapshots/captures.js';
 import type { Sighting } from '../userdb/store.js';
 import { DataError, UsageError } from '../util/errors.js';
 import { makeFolder } from '../util/folders.js';
@@ -79,14 +79,14 @@ export function storeConnection(s: Settings, io: CliIO): { connect(): Promise<im
  * lock is told who holds it. A role that may not write captures is refused here, before
  * anything is captured (exit 3).
  */
-export async function openCaptureSink(s: Settings, io: CliIO, command: 'snapshot' | 'watch', folder: string): Promise<CaptureSink> {
+export async function openCaptureSink(s: Settings, io: CliIO, folder: string): Promise<SnapshotSink> {
   const { folderCaptures } = await import('../snapshots/captures.js');
   if (s.get(STORE) === undefined) return folderCaptures(folder, io.warn);
   try {
-    return (await openStoreCaptures(s, io, command)).captures;
+    return (await openStoreCaptures(s, io, 'snapshot')).captures;
   } catch (e) {
     // A snapshot is not lost to an outage: it waits in the spool (see history/spool.ts).
-    if (!(e instanceof StoreUnreachable) || command !== 'snapshot') throw e;
+    if (!(e instanceof StoreUnreachable)) throw e;
     return { ...folderCaptures(s.get(SPOOL), io.warn), spooledBecause: e.message };
   }
 }
@@ -118,7 +118,7 @@ export async function openWatchSink(
   folder: string,
   o: { firstBackoffMs: number; maxBackoffMs: number },
 ): Promise<CaptureSink & { recordSightings?: (sightings: Sighting[], at: string) => Promise<void> }> {
-  if (s.get(STORE) === undefined) return openCaptureSink(s, io, 'watch', folder);
+  if (s.get(STORE) === undefined) return (await import('../snapshots/captures.js')).folderCaptures(folder, io.warn);
   const { SpoolingCaptures } = await import('../history/spooling.js');
   const { forwardSpool } = await import('../history/spool.js');
   const { postgresUserDirectory } = await import('../history/postgres.js');

@@ -1,4 +1,4 @@
-import type { Document, LineCounter, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import type { Document, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { createRequire } from 'node:module';
 import { hourDivisor, QUOTA_ORDER } from '../accounting/resources.js';
 import type { Micros } from '../accounting/types.js';

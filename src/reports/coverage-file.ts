@@ -1,7 +1,6 @@
 import { UNNAMED_CLUSTER } from '../accounting/clusters.js';
 import { coverageJson, windowCoverage, type CoverageInput, type CoverageJson } from '../accounting/coverage.js';
 import type { Micros, Period } from '../accounting/types.js';
-import type { WindowFiles } from '../snapshots/catalogue.js';
 import { formatTimestamp } from '../util/time.js';
 
 /**

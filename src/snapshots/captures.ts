@@ -2,10 +2,9 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DataError } from '../util/errors.js';
 import { isStorageFailure, makeFolder } from '../util/folders.js';
-import { formatTimestamp } from '../util/time.js';
 import { parseSnapshotName } from './files.js';
 import type { NativeSnapshot } from './format.js';
-import { JOURNAL_DIR, JOURNAL_FORMAT, JOURNAL_VERSION, journalFileName, JournalWriter, sourceId, type JournalEvent, type JournalHeader, type JournalSource } from './journal.js';
+import { JournalWriter, type JournalEvent, type JournalSource } from './journal.js';
 import { acquireLock } from './lock.js';
 import { removeLeftoverTemps, writeNewFile } from './write.js';
 
@@ -18,7 +17,7 @@ import { removeLeftoverTemps, writeNewFile } from './write.js';
  * same rows. Captures are never rewritten, and one writer at a time holds the snapshot lock
  * and each source's journal lock.
  */
-export interface CaptureSink {
+export interface SnapshotSink {
   /** Where a snapshot document of this name is kept, for messages. */
   where(name: string): string;
   /** The folder for the capture's own state (the Nomad meta cache), or null when the sink keeps none. */
@@ -27,11 +26,15 @@ export interface CaptureSink {
   lockSnapshots(waitMs: number): Promise<() => Promise<void>>;
   /** Stores a snapshot document under `name`, timed by its name; false when the name is taken. */
   writeSnapshot(name: string, bytes: Buffer, capturedAtUs: number): Promise<boolean>;
-  /** Opens a source's journal, taking its lock (waiting up to `lockWaitMs`). */
-  openJournal(opts: JournalOpenOptions): Promise<CaptureJournal>;
   close(): Promise<void>;
   /** Set when the store could not be reached, and this sink is the spool folder in its place: why. */
   readonly spooledBecause?: string;
+}
+
+/** A sink a watcher writes to as well: the folder's, or the store's with its spool (history/spooling.ts). */
+export interface CaptureSink extends SnapshotSink {
+  /** Opens a source's journal, taking its lock (waiting up to `lockWaitMs`). */
+  openJournal(opts: JournalOpenOptions): Promise<CaptureJournal>;
 }
 
 export interface JournalOpenOptions {
@@ -56,7 +59,7 @@ export interface CaptureJournal {
  * name. Two captures in the same second: the second keeps its milliseconds rather than
  * overwrite the first.
  */
-export async function writeSnapshotDocument(sink: CaptureSink, snap: NativeSnapshot, opts: { gzip: boolean; folder?: string }): Promise<string> {
+export async function writeSnapshotDocument(sink: SnapshotSink, snap: NativeSnapshot, opts: { gzip: boolean; folder?: string }): Promise<string> {
   const text = Buffer.from(JSON.stringify(snap));
   const bytes = opts.gzip ? gzipSync(text) : text;
   const ext = `.json${opts.gzip ? '.gz' : ''}`;
@@ -97,7 +100,7 @@ export function folderCaptures(dir: string, warn: (line: string) => void): Captu
   };
 }
 
-/** The rows of a store's journal lines, as BatchedJournal writes them. */
+/** The rows of a store's journal lines, as a watcher writes them (history/spooling.ts). */
 export interface JournalRows {
   /** How many lines the file holds: a reopened file is numbered on from there. */
   lineCount(source: string, file: string): Promise<number>;
@@ -115,94 +118,3 @@ export class UnconfirmedWrite extends Error {
   }
 }
 
-/**
- * A journal kept as rows: the folder's JournalWriter line for line (a header each time an
- * hour's file is opened, the file of the hour of each flush), each flush one all-or-nothing
- * batch written in the background; a failed batch stops the journal as a failed write does.
- */
-export class BatchedJournal implements CaptureJournal {
-  private buffer: string[] = [];
-  private fileName: string | null = null;
-  private nextLine = 1;
-  private writing: Promise<void> = Promise.resolve();
-  private failure: DataError | null = null;
-  private closed = false;
-  private readonly timer: NodeJS.Timeout;
-  private readonly sourceId: string;
-
-  constructor(
-    private readonly rows: JournalRows,
-    private readonly source: JournalSource,
-    private readonly now: () => Date,
-    private readonly release: () => Promise<void>,
-    private readonly describe: (file: string) => string,
-    private readonly onError: ((e: DataError) => void) | undefined,
-    flushEveryMs = 1000,
-  ) {
-    this.sourceId = sourceId(source);
-    this.timer = setInterval(() => this.tryFlush(), flushEveryMs);
-    // A quiet stream must not keep the process alive for the journal's sake.
-    this.timer.unref();
-  }
-
-  append(line: JournalEvent): void {
-    this.usable();
-    this.buffer.push(JSON.stringify(line));
-  }
-
-  flush(): void {
-    this.usable();
-    if (this.buffer.length === 0) return;
-    const at = this.now();
-    const name = journalFileName(at);
-    const file = `${JOURNAL_DIR}/${this.sourceId}/${name}`;
-    const lines = this.buffer;
-    this.buffer = [];
-    const opening = name !== this.fileName;
-    if (opening) {
-      this.fileName = name;
-      const header: JournalHeader = { type: 'journal', at: formatTimestamp(at.getTime() * 1000), format: JOURNAL_FORMAT, version: JOURNAL_VERSION, source: { ...this.source } };
-      lines.unshift(JSON.stringify(header));
-    }
-    this.writing = this.writing.then(async () => {
-      if (this.failure) return;
-      try {
-        // A watcher restarted within the hour continues its file, as it appends to the folder's.
-        if (opening) this.nextLine = (await this.rows.lineCount(this.sourceId, file)) + 1;
-        await this.rows.appendLines(this.sourceId, file, this.nextLine, lines);
-        this.nextLine += lines.length;
-      } catch (e) {
-        this.failure ??= new DataError(`cannot write ${this.describe(file)}: ${(e as Error).message}; start the watcher again once the store takes writes`);
-        clearInterval(this.timer);
-        this.onError?.(this.failure);
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.timer);
-    try {
-      if (this.failure === null && this.buffer.length > 0) {
-        this.closed = false;
-        this.flush();
-        this.closed = true;
-      }
-      await this.writing;
-    } finally {
-      await this.release();
-    }
-    if (this.failure) throw this.failure;
-  }
-
-  private usable(): void {
-    if (this.failure) throw this.failure;
-    if (this.closed) throw new Error('the journal is closed');
-  }
-
-  private tryFlush(): void {
-    if (this.closed || this.failure) return;
-    this.flush();
-  }
-}

@@ -5,7 +5,7 @@ import { simulatedPodLives } from '../../fake/kubernetes-pods.js';
 import { startFakeNomad, type FakeNomad } from '../../fake/nomad-server.js';
 import { createCluster } from '../../src/simulator/index.js';
 import type { JournalLine } from '../../src/snapshots/journal.js';
-import { inLanes, run, runAsync, tempDir } from '../helpers/cli.js';
+import { inLanes, runAsync, tempDir } from '../helpers/cli.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { migratedStore, stoppedAfterEach } from '../helpers/store.js';
 import { expectNearTruth } from '../helpers/truth.js';

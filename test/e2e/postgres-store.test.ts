@@ -70,7 +70,7 @@ function bothStores(args: string[], folder: string, url: string): { stdout: stri
 
 describe('the golden suite from the PostgreSQL store', () => {
   it('prints the golden bytes of every stats golden over the AI4OS folder and the mixed folder', () => {
-    const { folder: ai4os, store } = ai4osInStore();
+    const { store } = ai4osInStore();
     const goldens: [string, string[], Record<string, string>?][] = [
       ['stats --from 2024-09-03 --to 2024-09-10', ['--from', '2024-09-03', '--to', '2024-09-10']],
       ['stats --from 2024-09-03 --to 2024-09-10 -o json', ['--from', '2024-09-03', '--to', '2024-09-10', '-o', 'json']],

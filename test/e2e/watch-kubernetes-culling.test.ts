@@ -1,11 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { changeInstants, CULL_EVERY_MS, CULL_TIMEOUT_MS, jupyterHubLives, podAt, podsAt, type PodLife } from '../../fake/kubernetes-pods.js';
 import { aggregate } from '../../src/accounting/aggregate.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
-import type { JournalLine } from '../../src/snapshots/journal.js';
-import { parseInstant } from '../../src/util/time.js';
 import { run, runAsync, tempDir } from '../helpers/cli.js';
 import { journal, lastLineMs, playPods, podTruth, untilJournal, useFakeKubernetes } from '../helpers/watch.js';
 

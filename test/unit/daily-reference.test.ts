@@ -4,7 +4,7 @@ import { divide } from '../../src/accounting/aggregate.js';
 import { LifetimeColumns, MemoryNames, trackColumnsOf } from '../../src/accounting/columns.js';
 import { DailySplitter, dayGrid, splitTracks, type DayGrid, type NamespaceUsage } from '../../src/accounting/daily.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
-import { lifetimesOf, type EstimateOptions, type Track } from '../../src/accounting/reconstruct.js';
+import { lifetimesOf, type Track } from '../../src/accounting/reconstruct.js';
 import { heldUs, referenceAggregate, resourceUs } from '../../src/accounting/reference.js';
 import { hourDivisor, REPORT_ORDER, type ResourceHours } from '../../src/accounting/resources.js';
 import type { Lifetime, Period } from '../../src/accounting/types.js';

@@ -4,7 +4,7 @@ import { aggregate, aggregateTracks, GROUP_KEYS, UNATTRIBUTED, type Filters, typ
 import { MemoryNames, trackColumnsOf } from '../../src/accounting/columns.js';
 import { Aggregator } from '../../src/accounting/kernel/aggregator.js';
 import { resolvePeriod } from '../../src/accounting/period.js';
-import { lifetimesOf, type EstimateOptions, type Track } from '../../src/accounting/reconstruct.js';
+import { lifetimesOf, type Track } from '../../src/accounting/reconstruct.js';
 import { referenceAggregate } from '../../src/accounting/reference.js';
 import type { Lifetime, Period } from '../../src/accounting/types.js';
 import { amounts, us } from '../helpers/builders.js';

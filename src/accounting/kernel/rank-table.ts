@@ -1,5 +1,5 @@
 import type { FlavourTable } from '../columns.js';
-import { RESOURCE_COUNT, RESOURCES } from '../resources.js';
+import { RESOURCE_COUNT } from '../resources.js';
 import type { Entries } from './entries.js';
 
 /**

@@ -8,7 +8,6 @@ import { parseHours, parseRequest } from '../../quota/request.js';
 import { terminalWidth } from '../../reports/table.js';
 import { checkQuota, enforceQuota, reportQuota, type QuotaAnswer } from '../../quota/service.js';
 import { HubClient, hubApiSettings, type RunningUser } from '../../server/jupyterhub.js';
-import { listSnapshots } from '../../snapshots/files.js';
 import { readWithoutStore } from '../../history/open.js';
 import type { HistoryView } from '../../history/store.js';
 import { namesIn } from '../../userdb/store.js';

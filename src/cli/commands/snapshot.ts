@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { MetaCache } from '../../sources/nomad/capture.js';
 import { DeadlineExceeded } from '../../sources/http.js';
-import { writeSnapshotDocument, type CaptureSink } from '../../snapshots/captures.js';
+import { writeSnapshotDocument, type SnapshotSink } from '../../snapshots/captures.js';
 import { removeLeftoverTemps, replaceFile } from '../../snapshots/write.js';
 import type { NativeSnapshot } from '../../snapshots/format.js';
 import { USERDB_FILE, type Sighting } from '../../userdb/store.js';
 import { DataError, UsageError } from '../../util/errors.js';
 import { parseDuration } from '../../util/time.js';
 import type { CliIO } from '../io.js';
-import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, kubernetesCluster, KUBERNETES_PER_PAGE, listOptions, refuseFlags } from '../kubernetes.js';
+import { addKubernetesOptions, connectKubernetes, KUBERNETES_OPTIONS, kubernetesCluster, listOptions, refuseFlags } from '../kubernetes.js';
 import { addNomadOptions, addNomadTlsOptions, NOMAD_OPTIONS, nomadAdvice, nomadCaptureOptions, nomadCluster, nomadSettings, PER_PAGE } from '../nomad.js';
 import { addConfigOption, addSnapshotsOption, CAPTURE_CLUSTER, sourceInCluster, NOW, QUIET, RETRIES, Settings, SNAPSHOTS, SOURCE, USERDB, type SharedOption } from '../options.js';
 import { forwardSpoolNow, spoolSightings } from '../spool.js';
@@ -234,7 +234,7 @@ async function runSnapshot(s: Settings, io: CliIO): Promise<void> {
   // One deadline for the whole capture, retries and waits included: cron must not pile up runs.
   const deadline = new AbortController();
   // The store is reached (and its grants checked) before the cluster: a refused role captures nothing in vain.
-  const sink: CaptureSink = await openCaptureSink(s, io, 'snapshot', dir);
+  const sink: SnapshotSink = await openCaptureSink(s, io, dir);
   let source: PreparedSource;
   try {
     source = kind === 'kubernetes' ? await prepareKubernetes(s, io, deadline.signal) : await prepareNomad(s, io, sink.stateDir, deadline.signal);

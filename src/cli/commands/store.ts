@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { join, sep } from 'node:path';
 import { listSnapshots } from '../../snapshots/files.js';
 import { JOURNAL_DIR, listJournals } from '../../snapshots/journal.js';
-import { DataError, UsageError } from '../../util/errors.js';
+import { DataError } from '../../util/errors.js';
 import type { CliIO } from '../io.js';
 import { addConfigOption, QUIET, Settings } from '../options.js';
 import { DB } from '../index-options.js';

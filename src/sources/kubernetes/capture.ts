@@ -4,7 +4,7 @@ import type { Sighting } from '../../userdb/store.js';
 import { ApiHttpError, isObject, MalformedReply, missingField, PageGuard } from '../http.js';
 import type { KubernetesClient } from './client.js';
 import { mapPod, PodResourceError, queuedJobs, type AttributionConfig } from './map.js';
-import type { NamespaceList, Pod, PodList } from './types.js';
+import type { NamespaceList, Pod } from './types.js';
 
 /**
  * One capture of a Kubernetes cluster: every pod of every namespace in one chunked list

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { BatchedJournal, UnconfirmedWrite, type CaptureSink, type JournalRows } from '../../snapshots/captures.js';
+import { UnconfirmedWrite, type JournalRows, type SnapshotSink } from '../../snapshots/captures.js';
 import { JOURNAL_DIR, sourceId, type JournalSource } from '../../snapshots/journal.js';
 import { LockBusy } from '../../snapshots/lock.js';
 import { formatTimestamp } from '../../util/time.js';
@@ -26,7 +26,7 @@ function placeholders(rows: number, width: number): string {
 }
 
 /** The store's capture sink, with what `watch --store` builds its journal from (history/spooling.ts). */
-export interface PostgresCaptures extends CaptureSink {
+export interface PostgresCaptures extends SnapshotSink {
   rows: JournalRows;
   /** Takes the lock of a source's journal, waiting up to `waitMs`; returns its release. */
   lockJournal(source: JournalSource, waitMs: number): Promise<() => Promise<void>>;
@@ -143,10 +143,6 @@ export async function postgresCaptures(client: pg.Client, place: string, stateDi
         client.query('INSERT INTO snapshot_documents (name, captured_at, content) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING name', [name, formatTimestamp(capturedAtUs), bytes]),
       );
       return r.rowCount === 1;
-    },
-    async openJournal(o) {
-      const release = await lockJournal(o.source, o.lockWaitMs);
-      return new BatchedJournal(rows, o.source, o.now, release, (file) => `${file} in the ${place}`, o.onError);
     },
     close: () => serial(() => client.end()).catch(() => undefined),
   };
