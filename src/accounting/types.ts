@@ -60,6 +60,8 @@ export interface SnapshotObservations {
   queued: QueuedObservation[];
   skips: Skip[];
   kind: 'native' | 'legacy';
+  /** The cluster it was captured from ('' or absent: the unnamed one; docs/accounting.md#clusters). */
+  cluster?: string;
 }
 
 /**
@@ -72,8 +74,6 @@ export interface SnapshotDelta extends Omit<SnapshotObservations, 'observations'
   changed: Observation[];
   /** Keys of allocations listed in the previous snapshot and not in this one. */
   gone: string[];
-  /** The cluster it was captured from ('' or absent: the unnamed one; docs/accounting.md#clusters). */
-  cluster?: string;
 }
 
 export type EndKind = 'ended' | 'open' | 'vanished';

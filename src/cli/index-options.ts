@@ -54,3 +54,16 @@ export async function openHistory(s: Settings, io: CliIO, dir: string, opts: { p
     progress: progressBar,
   });
 }
+
+/**
+ * The clusters the history holds, each with its newest snapshot (docs/accounting.md#clusters),
+ * from the index brought up to date. Quietly: the report commands speak of bad files.
+ */
+export async function newestByCluster(s: Settings, io: CliIO, dir: string): Promise<{ cluster: string; name: string }[]> {
+  const opened = await openHistory(s, { ...io, warn: () => {} }, dir);
+  try {
+    return opened.view.newestByCluster();
+  } finally {
+    opened.close();
+  }
+}

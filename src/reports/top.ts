@@ -45,6 +45,8 @@ export interface TopReport {
     captured_at: string;
     /** From the capture time to now (the clock, or --now). */
     age_seconds: number;
+    /** The cluster it was taken of; absent for the unnamed one (docs/accounting.md#clusters). */
+    cluster?: string;
     namespaces: string[];
     failed_scopes: { namespace: string; reason: string }[];
     /** Newer files that could not be read, newest first. */
@@ -140,6 +142,7 @@ export function buildTopReport(snap: SnapshotObservations, opts: TopOptions): To
       kind: snap.kind,
       captured_at: formatTimestamp(snap.timeUs),
       age_seconds: Math.floor((opts.nowUs - snap.timeUs) / 1_000_000),
+      ...(snap.cluster ? { cluster: snap.cluster } : {}),
       // A snapshot is of one cluster: its namespaces are named as its scheduler names them.
       namespaces: [...snap.covered].map(bareName).sort(byText),
       failed_scopes: snap.failedScopes.map((f) => ({ ...f, namespace: bareName(f.namespace) })),
@@ -163,7 +166,8 @@ export function topHeadline(r: TopReport): string {
   const shown = r.allocations.length < r.total.allocations ? `, showing the first ${r.allocations.length} by ${r.sort}` : '';
   const filter = r.namespaces.length > 0 ? ` in ${r.namespaces.join(', ')}` : '';
   const n = r.total.allocations;
-  return `Snapshot ${readableInstant(s.captured_at)} (${s.file}), ${formatSpan(s.age_seconds * 1_000_000)} old: ${n} allocation${n === 1 ? '' : 's'} holding resources${filter}${shown}`;
+  const of = s.cluster === undefined ? '' : ` of cluster ${s.cluster}`;
+  return `Snapshot${of} ${readableInstant(s.captured_at)} (${s.file}), ${formatSpan(s.age_seconds * 1_000_000)} old: ${n} allocation${n === 1 ? '' : 's'} holding resources${filter}${shown}`;
 }
 
 /** Job ids are shortened to no fewer columns than these: first while users keep their ids, then at all. */

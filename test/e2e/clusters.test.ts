@@ -177,6 +177,21 @@ describe('two clusters sharing namespace names and allocation ids', () => {
     expect([b.snapshots, b.cpu_hours, b.memory_gib_hours, b.running_jobs_avg, b.jobs, b.users]).toEqual([2, 0.5, 0.25, 0.5, 1, 1]);
   });
 
+  it('top shows the newest snapshot and its cluster, or with --cluster the newest of that cluster', () => {
+    const cwd = twoClusters();
+    const top = (args: string[]) => run(['top', '-o', 'json', '--now', '2026-12-01T03:00:00Z', ...args], { cwd });
+    const newest = JSON.parse(top([]).stdout) as { snapshot: { file: string; cluster?: string; namespaces: string[] } };
+    expect([newest.snapshot.file, newest.snapshot.cluster, newest.snapshot.namespaces]).toEqual(['A/2026-12-01T02:00:00Z.json', 'A', ['default']]);
+    const b = JSON.parse(top(['--cluster', 'B']).stdout) as { snapshot: { file: string; cluster?: string } };
+    expect([b.snapshot.file, b.snapshot.cluster]).toEqual(['B/2026-12-01T01:30:00Z.json', 'B']);
+    const none = top(['--cluster', 'C']);
+    expect(none.stderr).toBe('hourmeter: --cluster C: no snapshot of that cluster (the history holds A, B)\n');
+    expect(none.code).toBe(2);
+    const table = run(['top', '--cluster', 'A', '--now', '2026-12-01T03:00:00Z', '--namespace', 'default'], { cwd });
+    expect(table.stderr).toBe('');
+    expect(table.stdout.split('\n')[0]).toBe('Snapshot of cluster A 2026-12-01T02:00:00Z (A/2026-12-01T02:00:00Z.json), 1h 0m old: 0 allocations holding resources in default');
+  });
+
   it("serve's /metrics labels each series with its cluster; /stats takes cluster", async () => {
     const cwd = twoClusters();
     const { url } = await startServe(cwd, ['--workers', '1', '--now', '2026-12-02T00:00:00Z']);

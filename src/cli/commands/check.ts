@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { bareName, clusterLabel } from '../../accounting/clusters.js';
 import { checkClusters, checkLatest, spoolReason } from '../../reports/check.js';
-import { addDbOption, INDEX, openHistory } from '../index-options.js';
+import { addDbOption, INDEX, newestByCluster } from '../index-options.js';
 import { openCaptures } from '../../history/captures.js';
 import { spoolContents } from '../../history/spool.js';
 import { SPOOL, STORE, StoreUnreachable, storeConnection } from '../store-options.js';
@@ -136,16 +136,6 @@ async function runCheck(s: Settings, io: CliIO): Promise<void> {
   }
   if (!verdict.ok) throw new CheckFailed(`check failed: ${verdict.reason}`);
   io.stdout(verdict.line + '\n');
-}
-
-/** The clusters the history holds, each with its newest snapshot, from the index (quietly: the report commands speak of bad files). */
-async function newestByCluster(s: Settings, io: CliIO, dir: string): Promise<{ cluster: string; name: string }[]> {
-  const opened = await openHistory(s, { ...io, warn: () => {} }, dir);
-  try {
-    return opened.view.newestByCluster();
-  } finally {
-    opened.close();
-  }
 }
 
 /** Each watcher's last journal line: its time, and whether it says the stream dropped. */

@@ -6,11 +6,14 @@ import { openCaptures } from '../../history/captures.js';
 import { STORE, storeConnection } from '../store-options.js';
 import { readLatestReadable } from '../../snapshots/latest.js';
 import { UsageError } from '../../util/errors.js';
+import { bareName, clusterLabel } from '../../accounting/clusters.js';
+import type { SnapshotFile } from '../../snapshots/files.js';
+import { addDbOption, INDEX, newestByCluster } from '../index-options.js';
 import { filtersGiven, unmatchedFilterWarnings } from '../filters.js';
 import type { CliIO } from '../io.js';
 import { userNames } from '../user-names.js';
 import { CSV_DELIMITER } from '../summary-options.js';
-import { addConfigOption, addNowOption, addOutputOptions, outputFormat, addReadOptions, addSnapshotsOption, NAMESPACE, nowFrom, Settings, SNAPSHOTS, STRICT, USERDB, type SharedOption } from '../options.js';
+import { addConfigOption, addNowOption, addOutputOptions, CLUSTER_FILTER, outputFormat, addReadOptions, addSnapshotsOption, NAMESPACE, nowFrom, Settings, SNAPSHOTS, STRICT, USERDB, type SharedOption } from '../options.js';
 
 const OUTPUT = outputFormat(['table', 'json', 'csv'] as const);
 /** Rows a table shows by default: a screen. JSON and CSV, read by programs, list every row. */
@@ -43,15 +46,18 @@ export function topCommand(program: Command, io: CliIO): Command {
       'Every allocation holding resources in the latest snapshot (running, or on a disconnected node): ' +
         'user, namespace, job, node, GPUs, CPU cores, memory, since when and for how long (up to the ' +
         'capture time), with totals. Reads only the newest file; if it cannot be read, the newest one ' +
-        'that can (with a warning; --strict fails instead).',
+        'that can (with a warning; --strict fails instead). With --cluster, the newest file of that cluster.',
     );
   addSnapshotsOption(cmd);
   cmd
     .addOption(SORT.option())
     .addOption(LIMIT.option())
     .addOption(NAMESPACE.option())
+    .addOption(CLUSTER_FILTER.option('the newest snapshot of this cluster, found in the index (several clusters in one history)'))
     .addOption(USERDB.option('user database folder, for the names of users'))
     .addOption(STORE.option());
+  // --cluster finds its snapshot in the index.
+  addDbOption(cmd).addOption(INDEX.option());
   addOutputOptions(cmd, OUTPUT);
   cmd.addOption(CSV_DELIMITER.option());
   addReadOptions(cmd);
@@ -73,6 +79,17 @@ function parseLimit(s: Settings, output: 'table' | 'json' | 'csv'): number | nul
   return n === 0 ? null : n;
 }
 
+/** The newest snapshot of one cluster (reports name the unnamed one "(unnamed)"), as a one-file list. */
+async function newestOfCluster(s: Settings, io: CliIO, dir: string, cluster: string, files: readonly SnapshotFile[]): Promise<SnapshotFile[]> {
+  const clusters = await newestByCluster(s, io, dir);
+  const newest = clusters.find((c) => clusterLabel(c.cluster) === cluster);
+  if (newest === undefined) {
+    const held = clusters.map((c) => clusterLabel(c.cluster)).join(', ') || 'none';
+    throw new UsageError(`${s.sourceOf(CLUSTER_FILTER)} ${cluster}: no snapshot of that cluster (the history holds ${held})`);
+  }
+  return files.filter((f) => f.name === newest.name);
+}
+
 /** How many of the newest snapshot files top looks at for one it can read. */
 const NEWEST_LOOKED_AT = 16;
 
@@ -82,6 +99,9 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   const limit = parseLimit(s, output);
   const nowUs = nowFrom(s) * 1000;
   const dir = s.get(SNAPSHOTS);
+  const clusters = s.get(CLUSTER_FILTER);
+  if (clusters.length > 1) throw new UsageError(`top shows one snapshot, of one cluster: give ${s.sourceOf(CLUSTER_FILTER)} once`);
+  const cluster = clusters[0];
   const captures = await openCaptures({ dir, store: storeConnection(s, io) });
   let latest;
   try {
@@ -89,7 +109,8 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
       throw new UsageError(`${s.given(STORE) ? 'the store' : `--snapshots ${dir}`} holds no snapshot files (*.json named by capture time); run \`hourmeter snapshot\` first or point --snapshots elsewhere`);
     }
     // The newest few: a corrupt file or two is passed over, a folder of them is not searched.
-    const newest = captures.files.slice(-NEWEST_LOOKED_AT);
+    // One cluster of several: its newest snapshot, which the index knows.
+    const newest = cluster === undefined ? captures.files.slice(-NEWEST_LOOKED_AT) : await newestOfCluster(s, io, dir, cluster, captures.files);
     await captures.fetch(newest);
     latest = readLatestReadable(newest, { strict: s.get(STRICT), warn: io.warn });
   } finally {
@@ -98,7 +119,7 @@ async function runTop(s: Settings, io: CliIO): Promise<void> {
   const report = buildTopReport(latest.snapshot, { nowUs, sort, limit, namespaces: s.get(NAMESPACE), unreadableNewer: latest.unreadable, names: await userNames(s, io) });
   // Top reads one snapshot, not the history: a namespace is known if that snapshot names it.
   const snap = latest.snapshot;
-  const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)])];
+  const known = () => [...new Set([...snap.covered, ...snap.failedScopes.map((f) => f.namespace), ...snap.observations.map((o) => o.namespace)].map(bareName))];
   for (const line of unmatchedFilterWarnings(filtersGiven(s, ['namespace']), known, `in the latest snapshot, ${snap.file}`)) io.warn(line);
   io.stdout(renderOutput(topOutput(report), output, { delimiter: output === 'csv' ? s.get(CSV_DELIMITER) : undefined, width: terminalWidth() }));
 }
