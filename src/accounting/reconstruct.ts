@@ -164,7 +164,8 @@ export class Reconstructor {
     }
     const cluster = d.cluster ?? '';
     // The previous snapshot or change of this delta's cluster (one cluster: the previous one).
-    const prevUs = this.lastByCluster.size === 0 || (this.lastByCluster.size === 1 && this.lastByCluster.has(cluster)) ? this.lastUs : (this.lastByCluster.get(cluster) ?? null);
+    // (None recorded yet: a resume of one cluster's fold, whose last time is lastUs.)
+    const prevUs = this.lastByCluster.get(cluster) ?? (this.lastByCluster.size === 0 ? this.lastUs : null);
     const now = d.timeUs;
 
     for (const key of d.gone) {
